@@ -1,0 +1,23 @@
+/*
+ * cli/commands.h - one handler per `wal2edge COMMAND`.
+ *
+ * Owns:     the handler signatures; each handler lives in cli/cmd_<name>.c.
+ * Contract: argv[0] is the command name, argv[1..] its own options. The
+ *           handler returns the process exit code (0 ok, 1 runtime failure,
+ *           2 usage/config error) and has already printed any error through
+ *           cli_fail()/log, one line on stderr.
+ */
+#ifndef WAL2EDGE_CLI_COMMANDS_H
+#define WAL2EDGE_CLI_COMMANDS_H
+
+#include "cli/cli.h"
+
+int cmd_help(CliCtx *ctx, int argc, char **argv);
+int cmd_version(CliCtx *ctx, int argc, char **argv);
+int cmd_config(CliCtx *ctx, int argc, char **argv);
+int cmd_doctor(CliCtx *ctx, int argc, char **argv);
+int cmd_decode(CliCtx *ctx, int argc, char **argv);
+/* Commands whose issue has not landed yet: exit 2 with "not available yet". */
+int cmd_not_ready(CliCtx *ctx, int argc, char **argv);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * pg/conn.c - see conn.h.
+ */
+#include "pg/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "core/mem.h"
+
+struct PgConn {
+    PGconn *pg;
+};
+
+/* libpq's message ends with a newline; keep it to one line. */
+static void copy_pg_message(char *dst, size_t dst_size, const char *msg)
+{
+    snprintf(dst, dst_size, "%s", msg ? msg : "");
+    size_t n = strlen(dst);
+    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+        dst[--n] = '\0';
+    for (char *p = dst; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+}
+
+PgConn *pgconn_open(const Secret *dsn, Err *err)
+{
+    /* Earlier keywords are defaults; the expanded DSN (dbname) overrides them. */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const values[] = {"10", "wal2edge", secret_reveal(dsn), NULL};
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    if (!pg)
+        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: out of memory"),
+               NULL;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char msg[ERR_MSG_MAX - 64];
+        copy_pg_message(msg, sizeof msg, PQerrorMessage(pg));
+        PQfinish(pg);
+        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: %s", msg), NULL;
+    }
+    PgConn *conn = xcalloc(1, sizeof *conn);
+    conn->pg = pg;
+    return conn;
+}
+
+void pgconn_close(PgConn *conn)
+{
+    if (!conn)
+        return;
+    PQfinish(conn->pg);
+    free(conn);
+}
+
+/* Run a query expected to return exactly one row; *out must be PQclear'ed. */
+static bool query_row(PgConn *conn, const char *what, const char *sql, int nparams,
+                      const char *const *params, PGresult **out, Err *err)
+{
+    PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        char msg[ERR_MSG_MAX - 64];
+        copy_pg_message(msg, sizeof msg,
+                        PQresultStatus(res) == PGRES_TUPLES_OK ? "expected one row"
+                                                               : PQresultErrorMessage(res));
+        PQclear(res);
+        return err_set(err, ERR_PG, "reading %s: %s", what, msg);
+    }
+    *out = res;
+    return true;
+}
+
+static void copy_field(PGresult *res, int col, char *dst, size_t dst_size)
+{
+    snprintf(dst, dst_size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+}
+
+static bool field_bool(PGresult *res, int col)
+{
+    return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
+}
+
+static long long field_ll(PGresult *res, int col, long long if_null)
+{
+    if (PQgetisnull(res, 0, col))
+        return if_null;
+    return strtoll(PQgetvalue(res, 0, col), NULL, 10);
+}
+
+static const char server_sql[] =
+    "SELECT current_setting('server_version_num')::int,"
+    "       current_setting('server_version'),"
+    "       current_setting('wal_level'),"
+    "       current_user, current_database(),"
+    "       r.rolsuper, r.rolreplication,"
+    "       current_setting('max_replication_slots')::int,"
+    "       (SELECT count(*) FROM pg_replication_slots)::int,"
+    "       current_setting('max_wal_senders')::int,"
+    "       (SELECT count(*) FROM pg_stat_replication)::int,"
+    "       current_setting('max_slot_wal_keep_size')"
+    "  FROM pg_roles r WHERE r.rolname = current_user";
+
+static const char publication_sql[] =
+    "SELECT count(*) > 0,"
+    "       coalesce(bool_or(p.puballtables), false),"
+    "       coalesce((SELECT count(*) FROM pg_publication_tables t WHERE t.pubname = $1), 0)::int,"
+    "       coalesce(bool_or(p.pubtruncate), false)"
+    "  FROM pg_publication p WHERE p.pubname = $1";
+
+/* wal_status and safe_wal_size exist since PG13; two_phase since PG14. */
+static const char slot_sql[] =
+    "SELECT s.plugin, s.database, s.slot_type, s.active,"
+    "       (to_jsonb(s) ->> 'two_phase')::boolean,"
+    "       to_jsonb(s) ->> 'wal_status',"
+    "       s.confirmed_flush_lsn::text, s.restart_lsn::text,"
+    "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,"
+    "       (to_jsonb(s) ->> 'safe_wal_size')::bigint"
+    "  FROM pg_replication_slots s WHERE s.slot_name = $1";
+
+bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
+                         PgServerFacts *out, Err *err)
+{
+    memset(out, 0, sizeof *out);
+    PGresult *res;
+    if (!query_row(conn, "server settings", server_sql, 0, NULL, &res, err))
+        return false;
+    out->server_version_num = (int)field_ll(res, 0, 0);
+    copy_field(res, 1, out->server_version, sizeof out->server_version);
+    copy_field(res, 2, out->wal_level, sizeof out->wal_level);
+    copy_field(res, 3, out->current_user, sizeof out->current_user);
+    copy_field(res, 4, out->database, sizeof out->database);
+    out->is_superuser = field_bool(res, 5);
+    out->can_replicate = field_bool(res, 6);
+    out->max_replication_slots = (int)field_ll(res, 7, 0);
+    out->replication_slots_used = (int)field_ll(res, 8, 0);
+    out->max_wal_senders = (int)field_ll(res, 9, 0);
+    out->wal_senders_used = (int)field_ll(res, 10, 0);
+    copy_field(res, 11, out->max_slot_wal_keep_size, sizeof out->max_slot_wal_keep_size);
+    PQclear(res);
+
+    const char *pub_params[] = {publication};
+    if (!query_row(conn, "publication", publication_sql, 1, pub_params, &res, err))
+        return false;
+    out->publication_exists = field_bool(res, 0);
+    out->publication_all_tables = field_bool(res, 1);
+    out->publication_table_count = (int)field_ll(res, 2, 0);
+    out->publication_publishes_truncate = field_bool(res, 3);
+    PQclear(res);
+
+    const char *slot_params[] = {slot};
+    res = PQexecParams(conn->pg, slot_sql, 1, NULL, slot_params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char msg[ERR_MSG_MAX - 64];
+        copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+        PQclear(res);
+        return err_set(err, ERR_PG, "reading replication slot: %s", msg);
+    }
+    PgSlotFacts *s = &out->slot;
+    s->retained_bytes = -1;
+    s->safe_wal_size = -1;
+    if (PQntuples(res) == 1) {
+        s->exists = true;
+        copy_field(res, 0, s->plugin, sizeof s->plugin);
+        copy_field(res, 1, s->database, sizeof s->database);
+        copy_field(res, 2, s->slot_type, sizeof s->slot_type);
+        s->active = field_bool(res, 3);
+        s->two_phase = field_bool(res, 4);
+        copy_field(res, 5, s->wal_status, sizeof s->wal_status);
+        copy_field(res, 6, s->confirmed_flush_lsn, sizeof s->confirmed_flush_lsn);
+        copy_field(res, 7, s->restart_lsn, sizeof s->restart_lsn);
+        s->retained_bytes = field_ll(res, 8, -1);
+        s->safe_wal_size = field_ll(res, 9, -1);
+    }
+    PQclear(res);
+    return true;
+}

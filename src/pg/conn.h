@@ -1,0 +1,64 @@
+/*
+ * pg/conn.h - the source database connection (the only code that includes libpq
+ *             for ordinary SQL; pg/stream owns the replication protocol).
+ *
+ * Owns:     opening a connection from the configured DSN (never pasting
+ *           conninfo strings, never logging them), and the catalog questions
+ *           wal2edge asks: server facts for `doctor` and `status`.
+ * Not mine: what the answers mean for the user (cli/cmd_doctor).
+ * Domain API on purpose: there is no generic "run this SQL" function.
+ */
+#ifndef WAL2EDGE_PG_CONN_H
+#define WAL2EDGE_PG_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/secret.h"
+
+typedef struct PgConn PgConn;
+
+/* Connect with the DSN; connect_timeout defaults to 10 s unless the DSN sets one. */
+PgConn *pgconn_open(const Secret *dsn, Err *err) WARN_UNUSED;
+void pgconn_close(PgConn *conn);
+
+typedef struct PgSlotFacts {
+    bool exists;
+    char plugin[64];
+    char database[64];
+    char slot_type[16];          /* "logical" / "physical" */
+    bool active;
+    bool two_phase;
+    char wal_status[16];         /* reserved / extended / unreserved / lost, "" if unknown */
+    char confirmed_flush_lsn[32];
+    char restart_lsn[32];
+    int64_t retained_bytes;      /* pg_current_wal_lsn() - restart_lsn, -1 if unknown */
+    int64_t safe_wal_size;       /* bytes, -1 when NULL (unlimited) */
+} PgSlotFacts;
+
+typedef struct PgServerFacts {
+    int server_version_num;      /* 150018 */
+    char server_version[64];     /* "15.18 (Debian 15.18-0+deb12u1)" */
+    char wal_level[32];
+    char current_user[64];
+    char database[64];
+    bool is_superuser;
+    bool can_replicate;          /* rolreplication */
+    int max_replication_slots;
+    int replication_slots_used;
+    int max_wal_senders;
+    int wal_senders_used;
+    char max_slot_wal_keep_size[32];   /* as SHOW prints it: "-1", "10GB" */
+    bool publication_exists;
+    bool publication_all_tables;
+    int publication_table_count;
+    bool publication_publishes_truncate;
+    PgSlotFacts slot;
+} PgServerFacts;
+
+/* Gather everything doctor needs about the server, the role, the publication and the slot. */
+bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
+                         PgServerFacts *out, Err *err) WARN_UNUSED;
+
+#endif
