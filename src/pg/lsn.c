@@ -1,0 +1,74 @@
+/*
+ * pg/lsn.c - see lsn.h.
+ */
+#include "pg/lsn.h"
+
+#include <stddef.h>
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* One half: 1..8 hex digits. Advances *s past them. */
+static bool parse_half(const char **s, uint32_t *out)
+{
+    uint32_t v = 0;
+    size_t n = 0;
+    int d;
+    while ((d = hexval((*s)[n])) >= 0) {
+        if (n == 8)
+            return false;
+        v = v << 4 | (uint32_t)d;
+        n++;
+    }
+    if (n == 0)
+        return false;
+    *s += n;
+    *out = v;
+    return true;
+}
+
+bool lsn_parse(const char *s, Lsn *out, Err *err)
+{
+    const char *p = s;
+    uint32_t hi, lo;
+    if (!s)
+        return err_set(err, ERR_USAGE, "missing lsn");
+    if (!parse_half(&p, &hi) || *p != '/')
+        return err_set(err, ERR_USAGE, "invalid lsn '%.40s' (expected hex 'X/X')", s);
+    p++;
+    if (!parse_half(&p, &lo) || *p != '\0')
+        return err_set(err, ERR_USAGE, "invalid lsn '%.40s' (expected hex 'X/X')", s);
+    *out = (Lsn)hi << 32 | lo;
+    return true;
+}
+
+static char *put_hex(char *p, uint32_t v)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    char tmp[8];
+    int n = 0;
+    do {
+        tmp[n++] = digits[v & 0xF];
+        v >>= 4;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+char *lsn_format(Lsn lsn, char *buf)
+{
+    char *p = put_hex(buf, (uint32_t)(lsn >> 32));
+    *p++ = '/';
+    p = put_hex(p, (uint32_t)lsn);
+    *p = '\0';
+    return buf;
+}
