@@ -490,7 +490,7 @@ static bool load_mappings(Loader *ld, const JsoncNode *root)
         cfg->mapping_patterns[cfg->mapping_pattern_count++] = pattern;
         char *full = path_resolve(cfg->dir, pattern);
         glob_t g;
-        int rc = glob(full, GLOB_ERR, NULL, &g);
+        int rc = glob(full, 0, NULL, &g);
         if (rc == GLOB_NOMATCH) {
             if (has_wildcard(pattern))
                 cfg_warn(ld, item->line, item->col, key_path, "no file matches \"%s\"", pattern);

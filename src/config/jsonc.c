@@ -367,7 +367,9 @@ static bool parse_object(Parser *p, int depth, JsoncNode **out)
             free(m.key);
             goto fail;
         }
-        if (!skip_space(p) || (peek(p) != ':' && FAIL(p, "expected ':' after object key"))) {
+        if (!skip_space(p) || peek(p) != ':') {
+            if (peek(p) != ':')
+                FAIL(p, "expected ':' after object key");
             free(m.key);
             goto fail;
         }
