@@ -32,7 +32,7 @@ static const CliCommand commands[] = {
     {"slot", "slot create|drop|info", "manage the replication slot (and the publication)",
      cmd_not_ready},
     {"decode", "decode FILE", "print a captured pgoutput stream as NDJSON, one object per message",
-     cmd_not_ready},  /* TODO-decode: cmd_decode once cli/cmd_decode.c lands */
+     cmd_decode},
     {"config", "config", "print the resolved configuration with secrets redacted", cmd_config},
     {"version", "version", "print the version", cmd_version},
     {"help", "help [COMMAND]", "show this help, or a command's usage", cmd_help},
