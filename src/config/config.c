@@ -514,7 +514,8 @@ static bool load_mappings(Loader *ld, const JsoncNode *root)
         free(full);
     }
     /* sorted and unique, so overlapping patterns load each file once */
-    qsort(cfg->mapping_files, cfg->mapping_file_count, sizeof(char *), compare_strings);
+    if (cfg->mapping_file_count > 1)
+        qsort(cfg->mapping_files, cfg->mapping_file_count, sizeof(char *), compare_strings);
     size_t kept = 0;
     for (size_t i = 0; i < cfg->mapping_file_count; i++) {
         if (kept && strcmp(cfg->mapping_files[kept - 1], cfg->mapping_files[i]) == 0)

@@ -134,9 +134,10 @@ static void log_timestamp(char *out, size_t out_size)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             now.tv_nsec / 1000000L);
+    size_t n = strftime(out, out_size, "%Y-%m-%dT%H:%M:%S", &tm);
+    unsigned millis = (unsigned)(now.tv_nsec / 1000000L) % 1000u;
+    if (n > 0 && out_size - n >= 6)
+        snprintf(out + n, out_size - n, ".%03uZ", millis);
 }
 
 static bool log_use_json(void)

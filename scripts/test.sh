@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, from nothing: install dependencies, build, run the
+# unit tests, start the local Postgres (and the local edge), run the integration tests, then
+# the ASan+UBSan build's tests, the edge emulator's tests and a short fuzz run.
+# This is exactly what CI runs (.ci/run).
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+jobs=$(nproc)
+step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+
+step "dependencies"
+scripts/install-deps.sh --npm
+
+step "static checks"
+scripts/check-source.sh
+
+step "build (gcc, Debug, -Werror)"
+cmake --preset dev >/dev/null
+cmake --build --preset dev -j "$jobs"
+
+step "unit tests"
+ctest --preset dev -L unit -j "$jobs"
+
+step "local services"
+scripts/pg-local.sh start
+
+step "integration tests"
+ctest --preset dev -L integration
+
+step "build (clang, ASan+UBSan)"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$jobs"
+
+step "unit + integration tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --preset asan -L 'unit|integration'
+
+if [ -f package.json ] && grep -q '"test:edge"' package.json; then
+    step "edge emulator tests (workerd)"
+    npm run --silent test:edge
+fi
+
+if [ -x tests/fuzz/run-smoke.sh ] || [ -f tests/fuzz/run-smoke.sh ]; then
+    step "fuzz smoke run"
+    bash tests/fuzz/run-smoke.sh "${FUZZ_SECONDS:-30}"
+fi
+
+step "all tests passed"

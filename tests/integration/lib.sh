@@ -1,0 +1,68 @@
+# tests/integration/lib.sh - shared helpers for the integration tests (sourced, not run).
+#
+# Every test runs against the real local Postgres started by scripts/pg-local.sh and the
+# wal2edge binary named by WAL2EDGE_BIN (ctest sets it). Each test gets a fresh temp dir.
+set -euo pipefail
+
+: "${WAL2EDGE_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${WAL2EDGE_BIN:=$WAL2EDGE_SOURCE_DIR/build/dev/wal2edge}"
+[ -x "$WAL2EDGE_BIN" ] || { echo "wal2edge binary not found at $WAL2EDGE_BIN" >&2; exit 1; }
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d)
+trap 'rc=$?; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+failures=0
+
+# The local cluster must be up; the test suite's runner starts it.
+"$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" status >/dev/null ||
+    { echo "$TEST_NAME: the local Postgres is not running (scripts/pg-local.sh start)" >&2; exit 1; }
+eval "$("$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" env)"
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+
+pass() { echo "ok   - $*"; }
+fail() { echo "FAIL - $*" >&2; failures=$((failures + 1)); }
+
+# run_w2e NAME ARGS... : run wal2edge, keep stdout/stderr/exit code in $WORK/NAME.{out,err,rc}
+run_w2e() {
+    local name=$1; shift
+    set +e
+    "$WAL2EDGE_BIN" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+    echo $? >"$WORK/$name.rc"
+    set -e
+}
+rc_of() { cat "$WORK/$1.rc"; }
+
+expect_rc() {   # expect_rc NAME CODE
+    local got
+    got=$(rc_of "$1")
+    if [ "$got" = "$2" ]; then pass "$1 exits $2"; else
+        fail "$1 exits $got, expected $2"; sed 's/^/    | /' "$WORK/$1.out" "$WORK/$1.err" >&2; fi
+}
+
+expect_contains() {   # expect_contains FILE TEXT [description]
+    if grep -qF -- "$2" "$1"; then pass "${3:-$(basename "$1") contains: $2}"; else
+        fail "${3:-$(basename "$1") lacks: $2}"; sed 's/^/    | /' "$1" >&2; fi
+}
+
+expect_not_contains() {
+    if grep -qF -- "$2" "$1"; then fail "${3:-$(basename "$1") contains: $2}"; sed 's/^/    | /' "$1" >&2; else
+        pass "${3:-$(basename "$1") does not contain: $2}"; fi
+}
+
+finish() {
+    if [ "$failures" -gt 0 ]; then echo "$TEST_NAME: $failures failure(s)" >&2; exit 1; fi
+    echo "$TEST_NAME: all passed"
+}
+
+# A config file for the local cluster; extra JSON members may be passed as $1.
+write_config() {   # write_config FILE [EXTRA_MEMBERS]
+    cat >"$1" <<JSONC
+{
+  // written by $TEST_NAME
+  "source": { "dsn": "\${DATABASE_URL}", "publication": "\${TEST_PUBLICATION:-wal2edge}", "slot": "\${TEST_SLOT:-wal2edge_test}" },
+  "state_dir": "state",
+  ${2:-}
+}
+JSONC
+}
