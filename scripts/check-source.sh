@@ -8,9 +8,9 @@ status=0
 
 # header pattern | files allowed to include it (extended regex over paths)
 wrappers=(
-    'libpq-fe\.h|^src/pg/(conn|stream)\.c$'
+    'libpq-fe\.h|^src/pg/(conn|catalog|stream)\.c$'
     'curl/curl\.h|^src/net/http\.c$'
-    'sqlite3\.h|^src/state/(store|sqlite)\.c$'
+    'sqlite3\.h|^src/state/sqlite\.c$'
 )
 for rule in "${wrappers[@]}"; do
     header=${rule%%|*}

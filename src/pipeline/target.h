@@ -1,0 +1,56 @@
+/*
+ * pipeline/target.h - the interface every destination implements (the change
+ *                     log, D1, KV, Queues; embedded or remote).
+ *
+ * Owns:     the contract between the replication loop and a target.
+ * Not mine: any destination's storage (each target module).
+ *
+ * The loop calls, per committed source transaction, in commit order:
+ *     begin(txn) · change(txn, c)... · commit(txn)
+ * Transactions arrive complete: streamed and prepared transactions are
+ * assembled by the loop before any target sees them, and an aborted
+ * transaction never reaches a target.
+ *
+ * Durability: commit() may buffer. flush() makes everything committed so far
+ * durable, atomically with the target's own checkpoint, and then durable()
+ * reports it. The loop confirms to Postgres only what every target reports
+ * durable. After a crash, transactions up to the checkpoint are replayed by
+ * the server; the loop skips those with commit_lsn <= checkpoint.commit_lsn,
+ * and a target must tolerate seeing again a transaction it did not yet
+ * report durable (idempotent apply).
+ */
+#ifndef WAL2EDGE_PIPELINE_TARGET_H
+#define WAL2EDGE_PIPELINE_TARGET_H
+
+#include <stdbool.h>
+
+#include "core/err.h"
+#include "pipeline/change.h"
+
+typedef struct TargetCheckpoint {
+    Lsn commit_lsn;            /* last durably applied transaction's commit LSN, 0 if none */
+    Lsn end_lsn;               /* and its end LSN */
+} TargetCheckpoint;
+
+typedef struct Target Target;
+
+typedef struct TargetOps {
+    const char *kind;          /* "changelog", "d1", ... */
+    bool (*begin)(Target *t, const TxnInfo *txn, Err *err);
+    bool (*change)(Target *t, const TxnInfo *txn, const Change *c, Err *err);
+    bool (*commit)(Target *t, const TxnInfo *txn, Err *err);
+    /* A non-transactional logical message (outside any transaction); may be NULL. */
+    bool (*message)(Target *t, const Change *c, Err *err);
+    bool (*flush)(Target *t, Err *err);
+    /* Whether unflushed work is waiting (the loop flushes on a timer or when asked). */
+    bool (*has_pending)(const Target *t);
+    void (*free)(Target *t);
+} TargetOps;
+
+struct Target {
+    const TargetOps *ops;
+    char *name;                /* "changelog", "d1.app" */
+    TargetCheckpoint durable;  /* maintained by the target: what flush() made durable */
+};
+
+#endif
