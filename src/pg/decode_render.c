@@ -130,8 +130,13 @@ static void w_ts(W *w, int64_t pg_us)
         return;
     }
     const int64_t day_us = INT64_C(86400000000);
-    int64_t days = floor_div(pg_us, day_us);
-    int64_t rem = pg_us - days * day_us;
+    /* Floor division without forming days * day_us, which overflows near INT64_MIN. */
+    int64_t days = pg_us / day_us;
+    int64_t rem = pg_us % day_us;
+    if (rem < 0) {
+        rem += day_us;
+        days -= 1;
+    }
     /* Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras). */
     int64_t z = days + 10957 + 719468;
     int64_t era = floor_div(z, 146097);

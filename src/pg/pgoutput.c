@@ -142,6 +142,9 @@ static bool get_tuple(Cur *c, PgoDecoder *d, size_t base, uint16_t *ncols_out, c
         return err_set(c->err, ERR_PROTOCOL,
                        "pgoutput %s message: %s declares %u columns at byte %zu but only %zu bytes are left",
                        c->what, which, ncols, off, c->r.left);
+    *ncols_out = ncols;
+    if (ncols == 0)
+        return true;
     grow_cols(d, base + ncols);
     PgoCol *cols = d->cols + base;
     for (uint16_t i = 0; i < ncols; i++) {
@@ -238,7 +241,7 @@ static bool dec_change(Cur *c, PgoDecoder *d, PgoEvent *ev)
     ev->u.change.old_tup.ncols = nold;
     ev->u.change.old_tup.cols = nold ? d->cols : NULL;
     ev->u.change.new_tup.ncols = nnew;
-    ev->u.change.new_tup.cols = ev->u.change.has_new ? d->cols + nold : NULL;
+    ev->u.change.new_tup.cols = nnew ? d->cols + nold : NULL;
     return true;
 }
 
