@@ -213,9 +213,32 @@ async function singlePut(req, env, url, nsId, kv, key) {
   return envelope({});
 }
 
+// Runs fn over items with at most `width` in flight.
+async function pool(items, width, fn) {
+  let i = 0;
+  const worker = async () => {
+    while (i < items.length) {
+      const it = items[i++];
+      await fn(it);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+// Reads and discards a request body, so that refusing it does not reset the connection.
+async function drain(req) {
+  if (!req.body) return;
+  const r = req.body.getReader();
+  for (;;) {
+    const { done } = await r.read();
+    if (done) break;
+  }
+}
+
 async function bulkWrite(req, env, nsId, kv) {
   const len = Number(req.headers.get("content-length") || "0");
   if (len > KV_LIMITS.bulkBytes) {
+    await drain(req);
     throw new ApiError(413, E.bodyTooLarge, `Request body of ${len} bytes exceeds the limit of ${KV_LIMITS.bulkBytes} bytes`);
   }
   const text = await req.text();
@@ -246,15 +269,19 @@ async function bulkWrite(req, env, nsId, kv) {
   });
   const unsuccessful = [];
   let ok = 0;
+  const todo = [];
   for (const p of prepared) {
-    if (!claimWrite(env, nsId, p.key)) { unsuccessful.push(p.key); continue; }
+    if (!claimWrite(env, nsId, p.key)) unsuccessful.push(p.key);
+    else todo.push(p);
+  }
+  await pool(todo, 32, async (p) => {
     try {
       await kv.put(p.key, p.value, p.opts);
       ok++;
     } catch {
       unsuccessful.push(p.key);
     }
-  }
+  });
   return envelope({ successful_key_count: ok, unsuccessful_keys: unsuccessful });
 }
 
@@ -268,10 +295,14 @@ async function bulkDelete(req, env, nsId, kv) {
   names.forEach(checkKey);
   const unsuccessful = [];
   let ok = 0;
+  const todo = [];
   for (const k of names) {
-    if (!claimWrite(env, nsId, k)) { unsuccessful.push(k); continue; }
-    try { await kv.delete(k); ok++; } catch { unsuccessful.push(k); }
+    if (!claimWrite(env, nsId, k)) unsuccessful.push(k);
+    else todo.push(k);
   }
+  await pool(todo, 32, async (k) => {
+    try { await kv.delete(k); ok++; } catch { unsuccessful.push(k); }
+  });
   return envelope({ successful_key_count: ok, unsuccessful_keys: unsuccessful });
 }
 
