@@ -183,3 +183,16 @@ Test(decode_render, message_content_text_or_base64)
     cr_assert(strstr(out.data, "\"content\":\"\",\"content_base64\":false") != NULL, "%s", out.data);
     buf_free(&out);
 }
+
+Test(decode_render, extreme_timestamps_do_not_overflow)
+{
+    Buf out;
+    Err err = {0};
+    buf_init(&out, 4096);
+    cr_assert(decode_hex_capture("42 0000000000000010 8000000000000001 00000005 0a"
+                                 "43 00 0000000000000010 0000000000000020 7ffffffffffffffe 0a",
+                                 &out, &err), "%s", err.msg);
+    cr_assert(strstr(out.data, "\"commit_time\":\"-290278-12-22T19:59:05.224193Z\"") != NULL, "%s", out.data);
+    cr_assert(strstr(out.data, "\"commit_time\":\"294277-01-09T04:00:54.775806Z\"") != NULL, "%s", out.data);
+    buf_free(&out);
+}

@@ -458,3 +458,20 @@ Test(pgoutput, type_names)
     cr_assert_str_eq(pgo_type_name('r'), "rollback_prepared");
     cr_assert_null(pgo_type_name('Z'));
 }
+
+/* Regressions found by tests/fuzz/pgoutput_fuzz. */
+Test(pgoutput, zero_column_tuples_on_a_fresh_decoder)
+{
+    PgoDecoder d;
+    PgoEvent ev;
+    Err err = {0};
+    size_t n;
+    uint8_t *p = hex_bytes("55 00000001 4f 0000 4e 0000", &n);
+    pgo_decoder_init(&d, PGO_ABORT_INFO_AUTO);
+    cr_assert(pgo_decode_exact(&d, p, n, &ev, &err), "%s", err.msg);
+    cr_assert_eq(ev.u.change.old_tup.ncols, 0);
+    cr_assert_eq(ev.u.change.new_tup.ncols, 0);
+    cr_assert_null(ev.u.change.new_tup.cols);
+    free(p);
+    pgo_decoder_free(&d);
+}
