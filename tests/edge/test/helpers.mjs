@@ -79,7 +79,7 @@ export async function startEdge(env = {}) {
       return request(`${base}${p}`, { method, headers: h, body: opts.body });
     },
     presign(method, p, expires = 300) {
-      const opts = { host: `127.0.0.1:${info.port}`, path: p, method, service: "s3", region: "auto", signQuery: true, headers: { "X-Amz-Expires": expires } };
+      const opts = { host: `127.0.0.1:${info.port}`, path: `${p}${p.includes("?") ? "&" : "?"}X-Amz-Expires=${expires}`, method, service: "s3", region: "auto", signQuery: true };
       aws4.sign(opts, { accessKeyId: info.R2_ACCESS_KEY_ID, secretAccessKey: info.R2_SECRET_ACCESS_KEY });
       return `${base}${opts.path}`;
     },

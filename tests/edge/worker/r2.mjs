@@ -115,9 +115,20 @@ function parseRange(header, size) {
 }
 
 export async function handleS3(req, env) {
+  const path = new URL(req.url).pathname;
+  try {
+    return await route(req, env);
+  } catch (e) {
+    if (!(e instanceof S3Error)) console.error("s3 error", e && e.stack ? e.stack : e);
+    if (req.method === "HEAD" && e instanceof S3Error) return new Response(null, { status: e.status, headers: e.headers });
+    return s3ErrorResponse(e, path);
+  }
+}
+
+async function route(req, env) {
   const url = new URL(req.url);
   const path = url.pathname;
-  try {
+  {
     await ensureSchema(env);
     const segs = path.split("/");
     const bucket = decodeURIComponent(segs[1] || "");
@@ -152,9 +163,6 @@ export async function handleS3(req, env) {
     if (method === "GET" || method === "HEAD") return getObject(req, b, key, method === "HEAD");
     if (method === "DELETE") { await b.delete(key); return new Response(null, { status: 204 }); }
     throw new S3Error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
-  } catch (e) {
-    if (req.method === "HEAD" && e instanceof S3Error) return new Response(null, { status: e.status, headers: e.headers });
-    return s3ErrorResponse(e, path);
   }
 }
 
