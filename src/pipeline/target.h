@@ -7,6 +7,8 @@
  *
  * The loop calls, per committed source transaction, in commit order:
  *     begin(txn) · change(txn, c)... · commit(txn)
+ * or, when the replication connection drops in the middle of a transaction,
+ *     begin(txn) · change(txn, c)... · rollback()
  * Transactions arrive complete: streamed and prepared transactions are
  * assembled by the loop before any target sees them, and an aborted
  * transaction never reaches a target.
@@ -39,6 +41,9 @@ typedef struct TargetOps {
     bool (*begin)(Target *t, const TxnInfo *txn, Err *err);
     bool (*change)(Target *t, const TxnInfo *txn, const Change *c, Err *err);
     bool (*commit)(Target *t, const TxnInfo *txn, Err *err);
+    /* Forget the transaction begun and not committed (the connection was lost mid-way;
+     * the server will send it again in full). */
+    void (*rollback)(Target *t);
     /* A non-transactional logical message (outside any transaction); may be NULL. */
     bool (*message)(Target *t, const Change *c, Err *err);
     bool (*flush)(Target *t, Err *err);

@@ -1,0 +1,83 @@
+/*
+ * pg/stream.h - the replication connection: the only libpq code that speaks the
+ *               streaming replication protocol.
+ *
+ * Owns:     opening a `replication=database` connection with pinned output
+ *           settings (UTC, ISO dates, ISO 8601 intervals, full float precision,
+ *           hex bytea, UTF8), IDENTIFY_SYSTEM, CREATE/DROP_REPLICATION_SLOT,
+ *           START_REPLICATION with pgoutput options, reading CopyData frames
+ *           with a timeout on a non-blocking socket, and sending standby status
+ *           updates.
+ * Not mine: what the frames mean (pg/walproto, pg/pgoutput) and which LSN is
+ *           safe to confirm (daemon/run decides; this module sends what it is told).
+ * Trust:    frames are returned raw; callers decode them with bounds checks.
+ */
+#ifndef WAL2EDGE_PG_STREAM_H
+#define WAL2EDGE_PG_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/secret.h"
+#include "pg/lsn.h"
+
+typedef struct PgStream PgStream;
+
+typedef struct PgSystemInfo {
+    char system_id[32];
+    int timeline;
+    Lsn xlogpos;
+    char dbname[64];
+    int server_version_num;
+} PgSystemInfo;
+
+typedef struct PgSlotCreated {
+    char slot_name[64];
+    Lsn consistent_point;
+    char snapshot_name[64];        /* "" unless a snapshot was exported */
+} PgSlotCreated;
+
+typedef struct PgStreamOptions {
+    const char *slot;
+    const char *publication;
+    int proto_version;             /* 0: the highest the server supports */
+    bool streaming;                /* stream in-progress transactions (proto >= 2) */
+    bool messages;                 /* pg_logical_emit_message */
+    bool two_phase;                /* decode PREPARE (proto >= 3; marks the slot two-phase) */
+    bool binary;
+} PgStreamOptions;
+
+/* Connect; the error says why (never shows the DSN). */
+PgStream *pgstream_connect(const Secret *dsn, Err *err) WARN_UNUSED;
+void pgstream_close(PgStream *s);
+
+bool pgstream_identify(PgStream *s, PgSystemInfo *out, Err *err) WARN_UNUSED;
+int pgstream_server_version(const PgStream *s);
+/* The highest pgoutput protocol this server speaks: 4 (16+), 3 (15), 2 (14), 1. */
+int pgstream_max_proto_version(const PgStream *s);
+
+/* CREATE_REPLICATION_SLOT name LOGICAL pgoutput; export_snapshot keeps the snapshot
+ * until the next command on this connection. */
+bool pgstream_create_slot(PgStream *s, const char *slot, bool two_phase, bool export_snapshot,
+                          PgSlotCreated *out, Err *err) WARN_UNUSED;
+bool pgstream_drop_slot(PgStream *s, const char *slot, Err *err) WARN_UNUSED;
+
+/* START_REPLICATION SLOT ... LOGICAL start (...). On success the connection is streaming. */
+bool pgstream_start(PgStream *s, const PgStreamOptions *opts, Lsn start, Err *err) WARN_UNUSED;
+
+/*
+ * Wait up to timeout_ms for the next CopyData frame.
+ * Returns 1 with frame and len set (borrowed until the next call), 0 on timeout
+ * or a signal interrupting the wait, -1 on error or end of stream (*err says which).
+ */
+int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *len, Err *err) WARN_UNUSED;
+
+/* Send a standby status update ('r'). */
+bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err) WARN_UNUSED;
+
+/* End the COPY cleanly (CopyDone, then drain); the connection is done either way. */
+bool pgstream_finish(PgStream *s, Err *err) WARN_UNUSED;
+
+#endif
