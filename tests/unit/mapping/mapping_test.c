@@ -1,0 +1,191 @@
+/* Unit tests for mapping/mapping: the mapping file contract and its file:line:col errors. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "mapping/mapping.h"
+
+static const char *test_env(const char *name, void *user)
+{
+    (void)user;
+    if (strcmp(name, "DATABASE_URL") == 0)
+        return "postgresql://u@127.0.0.1/db";
+    return NULL;
+}
+
+static Config *test_config(void)
+{
+    static const char text[] =
+        "{ \"source\": { \"dsn\": \"${DATABASE_URL}\" },\n"
+        "  \"d1\": { \"app\": {}, \"other\": {} }, \"kv\": { \"cache\": {} },\n"
+        "  \"queues\": { \"changes\": {} }, \"r2\": { \"lake\": {} } }\n";
+    Err err;
+    Config *cfg = config_parse(text, strlen(text), "wal2edge.jsonc", test_env, NULL, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    return cfg;
+}
+
+static void fini(void) { log_redact_clear(); }
+TestSuite(mapping, .fini = fini);
+
+/* Parse one file; returns the set (NULL on error, message in err). */
+static MappingSet *parse_one(const Config *cfg, const char *text, Err *err)
+{
+    MappingSet *set = mapping_set_new();
+    if (!mapping_set_add_text(set, cfg, text, strlen(text), "mappings/t.jsonc", err) ||
+        !mapping_set_check(set, err)) {
+        mapping_set_free(set);
+        return NULL;
+    }
+    return set;
+}
+
+static void expect_error(const char *text, const char *msg)
+{
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, text, &err);
+    cr_assert_null(set, "expected an error for %s", text);
+    cr_expect_eq(err.code, ERR_CONFIG);
+    cr_expect_str_eq(err.msg, msg);
+    config_free(cfg);
+}
+
+Test(mapping, product_example_loads)
+{
+    static const char text[] =
+        "// users\n"
+        "{\n"
+        "  \"table\": \"public.users\",\n"
+        "  \"d1\": { \"database\": \"app\", \"table\": \"users\", \"exclude\": [\"password_hash\"],\n"
+        "          \"rename\": {\"name\": \"full_name\"}, \"types\": {\"id\": \"text\"}, "
+        "\"primary_key\": [\"id\"] },\n"
+        "  \"kv\": [ { \"namespace\": \"cache\", \"key\": \"user:{id}\", \"value\": \"row\", \"ttl\": 3600 },\n"
+        "          { \"namespace\": \"cache\", \"key\": \"user:email:{email}\", \"value\": \"{id}\" }, ],\n"
+        "  \"queue\": { \"queue\": \"changes\" },\n"
+        "  \"snapshot\": { \"bucket\": \"lake\", \"prefix\": \"bronze/users\" },\n"
+        "}\n";
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, text, &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    const Mapping *m = mapping_set_find(set, "public.users");
+    cr_assert_not_null(m);
+    cr_expect_null(mapping_set_find(set, "public.other"));
+    cr_expect_str_eq(m->schema, "public");
+    cr_expect_str_eq(m->relname, "users");
+    cr_expect(m->d1.present);
+    cr_expect_str_eq(m->d1.database, "app");
+    cr_expect_str_eq(m->d1.table, "users");
+    cr_expect(mapping_d1_excludes(m, "password_hash"));
+    cr_expect_not(mapping_d1_excludes(m, "id"));
+    cr_expect_str_eq(mapping_d1_column_name(m, "name"), "full_name");
+    cr_expect_str_eq(mapping_d1_column_name(m, "email"), "email");
+    cr_expect_str_eq(mapping_d1_type_override(m, "id"), "TEXT");
+    cr_expect_null(mapping_d1_type_override(m, "email"));
+    cr_expect_eq(m->d1.primary_key_count, 1);
+    cr_expect_eq(m->kv_count, 2);
+    cr_expect_eq(m->kv[0].ttl, 3600);
+    cr_expect_str_eq(m->kv[1].value, "{id}");
+    cr_expect_str_eq(m->queue, "changes");
+    cr_expect_str_eq(m->snapshot_bucket, "lake");
+    cr_expect_str_eq(m->snapshot_prefix, "bronze/users");
+    cr_expect_not_null(m->queue_node);
+    mapping_set_free(set);
+    config_free(cfg);
+}
+
+Test(mapping, d1_table_defaults_to_relname)
+{
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, "{\"table\":\"s.t\",\"d1\":{\"database\":\"app\"}}", &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_str_eq(set->items[0].d1.table, "t");
+    mapping_set_free(set);
+    config_free(cfg);
+}
+
+Test(mapping, errors_name_file_line_col_and_key)
+{
+    expect_error("{\n  \"table\": \"public.users\",\n  \"d1\": { \"database\": \"app\", \"tabel\": \"u\" }\n}",
+                 "mappings/t.jsonc:3:30: d1: unknown key \"tabel\" (did you mean \"table\"?)");
+    expect_error("{\n  \"table\": \"users\",\n  \"queue\": {\"queue\": \"changes\"}\n}",
+                 "mappings/t.jsonc:2:12: table: \"users\" is not \"schema.name\" (for example "
+                 "\"public.users\")");
+    expect_error("{\"table\": \"a.b\",\n \"d1\": {\"database\": \"nope\"}}",
+                 "mappings/t.jsonc:2:21: d1.database: \"nope\" is not a d1 target of wal2edge.jsonc "
+                 "(it has \"app\", \"other\")");
+    expect_error("{\"table\": \"a.b\", \"kv\": [{\"namespace\": \"cache\", \"key\": \"k:{id\", \"value\": \"row\"}]}",
+                 "mappings/t.jsonc:1:55: kv[0].key: bad placeholder in \"k:{id\" (write {column})");
+    expect_error("{\"table\": \"a.b\", \"kv\": [{\"namespace\": \"cache\", \"key\": \"k\", \"value\": \"row\", \"ttl\": 5}]}",
+                 "mappings/t.jsonc:1:83: kv[0].ttl: must be a whole number of seconds, at least 60 "
+                 "(the KV minimum)");
+    expect_error("{\"table\": \"a.b\", \"queue\": {\"queue\": \"q2\"}}",
+                 "mappings/t.jsonc:1:37: queue.queue: \"q2\" is not a queues target of wal2edge.jsonc "
+                 "(it has \"changes\")");
+    expect_error("{\"table\": \"a.b\", \"snapshot\": {\"prefix\": \"x\"}}",
+                 "mappings/t.jsonc:1:30: snapshot: missing required key \"bucket\"");
+    expect_error("{\"table\": \"a.b\"}",
+                 "mappings/t.jsonc:1:1: the mapping sends \"a.b\" nowhere (add \"d1\", \"kv\", "
+                 "\"queue\" or \"snapshot\")");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"types\": {\"x\": \"VARCHAR\"}}}",
+                 "mappings/t.jsonc:1:59: d1.types.x: \"VARCHAR\" is not a D1 type (use INTEGER, REAL, "
+                 "TEXT or BLOB)");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"table\": \"_wal2edge_state\"}}",
+                 "mappings/t.jsonc:1:53: d1.table: \"_wal2edge_state\" is reserved (sqlite_*, _cf_*, "
+                 "_wal2edge_state and d1_migrations belong to SQLite, D1, wal2edge and wrangler)");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"exclude\": [\"x\"], \"primary_key\": [\"x\"]}}",
+                 "mappings/t.jsonc:1:78: d1.primary_key: column \"x\" is also in d1.exclude");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"exclude\": \"x\"}}",
+                 "mappings/t.jsonc:1:55: d1.exclude: expected an array, got string");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\"}, \"extra\": 1}",
+                 "mappings/t.jsonc:1:45: unknown key \"extra\"");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"rename\": {\"x\": \"y\", \"z\": \"Y\"}}}",
+                 "mappings/t.jsonc:1:65: d1.rename: columns \"x\" and \"z\" are both renamed to \"Y\"");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\"}",
+                 "mappings/t.jsonc:1:1: invalid JSON: unterminated object");
+}
+
+Test(mapping, two_writers_of_one_d1_table_name_both_files)
+{
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = mapping_set_new();
+    static const char a[] = "{\"table\": \"public.a\", \"d1\": {\"database\": \"app\", \"table\": \"t\"}}";
+    static const char b[] = "{\n\"table\": \"public.b\",\n\"d1\": {\"database\": \"app\", \"table\": \"T\"}}";
+    static const char c[] = "{\"table\": \"public.a\", \"queue\": {\"queue\": \"changes\"}}";
+    cr_assert(mapping_set_add_text(set, cfg, a, strlen(a), "mappings/a.jsonc", &err), "%s", err.msg);
+    cr_assert(mapping_set_add_text(set, cfg, b, strlen(b), "mappings/b.jsonc", &err), "%s", err.msg);
+    cr_assert_not(mapping_set_check(set, &err));
+    cr_expect_str_eq(err.msg, "mappings/b.jsonc:3:36: d1.table: D1 table \"T\" of database \"app\" is "
+                              "also written by mappings/a.jsonc:1:58 (public.a); one source table per "
+                              "D1 table");
+    mapping_set_free(set);
+
+    set = mapping_set_new();
+    cr_assert(mapping_set_add_text(set, cfg, a, strlen(a), "mappings/a.jsonc", &err), "%s", err.msg);
+    cr_assert(mapping_set_add_text(set, cfg, c, strlen(c), "mappings/c.jsonc", &err), "%s", err.msg);
+    cr_assert_not(mapping_set_check(set, &err));
+    cr_expect(strstr(err.msg, "mappings/c.jsonc:1:11: table: \"public.a\" is already mapped by "
+                              "mappings/a.jsonc:1:11") != NULL, "%s", err.msg);
+    mapping_set_free(set);
+    config_free(cfg);
+}
+
+Test(mapping, load_reads_the_configured_files)
+{
+    Config *cfg = test_config();
+    Err err;
+    cfg->mapping_files = calloc(1, sizeof(char *));
+    cfg->mapping_files[0] = strdup(WAL2EDGE_FIXTURES "/../../mappings/users.jsonc");
+    cfg->mapping_file_count = 1;
+    MappingSet *set = mapping_set_load(cfg, &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_not_null(mapping_set_find(set, "public.users"));
+    mapping_set_free(set);
+    cfg->mapping_files[0][strlen(cfg->mapping_files[0]) - 1] = 'x';
+    cr_expect_null(mapping_set_load(cfg, &err));
+    cr_expect(strstr(err.msg, "cannot open mapping file") != NULL, "%s", err.msg);
+    config_free(cfg);
+}
