@@ -13,7 +13,11 @@
 # LSNs, xids, OIDs and timestamps differ on every run, so re-capturing changes
 # the .bin files and their expected output; review the diff before committing.
 #
+# With --bench FILE [--txns N] it instead captures N pgbench (TPC-B-like) transactions,
+# proto 1, into FILE for bench/decoder/run.sh (not a fixture: do not commit it).
+#
 # usage: scripts/capture-pgoutput.sh [--expected WAL2EDGE_BIN] [--only NAME] [OUTDIR]
+#        scripts/capture-pgoutput.sh --bench FILE [--txns N]
 # env:   PGBIN (default /usr/lib/postgresql/15/bin), PGFX_PORT (default 54400)
 set -euo pipefail
 
@@ -23,10 +27,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=""
 EXPECT_BIN=""
 ONLY=""
+BENCH=""
+TXNS=20000
 while [ $# -gt 0 ]; do
     case "$1" in
         --expected) EXPECT_BIN=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
+        --bench) BENCH=$2; shift 2 ;;
+        --txns) TXNS=$2; shift 2 ;;
         -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) OUT=$1; shift ;;
     esac
@@ -74,6 +82,21 @@ recv() {
     local db=$1; shift
     "${AS[@]}" "$PGBIN/pg_recvlogical" -h "$WORK" -p "$PORT" -U postgres -d "$db" "$@"
 }
+
+if [ -n "$BENCH" ]; then
+    echo "capturing $TXNS pgbench transactions" >&2
+    psql_db postgres -c "CREATE DATABASE bench" >/dev/null
+    "${AS[@]}" "$PGBIN/pgbench" -h "$WORK" -p "$PORT" -U postgres -i -q -s 1 bench >/dev/null 2>&1
+    psql_db bench -c "CREATE PUBLICATION fx_pub FOR ALL TABLES" >/dev/null
+    recv bench --slot=bench --create-slot -P pgoutput
+    "${AS[@]}" "$PGBIN/pgbench" -h "$WORK" -p "$PORT" -U postgres -n -c 1 -t "$TXNS" bench >/dev/null
+    end=$(psql_db bench -Atc "SELECT pg_current_wal_lsn()")
+    timeout 600 "${AS[@]}" "$PGBIN/pg_recvlogical" -h "$WORK" -p "$PORT" -U postgres -d bench \
+        --slot=bench --start -E "$end" -F 0 -f "$WORK/bench.bin" -o proto_version=1 -o publication_names=fx_pub
+    cp "$WORK/bench.bin" "$BENCH"
+    echo "done: $BENCH" >&2
+    exit 0
+fi
 
 # capture NAME "SLOT FLAGS" -o opt=val ...
 capture() {
