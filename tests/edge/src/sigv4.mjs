@@ -113,7 +113,9 @@ export async function verifySigV4(req, cfg) {
   if (presigned) {
     payloadHash = payloadHash || "UNSIGNED-PAYLOAD";
   } else {
-    if (!payloadHash) throw new S3AuthError(400, "InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
+    // Like R2 (and unlike AWS S3), a missing x-amz-content-sha256 is accepted: the
+    // signature then covers the SHA-256 of the body (what curl --aws-sigv4 sends).
+    if (!payloadHash) payloadHash = req.body && req.body.length ? crypto.createHash("sha256").update(req.body).digest("hex") : EMPTY_SHA256;
     if (payloadHash.startsWith("STREAMING-")) {
       throw new S3AuthError(501, "NotImplemented", "aws-chunked (STREAMING-*) payloads are not supported by the edge emulator; send a whole-body hash or UNSIGNED-PAYLOAD");
     }
