@@ -1,0 +1,139 @@
+/*
+ * cf/client.h - the Cloudflare REST client the D1, KV and Queues targets call.
+ *
+ * Owns:     CfClient: one HTTP connection (net/http), the account's request
+ *           budget (net/ratelimit, shared by every call of the client), the
+ *           retry loop (net/retry) and the typed calls below, which split work
+ *           into requests that respect every documented limit (cf/payload).
+ *           Counters of requests made, retries and waits.
+ * Not mine: what the targets write (pipeline), R2 (cf/r2: a different API,
+ *           not counted against the REST budget).
+ * Pure:     no (network, clock via NetClock).
+ * Threads:  one thread at a time per CfClient. Give every REST target the same
+ *           CfClient (or the same RateLimit via opts.shared_ratelimit) so they
+ *           share the 1,200 / 5 min budget.
+ * Secrets:  the token is sent only as `Authorization: Bearer` and never enters
+ *           a message, log line or error; the debug trace masks it.
+ *
+ * Retries:  every call is retried on 408/409/429/5xx/transport errors and on
+ *           transient API errors (971, D1 storage resets), honouring
+ *           retry-after-ms / Retry-After; a 429 also pauses the shared budget.
+ *           Writes are retried too: targets must send idempotent statements
+ *           (UPSERTs, KV overwrites, queue messages with a dedupe id).
+ * Errors:   ERR_HTTP / ERR_TIMEOUT (retryable: the budget ran out, try later),
+ *           ERR_CF_API (permanent: detail = the API's error code, message
+ *           "d1 query: [7500] ... (http 400)"), ERR_TOO_LARGE / ERR_USAGE
+ *           (refused before sending), ERR_PROTOCOL (unexpected response shape).
+ */
+#ifndef WAL2EDGE_CF_CLIENT_H
+#define WAL2EDGE_CF_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf/payload.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/secret.h"
+#include "net/clock.h"
+#include "net/http.h"
+#include "net/ratelimit.h"
+#include "net/retry.h"
+
+typedef struct CfClientOptions {
+    HttpOptions http;              /* timeouts, response cap, trace */
+    RetryPolicy retry;
+    unsigned rate_requests;        /* own budget: requests per window (default 1200) */
+    uint64_t rate_window_ms;       /* (default 300000) */
+    RateLimit *shared_ratelimit;   /* borrowed; overrides the two above when set */
+    const NetClock *clock;         /* NULL → net_clock_system() */
+    size_t kv_max_pairs;           /* per bulk request, ≤ 10,000 (default 10,000) */
+    size_t kv_max_bytes;           /* per bulk request (default 99,999,999) */
+} CfClientOptions;
+
+void cf_client_options_default(CfClientOptions *o);
+
+typedef struct CfClientStats {
+    uint64_t requests;             /* HTTP requests sent, retries included */
+    uint64_t retries;
+    uint64_t throttled;            /* responses with status 429 */
+    uint64_t waited_ms;            /* slept for the budget or for retries */
+} CfClientStats;
+
+typedef struct CfClient CfClient;
+
+/* Owned. base_url: e.g. "https://api.cloudflare.com/client/v4" (https, or http
+ * to loopback for the local edge). token is borrowed and must outlive the
+ * client. opts may be NULL. ERR_CONFIG for a refused URL or missing values. */
+CfClient *cf_client_new(const char *base_url, const char *account_id, const Secret *token,
+                        const CfClientOptions *opts, Err *err) WARN_UNUSED;
+void cf_client_free(CfClient *c);
+
+CfClientStats cf_client_stats(const CfClient *c);
+uint64_t cf_client_request_count(const CfClient *c);
+
+/* GET /user/tokens/verify: is the token valid? (doctor) */
+bool cf_token_verify(CfClient *c, Err *err) WARN_UNUSED;
+
+/* ---- D1 ---- */
+
+/* POST /accounts/{a}/d1/database/{db}/query with {"batch":[...]}: the statements
+ * run as one implicit transaction (a failing statement rolls back all of them;
+ * cloudflare-api.md §2.3). *out gets one result per statement (rows as objects).
+ * The whole batch must finish within 30 s server-side. */
+bool cf_d1_batch(CfClient *c, const char *database_id, const CfD1Stmt *stmts, size_t n,
+                 CfD1Result *out, Err *err) WARN_UNUSED;
+/* Same against /raw: rows are arrays, with column names in `columns`. */
+bool cf_d1_batch_raw(CfClient *c, const char *database_id, const CfD1Stmt *stmts, size_t n,
+                     CfD1Result *out, Err *err) WARN_UNUSED;
+
+typedef struct CfD1ImportResult {
+    uint64_t num_queries;
+    CfD1Meta meta;
+    char *final_bookmark;          /* owned */
+} CfD1ImportResult;
+
+/* The /import flow for a whole SQL file (atomic; blocks the database while it
+ * runs): init (md5 etag) → PUT the file to the returned upload URL (ETag
+ * checked) → ingest → poll every poll_ms until complete or error, at most
+ * max_wait_ms. The file must not contain BEGIN/COMMIT. */
+bool cf_d1_import(CfClient *c, const char *database_id, const char *sql_file_path,
+                  uint64_t poll_ms, uint64_t max_wait_ms, CfD1ImportResult *out,
+                  Err *err) WARN_UNUSED;
+void cf_d1_import_result_free(CfD1ImportResult *r);
+
+/* ---- KV ---- */
+
+/* PUT .../storage/kv/namespaces/{ns}/bulk, split into requests of ≤ kv_max_pairs
+ * pairs and < 100 MB. Non-atomic: keys the API could not write are returned in
+ * out->unsuccessful_keys (retry exactly those, after ≥ 1 s: 1 write/s/key).
+ * On a failed request, earlier requests' pairs were written; all writes are
+ * overwrites, so retrying the whole call is safe. *out is always initialised. */
+bool cf_kv_bulk_write(CfClient *c, const char *namespace_id, const CfKvPair *pairs, size_t n,
+                      CfKvBulkResult *out, Err *err) WARN_UNUSED;
+/* POST .../bulk/delete, split the same way. */
+bool cf_kv_bulk_delete(CfClient *c, const char *namespace_id, const char *const *keys, size_t n,
+                       CfKvBulkResult *out, Err *err) WARN_UNUSED;
+/* GET .../values/{key}: raw bytes into *out (capped at 25 MiB); *found false on 404. */
+bool cf_kv_get(CfClient *c, const char *namespace_id, const char *key, Buf *out, bool *found,
+               Err *err) WARN_UNUSED;
+/* GET .../keys?prefix=&cursor=&limit= (limit 10..1000, 0 → 1000). One page;
+ * out->cursor is NULL on the last page. */
+bool cf_kv_list_keys(CfClient *c, const char *namespace_id, const char *prefix,
+                     const char *cursor, unsigned limit, CfKvList *out, Err *err) WARN_UNUSED;
+
+/* ---- Queues ---- */
+
+/* POST .../queues/{id}/messages/batch, split into conforming batches (≤ 100
+ * messages, ≤ 256,000 bytes). A message over 128,000 bytes is refused
+ * (ERR_TOO_LARGE) before anything is sent. Requests made are added to
+ * *out_requests when non-NULL. On failure, earlier batches were sent
+ * (at-least-once: consumers must dedupe). */
+bool cf_queue_send_batch(CfClient *c, const char *queue_id, const CfQueueMsg *msgs, size_t n,
+                         size_t *out_requests, Err *err) WARN_UNUSED;
+/* POST .../queues/{id}/messages (one message). */
+bool cf_queue_send(CfClient *c, const char *queue_id, const CfQueueMsg *msg,
+                   Err *err) WARN_UNUSED;
+
+#endif
