@@ -13,8 +13,8 @@
 #include "core/mem.h"
 
 static const CliCommand commands[] = {
-    {"run", "run [--exit-when-caught-up]",
-     "stream changes to every mapped target until SIGINT/SIGTERM", cmd_not_ready},
+    {"run", "run [--exit-when-caught-up] [--target-log FILE]",
+     "stream changes to every mapped target until SIGINT/SIGTERM", cmd_run},
     {"plan", "plan [--write-migrations DIR]",
      "validate config and mappings against Postgres and Cloudflare limits; print the D1 DDL",
      cmd_not_ready},
@@ -26,11 +26,11 @@ static const CliCommand commands[] = {
     {"warm", "warm [--mapping NAME]...",
      "fill KV for the mapped keys from Postgres (or --from-snapshot ID)", cmd_not_ready},
     {"status", "status [--json]",
-     "slot, lag in bytes and seconds, wal_status, per-target checkpoints", cmd_not_ready},
+     "slot, lag in bytes and seconds, wal_status, per-target checkpoints", cmd_status},
     {"doctor", "doctor [--json]",
      "check the source and every target's credentials; print a fix for each problem", cmd_doctor},
     {"slot", "slot create|drop|info", "manage the replication slot (and the publication)",
-     cmd_not_ready},
+     cmd_slot},
     {"decode", "decode FILE", "print a captured pgoutput stream as NDJSON, one object per message",
      cmd_decode},
     {"config", "config", "print the resolved configuration with secrets redacted", cmd_config},

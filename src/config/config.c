@@ -527,6 +527,25 @@ static bool load_mappings(Loader *ld, const JsoncNode *root)
     return true;
 }
 
+static bool load_changelog(Loader *ld, const JsoncNode *root)
+{
+    const JsoncMember *m = jsonc_member(root, "changelog");
+    if (!m)
+        return true;
+    static const char *const keys[] = {"path", NULL};
+    char *path;
+    if (!expect_type(ld, m->value, JSONC_OBJECT, "changelog") || !check_keys(ld, m->value, "changelog", keys) ||
+        !get_string(ld, m->value, "changelog", "path", true, &path, NULL))
+        return false;
+    if (!path[0]) {
+        free(path);
+        return cfg_fail(ld, m->value->line, m->value->col, "changelog.path", "is empty");
+    }
+    ld->cfg->changelog_path = path_resolve(ld->cfg->dir, path);
+    free(path);
+    return true;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -548,7 +567,7 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
     cfg->dir = dir_of(path);
     Loader ld = {path, lookup, lookup_user, cfg, err};
     static const char *const top_keys[] = {"$schema", "source", "state_dir", "cloudflare", "d1",
-                                           "kv", "queues", "r2", "mappings", NULL};
+                                           "kv", "queues", "r2", "mappings", "changelog", NULL};
     bool ok = expect_type(&ld, root, JSONC_OBJECT, "") && check_keys(&ld, root, "", top_keys) &&
               load_source(&ld, root);
     char *state_dir = NULL;
@@ -567,6 +586,8 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
         ok = load_targets(&ld, root, &target_specs[i]);
     if (ok)
         ok = load_mappings(&ld, root);
+    if (ok)
+        ok = load_changelog(&ld, root);
     jsonc_free(root);
     if (!ok) {
         config_free(cfg);
@@ -632,6 +653,7 @@ void config_free(Config *cfg)
     free(cfg->source.publication);
     free(cfg->source.slot);
     free(cfg->state_dir);
+    free(cfg->changelog_path);
     free(cfg->cloudflare.account_id);
     secret_free(cfg->cloudflare.api_token);
     free(cfg->cloudflare.api_base_url);
@@ -712,6 +734,9 @@ char *config_dump_json(const Config *cfg)
         }
         json_object_set_new(root, spec->section, section);
     }
+    json_object_set_new(root, "changelog", cfg->changelog_path
+                                               ? json_pack("{s:s}", "path", cfg->changelog_path)
+                                               : json_null());
     json_t *files = json_array();
     for (size_t i = 0; i < cfg->mapping_file_count; i++)
         json_array_append_new(files, json_string(cfg->mapping_files[i]));

@@ -56,6 +56,7 @@ typedef struct Config {
         Secret *api_token;     /* NULL when unset */
         char *api_base_url;
     } cloudflare;
+    char *changelog_path;      /* "changelog": {"path": ...}: an NDJSON change log target; NULL if none */
     ConfigTarget *targets;
     size_t target_count;
     char **mapping_patterns;

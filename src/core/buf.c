@@ -148,6 +148,8 @@ bool rd_bytes(Rd *r, size_t n, const uint8_t **out)
 bool rd_cstr(Rd *r, size_t max, const char **out, size_t *out_len)
 {
     size_t window = r->left < max ? r->left : max;
+    if (window == 0)
+        return false;
     const uint8_t *nul = memchr(r->p, '\0', window);
     if (!nul)
         return false;

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 
 struct PgConn {
@@ -175,4 +176,102 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
     }
     PQclear(res);
     return true;
+}
+
+bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err)
+{
+    PGresult *res;
+    if (!query_row(conn, "the current WAL position", "SELECT pg_current_wal_lsn()::text", 0, NULL, &res, err))
+        return false;
+    Err parse_err;
+    bool ok = lsn_parse(PQgetvalue(res, 0, 0), out, &parse_err);
+    PQclear(res);
+    return ok || err_set(err, ERR_PG, "reading the current WAL position: malformed LSN");
+}
+
+static bool exec_command(PgConn *conn, const char *sql, const char *what, Err *err);
+
+bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err)
+{
+    /* txid_current() assigns an xid, so COMMIT writes (and synchronously flushes) a record */
+    if (!exec_command(conn, "SET synchronous_commit = on", "flushing WAL", err) ||
+        !exec_command(conn, "BEGIN", "flushing WAL", err))
+        return false;
+    PGresult *res;
+    if (!query_row(conn, "flushing WAL", "SELECT txid_current()", 0, NULL, &res, err)) {
+        PGresult *rb = PQexec(conn->pg, "ROLLBACK");
+        PQclear(rb);
+        return false;
+    }
+    PQclear(res);
+    if (!exec_command(conn, "COMMIT", "flushing WAL", err) ||
+        !query_row(conn, "the flushed WAL position", "SELECT pg_current_wal_flush_lsn()::text", 0, NULL, &res, err))
+        return false;
+    Err parse_err;
+    bool ok = lsn_parse(PQgetvalue(res, 0, 0), out, &parse_err);
+    PQclear(res);
+    return ok || err_set(err, ERR_PG, "reading the flushed WAL position: malformed LSN");
+}
+
+/* "schema.table" → "schema"."table", each part escaped by libpq. */
+static bool append_qualified(PgConn *conn, Buf *sql, const char *qualname, Err *err)
+{
+    const char *dot = strchr(qualname, '.');
+    const char *parts[2] = {qualname, dot ? dot + 1 : NULL};
+    size_t lens[2] = {dot ? (size_t)(dot - qualname) : strlen(qualname), dot ? strlen(dot + 1) : 0};
+    for (int i = 0; i < 2 && parts[i]; i++) {
+        char *q = PQescapeIdentifier(conn->pg, parts[i], lens[i]);
+        if (!q)
+            return err_set(err, ERR_PG, "cannot quote table name \"%s\"", qualname);
+        bool ok = (i == 0 || buf_append_str(sql, ".", err)) && buf_append_str(sql, q, err);
+        PQfreemem(q);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool exec_command(PgConn *conn, const char *sql, const char *what, Err *err)
+{
+    PGresult *res = PQexec(conn->pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        char msg[ERR_MSG_MAX - 64];
+        copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+        PQclear(res);
+        return err_set(err, ERR_PG, "%s: %s", what, msg);
+    }
+    PQclear(res);
+    return true;
+}
+
+bool pgconn_create_publication(PgConn *conn, const char *name, const char *const *tables, size_t count,
+                               Err *err)
+{
+    Buf sql;
+    buf_init(&sql, 1 << 20);
+    char *ident = PQescapeIdentifier(conn->pg, name, strlen(name));
+    bool ok = ident && buf_printf(&sql, err, "CREATE PUBLICATION %s FOR ", ident);
+    PQfreemem(ident);
+    if (ok && count == 0)
+        ok = buf_append_str(&sql, "ALL TABLES", err);
+    else if (ok)
+        ok = buf_append_str(&sql, "TABLE ", err);
+    for (size_t i = 0; ok && i < count; i++)
+        ok = (i == 0 || buf_append_str(&sql, ", ", err)) && append_qualified(conn, &sql, tables[i], err);
+    if (ok)
+        ok = exec_command(conn, sql.data, "creating the publication", err);
+    buf_free(&sql);
+    return ok;
+}
+
+bool pgconn_drop_publication(PgConn *conn, const char *name, Err *err)
+{
+    char *ident = PQescapeIdentifier(conn->pg, name, strlen(name));
+    if (!ident)
+        return err_set(err, ERR_PG, "cannot quote publication name");
+    char *sql = xasprintf("DROP PUBLICATION IF EXISTS %s", ident);
+    PQfreemem(ident);
+    bool ok = exec_command(conn, sql, "dropping the publication", err);
+    free(sql);
+    return ok;
 }

@@ -12,10 +12,12 @@
 #define WAL2EDGE_PG_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
 #include "core/secret.h"
+#include "pg/lsn.h"
 
 typedef struct PgConn PgConn;
 
@@ -60,5 +62,22 @@ typedef struct PgServerFacts {
 /* Gather everything doctor needs about the server, the role, the publication and the slot. */
 bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
                          PgServerFacts *out, Err *err) WARN_UNUSED;
+
+/* pg_current_wal_lsn() (the end of WAL written so far). */
+bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
+
+/*
+ * A WAL position at or after the commit record of every transaction committed
+ * so far, that a walsender is certain to reach: commits one empty transaction
+ * with synchronous_commit = on (which flushes all WAL before it too, including
+ * asynchronous commits) and returns the flushed position.
+ */
+bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
+
+/* CREATE PUBLICATION name FOR TABLE t1, t2 ... ("schema.table" names, quoted here),
+ * or FOR ALL TABLES when count is 0. */
+bool pgconn_create_publication(PgConn *conn, const char *name, const char *const *tables, size_t count,
+                               Err *err) WARN_UNUSED;
+bool pgconn_drop_publication(PgConn *conn, const char *name, Err *err) WARN_UNUSED;
 
 #endif

@@ -1,0 +1,206 @@
+/*
+ * cli/cmd_slot.c - `wal2edge slot create|drop|info`: the replication slot and
+ * the publication it streams.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/commands.h"
+#include "config/jsonc.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "pg/conn.h"
+#include "pg/stream.h"
+
+/* The "table" of every mapping file, for the publication. Owned list. */
+static bool mapped_tables(const Config *cfg, char ***out, size_t *count, Err *err)
+{
+    *out = NULL;
+    *count = 0;
+    for (size_t i = 0; i < cfg->mapping_file_count; i++) {
+        const char *path = cfg->mapping_files[i];
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return err_sys(err, ERR_CONFIG, "cannot read mapping file \"%s\"", path);
+        char *text = xmalloc(CONFIG_MAX_FILE_BYTES + 1);
+        size_t n = fread(text, 1, CONFIG_MAX_FILE_BYTES, f);
+        fclose(f);
+        JsoncNode *root = jsonc_parse(text, n, path, err);
+        free(text);
+        if (!root)
+            return false;
+        const JsoncMember *table = jsonc_member(root, "table");
+        if (!table || table->value->type != JSONC_STRING) {
+            jsonc_free(root);
+            return err_set(err, ERR_CONFIG, "%s: missing \"table\": \"schema.name\"", path);
+        }
+        *out = xrealloc(*out, (*count + 1) * sizeof **out);
+        (*out)[(*count)++] = xstrdup(table->value->text);
+        jsonc_free(root);
+    }
+    return true;
+}
+
+static void free_list(char **list, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(list[i]);
+    free(list);
+}
+
+static int slot_create(const Config *cfg)
+{
+    Err err;
+    PgConn *conn = pgconn_open(cfg->source.dsn, &err);
+    if (!conn)
+        return cli_fail(&err);
+    PgServerFacts facts;
+    if (!pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, &err)) {
+        pgconn_close(conn);
+        return cli_fail(&err);
+    }
+    if (strcmp(facts.wal_level, "logical") != 0) {
+        pgconn_close(conn);
+        err_set(&err, ERR_CHECK, "wal_level is %s, logical replication needs logical (run wal2edge doctor)",
+                facts.wal_level);
+        return cli_fail(&err);
+    }
+    if (!facts.publication_exists) {
+        char **tables;
+        size_t count;
+        bool ok = mapped_tables(cfg, &tables, &count, &err) &&
+                  pgconn_create_publication(conn, cfg->source.publication, (const char *const *)tables, count,
+                                            &err);
+        if (ok)
+            printf("created publication \"%s\" for %s\n", cfg->source.publication,
+                   count ? "the mapped tables" : "all tables");
+        free_list(tables, count);
+        if (!ok) {
+            pgconn_close(conn);
+            return cli_fail(&err);
+        }
+    } else {
+        printf("publication \"%s\" exists (%d tables)\n", cfg->source.publication, facts.publication_table_count);
+    }
+    pgconn_close(conn);
+    if (facts.slot.exists) {
+        printf("replication slot \"%s\" exists (confirmed %s)\n", cfg->source.slot,
+               facts.slot.confirmed_flush_lsn[0] ? facts.slot.confirmed_flush_lsn : "-");
+        return 0;
+    }
+    PgStream *stream = pgstream_connect(cfg->source.dsn, &err);
+    if (!stream)
+        return cli_fail(&err);
+    PgSlotCreated created;
+    bool two_phase = pgstream_server_version(stream) >= 150000;
+    bool ok = pgstream_create_slot(stream, cfg->source.slot, two_phase, false, &created, &err);
+    pgstream_close(stream);
+    if (!ok)
+        return cli_fail(&err);
+    char lsn[LSN_STR_MAX];
+    printf("created replication slot \"%s\" at %s%s\n", cfg->source.slot, lsn_format(created.consistent_point, lsn),
+           two_phase ? " (two-phase)" : "");
+    printf("note: the slot retains WAL until wal2edge confirms it; drop it with \"wal2edge slot drop\" when "
+           "you stop using it\n");
+    return 0;
+}
+
+static int slot_drop(const Config *cfg, bool with_publication)
+{
+    Err err;
+    PgStream *stream = pgstream_connect(cfg->source.dsn, &err);
+    if (!stream)
+        return cli_fail(&err);
+    bool ok = pgstream_drop_slot(stream, cfg->source.slot, &err);
+    pgstream_close(stream);
+    if (!ok)
+        return cli_fail(&err);
+    printf("dropped replication slot \"%s\"; its targets can no longer be resumed from it\n", cfg->source.slot);
+    if (with_publication) {
+        PgConn *conn = pgconn_open(cfg->source.dsn, &err);
+        if (!conn || !pgconn_drop_publication(conn, cfg->source.publication, &err)) {
+            pgconn_close(conn);
+            return cli_fail(&err);
+        }
+        pgconn_close(conn);
+        printf("dropped publication \"%s\"\n", cfg->source.publication);
+    }
+    return 0;
+}
+
+static int slot_info(const Config *cfg, bool as_json)
+{
+    Err err;
+    PgConn *conn = pgconn_open(cfg->source.dsn, &err);
+    if (!conn)
+        return cli_fail(&err);
+    PgServerFacts facts;
+    Lsn current = 0;
+    bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, &err) &&
+              pgconn_current_wal_lsn(conn, &current, &err);
+    pgconn_close(conn);
+    if (!ok)
+        return cli_fail(&err);
+    const PgSlotFacts *s = &facts.slot;
+    if (as_json) {
+        json_t *doc = json_pack("{s:s, s:b}", "slot", cfg->source.slot, "exists", s->exists);
+        if (s->exists) {
+            json_object_set_new(doc, "plugin", json_string(s->plugin));
+            json_object_set_new(doc, "database", json_string(s->database));
+            json_object_set_new(doc, "active", json_boolean(s->active));
+            json_object_set_new(doc, "two_phase", json_boolean(s->two_phase));
+            json_object_set_new(doc, "confirmed_flush_lsn", json_string(s->confirmed_flush_lsn));
+            json_object_set_new(doc, "restart_lsn", json_string(s->restart_lsn));
+            json_object_set_new(doc, "wal_status", json_string(s->wal_status));
+            json_object_set_new(doc, "retained_bytes", json_integer(s->retained_bytes));
+            json_object_set_new(doc, "safe_wal_size", s->safe_wal_size >= 0 ? json_integer(s->safe_wal_size) : json_null());
+        }
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+        json_decref(doc);
+        return s->exists ? 0 : 1;
+    }
+    if (!s->exists) {
+        printf("replication slot \"%s\" does not exist (wal2edge slot create)\n", cfg->source.slot);
+        return 1;
+    }
+    printf("slot                 %s (%s, plugin %s, database %s%s)\n", cfg->source.slot,
+           s->active ? "active" : "inactive", s->plugin, s->database, s->two_phase ? ", two-phase" : "");
+    printf("confirmed_flush_lsn  %s\nrestart_lsn          %s\n", s->confirmed_flush_lsn, s->restart_lsn);
+    printf("wal_status           %s\nretained WAL         %" PRId64 " bytes\n", s->wal_status, s->retained_bytes);
+    if (s->safe_wal_size >= 0)
+        printf("safe_wal_size        %" PRId64 " bytes\n", s->safe_wal_size);
+    return 0;
+}
+
+int cmd_slot(CliCtx *ctx, int argc, char **argv)
+{
+    if (argc < 2)
+        return cli_usage_error(argv[0], "which: create, drop or info?");
+    const char *action = argv[1];
+    bool as_json = false, with_publication = false;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0 && strcmp(action, "info") == 0)
+            as_json = true;
+        else if (strcmp(argv[i], "--publication") == 0 && strcmp(action, "drop") == 0)
+            with_publication = true;
+        else
+            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+    }
+    if (strcmp(action, "create") != 0 && strcmp(action, "drop") != 0 && strcmp(action, "info") != 0)
+        return cli_usage_error(argv[0], "unknown action \"%s\" (create, drop or info)", action);
+    Err err;
+    Config *cfg = cli_load_config(ctx, &err);
+    if (!cfg)
+        return cli_fail(&err);
+    int rc = strcmp(action, "create") == 0 ? slot_create(cfg)
+             : strcmp(action, "drop") == 0 ? slot_drop(cfg, with_publication)
+                                           : slot_info(cfg, as_json);
+    config_free(cfg);
+    return rc;
+}

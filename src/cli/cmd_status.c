@@ -1,0 +1,150 @@
+/*
+ * cli/cmd_status.c - `wal2edge status [--json]`: how far behind the source are we?
+ *
+ * lag_bytes   = pg_current_wal_lsn() - the slot's confirmed_flush_lsn
+ * lag_seconds = 0 when lag_bytes is 0; otherwise the seconds since the newest
+ *               target checkpoint was recorded (how long progress has stalled),
+ *               or null when nothing was ever applied.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli/commands.h"
+#include "core/mem.h"
+#include "pg/conn.h"
+#include "state/store.h"
+
+#define STATUS_MAX_TARGETS 64
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static json_t *iso_time(int64_t unix_us)
+{
+    if (unix_us <= 0)
+        return json_null();
+    time_t secs = (time_t)(unix_us / 1000000);
+    struct tm tm;
+    char text[40];
+    gmtime_r(&secs, &tm);
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_string(text);
+}
+
+int cmd_status(CliCtx *ctx, int argc, char **argv)
+{
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            as_json = true;
+        else
+            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+    }
+    Err err;
+    Config *cfg = cli_load_config(ctx, &err);
+    if (!cfg)
+        return cli_fail(&err);
+    PgConn *conn = pgconn_open(cfg->source.dsn, &err);
+    PgServerFacts facts;
+    Lsn current = 0;
+    bool ok = conn && pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, &err) &&
+              pgconn_current_wal_lsn(conn, &current, &err);
+    pgconn_close(conn);
+    if (!ok) {
+        config_free(cfg);
+        return cli_fail(&err);
+    }
+    StoreCheckpoint cps[STATUS_MAX_TARGETS];
+    size_t cp_count = 0;
+    Err store_err;
+    Store *store = store_open_existing(cfg->state_dir, &store_err);
+    if (store && !store_list_checkpoints(store, cps, STATUS_MAX_TARGETS, &cp_count, &store_err))
+        cp_count = 0;
+    store_close(store);
+    if (cp_count > STATUS_MAX_TARGETS)
+        cp_count = STATUS_MAX_TARGETS;
+
+    const PgSlotFacts *s = &facts.slot;
+    Lsn confirmed = 0;
+    Err lsn_err;
+    bool have_confirmed = s->exists && s->confirmed_flush_lsn[0] && lsn_parse(s->confirmed_flush_lsn, &confirmed, &lsn_err);
+    int64_t lag_bytes = have_confirmed && current >= confirmed ? (int64_t)(current - confirmed) : -1;
+    int64_t newest_update = 0;
+    for (size_t i = 0; i < cp_count; i++)
+        if (cps[i].updated_at_us > newest_update)
+            newest_update = cps[i].updated_at_us;
+    int64_t now = now_us();
+    double lag_seconds = lag_bytes == 0 ? 0.0 : newest_update ? (double)(now - newest_update) / 1e6 : -1.0;
+
+    char current_text[LSN_STR_MAX];
+    lsn_format(current, current_text);
+    json_t *doc = json_object();
+    json_object_set_new(doc, "slot", json_string(cfg->source.slot));
+    json_object_set_new(doc, "slot_exists", json_boolean(s->exists));
+    json_object_set_new(doc, "active", json_boolean(s->active));
+    json_object_set_new(doc, "current_wal_lsn", json_string(current_text));
+    json_object_set_new(doc, "confirmed_flush_lsn", s->exists ? json_string(s->confirmed_flush_lsn) : json_null());
+    json_object_set_new(doc, "restart_lsn", s->exists && s->restart_lsn[0] ? json_string(s->restart_lsn) : json_null());
+    json_object_set_new(doc, "lag_bytes", lag_bytes >= 0 ? json_integer(lag_bytes) : json_null());
+    json_object_set_new(doc, "lag_seconds", lag_seconds >= 0 ? json_real(lag_seconds) : json_null());
+    json_object_set_new(doc, "wal_status", s->exists && s->wal_status[0] ? json_string(s->wal_status) : json_null());
+    json_object_set_new(doc, "safe_wal_size", s->safe_wal_size >= 0 ? json_integer(s->safe_wal_size) : json_null());
+    json_object_set_new(doc, "retained_wal_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
+    json_t *targets = json_array();
+    for (size_t i = 0; i < cp_count; i++) {
+        char commit[LSN_STR_MAX], end[LSN_STR_MAX];
+        json_t *t = json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "target", cps[i].target, "commit_lsn",
+                              lsn_format(cps[i].checkpoint.commit_lsn, commit), "end_lsn",
+                              lsn_format(cps[i].checkpoint.end_lsn, end), "commit_time",
+                              iso_time(cps[i].commit_time_us), "updated_at", iso_time(cps[i].updated_at_us),
+                              "behind_bytes",
+                              (json_int_t)(current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0));
+        json_array_append_new(targets, t);
+    }
+    json_object_set_new(doc, "targets", targets);
+
+    if (as_json) {
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+    } else {
+        printf("slot                 %s", cfg->source.slot);
+        if (!s->exists)
+            printf(" (does not exist: wal2edge slot create)\n");
+        else
+            printf(" (%s)\nconfirmed_flush_lsn  %s\nrestart_lsn          %s\n", s->active ? "active" : "inactive",
+                   s->confirmed_flush_lsn, s->restart_lsn[0] ? s->restart_lsn : "-");
+        printf("current_wal_lsn      %s\n", current_text);
+        if (lag_bytes >= 0)
+            printf("lag                  %" PRId64 " bytes", lag_bytes);
+        if (lag_bytes >= 0 && lag_seconds >= 0)
+            printf(", %.1f s", lag_seconds);
+        if (lag_bytes >= 0)
+            printf("\n");
+        if (s->exists)
+            printf("wal_status           %s%s", s->wal_status[0] ? s->wal_status : "-",
+                   s->safe_wal_size >= 0 ? "" : "\n");
+        if (s->exists && s->safe_wal_size >= 0)
+            printf(" (safe_wal_size %" PRId64 " bytes)\n", s->safe_wal_size);
+        if (cp_count == 0)
+            printf("targets              none recorded yet\n");
+        for (size_t i = 0; i < cp_count; i++) {
+            char commit[LSN_STR_MAX];
+            printf("target %-13s commit %s, %" PRIu64 " bytes behind\n", cps[i].target,
+                   lsn_format(cps[i].checkpoint.commit_lsn, commit),
+                   current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0);
+        }
+    }
+    json_decref(doc);
+    config_free(cfg);
+    return 0;
+}

@@ -1,0 +1,518 @@
+/*
+ * daemon/run.c - see run.h.
+ *
+ * Durability rule (pgoutput.md 5.12): a transaction reaches the targets in
+ * commit order; each target makes it durable together with its checkpoint at
+ * flush(); the flush LSN sent to Postgres is the smallest end_lsn that every
+ * target has made durable. Between transactions with nothing unflushed, the
+ * keepalive's walEnd is confirmed too: every transaction committed before it
+ * has already arrived and been applied.
+ */
+#include "daemon/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "daemon/signals.h"
+#include "pg/conn.h"
+#include "pg/stream.h"
+#include "pg/walproto.h"
+#include "pipeline/assembler.h"
+#include "state/store.h"
+
+#define DEFAULT_STATUS_INTERVAL_MS 10000
+#define DEFAULT_FLUSH_INTERVAL_MS 200
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+typedef struct Slot {
+    Target *target;
+    TargetCheckpoint accepted;     /* last transaction committed to it (maybe not yet durable) */
+    bool skip_current;             /* the current transaction is at or below accepted */
+    int64_t durable_commit_time;
+    int64_t pending_commit_time;
+} Slot;
+
+typedef struct Run {
+    const Config *cfg;
+    RunOptions opts;
+    Slot *slots;
+    size_t slot_count;
+    Store *store;
+    Assembler *asm_;
+    PgStream *stream;
+    LogCtx log;
+    Lsn received;                  /* highest LSN seen on the wire (the 'write' position) */
+    Lsn keepalive_end;             /* walEnd of the latest keepalive */
+    Lsn confirmed;                 /* highest flush LSN reported */
+    Lsn catch_up_target;           /* exit-when-caught-up: WAL end when we started */
+    int64_t last_status_ms;
+    int64_t last_flush_ms;
+    int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
+    bool caught_up;
+    uint64_t transactions;
+} Run;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- the sink the assembler delivers to: fan out to every target ---- */
+
+static bool sink_wants(void *ctx, Lsn commit_lsn)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (commit_lsn > r->slots[i].accepted.commit_lsn)
+            return true;
+    return false;
+}
+
+static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        s->skip_current = txn->commit_lsn <= s->accepted.commit_lsn;
+        if (!s->skip_current && !s->target->ops->begin(s->target, txn, err)) {
+            err_prefix(err, "%s", s->target->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
+            err_prefix(err, "%s", s->target->name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        if (s->skip_current)
+            continue;
+        if (!s->target->ops->commit(s->target, txn, err)) {
+            err_prefix(err, "%s", s->target->name);
+            return false;
+        }
+        s->accepted.commit_lsn = txn->commit_lsn;
+        s->accepted.end_lsn = txn->end_lsn;
+        s->pending_commit_time = txn->commit_time_us;
+    }
+    r->transactions++;
+    if (!r->first_pending_ms)
+        r->first_pending_ms = mono_ms();
+    return true;
+}
+
+static void sink_rollback(void *ctx)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (!r->slots[i].skip_current)
+            r->slots[i].target->ops->rollback(r->slots[i].target);
+}
+
+static bool sink_message(void *ctx, const Change *c, Err *err)
+{
+    Run *r = ctx;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Target *t = r->slots[i].target;
+        if (t->ops->message && !t->ops->message(t, c, err)) {
+            err_prefix(err, "%s", t->name);
+            return false;
+        }
+    }
+    if (!r->first_pending_ms)
+        r->first_pending_ms = mono_ms();
+    return true;
+}
+
+/* ---- durability ---- */
+
+static bool any_pending(const Run *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i].target->ops->has_pending(r->slots[i].target))
+            return true;
+    return false;
+}
+
+static bool flush_targets(Run *r, Err *err)
+{
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        Target *t = s->target;
+        if (!t->ops->has_pending(t))
+            continue;
+        TargetCheckpoint before = t->durable;
+        if (!t->ops->flush(t, err)) {
+            err_prefix(err, "%s", t->name);
+            return false;
+        }
+        if (t->durable.commit_lsn != before.commit_lsn) {
+            s->durable_commit_time = s->pending_commit_time;
+            if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, wall_us(), err))
+                return false;
+        }
+    }
+    r->last_flush_ms = mono_ms();
+    r->first_pending_ms = any_pending(r) ? r->first_pending_ms : 0;
+    return true;
+}
+
+/* The LSN every target has made durable; when idle, also the server's position. */
+static Lsn confirmable(const Run *r)
+{
+    Lsn durable = UINT64_MAX;
+    bool all_current = true;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const Slot *s = &r->slots[i];
+        Lsn end = s->target->durable.end_lsn;
+        if (end < durable)
+            durable = end;
+        if (s->target->durable.commit_lsn != s->accepted.commit_lsn || s->target->ops->has_pending(s->target))
+            all_current = false;
+    }
+    if (durable == UINT64_MAX)
+        durable = 0;
+    Lsn lsn = durable;
+    if (all_current && assembler_idle(r->asm_) && r->keepalive_end > lsn)
+        lsn = r->keepalive_end;
+    return lsn > r->confirmed ? lsn : r->confirmed;
+}
+
+static bool send_status(Run *r, bool reply_requested, Err *err)
+{
+    Lsn flush = confirmable(r);
+    Lsn write = r->received > flush ? r->received : flush;
+    if (!pgstream_send_status(r->stream, write, flush, reply_requested, err))
+        return false;
+    if (flush != r->confirmed) {
+        r->log.lsn = flush;
+        r->log.has_lsn = true;
+        log_debug(&r->log, "confirmed flush position");
+    }
+    r->confirmed = flush;
+    r->last_status_ms = mono_ms();
+    return true;
+}
+
+/* ---- the session ---- */
+
+static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_now, Err *err)
+{
+    WalMsg msg;
+    if (!walproto_decode(frame, len, &msg, err))
+        return false;
+    if (msg.kind == WAL_MSG_KEEPALIVE) {
+        if (msg.u.keepalive.wal_end > r->keepalive_end)
+            r->keepalive_end = msg.u.keepalive.wal_end;
+        if (msg.u.keepalive.wal_end > r->received)
+            r->received = msg.u.keepalive.wal_end;
+        *reply_now = *reply_now || msg.u.keepalive.reply_requested;
+        return true;
+    }
+    if (msg.u.xlog.wal_start > r->received)
+        r->received = msg.u.xlog.wal_start;
+    return assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err);
+}
+
+/* Make sure the slot (and publication) exist and the server can decode; fill *two_phase. */
+static bool prepare_source(Run *r, bool *two_phase, Err *err)
+{
+    PgConn *conn = pgconn_open(r->cfg->source.dsn, err);
+    if (!conn)
+        return false;
+    PgServerFacts facts;
+    bool ok = pgconn_server_facts(conn, r->cfg->source.publication, r->cfg->source.slot, &facts, err);
+    if (ok && strcmp(facts.wal_level, "logical") != 0)
+        ok = err_set(err, ERR_CHECK,
+                     "wal_level is %s; logical replication needs wal_level = logical (see wal2edge doctor)",
+                     facts.wal_level);
+    if (ok && !facts.publication_exists)
+        ok = err_set(err, ERR_CHECK,
+                     "publication \"%s\" does not exist; create it (wal2edge slot create, or CREATE "
+                     "PUBLICATION) first",
+                     r->cfg->source.publication);
+    if (ok && r->opts.exit_when_caught_up && !r->catch_up_target)
+        ok = pgconn_sync_point(conn, &r->catch_up_target, err);
+    pgconn_close(conn);
+    if (!ok)
+        return false;
+    if (facts.slot.exists) {
+        if (strcmp(facts.slot.plugin, "pgoutput") != 0)
+            return err_set(err, ERR_CHECK, "replication slot \"%s\" uses plugin %s, not pgoutput",
+                           r->cfg->source.slot, facts.slot.plugin);
+        if (strcmp(facts.slot.wal_status, "lost") == 0)
+            return err_set(err, ERR_CHECK,
+                           "replication slot \"%s\" is invalidated (its WAL was removed); drop it, create "
+                           "a new one and resync the targets",
+                           r->cfg->source.slot);
+        *two_phase = facts.slot.two_phase;
+        return true;
+    }
+    PgSlotCreated created;
+    *two_phase = facts.server_version_num >= 150000;
+    if (!pgstream_create_slot(r->stream, r->cfg->source.slot, *two_phase, false, &created, err))
+        return false;
+    r->log.lsn = created.consistent_point;
+    r->log.has_lsn = true;
+    log_info(&r->log, "created replication slot \"%s\"", r->cfg->source.slot);
+    return true;
+}
+
+static Lsn start_position(const Run *r)
+{
+    Lsn start = UINT64_MAX;
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i].target->durable.end_lsn < start)
+            start = r->slots[i].target->durable.end_lsn;
+    return start == UINT64_MAX ? 0 : start;
+}
+
+/* One replication session, until stop, catch-up or an error. */
+static bool session(Run *r, bool *stop, Err *err)
+{
+    r->stream = pgstream_connect(r->cfg->source.dsn, err);
+    if (!r->stream)
+        return false;
+    PgSystemInfo sys;
+    bool two_phase = false;
+    if (!pgstream_identify(r->stream, &sys, err) ||
+        !store_bind_source(r->store, sys.system_id, sys.dbname, r->cfg->source.slot, err) ||
+        !prepare_source(r, &two_phase, err) || !assembler_reset(r->asm_, err))
+        return false;
+    PgStreamOptions so = {
+        .slot = r->cfg->source.slot,
+        .publication = r->cfg->source.publication,
+        .proto_version = 0,
+        .streaming = true,
+        .messages = true,
+        .two_phase = two_phase,
+    };
+    Lsn start = start_position(r);
+    if (!pgstream_start(r->stream, &so, start, err))
+        return false;
+    r->log.lsn = start;
+    r->log.has_lsn = true;
+    log_info(&r->log, "streaming from slot \"%s\" (protocol %d, system %s)", r->cfg->source.slot,
+             pgstream_max_proto_version(r->stream), sys.system_id);
+    r->keepalive_end = 0;
+    int64_t last_ping_ms = 0;
+    for (;;) {
+        if (signals_stop_requested()) {
+            *stop = true;
+            return true;
+        }
+        int64_t now = mono_ms();
+        int64_t wait = r->opts.status_interval_ms - (now - r->last_status_ms);
+        if (r->first_pending_ms) {
+            int64_t flush_wait = r->opts.flush_interval_ms - (now - r->first_pending_ms);
+            if (flush_wait < wait)
+                wait = flush_wait;
+        }
+        if (r->opts.exit_when_caught_up && wait > 250)
+            wait = 250;
+        if (wait < 0)
+            wait = 0;
+        const uint8_t *frame;
+        size_t len;
+        int rc = pgstream_next(r->stream, (int)wait, &frame, &len, err);
+        if (rc < 0)
+            return false;
+        bool reply_now = false;
+        /* Drain what is already here before doing periodic work, a bounded batch at a time. */
+        for (int batch = 0; rc == 1 && batch < 10000; batch++) {
+            if (!handle_frame(r, frame, len, &reply_now, err))
+                return false;
+            rc = pgstream_next(r->stream, 0, &frame, &len, err);
+            if (rc < 0)
+                return false;
+        }
+        if (rc == 1 && !handle_frame(r, frame, len, &reply_now, err))
+            return false;
+        now = mono_ms();
+        if (r->first_pending_ms && now - r->first_pending_ms >= r->opts.flush_interval_ms &&
+            !flush_targets(r, err))
+            return false;
+        bool advanced = confirmable(r) > r->confirmed;
+        if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
+            (advanced && now - r->last_status_ms >= 1000)) {
+            if (!send_status(r, false, err))
+                return false;
+        }
+        if (r->opts.exit_when_caught_up) {
+            /* the walsender's position passed the sync point: everything committed before it is here */
+            if (assembler_idle(r->asm_) && !any_pending(r) && r->keepalive_end >= r->catch_up_target) {
+                r->caught_up = true;
+                *stop = true;
+                return true;
+            }
+            /* ask for a keepalive so an idle server tells us its position */
+            if (assembler_idle(r->asm_) && now - last_ping_ms >= 500) {
+                if (!flush_targets(r, err) || !send_status(r, true, err))
+                    return false;
+                last_ping_ms = now;
+            }
+        }
+    }
+}
+
+static bool lock_state_dir(const char *state_dir, int *fd_out, Err *err)
+{
+    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
+        return err_sys(err, ERR_IO, "cannot create state directory \"%s\"", state_dir);
+    char *path = xasprintf("%s/lock", state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return err_sys(err, ERR_IO, "cannot open the lock file in \"%s\"", state_dir);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return err_set(err, ERR_CHECK, "another wal2edge is already running with state directory \"%s\"",
+                       state_dir);
+    }
+    *fd_out = fd;
+    return true;
+}
+
+static void sleep_interruptibly(int64_t ms)
+{
+    int64_t until = mono_ms() + ms;
+    while (!signals_stop_requested() && mono_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void close_session(Run *r, bool clean)
+{
+    if (!r->stream)
+        return;
+    if (clean) {
+        Err err;
+        if (!send_status(r, false, &err) || !pgstream_finish(r->stream, &err))
+            log_warn(&r->log, "ending the replication stream: %s", err.msg);
+    }
+    pgstream_close(r->stream);
+    r->stream = NULL;
+}
+
+bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, size_t count, Err *err)
+{
+    Run r;
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg;
+    r.opts = *opts;
+    if (r.opts.status_interval_ms <= 0)
+        r.opts.status_interval_ms = DEFAULT_STATUS_INTERVAL_MS;
+    if (r.opts.flush_interval_ms <= 0)
+        r.opts.flush_interval_ms = DEFAULT_FLUSH_INTERVAL_MS;
+    r.log.component = "run";
+    r.log.slot = cfg->source.slot;
+    r.slots = xcalloc(count ? count : 1, sizeof *r.slots);
+    r.slot_count = count;
+    for (size_t i = 0; i < count; i++) {
+        r.slots[i].target = targets[i];
+        r.slots[i].accepted = targets[i]->durable;
+    }
+    int lock_fd = -1;
+    bool ok = lock_state_dir(cfg->state_dir, &lock_fd, err);
+    if (ok)
+        r.store = store_open(cfg->state_dir, err);
+    ok = ok && r.store;
+    if (ok) {
+        char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
+        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message};
+        r.asm_ = assembler_new(spool_dir, &sink, err);
+        free(spool_dir);
+        ok = r.asm_ != NULL;
+    }
+    signals_install();
+    int64_t backoff = BACKOFF_MIN_MS;
+    int reconnects = 0;
+    bool stop = false;
+    while (ok && !stop) {
+        uint64_t before = r.transactions;
+        bool session_ok = session(&r, &stop, err);
+        if (session_ok) {
+            close_session(&r, true);
+            break;
+        }
+        close_session(&r, false);
+        if (signals_stop_requested())
+            break;
+        if (!err_retryable(err) || (r.opts.max_reconnects && ++reconnects > r.opts.max_reconnects)) {
+            ok = false;
+            break;
+        }
+        if (r.transactions > before)
+            backoff = BACKOFF_MIN_MS; /* the session made progress: start the backoff over */
+        /* jitter: 75%..125% so that many bridges do not reconnect in step */
+        int64_t delay = backoff * (75 + (int64_t)(wall_us() % 51)) / 100;
+        log_warn(&r.log, "%s; reconnecting in %lld ms", err->msg, (long long)delay);
+        sleep_interruptibly(delay);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    /* Whatever happened, make durable what was committed (a half-received transaction
+     * is rolled back first: the server sends it again); the next start resumes from it. */
+    Err flush_err;
+    if (r.asm_ && !assembler_reset(r.asm_, &flush_err))
+        log_warn(&r.log, "cleaning up the spool: %s", flush_err.msg);
+    if (r.store && !flush_targets(&r, &flush_err)) {
+        if (ok) {
+            *err = flush_err;
+            ok = false;
+        } else {
+            log_error(&r.log, "flushing targets: %s", flush_err.msg);
+        }
+    }
+    if (ok) {
+        r.log.lsn = r.confirmed;
+        r.log.has_lsn = true;
+        const AsmStats *st = r.asm_ ? assembler_stats(r.asm_) : NULL;
+        log_info(&r.log, "stopped%s: %llu transactions, %llu changes, %llu streamed, %llu prepared",
+                 r.caught_up ? " (caught up)" : "", (unsigned long long)r.transactions,
+                 st ? (unsigned long long)st->changes : 0ULL, st ? (unsigned long long)st->streamed : 0ULL,
+                 st ? (unsigned long long)st->prepared : 0ULL);
+    }
+    assembler_free(r.asm_);
+    for (size_t i = 0; i < count; i++)
+        targets[i]->ops->free(targets[i]);
+    free(r.slots);
+    store_close(r.store);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return ok;
+}

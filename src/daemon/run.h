@@ -1,0 +1,34 @@
+/*
+ * daemon/run.h - `wal2edge run`: the replication loop.
+ *
+ * Owns:     wiring the stream (pg/stream) through the assembler to every
+ *           target, the durability rule (confirm to Postgres only what every
+ *           target has made durable; when idle, confirm the server's position
+ *           so a quiet slot does not pin WAL), status updates, reconnecting
+ *           with backoff and jitter, and clean shutdown on SIGINT/SIGTERM.
+ * Not mine: decoding, staging, and each target's storage.
+ */
+#ifndef WAL2EDGE_DAEMON_RUN_H
+#define WAL2EDGE_DAEMON_RUN_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "pipeline/target.h"
+
+typedef struct RunOptions {
+    bool exit_when_caught_up;      /* stop once everything committed before the start is applied */
+    int status_interval_ms;        /* standby status update period (default 10 s) */
+    int flush_interval_ms;         /* how long a target may hold unflushed work (default 200 ms) */
+    int max_reconnects;            /* 0: unlimited */
+} RunOptions;
+
+/*
+ * Run until stopped (or caught up). Takes ownership of targets[0..count).
+ * Returns true on a clean stop; false with *err on a failure that retrying
+ * cannot cure (bad config, protocol error, a target's permanent error).
+ */
+bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, size_t count, Err *err) WARN_UNUSED;
+
+#endif

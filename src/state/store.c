@@ -1,0 +1,170 @@
+/*
+ * state/store.c - see store.h.
+ */
+#include "state/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+#include "state/sqlite.h"
+
+struct Store {
+    Sqlite *db;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints ("
+    "  target TEXT PRIMARY KEY,"
+    "  commit_lsn TEXT NOT NULL,"
+    "  end_lsn TEXT NOT NULL,"
+    "  commit_lsn_num INTEGER NOT NULL,"
+    "  end_lsn_num INTEGER NOT NULL,"
+    "  commit_time_us INTEGER NOT NULL,"
+    "  updated_at_us INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
+
+static Store *open_at(const char *state_dir, bool create, Err *err)
+{
+    char *path = xasprintf("%s/state.sqlite", state_dir);
+    if (!create && access(path, F_OK) != 0) {
+        err_set(err, ERR_STORE, "no state in \"%s\" yet (nothing has run with this configuration)",
+                state_dir);
+        free(path);
+        return NULL;
+    }
+    Sqlite *db = sqlite_open(path, create, err);
+    free(path);
+    if (!db)
+        return NULL;
+    if (!sqlite_exec(db, schema_sql, err)) {
+        sqlite_close(db);
+        return NULL;
+    }
+    Store *s = xcalloc(1, sizeof *s);
+    s->db = db;
+    return s;
+}
+
+Store *store_open(const char *state_dir, Err *err) { return open_at(state_dir, true, err); }
+Store *store_open_existing(const char *state_dir, Err *err) { return open_at(state_dir, false, err); }
+
+void store_close(Store *s)
+{
+    if (!s)
+        return;
+    sqlite_close(s->db);
+    free(s);
+}
+
+static bool meta_get(Store *s, const char *key, char *out, size_t size, bool *found, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(s->db, "SELECT value FROM meta WHERE key = ?1", err);
+    if (!st)
+        return false;
+    *found = false;
+    bool ok = sqlite_bind_text(st, 1, key, strlen(key), err);
+    int rc = ok ? sqlite_step(st, err) : -1;
+    if (rc == 1) {
+        snprintf(out, size, "%s", sqlite_column_text(st, 0, NULL));
+        *found = true;
+    }
+    sqlite_finalize(st);
+    return rc >= 0;
+}
+
+static bool meta_put(Store *s, const char *key, const char *value, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(s->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, key, strlen(key), err) &&
+              sqlite_bind_text(st, 2, value, strlen(value), err) && sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+bool store_bind_source(Store *s, const char *system_id, const char *database, const char *slot, Err *err)
+{
+    const char *keys[] = {"system_id", "database", "slot"};
+    const char *values[] = {system_id, database, slot};
+    if (!sqlite_begin(s->db, err))
+        return false;
+    for (size_t i = 0; i < 3; i++) {
+        char stored[256];
+        bool found;
+        if (!meta_get(s, keys[i], stored, sizeof stored, &found, err))
+            goto fail;
+        if (!found) {
+            if (!meta_put(s, keys[i], values[i], err))
+                goto fail;
+        } else if (strcmp(stored, values[i]) != 0) {
+            err_set(err, ERR_CHECK,
+                    "the state directory belongs to %s \"%s\", but the source has %s \"%s\"; use another "
+                    "state_dir or remove this one deliberately",
+                    keys[i], stored, keys[i], values[i]);
+            goto fail;
+        }
+    }
+    return sqlite_commit(s->db, err);
+fail:
+    sqlite_rollback(s->db);
+    return false;
+}
+
+bool store_save_checkpoint(Store *s, const char *target, const TargetCheckpoint *cp, int64_t commit_time_us,
+                           int64_t now_us, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(
+        s->db,
+        "INSERT INTO checkpoints (target, commit_lsn, end_lsn, commit_lsn_num, end_lsn_num, commit_time_us, "
+        "updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (target) DO UPDATE SET "
+        "commit_lsn = excluded.commit_lsn, end_lsn = excluded.end_lsn, commit_lsn_num = excluded.commit_lsn_num, "
+        "end_lsn_num = excluded.end_lsn_num, commit_time_us = excluded.commit_time_us, "
+        "updated_at_us = excluded.updated_at_us",
+        err);
+    if (!st)
+        return false;
+    char commit[LSN_STR_MAX], end[LSN_STR_MAX];
+    lsn_format(cp->commit_lsn, commit);
+    lsn_format(cp->end_lsn, end);
+    /* LSNs fit in int64 until 8 EB of WAL; stored as text too for humans */
+    bool ok = sqlite_bind_text(st, 1, target, strlen(target), err) &&
+              sqlite_bind_text(st, 2, commit, strlen(commit), err) &&
+              sqlite_bind_text(st, 3, end, strlen(end), err) &&
+              sqlite_bind_int64(st, 4, (int64_t)cp->commit_lsn, err) &&
+              sqlite_bind_int64(st, 5, (int64_t)cp->end_lsn, err) &&
+              sqlite_bind_int64(st, 6, commit_time_us, err) && sqlite_bind_int64(st, 7, now_us, err) &&
+              sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(s->db,
+                                    "SELECT target, commit_lsn_num, end_lsn_num, commit_time_us, updated_at_us "
+                                    "FROM checkpoints ORDER BY target",
+                                    err);
+    if (!st)
+        return false;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        if (n < max) {
+            StoreCheckpoint *c = &out[n];
+            snprintf(c->target, sizeof c->target, "%s", sqlite_column_text(st, 0, NULL));
+            c->checkpoint.commit_lsn = (Lsn)sqlite_column_int64(st, 1);
+            c->checkpoint.end_lsn = (Lsn)sqlite_column_int64(st, 2);
+            c->commit_time_us = sqlite_column_int64(st, 3);
+            c->updated_at_us = sqlite_column_int64(st, 4);
+        }
+        n++;
+    }
+    sqlite_finalize(st);
+    *count = n;
+    return rc == 0;
+}

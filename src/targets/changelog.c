@@ -1,0 +1,411 @@
+/*
+ * targets/changelog.c - see changelog.h.
+ */
+#include "targets/changelog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/json_text.h"
+#include "core/mem.h"
+
+#define CHANGELOG_IO_BUFFER (1 << 20)
+/* A single rendered change may be as large as the row (1 GB fields): cap the line. */
+#define CHANGELOG_LINE_MAX ((size_t)4 << 30)
+
+typedef struct Changelog {
+    Target base;
+    char *path;
+    FILE *f;
+    char *iobuf;
+    Buf line;
+    bool pending;              /* written but not yet fsynced */
+    TargetCheckpoint written;  /* last commit written (durable after flush) */
+    uint64_t changes;          /* in the current transaction */
+    off_t offset;              /* bytes written so far (buffered included) */
+    off_t unit_end;            /* offset just after the last commit or standalone message */
+    bool broken;               /* a rollback could not cut the file: refuse to go on */
+} Changelog;
+
+static bool append_lsn(Buf *b, const char *key, Lsn lsn, Err *err)
+{
+    char text[LSN_STR_MAX];
+    return buf_printf(b, err, ",\"%s\":\"%s\"", key, lsn_format(lsn, text));
+}
+
+static bool append_time(Buf *b, int64_t unix_us, Err *err)
+{
+    time_t secs = (time_t)(unix_us / 1000000);
+    int64_t micros = unix_us % 1000000;
+    if (micros < 0) {
+        micros += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    char text[40];
+    gmtime_r(&secs, &tm);
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf_printf(b, err, ",\"commit_time\":\"%s.%06" PRId64 "Z\"", text, micros);
+}
+
+static bool append_txn_head(Buf *b, const char *type, const TxnInfo *txn, Err *err)
+{
+    if (!buf_printf(b, err, "{\"type\":\"%s\",\"xid\":%" PRIu32, type, txn->xid) ||
+        !append_lsn(b, "commit_lsn", txn->commit_lsn, err))
+        return false;
+    if (txn->gid) {
+        if (!buf_append_str(b, ",\"gid\":", err) ||
+            !json_text_append_str(b, txn->gid, strlen(txn->gid), err))
+            return false;
+    }
+    return true;
+}
+
+static bool append_value(Buf *b, const PgoCol *col, Err *err)
+{
+    switch (col->kind) {
+    case PGO_COL_NULL:
+        return buf_append_str(b, "null", err);
+    case PGO_COL_UNCHANGED:
+        return buf_append_str(b, "{\"unchanged_toast\":true}", err);
+    case PGO_COL_TEXT:
+        return json_text_append_str(b, (const char *)col->data, col->len, err);
+    default: {
+        /* binary (send-function) bytes, shown as bytea hex text */
+        static const char hex[] = "0123456789abcdef";
+        if (!buf_append_str(b, "\"\\\\x", err))
+            return false;
+        for (uint32_t i = 0; i < col->len; i++) {
+            char pair[2] = {hex[col->data[i] >> 4], hex[col->data[i] & 15]};
+            if (!buf_append(b, pair, 2, err))
+                return false;
+        }
+        return buf_append_str(b, "\"", err);
+    }
+    }
+}
+
+static bool append_tuple(Buf *b, const char *key, const Rel *rel, const PgoTuple *tup, Err *err)
+{
+    if (!buf_printf(b, err, ",\"%s\":{", key))
+        return false;
+    for (uint16_t i = 0; i < tup->ncols; i++) {
+        if ((i && !buf_append_str(b, ",", err)) ||
+            !json_text_append_str(b, rel->cols[i].name, strlen(rel->cols[i].name), err) ||
+            !buf_append_str(b, ":", err) || !append_value(b, &tup->cols[i], err))
+            return false;
+    }
+    return buf_append_str(b, "}", err);
+}
+
+static bool append_change_body(Buf *b, const Change *c, Err *err)
+{
+    switch (c->op) {
+    case CHANGE_INSERT:
+    case CHANGE_UPDATE:
+    case CHANGE_DELETE:
+        if (!buf_append_str(b, ",\"table\":", err) ||
+            !json_text_append_str(b, c->rel->qualname, strlen(c->rel->qualname), err))
+            return false;
+        if (c->new_tuple && !append_tuple(b, "new", c->rel, c->new_tuple, err))
+            return false;
+        if (c->old_tuple && !append_tuple(b, "old", c->rel, c->old_tuple, err))
+            return false;
+        if (c->old_tuple && !buf_printf(b, err, ",\"old_kind\":\"%s\"", c->old_kind == 'K' ? "key" : "row"))
+            return false;
+        return true;
+    case CHANGE_TRUNCATE:
+        if (!buf_append_str(b, ",\"tables\":[", err))
+            return false;
+        for (uint32_t i = 0; i < c->truncate_count; i++) {
+            const char *name = c->truncate_rels[i]->qualname;
+            if ((i && !buf_append_str(b, ",", err)) || !json_text_append_str(b, name, strlen(name), err))
+                return false;
+        }
+        return buf_printf(b, err, "],\"cascade\":%s,\"restart_identity\":%s",
+                          c->truncate_cascade ? "true" : "false",
+                          c->truncate_restart_identity ? "true" : "false");
+    case CHANGE_MESSAGE:
+        return buf_printf(b, err, ",\"transactional\":%s", c->message_transactional ? "true" : "false") &&
+               append_lsn(b, "lsn", c->message_lsn, err) && buf_append_str(b, ",\"prefix\":", err) &&
+               json_text_append_str(b, c->message_prefix.p, c->message_prefix.len, err) &&
+               buf_append_str(b, ",\"content\":", err) &&
+               json_text_append_str(b, (const char *)c->message_content, c->message_len, err);
+    }
+    return err_set(err, ERR_INTERNAL, "unknown change op %d", (int)c->op);
+}
+
+static const char *op_name(ChangeOp op)
+{
+    static const char *const names[] = {"insert", "update", "delete", "truncate", "message"};
+    return names[op];
+}
+
+static bool write_line(Changelog *cl, Err *err)
+{
+    if (!buf_append(&cl->line, "\n", 1, err))
+        return false;
+    if (cl->broken)
+        return err_set(err, ERR_IO, "change log \"%s\" could not be rolled back", cl->path);
+    if (fwrite(cl->line.data, 1, cl->line.len, cl->f) != cl->line.len)
+        return err_sys(err, ERR_IO, "writing change log \"%s\"", cl->path);
+    cl->offset += (off_t)cl->line.len;
+    buf_reset(&cl->line);
+    cl->pending = true;
+    return true;
+}
+
+static bool cl_begin(Target *t, const TxnInfo *txn, Err *err)
+{
+    Changelog *cl = (Changelog *)t;
+    cl->changes = 0;
+    buf_reset(&cl->line);
+    return append_txn_head(&cl->line, "begin", txn, err) && append_time(&cl->line, txn->commit_time_us, err) &&
+           buf_append_str(&cl->line, "}", err) && write_line(cl, err);
+}
+
+static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
+{
+    Changelog *cl = (Changelog *)t;
+    buf_reset(&cl->line);
+    cl->changes++;
+    return append_txn_head(&cl->line, op_name(c->op), txn, err) &&
+           buf_printf(&cl->line, err, ",\"index\":%" PRIu32, c->index) &&
+           append_change_body(&cl->line, c, err) && buf_append_str(&cl->line, "}", err) &&
+           write_line(cl, err);
+}
+
+static bool cl_commit(Target *t, const TxnInfo *txn, Err *err)
+{
+    Changelog *cl = (Changelog *)t;
+    buf_reset(&cl->line);
+    if (!append_txn_head(&cl->line, "commit", txn, err) || !append_lsn(&cl->line, "end_lsn", txn->end_lsn, err) ||
+        !append_time(&cl->line, txn->commit_time_us, err) ||
+        !buf_printf(&cl->line, err, ",\"changes\":%" PRIu64 "}", cl->changes) || !write_line(cl, err))
+        return false;
+    cl->written.commit_lsn = txn->commit_lsn;
+    cl->written.end_lsn = txn->end_lsn;
+    cl->unit_end = cl->offset;
+    return true;
+}
+
+static bool cl_message(Target *t, const Change *c, Err *err)
+{
+    Changelog *cl = (Changelog *)t;
+    buf_reset(&cl->line);
+    if (!buf_append_str(&cl->line, "{\"type\":\"message\"", err) || !append_change_body(&cl->line, c, err) ||
+        !buf_append_str(&cl->line, "}", err) || !write_line(cl, err))
+        return false;
+    cl->unit_end = cl->offset;
+    return true;
+}
+
+/* Cut the file back to the end of the last complete unit; used on open and rollback. */
+static bool truncate_to(Changelog *cl, off_t size, Err *err)
+{
+    if (fflush(cl->f) != 0 || ftruncate(fileno(cl->f), size) != 0 || fseeko(cl->f, size, SEEK_SET) != 0)
+        return err_sys(err, ERR_IO, "truncating change log \"%s\"", cl->path);
+    return true;
+}
+
+static void cl_rollback(Target *t)
+{
+    Changelog *cl = (Changelog *)t;
+    /* The server sends the interrupted transaction again in full: cut its lines. */
+    Err err;
+    if (!truncate_to(cl, cl->unit_end, &err))
+        cl->broken = true; /* reported by the next write or flush */
+    cl->offset = cl->unit_end;
+}
+
+static bool cl_flush(Target *t, Err *err)
+{
+    Changelog *cl = (Changelog *)t;
+    if (!cl->pending)
+        return true;
+    if (cl->broken)
+        return err_set(err, ERR_IO, "change log \"%s\" could not be rolled back", cl->path);
+    if (fflush(cl->f) != 0 || fdatasync(fileno(cl->f)) != 0)
+        return err_sys(err, ERR_IO, "syncing change log \"%s\"", cl->path);
+    cl->pending = false;
+    t->durable = cl->written;
+    return true;
+}
+
+static bool cl_has_pending(const Target *t) { return ((const Changelog *)t)->pending; }
+
+static void cl_free(Target *t)
+{
+    Changelog *cl = (Changelog *)t;
+    if (cl->f)
+        fclose(cl->f);
+    free(cl->iobuf);
+    buf_free(&cl->line);
+    free(cl->path);
+    free(t->name);
+    free(cl);
+}
+
+#define COMMIT_PREFIX "{\"type\":\"commit\""
+#define STANDALONE_PREFIX "{\"type\":\"message\",\"transactional\":false"
+#define SCAN_BLOCK 65536
+
+/* Read up to n bytes at off into buf; returns bytes read. */
+static size_t read_at(int fd, off_t off, char *buf, size_t n)
+{
+    ssize_t got = pread(fd, buf, n, off);
+    return got > 0 ? (size_t)got : 0;
+}
+
+static bool line_has_prefix(int fd, off_t start, const char *prefix)
+{
+    char head[64];
+    size_t n = strlen(prefix);
+    return read_at(fd, start, head, n) == n && memcmp(head, prefix, n) == 0;
+}
+
+static bool parse_commit_line(int fd, off_t start, off_t end, TargetCheckpoint *out)
+{
+    if (end - start > 4096)
+        return false;
+    char text[4097];
+    size_t n = read_at(fd, start, text, (size_t)(end - start));
+    text[n] = '\0';
+    json_t *doc = json_loads(text, 0, NULL);
+    const char *commit = json_string_value(json_object_get(doc, "commit_lsn"));
+    const char *end_lsn = json_string_value(json_object_get(doc, "end_lsn"));
+    Err ignored;
+    bool ok = commit && end_lsn && lsn_parse(commit, &out->commit_lsn, &ignored) &&
+              lsn_parse(end_lsn, &out->end_lsn, &ignored);
+    json_decref(doc);
+    return ok;
+}
+
+/*
+ * Find, scanning backwards from the end, the end of the last complete unit
+ * (*unit_end) and the last commit line's checkpoint. Lines are only complete
+ * when they end with '\n'.
+ */
+static bool recover(int fd, off_t size, off_t *unit_end, TargetCheckpoint *checkpoint, const char *path,
+                    Err *err)
+{
+    *unit_end = 0;
+    memset(checkpoint, 0, sizeof *checkpoint);
+    bool have_unit = false;
+    off_t line_end = -1; /* offset of the '\n' ending the line being examined */
+    char *block = xmalloc(SCAN_BLOCK);
+    off_t pos = size;
+    while (pos > 0) {
+        size_t n = pos >= SCAN_BLOCK ? SCAN_BLOCK : (size_t)pos;
+        pos -= (off_t)n;
+        if (read_at(fd, pos, block, n) != n) {
+            free(block);
+            return err_sys(err, ERR_IO, "reading change log \"%s\"", path);
+        }
+        for (size_t i = n; i-- > 0;) {
+            if (block[i] != '\n')
+                continue;
+            off_t nl = pos + (off_t)i;
+            if (line_end >= 0) {
+                off_t start = nl + 1;
+                if (!have_unit && (line_has_prefix(fd, start, COMMIT_PREFIX) ||
+                                   line_has_prefix(fd, start, STANDALONE_PREFIX))) {
+                    have_unit = true;
+                    *unit_end = line_end + 1;
+                }
+                if (have_unit && line_has_prefix(fd, start, COMMIT_PREFIX)) {
+                    bool ok = parse_commit_line(fd, start, line_end, checkpoint);
+                    free(block);
+                    return ok || err_set(err, ERR_IO, "change log \"%s\": malformed commit line at byte %lld",
+                                         path, (long long)start);
+                }
+            }
+            line_end = nl;
+        }
+    }
+    /* the first line of the file */
+    if (line_end >= 0) {
+        if (!have_unit && (line_has_prefix(fd, 0, COMMIT_PREFIX) || line_has_prefix(fd, 0, STANDALONE_PREFIX))) {
+            have_unit = true;
+            *unit_end = line_end + 1;
+        }
+        if (have_unit && line_has_prefix(fd, 0, COMMIT_PREFIX) && !parse_commit_line(fd, 0, line_end, checkpoint)) {
+            free(block);
+            return err_set(err, ERR_IO, "change log \"%s\": malformed commit line at byte 0", path);
+        }
+    }
+    free(block);
+    return true;
+}
+
+static const TargetOps changelog_ops = {
+    .kind = "changelog",
+    .begin = cl_begin,
+    .change = cl_change,
+    .commit = cl_commit,
+    .rollback = cl_rollback,
+    .message = cl_message,
+    .flush = cl_flush,
+    .has_pending = cl_has_pending,
+    .free = cl_free,
+};
+
+Target *changelog_target_new(const char *path, Err *err)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(err, ERR_IO, "cannot open change log \"%s\"", path), NULL;
+    struct stat st;
+    off_t unit_end;
+    TargetCheckpoint checkpoint;
+    if (fstat(fd, &st) != 0) {
+        err_sys(err, ERR_IO, "cannot stat change log \"%s\"", path);
+        close(fd);
+        return NULL;
+    }
+    if (!recover(fd, st.st_size, &unit_end, &checkpoint, path, err)) {
+        close(fd);
+        return NULL;
+    }
+    if (unit_end != st.st_size && (ftruncate(fd, unit_end) != 0 || fsync(fd) != 0)) {
+        err_sys(err, ERR_IO, "cannot cut the torn tail of change log \"%s\"", path);
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r+");
+    if (!f) {
+        err_sys(err, ERR_IO, "cannot open change log \"%s\"", path);
+        close(fd);
+        return NULL;
+    }
+    char *iobuf = xmalloc(CHANGELOG_IO_BUFFER);
+    setvbuf(f, iobuf, _IOFBF, CHANGELOG_IO_BUFFER); /* before any other use of the stream */
+    if (fseeko(f, unit_end, SEEK_SET) != 0) {
+        err_sys(err, ERR_IO, "cannot open change log \"%s\"", path);
+        fclose(f);
+        free(iobuf);
+        return NULL;
+    }
+    Changelog *cl = xcalloc(1, sizeof *cl);
+    cl->base.ops = &changelog_ops;
+    cl->base.name = xstrdup("changelog");
+    cl->base.durable = checkpoint;
+    cl->written = checkpoint;
+    cl->path = xstrdup(path);
+    cl->f = f;
+    cl->iobuf = iobuf;
+    buf_init(&cl->line, CHANGELOG_LINE_MAX);
+    cl->offset = unit_end;
+    cl->unit_end = unit_end;
+    return &cl->base;
+}
