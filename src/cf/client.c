@@ -373,6 +373,7 @@ static bool file_md5(const char *path, char out_hex[33], uint64_t *out_size, Err
         return err_sys(err, ERR_IO, "opening '%s'", path);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     bool ok = md && EVP_DigestInit_ex(md, EVP_md5(), NULL) == 1;
+    bool io_failed = false;
     uint64_t total = 0;
     char buf[65536];
     while (ok) {
@@ -381,6 +382,7 @@ static bool file_md5(const char *path, char out_hex[33], uint64_t *out_size, Err
             continue;
         if (got < 0) {
             err_sys(err, ERR_IO, "reading '%s'", path);
+            io_failed = true;
             ok = false;
             break;
         }
@@ -396,7 +398,7 @@ static bool file_md5(const char *path, char out_hex[33], uint64_t *out_size, Err
     EVP_MD_CTX_free(md);
     close(fd);
     if (!ok) {
-        if (err->code == ERR_OK || err->code != ERR_IO)
+        if (!io_failed)
             err_set(err, ERR_INTERNAL, "md5 of '%s' failed", path);
         return false;
     }
