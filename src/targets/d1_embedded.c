@@ -1,0 +1,308 @@
+/*
+ * targets/d1_embedded.c - see d1_embedded.h.
+ */
+#include "targets/d1_embedded.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "d1/ddl.h"
+#include "d1/sql.h"
+#include "state/sqlite.h"
+
+#define STMT_CACHE 64
+
+typedef struct CachedStmt {
+    char *sql;
+    SqliteStmt *st;
+} CachedStmt;
+
+typedef struct D1Embedded {
+    Target base;
+    Sqlite *db;
+    D1Schema *schema;
+    char *slot;
+    D1SqlLimits limits;
+    CachedStmt cache[STMT_CACHE];
+    size_t cache_next;
+    bool in_tx;                /* a SQLite transaction is open */
+    bool skipping;             /* the current source transaction is already applied */
+    bool applying;             /* between begin and commit of an applied transaction */
+    bool broken;               /* a failure rolled back unflushed work */
+    TargetCheckpoint pending;  /* last committed (not yet flushed) transaction */
+} D1Embedded;
+
+static SqliteStmt *prepared(D1Embedded *d, const char *sql, Err *err)
+{
+    for (size_t i = 0; i < STMT_CACHE; i++)
+        if (d->cache[i].sql && strcmp(d->cache[i].sql, sql) == 0) {
+            sqlite_reset(d->cache[i].st);
+            return d->cache[i].st;
+        }
+    SqliteStmt *st = sqlite_prepare(d->db, sql, err);
+    if (!st)
+        return NULL;
+    CachedStmt *slot = &d->cache[d->cache_next];
+    d->cache_next = (d->cache_next + 1) % STMT_CACHE;
+    free(slot->sql);
+    sqlite_finalize(slot->st);
+    slot->sql = xstrdup(sql);
+    slot->st = st;
+    return st;
+}
+
+static bool bind(SqliteStmt *st, int idx, const D1Value *v, Err *err)
+{
+    switch (v->kind) {
+    case D1V_NULL:
+        return sqlite_bind_null(st, idx, err);
+    case D1V_INTEGER:
+        return sqlite_bind_int64(st, idx, v->i, err);
+    case D1V_REAL:
+        return sqlite_bind_double(st, idx, v->r, err);
+    case D1V_TEXT:
+        return sqlite_bind_text(st, idx, v->data, v->len, err);
+    case D1V_BLOB:
+        return sqlite_bind_blob(st, idx, v->data, v->len, err);
+    }
+    return sqlite_bind_null(st, idx, err);
+}
+
+static bool exec_list(D1Embedded *d, const D1StmtList *l, Err *err)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        const D1Stmt *s = &l->items[i];
+        SqliteStmt *st = prepared(d, s->sql, err);
+        if (!st)
+            return false;
+        for (size_t k = 0; k < s->param_count; k++)
+            if (!bind(st, (int)k + 1, &s->params[k], err))
+                return false;
+        int rc;
+        while ((rc = sqlite_step(st, err)) == 1) {
+        }
+        sqlite_reset(st);
+        if (rc < 0)
+            return false;
+    }
+    return true;
+}
+
+static bool fail_and_rollback(D1Embedded *d, Err *err)
+{
+    (void)err;
+    if (d->in_tx)
+        sqlite_rollback(d->db);
+    d->in_tx = false;
+    d->applying = false;
+    d->pending = d->base.durable;
+    d->broken = true;
+    return false;
+}
+
+static bool refuse_if_broken(const D1Embedded *d, Err *err)
+{
+    if (d->broken)
+        return err_set(err, ERR_STORE,
+                       "embedded D1 \"%s\" rolled back after an earlier error; restart to resume "
+                       "from its checkpoint",
+                       sqlite_path(d->db));
+    return true;
+}
+
+static bool emb_begin(Target *t, const TxnInfo *txn, Err *err)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    Lsn last = d->pending.commit_lsn > d->base.durable.commit_lsn ? d->pending.commit_lsn
+                                                                     : d->base.durable.commit_lsn;
+    d->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
+    if (d->skipping)
+        return true;
+    if (!d->in_tx) {
+        if (!sqlite_begin(d->db, err))
+            return fail_and_rollback(d, err);
+        d->in_tx = true;
+    }
+    d->applying = true;
+    return true;
+}
+
+static bool apply_truncate(D1Embedded *d, const Change *c, Err *err)
+{
+    D1StmtList l = {0};
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < c->truncate_count; i++) {
+        const D1Table *tab = d1_schema_table(d->schema, c->truncate_rels[i]->qualname);
+        if (tab)
+            ok = d1_sql_truncate(tab, &l, err);
+    }
+    ok = ok && exec_list(d, &l, err);
+    d1_stmt_list_clear(&l);
+    return ok;
+}
+
+static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (d->skipping || c->op == CHANGE_MESSAGE)
+        return true;
+    if (!d->applying)
+        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    bool ok;
+    if (c->op == CHANGE_TRUNCATE) {
+        ok = apply_truncate(d, c, err);
+    } else {
+        const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
+        if (!tab)
+            return true; /* not mapped to this database */
+        D1StmtList l = {0};
+        ok = d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err) && exec_list(d, &l, err);
+        d1_stmt_list_clear(&l);
+    }
+    if (!ok) {
+        err_prefix(err, "%s", d->base.name);
+        return fail_and_rollback(d, err);
+    }
+    return true;
+}
+
+static bool emb_commit(Target *t, const TxnInfo *txn, Err *err)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (d->skipping) {
+        d->skipping = false;
+        return true;
+    }
+    D1StmtList l = {0};
+    bool ok = d1_sql_checkpoint(d->slot, txn->commit_lsn, txn->end_lsn, txn->commit_time_us, &l, err) &&
+              exec_list(d, &l, err);
+    d1_stmt_list_clear(&l);
+    if (!ok)
+        return fail_and_rollback(d, err);
+    d->applying = false;
+    d->pending.commit_lsn = txn->commit_lsn;
+    d->pending.end_lsn = txn->end_lsn;
+    return true;
+}
+
+static bool emb_flush(Target *t, Err *err)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (!d->in_tx || d->applying)
+        return true; /* nothing, or a transaction still open: flush at its commit */
+    if (!sqlite_commit(d->db, err))
+        return fail_and_rollback(d, err);
+    d->in_tx = false;
+    d->base.durable = d->pending;
+    return true;
+}
+
+static bool emb_has_pending(const Target *t)
+{
+    const D1Embedded *d = (const D1Embedded *)t;
+    return d->in_tx && !d->applying;
+}
+
+static void emb_free(Target *t)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!d)
+        return;
+    for (size_t i = 0; i < STMT_CACHE; i++) {
+        free(d->cache[i].sql);
+        sqlite_finalize(d->cache[i].st);
+    }
+    if (d->in_tx)
+        sqlite_rollback(d->db);
+    sqlite_close(d->db);
+    d1_schema_free(d->schema);
+    free(d->slot);
+    free(d->base.name);
+    free(d);
+}
+
+static const TargetOps ops = {
+    .kind = "d1",
+    .begin = emb_begin,
+    .change = emb_change,
+    .commit = emb_commit,
+    .message = NULL,
+    .flush = emb_flush,
+    .has_pending = emb_has_pending,
+    .free = emb_free,
+};
+
+static bool read_checkpoint(D1Embedded *d, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(d->db, d1_sql_checkpoint_query(), err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, d->slot, strlen(d->slot), err);
+    int rc = ok ? sqlite_step(st, err) : -1;
+    if (rc == 1) {
+        const char *c = sqlite_column_text(st, 0, NULL);
+        const char *e = sqlite_column_text(st, 1, NULL);
+        Err sub;
+        if (!c || !e || !lsn_parse(c, &d->base.durable.commit_lsn, &sub) ||
+            !lsn_parse(e, &d->base.durable.end_lsn, &sub))
+            ok = err_set(err, ERR_STORE, "%s: the checkpoint of slot \"%s\" is corrupt",
+                         sqlite_path(d->db), d->slot);
+    } else if (rc < 0) {
+        ok = false;
+    }
+    sqlite_finalize(st);
+    d->pending = d->base.durable;
+    return ok;
+}
+
+Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
+                               const CatalogInfo *cat, const char *slot, Err *err)
+{
+    D1Schema *schema = d1_schema_build(maps, cat, t->name);
+    if (schema->problem_count) {
+        err_set(err, ERR_CONFIG, "%s (and %zu more problem%s; run `wal2edge plan`)",
+                schema->problems[0], schema->problem_count - 1,
+                schema->problem_count == 2 ? "" : "s");
+        if (schema->problem_count == 1)
+            err_set(err, ERR_CONFIG, "%s", schema->problems[0]);
+        d1_schema_free(schema);
+        return NULL;
+    }
+    Sqlite *db = sqlite_open(t->embedded_path, true, err);
+    if (!db) {
+        d1_schema_free(schema);
+        return NULL;
+    }
+    D1Embedded *d = xcalloc(1, sizeof *d);
+    d->base.ops = &ops;
+    d->base.name = xasprintf("d1.%s", t->name);
+    d->db = db;
+    d->schema = schema;
+    d->slot = xstrdup(slot);
+    d->limits = d1_sql_default_limits();
+    char *ddl = d1_ddl_state_table();
+    bool ok = sqlite_exec(db, ddl, err);
+    free(ddl);
+    for (size_t i = 0; ok && i < schema->table_count; i++) {
+        ddl = d1_ddl_table(&schema->tables[i]);
+        ok = sqlite_exec(db, ddl, err);
+        free(ddl);
+    }
+    ok = ok && read_checkpoint(d, err);
+    if (!ok) {
+        err_prefix(err, "opening embedded D1 \"%s\"", t->embedded_path);
+        emb_free(&d->base);
+        return NULL;
+    }
+    return &d->base;
+}
