@@ -186,6 +186,9 @@ static D1Type *resolve(const CatalogInfo *cat, uint32_t oid, int depth, Err *err
     if (ct && ct->typtype == 'e') {
         t->conv = D1C_TEXT;
         t->affinity = D1_TEXT;
+        for (size_t i = 0; i < ct->label_count; i++)
+            if (strlen(ct->labels[i]) > t->max_label)
+                t->max_label = strlen(ct->labels[i]);
         return t;
     }
     if (ct && ct->typtype == 'c') {
@@ -277,7 +280,7 @@ size_t d1_type_max_bytes(const D1Type *t, int32_t typmod)
         case OID_VARCHAR:
             return typmod > 4 ? (size_t)(typmod - 4) * 4 : 0;
         default:
-            return 0;
+            return t->max_label;
         }
     default:
         return 0;

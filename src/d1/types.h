@@ -57,6 +57,7 @@ struct D1Type {
     bool big_int;              /* int8: JSON renders values beyond 2^53 as strings */
     char *pg_name;             /* format_type name, for messages */
     uint32_t oid;
+    size_t max_label;          /* enums: the longest label in bytes */
     /* D1C_ARRAY */
     char delim;
     D1Type *elem;

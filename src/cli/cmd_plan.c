@@ -1,0 +1,212 @@
+/*
+ * cli/cmd_plan.c - `wal2edge plan [--write-migrations DIR]`: validate the
+ * config and the mappings against the Postgres catalog and D1's limits, print
+ * the D1 DDL, and optionally write wrangler migration files.
+ *
+ * stdout: the DDL (valid SQL; comments say which source table feeds what).
+ * stderr: warnings, and one line per problem ("FILE:LINE:COL: key: what").
+ * Exit: 0 ok (warnings allowed), 2 config or mapping problems, 1 runtime
+ * failure (connection, files).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "d1/ddl.h"
+#include "d1/migrations.h"
+#include "mapping/mapping.h"
+#include "pg/catalog.h"
+
+/* Declared in cli/commands.h once the command is wired; repeated so this file stands alone. */
+int cmd_plan(CliCtx *ctx, int argc, char **argv);
+
+typedef struct Problems {
+    char **items;
+    size_t count;
+} Problems;
+
+static void problem(Problems *p, char *msg)
+{
+    p->items = xrealloc(p->items, (p->count + 1) * sizeof *p->items);
+    p->items[p->count++] = msg;
+}
+
+/* "{col}" placeholders of KV templates must name columns of the table. */
+static void check_template(Problems *p, const Mapping *m, const CatTable *ct, const char *tmpl,
+                           int line, int col, const char *key)
+{
+    for (const char *s = strchr(tmpl, '{'); s; s = strchr(s + 1, '{')) {
+        const char *e = strchr(s, '}');
+        if (!e)
+            return;
+        char *name = xstrndup(s + 1, (size_t)(e - s - 1));
+        if (catalog_column_index(ct, name) < 0)
+            problem(p, xasprintf("%s:%d:%d: %s: %s has no column \"%s\"", m->file, line, col, key,
+                                 m->source, name));
+        free(name);
+    }
+}
+
+static void check_non_d1(Problems *p, const MappingSet *maps, const CatalogInfo *cat)
+{
+    for (size_t i = 0; i < maps->count; i++) {
+        const Mapping *m = &maps->items[i];
+        const CatTable *ct = catalog_table(cat, m->source);
+        if (!ct || !ct->exists) {
+            if (!m->d1.present) /* the D1 check reports it otherwise */
+                problem(p, xasprintf("%s:%d:%d: table: table \"%s\" does not exist in the source "
+                                     "database",
+                                     m->file, m->source_line, m->source_col, m->source));
+            continue;
+        }
+        for (size_t k = 0; k < m->kv_count; k++) {
+            char key[48];
+            snprintf(key, sizeof key, "kv[%zu].key", k);
+            check_template(p, m, ct, m->kv[k].key, m->kv[k].key_line, m->kv[k].key_col, key);
+            if (strcmp(m->kv[k].value, "row") != 0) {
+                snprintf(key, sizeof key, "kv[%zu].value", k);
+                check_template(p, m, ct, m->kv[k].value, m->kv[k].value_line, m->kv[k].value_col, key);
+            }
+        }
+    }
+}
+
+static void print_table_comment(const D1Table *t)
+{
+    printf("-- %s -> %s: %zu column%s, key (", t->source, t->name, t->col_count,
+           t->col_count == 1 ? "" : "s");
+    for (size_t k = 0; k < t->key_count; k++)
+        printf("%s%s", k ? ", " : "", t->cols[t->key[k]].d1_name);
+    printf(") from %s\n", t->key_origin);
+    for (size_t i = 0; i < t->col_count; i++) {
+        const D1Column *c = &t->cols[i];
+        bool renamed = strcmp(c->pg_name, c->d1_name) != 0;
+        printf("--   %s%s%s %s -> %s%s\n", c->pg_name, renamed ? " as " : "", renamed ? c->d1_name : "",
+               c->pg_type, d1_affinity_name(c->type->affinity), c->type->overridden ? " (mapping)" : "");
+    }
+    if (t->unbounded)
+        printf("--   largest row: %zu bytes + unbounded columns (%s); rows over %d bytes are refused "
+               "when applied\n",
+               t->max_row_bytes, t->unbounded, D1_MAX_ROW_BYTES);
+    else
+        printf("--   largest row: %zu bytes\n", t->max_row_bytes);
+}
+
+static void print_ddl(const Config *cfg, const D1Schema *s)
+{
+    size_t n;
+    char **dbs = d1_schema_databases(s, &n);
+    for (size_t i = 0; i < n; i++) {
+        const ConfigTarget *target = config_target(cfg, TARGET_D1, dbs[i]);
+        if (i)
+            printf("\n");
+        if (target && target->remote_id)
+            printf("-- D1 database \"%s\" (database_id %s)\n", dbs[i], target->remote_id);
+        else
+            printf("-- D1 database \"%s\" (embedded: %s)\n", dbs[i],
+                   target ? target->embedded_path : "?");
+        char *ddl = d1_ddl_state_table();
+        printf("%s", ddl);
+        free(ddl);
+        for (size_t k = 0; k < s->table_count; k++) {
+            const D1Table *t = &s->tables[k];
+            if (strcmp(t->database, dbs[i]) != 0)
+                continue;
+            printf("\n");
+            print_table_comment(t);
+            ddl = d1_ddl_table(t);
+            printf("%s", ddl);
+            free(ddl);
+        }
+        free(dbs[i]);
+    }
+    free(dbs);
+    if (n == 0)
+        printf("-- no mapping writes to D1\n");
+}
+
+int cmd_plan(CliCtx *ctx, int argc, char **argv)
+{
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--write-migrations") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return cli_usage_error(argv[0], "--write-migrations needs a directory");
+            dir = argv[++i];
+        } else if (strncmp(argv[i], "--write-migrations=", 19) == 0 && argv[i][19]) {
+            dir = argv[i] + 19;
+        } else {
+            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+        }
+    }
+    Err err;
+    Config *cfg = cli_load_config(ctx, &err);
+    if (!cfg)
+        return cli_fail(&err);
+    MappingSet *maps = mapping_set_load(cfg, &err);
+    if (!maps) {
+        config_free(cfg);
+        return cli_fail(&err);
+    }
+    const char **names = xcalloc(maps->count + 1, sizeof *names);
+    for (size_t i = 0; i < maps->count; i++)
+        names[i] = maps->items[i].source;
+    CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, maps->count, &err);
+    free(names);
+    if (!cat) {
+        mapping_set_free(maps);
+        config_free(cfg);
+        return cli_fail(&err);
+    }
+    D1Schema *schema = d1_schema_build(maps, cat, NULL);
+    Problems extra = {0};
+    check_non_d1(&extra, maps, cat);
+    LogCtx lc = {.component = "plan"};
+    for (size_t i = 0; i < schema->warning_count; i++)
+        log_warn(&lc, "%s", schema->warnings[i]);
+    int rc = 0;
+    size_t total = schema->problem_count + extra.count;
+    if (total) {
+        for (size_t i = 0; i < schema->problem_count; i++) {
+            char *clean = log_redact(schema->problems[i]);
+            fprintf(stderr, "wal2edge: %s\n", clean);
+            free(clean);
+        }
+        for (size_t i = 0; i < extra.count; i++) {
+            char *clean = log_redact(extra.items[i]);
+            fprintf(stderr, "wal2edge: %s\n", clean);
+            free(clean);
+        }
+        fprintf(stderr, "wal2edge: %zu problem%s in the mappings; nothing written\n", total,
+                total == 1 ? "" : "s");
+        rc = 2;
+    } else {
+        print_ddl(cfg, schema);
+        fflush(stdout);
+        if (dir) {
+            MigrationReport rep;
+            if (!d1_migrations_write(schema, dir, &rep, &err)) {
+                rc = cli_fail(&err);
+            } else {
+                for (size_t i = 0; i < rep.note_count; i++)
+                    log_warn(&lc, "%s", rep.notes[i]);
+                for (size_t i = 0; i < rep.written_count; i++)
+                    fprintf(stderr, "wal2edge: wrote %s\n", rep.written[i]);
+                if (rep.written_count == 0)
+                    fprintf(stderr, "wal2edge: migrations in %s are up to date\n", dir);
+            }
+            d1_migration_report_clear(&rep);
+        }
+    }
+    for (size_t i = 0; i < extra.count; i++)
+        free(extra.items[i]);
+    free(extra.items);
+    d1_schema_free(schema);
+    catalog_free(cat);
+    mapping_set_free(maps);
+    config_free(cfg);
+    return rc;
+}
