@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,9 +102,19 @@ static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
     return true;
 }
 
+/* wal2edge's own sync-point messages are not user data. */
+static bool is_internal_message(const Change *c)
+{
+    size_t n = strlen(PGCONN_SYNC_MESSAGE_PREFIX);
+    return c->op == CHANGE_MESSAGE && c->message_prefix.len == n &&
+           memcmp(c->message_prefix.p, PGCONN_SYNC_MESSAGE_PREFIX, n) == 0;
+}
+
 static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err)
 {
     Run *r = ctx;
+    if (is_internal_message(c))
+        return true;
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
@@ -267,6 +278,10 @@ static bool prepare_source(Run *r, bool *two_phase, Err *err)
                      r->cfg->source.publication);
     if (ok && r->opts.exit_when_caught_up && !r->catch_up_target)
         ok = pgconn_sync_point(conn, &r->catch_up_target, err);
+    if (ok && r->opts.exit_when_caught_up) {
+        char text[LSN_STR_MAX];
+        log_debug(&r->log, "catching up to %s", lsn_format(r->catch_up_target, text));
+    }
     pgconn_close(conn);
     if (!ok)
         return false;
@@ -375,6 +390,9 @@ static bool session(Run *r, bool *stop, Err *err)
         if (r->opts.exit_when_caught_up) {
             /* the walsender's position passed the sync point: everything committed before it is here */
             if (assembler_idle(r->asm_) && !any_pending(r) && r->keepalive_end >= r->catch_up_target) {
+                char text[LSN_STR_MAX];
+                log_debug(&r->log, "caught up: the server has sent everything up to %s",
+                          lsn_format(r->keepalive_end, text));
                 r->caught_up = true;
                 *stop = true;
                 return true;
@@ -502,10 +520,15 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         r.log.lsn = r.confirmed;
         r.log.has_lsn = true;
         const AsmStats *st = r.asm_ ? assembler_stats(r.asm_) : NULL;
-        log_info(&r.log, "stopped%s: %llu transactions, %llu changes, %llu streamed, %llu prepared",
+        struct rusage ru;
+        long peak_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+        log_info(&r.log,
+                 "stopped%s: %llu transactions, %llu changes, %llu streamed, %llu prepared, "
+                 "%llu bytes spooled, peak RSS %ld KB",
                  r.caught_up ? " (caught up)" : "", (unsigned long long)r.transactions,
                  st ? (unsigned long long)st->changes : 0ULL, st ? (unsigned long long)st->streamed : 0ULL,
-                 st ? (unsigned long long)st->prepared : 0ULL);
+                 st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
+                 peak_kb);
     }
     assembler_free(r.asm_);
     for (size_t i = 0; i < count; i++)

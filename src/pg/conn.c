@@ -193,19 +193,38 @@ static bool exec_command(PgConn *conn, const char *sql, const char *what, Err *e
 
 bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err)
 {
-    /* txid_current() assigns an xid, so COMMIT writes (and synchronously flushes) a record */
-    if (!exec_command(conn, "SET synchronous_commit = on", "flushing WAL", err) ||
-        !exec_command(conn, "BEGIN", "flushing WAL", err))
+    /*
+     * A commit is flushed synchronously only if its transaction wrote WAL: a
+     * temporary table dropped at commit writes catalog WAL that logical decoding
+     * never publishes. Without the TEMP privilege, a transactional logical
+     * message with wal2edge's reserved prefix does the same (run filters it out).
+     */
+    static const char *const writers[] = {
+        "CREATE TEMP TABLE wal2edge_sync_point (x int) ON COMMIT DROP",
+        "SELECT pg_logical_emit_message(true, '" PGCONN_SYNC_MESSAGE_PREFIX "', '')",
+    };
+    if (!exec_command(conn, "SET synchronous_commit = on", "flushing WAL", err))
+        return false;
+    bool done = false;
+    for (size_t i = 0; i < 2 && !done; i++) {
+        if (!exec_command(conn, "BEGIN", "flushing WAL", err))
+            return false;
+        PGresult *res = PQexec(conn->pg, writers[i]);
+        bool wrote = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+        if (!wrote) {
+            char msg[ERR_MSG_MAX - 64];
+            copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+            err_set(err, ERR_PG, "flushing WAL: %s", msg);
+        }
+        PQclear(res);
+        if (!exec_command(conn, wrote ? "COMMIT" : "ROLLBACK", "flushing WAL", err))
+            return false;
+        done = wrote;
+    }
+    if (!done)
         return false;
     PGresult *res;
-    if (!query_row(conn, "flushing WAL", "SELECT txid_current()", 0, NULL, &res, err)) {
-        PGresult *rb = PQexec(conn->pg, "ROLLBACK");
-        PQclear(rb);
-        return false;
-    }
-    PQclear(res);
-    if (!exec_command(conn, "COMMIT", "flushing WAL", err) ||
-        !query_row(conn, "the flushed WAL position", "SELECT pg_current_wal_flush_lsn()::text", 0, NULL, &res, err))
+    if (!query_row(conn, "the flushed WAL position", "SELECT pg_current_wal_flush_lsn()::text", 0, NULL, &res, err))
         return false;
     Err parse_err;
     bool ok = lsn_parse(PQgetvalue(res, 0, 0), out, &parse_err);

@@ -68,10 +68,13 @@ bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
 
 /*
  * A WAL position at or after the commit record of every transaction committed
- * so far, that a walsender is certain to reach: commits one empty transaction
+ * so far, that a walsender is certain to reach: commits one tiny transaction
  * with synchronous_commit = on (which flushes all WAL before it too, including
- * asynchronous commits) and returns the flushed position.
+ * asynchronous commits) and returns the flushed position. The transaction
+ * creates and drops a temporary table; without the TEMP privilege it emits a
+ * transactional logical message with PGCONN_SYNC_MESSAGE_PREFIX instead.
  */
+#define PGCONN_SYNC_MESSAGE_PREFIX "wal2edge.sync"
 bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
 
 /* CREATE PUBLICATION name FOR TABLE t1, t2 ... ("schema.table" names, quoted here),

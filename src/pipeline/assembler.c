@@ -27,6 +27,14 @@ typedef struct OpenStream {
     size_t aborted_count;
 } OpenStream;
 
+/* The bytes of the latest Relation message per relation, outside stream blocks. */
+typedef struct RawRelation {
+    uint32_t oid;
+    uint8_t flags;                 /* SPOOL_FLAG_STREAM_PREFIX when the bytes carry an xid prefix */
+    uint8_t *bytes;
+    size_t len;
+} RawRelation;
+
 struct Assembler {
     char *spool_dir;
     AsmSink sink;
@@ -42,6 +50,10 @@ struct Assembler {
     bool in_prepare;
     SpoolWriter *prepare_w;
     char *prepare_path;
+    uint32_t *prepare_rels;        /* relations whose Relation message is in the prepare spool */
+    size_t prepare_rel_count;
+    RawRelation *raw_rels;
+    size_t raw_rel_count;
     OpenStream *streams;
     size_t stream_count;
     const Rel **truncate_rels;
@@ -158,6 +170,10 @@ void assembler_free(Assembler *a)
     pgo_decoder_free(&a->live);
     pgo_decoder_free(&a->replay);
     relcache_free(a->rc);
+    for (size_t i = 0; i < a->raw_rel_count; i++)
+        free(a->raw_rels[i].bytes);
+    free(a->raw_rels);
+    free(a->prepare_rels);
     free(a->truncate_rels);
     free(a->spool_dir);
     free(a);
@@ -190,6 +206,9 @@ bool assembler_reset(Assembler *a, Err *err)
         drop_stream_at(a, a->stream_count - 1, true);
     pgo_decoder_reset(&a->live);
     relcache_clear(a->rc);
+    for (size_t i = 0; i < a->raw_rel_count; i++)
+        free(a->raw_rels[i].bytes);
+    a->raw_rel_count = 0;
     return remove_stream_spools(a, err);
 }
 
@@ -244,6 +263,61 @@ static bool spool_event(Assembler *a, SpoolWriter *w, const PgoEvent *ev, Lsn ls
     a->stats.spooled_bytes += len;
     return spool_append(w, SPOOL_KIND_DATA, ev->in_stream ? SPOOL_FLAG_STREAM_PREFIX : 0,
                         ev->has_xid ? ev->xid : 0, lsn, msg, (uint32_t)len, err);
+}
+
+static void remember_raw_relation(Assembler *a, uint32_t oid, uint8_t flags, const uint8_t *msg, size_t len)
+{
+    RawRelation *slot = NULL;
+    for (size_t i = 0; i < a->raw_rel_count && !slot; i++)
+        if (a->raw_rels[i].oid == oid)
+            slot = &a->raw_rels[i];
+    if (!slot) {
+        a->raw_rels = xrealloc(a->raw_rels, (a->raw_rel_count + 1) * sizeof *a->raw_rels);
+        slot = &a->raw_rels[a->raw_rel_count++];
+        slot->oid = oid;
+    } else {
+        free(slot->bytes);
+    }
+    slot->flags = flags;
+    slot->bytes = xmalloc(len);
+    memcpy(slot->bytes, msg, len);
+    slot->len = len;
+}
+
+/*
+ * A staged prepared transaction may be committed in a later session, whose
+ * relation cache starts empty: put each relation's Relation message into the
+ * spool before its first change, so the spool replays on its own.
+ */
+static bool stage_relation(Assembler *a, uint32_t oid, Err *err)
+{
+    for (size_t i = 0; i < a->prepare_rel_count; i++)
+        if (a->prepare_rels[i] == oid)
+            return true;
+    for (size_t i = 0; i < a->raw_rel_count; i++) {
+        if (a->raw_rels[i].oid != oid)
+            continue;
+        a->prepare_rels = xrealloc(a->prepare_rels, (a->prepare_rel_count + 1) * sizeof *a->prepare_rels);
+        a->prepare_rels[a->prepare_rel_count++] = oid;
+        return spool_append(a->prepare_w, SPOOL_KIND_DATA, a->raw_rels[i].flags, 0, 0, a->raw_rels[i].bytes,
+                            (uint32_t)a->raw_rels[i].len, err);
+    }
+    return err_set(err, ERR_PROTOCOL, "pgoutput change for relation oid %u that no Relation message described",
+                   oid);
+}
+
+static bool stage_prepared_event(Assembler *a, const PgoEvent *ev, Lsn lsn, const uint8_t *msg, size_t len,
+                                 Err *err)
+{
+    if (ev->type == PGO_INSERT || ev->type == PGO_UPDATE || ev->type == PGO_DELETE) {
+        if (!stage_relation(a, ev->u.change.rel_oid, err))
+            return false;
+    } else if (ev->type == PGO_TRUNCATE) {
+        for (uint32_t i = 0; i < ev->u.truncate.nrels; i++)
+            if (!stage_relation(a, pgo_truncate_oid(ev, i), err))
+                return false;
+    }
+    return spool_event(a, a->prepare_w, ev, lsn, msg, len, err);
 }
 
 /* Resolve the relation(s) of a data event into a Change. */
@@ -338,13 +412,41 @@ static bool replay(Assembler *a, const char *path, const TxnInfo *txn, const Ope
     int rc;
     uint32_t *aborted = NULL;
     size_t aborted_count = 0;
+    /* data records per (sub)transaction, to tell whether anything survives the aborts */
+    typedef struct { uint32_t xid; uint64_t n; } XidCount;
+    XidCount *counts = NULL;
+    size_t count_len = 0;
     while ((rc = spool_read(r, &rec, err)) == 1) {
         if (rec.kind == SPOOL_KIND_SUBABORT) {
             aborted = xrealloc(aborted, (aborted_count + 1) * sizeof *aborted);
             aborted[aborted_count++] = rec.xid;
+        } else if (rec.len > 0 && is_data(rec.payload[0])) {
+            size_t k = 0;
+            while (k < count_len && counts[k].xid != rec.xid)
+                k++;
+            if (k == count_len) {
+                counts = xrealloc(counts, (count_len + 1) * sizeof *counts);
+                counts[count_len++] = (XidCount){rec.xid, 0};
+            }
+            counts[k].n++;
         }
     }
+    uint64_t surviving = 0;
+    for (size_t k = 0; k < count_len; k++) {
+        bool dropped = open && is_aborted(open, counts[k].xid);
+        for (size_t i = 0; i < aborted_count && !dropped; i++)
+            dropped = aborted[i] == counts[k].xid;
+        if (!dropped)
+            surviving += counts[k].n;
+    }
+    free(counts);
     bool ok = rc == 0 && spool_rewind(r, err);
+    if (ok && surviving == 0) {
+        /* nothing left to deliver (empty, or every change rolled back to a savepoint) */
+        free(aborted);
+        spool_reader_close(r);
+        return true;
+    }
     bool begun = false;
     if (ok) {
         a->change_index = 0;
@@ -369,9 +471,11 @@ static bool replay(Assembler *a, const char *path, const TxnInfo *txn, const Ope
             ok = false;
             break;
         }
-        if (ev.type == PGO_RELATION)
+        if (ev.type == PGO_RELATION) {
+            /* pgoutput counts a committed stream's schema as sent for later transactions */
             relcache_put(a->rc, &ev);
-        else if (ev.type == PGO_TYPE)
+            remember_raw_relation(a, ev.u.relation.oid, rec.flags, rec.payload, rec.len);
+        } else if (ev.type == PGO_TYPE)
             relcache_put_type(a->rc, &ev);
         else if (is_data(ev.type))
             ok = deliver_change(a, txn, &ev, err);
@@ -452,6 +556,7 @@ static bool on_begin_prepare(Assembler *a, const PgoEvent *ev, Err *err)
         return false;
     }
     a->in_prepare = true;
+    a->prepare_rel_count = 0;
     return true;
 }
 
@@ -542,13 +647,20 @@ bool assembler_feed(Assembler *a, Lsn wal_start, const uint8_t *msg, size_t len,
             OpenStream *s = open_stream(a, ev.stream_xid, false, err);
             return s && spool_event(a, s->w, &ev, wal_start, msg, len, err);
         }
-        if (ev.type == PGO_RELATION)
+        if (ev.type == PGO_RELATION) {
             relcache_put(a->rc, &ev);
-        else
+            remember_raw_relation(a, ev.u.relation.oid, 0, msg, len);
+        } else {
             relcache_put_type(a->rc, &ev);
+        }
         /* staged prepared transactions replay their own schema messages */
-        if (a->in_prepare)
+        if (a->in_prepare) {
+            if (ev.type == PGO_RELATION) {
+                a->prepare_rels = xrealloc(a->prepare_rels, (a->prepare_rel_count + 1) * sizeof *a->prepare_rels);
+                a->prepare_rels[a->prepare_rel_count++] = ev.u.relation.oid;
+            }
             return spool_event(a, a->prepare_w, &ev, wal_start, msg, len, err);
+        }
         return true;
     case PGO_ORIGIN:
         return true;
@@ -589,7 +701,7 @@ bool assembler_feed(Assembler *a, Lsn wal_start, const uint8_t *msg, size_t len,
             return s && spool_event(a, s->w, &ev, wal_start, msg, len, err);
         }
         if (a->in_prepare)
-            return spool_event(a, a->prepare_w, &ev, wal_start, msg, len, err);
+            return stage_prepared_event(a, &ev, wal_start, msg, len, err);
         if (!a->in_txn)
             return err_set(err, ERR_PROTOCOL, "pgoutput %s outside a transaction",
                            pgo_type_name(ev.type));
