@@ -19,11 +19,14 @@ step "build (gcc, Debug, -Werror)"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$jobs"
 
+step "local services: Postgres 15 and the Cloudflare edge emulator (workerd)"
+scripts/pg-local.sh start
+scripts/edge-local.sh start
+eval "$(scripts/edge-local.sh env)"   # the client's *_edge_test unit tests talk to it
+trap 'scripts/edge-local.sh stop >/dev/null 2>&1 || true' EXIT
+
 step "unit tests"
 ctest --preset dev -L unit -j "$jobs"
-
-step "local services"
-scripts/pg-local.sh start
 
 step "integration tests"
 ctest --preset dev -L integration

@@ -2,9 +2,11 @@
  * main.c - process setup and dispatch; everything else lives in the library.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "net/http.h"
 
 int main(int argc, char **argv)
 {
@@ -13,5 +15,13 @@ int main(int argc, char **argv)
     memset(&ignore, 0, sizeof ignore);
     ignore.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &ignore, NULL);
-    return cli_main(argc, argv);
+    /* libcurl's global state, once, before anything could start a thread. */
+    Err err;
+    if (!http_global_init(&err)) {
+        fprintf(stderr, "wal2edge: %s\n", err.msg);
+        return 1;
+    }
+    int rc = cli_main(argc, argv);
+    http_global_cleanup();
+    return rc;
 }

@@ -17,7 +17,7 @@ static const CliCommand commands[] = {
      "stream changes to every mapped target until SIGINT/SIGTERM", cmd_run},
     {"plan", "plan [--write-migrations DIR]",
      "validate config and mappings against Postgres and Cloudflare limits; print the D1 DDL",
-     cmd_not_ready},
+     cmd_plan},
     {"migrate", "migrate [--then-stream]",
      "one-shot schema + consistent data copy into D1, verified; optionally continue as run",
      cmd_not_ready},

@@ -21,7 +21,6 @@
 #include "pg/catalog.h"
 
 /* Declared in cli/commands.h once the command is wired; repeated so this file stands alone. */
-int cmd_plan(CliCtx *ctx, int argc, char **argv);
 
 typedef struct Problems {
     char **items;

@@ -690,8 +690,8 @@ bool assembler_feed(Assembler *a, Lsn wal_start, const uint8_t *msg, size_t len,
             Change c;
             return build_change(a, &ev, &c, err) && a->sink.message(a->sink.ctx, &c, err);
         }
-        /* fall through: a transactional message is data */
-        /* FALLTHROUGH */
+        /* a transactional message is data */
+        __attribute__((fallthrough));
     case PGO_INSERT:
     case PGO_UPDATE:
     case PGO_DELETE:
