@@ -57,6 +57,7 @@ static const Fx fixtures[] = {
 
 static void setup_decoder(PgoDecoder *d, const Fx *fx)
 {
+    pgo_decoder_free(d); /* reused across fixtures: release the previous scratch */
     pgo_decoder_init(d, fx->abort_info);
     d->in_stream = fx->in_stream;
     d->stream_xid = fx->in_stream ? 0x330 : 0;
@@ -83,7 +84,7 @@ Test(pgoutput, every_reference_fixture_decodes_exactly_and_no_prefix_does)
         const Fx *fx = &fixtures[i];
         size_t n;
         uint8_t *p = hex_bytes(fx->hex, &n);
-        PgoDecoder d;
+        PgoDecoder d = {0};
         PgoEvent ev;
         Err err = {0};
         setup_decoder(&d, fx);
@@ -108,7 +109,7 @@ Test(pgoutput, every_reference_fixture_decodes_exactly_and_no_prefix_does)
 
 Test(pgoutput, begin_commit_fields)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     uint8_t *b;
     decode_fx("F1", &d, &ev, &b);
@@ -128,7 +129,7 @@ Test(pgoutput, begin_commit_fields)
 
 Test(pgoutput, relation_fields)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     uint8_t *b;
     decode_fx("F2", &d, &ev, &b);
@@ -156,7 +157,7 @@ Test(pgoutput, relation_fields)
 
 Test(pgoutput, tuple_kinds_and_update_forms)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     uint8_t *b;
     decode_fx("F3", &d, &ev, &b);
@@ -208,7 +209,7 @@ Test(pgoutput, tuple_kinds_and_update_forms)
 
 Test(pgoutput, truncate_message_origin_type)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     uint8_t *b;
     decode_fx("F12", &d, &ev, &b);
@@ -243,7 +244,7 @@ Test(pgoutput, truncate_message_origin_type)
 
 Test(pgoutput, stream_and_two_phase_fields)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     uint8_t *b;
     decode_fx("F19", &d, &ev, &b);
@@ -294,7 +295,7 @@ Test(pgoutput, stream_and_two_phase_fields)
 
 Test(pgoutput, abort_info_auto_detection)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     Err err = {0};
     size_t n;
@@ -330,7 +331,7 @@ static void expect_error(PgoDecoder *d, const char *hex, const char *needle)
 
 Test(pgoutput, malformed_input_errors_are_precise)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     pgo_decoder_init(&d, PGO_ABORT_INFO_AUTO);
     expect_error(&d, "", "empty");
     expect_error(&d, "5a", "unknown pgoutput message type 0x5a at byte 0");
@@ -384,7 +385,7 @@ Test(pgoutput, scratch_is_reused_and_grows)
     memset(m2 + 8, 'u', 300);
     memcpy(m2 + 308, "N\x01\x2c", 3);
     memset(m2 + 311, 'n', 300);
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     Err err = {0};
     pgo_decoder_init(&d, PGO_ABORT_INFO_AUTO);
@@ -462,7 +463,7 @@ Test(pgoutput, type_names)
 /* Regressions found by tests/fuzz/pgoutput_fuzz. */
 Test(pgoutput, zero_column_tuples_on_a_fresh_decoder)
 {
-    PgoDecoder d;
+    PgoDecoder d = {0};
     PgoEvent ev;
     Err err = {0};
     size_t n;
