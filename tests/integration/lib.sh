@@ -18,6 +18,18 @@ failures=0
     { echo "$TEST_NAME: the local Postgres is not running (scripts/pg-local.sh start)" >&2; exit 1; }
 eval "$("$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" env)"
 
+# Every test starts without Cloudflare settings (a developer's or the suite's edge
+# emulator exports them); a test that wants the local edge calls use_edge.
+for var in CLOUDFLARE_API_BASE_URL CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_API_TOKEN R2_ENDPOINT R2_ACCESS_KEY_ID \
+    R2_SECRET_ACCESS_KEY; do
+    unset "$var"
+done
+use_edge() {
+    "$WAL2EDGE_SOURCE_DIR/scripts/edge-local.sh" status >/dev/null 2>&1 ||
+        { echo "$TEST_NAME: the local edge is not running (scripts/edge-local.sh start)" >&2; exit 1; }
+    eval "$("$WAL2EDGE_SOURCE_DIR/scripts/edge-local.sh" env)"
+}
+
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 pass() { echo "ok   - $*"; }
