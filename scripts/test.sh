@@ -35,6 +35,10 @@ step "build (clang, ASan+UBSan)"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
 
+step "build (gcc, Release: what scripts/demo.sh runs)"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$jobs"
+
 step "unit + integration tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -L 'unit|integration'

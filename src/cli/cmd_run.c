@@ -1,15 +1,84 @@
 /*
- * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--target-log FILE]`.
+ * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--target-log FILE]`:
+ * build the targets from the config and the mapping files, then run the loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/log.h"
 #include "daemon/run.h"
+#include "mapping/mapping.h"
+#include "pg/catalog.h"
 #include "targets/changelog.h"
+#include "targets/d1_embedded.h"
 
 #define RUN_MAX_TARGETS 64
+
+typedef struct Targets {
+    Target *items[RUN_MAX_TARGETS];
+    size_t count;
+} Targets;
+
+static bool add_target(Targets *ts, Target *t)
+{
+    if (!t)
+        return false;
+    if (ts->count == RUN_MAX_TARGETS) {
+        t->ops->free(t);
+        return false;
+    }
+    ts->items[ts->count++] = t;
+    return true;
+}
+
+static bool mapping_uses(const MappingSet *maps, const ConfigTarget *t)
+{
+    for (size_t i = 0; i < maps->count; i++) {
+        const Mapping *m = &maps->items[i];
+        if (t->kind == TARGET_D1 && m->d1.present && strcmp(m->d1.database, t->name) == 0)
+            return true;
+        for (size_t k = 0; t->kind == TARGET_KV && k < m->kv_count; k++)
+            if (strcmp(m->kv[k].namespace_name, t->name) == 0)
+                return true;
+        if (t->kind == TARGET_QUEUE && m->queue && strcmp(m->queue, t->name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One target per mapped D1 database; KV and Queues are announced as not applied yet. */
+static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, Err *err)
+{
+    const char **names = calloc(maps->count ? maps->count : 1, sizeof *names);
+    for (size_t i = 0; i < maps->count; i++)
+        names[i] = maps->items[i].source;
+    CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, maps->count, err);
+    free(names);
+    if (!cat)
+        return false;
+    bool ok = true;
+    LogCtx lc = {.component = "run"};
+    for (size_t i = 0; ok && i < cfg->target_count; i++) {
+        const ConfigTarget *t = &cfg->targets[i];
+        if (!mapping_uses(maps, t))
+            continue;
+        if (t->kind == TARGET_D1 && target_is_embedded(t)) {
+            ok = add_target(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err));
+        } else if (t->kind == TARGET_D1) {
+            ok = err_set(err, ERR_NOT_READY,
+                         "d1.%s: writing to D1 over the REST API is not available yet in this version; "
+                         "remove its database_id to use the embedded file",
+                         t->name);
+        } else if (t->kind == TARGET_KV || t->kind == TARGET_QUEUE) {
+            log_warn(&lc, "%s.%s is mapped but not applied by run in this version", target_kind_name(t->kind),
+                     t->name);
+        }
+    }
+    catalog_free(cat);
+    return ok;
+}
 
 int cmd_run(CliCtx *ctx, int argc, char **argv)
 {
@@ -30,27 +99,28 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     if (!cfg)
         return cli_fail(&err);
 
-    Target *targets[RUN_MAX_TARGETS];
-    size_t count = 0;
-    const char *log_path = target_log ? target_log : cfg->changelog_path;
+    Targets ts = {.count = 0};
+    MappingSet *maps = NULL;
     bool ok = true;
-    if (log_path) {
-        targets[count] = changelog_target_new(log_path, &err);
-        ok = targets[count] != NULL;
-        count += ok;
+    const char *log_path = target_log ? target_log : cfg->changelog_path;
+    if (log_path)
+        ok = add_target(&ts, changelog_target_new(log_path, &err));
+    if (ok && cfg->mapping_file_count > 0) {
+        maps = mapping_set_load(cfg, &err);
+        ok = maps && add_mapped_targets(cfg, maps, &ts, &err);
     }
-    if (ok && count == 0)
+    if (ok && ts.count == 0)
         ok = err_set(&err, ERR_CONFIG,
-                     "nothing to run: no target is configured (pass --target-log FILE, or set "
-                     "\"changelog\": {\"path\": ...} in %s)",
+                     "nothing to run: no target is configured (map tables to a d1 database, pass "
+                     "--target-log FILE, or set \"changelog\": {\"path\": ...} in %s)",
                      cfg->path);
-    if (!ok) {
-        for (size_t i = 0; i < count; i++)
-            targets[i]->ops->free(targets[i]);
-        config_free(cfg);
-        return cli_fail(&err);
+    if (ok) {
+        ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
+    } else {
+        for (size_t i = 0; i < ts.count; i++)
+            ts.items[i]->ops->free(ts.items[i]);
     }
-    ok = run_pipeline(cfg, &opts, targets, count, &err);
+    mapping_set_free(maps);
     config_free(cfg);
     return ok ? 0 : cli_fail(&err);
 }

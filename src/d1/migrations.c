@@ -171,7 +171,7 @@ static bool write_database(const D1Schema *s, const char *db, const char *dir, M
         return false;
     Buf all;
     buf_init(&all, MIGRATIONS_MAX_BYTES);
-    unsigned next;
+    unsigned next = 0;
     bool ok = existing(dir, &all, &next, err);
     const char *have = all.data ? all.data : "";
     if (ok && !strstr(have, "CREATE TABLE IF NOT EXISTS \"" D1_STATE_TABLE "\"")) {

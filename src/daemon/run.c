@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "daemon/signals.h"
@@ -409,8 +410,8 @@ static bool session(Run *r, bool *stop, Err *err)
 
 static bool lock_state_dir(const char *state_dir, int *fd_out, Err *err)
 {
-    if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
-        return err_sys(err, ERR_IO, "cannot create state directory \"%s\"", state_dir);
+    if (!fs_mkdir_p(state_dir, err))
+        return false;
     char *path = xasprintf("%s/lock", state_dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     free(path);

@@ -13,6 +13,7 @@
 
 #include <openssl/sha.h>
 
+#include "core/fs.h"
 #include "core/mem.h"
 #include "pg/relcache.h"
 #include "pg/walproto.h"
@@ -61,27 +62,6 @@ struct Assembler {
     AsmStats stats;
 };
 
-static bool make_dirs(const char *path, Err *err)
-{
-    char *copy = xstrdup(path);
-    for (char *p = copy + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-                err_sys(err, ERR_IO, "cannot create directory \"%s\"", copy);
-                free(copy);
-                return false;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
-    free(copy);
-    return true;
-}
-
 static char *stream_path(const Assembler *a, uint32_t xid)
 {
     return xasprintf("%s/stream-%u.spool", a->spool_dir, xid);
@@ -120,7 +100,7 @@ static bool remove_stream_spools(const Assembler *a, Err *err)
 
 Assembler *assembler_new(const char *spool_dir, const AsmSink *sink, Err *err)
 {
-    if (!make_dirs(spool_dir, err))
+    if (!fs_mkdir_p(spool_dir, err))
         return NULL;
     Assembler *a = xcalloc(1, sizeof *a);
     a->spool_dir = xstrdup(spool_dir);
@@ -212,29 +192,23 @@ bool assembler_reset(Assembler *a, Err *err)
     return remove_stream_spools(a, err);
 }
 
-static OpenStream *find_stream(Assembler *a, uint32_t xid, size_t *idx)
+static OpenStream *find_stream(Assembler *a, uint32_t xid)
 {
-    for (size_t i = 0; i < a->stream_count; i++) {
-        if (a->streams[i].xid == xid) {
-            if (idx)
-                *idx = i;
+    for (size_t i = 0; i < a->stream_count; i++)
+        if (a->streams[i].xid == xid)
             return &a->streams[i];
-        }
-    }
     return NULL;
 }
 
+static size_t stream_index(const Assembler *a, const OpenStream *s) { return (size_t)(s - a->streams); }
+
 static OpenStream *open_stream(Assembler *a, uint32_t xid, bool first_segment, Err *err)
 {
-    OpenStream *s = find_stream(a, xid, NULL);
+    OpenStream *s = find_stream(a, xid);
     if (s && !first_segment)
         return s;
-    if (s) {
-        /* a first segment for an xid we already had: the old one is stale */
-        size_t idx;
-        find_stream(a, xid, &idx);
-        drop_stream_at(a, idx, true);
-    }
+    if (s) /* a first segment for an xid we already had: the old one is stale */
+        drop_stream_at(a, stream_index(a, s), true);
     a->streams = xrealloc(a->streams, (a->stream_count + 1) * sizeof *a->streams);
     s = &a->streams[a->stream_count];
     memset(s, 0, sizeof *s);
@@ -508,33 +482,29 @@ static bool on_stream_commit(Assembler *a, const PgoEvent *ev, Err *err)
     TxnInfo txn;
     txn_from_commit(&txn, ev->xid, ev->u.commit.commit_lsn, ev->u.commit.end_lsn,
                     ev->u.commit.commit_ts);
-    size_t idx;
-    OpenStream *s = find_stream(a, ev->xid, &idx);
-    if (!s) /* nothing was streamed for it in this session: only possible if empty */
-        s = open_stream(a, ev->xid, true, err);
+    /* nothing streamed for it in this session means it was empty: an empty spool */
+    OpenStream *s = open_stream(a, ev->xid, false, err);
     if (!s)
         return false;
-    find_stream(a, ev->xid, &idx);
     bool ok = spool_writer_close(s->w, err);
     s->w = NULL;
     if (ok && a->sink.wants(a->sink.ctx, txn.commit_lsn)) {
         ok = replay(a, s->path, &txn, s, err);
         a->stats.streamed++;
     }
-    drop_stream_at(a, idx, true);
+    drop_stream_at(a, stream_index(a, s), true);
     return ok;
 }
 
 static bool on_stream_abort(Assembler *a, const PgoEvent *ev, Err *err)
 {
-    size_t idx;
-    OpenStream *s = find_stream(a, ev->xid, &idx);
+    OpenStream *s = find_stream(a, ev->xid);
     if (!s)
         return true; /* aborted before anything of it was streamed to us */
     uint32_t subxid = ev->u.stream_abort.subxid;
     if (subxid == ev->xid) {
         a->stats.stream_aborts++;
-        drop_stream_at(a, idx, true);
+        drop_stream_at(a, stream_index(a, s), true);
         return true;
     }
     a->stats.subxact_aborts++;
@@ -577,24 +547,18 @@ static bool on_prepare(Assembler *a, Err *err)
 
 static bool on_stream_prepare(Assembler *a, const PgoEvent *ev, Err *err)
 {
-    size_t idx;
-    OpenStream *s = find_stream(a, ev->xid, &idx);
-    if (!s)
-        s = open_stream(a, ev->xid, true, err);
+    OpenStream *s = open_stream(a, ev->xid, false, err);
     if (!s)
         return false;
-    find_stream(a, ev->xid, &idx);
     bool ok = spool_sync(s->w, err) && spool_writer_close(s->w, err);
     s->w = NULL;
     char *target = prepared_path(a, &ev->u.prepare.gid);
     if (ok && rename(s->path, target) != 0)
         ok = err_sys(err, ERR_IO, "cannot stage prepared transaction \"%s\"", target);
-    if (ok) {
-        SpoolWriter *w = spool_writer_open(target, true, err);
-        ok = w && spool_sync(w, err) && spool_writer_close(w, err);
-    }
+    if (ok)
+        ok = fs_sync_parent_dir(target, err);
     free(target);
-    drop_stream_at(a, idx, !ok);
+    drop_stream_at(a, stream_index(a, s), !ok);
     a->stats.prepared++;
     return ok;
 }

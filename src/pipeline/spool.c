@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/mem.h"
 
 #define SPOOL_HEADER 18
@@ -66,25 +67,11 @@ bool spool_append(SpoolWriter *w, uint8_t kind, uint8_t flags, uint32_t xid, Lsn
     return true;
 }
 
-static bool sync_dir_of(const char *path, Err *err)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
-    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_CLOEXEC);
-    bool ok = fd >= 0 && fsync(fd) == 0;
-    if (!ok)
-        err_sys(err, ERR_IO, "syncing directory \"%s\"", dir);
-    if (fd >= 0)
-        close(fd);
-    free(dir);
-    return ok;
-}
-
 bool spool_sync(SpoolWriter *w, Err *err)
 {
     if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
         return err_sys(err, ERR_IO, "syncing spool file \"%s\"", w->path);
-    return sync_dir_of(w->path, err);
+    return fs_sync_parent_dir(w->path, err);
 }
 
 bool spool_writer_close(SpoolWriter *w, Err *err)

@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "core/fs.h"
 #include "core/mem.h"
 
 struct Sqlite {
@@ -30,28 +31,9 @@ static bool sqlite_fail(Sqlite *db, int rc, Err *err, const char *what)
     return false;
 }
 
-/* mkdir -p for the directory part of path. */
-static bool make_parent_dirs(const char *path, Err *err)
-{
-    char *copy = xstrdup(path);
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) != 0 && errno != EEXIST) {
-            err_sys(err, ERR_IO, "cannot create directory \"%s\"", copy);
-            free(copy);
-            return false;
-        }
-        *p = '/';
-    }
-    free(copy);
-    return true;
-}
-
 Sqlite *sqlite_open(const char *path, bool create, Err *err)
 {
-    if (create && !make_parent_dirs(path, err))
+    if (create && !fs_mkdir_parents(path, err))
         return NULL;
     Sqlite *db = xcalloc(1, sizeof *db);
     db->path = xstrdup(path);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 
@@ -362,6 +363,8 @@ static const TargetOps changelog_ops = {
 
 Target *changelog_target_new(const char *path, Err *err)
 {
+    if (!fs_mkdir_parents(path, err))
+        return NULL;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_sys(err, ERR_IO, "cannot open change log \"%s\"", path), NULL;

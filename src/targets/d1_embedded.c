@@ -127,8 +127,26 @@ static bool emb_begin(Target *t, const TxnInfo *txn, Err *err)
             return fail_and_rollback(d, err);
         d->in_tx = true;
     }
+    /* a savepoint per source transaction, so one can be rolled back alone (emb_rollback) */
+    if (!sqlite_exec(d->db, "SAVEPOINT wal2edge_txn", err))
+        return fail_and_rollback(d, err);
     d->applying = true;
     return true;
+}
+
+static void emb_rollback(Target *t)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (d->skipping) {
+        d->skipping = false;
+        return;
+    }
+    if (!d->applying)
+        return;
+    Err err;
+    if (!sqlite_exec(d->db, "ROLLBACK TO wal2edge_txn; RELEASE wal2edge_txn", &err))
+        fail_and_rollback(d, &err); /* the next call reports the broken state */
+    d->applying = false;
 }
 
 static bool apply_truncate(D1Embedded *d, const Change *c, Err *err)
@@ -183,7 +201,7 @@ static bool emb_commit(Target *t, const TxnInfo *txn, Err *err)
     }
     D1StmtList l = {0};
     bool ok = d1_sql_checkpoint(d->slot, txn->commit_lsn, txn->end_lsn, txn->commit_time_us, &l, err) &&
-              exec_list(d, &l, err);
+              exec_list(d, &l, err) && sqlite_exec(d->db, "RELEASE wal2edge_txn", err);
     d1_stmt_list_clear(&l);
     if (!ok)
         return fail_and_rollback(d, err);
@@ -236,6 +254,7 @@ static const TargetOps ops = {
     .begin = emb_begin,
     .change = emb_change,
     .commit = emb_commit,
+    .rollback = emb_rollback,
     .message = NULL,
     .flush = emb_flush,
     .has_pending = emb_has_pending,

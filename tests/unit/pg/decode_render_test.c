@@ -14,7 +14,7 @@ static bool emit_buf(void *ctx, const char *line, size_t len, Err *err)
 static void check_fixture(const char *name)
 {
     char bin[256], exp[256];
-    size_t n, en;
+    size_t n = 0, en = 0;
     snprintf(bin, sizeof bin, "pgoutput/%s.bin", name);
     snprintf(exp, sizeof exp, "pgoutput/%s.expected.ndjson", name);
     uint8_t *data = read_fixture(bin, &n);

@@ -140,7 +140,10 @@ Test(changelog, rollback_removes_the_open_transaction)
 Test(changelog, an_unwritable_path_is_a_clear_error)
 {
     Err err;
-    cr_assert_null(changelog_target_new("/nonexistent-dir/x.ndjson", &err));
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/under-a-file/x.ndjson", path); /* path is a regular file */
+    cr_assert_null(changelog_target_new(bad, &err));
     cr_assert_eq(err.code, ERR_IO);
-    cr_assert(strstr(err.msg, "cannot open change log \"/nonexistent-dir/x.ndjson\""), "%s", err.msg);
+    cr_assert(strstr(err.msg, "under-a-file") || strstr(err.msg, path), "%s", err.msg);
+    rmdir(bad);
 }

@@ -1,0 +1,21 @@
+/*
+ * core/fs.h - small filesystem helpers shared by the modules that own files.
+ *
+ * Owns:     creating directory trees (mode 0700: state is private) and making a
+ *           directory entry durable after a create or rename.
+ */
+#ifndef WAL2EDGE_CORE_FS_H
+#define WAL2EDGE_CORE_FS_H
+
+#include <stdbool.h>
+
+#include "core/err.h"
+
+/* mkdir -p path. */
+bool fs_mkdir_p(const char *path, Err *err) WARN_UNUSED;
+/* mkdir -p of the directory part of file_path (nothing when it has none). */
+bool fs_mkdir_parents(const char *file_path, Err *err) WARN_UNUSED;
+/* fsync the directory that holds file_path. */
+bool fs_sync_parent_dir(const char *file_path, Err *err) WARN_UNUSED;
+
+#endif
