@@ -10,47 +10,11 @@
 #include <jansson.h>
 
 #include "cli/commands.h"
-#include "config/jsonc.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "mapping/mapping.h"
 #include "pg/conn.h"
 #include "pg/stream.h"
-
-/* The "table" of every mapping file, for the publication. Owned list. */
-static bool mapped_tables(const Config *cfg, char ***out, size_t *count, Err *err)
-{
-    *out = NULL;
-    *count = 0;
-    for (size_t i = 0; i < cfg->mapping_file_count; i++) {
-        const char *path = cfg->mapping_files[i];
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return err_sys(err, ERR_CONFIG, "cannot read mapping file \"%s\"", path);
-        char *text = xmalloc(CONFIG_MAX_FILE_BYTES + 1);
-        size_t n = fread(text, 1, CONFIG_MAX_FILE_BYTES, f);
-        fclose(f);
-        JsoncNode *root = jsonc_parse(text, n, path, err);
-        free(text);
-        if (!root)
-            return false;
-        const JsoncMember *table = jsonc_member(root, "table");
-        if (!table || table->value->type != JSONC_STRING) {
-            jsonc_free(root);
-            return err_set(err, ERR_CONFIG, "%s: missing \"table\": \"schema.name\"", path);
-        }
-        *out = xrealloc(*out, (*count + 1) * sizeof **out);
-        (*out)[(*count)++] = xstrdup(table->value->text);
-        jsonc_free(root);
-    }
-    return true;
-}
-
-static void free_list(char **list, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        free(list[i]);
-    free(list);
-}
 
 static int slot_create(const Config *cfg)
 {
@@ -70,15 +34,22 @@ static int slot_create(const Config *cfg)
         return cli_fail(&err);
     }
     if (!facts.publication_exists) {
-        char **tables;
-        size_t count;
-        bool ok = mapped_tables(cfg, &tables, &count, &err) &&
-                  pgconn_create_publication(conn, cfg->source.publication, (const char *const *)tables, count,
-                                            &err);
+        /* the mapped tables, or every table when nothing is mapped (a change-log-only setup) */
+        MappingSet *maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
+        bool ok = maps != NULL;
+        const char **tables = NULL;
+        size_t count = maps ? maps->count : 0;
+        if (ok) {
+            tables = calloc(count ? count : 1, sizeof *tables);
+            for (size_t i = 0; i < count; i++)
+                tables[i] = maps->items[i].source;
+            ok = pgconn_create_publication(conn, cfg->source.publication, tables, count, &err);
+        }
         if (ok)
             printf("created publication \"%s\" for %s\n", cfg->source.publication,
                    count ? "the mapped tables" : "all tables");
-        free_list(tables, count);
+        free(tables);
+        mapping_set_free(maps);
         if (!ok) {
             pgconn_close(conn);
             return cli_fail(&err);
