@@ -13,6 +13,7 @@
 #include "pg/catalog.h"
 #include "targets/changelog.h"
 #include "targets/d1_embedded.h"
+#include "targets/d1_remote.h"
 
 #define RUN_MAX_TARGETS 64
 
@@ -49,7 +50,8 @@ static bool mapping_uses(const MappingSet *maps, const ConfigTarget *t)
 }
 
 /* One target per mapped D1 database; KV and Queues are announced as not applied yet. */
-static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, Err *err)
+static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, CfClient **client,
+                               Err *err)
 {
     const char **names = calloc(maps->count ? maps->count : 1, sizeof *names);
     for (size_t i = 0; i < maps->count; i++)
@@ -67,10 +69,16 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
         if (t->kind == TARGET_D1 && target_is_embedded(t)) {
             ok = add_target(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err));
         } else if (t->kind == TARGET_D1) {
-            ok = err_set(err, ERR_NOT_READY,
-                         "d1.%s: writing to D1 over the REST API is not available yet in this version; "
-                         "remove its database_id to use the embedded file",
-                         t->name);
+            /* one client for every REST target of the run: they share the account's request budget */
+            if (!*client)
+                *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
+                                        cfg->cloudflare.api_token, NULL, err);
+            if (!*client) {
+                err_prefix(err, "d1.%s (database_id %s)", t->name, t->remote_id);
+                ok = false;
+            } else {
+                ok = add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client, NULL, err));
+            }
         } else if (t->kind == TARGET_KV || t->kind == TARGET_QUEUE) {
             log_warn(&lc, "%s.%s is mapped but not applied by run in this version", target_kind_name(t->kind),
                      t->name);
@@ -101,13 +109,14 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
 
     Targets ts = {.count = 0};
     MappingSet *maps = NULL;
+    CfClient *client = NULL; /* outlives the targets (run_pipeline frees them) */
     bool ok = true;
     const char *log_path = target_log ? target_log : cfg->changelog_path;
     if (log_path)
         ok = add_target(&ts, changelog_target_new(log_path, &err));
     if (ok && cfg->mapping_file_count > 0) {
         maps = mapping_set_load(cfg, &err);
-        ok = maps && add_mapped_targets(cfg, maps, &ts, &err);
+        ok = maps && add_mapped_targets(cfg, maps, &ts, &client, &err);
     }
     if (ok && ts.count == 0)
         ok = err_set(&err, ERR_CONFIG,
@@ -120,6 +129,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         for (size_t i = 0; i < ts.count; i++)
             ts.items[i]->ops->free(ts.items[i]);
     }
+    cf_client_free(client);
     mapping_set_free(maps);
     config_free(cfg);
     return ok ? 0 : cli_fail(&err);

@@ -1,0 +1,575 @@
+/*
+ * targets/d1_remote.c - see d1_remote.h.
+ *
+ * The buffer holds the statements not yet sent, in order: first those of
+ * committed transactions ([0, committed), with one mark per transaction giving
+ * where it ends and its checkpoint), then those of the open transaction.
+ */
+#include "targets/d1_remote.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "d1/ddl.h"
+#include "d1/sql.h"
+
+typedef struct Pend {
+    D1Stmt st;                 /* owned */
+    const char *table;         /* D1 table (borrowed from the schema) */
+    Lsn lsn;                   /* commit LSN of its transaction */
+    size_t bytes;
+} Pend;
+
+typedef struct Mark {
+    size_t end;                /* the transaction's statements end here in the buffer */
+    Lsn commit_lsn;
+    Lsn end_lsn;
+    int64_t commit_time_us;
+} Mark;
+
+typedef struct D1Remote {
+    Target base;
+    CfClient *client;          /* borrowed */
+    char *database_id;
+    D1Schema *schema;
+    char *slot;
+    D1SqlLimits limits;
+    D1RemoteOptions opts;
+    Pend *buf;
+    size_t count, cap;
+    size_t bytes;              /* of buf[0..count) */
+    size_t committed;          /* buf[0..committed) belongs to committed transactions */
+    Mark *marks;
+    size_t mark_count, mark_cap;
+    bool skipping;             /* the current source transaction is already applied */
+    bool applying;             /* between begin and commit of an applied transaction */
+    bool broken;               /* a permanent error: refuse everything until freed */
+    Lsn open_lsn;              /* the open transaction's commit LSN */
+    TargetCheckpoint pending;  /* last committed transaction (maybe not yet sent) */
+    int64_t pending_time_us;
+    D1RemoteStats stats;
+} D1Remote;
+
+static bool default_send(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result *out, Err *err)
+{
+    D1Remote *d = user;
+    return cf_d1_batch(d->client, d->database_id, stmts, n, out, err);
+}
+
+static bool do_send(D1Remote *d, const CfD1Stmt *stmts, size_t n, CfD1Result *out, Err *err)
+{
+    return d->opts.send(d->opts.send_user ? d->opts.send_user : d, stmts, n, out, err);
+}
+
+static void stmt_free(D1Stmt *s)
+{
+    free(s->sql);
+    for (size_t k = 0; k < s->param_count; k++)
+        d1_value_clear(&s->params[k]);
+    free(s->params);
+    memset(s, 0, sizeof *s);
+}
+
+static size_t stmt_bytes(const D1Stmt *s)
+{
+    size_t n = strlen(s->sql) + 16;
+    for (size_t k = 0; k < s->param_count; k++)
+        n += s->params[k].len + 4;
+    return n;
+}
+
+/* Drop buf[0..n) and the marks inside it. */
+static void drop_prefix(D1Remote *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        d->bytes -= d->buf[i].bytes;
+        stmt_free(&d->buf[i].st);
+    }
+    memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
+    d->count -= n;
+    d->committed = d->committed > n ? d->committed - n : 0;
+    size_t m = 0;
+    while (m < d->mark_count && d->marks[m].end <= n)
+        m++;
+    memmove(d->marks, d->marks + m, (d->mark_count - m) * sizeof *d->marks);
+    d->mark_count -= m;
+    for (size_t i = 0; i < d->mark_count; i++)
+        d->marks[i].end -= n;
+}
+
+/* Drop the open transaction's statements: buf[committed..count). */
+static void drop_open(D1Remote *d)
+{
+    for (size_t i = d->committed; i < d->count; i++) {
+        d->bytes -= d->buf[i].bytes;
+        stmt_free(&d->buf[i].st);
+    }
+    d->count = d->committed;
+}
+
+static bool param_text(const D1Value *v, const char **out, Err *err)
+{
+    switch (v->kind) {
+    case D1V_NULL:
+        *out = NULL;
+        return true;
+    case D1V_INTEGER:
+    case D1V_REAL:
+    case D1V_TEXT:
+        *out = v->data;
+        return true;
+    case D1V_BLOB:
+        break;
+    }
+    return err_set(err, ERR_INTERNAL, "a BLOB parameter cannot be sent over the D1 REST API");
+}
+
+/*
+ * Send buf[from..to) and, when ck is not NULL, the checkpoint upsert for it,
+ * as one batch request.
+ */
+static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err *err)
+{
+    D1StmtList ckl = {0};
+    if (ck && !d1_sql_checkpoint(d->slot, ck->commit_lsn, ck->end_lsn, ck->commit_time_us, &ckl, err))
+        return false;
+    size_t n = to - from + ckl.count;
+    if (n == 0)
+        return true;
+    CfD1Stmt *stmts = xcalloc(n, sizeof *stmts);
+    const char **params = NULL;
+    size_t param_total = 0;
+    for (size_t i = from; i < to; i++)
+        param_total += d->buf[i].st.param_count;
+    for (size_t i = 0; i < ckl.count; i++)
+        param_total += ckl.items[i].param_count;
+    params = xcalloc(param_total ? param_total : 1, sizeof *params);
+    size_t p = 0, s = 0;
+    bool ok = true;
+    for (size_t i = from; ok && i < to + ckl.count; i++) {
+        const D1Stmt *st = i < to ? &d->buf[i].st : &ckl.items[i - to];
+        stmts[s].sql = st->sql;
+        stmts[s].params = params + p;
+        stmts[s].param_count = st->param_count;
+        for (size_t k = 0; ok && k < st->param_count; k++)
+            ok = param_text(&st->params[k], &params[p++], err);
+        s++;
+    }
+    if (ok) {
+        CfD1Result res = {0};
+        ok = do_send(d, stmts, n, &res, err);
+        cf_d1_result_free(&res);
+        if (ok)
+            d->stats.requests++;
+        else
+            d->stats.failed_requests++;
+    }
+    free(params);
+    free(stmts);
+    d1_stmt_list_clear(&ckl);
+    return ok;
+}
+
+/* The checkpoint mark of the last committed transaction, if it is not durable yet. */
+static bool pending_mark(const D1Remote *d, Mark *out)
+{
+    if (d->pending.commit_lsn == d->base.durable.commit_lsn)
+        return false;
+    out->end = d->committed;
+    out->commit_lsn = d->pending.commit_lsn;
+    out->end_lsn = d->pending.end_lsn;
+    out->commit_time_us = d->pending_time_us;
+    return true;
+}
+
+static const char *range_table(const D1Remote *d, size_t from, size_t to, const char *msg)
+{
+    const char *first = NULL;
+    for (size_t i = from; i < to; i++) {
+        const char *t = d->buf[i].table;
+        if (!t)
+            continue;
+        if (!first)
+            first = t;
+        /* SQLite names the table in constraint errors: "UNIQUE constraint failed: t.c" */
+        char *needle = xasprintf(" %s.", t);
+        bool named = strstr(msg, needle) != NULL;
+        free(needle);
+        if (named)
+            return t;
+    }
+    return first ? first : "?";
+}
+
+static bool permanent(D1Remote *d, const Err *cause, size_t from, size_t to, Lsn lsn, Err *err)
+{
+    char l[LSN_STR_MAX], c[LSN_STR_MAX];
+    Err e = *cause;
+    err_set(err, cause->code == ERR_HTTP || cause->code == ERR_TIMEOUT ? ERR_CF_API : cause->code,
+            "table \"%s\", transaction at %s: %s; the checkpoint stays at %s",
+            range_table(d, from, to, cause->msg), lsn_format(lsn, l), e.msg,
+            lsn_format(d->base.durable.commit_lsn, c));
+    err->detail = cause->detail;
+    d->broken = true;
+    return false;
+}
+
+/*
+ * D1 refused the request for buf[0..n): send the transactions one per request
+ * to find the one it refuses (those before it are applied and checkpointed),
+ * then report that one. A retryable failure meanwhile is reported as such.
+ */
+static bool narrow_down(D1Remote *d, size_t n, const Err *cause, Err *err)
+{
+    size_t from = 0;
+    for (size_t m = 0; m < d->mark_count && d->marks[m].end <= n; m++) {
+        Mark mk = d->marks[m];
+        Err sub;
+        if (!send_range(d, from, mk.end, &mk, &sub)) {
+            if (err_retryable(&sub)) {
+                *err = sub;
+                d->broken = true;
+                return false;
+            }
+            return permanent(d, &sub, from, mk.end, mk.commit_lsn, err);
+        }
+        d->stats.transactions++;
+        for (size_t i = from; i < mk.end; i++)
+            d->stats.statements++;
+        d->base.durable.commit_lsn = mk.commit_lsn;
+        d->base.durable.end_lsn = mk.end_lsn;
+        from = mk.end;
+    }
+    if (from < n) {
+        Err sub;
+        if (!send_range(d, from, n, NULL, &sub))
+            return permanent(d, &sub, from, n, d->buf[from].lsn, err);
+    }
+    /* each part alone was accepted: report the original refusal */
+    Lsn lsn = n ? d->buf[n - 1].lsn : d->pending.commit_lsn;
+    return permanent(d, cause, 0, n, lsn, err);
+}
+
+/* Send buf[0..n) (n is `committed` or `count`) with the pending checkpoint. */
+static bool send_prefix(D1Remote *d, size_t n, Err *err)
+{
+    Mark ck;
+    bool has_ck = pending_mark(d, &ck);
+    if (n == 0 && !has_ck)
+        return true;
+    Err cause;
+    if (!send_range(d, 0, n, has_ck ? &ck : NULL, &cause)) {
+        if (err_retryable(&cause)) {
+            *err = cause; /* everything stays buffered for the next attempt */
+            return false;
+        }
+        return narrow_down(d, n, &cause, err);
+    }
+    d->stats.statements += n;
+    d->stats.transactions += d->mark_count;
+    for (size_t m = 0; m < d->mark_count; m++)
+        if (d->marks[m].end > n)
+            d->stats.transactions--;
+    if (has_ck) {
+        d->base.durable = d->pending;
+    }
+    drop_prefix(d, n);
+    return true;
+}
+
+static bool refuse_if_broken(const D1Remote *d, Err *err)
+{
+    if (d->broken)
+        return err_set(err, ERR_CF_API,
+                       "d1 database \"%s\" refused a request earlier; fix it and restart to resume "
+                       "from the checkpoint",
+                       d->database_id);
+    return true;
+}
+
+static bool rem_begin(Target *t, const TxnInfo *txn, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    Lsn last = d->pending.commit_lsn > d->base.durable.commit_lsn ? d->pending.commit_lsn
+                                                                     : d->base.durable.commit_lsn;
+    d->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
+    if (d->skipping)
+        return true;
+    drop_open(d); /* nothing should be there; be safe */
+    d->applying = true;
+    d->open_lsn = txn->commit_lsn;
+    return true;
+}
+
+static void rem_rollback(Target *t)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (d->skipping) {
+        d->skipping = false;
+        return;
+    }
+    if (!d->applying)
+        return;
+    drop_open(d);
+    d->applying = false;
+}
+
+/* Append the statements of l (moved out of it) for `table`, sending first when full. */
+static bool add_list(D1Remote *d, D1StmtList *l, const char *table, Err *err)
+{
+    bool ok = true;
+    size_t i = 0;
+    for (; ok && i < l->count; i++) {
+        size_t b = stmt_bytes(&l->items[i]);
+        /* keep one slot for the checkpoint */
+        if (d->count > 0 && (d->count + 2 > d->opts.max_statements || d->bytes + b > d->opts.max_request_bytes)) {
+            ok = send_prefix(d, d->count, err);
+            if (!ok)
+                break;
+        }
+        if (d->count == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 64;
+            d->buf = xrealloc(d->buf, d->cap * sizeof *d->buf);
+        }
+        d->buf[d->count].st = l->items[i];
+        d->buf[d->count].table = table;
+        d->buf[d->count].lsn = d->open_lsn;
+        d->buf[d->count].bytes = b;
+        d->count++;
+        d->bytes += b;
+        memset(&l->items[i], 0, sizeof l->items[i]);
+    }
+    for (; i < l->count; i++)
+        stmt_free(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->count = 0;
+    return ok;
+}
+
+static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (d->skipping || c->op == CHANGE_MESSAGE)
+        return true;
+    if (!d->applying)
+        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    if (c->op == CHANGE_TRUNCATE) {
+        for (uint32_t i = 0; i < c->truncate_count; i++) {
+            const D1Table *tab = d1_schema_table(d->schema, c->truncate_rels[i]->qualname);
+            if (!tab)
+                continue;
+            D1StmtList l = {0};
+            if (!d1_sql_truncate(tab, &l, err) || !add_list(d, &l, tab->name, err)) {
+                d1_stmt_list_clear(&l);
+                return false;
+            }
+        }
+        return true;
+    }
+    const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
+    if (!tab)
+        return true; /* not mapped to this database */
+    D1StmtList l = {0};
+    if (!d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err)) {
+        d1_stmt_list_clear(&l);
+        d->broken = true;
+        return false;
+    }
+    return add_list(d, &l, tab->name, err);
+}
+
+static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (d->skipping) {
+        d->skipping = false;
+        return true;
+    }
+    if (d->mark_count == d->mark_cap) {
+        d->mark_cap = d->mark_cap ? d->mark_cap * 2 : 64;
+        d->marks = xrealloc(d->marks, d->mark_cap * sizeof *d->marks);
+    }
+    d->marks[d->mark_count++] = (Mark){d->count, txn->commit_lsn, txn->end_lsn, txn->commit_time_us};
+    d->committed = d->count;
+    d->applying = false;
+    d->pending.commit_lsn = txn->commit_lsn;
+    d->pending.end_lsn = txn->end_lsn;
+    d->pending_time_us = txn->commit_time_us;
+    return true;
+}
+
+static bool rem_flush(Target *t, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    return send_prefix(d, d->committed, err);
+}
+
+static bool rem_has_pending(const Target *t)
+{
+    const D1Remote *d = (const D1Remote *)t;
+    return !d->broken && (d->committed > 0 || d->pending.commit_lsn != d->base.durable.commit_lsn);
+}
+
+static void rem_free(Target *t)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!d)
+        return;
+    if (d->stats.requests) {
+        LogCtx lc = {.component = "d1"};
+        log_info(&lc, "%s: %llu transactions, %llu statements in %llu requests (%llu failed)", d->base.name,
+                 (unsigned long long)d->stats.transactions, (unsigned long long)d->stats.statements,
+                 (unsigned long long)d->stats.requests, (unsigned long long)d->stats.failed_requests);
+    }
+    for (size_t i = 0; i < d->count; i++)
+        stmt_free(&d->buf[i].st);
+    free(d->buf);
+    free(d->marks);
+    d1_schema_free(d->schema);
+    free(d->database_id);
+    free(d->slot);
+    free(d->base.name);
+    free(d);
+}
+
+static const TargetOps ops = {
+    .kind = "d1",
+    .begin = rem_begin,
+    .change = rem_change,
+    .commit = rem_commit,
+    .rollback = rem_rollback,
+    .message = NULL,
+    .flush = rem_flush,
+    .has_pending = rem_has_pending,
+    .free = rem_free,
+};
+
+D1RemoteStats d1_remote_stats(const Target *t)
+{
+    return ((const D1Remote *)t)->stats;
+}
+
+/* Split DDL text at the ";\n" that end its statements (one statement per batch element). */
+static void split_ddl(const char *ddl, char ***out, size_t *n)
+{
+    const char *p = ddl;
+    while (*p) {
+        const char *e = strstr(p, ";\n");
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        size_t lead = 0;
+        while (lead < len && (p[lead] == '\n' || p[lead] == ' '))
+            lead++;
+        if (len > lead) {
+            *out = xrealloc(*out, (*n + 1) * sizeof **out);
+            (*out)[(*n)++] = xstrndup(p + lead, len - lead);
+        }
+        p = e ? e + 2 : p + len;
+    }
+}
+
+/* Create the schema (idempotent) and read the checkpoint, in one request. */
+static bool open_database(D1Remote *d, Err *err)
+{
+    char **sqls = NULL;
+    size_t n = 0;
+    char *ddl = d1_ddl_state_table();
+    split_ddl(ddl, &sqls, &n);
+    free(ddl);
+    for (size_t i = 0; i < d->schema->table_count; i++) {
+        ddl = d1_ddl_table(&d->schema->tables[i]);
+        split_ddl(ddl, &sqls, &n);
+        free(ddl);
+    }
+    CfD1Stmt *stmts = xcalloc(n + 1, sizeof *stmts);
+    for (size_t i = 0; i < n; i++)
+        stmts[i].sql = sqls[i];
+    const char *slot_param[] = {d->slot};
+    stmts[n].sql = d1_sql_checkpoint_query();
+    stmts[n].params = slot_param;
+    stmts[n].param_count = 1;
+    CfD1Result res = {0};
+    bool ok = do_send(d, stmts, n + 1, &res, err);
+    if (ok && res.count == n + 1) {
+        const json_t *rows = res.stmts[n].rows;
+        const json_t *row = json_is_array(rows) && json_array_size(rows) > 0 ? json_array_get(rows, 0) : NULL;
+        if (row) {
+            const char *c = json_string_value(json_object_get(row, "commit_lsn"));
+            const char *e = json_string_value(json_object_get(row, "end_lsn"));
+            Err sub;
+            if (!c || !e || !lsn_parse(c, &d->base.durable.commit_lsn, &sub) ||
+                !lsn_parse(e, &d->base.durable.end_lsn, &sub))
+                ok = err_set(err, ERR_PROTOCOL, "the checkpoint of slot \"%s\" in d1 database \"%s\" is corrupt",
+                             d->slot, d->database_id);
+        }
+    } else if (ok) {
+        ok = err_set(err, ERR_PROTOCOL, "d1 database \"%s\": %zu results for %zu statements", d->database_id,
+                     res.count, n + 1);
+    }
+    cf_d1_result_free(&res);
+    for (size_t i = 0; i < n; i++)
+        free(sqls[i]);
+    free(sqls);
+    free(stmts);
+    d->pending = d->base.durable;
+    return ok;
+}
+
+Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, const CatalogInfo *cat,
+                             const char *slot, CfClient *client, const D1RemoteOptions *opts,
+                             Err *err)
+{
+    D1Schema *schema = d1_schema_build(maps, cat, t->name);
+    if (schema->problem_count) {
+        if (schema->problem_count == 1)
+            err_set(err, ERR_CONFIG, "%s", schema->problems[0]);
+        else
+            err_set(err, ERR_CONFIG, "%s (and %zu more problem%s; run `wal2edge plan`)", schema->problems[0],
+                    schema->problem_count - 1, schema->problem_count == 2 ? "" : "s");
+        d1_schema_free(schema);
+        return NULL;
+    }
+    if (!t->remote_id || (!client && !(opts && opts->send))) {
+        d1_schema_free(schema);
+        err_set(err, ERR_CONFIG, "d1.%s: a remote D1 target needs a database_id and cloudflare settings", t->name);
+        return NULL;
+    }
+    D1Remote *d = xcalloc(1, sizeof *d);
+    d->base.ops = &ops;
+    d->base.name = xasprintf("d1.%s", t->name);
+    d->client = client;
+    d->database_id = xstrdup(t->remote_id);
+    d->schema = schema;
+    d->slot = xstrdup(slot);
+    d->limits = d1_sql_default_limits();
+    d->limits.inline_blobs = true;
+    if (opts)
+        d->opts = *opts;
+    if (!d->opts.max_statements)
+        d->opts.max_statements = D1_REMOTE_MAX_STATEMENTS;
+    if (d->opts.max_statements < 2)
+        d->opts.max_statements = 2;
+    if (!d->opts.max_request_bytes)
+        d->opts.max_request_bytes = D1_REMOTE_MAX_REQUEST_BYTES;
+    if (!d->opts.send) {
+        d->opts.send = default_send;
+        d->opts.send_user = NULL;
+    }
+    if (!open_database(d, err)) {
+        err_prefix(err, "opening d1 database \"%s\" (d1.%s)", t->remote_id, t->name);
+        rem_free(&d->base);
+        return NULL;
+    }
+    return &d->base;
+}
