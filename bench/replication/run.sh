@@ -15,7 +15,7 @@ bin=${WAL2EDGE_BIN:-$repo/build/release/wal2edge}
 [ -x "$bin" ] || { echo "build the release preset first: $bin" >&2; exit 1; }
 eval "$("$repo/scripts/pg-local.sh" env)"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP_BENCH:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 bench_one() {   # bench_one NAME SQL

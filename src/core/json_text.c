@@ -3,6 +3,7 @@
  */
 #include "core/json_text.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,52 +41,59 @@ static size_t utf8_seq_len(const unsigned char *s, size_t left)
     return n;
 }
 
+/* Bytes that cannot be copied as they are: controls, '"', '\\' and everything non-ASCII
+ * (checked as UTF-8). The common case is a long run of plain ASCII, copied at once. */
+static inline bool needs_care(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+}
+
 bool json_text_append_str(Buf *b, const char *s, size_t len, Err *err)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     if (!buf_append(b, "\"", 1, err))
         return false;
-    size_t run_start = 0;
     size_t i = 0;
     while (i < len) {
+        size_t run_start = i;
+        while (i < len && !needs_care(p[i]))
+            i++;
+        if (i > run_start && !buf_append(b, p + run_start, i - run_start, err))
+            return false;
+        if (i == len)
+            break;
         unsigned char c = p[i];
-        const char *esc = NULL;
-        char uesc[7];
-        size_t seq = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            memcpy(uesc, "\\u00", 4);
-            uesc[4] = hex[c >> 4];
-            uesc[5] = hex[c & 15];
-            uesc[6] = '\0';
-            esc = uesc;
-        } else if (c >= 0x80) {
-            seq = utf8_seq_len(p + i, len - i);
+        if (c >= 0x80) {
+            size_t seq = utf8_seq_len(p + i, len - i);
             if (seq == 0) {
-                esc = "\xEF\xBF\xBD";
-                seq = 1;
+                if (!buf_append(b, "\xEF\xBF\xBD", 3, err))
+                    return false;
+                i += 1;
+            } else {
+                if (!buf_append(b, p + i, seq, err))
+                    return false;
+                i += seq;
             }
+            continue;
         }
-        if (esc) {
-            if (!buf_append(b, p + run_start, i - run_start, err) || !buf_append_str(b, esc, err))
-                return false;
-            i += seq;
-            run_start = i;
-        } else {
-            i += seq;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t esc_len = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            esc_len = 6;
         }
+        if (!buf_append(b, esc, esc_len, err))
+            return false;
+        i++;
     }
-    if (!buf_append(b, p + run_start, len - run_start, err))
-        return false;
     return buf_append(b, "\"", 1, err);
 }

@@ -358,8 +358,8 @@ static bool session(Run *r, bool *stop, Err *err)
             if (flush_wait < wait)
                 wait = flush_wait;
         }
-        if (r->opts.exit_when_caught_up && wait > 250)
-            wait = 250;
+        if (r->opts.exit_when_caught_up && wait > 50)
+            wait = 50;
         if (wait < 0)
             wait = 0;
         const uint8_t *frame;
@@ -367,6 +367,7 @@ static bool session(Run *r, bool *stop, Err *err)
         int rc = pgstream_next(r->stream, (int)wait, &frame, &len, err);
         if (rc < 0)
             return false;
+        bool quiet = rc == 0; /* nothing arrived while we waited */
         bool reply_now = false;
         /* Drain what is already here before doing periodic work, a bounded batch at a time. */
         for (int batch = 0; rc == 1 && batch < 10000; batch++) {
@@ -398,8 +399,8 @@ static bool session(Run *r, bool *stop, Err *err)
                 *stop = true;
                 return true;
             }
-            /* ask for a keepalive so an idle server tells us its position */
-            if (assembler_idle(r->asm_) && now - last_ping_ms >= 500) {
+            /* a quiet stream between transactions: ask the server where it is */
+            if (quiet && assembler_idle(r->asm_) && now - last_ping_ms >= 50) {
                 if (!flush_targets(r, err) || !send_status(r, true, err))
                     return false;
                 last_ping_ms = now;
@@ -525,11 +526,11 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         long peak_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
         log_info(&r.log,
                  "stopped%s: %llu transactions, %llu changes, %llu streamed, %llu prepared, "
-                 "%llu bytes spooled, peak RSS %ld KB",
+                 "%llu bytes spooled, %.2f s replaying them, peak RSS %ld KB",
                  r.caught_up ? " (caught up)" : "", (unsigned long long)r.transactions,
                  st ? (unsigned long long)st->changes : 0ULL, st ? (unsigned long long)st->streamed : 0ULL,
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
-                 peak_kb);
+                 st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
     assembler_free(r.asm_);
     for (size_t i = 0; i < count; i++)

@@ -49,6 +49,7 @@ typedef struct AsmStats {
     uint64_t prepared;             /* staged at PREPARE */
     uint64_t rolled_back_prepared;
     uint64_t spooled_bytes;
+    uint64_t replay_us;            /* time spent delivering staged transactions */
 } AsmStats;
 
 typedef struct Assembler Assembler;

@@ -38,10 +38,24 @@ typedef struct Changelog {
     bool broken;               /* a rollback could not cut the file: refuse to go on */
 } Changelog;
 
+/* Decimal digits of v, without snprintf: this runs for every line. */
+static bool append_u64(Buf *b, uint64_t v, Err *err)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, digits + sizeof digits - n, n, err);
+}
+
 static bool append_lsn(Buf *b, const char *key, Lsn lsn, Err *err)
 {
     char text[LSN_STR_MAX];
-    return buf_printf(b, err, ",\"%s\":\"%s\"", key, lsn_format(lsn, text));
+    lsn_format(lsn, text);
+    return buf_append_str(b, ",\"", err) && buf_append_str(b, key, err) && buf_append_str(b, "\":\"", err) &&
+           buf_append_str(b, text, err) && buf_append(b, "\"", 1, err);
 }
 
 static bool append_time(Buf *b, int64_t unix_us, Err *err)
@@ -61,7 +75,8 @@ static bool append_time(Buf *b, int64_t unix_us, Err *err)
 
 static bool append_txn_head(Buf *b, const char *type, const TxnInfo *txn, Err *err)
 {
-    if (!buf_printf(b, err, "{\"type\":\"%s\",\"xid\":%" PRIu32, type, txn->xid) ||
+    if (!buf_append_str(b, "{\"type\":\"", err) || !buf_append_str(b, type, err) ||
+        !buf_append_str(b, "\",\"xid\":", err) || !append_u64(b, txn->xid, err) ||
         !append_lsn(b, "commit_lsn", txn->commit_lsn, err))
         return false;
     if (txn->gid) {
@@ -98,7 +113,7 @@ static bool append_value(Buf *b, const PgoCol *col, Err *err)
 
 static bool append_tuple(Buf *b, const char *key, const Rel *rel, const PgoTuple *tup, Err *err)
 {
-    if (!buf_printf(b, err, ",\"%s\":{", key))
+    if (!buf_append_str(b, ",\"", err) || !buf_append_str(b, key, err) || !buf_append_str(b, "\":{", err))
         return false;
     for (uint16_t i = 0; i < tup->ncols; i++) {
         if ((i && !buf_append_str(b, ",", err)) ||
@@ -181,7 +196,7 @@ static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     buf_reset(&cl->line);
     cl->changes++;
     return append_txn_head(&cl->line, op_name(c->op), txn, err) &&
-           buf_printf(&cl->line, err, ",\"index\":%" PRIu32, c->index) &&
+           buf_append_str(&cl->line, ",\"index\":", err) && append_u64(&cl->line, c->index, err) &&
            append_change_body(&cl->line, c, err) && buf_append_str(&cl->line, "}", err) &&
            write_line(cl, err);
 }
