@@ -44,26 +44,42 @@ SQL
 JSONC
     local TIMEFORMAT='%R %U %S'
     local t_recv t_w2e
-    t_recv=$( { time "$PG_BINDIR/pg_recvlogical" -d "$DATABASE_URL" -S bench_recv --start -E "$end_lsn" \
+    run_recv() { t_recv=$( { time "$PG_BINDIR/pg_recvlogical" -d "$DATABASE_URL" -S bench_recv --start -E "$end_lsn" \
         -o proto_version=3 -o publication_names=bench_pub -o streaming=on -f "$work/$name.bin" \
-        --no-loop 2>/dev/null; } 2>&1 )
-    t_w2e=$( { time "$bin" --log-format json --config "$work/w.jsonc" run --exit-when-caught-up \
-        2>"$work/$name.log"; } 2>&1 )
+        --no-loop 2>/dev/null; } 2>&1 ); }
+    run_w2e() { t_w2e=$( { time "$bin" --log-format json --config "$work/w.jsonc" run --exit-when-caught-up \
+        2>"$work/$name.log"; } 2>&1 ); }
+    # alternate who reads the WAL first (the second finds it in the page cache)
+    if [ $((rep % 2)) = 0 ]; then run_recv; run_w2e; else run_w2e; run_recv; fi
     local peak commits
     peak=$(sed -n 's/.*peak RSS \([0-9]*\) KB.*/\1/p' "$work/$name.log")
     commits=$(grep -c '"type":"commit"' "$work/$name.ndjson" || true)
     read -r rw ru rs <<<"$t_recv"
     read -r ww wu ws <<<"$t_w2e"
-    awk -v n="$name" -v wal="$wal_mb" -v c="$commits" -v rw="$rw" -v rc="$(awk "BEGIN{print $ru + $rs}")" \
-        -v ww="$ww" -v wc="$(awk "BEGIN{print $wu + $ws}")" -v peak="${peak:-0}" 'BEGIN {
-        printf "%-6s %7.1f MB WAL %7d txns | pg_recvlogical %6.2f s wall %6.2f s cpu | wal2edge %6.2f s wall %6.2f s cpu %6.1f MB peak RSS | wall ratio %.2f\n",
-            n, wal, c, rw, rc, ww, wc, peak / 1024, (rw > 0 ? ww / rw : 0) }' 
+    echo "$name $wal_mb $commits $rw $(awk "BEGIN{print $ru + $rs}") $ww $(awk "BEGIN{print $wu + $ws}") ${peak:-0}" >>"$work/results"
+    rm -f "$work/$name.bin" "$work/$name.ndjson"
+    rm -rf "$work/state-$name"
 }
 
-bench_one small "DO \$\$ BEGIN FOR i IN 1..$small LOOP
+small_sql="DO \$\$ BEGIN FOR i IN 1..$small LOOP
     INSERT INTO bench_accounts VALUES (i, i % 10, 0, '') ON CONFLICT (aid) DO UPDATE SET abalance = bench_accounts.abalance + 1;
     COMMIT; END LOOP; END \$\$;"
-bench_one huge "DO \$\$ BEGIN FOR t IN 1..$huge LOOP
+huge_sql="DO \$\$ BEGIN FOR t IN 1..$huge LOOP
     INSERT INTO bench_accounts SELECT (t - 1) * $rows + g, g % 10, g, '' FROM generate_series(1, $rows) g;
     COMMIT; END LOOP; END \$\$;"
+reps=${REPS:-3}
+for rep in $(seq 1 "$reps"); do
+    bench_one small "$small_sql"
+    bench_one huge "$huge_sql"
+done
+echo "medians of $reps runs (pg_recvlogical and wal2edge alternate going first):"
+for name in small huge; do
+    grep "^$name " "$work/results" | sort -k6 -n | awk -v n="$name" -v reps="$reps" '
+        { wal[NR] = $2; c[NR] = $3; rw[NR] = $4; rc[NR] = $5; ww[NR] = $6; wc[NR] = $7; pk[NR] = $8 }
+        function med(a,   i, j, t, m) { m = NR; for (i = 1; i <= m; i++) s2[i] = a[i];
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (s2[j] < s2[i]) { t = s2[i]; s2[i] = s2[j]; s2[j] = t }
+            return s2[int((m + 1) / 2)] }
+        END { printf "%-6s %7.1f MB WAL %7d txns | pg_recvlogical %6.2f s wall %6.2f s cpu | wal2edge %6.2f s wall %6.2f s cpu %6.1f MB peak RSS | wall ratio %.2f\n",
+              n, wal[1], c[1], med(rw), med(rc), med(ww), med(wc), med(pk) / 1024, med(ww) / med(rw) }'
+done
 psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('bench_w2e', 'bench_recv')" -c "DROP PUBLICATION bench_pub" -c "DROP TABLE bench_accounts" >/dev/null

@@ -33,6 +33,8 @@
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
 #define DEFAULT_FLUSH_INTERVAL_MS 200
+/* Frames read ahead while a staged transaction is replayed (bounded: part of the RSS budget). */
+#define BACKLOG_MAX_BYTES (24u << 20)
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -43,6 +45,13 @@ typedef struct Slot {
     int64_t durable_commit_time;
     int64_t pending_commit_time;
 } Slot;
+
+/* One frame read ahead of processing, kept in arrival order. */
+typedef struct Frame {
+    struct Frame *next;
+    size_t len;
+    uint8_t data[];
+} Frame;
 
 typedef struct Run {
     const Config *cfg;
@@ -62,6 +71,12 @@ typedef struct Run {
     int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
     bool caught_up;
     uint64_t transactions;
+    /* read-ahead while replaying (see pump) */
+    Frame *backlog_head, *backlog_tail;
+    size_t backlog_bytes;
+    Frame *current;                /* the frame being processed, owned */
+    bool pump_failed;
+    Err pump_err;
 } Run;
 
 static int64_t mono_ms(void)
@@ -219,7 +234,7 @@ static Lsn confirmable(const Run *r)
     if (durable == UINT64_MAX)
         durable = 0;
     Lsn lsn = durable;
-    if (all_current && assembler_idle(r->asm_) && r->keepalive_end > lsn)
+    if (all_current && !r->backlog_head && assembler_idle(r->asm_) && r->keepalive_end > lsn)
         lsn = r->keepalive_end;
     return lsn > r->confirmed ? lsn : r->confirmed;
 }
@@ -242,6 +257,80 @@ static bool send_status(Run *r, bool reply_requested, Err *err)
 
 /* ---- the session ---- */
 
+static void backlog_clear(Run *r)
+{
+    while (r->backlog_head) {
+        Frame *f = r->backlog_head;
+        r->backlog_head = f->next;
+        free(f);
+    }
+    r->backlog_tail = NULL;
+    r->backlog_bytes = 0;
+    free(r->current);
+    r->current = NULL;
+}
+
+/*
+ * While a long staged transaction is replayed into the targets, keep reading
+ * the replication socket into a bounded in-memory backlog, so that the server
+ * can go on streaming the next transactions meanwhile; answer keepalives that
+ * ask for a reply and keep status updates on schedule (with what is already
+ * durable). Frames are processed later, in arrival order.
+ */
+static void pump(void *ctx)
+{
+    Run *r = ctx;
+    if (!r->stream || r->pump_failed)
+        return;
+    while (r->backlog_bytes < BACKLOG_MAX_BYTES) {
+        const uint8_t *frame;
+        size_t len;
+        int rc = pgstream_next(r->stream, 0, &frame, &len, &r->pump_err);
+        if (rc < 0) {
+            r->pump_failed = true;
+            return;
+        }
+        if (rc == 0)
+            break;
+        Frame *f = xmalloc(sizeof *f + len);
+        f->next = NULL;
+        f->len = len;
+        memcpy(f->data, frame, len);
+        if (r->backlog_tail)
+            r->backlog_tail->next = f;
+        else
+            r->backlog_head = f;
+        r->backlog_tail = f;
+        r->backlog_bytes += len;
+        if (len == WALPROTO_KEEPALIVE_LEN && frame[0] == WAL_MSG_KEEPALIVE && frame[len - 1] &&
+            !send_status(r, false, &r->pump_err)) {
+            r->pump_failed = true;
+            return;
+        }
+    }
+    if (mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
+        r->pump_failed = true;
+}
+
+/* The next frame: read-ahead first, then the socket. Same contract as pgstream_next. */
+static int next_frame(Run *r, int timeout_ms, const uint8_t **frame, size_t *len, Err *err)
+{
+    free(r->current);
+    r->current = NULL;
+    if (r->backlog_head) {
+        Frame *f = r->backlog_head;
+        r->backlog_head = f->next;
+        if (!r->backlog_head)
+            r->backlog_tail = NULL;
+        r->backlog_bytes -= f->len;
+        r->current = f;
+        *frame = f->data;
+        *len = f->len;
+        return 1;
+    }
+    return pgstream_next(r->stream, timeout_ms, frame, len, err);
+}
+
 static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_now, Err *err)
 {
     WalMsg msg;
@@ -257,7 +346,13 @@ static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_n
     }
     if (msg.u.xlog.wal_start > r->received)
         r->received = msg.u.xlog.wal_start;
-    return assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err);
+    if (!assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err))
+        return false;
+    if (r->pump_failed) {
+        *err = r->pump_err; /* the connection broke while a replay read ahead */
+        return false;
+    }
+    return true;
 }
 
 /* Make sure the slot (and publication) exist and the server can decode; fill *two_phase. */
@@ -320,6 +415,8 @@ static Lsn start_position(const Run *r)
 /* One replication session, until stop, catch-up or an error. */
 static bool session(Run *r, bool *stop, Err *err)
 {
+    backlog_clear(r);
+    r->pump_failed = false;
     r->stream = pgstream_connect(r->cfg->source.dsn, err);
     if (!r->stream)
         return false;
@@ -364,7 +461,7 @@ static bool session(Run *r, bool *stop, Err *err)
             wait = 0;
         const uint8_t *frame;
         size_t len;
-        int rc = pgstream_next(r->stream, (int)wait, &frame, &len, err);
+        int rc = next_frame(r, (int)wait, &frame, &len, err);
         if (rc < 0)
             return false;
         bool quiet = rc == 0; /* nothing arrived while we waited */
@@ -373,15 +470,17 @@ static bool session(Run *r, bool *stop, Err *err)
         for (int batch = 0; rc == 1 && batch < 10000; batch++) {
             if (!handle_frame(r, frame, len, &reply_now, err))
                 return false;
-            rc = pgstream_next(r->stream, 0, &frame, &len, err);
+            rc = next_frame(r, 0, &frame, &len, err);
             if (rc < 0)
                 return false;
         }
         if (rc == 1 && !handle_frame(r, frame, len, &reply_now, err))
             return false;
         now = mono_ms();
-        if (r->first_pending_ms && now - r->first_pending_ms >= r->opts.flush_interval_ms &&
-            !flush_targets(r, err))
+        /* Flush once the stream goes quiet, or at most every 5 flush intervals under a
+         * continuous load: each flush is an fsync that stops reading for a moment. */
+        int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
+        if (r->first_pending_ms && now - r->first_pending_ms >= flush_due && !flush_targets(r, err))
             return false;
         bool advanced = confirmable(r) > r->confirmed;
         if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
@@ -474,7 +573,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     ok = ok && r.store;
     if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
-        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message};
+        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump};
         r.asm_ = assembler_new(spool_dir, &sink, err);
         free(spool_dir);
         ok = r.asm_ != NULL;
@@ -532,6 +631,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
+    backlog_clear(&r);
     assembler_free(r.asm_);
     for (size_t i = 0; i < count; i++)
         targets[i]->ops->free(targets[i]);

@@ -20,7 +20,8 @@
 typedef struct RunOptions {
     bool exit_when_caught_up;      /* stop once everything committed before the start is applied */
     int status_interval_ms;        /* standby status update period (default 10 s) */
-    int flush_interval_ms;         /* how long a target may hold unflushed work (default 200 ms) */
+    int flush_interval_ms;         /* how long a target may hold unflushed work once the stream is
+                                      quiet (default 200 ms; 5x that under a continuous load) */
     int max_reconnects;            /* 0: unlimited */
 } RunOptions;
 

@@ -445,7 +445,10 @@ static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, cons
         ok = a->sink.begin(a->sink.ctx, txn, err);
         begun = ok;
     }
+    uint64_t replayed = 0;
     while (ok && (rc = spool_read(r, &rec, err)) == 1) {
+        if (a->sink.pump && ++replayed % 4096 == 0)
+            a->sink.pump(a->sink.ctx);
         if (rec.kind != SPOOL_KIND_DATA)
             continue;
         bool skip = false;

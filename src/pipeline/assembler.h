@@ -38,6 +38,9 @@ typedef struct AsmSink {
     void (*rollback)(void *ctx);
     /* Non-transactional logical message. */
     bool (*message)(void *ctx, const Change *c, Err *err);
+    /* Called every few thousand changes while a staged transaction is replayed, so the
+     * caller can keep the replication connection moving; may be NULL. */
+    void (*pump)(void *ctx);
 } AsmSink;
 
 typedef struct AsmStats {
