@@ -1,0 +1,251 @@
+/* Unit tests for targets/d1_remote with a fake D1 batch sender: grouping, the checkpoint in
+ * the same request, splitting by the caps, keeping the batch on retryable failures, narrowing
+ * a refused batch to one transaction, rollback, and reading the checkpoint on open. */
+#include "../d1/d1_test_util.h"
+
+#include "targets/d1_remote.h"
+
+#define NCOLS 7
+#define MAX_REQ 64
+
+typedef struct Fake {
+    char *reqs[MAX_REQ];        /* each request: one line per statement, "SQL-head | params" */
+    size_t nreq;
+    int fail_next;              /* fail this many next requests with fail_code */
+    ErrCode fail_code;
+    const char *refuse_param;   /* refuse (ERR_CF_API) every request with this parameter value */
+    const char *ck_commit, *ck_end;   /* the checkpoint row the open request returns */
+} Fake;
+
+static Fake fk;
+static Config *cfg;
+static MappingSet *maps;
+static Rel *rel;
+
+static void setup(void)
+{
+    memset(&fk, 0, sizeof fk);
+    cfg = test_config("state-unused");
+    const char *texts[] = {users_mapping};
+    maps = test_maps(cfg, texts, 1);
+    rel = test_rel(&test_tables[0]);
+}
+
+static void teardown(void)
+{
+    for (size_t i = 0; i < fk.nreq; i++)
+        free(fk.reqs[i]);
+    test_rel_free(rel);
+    mapping_set_free(maps);
+    config_free(cfg);
+    log_redact_clear();
+}
+
+TestSuite(d1_remote, .init = setup, .fini = teardown);
+
+static bool fake_send(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result *out, Err *err)
+{
+    (void)user;
+    for (size_t i = 0; fk.refuse_param && i < n; i++)
+        for (size_t k = 0; k < stmts[i].param_count; k++)
+            if (stmts[i].params[k] && strcmp(stmts[i].params[k], fk.refuse_param) == 0)
+                return err_set(err, ERR_CF_API,
+                               "d1 query: [7500] UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT (http 400)");
+    if (fk.fail_next > 0) {
+        fk.fail_next--;
+        return err_set(err, fk.fail_code, "d1 query: http 503 after 5 attempts");
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%.40s |", stmts[i].sql);
+        for (size_t k = 0; k < stmts[i].param_count; k++)
+            fprintf(f, " %s", stmts[i].params[k] ? stmts[i].params[k] : "NULL");
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    cr_assert_lt(fk.nreq, MAX_REQ);
+    fk.reqs[fk.nreq++] = text;
+    out->count = n;
+    out->stmts = calloc(n, sizeof *out->stmts);
+    out->root = json_array();
+    json_t *rows = json_array();
+    if (fk.ck_commit)
+        json_array_append_new(rows, json_pack("{s:s,s:s}", "commit_lsn", fk.ck_commit, "end_lsn", fk.ck_end));
+    json_array_append_new(out->root, rows);
+    for (size_t i = 0; i < n; i++) {
+        out->stmts[i].success = true;
+        out->stmts[i].rows = json_array_get(out->root, 0);
+    }
+    return true;
+}
+
+static Target *open_target(size_t max_statements)
+{
+    static char db_id[] = "db-1";
+    ConfigTarget ct = *config_target(cfg, TARGET_D1, "app");
+    ct.remote_id = db_id;
+    D1RemoteOptions o = {.max_statements = max_statements, .send = fake_send};
+    Err err;
+    Target *t = d1_remote_target_new(&ct, maps, &test_cat, "slot1", NULL, &o, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    return t;
+}
+
+static void insert(Target *t, const TxnInfo *txn, const char *id, const char *email)
+{
+    const char *v[NCOLS] = {id, email, "Name", "h", NULL, "1.5", "{}"};
+    PgoCol nc[NCOLS];
+    PgoTuple nt = test_tuple(nc, v, NCOLS);
+    Change c = {.op = CHANGE_INSERT, .rel = rel, .new_tuple = &nt};
+    Err err;
+    cr_assert(t->ops->change(t, txn, &c, &err), "%s", err.msg);
+}
+
+static void txn(Target *t, Lsn lsn, int rows, const char *email)
+{
+    TxnInfo x = {.xid = 1, .commit_lsn = lsn, .end_lsn = lsn + 8, .commit_time_us = 1793613600000000};
+    Err err;
+    cr_assert(t->ops->begin(t, &x, &err), "%s", err.msg);
+    for (int i = 0; i < rows; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)(lsn + (Lsn)i));
+        insert(t, &x, id, email);
+    }
+    cr_assert(t->ops->commit(t, &x, &err), "%s", err.msg);
+}
+
+static size_t lines(const char *s, const char *prefix)
+{
+    size_t n = 0;
+    for (const char *p = s; p && *p; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, prefix, strlen(prefix)) == 0)
+            n++;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    return n;
+}
+
+Test(d1_remote, open_creates_schema_and_reads_checkpoint)
+{
+    fk.ck_commit = "0/2000";
+    fk.ck_end = "0/2010";
+    Target *t = open_target(0);
+    cr_expect_str_eq(t->name, "d1.app");
+    cr_expect_eq(t->durable.commit_lsn, 0x2000);
+    cr_expect_eq(t->durable.end_lsn, 0x2010);
+    cr_assert_eq(fk.nreq, 1);
+    cr_expect(strstr(fk.reqs[0], "CREATE TABLE IF NOT EXISTS \"_wal2") != NULL, "%s", fk.reqs[0]);
+    cr_expect(strstr(fk.reqs[0], "CREATE TABLE IF NOT EXISTS \"users") != NULL, "%s", fk.reqs[0]);
+    /* a transaction at or before the checkpoint is skipped */
+    txn(t, 0x2000, 1, "a@x");
+    cr_expect_not(t->ops->has_pending(t));
+    t->ops->free(t);
+}
+
+Test(d1_remote, groups_transactions_with_checkpoint_last)
+{
+    Target *t = open_target(0);
+    txn(t, 0x1000, 2, "a@x");
+    txn(t, 0x2000, 1, "b@x");
+    txn(t, 0x3000, 3, "c@x");
+    cr_expect_eq(fk.nreq, 1, "nothing sent before flush");
+    cr_expect(t->ops->has_pending(t));
+    Err err;
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, 2, "one request for three transactions");
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"users\""), 6);
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"_wal2edge"), 1);
+    const char *last = strstr(fk.reqs[1], "INSERT INTO \"_wal2edge");
+    cr_expect(strstr(last, "slot1 0/3000 0/3008") != NULL, "%s", fk.reqs[1]);
+    cr_expect(strchr(last, '\n')[1] == '\0', "the checkpoint is the last statement");
+    cr_expect_eq(t->durable.commit_lsn, 0x3000);
+    cr_expect_not(t->ops->has_pending(t));
+    cr_expect_eq(d1_remote_stats(t).transactions, 3);
+    cr_expect_eq(d1_remote_stats(t).statements, 6);
+    t->ops->free(t);
+}
+
+Test(d1_remote, splits_a_large_transaction_checkpoint_in_last_piece)
+{
+    Target *t = open_target(5);
+    txn(t, 0x1000, 12, "a@x");
+    /* pieces of 4 statements (one slot kept for a checkpoint) went out during the transaction */
+    cr_expect_eq(fk.nreq, 1 + 2);
+    for (size_t i = 1; i < fk.nreq; i++)
+        cr_expect_eq(lines(fk.reqs[i], "INSERT INTO \"_wal2edge"), 0, "no checkpoint in piece %zu", i);
+    cr_expect_eq(t->durable.commit_lsn, 0);
+    Err err;
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(fk.nreq, 4);
+    cr_expect_eq(lines(fk.reqs[3], "INSERT INTO \"users\""), 4);
+    cr_expect_eq(lines(fk.reqs[3], "INSERT INTO \"_wal2edge"), 1);
+    cr_expect_eq(t->durable.commit_lsn, 0x1000);
+    t->ops->free(t);
+}
+
+Test(d1_remote, retryable_failure_keeps_the_batch)
+{
+    Target *t = open_target(0);
+    txn(t, 0x1000, 2, "a@x");
+    fk.fail_next = 1;
+    fk.fail_code = ERR_HTTP;
+    Err err;
+    cr_expect_not(t->ops->flush(t, &err));
+    cr_expect(err_retryable(&err), "%s", err.msg);
+    cr_expect_eq(t->durable.commit_lsn, 0);
+    cr_expect(t->ops->has_pending(t));
+    txn(t, 0x2000, 1, "b@x");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, 2);
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"users\""), 3, "%s", fk.reqs[1]);
+    cr_expect_eq(t->durable.commit_lsn, 0x2000);
+    cr_expect_eq(d1_remote_stats(t).failed_requests, 1);
+    t->ops->free(t);
+}
+
+Test(d1_remote, refused_batch_is_narrowed_to_one_transaction)
+{
+    Target *t = open_target(0);
+    txn(t, 0x1000, 1, "a@x");
+    txn(t, 0x2000, 1, "bad@x");
+    txn(t, 0x3000, 1, "c@x");
+    fk.refuse_param = "bad@x";
+    Err err;
+    cr_expect_not(t->ops->flush(t, &err));
+    cr_expect_eq(err.code, ERR_CF_API);
+    cr_expect_not(err_retryable(&err));
+    cr_expect(strstr(err.msg, "table \"users\", transaction at 0/2000: d1 query: [7500] UNIQUE") != NULL, "%s",
+              err.msg);
+    cr_expect(strstr(err.msg, "the checkpoint stays at 0/1000") != NULL, "%s", err.msg);
+    /* the transaction before it was applied on its own, with its checkpoint */
+    cr_expect_eq(t->durable.commit_lsn, 0x1000);
+    cr_expect_not(t->ops->has_pending(t));
+    /* the target refuses further work */
+    TxnInfo x = {.commit_lsn = 0x4000, .end_lsn = 0x4008};
+    cr_expect_not(t->ops->begin(t, &x, &err));
+    cr_expect_not(t->ops->flush(t, &err));
+    t->ops->free(t);
+}
+
+Test(d1_remote, rollback_drops_the_open_transaction_only)
+{
+    Target *t = open_target(0);
+    txn(t, 0x1000, 2, "a@x");
+    TxnInfo x = {.commit_lsn = 0x2000, .end_lsn = 0x2008};
+    Err err;
+    cr_assert(t->ops->begin(t, &x, &err));
+    insert(t, &x, "77", "open@x");
+    t->ops->rollback(t);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"users\""), 2);
+    cr_expect(strstr(fk.reqs[1], "open@x") == NULL);
+    cr_expect_eq(t->durable.commit_lsn, 0x1000);
+    /* the same transaction, sent again in full, is applied */
+    txn(t, 0x2000, 1, "again@x");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(t->durable.commit_lsn, 0x2000);
+    t->ops->free(t);
+}
