@@ -902,6 +902,11 @@ static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int de
     return ok;
 }
 
+bool d1_value_append_json(const D1Type *t, const char *text, size_t len, Buf *out, Err *err)
+{
+    return append_json(t, text, len, out, 0, err);
+}
+
 void d1_value_clear(D1Value *v)
 {
     free(v->data);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "pg/catalog.h"
 
@@ -110,5 +111,16 @@ size_t d1_type_max_bytes(const D1Type *t, int32_t typmod);
 bool d1_value_from_text(const D1Type *t, const char *text, size_t len, D1Value *out,
                         Err *err) WARN_UNUSED;
 void d1_value_clear(D1Value *v);
+
+/*
+ * Append one value as a JSON value, losslessly, with the rules of docs/types.md
+ * ("Arrays" detail): smallint/integer and bigint within ±2^53 as numbers (larger
+ * bigint as strings), numeric as a string, floats as numbers (NaN/Infinity as
+ * strings), booleans, json/jsonb embedded, arrays and composites as JSON,
+ * bytea as "\\x..", dates and times in their ISO forms, everything else as a
+ * string. This is the one JSON rendering of Postgres values: the change events,
+ * KV values and snapshots all use it.
+ */
+bool d1_value_append_json(const D1Type *t, const char *text, size_t len, Buf *out, Err *err) WARN_UNUSED;
 
 #endif
