@@ -88,13 +88,15 @@ static void drop_prefix(D1Remote *d, size_t n)
         d->bytes -= d->buf[i].bytes;
         stmt_free(&d->buf[i].st);
     }
-    memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
+    if (n > 0 && d->count > n)
+        memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
     d->count -= n;
     d->committed = d->committed > n ? d->committed - n : 0;
     size_t m = 0;
     while (m < d->mark_count && d->marks[m].end <= n)
         m++;
-    memmove(d->marks, d->marks + m, (d->mark_count - m) * sizeof *d->marks);
+    if (m > 0 && d->mark_count > m)
+        memmove(d->marks, d->marks + m, (d->mark_count - m) * sizeof *d->marks);
     d->mark_count -= m;
     for (size_t i = 0; i < d->mark_count; i++)
         d->marks[i].end -= n;
