@@ -30,7 +30,7 @@ db_id="bench-d1-$$"
 
 config() {   # config NAME SLOT D1_SECTION
     mkdir -p "$work/$1/mappings"
-    for t in bd1_accounts bd1_branches bd1_history; do
+    for t in bd1_accounts bd1_branches bd1_history bd1_lat; do
         printf '{ "table": "public.%s", "d1": { "database": "app" } }\n' "$t" >"$work/$1/mappings/$t.jsonc"
     done
     cat >"$work/$1/w.jsonc" <<JSONC
@@ -122,7 +122,7 @@ psql_q -c "DO \$\$ BEGIN FOR i IN 1..$n LOOP
     PERFORM pg_sleep(1.0 / $lat_rate); END LOOP; END \$\$" >/dev/null
 wait $poll_pid
 kill -TERM $run_pid; wait $run_pid || true
-python3 - "$work/lat.seen" "$n" <<'PY'
+python3 - "$work/lat.seen" "$n" "$lat_rate" <<'PY'
 import sys, datetime
 lat = []
 for line in open(sys.argv[1]):
@@ -132,7 +132,7 @@ for line in open(sys.argv[1]):
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
 print("commit-to-visible (embedded, %s rows/s): %d of %s rows seen; p50 %.0f ms, p99 %.0f ms, max %.0f ms"
-      % (sys.argv[2], len(lat), sys.argv[2], q(0.5), q(0.99), lat[-1] * 1000))
+      % (sys.argv[3], len(lat), sys.argv[2], q(0.5), q(0.99), lat[-1] * 1000))
 PY
 psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ($slots)" \
     -c "DROP PUBLICATION bd1_pub" -c "DROP TABLE bd1_accounts, bd1_branches, bd1_history, bd1_lat" >/dev/null
