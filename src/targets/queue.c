@@ -1,0 +1,1027 @@
+/*
+ * targets/queue.c - see queue.h.
+ *
+ * Events pass through two stages: `pend` holds the last event rendered for
+ * the open transaction (so that the transaction's last event can carry
+ * event_count once commit arrives); publish() then applies the size policy
+ * (claim check or refusal) and appends the event to the push buffer (REST)
+ * or to the spool file.
+ */
+#include "targets/queue.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "cf/r2.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "pipeline/event.h"
+
+#define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
+#define QUEUE_IO_BUFFER (1 << 20)
+
+/* ---- mapping options ---------------------------------------------------- */
+
+static bool opt_fail(const Mapping *m, const JsoncNode *n, Err *err, const char *key, const char *fmt, ...)
+    ATTR_PRINTF(5, 6);
+static bool opt_fail(const Mapping *m, const JsoncNode *n, Err *err, const char *key, const char *fmt, ...)
+{
+    char what[ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return err_set(err, ERR_CONFIG, "%s:%d:%d: %s: %s", m->file ? m->file : "mapping", n ? n->line : 0,
+                   n ? n->col : 0, key, what);
+}
+
+static bool opt_string(const Mapping *m, const JsoncNode *n, Err *err, const char *key, char **out)
+{
+    if (n->type != JSONC_STRING || !n->text[0] || strlen(n->text) != n->text_len)
+        return opt_fail(m, n, err, key, "expected a non-empty string");
+    *out = xstrdup(n->text);
+    return true;
+}
+
+static bool check_target(const Mapping *m, const Config *cfg, const JsoncNode *n, TargetKind kind, const char *name,
+                         const char *key, Err *err)
+{
+    if (!cfg || config_target(cfg, kind, name))
+        return true;
+    return opt_fail(m, n, err, key, "no %s target \"%s\" in the config", kind == TARGET_R2 ? "r2" : "queues", name);
+}
+
+static bool parse_ops(const Mapping *m, const JsoncNode *n, unsigned *ops, Err *err)
+{
+    if (n->type != JSONC_ARRAY || n->item_count == 0)
+        return opt_fail(m, n, err, "queue.ops", "expected a non-empty array of \"c\", \"u\", \"d\", \"t\"");
+    *ops = 0;
+    for (size_t i = 0; i < n->item_count; i++) {
+        const JsoncNode *it = n->items[i];
+        static const struct {
+            const char *a, *b;
+            unsigned bit;
+        } names[] = {{"c", "insert", QUEUE_OP_C},
+                     {"u", "update", QUEUE_OP_U},
+                     {"d", "delete", QUEUE_OP_D},
+                     {"t", "truncate", QUEUE_OP_T}};
+        unsigned bit = 0;
+        for (size_t k = 0; it->type == JSONC_STRING && k < 4; k++)
+            if (strcmp(it->text, names[k].a) == 0 || strcmp(it->text, names[k].b) == 0)
+                bit = names[k].bit;
+        if (!bit)
+            return opt_fail(m, it, err, "queue.ops", "unknown operation (use \"c\", \"u\", \"d\", \"t\")");
+        *ops |= bit;
+    }
+    return true;
+}
+
+static bool parse_route(const Mapping *m, const Config *cfg, const JsoncNode *n, QueueMapOptions *o, Err *err)
+{
+    if (n->type != JSONC_OBJECT)
+        return opt_fail(m, n, err, "queue.route", "expected an object {\"column\", \"queues\"}");
+    const JsoncMember *col = NULL, *queues = NULL;
+    for (size_t i = 0; i < n->member_count; i++) {
+        const JsoncMember *mm = &n->members[i];
+        if (strcmp(mm->key, "column") == 0)
+            col = mm;
+        else if (strcmp(mm->key, "queues") == 0)
+            queues = mm;
+        else
+            return err_set(err, ERR_CONFIG, "%s:%d:%d: queue.route: unknown key \"%s\" (expected \"column\", \"queues\")",
+                           m->file, mm->line, mm->col, mm->key);
+    }
+    if (!col || !queues)
+        return opt_fail(m, n, err, "queue.route", "needs \"column\" and \"queues\"");
+    if (!opt_string(m, col->value, err, "queue.route.column", &o->route_column))
+        return false;
+    if (queues->value->type != JSONC_OBJECT || queues->value->member_count == 0)
+        return opt_fail(m, queues->value, err, "queue.route.queues", "expected an object {\"VALUE\": \"QUEUE\"}");
+    o->routes = xcalloc(queues->value->member_count, sizeof *o->routes);
+    for (size_t i = 0; i < queues->value->member_count; i++) {
+        const JsoncMember *mm = &queues->value->members[i];
+        char *q = NULL;
+        if (!opt_string(m, mm->value, err, "queue.route.queues", &q))
+            return false;
+        o->routes[o->route_count].value = xstrdup(mm->key);
+        o->routes[o->route_count++].queue = q;
+        if (!check_target(m, cfg, mm->value, TARGET_QUEUE, q, "queue.route.queues", err))
+            return false;
+    }
+    return true;
+}
+
+bool queue_map_options_parse(const Mapping *m, const Config *cfg, QueueMapOptions *o, Err *err)
+{
+    memset(o, 0, sizeof *o);
+    o->ops = QUEUE_OP_ALL;
+    const JsoncNode *node = m->queue_node;
+    if (!node)
+        return err_set(err, ERR_CONFIG, "%s: the mapping has no \"queue\" section", m->file);
+    if (node->type != JSONC_OBJECT)
+        return opt_fail(m, node, err, "queue", "expected an object");
+    bool ok = true;
+    const JsoncNode *oversize = NULL, *claim = NULL;
+    for (size_t i = 0; ok && i < node->member_count; i++) {
+        const JsoncMember *mm = &node->members[i];
+        const JsoncNode *v = mm->value;
+        if (strcmp(mm->key, "queue") == 0) {
+            ok = opt_string(m, v, err, "queue.queue", &o->queue) &&
+                 check_target(m, cfg, v, TARGET_QUEUE, o->queue, "queue.queue", err);
+        } else if (strcmp(mm->key, "ops") == 0) {
+            ok = parse_ops(m, v, &o->ops, err);
+        } else if (strcmp(mm->key, "exclude") == 0) {
+            if (v->type != JSONC_ARRAY) {
+                ok = opt_fail(m, v, err, "queue.exclude", "expected an array of column names");
+                break;
+            }
+            o->exclude = xcalloc(v->item_count ? v->item_count : 1, sizeof *o->exclude);
+            for (size_t k = 0; ok && k < v->item_count; k++) {
+                ok = opt_string(m, v->items[k], err, "queue.exclude", &o->exclude[k]);
+                if (ok)
+                    o->exclude_count++;
+            }
+        } else if (strcmp(mm->key, "route") == 0) {
+            ok = parse_route(m, cfg, v, o, err);
+        } else if (strcmp(mm->key, "oversize") == 0) {
+            oversize = v;
+            if (v->type != JSONC_STRING || (strcmp(v->text, "claim_check") != 0 && strcmp(v->text, "error") != 0))
+                ok = opt_fail(m, v, err, "queue.oversize", "expected \"claim_check\" or \"error\"");
+            else
+                o->claim_check = strcmp(v->text, "claim_check") == 0;
+        } else if (strcmp(mm->key, "claim_check") == 0) {
+            claim = v;
+            if (v->type != JSONC_OBJECT) {
+                ok = opt_fail(m, v, err, "queue.claim_check", "expected an object {\"bucket\", \"prefix\"}");
+                break;
+            }
+            for (size_t k = 0; ok && k < v->member_count; k++) {
+                const JsoncMember *cm = &v->members[k];
+                if (strcmp(cm->key, "bucket") == 0)
+                    ok = opt_string(m, cm->value, err, "queue.claim_check.bucket", &o->claim_bucket) &&
+                         check_target(m, cfg, cm->value, TARGET_R2, o->claim_bucket, "queue.claim_check.bucket",
+                                      err);
+                else if (strcmp(cm->key, "prefix") == 0)
+                    ok = opt_string(m, cm->value, err, "queue.claim_check.prefix", &o->claim_prefix);
+                else
+                    ok = err_set(err, ERR_CONFIG,
+                                 "%s:%d:%d: queue.claim_check: unknown key \"%s\" (expected \"bucket\", \"prefix\")",
+                                 m->file, cm->line, cm->col, cm->key);
+            }
+        } else {
+            ok = err_set(err, ERR_CONFIG,
+                         "%s:%d:%d: queue: unknown key \"%s\" (expected \"queue\", \"ops\", \"exclude\", \"route\", "
+                         "\"oversize\", \"claim_check\")",
+                         m->file, mm->line, mm->col, mm->key);
+        }
+    }
+    if (ok && !o->queue)
+        ok = opt_fail(m, node, err, "queue", "missing \"queue\"");
+    if (ok && o->claim_check && !o->claim_bucket)
+        ok = opt_fail(m, oversize, err, "queue.oversize",
+                      "\"claim_check\" needs \"claim_check\": {\"bucket\": R2_TARGET}");
+    if (ok && claim && !o->claim_check && !oversize)
+        o->claim_check = true; /* a claim_check section alone means the policy */
+    if (ok && o->claim_check && !o->claim_prefix)
+        o->claim_prefix = xstrdup(QUEUE_CLAIM_PREFIX);
+    if (!ok)
+        queue_map_options_clear(o);
+    return ok;
+}
+
+void queue_map_options_clear(QueueMapOptions *o)
+{
+    free(o->queue);
+    for (size_t i = 0; i < o->exclude_count; i++)
+        free(o->exclude[i]);
+    free(o->exclude);
+    free(o->route_column);
+    for (size_t i = 0; i < o->route_count; i++) {
+        free(o->routes[i].value);
+        free(o->routes[i].queue);
+    }
+    free(o->routes);
+    free(o->claim_bucket);
+    free(o->claim_prefix);
+    memset(o, 0, sizeof *o);
+}
+
+bool queue_map_options_uses(const QueueMapOptions *o, const char *name)
+{
+    if (o->queue && strcmp(o->queue, name) == 0)
+        return true;
+    for (size_t i = 0; i < o->route_count; i++)
+        if (strcmp(o->routes[i].queue, name) == 0)
+            return true;
+    return false;
+}
+
+/* ---- the target ---------------------------------------------------------- */
+
+typedef struct QTable {
+    QueueMapOptions opt;
+    EventTable *et;
+    uint64_t order;            /* data_collection_order in the open transaction */
+    uint64_t order_gen;        /* which transaction `order` counts */
+} QTable;
+
+typedef struct ClaimStore {
+    char *name;                /* the r2 target */
+    char *dir;                 /* embedded: its local directory */
+    R2Client *r2;              /* remote */
+} ClaimStore;
+
+typedef struct Ev {
+    char *data;
+    size_t len;
+    Lsn lsn;
+} Ev;
+
+typedef struct Mark {
+    size_t end;                /* the transaction's events end here in evs */
+    Lsn commit_lsn, end_lsn;
+} Mark;
+
+typedef struct Queue {
+    Target base;
+    bool remote;
+    char *qname;
+    char *queue_id;
+    CfClient *client;          /* borrowed */
+    QueueOptions opts;
+    char *db, *server;
+    QTable *tables;
+    size_t table_count;
+    ClaimStore *stores;
+    size_t store_count;
+    /* the open transaction */
+    bool skipping, applying, broken;
+    TxnInfo txn;
+    uint64_t txn_gen;
+    uint64_t txn_events;
+    Buf cur;                   /* rendering scratch */
+    Buf pend;                  /* the open transaction's last event, not yet published */
+    size_t pend_table;
+    bool have_pend;
+    Buf claim;                 /* pointer events */
+    TargetCheckpoint pending;  /* last committed transaction */
+    /* REST */
+    Ev *evs;
+    size_t count, cap, committed, bytes;
+    Mark *marks;
+    size_t mark_count, mark_cap;
+    /* spool */
+    char *path, *ckpt_path;
+    FILE *f;
+    char *iobuf;
+    off_t offset, unit_end, durable_offset;
+    bool dirty;
+    QueueStats stats;
+} Queue;
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool refuse_if_broken(const Queue *q, Err *err)
+{
+    if (q->broken)
+        return err_set(err, ERR_IO, "queue \"%s\" failed earlier; restart to resume from the checkpoint", q->qname);
+    return true;
+}
+
+/* -- claim check -- */
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    unsigned int n = 0;
+    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+static bool write_file_atomic(const char *path, const void *data, size_t len, Err *err)
+{
+    if (!fs_mkdir_parents(path, err))
+        return false;
+    char *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0;
+    const char *p = data;
+    size_t left = len;
+    while (ok && left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        if (ok) {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        err_sys(err, ERR_IO, "cannot write \"%s\"", path);
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok && fs_sync_parent_dir(path, err);
+}
+
+static bool default_claim_put(void *user, const char *bucket, const char *key, const void *data, size_t len,
+                              Err *err)
+{
+    Queue *q = user;
+    for (size_t i = 0; i < q->store_count; i++) {
+        ClaimStore *s = &q->stores[i];
+        if (strcmp(s->name, bucket) != 0)
+            continue;
+        if (s->dir) {
+            char *path = xasprintf("%s/%s", s->dir, key);
+            bool ok = write_file_atomic(path, data, len, err);
+            free(path);
+            return ok;
+        }
+        R2PutOptions po = {.content_type = "application/json"};
+        return r2_put_object(s->r2, key, data, len, &po, NULL, err);
+    }
+    return err_set(err, ERR_INTERNAL, "no claim-check store \"%s\"", bucket);
+}
+
+static ClaimStore *open_store(Queue *q, const Config *cfg, const char *name, Err *err)
+{
+    for (size_t i = 0; i < q->store_count; i++)
+        if (strcmp(q->stores[i].name, name) == 0)
+            return &q->stores[i];
+    const ConfigTarget *t = cfg ? config_target(cfg, TARGET_R2, name) : NULL;
+    if (!t)
+        return err_set(err, ERR_CONFIG, "queue \"%s\": no r2 target \"%s\" for the claim check", q->qname, name), NULL;
+    ClaimStore s = {.name = xstrdup(name)};
+    if (target_is_embedded(t)) {
+        s.dir = xstrdup(t->embedded_path);
+    } else {
+        char *endpoint = t->endpoint ? xstrdup(t->endpoint)
+                                     : xasprintf("https://%s.r2.cloudflarestorage.com",
+                                                 cfg->cloudflare.account_id ? cfg->cloudflare.account_id : "");
+        s.r2 = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, NULL, err);
+        free(endpoint);
+        if (!s.r2) {
+            err_prefix(err, "queue \"%s\": claim-check bucket r2.%s", q->qname, name);
+            free(s.name);
+            return NULL;
+        }
+    }
+    q->stores = xrealloc(q->stores, (q->store_count + 1) * sizeof *q->stores);
+    q->stores[q->store_count] = s;
+    return &q->stores[q->store_count++];
+}
+
+/* -- REST buffer -- */
+
+static void drop_prefix(Queue *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        q->bytes -= q->evs[i].len;
+        free(q->evs[i].data);
+    }
+    if (n > 0 && q->count > n)
+        memmove(q->evs, q->evs + n, (q->count - n) * sizeof *q->evs);
+    q->count -= n;
+    q->committed = q->committed > n ? q->committed - n : 0;
+    size_t m = 0;
+    while (m < q->mark_count && q->marks[m].end <= n) {
+        q->base.durable.commit_lsn = q->marks[m].commit_lsn;
+        q->base.durable.end_lsn = q->marks[m].end_lsn;
+        m++;
+    }
+    if (m > 0 && q->mark_count > m)
+        memmove(q->marks, q->marks + m, (q->mark_count - m) * sizeof *q->marks);
+    q->mark_count -= m;
+    for (size_t i = 0; i < q->mark_count; i++)
+        q->marks[i].end -= n;
+}
+
+static bool default_send(void *user, const CfQueueMsg *msgs, size_t n, Err *err)
+{
+    Queue *q = user;
+    return cf_queue_send_batch(q->client, q->queue_id, msgs, n, NULL, err);
+}
+
+/* Push one conforming batch from the front of the buffer (at most `limit` events). */
+static bool push_one(Queue *q, size_t limit, Err *err)
+{
+    size_t n = 0, bytes = 0;
+    while (n < limit && n < CF_QUEUE_MAX_BATCH_MESSAGES) {
+        size_t b = q->evs[n].len + CF_QUEUE_MESSAGE_OVERHEAD;
+        if (n > 0 && bytes + b > CF_QUEUE_MAX_BATCH_BYTES)
+            break;
+        bytes += b;
+        n++;
+    }
+    if (n == 0)
+        return true;
+    CfQueueMsg msgs[CF_QUEUE_MAX_BATCH_MESSAGES];
+    for (size_t i = 0; i < n; i++)
+        msgs[i] = (CfQueueMsg){.body = q->evs[i].data, .body_len = q->evs[i].len, .content_type = CF_QUEUE_JSON,
+                               .delay_seconds = -1};
+    Err cause;
+    if (!q->opts.send(q->opts.send_user ? q->opts.send_user : q, msgs, n, &cause)) {
+        q->stats.failed_requests++;
+        if (err_retryable(&cause)) {
+            *err = cause; /* everything stays buffered */
+            return false;
+        }
+        char l[LSN_STR_MAX], c[LSN_STR_MAX];
+        Err e = cause;
+        err_set(err, cause.code, "queue \"%s\" (queue_id %s), transaction at %s: %s; the checkpoint stays at %s",
+                q->qname, q->queue_id, lsn_format(q->evs[0].lsn, l), e.msg,
+                lsn_format(q->base.durable.commit_lsn, c));
+        err->detail = cause.detail;
+        q->broken = true;
+        return false;
+    }
+    q->stats.requests++;
+    q->stats.events += n;
+    for (size_t i = 0; i < n; i++)
+        q->stats.bytes += q->evs[i].len;
+    drop_prefix(q, n);
+    return true;
+}
+
+/* -- spool -- */
+
+static bool spool_write(Queue *q, const char *data, size_t len, Err *err)
+{
+    if (fwrite(data, 1, len, q->f) != len || fputc('\n', q->f) == EOF)
+        return err_sys(err, ERR_IO, "writing queue spool \"%s\"", q->path);
+    q->offset += (off_t)len + 1;
+    q->stats.events++;
+    q->stats.bytes += len;
+    return true;
+}
+
+/* -- publishing -- */
+
+static bool publish(Queue *q, Buf *ev, size_t table, Err *err)
+{
+    const QTable *qt = &q->tables[table];
+    const char *data = ev->data;
+    size_t len = ev->len;
+    if (len + CF_QUEUE_MESSAGE_OVERHEAD > CF_QUEUE_MAX_MESSAGE_BYTES) {
+        const char *id_start = strstr(data, "\"id\":\"");
+        char id[EVENT_ID_MAX + 1] = "?";
+        if (id_start) {
+            id_start += 6;
+            size_t k = 0;
+            while (k < EVENT_ID_MAX && id_start[k] && id_start[k] != '"') {
+                id[k] = id_start[k];
+                k++;
+            }
+            id[k] = '\0';
+        }
+        if (!qt->opt.claim_check)
+            return err_set(err, ERR_TOO_LARGE,
+                           "queue \"%s\": the event %s of %s is %zu bytes, over the queue's %u-byte message limit "
+                           "(100 of them metadata); set \"oversize\": \"claim_check\" with an r2 bucket in the "
+                           "mapping's \"queue\" section to store it in R2, or exclude large columns",
+                           q->qname, id, event_table_qualname(qt->et), len, CF_QUEUE_MAX_MESSAGE_BYTES);
+        /* "PREFIX/QUEUE/0-1A2B3C8-12.json": stable, so a replay overwrites the same object */
+        for (char *p = id; *p; p++)
+            if (*p == '/' || *p == ':')
+                *p = '-';
+        char *key = xasprintf("%s/%s/%s.json", qt->opt.claim_prefix, q->qname, id);
+        char sha[65];
+        sha256_hex(data, len, sha);
+        bool ok = q->opts.claim_put(q->opts.claim_user ? q->opts.claim_user : q, qt->opt.claim_bucket, key, data,
+                                    len, err);
+        buf_reset(&q->claim);
+        ok = ok && event_claim_pointer(data, len, qt->opt.claim_bucket, key, sha, &q->claim, err);
+        free(key);
+        if (!ok)
+            return false;
+        q->stats.claim_checks++;
+        data = q->claim.data;
+        len = q->claim.len;
+    }
+    if (!q->remote)
+        return spool_write(q, data, len, err);
+    if (q->count == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 256;
+        q->evs = xrealloc(q->evs, q->cap * sizeof *q->evs);
+    }
+    q->evs[q->count++] = (Ev){.data = xstrndup(data, len), .len = len, .lsn = q->txn.commit_lsn};
+    q->bytes += len;
+    /* bounded memory: push full batches from the front once the buffer is large */
+    while (q->count >= q->opts.max_buffer_events || q->bytes >= q->opts.max_buffer_bytes)
+        if (!push_one(q, q->count, err))
+            return false;
+    return true;
+}
+
+/* Render into cur; the previous event of the transaction is published, cur becomes pend. */
+static bool stage(Queue *q, size_t table, Err *err)
+{
+    if (q->have_pend && !publish(q, &q->pend, q->pend_table, err))
+        return false;
+    Buf t = q->pend;
+    q->pend = q->cur;
+    q->cur = t;
+    buf_reset(&q->cur);
+    q->pend_table = table;
+    q->have_pend = true;
+    q->txn_events++;
+    return true;
+}
+
+static void fill_meta(Queue *q, QTable *qt, uint32_t index, EventMeta *m)
+{
+    if (qt->order_gen != q->txn_gen) {
+        qt->order_gen = q->txn_gen;
+        qt->order = 0;
+    }
+    *m = (EventMeta){.db = q->db,
+                     .server = q->server,
+                     .xid = q->txn.xid,
+                     .commit_lsn = q->txn.commit_lsn,
+                     .commit_time_us = q->txn.commit_time_us,
+                     .index = index,
+                     .total_order = q->txn_events + 1,
+                     .table_order = ++qt->order,
+                     .now_ms = q->opts.now_ms()};
+}
+
+static QTable *find_table(Queue *q, const char *qualname, size_t *idx)
+{
+    for (size_t i = 0; i < q->table_count; i++)
+        if (strcmp(event_table_qualname(q->tables[i].et), qualname) == 0) {
+            *idx = i;
+            return &q->tables[i];
+        }
+    return NULL;
+}
+
+/* Which queue the row change goes to under the mapping's route. */
+static const char *route_of(const QTable *qt, const Change *c)
+{
+    if (!qt->opt.route_column)
+        return qt->opt.queue;
+    const PgoTuple *tup = c->op == CHANGE_DELETE ? c->old_tuple : c->new_tuple;
+    if (!tup)
+        return qt->opt.queue;
+    for (uint16_t i = 0; i < tup->ncols && i < c->rel->ncols; i++) {
+        if (strcmp(c->rel->cols[i].name, qt->opt.route_column) != 0)
+            continue;
+        const PgoCol *col = &tup->cols[i];
+        if (col->kind != PGO_COL_TEXT)
+            break;
+        for (size_t r = 0; r < qt->opt.route_count; r++) {
+            const char *v = qt->opt.routes[r].value;
+            if (strlen(v) == col->len && memcmp(v, col->data, col->len) == 0)
+                return qt->opt.routes[r].queue;
+        }
+        break;
+    }
+    return qt->opt.queue;
+}
+
+static bool q_begin(Target *t, const TxnInfo *txn, Err *err)
+{
+    Queue *q = (Queue *)t;
+    if (!refuse_if_broken(q, err))
+        return false;
+    Lsn last = q->pending.commit_lsn > q->base.durable.commit_lsn ? q->pending.commit_lsn : q->base.durable.commit_lsn;
+    q->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
+    if (q->skipping)
+        return true;
+    q->applying = true;
+    q->txn = *txn;
+    q->txn.gid = NULL;
+    q->txn_gen++;
+    q->txn_events = 0;
+    q->have_pend = false;
+    return true;
+}
+
+static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
+{
+    (void)txn;
+    Queue *q = (Queue *)t;
+    if (!refuse_if_broken(q, err))
+        return false;
+    if (q->skipping || c->op == CHANGE_MESSAGE)
+        return true;
+    if (!q->applying)
+        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    size_t idx;
+    if (c->op == CHANGE_TRUNCATE) {
+        for (uint32_t i = 0; i < c->truncate_count; i++) {
+            QTable *qt = find_table(q, c->truncate_rels[i]->qualname, &idx);
+            if (!qt || !(qt->opt.ops & QUEUE_OP_T))
+                continue;
+            EventMeta m;
+            fill_meta(q, qt, c->index, &m);
+            m.sub = i;
+            buf_reset(&q->cur);
+            if (!event_append_truncate(&q->cur, qt->et, &m, err) || !stage(q, idx, err))
+                return false;
+        }
+        return true;
+    }
+    QTable *qt = c->rel ? find_table(q, c->rel->qualname, &idx) : NULL;
+    if (!qt)
+        return true;
+    unsigned bit = c->op == CHANGE_INSERT ? QUEUE_OP_C : c->op == CHANGE_UPDATE ? QUEUE_OP_U : QUEUE_OP_D;
+    if (!(qt->opt.ops & bit) || strcmp(route_of(qt, c), q->qname) != 0)
+        return true;
+    EventMeta m;
+    fill_meta(q, qt, c->index, &m);
+    buf_reset(&q->cur);
+    if (!event_append_row(&q->cur, qt->et, &m, c, err)) {
+        err_prefix(err, "queue \"%s\"", q->qname);
+        return false;
+    }
+    return stage(q, idx, err);
+}
+
+static bool q_commit(Target *t, const TxnInfo *txn, Err *err)
+{
+    Queue *q = (Queue *)t;
+    if (!refuse_if_broken(q, err))
+        return false;
+    if (q->skipping) {
+        q->skipping = false;
+        return true;
+    }
+    if (q->have_pend) {
+        if (!event_mark_last(&q->pend, q->txn_events, err) || !publish(q, &q->pend, q->pend_table, err))
+            return false;
+        q->have_pend = false;
+    }
+    q->applying = false;
+    q->pending.commit_lsn = txn->commit_lsn;
+    q->pending.end_lsn = txn->end_lsn;
+    if (q->remote) {
+        if (q->mark_count == q->mark_cap) {
+            q->mark_cap = q->mark_cap ? q->mark_cap * 2 : 64;
+            q->marks = xrealloc(q->marks, q->mark_cap * sizeof *q->marks);
+        }
+        q->marks[q->mark_count++] = (Mark){q->count, txn->commit_lsn, txn->end_lsn};
+        q->committed = q->count;
+    } else {
+        q->unit_end = q->offset;
+        q->dirty = true;
+    }
+    return true;
+}
+
+static bool spool_cut(Queue *q, off_t size, Err *err)
+{
+    if (fflush(q->f) != 0 || ftruncate(fileno(q->f), size) != 0 || fseeko(q->f, size, SEEK_SET) != 0)
+        return err_sys(err, ERR_IO, "truncating queue spool \"%s\"", q->path);
+    q->offset = size;
+    return true;
+}
+
+static void q_rollback(Target *t)
+{
+    Queue *q = (Queue *)t;
+    q->have_pend = false;
+    if (q->skipping) {
+        q->skipping = false;
+        return;
+    }
+    if (!q->applying)
+        return;
+    q->applying = false;
+    if (q->remote) {
+        /* events of the open transaction already pushed will be pushed again: duplicates, same ids */
+        for (size_t i = q->committed; i < q->count; i++) {
+            q->bytes -= q->evs[i].len;
+            free(q->evs[i].data);
+        }
+        q->count = q->committed;
+    } else {
+        Err e;
+        if (!spool_cut(q, q->unit_end, &e))
+            q->broken = true;
+    }
+}
+
+static bool write_ckpt(Queue *q, Err *err)
+{
+    char c[LSN_STR_MAX], e[LSN_STR_MAX];
+    char *text = xasprintf("{\"commit_lsn\":\"%s\",\"end_lsn\":\"%s\",\"offset\":%lld}\n",
+                           lsn_format(q->pending.commit_lsn, c), lsn_format(q->pending.end_lsn, e),
+                           (long long)q->unit_end);
+    bool ok = write_file_atomic(q->ckpt_path, text, strlen(text), err);
+    free(text);
+    return ok;
+}
+
+static bool q_flush(Target *t, Err *err)
+{
+    Queue *q = (Queue *)t;
+    if (!refuse_if_broken(q, err))
+        return false;
+    if (!q->remote) {
+        if (!q->dirty)
+            return true;
+        if (fflush(q->f) != 0 || fdatasync(fileno(q->f)) != 0)
+            return err_sys(err, ERR_IO, "syncing queue spool \"%s\"", q->path);
+        if (!write_ckpt(q, err))
+            return false;
+        q->dirty = false;
+        q->durable_offset = q->unit_end;
+        t->durable = q->pending;
+        return true;
+    }
+    while (q->committed > 0)
+        if (!push_one(q, q->committed, err))
+            return false;
+    drop_prefix(q, 0); /* transactions without events */
+    return true;
+}
+
+static bool q_has_pending(const Target *t)
+{
+    const Queue *q = (const Queue *)t;
+    if (q->broken)
+        return false;
+    if (!q->remote)
+        return q->dirty;
+    return q->committed > 0 || q->pending.commit_lsn != q->base.durable.commit_lsn;
+}
+
+static void q_free(Target *t)
+{
+    Queue *q = (Queue *)t;
+    if (!q)
+        return;
+    if (q->stats.events) {
+        LogCtx lc = {.component = "queue"};
+        log_info(&lc, "%s: %llu events in %llu requests (%llu failed), %llu claim checks", q->base.name,
+                 (unsigned long long)q->stats.events, (unsigned long long)q->stats.requests,
+                 (unsigned long long)q->stats.failed_requests, (unsigned long long)q->stats.claim_checks);
+    }
+    for (size_t i = 0; i < q->table_count; i++) {
+        queue_map_options_clear(&q->tables[i].opt);
+        event_table_free(q->tables[i].et);
+    }
+    free(q->tables);
+    for (size_t i = 0; i < q->store_count; i++) {
+        free(q->stores[i].name);
+        free(q->stores[i].dir);
+        r2_client_free(q->stores[i].r2);
+    }
+    free(q->stores);
+    for (size_t i = 0; i < q->count; i++)
+        free(q->evs[i].data);
+    free(q->evs);
+    free(q->marks);
+    buf_free(&q->cur);
+    buf_free(&q->pend);
+    buf_free(&q->claim);
+    if (q->f)
+        fclose(q->f);
+    free(q->iobuf);
+    free(q->path);
+    free(q->ckpt_path);
+    free(q->qname);
+    free(q->queue_id);
+    free(q->db);
+    free(q->server);
+    free(q->base.name);
+    free(q);
+}
+
+static const TargetOps queue_ops = {
+    .kind = "queue",
+    .begin = q_begin,
+    .change = q_change,
+    .commit = q_commit,
+    .rollback = q_rollback,
+    .message = NULL,
+    .flush = q_flush,
+    .has_pending = q_has_pending,
+    .free = q_free,
+};
+
+QueueStats queue_target_stats(const Target *t) { return ((const Queue *)t)->stats; }
+
+/* The database name of a libpq DSN (URI path or dbname=); NULL when not found. Never the password. */
+static char *dsn_dbname(const char *dsn)
+{
+    if (!dsn)
+        return NULL;
+    const char *s = strstr(dsn, "://");
+    if (s) {
+        s += 3;
+        const char *slash = strchr(s, '/');
+        const char *q = strchr(s, '?');
+        if (!slash || (q && q < slash))
+            return NULL;
+        slash++;
+        size_t n = strcspn(slash, "?#");
+        return n ? xstrndup(slash, n) : NULL;
+    }
+    for (const char *p = dsn; (p = strstr(p, "dbname")) != NULL; p += 6) {
+        if (p != dsn && p[-1] != ' ')
+            continue;
+        const char *v = p + 6;
+        while (*v == ' ')
+            v++;
+        if (*v != '=')
+            continue;
+        v++;
+        while (*v == ' ')
+            v++;
+        if (*v == '\'') {
+            v++;
+            return xstrndup(v, strcspn(v, "'"));
+        }
+        size_t n = strcspn(v, " ");
+        return n ? xstrndup(v, n) : NULL;
+    }
+    return NULL;
+}
+
+/* Open the spool, cut it back to the checkpoint. */
+static bool open_spool(Queue *q, Err *err)
+{
+    if (!fs_mkdir_parents(q->path, err))
+        return false;
+    int fd = open(q->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(err, ERR_IO, "cannot open queue spool \"%s\"", q->path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return err_sys(err, ERR_IO, "cannot stat queue spool \"%s\"", q->path);
+    }
+    off_t keep = 0;
+    json_error_t jerr;
+    json_t *ck = json_load_file(q->ckpt_path, 0, &jerr);
+    if (ck) {
+        const char *c = json_string_value(json_object_get(ck, "commit_lsn"));
+        const char *e = json_string_value(json_object_get(ck, "end_lsn"));
+        json_t *off = json_object_get(ck, "offset");
+        Err sub;
+        bool ok = c && e && json_is_integer(off) && json_integer_value(off) >= 0 &&
+                  lsn_parse(c, &q->base.durable.commit_lsn, &sub) && lsn_parse(e, &q->base.durable.end_lsn, &sub);
+        keep = ok ? (off_t)json_integer_value(off) : 0;
+        json_decref(ck);
+        if (!ok) {
+            close(fd);
+            return err_set(err, ERR_IO, "queue spool checkpoint \"%s\" is malformed", q->ckpt_path);
+        }
+        if (keep > st.st_size) {
+            close(fd);
+            return err_set(err, ERR_IO,
+                           "queue spool \"%s\" is shorter (%lld bytes) than its checkpoint says (%lld); it was "
+                           "truncated by something else",
+                           q->path, (long long)st.st_size, (long long)keep);
+        }
+    } else if (st.st_size > 0) {
+        /* no checkpoint yet: keep the complete lines */
+        char c;
+        keep = st.st_size;
+        while (keep > 0 && pread(fd, &c, 1, keep - 1) == 1 && c != '\n')
+            keep--;
+    }
+    if (keep != st.st_size && (ftruncate(fd, keep) != 0 || fsync(fd) != 0)) {
+        close(fd);
+        return err_sys(err, ERR_IO, "cannot cut the tail of queue spool \"%s\"", q->path);
+    }
+    q->f = fdopen(fd, "r+");
+    if (!q->f) {
+        close(fd);
+        return err_sys(err, ERR_IO, "cannot open queue spool \"%s\"", q->path);
+    }
+    q->iobuf = xmalloc(QUEUE_IO_BUFFER);
+    setvbuf(q->f, q->iobuf, _IOFBF, QUEUE_IO_BUFFER);
+    if (fseeko(q->f, keep, SEEK_SET) != 0)
+        return err_sys(err, ERR_IO, "cannot open queue spool \"%s\"", q->path);
+    q->offset = q->unit_end = q->durable_offset = keep;
+    return true;
+}
+
+Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const MappingSet *maps, const CatalogInfo *cat,
+                         CfClient *client, const QueueOptions *opts, Err *err)
+{
+    Queue *q = xcalloc(1, sizeof *q);
+    q->base.ops = &queue_ops;
+    q->base.name = xasprintf("queues.%s", t->name);
+    q->qname = xstrdup(t->name);
+    q->remote = t->remote_id != NULL;
+    q->queue_id = t->remote_id ? xstrdup(t->remote_id) : NULL;
+    q->client = client;
+    if (opts)
+        q->opts = *opts;
+    if (!q->opts.max_buffer_events)
+        q->opts.max_buffer_events = QUEUE_MAX_BUFFER_EVENTS;
+    if (q->opts.max_buffer_events < CF_QUEUE_MAX_BATCH_MESSAGES)
+        q->opts.max_buffer_events = CF_QUEUE_MAX_BATCH_MESSAGES;
+    if (!q->opts.max_buffer_bytes)
+        q->opts.max_buffer_bytes = QUEUE_MAX_BUFFER_BYTES;
+    if (!q->opts.now_ms)
+        q->opts.now_ms = wall_ms;
+    if (!q->opts.send) {
+        q->opts.send = default_send;
+        q->opts.send_user = NULL;
+    }
+    if (!q->opts.claim_put) {
+        q->opts.claim_put = default_claim_put;
+        q->opts.claim_user = NULL;
+    }
+    q->db = q->opts.db ? xstrdup(q->opts.db)
+                       : dsn_dbname(cfg && cfg->source.dsn ? secret_reveal(cfg->source.dsn) : NULL);
+    q->opts.db = NULL;
+    q->server = xstrdup(cfg && cfg->source.slot ? cfg->source.slot : EVENT_CONNECTOR);
+    buf_init(&q->cur, QUEUE_EVENT_MAX);
+    buf_init(&q->pend, QUEUE_EVENT_MAX);
+    buf_init(&q->claim, QUEUE_EVENT_MAX);
+    if (q->remote && !client && !(opts && opts->send)) {
+        err_set(err, ERR_CONFIG, "queues.%s: a remote queue needs cloudflare settings", t->name);
+        q_free(&q->base);
+        return NULL;
+    }
+    for (size_t i = 0; maps && i < maps->count; i++) {
+        const Mapping *m = &maps->items[i];
+        if (!m->queue_node)
+            continue;
+        QueueMapOptions o;
+        if (!queue_map_options_parse(m, cfg, &o, err)) {
+            q_free(&q->base);
+            return NULL;
+        }
+        if (!queue_map_options_uses(&o, t->name)) {
+            queue_map_options_clear(&o);
+            continue;
+        }
+        const CatTable *ct = catalog_table(cat, m->source);
+        if (!ct || !ct->exists) {
+            err_set(err, ERR_CONFIG, "%s: table %s does not exist", m->file, m->source);
+            queue_map_options_clear(&o);
+            q_free(&q->base);
+            return NULL;
+        }
+        for (size_t k = 0; k < o.exclude_count; k++)
+            if (catalog_column_index(ct, o.exclude[k]) < 0) {
+                err_set(err, ERR_CONFIG, "%s: queue.exclude: table %s has no column \"%s\"", m->file, m->source,
+                        o.exclude[k]);
+                queue_map_options_clear(&o);
+                q_free(&q->base);
+                return NULL;
+            }
+        if (o.route_column && catalog_column_index(ct, o.route_column) < 0) {
+            err_set(err, ERR_CONFIG, "%s: queue.route.column: table %s has no column \"%s\"", m->file, m->source,
+                    o.route_column);
+            queue_map_options_clear(&o);
+            q_free(&q->base);
+            return NULL;
+        }
+        EventTable *et = event_table_new(cat, ct, (const char *const *)o.exclude, o.exclude_count, err);
+        if (!et || (o.claim_check && !q->opts.claim_user && q->opts.claim_put == default_claim_put &&
+                    !open_store(q, cfg, o.claim_bucket, err))) {
+            event_table_free(et);
+            queue_map_options_clear(&o);
+            q_free(&q->base);
+            return NULL;
+        }
+        q->tables = xrealloc(q->tables, (q->table_count + 1) * sizeof *q->tables);
+        q->tables[q->table_count++] = (QTable){.opt = o, .et = et};
+    }
+    if (!q->remote) {
+        q->path = xstrdup(t->embedded_path);
+        q->ckpt_path = xasprintf("%s.ckpt", t->embedded_path);
+        if (!open_spool(q, err)) {
+            q_free(&q->base);
+            return NULL;
+        }
+    }
+    q->pending = q->base.durable;
+    return &q->base;
+}
