@@ -123,6 +123,8 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
                      "nothing to run: no target is configured (map tables to a d1 database, pass "
                      "--target-log FILE, or set \"changelog\": {\"path\": ...} in %s)",
                      cfg->path);
+    opts.flush_interval_ms = cfg->run.flush_interval_ms;
+    opts.status_interval_ms = cfg->run.status_interval_ms;
     if (ok) {
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
     } else {

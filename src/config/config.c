@@ -546,6 +546,39 @@ static bool load_changelog(Loader *ld, const JsoncNode *root)
     return true;
 }
 
+/* An integer member within [min, max]; *out keeps its default when the key is absent. */
+static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
+                    int64_t max, int *out)
+{
+    const JsoncMember *m = jsonc_member(obj, key);
+    if (!m)
+        return true;
+    char *key_path = key_path_join(parent_path, key);
+    int64_t v;
+    bool ok = expect_type(ld, m->value, JSONC_NUMBER, key_path);
+    if (ok && (!jsonc_int64(m->value, &v) || v < min || v > max))
+        ok = cfg_fail(ld, m->value->line, m->value->col, key_path, "must be an integer from %lld to %lld",
+                      (long long)min, (long long)max);
+    if (ok)
+        *out = (int)v;
+    free(key_path);
+    return ok;
+}
+
+static bool load_run(Loader *ld, const JsoncNode *root)
+{
+    Config *cfg = ld->cfg;
+    cfg->run.flush_interval_ms = 200;
+    cfg->run.status_interval_ms = 10000;
+    const JsoncMember *m = jsonc_member(root, "run");
+    if (!m)
+        return true;
+    static const char *const keys[] = {"flush_interval_ms", "status_interval_ms", NULL};
+    return expect_type(ld, m->value, JSONC_OBJECT, "run") && check_keys(ld, m->value, "run", keys) &&
+           get_int(ld, m->value, "run", "flush_interval_ms", 10, 60000, &cfg->run.flush_interval_ms) &&
+           get_int(ld, m->value, "run", "status_interval_ms", 100, 600000, &cfg->run.status_interval_ms);
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -567,7 +600,7 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
     cfg->dir = dir_of(path);
     Loader ld = {path, lookup, lookup_user, cfg, err};
     static const char *const top_keys[] = {"$schema", "source", "state_dir", "cloudflare", "d1",
-                                           "kv", "queues", "r2", "mappings", "changelog", NULL};
+                                           "kv", "queues", "r2", "mappings", "changelog", "run", NULL};
     bool ok = expect_type(&ld, root, JSONC_OBJECT, "") && check_keys(&ld, root, "", top_keys) &&
               load_source(&ld, root);
     char *state_dir = NULL;
@@ -588,6 +621,8 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
         ok = load_mappings(&ld, root);
     if (ok)
         ok = load_changelog(&ld, root);
+    if (ok)
+        ok = load_run(&ld, root);
     jsonc_free(root);
     if (!ok) {
         config_free(cfg);
@@ -734,6 +769,8 @@ char *config_dump_json(const Config *cfg)
         }
         json_object_set_new(root, spec->section, section);
     }
+    json_object_set_new(root, "run", json_pack("{s:i, s:i}", "flush_interval_ms", cfg->run.flush_interval_ms,
+                                               "status_interval_ms", cfg->run.status_interval_ms));
     json_object_set_new(root, "changelog", cfg->changelog_path
                                                ? json_pack("{s:s}", "path", cfg->changelog_path)
                                                : json_null());

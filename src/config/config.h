@@ -56,6 +56,10 @@ typedef struct Config {
         Secret *api_token;     /* NULL when unset */
         char *api_base_url;
     } cloudflare;
+    struct {
+        int flush_interval_ms;     /* "run": {"flush_interval_ms"}: max delay before targets flush (default 200) */
+        int status_interval_ms;    /* standby status update period (default 10000) */
+    } run;
     char *changelog_path;      /* "changelog": {"path": ...}: an NDJSON change log target; NULL if none */
     ConfigTarget *targets;
     size_t target_count;

@@ -214,7 +214,8 @@ static bool flush_targets(Run *r, Err *err)
         }
     }
     r->last_flush_ms = mono_ms();
-    r->first_pending_ms = any_pending(r) ? r->first_pending_ms : 0;
+    /* work a target keeps back (it could not or chose not to flush yet) waits a full interval again */
+    r->first_pending_ms = any_pending(r) ? r->last_flush_ms : 0;
     return true;
 }
 

@@ -184,7 +184,9 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         d1_stmt_list_clear(&l);
     }
     if (!ok) {
-        err_prefix(err, "%s", d->base.name);
+        char lsn[LSN_STR_MAX];
+        err_prefix(err, "table \"%s\", transaction at %s", c->rel ? c->rel->qualname : "?",
+                   lsn_format(txn->commit_lsn, lsn));
         return fail_and_rollback(d, err);
     }
     return true;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -50,6 +51,7 @@ typedef struct D1Remote {
     Lsn open_lsn;              /* the open transaction's commit LSN */
     TargetCheckpoint pending;  /* last committed transaction (maybe not yet sent) */
     int64_t pending_time_us;
+    int64_t last_send_ms;      /* monotonic time of the last request that moved the checkpoint */
     D1RemoteStats stats;
 } D1Remote;
 
@@ -133,17 +135,47 @@ static bool param_text(const D1Value *v, const char **out, Err *err)
  * Send buf[from..to) and, when ck is not NULL, the checkpoint upsert for it,
  * as one batch request.
  */
+/*
+ * A checkpointed request starts with this guard: it fails (and with it the whole
+ * atomic batch) unless the D1 checkpoint is still where this target left it. A
+ * request applied whose answer was lost, and sent again by the client's retry,
+ * is therefore never applied twice; read_back_applied() then confirms it.
+ */
+#define GUARD_SQL                                                                                   \
+    "SELECT CASE WHEN coalesce((SELECT \"commit_lsn\" FROM \"" D1_STATE_TABLE "\" WHERE \"slot\" = ?1), " \
+    "'') <> ?2 THEN json('wal2edge checkpoint guard') END"
+#define GUARD_ERROR "malformed JSON"
+
+static bool read_checkpoint_lsn(D1Remote *d, Lsn *out, Err *err);
+
+/* After a guard refusal: was the request in fact applied already (its answer lost)? */
+static bool read_back_applied(D1Remote *d, const Mark *ck, const Err *cause, Err *err)
+{
+    Lsn now = 0;
+    if (!read_checkpoint_lsn(d, &now, err))
+        return false;
+    if (now == ck->commit_lsn)
+        return true;
+    char have[LSN_STR_MAX], mine[LSN_STR_MAX];
+    err_set(err, ERR_CHECK,
+            "d1 checkpoint of slot \"%s\" moved to %s behind this bridge's back (it expected %s): is another "
+            "wal2edge writing to the same database and slot? (%s)",
+            d->slot, lsn_format(now, have), lsn_format(d->base.durable.commit_lsn, mine), cause->msg);
+    return false;
+}
+
 static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err *err)
 {
     D1StmtList ckl = {0};
     if (ck && !d1_sql_checkpoint(d->slot, ck->commit_lsn, ck->end_lsn, ck->commit_time_us, &ckl, err))
         return false;
-    size_t n = to - from + ckl.count;
-    if (n == 0)
+    size_t guard = ck ? 1 : 0;
+    size_t n = guard + to - from + ckl.count;
+    if (n == guard)
         return true;
     CfD1Stmt *stmts = xcalloc(n, sizeof *stmts);
     const char **params = NULL;
-    size_t param_total = 0;
+    size_t param_total = 2 * guard;
     for (size_t i = from; i < to; i++)
         param_total += d->buf[i].st.param_count;
     for (size_t i = 0; i < ckl.count; i++)
@@ -151,6 +183,17 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err 
     params = xcalloc(param_total ? param_total : 1, sizeof *params);
     size_t p = 0, s = 0;
     bool ok = true;
+    char expected[LSN_STR_MAX] = "";
+    if (guard) {
+        if (d->base.durable.commit_lsn)
+            lsn_format(d->base.durable.commit_lsn, expected);
+        stmts[0].sql = GUARD_SQL;
+        stmts[0].params = params;
+        stmts[0].param_count = 2;
+        params[p++] = d->slot;
+        params[p++] = expected;
+        s = 1;
+    }
     for (size_t i = from; ok && i < to + ckl.count; i++) {
         const D1Stmt *st = i < to ? &d->buf[i].st : &ckl.items[i - to];
         stmts[s].sql = st->sql;
@@ -168,6 +211,10 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err 
             d->stats.requests++;
         else
             d->stats.failed_requests++;
+        if (!ok && guard && strstr(err->msg, GUARD_ERROR)) {
+            Err cause = *err;
+            ok = read_back_applied(d, ck, &cause, err);
+        }
     }
     free(params);
     free(stmts);
@@ -410,18 +457,43 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
     return true;
 }
 
-static bool rem_flush(Target *t, Err *err)
+/*
+ * Transactions that touched no table of this database only move the checkpoint:
+ * that costs a request, so it is sent at most every CHECKPOINT_ONLY_MS (the slot's
+ * confirmed position waits for it meanwhile), not at every flush.
+ */
+#define CHECKPOINT_ONLY_MS 10000
+
+static int64_t mono_ms(void)
 {
-    D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    return send_prefix(d, d->committed, err);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool rem_has_pending(const Target *t)
 {
     const D1Remote *d = (const D1Remote *)t;
-    return !d->broken && (d->committed > 0 || d->pending.commit_lsn != d->base.durable.commit_lsn);
+    if (d->broken)
+        return false;
+    if (d->committed > 0)
+        return true;
+    return d->pending.commit_lsn != d->base.durable.commit_lsn && mono_ms() - d->last_send_ms >= CHECKPOINT_ONLY_MS;
+}
+
+static bool rem_flush(Target *t, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (!rem_has_pending(t))
+        return true;
+    Lsn before = d->base.durable.commit_lsn;
+    if (!send_prefix(d, d->committed, err))
+        return false;
+    if (d->base.durable.commit_lsn != before)
+        d->last_send_ms = mono_ms();
+    return true;
 }
 
 static void rem_free(Target *t)
@@ -479,6 +551,25 @@ static void split_ddl(const char *ddl, char ***out, size_t *n)
         }
         p = e ? e + 2 : p + len;
     }
+}
+
+static bool read_checkpoint_lsn(D1Remote *d, Lsn *out, Err *err)
+{
+    const char *slot_param[] = {d->slot};
+    CfD1Stmt st = {.sql = d1_sql_checkpoint_query(), .params = slot_param, .param_count = 1};
+    CfD1Result res = {0};
+    bool ok = do_send(d, &st, 1, &res, err);
+    *out = 0;
+    if (ok && res.count == 1) {
+        const json_t *rows = res.stmts[0].rows;
+        const json_t *row = json_is_array(rows) && json_array_size(rows) > 0 ? json_array_get(rows, 0) : NULL;
+        const char *c = row ? json_string_value(json_object_get(row, "commit_lsn")) : NULL;
+        Err sub;
+        if (row && (!c || !lsn_parse(c, out, &sub)))
+            ok = err_set(err, ERR_PROTOCOL, "the checkpoint of slot \"%s\" in d1 is corrupt", d->slot);
+    }
+    cf_d1_result_free(&res);
+    return ok;
 }
 
 /* Create the schema (idempotent) and read the checkpoint, in one request. */

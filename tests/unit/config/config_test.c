@@ -201,3 +201,17 @@ Test(config, load_reports_a_missing_file_as_config_error)
     cr_assert_eq(err.code, ERR_CONFIG);
     cr_assert(strstr(err.msg, "config file \"/nonexistent/wal2edge.jsonc\" not found"), "%s", err.msg);
 }
+
+Test(config, run_intervals)
+{
+    Err err;
+    Config *cfg = parse_with("{\"source\": {\"dsn\": \"x\"}, \"run\": {\"flush_interval_ms\": 50}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_eq(cfg->run.flush_interval_ms, 50);
+    cr_assert_eq(cfg->run.status_interval_ms, 10000);
+    config_free(cfg);
+    expect_error("{\"source\": {\"dsn\": \"x\"}, \"run\": {\"flush_interval_ms\": 0}}",
+                 "1:55: run.flush_interval_ms: must be an integer from 10 to 60000");
+    expect_error("{\"source\": {\"dsn\": \"x\"}, \"run\": {\"flush_intervall_ms\": 5}}",
+                 "1:34: run: unknown key \"flush_intervall_ms\" (did you mean \"flush_interval_ms\"?)");
+}
