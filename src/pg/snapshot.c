@@ -1,0 +1,240 @@
+/*
+ * pg/snapshot.c - see snapshot.h.
+ */
+#include "pg/snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "core/buf.h"
+#include "core/mem.h"
+
+struct PgSnapshot {
+    PGconn *pg;
+    PGresult *batch;           /* last FETCH */
+    bool cursor_open;
+};
+
+#define PINNED_OPTIONS \
+    "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex"
+
+static void pg_message(PGconn *pg, const PGresult *res, char *dst, size_t n)
+{
+    const char *m = res ? PQresultErrorMessage(res) : NULL;
+    if (!m || !m[0])
+        m = PQerrorMessage(pg);
+    snprintf(dst, n, "%s", m ? m : "");
+    for (char *p = dst; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    size_t l = strlen(dst);
+    while (l > 0 && dst[l - 1] == ' ')
+        dst[--l] = '\0';
+}
+
+static bool fail(PgSnapshot *s, PGresult *res, const char *what, Err *err)
+{
+    char msg[ERR_MSG_MAX - 96];
+    pg_message(s->pg, res, msg, sizeof msg);
+    if (res)
+        PQclear(res);
+    return err_set(err, ERR_PG, "%s: %s", what, msg);
+}
+
+static bool command(PgSnapshot *s, const char *sql, const char *what, Err *err)
+{
+    PGresult *res = PQexec(s->pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(s, res, what, err);
+    PQclear(res);
+    return true;
+}
+
+static char *session_options(const Secret *dsn)
+{
+    char *user = NULL;
+    PQconninfoOption *opts = PQconninfoParse(secret_reveal(dsn), NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
+            user = xstrdup(o->val);
+    PQconninfoFree(opts);
+    char *out = user ? xasprintf("%s %s", user, PINNED_OPTIONS) : xstrdup(PINNED_OPTIONS);
+    free(user);
+    return out;
+}
+
+PgSnapshot *pgsnap_open(const Secret *dsn, const char *snapshot_name, Err *err)
+{
+    char *options = session_options(dsn);
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding", "options", NULL};
+    const char *const values[] = {"10", "wal2edge warm", secret_reveal(dsn), "UTF8", options, NULL};
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    free(options);
+    if (!pg)
+        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: out of memory"), NULL;
+    PgSnapshot *s = xcalloc(1, sizeof *s);
+    s->pg = pg;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char msg[ERR_MSG_MAX - 96];
+        pg_message(pg, NULL, msg, sizeof msg);
+        err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: %s", msg);
+        pgsnap_close(s);
+        return NULL;
+    }
+    bool ok = command(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the snapshot transaction", err);
+    if (ok && snapshot_name) {
+        char *lit = PQescapeLiteral(pg, snapshot_name, strlen(snapshot_name));
+        char *sql = xasprintf("SET TRANSACTION SNAPSHOT %s", lit ? lit : "''");
+        PQfreemem(lit);
+        ok = command(s, sql, "importing the slot's snapshot", err);
+        free(sql);
+    }
+    if (!ok) {
+        pgsnap_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void pgsnap_close(PgSnapshot *s)
+{
+    if (!s)
+        return;
+    if (s->batch)
+        PQclear(s->batch);
+    PQfinish(s->pg);
+    free(s);
+}
+
+static bool one_value(PgSnapshot *s, const char *sql, int nparams, const char *const *params, const char *what,
+                      char *dst, size_t n, bool *is_null, Err *err)
+{
+    PGresult *res = PQexecParams(s->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(s, res, what, err);
+    *is_null = PQntuples(res) != 1 || PQgetisnull(res, 0, 0);
+    snprintf(dst, n, "%s", *is_null ? "" : PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return true;
+}
+
+bool pgsnap_current_lsn(PgSnapshot *s, Lsn *out, Err *err)
+{
+    char v[64];
+    bool is_null;
+    if (!one_value(s, "SELECT pg_current_wal_lsn()::text", 0, NULL, "reading the WAL position", v, sizeof v,
+                   &is_null, err))
+        return false;
+    Err sub;
+    return (!is_null && lsn_parse(v, out, &sub)) ||
+           err_set(err, ERR_PROTOCOL, "pg_current_wal_lsn: unexpected value");
+}
+
+bool pgsnap_estimate_rows(PgSnapshot *s, const char *schema, const char *name, int64_t *out, Err *err)
+{
+    const char *params[2] = {schema, name};
+    char v[64];
+    bool is_null;
+    if (!one_value(s,
+                   "SELECT c.reltuples::bigint::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                   "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+                   2, params, "estimating the table size", v, sizeof v, &is_null, err))
+        return false;
+    char *end = NULL;
+    long long x = is_null ? -1 : strtoll(v, &end, 10);
+    *out = (is_null || !end || *end) ? -1 : x;
+    return true;
+}
+
+static bool append_ident(PgSnapshot *s, Buf *b, const char *name, Err *err)
+{
+    char *q = PQescapeIdentifier(s->pg, name, strlen(name));
+    if (!q)
+        return err_set(err, ERR_PG, "cannot quote identifier \"%s\"", name);
+    bool ok = buf_append_str(b, q, err);
+    PQfreemem(q);
+    return ok;
+}
+
+bool pgsnap_table_open(PgSnapshot *s, const char *schema, const char *name, const char *const *cols,
+                       size_t col_count, const char *const *key_cols, size_t key_count,
+                       const char *const *after, Err *err)
+{
+    if (s->cursor_open)
+        return err_set(err, ERR_INTERNAL, "a snapshot cursor is already open");
+    Buf b;
+    buf_init(&b, 1024 * 1024);
+    bool ok = buf_append_str(&b, "DECLARE w2e_warm NO SCROLL CURSOR FOR SELECT ", err);
+    for (size_t i = 0; ok && i < col_count; i++)
+        ok = (i == 0 || buf_append_str(&b, ", ", err)) && append_ident(s, &b, cols[i], err);
+    ok = ok && buf_append_str(&b, " FROM ", err) && append_ident(s, &b, schema, err) &&
+         buf_append_str(&b, ".", err) && append_ident(s, &b, name, err);
+    if (ok && after && key_count) {
+        ok = buf_append_str(&b, " WHERE (", err);
+        for (size_t i = 0; ok && i < key_count; i++)
+            ok = (i == 0 || buf_append_str(&b, ", ", err)) && append_ident(s, &b, key_cols[i], err);
+        ok = ok && buf_append_str(&b, ") > (", err);
+        for (size_t i = 0; ok && i < key_count; i++)
+            ok = buf_printf(&b, err, "%s$%zu", i ? ", " : "", i + 1);
+        ok = ok && buf_append_str(&b, ")", err);
+    }
+    if (ok && key_count) {
+        ok = buf_append_str(&b, " ORDER BY ", err);
+        for (size_t i = 0; ok && i < key_count; i++)
+            ok = (i == 0 || buf_append_str(&b, ", ", err)) && append_ident(s, &b, key_cols[i], err);
+    }
+    if (!ok) {
+        buf_free(&b);
+        return false;
+    }
+    int nparams = (after && key_count) ? (int)key_count : 0;
+    PGresult *res = PQexecParams(s->pg, b.data, nparams, NULL, after, NULL, NULL, 0);
+    buf_free(&b);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail(s, res, "reading the table", err), err_prefix(err, "%s.%s", schema, name), false;
+    PQclear(res);
+    s->cursor_open = true;
+    return true;
+}
+
+long pgsnap_fetch(PgSnapshot *s, long max, Err *err)
+{
+    if (s->batch) {
+        PQclear(s->batch);
+        s->batch = NULL;
+    }
+    char sql[64];
+    snprintf(sql, sizeof sql, "FETCH FORWARD %ld FROM w2e_warm", max);
+    PGresult *res = PQexec(s->pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail(s, res, "reading the table", err);
+        return -1;
+    }
+    s->batch = res;
+    return PQntuples(res);
+}
+
+const char *pgsnap_value(const PgSnapshot *s, long r, size_t c, size_t *len)
+{
+    if (PQgetisnull(s->batch, (int)r, (int)c)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)PQgetlength(s->batch, (int)r, (int)c);
+    return PQgetvalue(s->batch, (int)r, (int)c);
+}
+
+bool pgsnap_table_close(PgSnapshot *s, Err *err)
+{
+    if (s->batch) {
+        PQclear(s->batch);
+        s->batch = NULL;
+    }
+    if (!s->cursor_open)
+        return true;
+    s->cursor_open = false;
+    return command(s, "CLOSE w2e_warm", "closing the table cursor", err);
+}

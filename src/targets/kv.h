@@ -1,0 +1,118 @@
+/*
+ * targets/kv.h - the Workers KV target: cache keys built from rows, one target
+ *                per configured KV namespace that some mapping uses; embedded
+ *                (STATE_DIR/kv/NAME.sqlite, table kv) or remote (REST bulk API).
+ *
+ * Owns:     turning row changes into KV puts and deletes (key templates, the
+ *           value: "row" rendered by pipeline/rowjson, a template or a column
+ *           list; metadata with the change's commit LSN and time; ttl),
+ *           per-window coalescing (only the newest value of a key is written),
+ *           the one-write-per-second-per-key guard, the key index (which keys
+ *           were written for each row, so stale keys are deleted without
+ *           REPLICA IDENTITY FULL), the local row state that fills unchanged
+ *           TOAST values, the KV checkpoint, and `warm` (filling the
+ *           namespace from a snapshot, resumably). docs/kv.md describes it.
+ * Not mine: HTTP, retries of a request, the request budget (cf/client), the
+ *           snapshot connection (pg/snapshot), SQLite (state/sqlite).
+ * Pure:     no (SQLite files; network through CfClient when remote).
+ *
+ * Durability: the index, row state and checkpoint live in one SQLite file
+ * (embedded: the kv file itself, so KV data, index and checkpoint commit in one
+ * SQLite transaction; remote: STATE_DIR/kv/NAME.index.sqlite). Changes are
+ * applied to the index inside an open SQLite transaction (a savepoint per
+ * source transaction, so rollback() is exact) and the KV writes of the window
+ * are collected, last value per key winning, in a pending table of the same
+ * file. flush() (remote) first writes every pending key to KV (bulk write and
+ * bulk delete, unsuccessful_keys retried), and only then commits index +
+ * checkpoint. A crash in between replays the window from the old index: the
+ * same puts and deletes are computed again and KV writes are overwrites, so
+ * the result is the same. The opposite order could forget keys never written.
+ */
+#ifndef WAL2EDGE_TARGETS_KV_H
+#define WAL2EDGE_TARGETS_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cf/client.h"
+#include "config/config.h"
+#include "core/err.h"
+#include "mapping/mapping.h"
+#include "pg/catalog.h"
+#include "pg/snapshot.h"
+#include "pipeline/target.h"
+
+/* Largest KV value and metadata (cloudflare-api.md §3). */
+#define KV_MAX_VALUE_BYTES (25u * 1024 * 1024)
+#define KV_MAX_METADATA_BYTES 1024
+/* Keys per bulk request. */
+#define KV_BULK_PAIRS 10000
+
+/*
+ * The target for KV namespace `t` (kind TARGET_KV): every kv entry of `maps`
+ * whose namespace is t->name, resolved against `cat` (may be freed after;
+ * `maps` must outlive the target). client: the run's shared CfClient for a
+ * remote namespace (t->remote_id set), NULL for the embedded store.
+ * ERR_CONFIG when a template names an unknown column or a table has no
+ * usable row identity; ERR_STORE for SQLite errors.
+ */
+Target *kv_target_new(const Config *cfg, const ConfigTarget *t, const MappingSet *maps,
+                      const CatalogInfo *cat, CfClient *client, Err *err) WARN_UNUSED;
+
+/* Counters (for tests, benchmarks and logs). */
+typedef struct KvStats {
+    uint64_t puts;             /* keys written (sent or stored) */
+    uint64_t deletes;          /* keys deleted */
+    uint64_t requests;         /* bulk requests made (remote) */
+    uint64_t retried_keys;     /* unsuccessful_keys sent again */
+    uint64_t coalesced;        /* key writes dropped because a newer value replaced them in the window */
+    uint64_t skipped_keys;     /* keys not written: NULL key column, invalid key, value over the limit */
+    uint64_t cooldown_waits;   /* flushes that waited for the 1-write-per-second-per-key window */
+} KvStats;
+KvStats kv_target_stats(const Target *t);
+
+/* ---- warm ---- */
+
+typedef struct KvWarmProgress {
+    const char *namespace_name;
+    const char *table;         /* "schema.name" */
+    uint64_t rows, keys, bytes;/* this run of warm, this table */
+    int64_t rows_estimate;     /* -1 unknown */
+    uint64_t resumed_rows;     /* rows done by an earlier, interrupted warm */
+    bool done;
+} KvWarmProgress;
+typedef void (*KvWarmProgressFn)(void *user, const KvWarmProgress *p);
+
+/* The source tables this target maps ("schema.name"). */
+size_t kv_target_table_count(const Target *t);
+const char *kv_target_table(const Target *t, size_t i);
+/* Whether an earlier warm of this namespace stopped before finishing (resume). */
+bool kv_warm_interrupted(Target *t, Err *err, bool *out) WARN_UNUSED;
+/* Forget the progress of earlier warms (a fresh, complete warm follows). */
+bool kv_warm_reset(Target *t, Err *err) WARN_UNUSED;
+/*
+ * Warm table i from snap: every row in key order from after the last key an
+ * interrupted warm committed, keys written in bulk requests; after each
+ * request the index and the position commit together. lsn/time_us go into
+ * the values' metadata (the snapshot's position). A table already warmed in
+ * the interrupted warm is skipped.
+ */
+bool kv_warm_table(Target *t, size_t i, PgSnapshot *snap, Lsn lsn, int64_t time_us, KvWarmProgressFn fn,
+                   void *user, Err *err) WARN_UNUSED;
+
+/* ---- plan ---- */
+
+typedef struct KvPlanNotes {
+    char **errors;             /* "mappings/users.jsonc:3:40: kv[0].key: unknown column \"emial\" ..." */
+    size_t error_count;
+    char **warnings;
+    size_t warning_count;
+} KvPlanNotes;
+/* The KV checks of `plan`: templates naming unknown columns, tables without a
+ * row identity, values that could exceed 25 MiB, unchanged TOAST columns a
+ * value needs (filled from local row state; REPLICA IDENTITY FULL otherwise). */
+void kv_plan_check(const MappingSet *maps, const CatalogInfo *cat, KvPlanNotes *out);
+void kv_plan_notes_free(KvPlanNotes *n);
+
+#endif
