@@ -1,0 +1,229 @@
+// wal2edge reference queue consumer: applies wal2edge change events (docs/events.md) to a
+// D1 database, idempotently and whatever the delivery order.
+//
+// Queues deliver at least once and in no particular order, so every event is applied
+// under a per-row guard: the table _wal2edge_rows remembers, for each (table, key), the
+// position (commit LSN, index in the transaction) of the last event applied to it. An
+// event at or before that position is a duplicate or arrived late, and is skipped. The
+// check, the change and the guard update run in one D1 batch (one transaction), so a
+// crash or a redelivery can never apply an event twice or half-way. Deletes leave their
+// guard row behind (a tombstone), so an insert delivered after its delete stays ignored.
+// A truncate records a per-table watermark: rows last written before it are removed and
+// events older than it are ignored.
+//
+// Each message is acked on success and retried on failure (and retried when it cannot be
+// applied yet: an update with unchanged TOAST columns for a row not yet present, or a
+// claim-check pointer without the CLAIMS bucket binding).
+//
+// Bindings: DB (D1; or, in the local edge emulator, env.EDGE + the REST API), optional
+// CLAIMS (R2 bucket holding claim-checked events), optional TABLE_MAP var: JSON object
+// {"schema.table": "d1_table"} (default: the source table's name).
+
+const GUARD_DDL = [
+  "CREATE TABLE IF NOT EXISTS _wal2edge_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, lsn INTEGER NOT NULL, ord REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, pk))",
+  "CREATE TABLE IF NOT EXISTS _wal2edge_truncates (tbl TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL)",
+];
+
+// A D1 binding, or the REST API reached through a service binding (the local emulator).
+function database(env, options) {
+  if (env.DB) {
+    return {
+      async batch(stmts) {
+        const res = await env.DB.batch(stmts.map((s) => env.DB.prepare(s.sql).bind(...(s.params || []))));
+        return res.map((r) => r.results || []);
+      },
+    };
+  }
+  const id = options.d1DatabaseId || env.D1_DATABASE_ID;
+  if (!env.EDGE || !id) throw new Error("no D1: bind DB (or EDGE and D1_DATABASE_ID in the emulator)");
+  return {
+    async batch(stmts) {
+      const r = await env.EDGE.fetch(`http://edge/client/v4/accounts/${env.ACCOUNT_ID}/d1/database/${id}/query`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env.API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ batch: stmts.map((s) => ({ sql: s.sql, params: (s.params || []).map(restParam) })) }),
+      });
+      const body = await r.json();
+      if (!body.success) throw new Error(`d1: ${JSON.stringify(body.errors)}`);
+      return body.result.map((x) => x.results || []);
+    },
+  };
+}
+
+// The REST API binds strings, numbers and null (integer affinity converts exact digits).
+function restParam(v) {
+  return typeof v === "bigint" ? v.toString() : v;
+}
+
+const q = (name) => `"${String(name).replace(/"/g, '""')}"`;
+
+// A JSON value from the event as a D1 parameter, for a column of declared type `type`.
+function param(v, type) {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "boolean") return v ? 1 : 0;
+  if (typeof v === "object") return JSON.stringify(v);
+  if (typeof v === "string" && /BLOB/i.test(type || "") && /^\\x[0-9a-fA-F]*$/.test(v)) return { hex: v.slice(2) };
+  return v;
+}
+
+// SQL placeholder for a parameter (BLOBs travel as hex: REST cannot bind them).
+function ph(p, params) {
+  if (p && typeof p === "object" && "hex" in p) {
+    params.push(p.hex);
+    return "unhex(?)";
+  }
+  params.push(p);
+  return "?";
+}
+
+export function makeConsumer(options = {}) {
+  let ready = false;
+  const columns = new Map(); // d1 table -> Map(column -> declared type)
+
+  async function tableColumns(db, table) {
+    if (!columns.has(table)) {
+      const [rows] = await db.batch([{ sql: `SELECT name, type FROM pragma_table_info(?)`, params: [table] }]);
+      if (!rows.length) throw new Error(`d1 table "${table}" does not exist`);
+      columns.set(table, new Map(rows.map((r) => [r.name, r.type])));
+    }
+    return columns.get(table);
+  }
+
+  function targetTable(env, ev) {
+    const map = options.tableMap || (env.TABLE_MAP ? JSON.parse(env.TABLE_MAP) : {});
+    return map[`${ev.source.schema}.${ev.source.table}`] || ev.source.table;
+  }
+
+  // Position of an event: (commit LSN, index in the source transaction), both from the id.
+  function position(ev) {
+    const [, idx] = String(ev.id).split(":");
+    return { lsn: Number(ev.source.lsn), ord: Number(idx) };
+  }
+
+  const GUARD = `NOT EXISTS (SELECT 1 FROM _wal2edge_rows WHERE tbl = ? AND pk = ? AND (lsn > ? OR (lsn = ? AND ord >= ?)))
+    AND NOT EXISTS (SELECT 1 FROM _wal2edge_truncates WHERE tbl = ? AND (lsn > ? OR (lsn = ? AND ord >= ?)))`;
+  const guardParams = (table, pk, p) => [table, pk, p.lsn, p.lsn, p.ord, table, p.lsn, p.lsn, p.ord];
+  const guardUpsert = (table, pk, p, deleted) => ({
+    sql: `INSERT INTO _wal2edge_rows (tbl, pk, lsn, ord, deleted) SELECT ?, ?, ?, ?, ? WHERE ${GUARD}
+          ON CONFLICT (tbl, pk) DO UPDATE SET lsn = excluded.lsn, ord = excluded.ord, deleted = excluded.deleted`,
+    params: [table, pk, p.lsn, p.ord, deleted ? 1 : 0, ...guardParams(table, pk, p)],
+  });
+
+  function keyWhere(key, cols, params) {
+    return Object.keys(key).map((k) => `${q(k)} IS ${ph(param(key[k], cols.get(k)), params)}`).join(" AND ");
+  }
+
+  function deleteStmts(table, cols, key, p) {
+    const pk = JSON.stringify(key);
+    const params = [];
+    const where = keyWhere(key, cols, params);
+    return [
+      { sql: `DELETE FROM ${q(table)} WHERE ${where} AND ${GUARD}`, params: [...params, ...guardParams(table, pk, p)] },
+      guardUpsert(table, pk, p, true),
+    ];
+  }
+
+  async function applyRow(db, table, ev) {
+    const cols = await tableColumns(db, table);
+    const p = position(ev);
+    const key = ev.key;
+    if (!key || typeof key !== "object") throw new Error(`${table}: event ${ev.id} has no key; cannot apply idempotently`);
+    const pk = JSON.stringify(key);
+    if (ev.op === "d") return db.batch(deleteStmts(table, cols, key, p));
+    const stmts = [];
+    // the key changed: remove the row under its old key (at the same position)
+    if (ev.op === "u" && ev.before) {
+      const oldKey = {};
+      for (const k of Object.keys(key)) oldKey[k] = k in ev.before ? ev.before[k] : key[k];
+      if (JSON.stringify(oldKey) !== pk) stmts.push(...deleteStmts(table, cols, oldKey, p));
+    }
+    const unchanged = new Set(ev.unchanged_toast || []);
+    if (unchanged.size) {
+      // only the columns sent can be written: the row must be there already
+      const [rows] = await db.batch([{ sql: `SELECT 1 AS x FROM _wal2edge_rows WHERE tbl = ? AND pk = ? AND deleted = 0`, params: [table, pk] }]);
+      if (!rows.length) throw new RetryLater(`${table} ${pk}: update with unchanged TOAST before the row exists`);
+    }
+    const names = Object.keys(ev.after).filter((c) => cols.has(c) && !unchanged.has(c));
+    const setNames = names.filter((c) => !(c in key));
+    const up = [];
+    const sets = setNames.map((c) => `${q(c)} = ${ph(param(ev.after[c], cols.get(c)), up)}`);
+    const kw = [];
+    const where = keyWhere(key, cols, kw);
+    if (sets.length) {
+      stmts.push({ sql: `UPDATE ${q(table)} SET ${sets.join(", ")} WHERE ${where} AND ${GUARD}`, params: [...up, ...kw, ...guardParams(table, pk, p)] });
+    }
+    const ins = [];
+    const values = names.map((c) => ph(param(ev.after[c], cols.get(c)), ins));
+    const kw2 = [];
+    const where2 = keyWhere(key, cols, kw2);
+    stmts.push({
+      sql: `INSERT INTO ${q(table)} (${names.map(q).join(", ")}) SELECT ${values.join(", ")}
+            WHERE NOT EXISTS (SELECT 1 FROM ${q(table)} WHERE ${where2}) AND ${GUARD}`,
+      params: [...ins, ...kw2, ...guardParams(table, pk, p)],
+    });
+    stmts.push(guardUpsert(table, pk, p, false));
+    return db.batch(stmts);
+  }
+
+  async function applyTruncate(db, table, ev) {
+    const p = position(ev);
+    const cols = await tableColumns(db, table);
+    const keyCols = [...cols.keys()];
+    // rows whose guard is newer than the truncate survive (written after it, delivered before it)
+    const [keys] = await db.batch([{ sql: `SELECT pk FROM _wal2edge_rows WHERE tbl = ? AND deleted = 0 AND (lsn > ? OR (lsn = ? AND ord > ?))`, params: [table, p.lsn, p.lsn, p.ord] }]);
+    const keep = keys.map((r) => JSON.parse(r.pk));
+    const stmts = [
+      {
+        sql: `INSERT INTO _wal2edge_truncates (tbl, lsn, ord) VALUES (?, ?, ?) ON CONFLICT (tbl) DO UPDATE SET lsn = excluded.lsn, ord = excluded.ord
+              WHERE excluded.lsn > _wal2edge_truncates.lsn OR (excluded.lsn = _wal2edge_truncates.lsn AND excluded.ord > _wal2edge_truncates.ord)`,
+        params: [table, p.lsn, p.ord],
+      },
+    ];
+    const params = [];
+    const conds = keep.map((k) => `NOT (${keyWhere(k, cols, params)})`);
+    stmts.push({ sql: `DELETE FROM ${q(table)}${conds.length ? ` WHERE ${conds.join(" AND ")}` : ""}`, params });
+    stmts.push({ sql: `UPDATE _wal2edge_rows SET deleted = 1, lsn = ?, ord = ? WHERE tbl = ? AND (lsn < ? OR (lsn = ? AND ord < ?))`, params: [p.lsn, p.ord, table, p.lsn, p.lsn, p.ord] });
+    void keyCols;
+    return db.batch(stmts);
+  }
+
+  async function resolveClaim(env, ev) {
+    if (!ev.claim_check) return ev;
+    if (!env.CLAIMS) throw new RetryLater(`event ${ev.id} is in R2 (${ev.claim_check.key}) but CLAIMS is not bound`);
+    const obj = await env.CLAIMS.get(ev.claim_check.key);
+    if (!obj) throw new RetryLater(`claim-check object ${ev.claim_check.key} not found`);
+    return JSON.parse(await obj.text());
+  }
+
+  async function apply(env, db, raw) {
+    const ev = await resolveClaim(env, typeof raw === "string" ? JSON.parse(raw) : raw);
+    if (!ev || !ev.source || !ev.op) return; // not a wal2edge event: nothing to do
+    const table = targetTable(env, ev);
+    if (ev.op === "t") return applyTruncate(db, table, ev);
+    if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") return applyRow(db, table, ev);
+  }
+
+  return {
+    async queue(batch, env) {
+      const db = database(env, options);
+      if (!ready) {
+        await db.batch(GUARD_DDL.map((sql) => ({ sql })));
+        ready = true;
+      }
+      for (const m of batch.messages) {
+        try {
+          await apply(env, db, m.body);
+          m.ack();
+        } catch (e) {
+          if (!(e instanceof RetryLater)) console.error(`wal2edge consumer: message ${m.id}: ${e && e.message}`);
+          columns.clear(); // the schema may have changed
+          m.retry({ delaySeconds: options.retryDelaySeconds ?? 1 });
+        }
+      }
+    },
+  };
+}
+
+class RetryLater extends Error {}
+
+export default makeConsumer();
