@@ -66,60 +66,16 @@ static char *key_path_join(const char *parent, const char *key)
     return parent && parent[0] ? xasprintf("%s.%s", parent, key) : xstrdup(key);
 }
 
-/* Levenshtein distance, capped: only used to suggest a key for a typo. */
-static size_t edit_distance(const char *a, const char *b)
+static bool check_keys(Loader *ld, const JsoncNode *obj, const char *key_path, const char *const *allowed)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64)
-        return 99;
-    size_t row[65];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
-/* Every key of obj must be in allowed (NULL-terminated). */
-static bool check_keys(Loader *ld, const JsoncNode *obj, const char *key_path,
-                       const char *const *allowed)
-{
-    for (size_t i = 0; i < obj->member_count; i++) {
-        const JsoncMember *m = &obj->members[i];
-        bool known = false;
-        const char *suggestion = NULL;
-        size_t best = 3;
-        for (const char *const *k = allowed; *k; k++) {
-            if (strcmp(*k, m->key) == 0) {
-                known = true;
-                break;
-            }
-            size_t d = edit_distance(*k, m->key);
-            if (d < best) {
-                best = d;
-                suggestion = *k;
-            }
-        }
-        if (known)
-            continue;
-        if (suggestion)
-            return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\" (did you mean \"%s\"?)",
-                            m->key, suggestion);
-        return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\"", m->key);
-    }
-    return true;
+    const char *suggestion;
+    const JsoncMember *m = jsonc_unknown_member(obj, allowed, &suggestion);
+    if (!m)
+        return true;
+    if (suggestion)
+        return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\" (did you mean \"%s\"?)", m->key,
+                        suggestion);
+    return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\"", m->key);
 }
 
 static bool expect_type(Loader *ld, const JsoncNode *node, JsoncType type, const char *key_path)

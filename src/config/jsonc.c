@@ -502,3 +502,54 @@ bool jsonc_int64(const JsoncNode *node, int64_t *out)
     *out = (int64_t)v;
     return true;
 }
+
+/* Levenshtein distance, capped: only used to suggest a key for a typo. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const JsoncMember *jsonc_unknown_member(const JsoncNode *object, const char *const *allowed,
+                                        const char **suggestion)
+{
+    *suggestion = NULL;
+    for (size_t i = 0; i < object->member_count; i++) {
+        const JsoncMember *m = &object->members[i];
+        bool known = false;
+        size_t best = 3;
+        const char *closest = NULL;
+        for (const char *const *k = allowed; *k && !known; k++) {
+            known = strcmp(*k, m->key) == 0;
+            size_t d = known ? 0 : edit_distance(*k, m->key);
+            if (!known && d < best) {
+                best = d;
+                closest = *k;
+            }
+        }
+        if (!known) {
+            *suggestion = closest;
+            return m;
+        }
+    }
+    return NULL;
+}

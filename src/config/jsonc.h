@@ -57,6 +57,14 @@ void jsonc_free(JsoncNode *node);
 /* Borrowed member of an object by key, or NULL. */
 const JsoncMember *jsonc_member(const JsoncNode *object, const char *key);
 const char *jsonc_type_name(JsoncType type);
+/*
+ * The first member of `object` whose key is not in `allowed` (NULL-terminated),
+ * or NULL when every key is known. *suggestion is the allowed key closest to it
+ * (edit distance of 2 or less), for a "did you mean" hint, or NULL.
+ */
+const JsoncMember *jsonc_unknown_member(const JsoncNode *object, const char *const *allowed,
+                                        const char **suggestion);
+
 /* Strict integer value of a NUMBER node (no fraction or exponent). */
 bool jsonc_int64(const JsoncNode *node, int64_t *out);
 

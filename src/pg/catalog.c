@@ -6,6 +6,7 @@
  * refers to (domain base, array element, composite attributes) until closed.
  */
 #include "pg/catalog.h"
+#include "pg/conn_intern.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,16 +38,6 @@ static const char *pool_str(CatalogInfo *cat, const char *s)
     return pool_keep(cat, xstrdup(s));
 }
 
-static void one_line(char *dst, size_t size, const char *msg)
-{
-    snprintf(dst, size, "%s", msg ? msg : "");
-    size_t n = strlen(dst);
-    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
-        dst[--n] = '\0';
-    for (char *p = dst; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-}
 
 static PGresult *query(Rd2 *r, const char *what, const char *sql, int nparams,
                        const char *const *params)
@@ -54,7 +45,7 @@ static PGresult *query(Rd2 *r, const char *what, const char *sql, int nparams,
     PGresult *res = PQexecParams(r->pg, sql, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char msg[ERR_MSG_MAX - 96];
-        one_line(msg, sizeof msg, PQresultErrorMessage(res));
+        pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
         PQclear(res);
         err_set(r->err, ERR_PG, "reading the catalog (%s): %s", what, msg);
         return NULL;
@@ -383,22 +374,14 @@ static bool read_all(Rd2 *r, const char *publication, const char *const *qualnam
 CatalogInfo *catalog_read(const Secret *dsn, const char *publication,
                           const char *const *qualnames, size_t count, Err *err)
 {
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const values[] = {"10", "wal2edge", secret_reveal(dsn), NULL};
-    PGconn *pg = PQconnectdbParams(keys, values, 1);
-    if (!pg)
-        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: out of memory"),
-               NULL;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        char msg[ERR_MSG_MAX - 64];
-        one_line(msg, sizeof msg, PQerrorMessage(pg));
-        PQfinish(pg);
-        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: %s", msg), NULL;
-    }
+    PgConn *conn = pgconn_open(dsn, err);
+    if (!conn)
+        return NULL;
+    PGconn *pg = pgconn_raw(conn);
     CatalogInfo *cat = xcalloc(1, sizeof *cat);
     Rd2 r = {pg, cat, err};
     bool ok = read_all(&r, publication, qualnames, count);
-    PQfinish(pg);
+    pgconn_close(conn);
     if (!ok) {
         catalog_free(cat);
         return NULL;

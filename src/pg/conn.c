@@ -2,6 +2,7 @@
  * pg/conn.c - see conn.h.
  */
 #include "pg/conn.h"
+#include "pg/conn_intern.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,9 @@ struct PgConn {
     PGconn *pg;
 };
 
-/* libpq's message ends with a newline; keep it to one line. */
-static void copy_pg_message(char *dst, size_t dst_size, const char *msg)
+PGconn *pgconn_raw(PgConn *conn) { return conn->pg; }
+
+void pg_message_line(char *dst, size_t dst_size, const char *msg)
 {
     snprintf(dst, dst_size, "%s", msg ? msg : "");
     size_t n = strlen(dst);
@@ -39,7 +41,7 @@ PgConn *pgconn_open(const Secret *dsn, Err *err)
                NULL;
     if (PQstatus(pg) != CONNECTION_OK) {
         char msg[ERR_MSG_MAX - 64];
-        copy_pg_message(msg, sizeof msg, PQerrorMessage(pg));
+        pg_message_line(msg, sizeof msg, PQerrorMessage(pg));
         PQfinish(pg);
         return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: %s", msg), NULL;
     }
@@ -63,7 +65,7 @@ static bool query_row(PgConn *conn, const char *what, const char *sql, int npara
     PGresult *res = PQexecParams(conn->pg, sql, nparams, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         char msg[ERR_MSG_MAX - 64];
-        copy_pg_message(msg, sizeof msg,
+        pg_message_line(msg, sizeof msg,
                         PQresultStatus(res) == PGRES_TUPLES_OK ? "expected one row"
                                                                : PQresultErrorMessage(res));
         PQclear(res);
@@ -154,7 +156,7 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
     res = PQexecParams(conn->pg, slot_sql, 1, NULL, slot_params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char msg[ERR_MSG_MAX - 64];
-        copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+        pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
         PQclear(res);
         return err_set(err, ERR_PG, "reading replication slot: %s", msg);
     }
@@ -213,7 +215,7 @@ bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err)
         bool wrote = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
         if (!wrote) {
             char msg[ERR_MSG_MAX - 64];
-            copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+            pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
             err_set(err, ERR_PG, "flushing WAL: %s", msg);
         }
         PQclear(res);
@@ -255,7 +257,7 @@ static bool exec_command(PgConn *conn, const char *sql, const char *what, Err *e
     PGresult *res = PQexec(conn->pg, sql);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         char msg[ERR_MSG_MAX - 64];
-        copy_pg_message(msg, sizeof msg, PQresultErrorMessage(res));
+        pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
         PQclear(res);
         return err_set(err, ERR_PG, "%s: %s", what, msg);
     }

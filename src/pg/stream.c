@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/str.h"
 #include "core/mem.h"
+#include "pg/conn_intern.h"
 #include "pg/walproto.h"
 
 struct PgStream {
@@ -26,28 +27,18 @@ struct PgStream {
     bool copying;
 };
 
-static void one_line(char *dst, size_t size, const char *msg)
-{
-    snprintf(dst, size, "%s", msg ? msg : "");
-    size_t n = strlen(dst);
-    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
-        dst[--n] = '\0';
-    for (char *p = dst; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-}
 
 static bool conn_error(PgStream *s, ErrCode code, const char *what, Err *err)
 {
     char msg[ERR_MSG_MAX - 80];
-    one_line(msg, sizeof msg, PQerrorMessage(s->pg));
+    pg_message_line(msg, sizeof msg, PQerrorMessage(s->pg));
     return err_set(err, code, "%s: %s", what, msg);
 }
 
 static bool result_error(PGresult *res, const char *what, Err *err)
 {
     char msg[ERR_MSG_MAX - 80];
-    one_line(msg, sizeof msg, PQresultErrorMessage(res));
+    pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     err_set(err, ERR_PG, "%s: %s", what, msg);
     /* 55000 (slot invalidated, not in prerequisite state) and 42704 (no such slot)
