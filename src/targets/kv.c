@@ -702,13 +702,19 @@ static bool apply_upsert(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTu
     if (ok && !complete)
         ok = err_set(err, ERR_PROTOCOL, "%s: a row of %s arrived without its identity columns", kv->base.name,
                      rel->qualname);
+    IndexRow moved = {0};      /* the row under its old identity, when the identity changed */
     if (ok && ot && (old_kind == 'K' || old_kind == 'O')) {
         ok = identity_json(tab, rel, ot, &pk_old, err, &complete);
         if (ok && complete && strcmp(pk_old.data, kv->pk.data) != 0)
-            ok = remove_row(kv, tab, rel, ot, old_kind, &pk_old, err);
+            ok = index_get(kv, tab, &pk_old, &moved, err) && remove_row(kv, tab, rel, ot, old_kind, &pk_old, err);
     }
     IndexRow ir = {0};
     ok = ok && index_get(kv, tab, &kv->pk, &ir, err);
+    if (ok && !ir.found && moved.state) {
+        ir.state = moved.state; /* its row state moves with it (unchanged TOAST values) */
+        moved.state = NULL;
+    }
+    index_row_clear(&moved);
     PgoCol *cols = NULL;
     json_t *new_keys = json_array();
     if (ok) {
