@@ -572,7 +572,7 @@ static void format_time(int64_t us, char *out, size_t n)
 /* Metadata: {"commit_lsn","commit_time", user templates...}; falls back to the first two when too large. */
 static bool render_meta(Kv *kv, const KvEntry *en, const Rel *rel, const PgoTuple *tup, Err *err)
 {
-    char lsn[LSN_STR_MAX], ts[40];
+    char lsn[LSN_STR_MAX], ts[80];
     lsn_format(kv->lsn, lsn);
     format_time(kv->time_us, ts, sizeof ts);
     buf_reset(&kv->meta);
