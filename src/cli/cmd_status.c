@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "core/mem.h"
+#include "core/timefmt.h"
 #include "pg/conn.h"
 #include "state/store.h"
 
@@ -30,14 +31,8 @@ static int64_t now_us(void)
 
 static json_t *iso_time(int64_t unix_us)
 {
-    if (unix_us <= 0)
-        return json_null();
-    time_t secs = (time_t)(unix_us / 1000000);
-    struct tm tm;
-    char text[40];
-    gmtime_r(&secs, &tm);
-    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(text);
+    char text[TIMEFMT_ISO_MAX];
+    return unix_us > 0 ? json_string(timefmt_iso(unix_us, 0, text)) : json_null();
 }
 
 int cmd_status(CliCtx *ctx, int argc, char **argv)

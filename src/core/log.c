@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/json_text.h"
 #include "core/mem.h"
+#include "core/timefmt.h"
 
 #define LOG_LINE_MAX (32 * 1024)
 #define LOG_SECRETS_MAX 64
@@ -128,16 +129,11 @@ char *log_redact(const char *text)
     return out;
 }
 
-static void log_timestamp(char *out, size_t out_size)
+static void log_timestamp(char out[TIMEFMT_ISO_MAX])
 {
     struct timespec now;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(out, out_size, "%Y-%m-%dT%H:%M:%S", &tm);
-    unsigned millis = (unsigned)(now.tv_nsec / 1000000L) % 1000u;
-    if (n > 0 && out_size - n >= 6)
-        snprintf(out + n, out_size - n, ".%03uZ", millis);
+    timefmt_iso((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, 3, out);
 }
 
 static bool log_use_json(void)
@@ -155,9 +151,9 @@ static bool log_json_field(Buf *b, const char *key, const char *value, Err *err)
 
 static bool log_format_line(Buf *b, const LogCtx *ctx, LogLevel level, const char *msg, Err *err)
 {
-    char ts[40];
+    char ts[TIMEFMT_ISO_MAX];
     char lsn[24] = "";
-    log_timestamp(ts, sizeof ts);
+    log_timestamp(ts);
     if (ctx && ctx->has_lsn)
         snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(ctx->lsn >> 32), (unsigned)ctx->lsn);
     const char *component = ctx && ctx->component ? ctx->component : "wal2edge";

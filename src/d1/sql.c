@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "core/timefmt.h"
 
 #define SQL_BUF_CAP ((size_t)64 * 1024 * 1024)
 
@@ -522,15 +523,8 @@ bool d1_sql_checkpoint(const char *slot, Lsn commit_lsn, Lsn end_lsn, int64_t co
                        D1StmtList *out, Err *err)
 {
     (void)err;
-    char c[LSN_STR_MAX], e[LSN_STR_MAX], ts[64];
-    int64_t secs = commit_time_us >= 0 ? commit_time_us / 1000000 : -((-commit_time_us + 999999) / 1000000);
-    int64_t usec = commit_time_us - secs * 1000000;
-    time_t tt = (time_t)secs;
-    struct tm tm;
-    if (!gmtime_r(&tt, &tm))
-        memset(&tm, 0, sizeof tm);
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)usec);
+    char c[LSN_STR_MAX], e[LSN_STR_MAX], ts[TIMEFMT_ISO_MAX];
+    timefmt_iso(commit_time_us, 6, ts);
     D1Stmt st;
     st.sql = xstrdup("INSERT INTO \"" D1_STATE_TABLE "\" (\"slot\", \"commit_lsn\", \"end_lsn\", "
                      "\"updated_at\") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (\"slot\") DO UPDATE SET "

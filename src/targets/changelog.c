@@ -19,6 +19,7 @@
 #include "core/fs.h"
 #include "core/json_text.h"
 #include "core/mem.h"
+#include "core/timefmt.h"
 
 #define CHANGELOG_IO_BUFFER (1 << 20)
 /* A single rendered change may be as large as the row (1 GB fields): cap the line. */
@@ -60,17 +61,9 @@ static bool append_lsn(Buf *b, const char *key, Lsn lsn, Err *err)
 
 static bool append_time(Buf *b, int64_t unix_us, Err *err)
 {
-    time_t secs = (time_t)(unix_us / 1000000);
-    int64_t micros = unix_us % 1000000;
-    if (micros < 0) {
-        micros += 1000000;
-        secs -= 1;
-    }
-    struct tm tm;
-    char text[40];
-    gmtime_r(&secs, &tm);
-    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    return buf_printf(b, err, ",\"commit_time\":\"%s.%06" PRId64 "Z\"", text, micros);
+    char text[TIMEFMT_ISO_MAX];
+    return buf_append_str(b, ",\"commit_time\":\"", err) && buf_append_str(b, timefmt_iso(unix_us, 6, text), err) &&
+           buf_append(b, "\"", 1, err);
 }
 
 static bool append_txn_head(Buf *b, const char *type, const TxnInfo *txn, Err *err)

@@ -1,0 +1,18 @@
+/*
+ * core/timefmt.h - ISO 8601 UTC timestamps, the one way wal2edge writes times
+ *                  (logs, change log, checkpoints, status, KV metadata).
+ * Pure:     yes (gmtime_r only).
+ */
+#ifndef WAL2EDGE_CORE_TIMEFMT_H
+#define WAL2EDGE_CORE_TIMEFMT_H
+
+#include <stdint.h>
+
+/* "-292277-01-01T00:00:00.000000Z" fits with room to spare. */
+#define TIMEFMT_ISO_MAX 48
+
+/* unix_us (microseconds since the Unix epoch) as YYYY-MM-DDTHH:MM:SS[.f…]Z with
+ * frac_digits 0, 3 or 6 fractional digits. Returns out. */
+char *timefmt_iso(int64_t unix_us, int frac_digits, char out[TIMEFMT_ISO_MAX]);
+
+#endif
