@@ -1,0 +1,869 @@
+/*
+ * snapshot/export.c - see export.h.
+ */
+#include "snapshot/export.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "pg/conn.h"
+#include "pg/relcache.h"
+#include "pg/stream.h"
+#include "pipeline/rowjson.h"
+#include "snapshot/manifest.h"
+#include "snapshot/ndjson_zst.h"
+#include "snapshot/sink.h"
+#include "state/sqlite.h"
+
+#define SNAP_FETCH_ROWS 2000
+#define SNAP_ROW_CAP (256u * 1024 * 1024)
+#define SNAP_WAL_WARN_BYTES (1024ll * 1024 * 1024)
+
+static const LogCtx LOGC = {.component = "snapshot"};
+
+/* ================================================================ time */
+
+void snap_time_id(char out[17])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+void snap_time_rfc3339(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ================================================================ the point */
+
+struct SnapPoint {
+    const Config *cfg;
+    PgStream *exporter;
+    PgConn *watch;
+    char snapshot_name[64];
+    char slot[64];
+    bool helper;               /* slot is a helper, dropped at close */
+    bool created;
+    Lsn lsn;
+};
+
+SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
+{
+    PgConn *conn = pgconn_open(cfg->source.dsn, err);
+    if (!conn)
+        return NULL;
+    PgServerFacts facts;
+    if (!pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err)) {
+        pgconn_close(conn);
+        return NULL;
+    }
+    if (strcmp(facts.wal_level, "logical") != 0) {
+        pgconn_close(conn);
+        err_set(err, ERR_CHECK,
+                "wal_level is %s; a consistent snapshot with its LSN needs wal_level=logical (run wal2edge doctor)",
+                facts.wal_level);
+        return NULL;
+    }
+    SnapPoint *p = xcalloc(1, sizeof *p);
+    p->cfg = cfg;
+    p->watch = conn;
+    if (mode == SNAP_POINT_NEW_SLOT && facts.slot.exists) {
+        err_set(err, ERR_CHECK,
+                "replication slot \"%s\" already exists, so the copy could not start exactly where it does; "
+                "drop it first (wal2edge slot drop) or migrate without --then-stream",
+                cfg->source.slot);
+        snap_point_close(p);
+        return NULL;
+    }
+    bool use_main = mode != SNAP_POINT_HELPER && !facts.slot.exists;
+    if (use_main) {
+        snprintf(p->slot, sizeof p->slot, "%s", cfg->source.slot);
+    } else {
+        snprintf(p->slot, sizeof p->slot, "w2e_snap_%ld", (long)getpid());
+        p->helper = true;
+    }
+    p->exporter = pgstream_connect(cfg->source.dsn, err);
+    if (!p->exporter) {
+        snap_point_close(p);
+        return NULL;
+    }
+    PgSlotCreated sc;
+    bool two_phase = use_main && pgstream_server_version(p->exporter) >= 150000;
+    if (!pgstream_create_slot(p->exporter, p->slot, two_phase, true, &sc, err)) {
+        err_prefix(err, "creating %sreplication slot \"%s\"", p->helper ? "helper " : "", p->slot);
+        p->helper = false; /* nothing to drop */
+        snap_point_close(p);
+        return NULL;
+    }
+    p->created = use_main;
+    p->lsn = sc.consistent_point;
+    snprintf(p->snapshot_name, sizeof p->snapshot_name, "%s", sc.snapshot_name);
+    char l[LSN_STR_MAX];
+    if (use_main)
+        log_info(&LOGC, "created replication slot \"%s\" at %s; `wal2edge run` continues right after this point",
+                 p->slot, lsn_format(p->lsn, l));
+    return p;
+}
+
+Lsn snap_point_lsn(const SnapPoint *p) { return p->lsn; }
+bool snap_point_created_slot(const SnapPoint *p) { return p->created; }
+const char *snap_point_slot(const SnapPoint *p) { return p->slot; }
+
+PgSnapshot *snap_point_reader(SnapPoint *p, Err *err)
+{
+    return pgsnap_open(p->cfg->source.dsn, p->snapshot_name, err);
+}
+
+void snap_point_check_wal(SnapPoint *p)
+{
+    if (!p->watch || !p->slot[0])
+        return;
+    PgServerFacts f;
+    Err e;
+    if (!pgconn_server_facts(p->watch, p->cfg->source.publication, p->slot, &f, &e))
+        return;
+    if (f.slot.exists && f.slot.safe_wal_size >= 0 && f.slot.safe_wal_size < SNAP_WAL_WARN_BYTES)
+        log_warn(&LOGC,
+                 "slot \"%s\" holding the snapshot point has only %" PRId64
+                 " MB of WAL left before max_slot_wal_keep_size invalidates it (wal_status %s); "
+                 "a lost slot ends the snapshot",
+                 p->slot, f.slot.safe_wal_size / (1024 * 1024), f.slot.wal_status);
+}
+
+void snap_point_close(SnapPoint *p)
+{
+    if (!p)
+        return;
+    if (p->exporter && p->helper) {
+        Err e;
+        if (!pgstream_drop_slot(p->exporter, p->slot, &e))
+            log_warn(&LOGC, "could not drop helper slot \"%s\": %s (drop it with pg_drop_replication_slot)", p->slot,
+                     e.msg);
+    }
+    pgstream_close(p->exporter);
+    pgconn_close(p->watch);
+    free(p);
+}
+
+/* ================================================================ plan */
+
+typedef struct STable {
+    const CatTable *ct;
+    const ConfigTarget *r2;
+    char *dir;                 /* PREFIX/TABLE/SNAPSHOT_ID */
+    const char **cols;         /* selected columns */
+    size_t col_count;
+    ManifestColumn *mcols;
+    const char **key;
+    size_t key_count;
+    RowShape *shape;
+    Rel rel;
+    int64_t estimate;
+    /* results (under the mutex) */
+    ManifestPart *parts;
+    size_t part_count;
+    uint64_t rows, bytes, raw_bytes;
+    uint64_t cur_bytes;        /* of the part being written */
+    bool started, done;
+} STable;
+
+typedef struct Exp {
+    const Config *cfg;
+    const SnapshotOptions *opts;
+    SnapPoint *point;
+    Sqlite *db;
+    char snapshot_id[64];
+    STable *tables;
+    size_t table_count;
+    size_t next_table;
+    uint64_t part_bytes;
+    pthread_mutex_t mu;
+    bool failed;
+    Err err;
+    /* progress */
+    int64_t start_ms;
+    uint64_t rows_done_tables;
+} Exp;
+
+typedef struct Worker {
+    Exp *x;
+    PgSnapshot *snap;
+    SnapSink **sinks;          /* one per r2 target of cfg (NULL when unused) */
+    PartWriter *pw;
+    pthread_t thread;
+    bool started;
+} Worker;
+
+static void stable_free(STable *t)
+{
+    free(t->dir);
+    free(t->cols);
+    free(t->mcols);
+    free(t->key);
+    rowshape_free(t->shape);
+    free(t->rel.cols);
+    for (size_t i = 0; i < t->part_count; i++)
+        free(t->parts[i].key);
+    free(t->parts);
+}
+
+static const ConfigTarget *default_bucket(const Config *cfg, const char *name, Err *err)
+{
+    if (name) {
+        const ConfigTarget *t = config_target(cfg, TARGET_R2, name);
+        if (!t)
+            err_set(err, ERR_CONFIG, "snapshot: no r2 target \"%s\" in the config", name);
+        return t;
+    }
+    const ConfigTarget *only = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->target_count; i++)
+        if (cfg->targets[i].kind == TARGET_R2) {
+            only = &cfg->targets[i];
+            n++;
+        }
+    if (n == 1)
+        return only;
+    err_set(err, ERR_CONFIG,
+            n == 0 ? "snapshot: the config has no r2 target (add \"r2\": {\"NAME\": {}} for a local directory)"
+                   : "snapshot: several r2 targets; say which with --bucket NAME or a mapping's \"snapshot\"");
+    return NULL;
+}
+
+static bool plan_table(Exp *x, const CatalogInfo *cat, const Mapping *m, const char *qualname, STable *t, Err *err)
+{
+    const CatTable *ct = catalog_table(cat, qualname);
+    if (!ct || !ct->exists)
+        return err_set(err, ERR_CONFIG, "snapshot: table %s does not exist", qualname);
+    t->ct = ct;
+    if (m && m->snapshot_bucket)
+        t->r2 = config_target(x->cfg, TARGET_R2, m->snapshot_bucket);
+    else
+        t->r2 = default_bucket(x->cfg, x->opts->bucket, err);
+    if (!t->r2)
+        return false;
+    const char *prefix = m && m->snapshot_prefix ? m->snapshot_prefix : "";
+    t->dir = xasprintf("%s%s%s/%s", prefix, prefix[0] ? "/" : "", ct->qualname, x->snapshot_id);
+    t->cols = xcalloc(ct->col_count + 1, sizeof *t->cols);
+    t->mcols = xcalloc(ct->col_count + 1, sizeof *t->mcols);
+    t->rel.cols = xcalloc(ct->col_count + 1, sizeof *t->rel.cols);
+    const char **excl = xcalloc(ct->col_count + 1, sizeof *excl);
+    size_t nexcl = 0;
+    for (size_t i = 0; i < ct->col_count; i++) {
+        const CatColumn *c = &ct->cols[i];
+        if (m && m->d1.present && mapping_d1_excludes(m, c->name)) {
+            excl[nexcl++] = c->name;
+            continue;
+        }
+        if (c->generated)
+            continue; /* never in the change stream either */
+        size_t k = t->col_count++;
+        t->cols[k] = c->name;
+        t->mcols[k] = (ManifestColumn){c->name, c->type_name, c->type_oid, c->not_null};
+        t->rel.cols[k] = (RelCol){(char *)c->name, c->type_oid, c->typmod, false};
+    }
+    t->rel.ncols = (uint16_t)t->col_count;
+    t->rel.nspname = (char *)ct->schema;
+    t->rel.relname = (char *)ct->name;
+    t->rel.qualname = (char *)ct->qualname;
+    t->rel.oid = ct->oid;
+    t->shape = rowshape_new(cat, ct, excl, nexcl, err);
+    free(excl);
+    if (!t->shape)
+        return false;
+    const CatIndex *idx = catalog_primary_key(ct);
+    if (!idx)
+        idx = catalog_replident_index(ct);
+    if (idx) {
+        t->key = xcalloc(idx->col_count + 1, sizeof *t->key);
+        for (size_t i = 0; i < idx->col_count; i++)
+            t->key[t->key_count++] = ct->cols[idx->cols[i]].name;
+    }
+    return true;
+}
+
+/* ================================================================ state */
+
+static const char *const STATE_SCHEMA =
+    "CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, lsn TEXT NOT NULL, status TEXT NOT NULL, "
+    "started_at TEXT NOT NULL, finished_at TEXT);"
+    "CREATE TABLE IF NOT EXISTS parts (snapshot_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, "
+    "tbl TEXT NOT NULL, part INTEGER NOT NULL, rows INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, "
+    "bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (snapshot_id, key));";
+
+static bool state_exec(Sqlite *db, const char *sql, const char *const *args, size_t n, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(db, sql, err);
+    if (!st)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = sqlite_bind_text(st, (int)i + 1, args[i], strlen(args[i]), err);
+    ok = ok && sqlite_step(st, err) >= 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+/* An earlier snapshot that did not finish: its point in time is gone with the
+ * process that held it, so its parts are removed and a new snapshot starts. */
+static bool cleanup_interrupted(Exp *x, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(x->db, "SELECT id, lsn FROM snapshots WHERE status = 'running'", err);
+    if (!st)
+        return false;
+    char **ids = NULL, **lsns = NULL;
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        ids = xrealloc(ids, (n + 1) * sizeof *ids);
+        lsns = xrealloc(lsns, (n + 1) * sizeof *lsns);
+        ids[n] = xstrdup(sqlite_column_text(st, 0, NULL));
+        lsns[n++] = xstrdup(sqlite_column_text(st, 1, NULL));
+    }
+    sqlite_finalize(st);
+    bool ok = rc == 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        fprintf(stderr,
+                "snapshot %s (at %s) was interrupted; its point in time ended with the process that held it, "
+                "so it cannot be continued consistently: removing its parts and starting a new snapshot\n",
+                ids[i], lsns[i]);
+        st = sqlite_prepare(x->db, "SELECT bucket, key FROM parts WHERE snapshot_id = ?1", err);
+        ok = st && sqlite_bind_text(st, 1, ids[i], strlen(ids[i]), err);
+        size_t removed = 0;
+        while (ok && (rc = sqlite_step(st, err)) == 1) {
+            const char *bucket = sqlite_column_text(st, 0, NULL);
+            const char *key = sqlite_column_text(st, 1, NULL);
+            const ConfigTarget *t = config_target(x->cfg, TARGET_R2, bucket);
+            if (!t)
+                continue;
+            char *spool = xasprintf("%s/snapshot/spool", x->cfg->state_dir);
+            Err e;
+            SnapSink *s = sink_open(x->cfg, t, spool, 0, &e);
+            free(spool);
+            char *sp = s ? sink_spool_path(s, key) : NULL;
+            if (sp)
+                unlink(sp);
+            free(sp);
+            if (s && sink_delete(s, key, &e))
+                removed++;
+            else
+                log_warn(&LOGC, "could not remove %s: %s", key, e.msg);
+            sink_free(s);
+        }
+        if (ok && rc < 0)
+            ok = false;
+        sqlite_finalize(st);
+        if (ok)
+            log_info(&LOGC, "removed %zu parts of interrupted snapshot %s", removed, ids[i]);
+        const char *a[] = {ids[i]};
+        ok = ok && state_exec(x->db, "UPDATE snapshots SET status = 'abandoned' WHERE id = ?1", a, 1, err) &&
+             state_exec(x->db, "DELETE FROM parts WHERE snapshot_id = ?1", a, 1, err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+        free(lsns[i]);
+    }
+    free(ids);
+    free(lsns);
+    return ok;
+}
+
+/* ================================================================ workers */
+
+static void fail(Exp *x, const Err *e)
+{
+    pthread_mutex_lock(&x->mu);
+    if (!x->failed) {
+        x->failed = true;
+        x->err = *e;
+    }
+    pthread_mutex_unlock(&x->mu);
+}
+
+static bool stopped(Exp *x)
+{
+    pthread_mutex_lock(&x->mu);
+    bool f = x->failed;
+    pthread_mutex_unlock(&x->mu);
+    return f;
+}
+
+static size_t target_index(const Config *cfg, const ConfigTarget *t) { return (size_t)(t - cfg->targets); }
+
+/* A part is recorded before it is written (sha256 empty), so that an interrupted
+ * snapshot's half-written spool file is found and removed too. */
+static bool record_part_start(Exp *x, STable *t, const char *key, unsigned part_no, Err *err)
+{
+    char part[16];
+    snprintf(part, sizeof part, "%u", part_no);
+    const char *a[] = {x->snapshot_id, t->r2->name, key, t->ct->qualname, part};
+    pthread_mutex_lock(&x->mu);
+    bool ok = state_exec(x->db,
+                         "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
+                         "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), 0, 0, -1, '')",
+                         a, 5, err);
+    pthread_mutex_unlock(&x->mu);
+    return ok;
+}
+
+static bool finish_part(Worker *w, STable *t, unsigned part_no, const char *key, const char *spool, Err *err)
+{
+    Exp *x = w->x;
+    PartInfo info;
+    if (!partw_close(w->pw, &info, err))
+        return false;
+    SnapSink *sink = w->sinks[target_index(x->cfg, t->r2)];
+    if (!sink_put_file(sink, key, spool, info.bytes, err))
+        return false;
+    char rows[24], raw[24], bytes[24], part[16];
+    snprintf(rows, sizeof rows, "%" PRIu64, info.rows);
+    snprintf(raw, sizeof raw, "%" PRIu64, info.raw_bytes);
+    snprintf(bytes, sizeof bytes, "%" PRIu64, info.bytes);
+    snprintf(part, sizeof part, "%u", part_no);
+    pthread_mutex_lock(&x->mu);
+    const char *a[] = {x->snapshot_id, t->r2->name, key, t->ct->qualname, part, rows, raw, bytes, info.sha256};
+    bool ok = state_exec(x->db,
+                         "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
+                         "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), CAST(?6 AS INTEGER), "
+                         "CAST(?7 AS INTEGER), CAST(?8 AS INTEGER), ?9)",
+                         a, 9, err);
+    t->parts = xrealloc(t->parts, (t->part_count + 1) * sizeof *t->parts);
+    ManifestPart *mp = &t->parts[t->part_count++];
+    memset(mp, 0, sizeof *mp);
+    mp->key = xstrdup(key);
+    mp->rows = info.rows;
+    mp->raw_bytes = info.raw_bytes;
+    mp->bytes = info.bytes;
+    memcpy(mp->sha256, info.sha256, sizeof mp->sha256);
+    t->bytes += info.bytes;
+    t->raw_bytes += info.raw_bytes;
+    t->cur_bytes = 0;
+    pthread_mutex_unlock(&x->mu);
+    return ok;
+}
+
+static bool export_table(Worker *w, STable *t, Err *err)
+{
+    Exp *x = w->x;
+    if (!pgsnap_table_open(w->snap, t->ct->schema, t->ct->name, t->cols, t->col_count, t->key, t->key_count, NULL,
+                           err))
+        return false;
+    PgoCol *vals = xcalloc(t->col_count + 1, sizeof *vals);
+    Buf row;
+    buf_init(&row, SNAP_ROW_CAP);
+    unsigned part_no = 0;
+    char *key = NULL, *spool = NULL;
+    bool ok = true;
+    SnapSink *sink = w->sinks[target_index(x->cfg, t->r2)];
+    while (ok && !stopped(x)) {
+        long n = pgsnap_fetch(w->snap, SNAP_FETCH_ROWS, err);
+        if (n < 0) {
+            ok = false;
+            break;
+        }
+        if (n == 0)
+            break;
+        for (long r = 0; ok && r < n; r++) {
+            for (size_t c = 0; c < t->col_count; c++) {
+                size_t len = 0;
+                const char *v = pgsnap_value(w->snap, r, c, &len);
+                vals[c].kind = v ? PGO_COL_TEXT : PGO_COL_NULL;
+                vals[c].data = (const uint8_t *)v;
+                vals[c].len = (uint32_t)len;
+            }
+            PgoTuple tup = {.ncols = (uint16_t)t->col_count, .cols = vals};
+            buf_reset(&row);
+            ok = rowjson_append(t->shape, &t->rel, &tup, ROWJSON_MARK_UNCHANGED, &row, NULL, err);
+            if (ok && !partw_is_open(w->pw)) {
+                free(key);
+                free(spool);
+                key = xasprintf("%s/part-%05u.ndjson.zst", t->dir, part_no);
+                spool = sink_spool_path(sink, key);
+                ok = record_part_start(x, t, key, part_no, err) && fs_mkdir_parents(spool, err) &&
+                     partw_open(w->pw, spool, err);
+            }
+            ok = ok && partw_add_row(w->pw, row.data, row.len, err);
+            if (ok && partw_bytes(w->pw) >= x->part_bytes)
+                ok = finish_part(w, t, part_no++, key, spool, err);
+        }
+        pthread_mutex_lock(&x->mu);
+        t->rows += (uint64_t)n;
+        t->cur_bytes = partw_is_open(w->pw) ? partw_bytes(w->pw) : 0;
+        pthread_mutex_unlock(&x->mu);
+    }
+    if (ok && !stopped(x) && partw_is_open(w->pw))
+        ok = finish_part(w, t, part_no++, key, spool, err);
+    if (ok)
+        ok = pgsnap_table_close(w->snap, err);
+    if (!ok) {
+        Err ignored;
+        if (partw_is_open(w->pw)) {
+            PartInfo pi;
+            if (!partw_close(w->pw, &pi, &ignored)) {
+                /* the spool file is removed below */
+            }
+        }
+        if (spool)
+            unlink(spool);
+        if (!pgsnap_table_close(w->snap, &ignored)) {
+            /* the connection is closed by the caller anyway */
+        }
+        err_prefix(err, "snapshot of %s", t->ct->qualname);
+    }
+    free(key);
+    free(spool);
+    free(vals);
+    buf_free(&row);
+    return ok;
+}
+
+static void *worker_main(void *arg)
+{
+    Worker *w = arg;
+    Exp *x = w->x;
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        STable *t = NULL;
+        if (!x->failed && x->next_table < x->table_count) {
+            t = &x->tables[x->next_table++];
+            t->started = true;
+        }
+        pthread_mutex_unlock(&x->mu);
+        if (!t)
+            break;
+        Err err;
+        if (!export_table(w, t, &err)) {
+            fail(x, &err);
+            break;
+        }
+        pthread_mutex_lock(&x->mu);
+        t->done = true;
+        pthread_mutex_unlock(&x->mu);
+    }
+    return NULL;
+}
+
+/* ================================================================ progress */
+
+static void show_progress(Exp *x, bool final)
+{
+    pthread_mutex_lock(&x->mu);
+    double secs = (double)(mono_ms() - x->start_ms) / 1000.0;
+    uint64_t rows = 0, bytes = 0;
+    int64_t est = 0;
+    for (size_t i = 0; i < x->table_count; i++) {
+        STable *t = &x->tables[i];
+        rows += t->rows;
+        bytes += t->bytes + t->cur_bytes;
+        est += t->estimate > (int64_t)t->rows ? t->estimate : (int64_t)t->rows;
+    }
+    double rate = secs > 0 ? (double)rows / secs : 0;
+    char eta[32] = "-";
+    if (!final && rate > 0 && est > (int64_t)rows)
+        snprintf(eta, sizeof eta, "%.0fs", (double)(est - (int64_t)rows) / rate);
+    if (x->opts->tty) {
+        fprintf(stderr, "\r\033[K");
+        for (size_t i = 0; i < x->table_count; i++) {
+            STable *t = &x->tables[i];
+            if (!t->started || (t->done && !final))
+                continue;
+            int pct = t->estimate > 0 ? (int)(100.0 * (double)t->rows / (double)t->estimate) : 0;
+            if (pct > 99 && !t->done)
+                pct = 99;
+            if (t->done)
+                pct = 100;
+            fprintf(stderr, "%s %3d%% %" PRIu64 " rows %.1f MB\n\033[K", t->ct->qualname, pct, t->rows,
+                    (double)(t->bytes + t->cur_bytes) / 1e6);
+        }
+        fprintf(stderr, "total %" PRIu64 "/%" PRId64 " rows, %.1f MB, %.0f rows/s, %.1f MB/s, ETA %s", rows, est,
+                (double)bytes / 1e6, rate, secs > 0 ? (double)bytes / 1e6 / secs : 0.0, eta);
+        if (final)
+            fputc('\n', stderr);
+        else {
+            /* move back up over the table lines */
+            size_t lines = 0;
+            for (size_t i = 0; i < x->table_count; i++)
+                if (x->tables[i].started && !x->tables[i].done)
+                    lines++;
+            if (lines)
+                fprintf(stderr, "\033[%zuA\r", lines);
+        }
+        fflush(stderr);
+    } else {
+        log_info(&LOGC, "%s: %" PRIu64 "/%" PRId64 " rows, %.1f MB compressed, %.0f rows/s, ETA %s%s", x->snapshot_id,
+                 rows, est, (double)bytes / 1e6, rate, eta, final ? " (done)" : "");
+    }
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* ================================================================ run */
+
+static bool open_state(Exp *x, Err *err)
+{
+    char *dir = xasprintf("%s/snapshot", x->cfg->state_dir);
+    char *path = xasprintf("%s/state.sqlite", dir);
+    bool ok = fs_mkdir_p(dir, err);
+    if (ok) {
+        x->db = sqlite_open(path, true, err);
+        ok = x->db && sqlite_exec(x->db, STATE_SCHEMA, err);
+    }
+    free(dir);
+    free(path);
+    return ok;
+}
+
+static int cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > SNAP_MAX_JOBS ? SNAP_MAX_JOBS : (int)n;
+}
+
+static bool write_manifests(Exp *x, Worker *w0, const char *started_at, Err *err)
+{
+    char done_at[32];
+    snap_time_rfc3339(done_at);
+    ManifestTable *mt = xcalloc(x->table_count + 1, sizeof *mt);
+    for (size_t i = 0; i < x->table_count; i++) {
+        STable *t = &x->tables[i];
+        mt[i] = (ManifestTable){.table = t->ct->qualname,
+                                .bucket = t->r2->name,
+                                .dir = t->dir,
+                                .cols = t->mcols,
+                                .col_count = t->col_count,
+                                .key = t->key,
+                                .key_count = t->key_count,
+                                .parts = t->parts,
+                                .part_count = t->part_count,
+                                .rows = t->rows,
+                                .raw_bytes = t->raw_bytes,
+                                .bytes = t->bytes};
+    }
+    Manifest m = {.snapshot_id = x->snapshot_id,
+                  .lsn = snap_point_lsn(x->point),
+                  .started_at = started_at,
+                  .completed_at = done_at,
+                  .slot = snap_point_created_slot(x->point) ? snap_point_slot(x->point) : NULL,
+                  .level = x->opts->level ? x->opts->level : 3,
+                  .tables = mt,
+                  .table_count = x->table_count};
+    bool ok = true;
+    for (size_t i = 0; ok && i < x->table_count; i++) {
+        char *text = manifest_json(&m, i);
+        char *key = xasprintf("%s/%s", x->tables[i].dir, MANIFEST_NAME);
+        ok = sink_put_bytes(w0->sinks[target_index(x->cfg, x->tables[i].r2)], key, text, strlen(text),
+                            "application/json", err);
+        free(key);
+        free(text);
+    }
+    free(mt);
+    return ok;
+}
+
+static int cmp_estimate(const void *a, const void *b)
+{
+    const STable *x = a, *y = b;
+    return x->estimate < y->estimate ? 1 : x->estimate > y->estimate ? -1 : 0;
+}
+
+bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptions *opts, SnapshotResult *out,
+                  Err *err)
+{
+    memset(out, 0, sizeof *out);
+    Exp x = {.cfg = cfg, .opts = opts, .start_ms = mono_ms()};
+    pthread_mutex_init(&x.mu, NULL);
+    x.part_bytes = opts->part_bytes ? opts->part_bytes : SNAP_DEFAULT_PART_BYTES;
+    if (opts->snapshot_id)
+        snprintf(x.snapshot_id, sizeof x.snapshot_id, "%s", opts->snapshot_id);
+    else
+        snap_time_id(x.snapshot_id);
+    char started_at[32];
+    snap_time_rfc3339(started_at);
+
+    /* which tables */
+    const char **names = NULL;
+    const Mapping **mlist = NULL;
+    size_t n = 0;
+    if (opts->table_count) {
+        for (size_t i = 0; i < opts->table_count; i++) {
+            names = xrealloc(names, (n + 1) * sizeof *names);
+            mlist = xrealloc(mlist, (n + 1) * sizeof *mlist);
+            const char *q = opts->tables[i];
+            mlist[n] = mapping_set_find(maps, q);
+            names[n++] = q;
+        }
+    } else {
+        for (size_t i = 0; i < maps->count; i++)
+            if (maps->items[i].snapshot_bucket) {
+                names = xrealloc(names, (n + 1) * sizeof *names);
+                mlist = xrealloc(mlist, (n + 1) * sizeof *mlist);
+                mlist[n] = &maps->items[i];
+                names[n++] = maps->items[i].source;
+            }
+    }
+    bool ok = true;
+    if (n == 0)
+        ok = err_set(err, ERR_CONFIG,
+                     "snapshot: no table to export (name tables with --table SCHEMA.T, or add \"snapshot\" to a mapping)");
+    CatalogInfo *cat = NULL;
+    if (ok) {
+        cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, n, err);
+        ok = cat != NULL;
+    }
+    if (ok) {
+        x.tables = xcalloc(n, sizeof *x.tables);
+        for (size_t i = 0; ok && i < n; i++) {
+            ok = plan_table(&x, cat, mlist[i], names[i], &x.tables[i], err);
+            x.table_count = i + 1;
+        }
+    }
+    ok = ok && open_state(&x, err) && cleanup_interrupted(&x, err);
+    if (ok) {
+        SqliteStmt *st = sqlite_prepare(x.db, "SELECT count(*) FROM snapshots WHERE id = ?1", err);
+        ok = st && sqlite_bind_text(st, 1, x.snapshot_id, strlen(x.snapshot_id), err) && sqlite_step(st, err) == 1;
+        if (ok && sqlite_column_int64(st, 0) > 0)
+            ok = err_set(err, ERR_USAGE, "snapshot id \"%s\" was used before; choose another", x.snapshot_id);
+        sqlite_finalize(st);
+    }
+    int jobs = opts->jobs > 0 ? (opts->jobs > SNAP_MAX_JOBS ? SNAP_MAX_JOBS : opts->jobs) : cores();
+    if ((size_t)jobs > x.table_count)
+        jobs = (int)(x.table_count ? x.table_count : 1);
+    Worker *workers = xcalloc((size_t)jobs, sizeof *workers);
+    if (ok) {
+        x.point = snap_point_open(cfg, opts->no_slot ? SNAP_POINT_HELPER : SNAP_POINT_SLOT_IF_MISSING, err);
+        ok = x.point != NULL;
+    }
+    if (ok) {
+        char l[LSN_STR_MAX];
+        lsn_format(snap_point_lsn(x.point), l);
+        const char *a[] = {x.snapshot_id, l, started_at};
+        ok = state_exec(x.db, "INSERT INTO snapshots (id, lsn, status, started_at) VALUES (?1, ?2, 'running', ?3)", a,
+                        3, err);
+    }
+    char *spool = xasprintf("%s/snapshot/spool", cfg->state_dir);
+    /* every connection imports the point while the exporter is idle */
+    for (int i = 0; ok && i < jobs; i++) {
+        Worker *w = &workers[i];
+        w->x = &x;
+        w->snap = snap_point_reader(x.point, err);
+        ok = w->snap != NULL;
+        w->pw = ok ? partw_new(opts->level, err) : NULL;
+        ok = ok && w->pw;
+        w->sinks = xcalloc(cfg->target_count + 1, sizeof *w->sinks);
+        for (size_t k = 0; ok && k < x.table_count; k++) {
+            size_t ti = target_index(cfg, x.tables[k].r2);
+            if (w->sinks[ti])
+                continue;
+            w->sinks[ti] = i == 0 ? sink_open(cfg, x.tables[k].r2, spool, opts->chunk_bytes, err)
+                                  : sink_clone(workers[0].sinks[ti], err);
+            ok = w->sinks[ti] != NULL;
+        }
+    }
+    free(spool);
+    for (size_t i = 0; ok && i < x.table_count; i++)
+        ok = pgsnap_estimate_rows(workers[0].snap, x.tables[i].ct->schema, x.tables[i].ct->name,
+                                  &x.tables[i].estimate, err);
+    if (ok) {
+        qsort(x.tables, x.table_count, sizeof *x.tables, cmp_estimate);
+        char l[LSN_STR_MAX];
+        log_info(&LOGC, "snapshot %s at %s: %zu table(s), %d connection(s)", x.snapshot_id,
+                 lsn_format(snap_point_lsn(x.point), l), x.table_count, jobs);
+        x.start_ms = mono_ms();
+        for (int i = 0; ok && i < jobs; i++) {
+            if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+                fail(&x, &(Err){.code = ERR_INTERNAL, .msg = "cannot start a worker thread"});
+            else
+                workers[i].started = true;
+        }
+        int64_t last_progress = mono_ms(), last_wal = 0;
+        for (;;) {
+            pthread_mutex_lock(&x.mu);
+            bool busy = false;
+            for (size_t i = 0; i < x.table_count; i++)
+                if (!x.tables[i].done)
+                    busy = true;
+            bool failed = x.failed;
+            pthread_mutex_unlock(&x.mu);
+            if (!busy || failed)
+                break;
+            nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000}, NULL);
+            int64_t now = mono_ms();
+            if (now - last_progress >= (opts->tty ? 250 : 5000)) {
+                show_progress(&x, false);
+                last_progress = now;
+            }
+            if (now - last_wal >= 10000) {
+                snap_point_check_wal(x.point);
+                last_wal = now;
+            }
+        }
+        for (int i = 0; i < jobs; i++)
+            if (workers[i].started)
+                pthread_join(workers[i].thread, NULL);
+        if (x.failed) {
+            *err = x.err;
+            ok = false;
+        }
+        if (ok)
+            show_progress(&x, true);
+    }
+    /* manifests last: the snapshot becomes visible only now */
+    ok = ok && write_manifests(&x, &workers[0], started_at, err);
+    if (ok) {
+        char done_at[32];
+        snap_time_rfc3339(done_at);
+        const char *a[] = {x.snapshot_id, done_at};
+        ok = state_exec(x.db, "UPDATE snapshots SET status = 'complete', finished_at = ?2 WHERE id = ?1", a, 2, err);
+    }
+    if (ok) {
+        snprintf(out->snapshot_id, sizeof out->snapshot_id, "%s", x.snapshot_id);
+        out->lsn = snap_point_lsn(x.point);
+        out->tables = x.table_count;
+        out->seconds = (double)(mono_ms() - x.start_ms) / 1000.0;
+        for (size_t i = 0; i < x.table_count; i++) {
+            out->rows += x.tables[i].rows;
+            out->bytes += x.tables[i].bytes;
+            out->raw_bytes += x.tables[i].raw_bytes;
+            out->parts += x.tables[i].part_count;
+        }
+    }
+    for (int i = 0; i < jobs; i++) {
+        Worker *w = &workers[i];
+        pgsnap_close(w->snap);
+        partw_free(w->pw);
+        for (size_t k = 0; w->sinks && k < cfg->target_count; k++)
+            sink_free(w->sinks[k]);
+        free(w->sinks);
+    }
+    free(workers);
+    snap_point_close(x.point);
+    for (size_t i = 0; i < x.table_count; i++)
+        stable_free(&x.tables[i]);
+    free(x.tables);
+    sqlite_close(x.db);
+    catalog_free(cat);
+    free(names);
+    free(mlist);
+    pthread_mutex_destroy(&x.mu);
+    return ok;
+}
