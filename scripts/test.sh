@@ -43,10 +43,9 @@ step "unit + integration tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan -L 'unit|integration'
 
-if [ -f package.json ] && grep -q '"test:edge"' package.json; then
-    step "edge emulator tests (workerd)"
-    npm run --silent test:edge
-fi
+step "edge emulator and Worker tests (workerd)"
+npm run --silent test:edge
+npm run --silent test:workers
 
 if [ -x tests/fuzz/run-smoke.sh ] || [ -f tests/fuzz/run-smoke.sh ]; then
     step "fuzz smoke run"

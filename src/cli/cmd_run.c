@@ -14,6 +14,8 @@
 #include "targets/changelog.h"
 #include "targets/d1_embedded.h"
 #include "targets/d1_remote.h"
+#include "targets/kv.h"
+#include "targets/queue.h"
 
 #define RUN_MAX_TARGETS 64
 
@@ -43,13 +45,31 @@ static bool mapping_uses(const MappingSet *maps, const ConfigTarget *t)
         for (size_t k = 0; t->kind == TARGET_KV && k < m->kv_count; k++)
             if (strcmp(m->kv[k].namespace_name, t->name) == 0)
                 return true;
-        if (t->kind == TARGET_QUEUE && m->queue && strcmp(m->queue, t->name) == 0)
-            return true;
+        if (t->kind == TARGET_QUEUE && m->queue_node) {
+            /* a routed mapping may send to several queues */
+            QueueMapOptions o;
+            Err ignored;
+            bool uses = queue_map_options_parse(m, NULL, &o, &ignored) && queue_map_options_uses(&o, t->name);
+            queue_map_options_clear(&o);
+            if (uses)
+                return true;
+        }
     }
     return false;
 }
 
-/* One target per mapped D1 database; KV and Queues are announced as not applied yet. */
+/* One client for every REST target of a run: they share the account's request budget. */
+static bool shared_client(const Config *cfg, const ConfigTarget *t, CfClient **client, Err *err)
+{
+    if (!*client)
+        *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
+                                cfg->cloudflare.api_token, NULL, err);
+    if (!*client)
+        err_prefix(err, "%s.%s (%s)", target_kind_name(t->kind), t->name, t->remote_id);
+    return *client != NULL;
+}
+
+/* One target per configured target that a mapping uses. */
 static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, CfClient **client,
                                Err *err)
 {
@@ -61,7 +81,6 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
     if (!cat)
         return false;
     bool ok = true;
-    LogCtx lc = {.component = "run"};
     for (size_t i = 0; ok && i < cfg->target_count; i++) {
         const ConfigTarget *t = &cfg->targets[i];
         if (!mapping_uses(maps, t))
@@ -69,19 +88,15 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
         if (t->kind == TARGET_D1 && target_is_embedded(t)) {
             ok = add_target(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err));
         } else if (t->kind == TARGET_D1) {
-            /* one client for every REST target of the run: they share the account's request budget */
-            if (!*client)
-                *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
-                                        cfg->cloudflare.api_token, NULL, err);
-            if (!*client) {
-                err_prefix(err, "d1.%s (database_id %s)", t->name, t->remote_id);
-                ok = false;
-            } else {
-                ok = add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client, NULL, err));
-            }
-        } else if (t->kind == TARGET_KV || t->kind == TARGET_QUEUE) {
-            log_warn(&lc, "%s.%s is mapped but not applied by run in this version", target_kind_name(t->kind),
-                     t->name);
+            ok = shared_client(cfg, t, client, err) &&
+                 add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client, NULL, err));
+        } else if (t->kind == TARGET_QUEUE) {
+            ok = (target_is_embedded(t) || shared_client(cfg, t, client, err)) &&
+                 add_target(ts, queue_target_new(cfg, t, maps, cat, target_is_embedded(t) ? NULL : *client, NULL,
+                                                 err));
+        } else if (t->kind == TARGET_KV) {
+            ok = (target_is_embedded(t) || shared_client(cfg, t, client, err)) &&
+                 add_target(ts, kv_target_new(cfg, t, maps, cat, target_is_embedded(t) ? NULL : *client, err));
         }
     }
     catalog_free(cat);

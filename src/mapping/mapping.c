@@ -362,7 +362,8 @@ static bool load_queue(Ld *ld, const JsoncNode *node, Mapping *mp)
 {
     if (!expect_type(ld, node, JSONC_OBJECT, "queue"))
         return false;
-    static const char *const keys[] = {"queue", NULL};
+    /* the options beyond "queue" are validated by targets/queue (docs/events.md) */
+    static const char *const keys[] = {"queue", "ops", "exclude", "route", "oversize", "claim_check", NULL};
     const JsoncNode *q;
     if (!check_keys(ld, node, "queue", keys) || !get_required_string(ld, node, "queue", "queue", &q) ||
         !target_exists(ld, TARGET_QUEUE, q, "queue.queue"))

@@ -16,7 +16,7 @@ printf 'import { makeConsumer } from "./consumer.mjs";\nexport default makeConsu
 (cd "$WAL2EDGE_SOURCE_DIR" && EDGE_PORT=0 EDGE_STATE_DIR="$WORK/edge" EDGE_CONSUMER_SCRIPT="$WORK/consumer/worker.mjs" \
     EDGE_QUEUE_MAX_BATCH_SIZE=100 EDGE_QUEUE_MAX_RETRIES=50 exec node tests/edge/src/main.mjs >"$WORK/edge.out" 2>"$WORK/edge.err") &
 edge_pid=$!
-trap 'kill $edge_pid 2>/dev/null; wait $edge_pid 2>/dev/null; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"' EXIT
+trap 'rc=$?; kill $edge_pid 2>/dev/null || true; wait $edge_pid 2>/dev/null || true; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 for i in $(seq 1 120); do grep -q '"ready"' "$WORK/edge.out" 2>/dev/null && break; sleep 0.5; done
 ready=$(grep '"ready"' "$WORK/edge.out") || { echo "$TEST_NAME: emulator did not start" >&2; cat "$WORK/edge.err" >&2; exit 1; }
 export CLOUDFLARE_API_BASE_URL=$(echo "$ready" | jq -r .CLOUDFLARE_API_BASE_URL)
