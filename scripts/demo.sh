@@ -2,8 +2,9 @@
 # scripts/demo.sh - the main job, end to end, on the embedded/local defaults:
 # install dependencies, build, start the local Postgres, load the demo shop (sql/demo.sql),
 # create the replication slot, make some changes (sql/demo-activity.sql) and run wal2edge
-# with wal2edge.jsonc until it has caught up. The mapped D1 tables land in the embedded
-# D1 file .wal2edge/d1/app.sqlite and every transaction in .wal2edge/changes.ndjson.
+# with wal2edge.jsonc until it has caught up. The mapped tables land in the embedded D1 file
+# .wal2edge/d1/app.sqlite, cache keys in .wal2edge/kv/cache.sqlite, change events in
+# .wal2edge/queues/changes.ndjson and every transaction in .wal2edge/changes.ndjson.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -38,6 +39,12 @@ echo "== the embedded D1 file (.wal2edge/d1/app.sqlite)"
 sqlite3 -header -column .wal2edge/d1/app.sqlite \
     "SELECT id, email, name FROM users ORDER BY id; SELECT sku, price, tags FROM products ORDER BY sku;
      SELECT id, status, total FROM orders ORDER BY id; SELECT slot, commit_lsn FROM _wal2edge_state;"
+echo
+echo "== the embedded KV namespace (.wal2edge/kv/cache.sqlite)"
+sqlite3 .wal2edge/kv/cache.sqlite "SELECT key, substr(value, 1, 70) FROM kv ORDER BY key;"
+echo
+echo "== change events on the embedded queue (.wal2edge/queues/changes.ndjson), the last two"
+tail -n 2 .wal2edge/queues/changes.ndjson | cut -c 1-240
 echo
 echo "demo: done. Every transaction is in .wal2edge/changes.ndjson; the local Postgres keeps running:"
 echo "  eval \"\$(scripts/pg-local.sh env)\"; $bin run      # stream until Ctrl-C"
