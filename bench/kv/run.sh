@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# bench/kv/run.sh - Workers KV benchmarks against the local Postgres and the local edge emulator.
+#   1. warm rate: `wal2edge warm` of ROWS rows (default 1,000,000), into the embedded store and into an
+#      emulator namespace: keys/s and bulk requests (per 10,000 keys);
+#   2. hot keys: HOT_UPDATES single-row transactions over 5 rows while `run` streams into the emulator:
+#      KV writes per source change (coalescing ratio) and 429s.
+# Usage: scripts/pg-local.sh start; scripts/edge-local.sh start; bench/kv/run.sh [ROWS]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${WAL2EDGE_BIN:-$ROOT/build/release/wal2edge}
+[ -x "$BIN" ] || BIN=$ROOT/build/dev/wal2edge
+ROWS=${1:-1000000}
+HOT_UPDATES=${HOT_UPDATES:-3000}
+eval "$("$ROOT/scripts/pg-local.sh" env)"
+eval "$("$ROOT/scripts/edge-local.sh" env)"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+NS="bench-kv-$$"
+
+setup() {   # setup SLOT
+    q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$1'" >/dev/null
+}
+config() {   # config DIR KVSPEC SLOT
+    mkdir -p "$1/mappings"
+    cat >"$1/w.jsonc" <<JSONC
+{ "source": { "dsn": "\${DATABASE_URL}", "publication": "bench_kv_pub", "slot": "$3" }, "state_dir": "state",
+  "cloudflare": { "account_id": "\${CLOUDFLARE_ACCOUNT_ID}", "api_token": "\${CLOUDFLARE_API_TOKEN}", "api_base_url": "\${CLOUDFLARE_API_BASE_URL}" },
+  "kv": { "cache": $2 }, "mappings": ["mappings/*.jsonc"] }
+JSONC
+    echo '{ "table": "public.bench_kv", "kv": [ { "namespace": "cache", "key": "item:{id}", "value": "row" } ] }' >"$1/mappings/m.jsonc"
+}
+
+q <<SQL >/dev/null
+DROP TABLE IF EXISTS bench_kv;
+CREATE TABLE bench_kv (id int PRIMARY KEY, sku text NOT NULL, name text, qty int, active boolean);
+INSERT INTO bench_kv SELECT g, 'SKU-' || g, 'item ' || g, g % 1000, g % 2 = 0 FROM generate_series(1, $ROWS) g;
+ANALYZE bench_kv;
+DROP PUBLICATION IF EXISTS bench_kv_pub;
+CREATE PUBLICATION bench_kv_pub FOR TABLE bench_kv;
+SQL
+
+echo "== warm: $ROWS rows"
+for backend in embedded rest; do
+    setup bench_kv_$backend
+    spec='{}'
+    [ $backend = rest ] && spec="{ \"namespace_id\": \"$NS\" }"
+    config "$W/$backend" "$spec" "bench_kv_$backend"
+    (cd "$W/$backend" && "$BIN" --config w.jsonc warm 2>/dev/null) | sed "s/^/$backend: /"
+    if [ $backend = rest ]; then
+        curl -s "$EDGE_ADMIN_URL/log?path=$NS&limit=10000" |
+            jq -r '[.entries[] | select(.route == "kv.bulk_write")] | "rest: \(length) bulk writes, server time \((map(.duration_ms) | add) / 1000) s (the emulator'"'"'s own KV write time)"'
+    fi
+    setup bench_kv_$backend
+done
+
+echo "== hot keys: $HOT_UPDATES single-row updates over 5 rows while run streams (emulator)"
+setup bench_kv_hot
+config "$W/hot" "{ \"namespace_id\": \"$NS-hot\" }" bench_kv_hot
+q -c "SELECT pg_create_logical_replication_slot('bench_kv_hot', 'pgoutput')" >/dev/null
+seq0=$(curl -s "$EDGE_ADMIN_URL/log?limit=1" | jq .last_seq)
+(cd "$W/hot" && exec "$BIN" --config w.jsonc run 2>"$W/hot.err") &
+pid=$!
+sleep 1
+start=$(date +%s%N)
+for i in $(seq 1 "$HOT_UPDATES"); do echo "UPDATE bench_kv SET qty = $i WHERE id = $((i % 5 + 1));"; done | q >/dev/null
+ms=$((($(date +%s%N) - start) / 1000000))
+sleep 3
+kill -TERM $pid; wait $pid || true
+curl -s "$EDGE_ADMIN_URL/log?since=$seq0&path=$NS-hot&limit=10000" | jq -r --argjson n "$HOT_UPDATES" --argjson ms "$ms" '
+  [.entries[] | select(.route == "kv.bulk_write")] as $w |
+  "\($n) source changes in \($ms) ms -> \($w | length) bulk writes; 429s: \([.entries[] | select(.status == 429)] | length)"'
+setup bench_kv_hot
+q -c "DROP PUBLICATION bench_kv_pub; DROP TABLE bench_kv" >/dev/null
