@@ -19,6 +19,7 @@
 #include "d1/migrations.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
+#include "targets/kv.h"
 
 /* Declared in cli/commands.h once the command is wired; repeated so this file stands alone. */
 
@@ -33,22 +34,6 @@ static void problem(Problems *p, char *msg)
     p->items[p->count++] = msg;
 }
 
-/* "{col}" placeholders of KV templates must name columns of the table. */
-static void check_template(Problems *p, const Mapping *m, const CatTable *ct, const char *tmpl,
-                           int line, int col, const char *key)
-{
-    for (const char *s = strchr(tmpl, '{'); s; s = strchr(s + 1, '{')) {
-        const char *e = strchr(s, '}');
-        if (!e)
-            return;
-        char *name = xstrndup(s + 1, (size_t)(e - s - 1));
-        if (catalog_column_index(ct, name) < 0)
-            problem(p, xasprintf("%s:%d:%d: %s: %s has no column \"%s\"", m->file, line, col, key,
-                                 m->source, name));
-        free(name);
-    }
-}
-
 static void check_non_d1(Problems *p, const MappingSet *maps, const CatalogInfo *cat)
 {
     for (size_t i = 0; i < maps->count; i++) {
@@ -61,16 +46,16 @@ static void check_non_d1(Problems *p, const MappingSet *maps, const CatalogInfo 
                                      m->file, m->source_line, m->source_col, m->source));
             continue;
         }
-        for (size_t k = 0; k < m->kv_count; k++) {
-            char key[48];
-            snprintf(key, sizeof key, "kv[%zu].key", k);
-            check_template(p, m, ct, m->kv[k].key, m->kv[k].key_line, m->kv[k].key_col, key);
-            if (strcmp(m->kv[k].value, "row") != 0) {
-                snprintf(key, sizeof key, "kv[%zu].value", k);
-                check_template(p, m, ct, m->kv[k].value, m->kv[k].value_line, m->kv[k].value_col, key);
-            }
-        }
     }
+    /* the KV entries: templates, row identity, value sizes, TOAST (targets/kv) */
+    KvPlanNotes kvn = {0};
+    kv_plan_check(maps, cat, &kvn);
+    for (size_t i = 0; i < kvn.error_count; i++)
+        problem(p, xstrdup(kvn.errors[i]));
+    LogCtx lc = {.component = "plan"};
+    for (size_t i = 0; i < kvn.warning_count; i++)
+        log_warn(&lc, "%s", kvn.warnings[i]);
+    kv_plan_notes_free(&kvn);
 }
 
 static void print_table_comment(const D1Table *t)

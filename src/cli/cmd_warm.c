@@ -24,7 +24,6 @@
 #include "pg/stream.h"
 #include "targets/kv.h"
 
-int cmd_warm(CliCtx *ctx, int argc, char **argv);
 
 #define WARM_MAX_TARGETS 64
 

@@ -19,6 +19,7 @@ int cmd_doctor(CliCtx *ctx, int argc, char **argv);
 int cmd_decode(CliCtx *ctx, int argc, char **argv);
 int cmd_run(CliCtx *ctx, int argc, char **argv);
 int cmd_plan(CliCtx *ctx, int argc, char **argv);
+int cmd_warm(CliCtx *ctx, int argc, char **argv);
 int cmd_slot(CliCtx *ctx, int argc, char **argv);
 int cmd_status(CliCtx *ctx, int argc, char **argv);
 /* Commands whose issue has not landed yet: exit 2 with "not available yet". */

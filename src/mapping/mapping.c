@@ -317,7 +317,8 @@ static bool load_kv(Ld *ld, const JsoncNode *node, Mapping *mp)
         snprintf(path, sizeof path, "kv[%zu]", i);
         if (!expect_type(ld, it, JSONC_OBJECT, path))
             return false;
-        static const char *const keys[] = {"namespace", "key", "value", "ttl", NULL};
+        /* "metadata" (an object of templates) is validated by targets/kv (docs/kv.md) */
+        static const char *const keys[] = {"namespace", "key", "value", "ttl", "metadata", NULL};
         if (!check_keys(ld, it, path, keys))
             return false;
         MappingKv *kv = &mp->kv[mp->kv_count++];
@@ -338,11 +339,24 @@ static bool load_kv(Ld *ld, const JsoncNode *node, Mapping *mp)
         kv->key_line = key->line;
         kv->key_col = key->col;
         snprintf(sub, sizeof sub, "%s.value", path);
-        if (!get_required_string(ld, it, path, "value", &value) || !check_template(ld, value, sub))
-            return false;
-        kv->value = xstrdup(value->text);
-        kv->value_line = value->line;
-        kv->value_col = value->col;
+        const JsoncMember *vm = jsonc_member(it, "value");
+        if (vm && vm->value->type == JSONC_ARRAY) {
+            /* a column list: targets/kv reads it from kv_node; kv->value stays NULL */
+            for (size_t c = 0; c < vm->value->item_count; c++) {
+                char item[128];
+                snprintf(item, sizeof item, "%s[%zu]", sub, c);
+                if (!expect_name(ld, vm->value->items[c], item))
+                    return false;
+            }
+            kv->value_line = vm->value->line;
+            kv->value_col = vm->value->col;
+        } else {
+            if (!get_required_string(ld, it, path, "value", &value) || !check_template(ld, value, sub))
+                return false;
+            kv->value = xstrdup(value->text);
+            kv->value_line = value->line;
+            kv->value_col = value->col;
+        }
         const JsoncMember *ttl = jsonc_member(it, "ttl");
         if (ttl) {
             int64_t v;

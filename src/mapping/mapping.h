@@ -59,7 +59,7 @@ typedef struct MappingD1 {
 typedef struct MappingKv {
     char *namespace_name;      /* a kv target of the config */
     char *key;                 /* template: "user:{id}" */
-    char *value;               /* "row" or a template */
+    char *value;               /* "row" or a template; NULL for a column list (read from kv_node) */
     long long ttl;             /* seconds; 0 when absent */
     int line, col;
     int key_line, key_col, value_line, value_col;

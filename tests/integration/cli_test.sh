@@ -24,7 +24,7 @@ expect_rc badopt 2
 expect_contains "$WORK/badopt.err" 'unknown option "--api-token=xyz"' "secrets are not accepted as options"
 
 write_config "$WORK/w.jsonc"
-for cmd in migrate snapshot warm; do
+for cmd in migrate snapshot; do
     run_w2e "notready_$cmd" --config "$WORK/w.jsonc" "$cmd"
     expect_rc "notready_$cmd" 2
     expect_contains "$WORK/notready_$cmd.err" "not available yet"

@@ -135,7 +135,7 @@ expect_contains "$WORK/nodb.err" 'maps/bad.jsonc:1:48: d1.database: "nodb" is no
 echo '{ "table": "plan_t.nokey", "kv": [ { "namespace": "cache", "key": "k:{b}", "value": "row" } ] }' >"$WORK/maps/bad.jsonc"
 run_w2e kvcol --config "$cfg" plan
 expect_rc kvcol 2
-expect_contains "$WORK/kvcol.err" 'kv[0].key: plan_t.nokey has no column "b"'
+expect_contains "$WORK/kvcol.err" 'kv[0].key: unknown column "b" of plan_t.nokey in "k:{b}"'
 rm "$WORK/maps/bad.jsonc"
 
 # --- runtime failure: the source is unreachable → exit 1
