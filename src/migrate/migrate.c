@@ -1,0 +1,464 @@
+/*
+ * migrate/migrate.c - see migrate.h.
+ */
+#include "migrate/migrate.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cf/client.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "d1/ddl.h"
+#include "pg/catalog.h"
+#include "pg/snapshot.h"
+#include "pipeline/target.h"
+#include "snapshot/export.h"
+#include "state/sqlite.h"
+#include "targets/d1_embedded.h"
+#include "targets/d1_remote.h"
+
+#define MIGRATE_FETCH 2000
+/* chunk i of the copy commits at point - MIGRATE_LSN_SPAN + i; the last at the point itself */
+#define MIGRATE_LSN_SPAN ((Lsn)1 << 22)
+
+static const LogCtx LOGC = {.component = "migrate"};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------ checksum */
+
+uint64_t migrate_row_hash(const D1Value *vals, size_t n)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < n; i++) {
+        const D1Value *v = &vals[i];
+        char head[48];
+        int hl;
+        switch (v->kind) {
+        case D1V_NULL:
+            hl = snprintf(head, sizeof head, "N;");
+            EVP_DigestUpdate(md, head, (size_t)hl);
+            continue;
+        case D1V_INTEGER:
+            hl = snprintf(head, sizeof head, "I%" PRId64 ";", v->i);
+            EVP_DigestUpdate(md, head, (size_t)hl);
+            continue;
+        case D1V_REAL:
+            hl = snprintf(head, sizeof head, "R%.17g;", v->r);
+            EVP_DigestUpdate(md, head, (size_t)hl);
+            continue;
+        case D1V_TEXT:
+            hl = snprintf(head, sizeof head, "T%zu:", v->len);
+            break;
+        case D1V_BLOB:
+            hl = snprintf(head, sizeof head, "B%zu:", v->len);
+            break;
+        default:
+            hl = 0;
+        }
+        EVP_DigestUpdate(md, head, (size_t)hl);
+        EVP_DigestUpdate(md, v->data ? v->data : "", v->len);
+    }
+    unsigned char d[32];
+    unsigned int dl = 0;
+    EVP_DigestFinal_ex(md, d, &dl);
+    EVP_MD_CTX_free(md);
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++)
+        h = (h << 8) | d[i];
+    return h;
+}
+
+/* ------------------------------------------------------------ copy */
+
+typedef struct Copy {
+    const Config *cfg;
+    const MigrateOptions *opts;
+    Target *target;
+    Lsn point;
+    Lsn next_lsn;
+    bool in_tx;
+    TxnInfo txn;
+    long in_chunk;
+    long chunk_rows;
+    int64_t start_ms, last_ms;
+    uint64_t rows_all;
+} Copy;
+
+static bool chunk_begin(Copy *c, Err *err)
+{
+    c->txn = (TxnInfo){.xid = 1, .commit_lsn = c->next_lsn, .end_lsn = c->next_lsn};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->txn.commit_time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (c->next_lsn >= c->point)
+        return err_set(err, ERR_TOO_LARGE, "migrate: more chunks than the copy's LSN span allows");
+    c->next_lsn++;
+    c->in_chunk = 0;
+    c->in_tx = c->target->ops->begin(c->target, &c->txn, err);
+    return c->in_tx;
+}
+
+static bool chunk_end(Copy *c, Err *err)
+{
+    if (!c->in_tx)
+        return true;
+    c->in_tx = false;
+    return c->target->ops->commit(c->target, &c->txn, err) && c->target->ops->flush(c->target, err);
+}
+
+static void progress(Copy *c, const char *db, const char *table, uint64_t rows, int64_t estimate, bool done)
+{
+    int64_t now = mono_ms();
+    if (!done && now - c->last_ms < (c->opts->tty ? 250 : 5000))
+        return;
+    c->last_ms = now;
+    double secs = (double)(now - c->start_ms) / 1000.0;
+    double rate = secs > 0 ? (double)(c->rows_all + rows) / secs : 0;
+    char eta[32] = "-";
+    if (!done && rate > 0 && estimate > (int64_t)rows)
+        snprintf(eta, sizeof eta, "%.0fs", (double)(estimate - (int64_t)rows) / rate);
+    if (c->opts->tty) {
+        fprintf(stderr, "\r\033[Kd1.%s %s: %" PRIu64 "/%" PRId64 " rows, %.0f rows/s, ETA %s%s", db, table, rows,
+                estimate > (int64_t)rows ? estimate : (int64_t)rows, rate, eta, done ? "\n" : "");
+        fflush(stderr);
+    } else {
+        log_info(&LOGC, "d1.%s %s: %" PRIu64 "/%" PRId64 " rows, %.0f rows/s, ETA %s%s", db, table, rows,
+                 estimate > (int64_t)rows ? estimate : (int64_t)rows, rate, eta, done ? " (done)" : "");
+    }
+}
+
+static bool copy_table(Copy *c, PgSnapshot *snap, const CatalogInfo *cat, const D1Table *dt, MigrateTableResult *r,
+                       Err *err)
+{
+    const CatTable *ct = catalog_table(cat, dt->source);
+    Rel rel = {.oid = ct->oid, .nspname = (char *)ct->schema, .relname = (char *)ct->name,
+               .qualname = (char *)ct->qualname, .replident = (uint8_t)ct->replident};
+    rel.cols = xcalloc(ct->col_count + 1, sizeof *rel.cols);
+    const char **cols = xcalloc(ct->col_count + 1, sizeof *cols);
+    size_t *pos = xcalloc(dt->col_count + 1, sizeof *pos); /* D1 column -> rel column */
+    for (size_t i = 0; i < ct->col_count; i++) {
+        if (ct->cols[i].generated)
+            continue;
+        cols[rel.ncols] = ct->cols[i].name;
+        rel.cols[rel.ncols++] = (RelCol){(char *)ct->cols[i].name, ct->cols[i].type_oid, ct->cols[i].typmod, false};
+    }
+    bool ok = true;
+    for (size_t k = 0; ok && k < dt->col_count; k++) {
+        pos[k] = SIZE_MAX;
+        for (size_t i = 0; i < rel.ncols; i++)
+            if (strcmp(rel.cols[i].name, dt->cols[k].pg_name) == 0)
+                pos[k] = i;
+        if (pos[k] == SIZE_MAX)
+            ok = err_set(err, ERR_CHECK, "%s: column %s is not readable", dt->source, dt->cols[k].pg_name);
+    }
+    for (size_t k = 0; k < dt->key_count; k++)
+        rel.cols[pos[dt->key[k]]].key = true;
+    const char **key = xcalloc(dt->key_count + 1, sizeof *key);
+    for (size_t k = 0; k < dt->key_count; k++)
+        key[k] = dt->cols[dt->key[k]].pg_name;
+    int64_t estimate = -1;
+    ok = ok && pgsnap_estimate_rows(snap, ct->schema, ct->name, &estimate, err) &&
+         pgsnap_table_open(snap, ct->schema, ct->name, cols, rel.ncols, key, dt->key_count, NULL, err);
+    PgoCol *vals = xcalloc(rel.ncols + 1, sizeof *vals);
+    D1Value *dv = xcalloc(dt->col_count + 1, sizeof *dv);
+    while (ok) {
+        long n = pgsnap_fetch(snap, MIGRATE_FETCH, err);
+        if (n <= 0) {
+            ok = n == 0;
+            break;
+        }
+        for (long row = 0; ok && row < n; row++) {
+            for (size_t i = 0; i < rel.ncols; i++) {
+                size_t len = 0;
+                const char *v = pgsnap_value(snap, row, i, &len);
+                vals[i].kind = v ? PGO_COL_TEXT : PGO_COL_NULL;
+                vals[i].data = (const uint8_t *)v;
+                vals[i].len = (uint32_t)len;
+            }
+            /* the checksum of the values D1 is to hold */
+            for (size_t k = 0; ok && k < dt->col_count; k++) {
+                const PgoCol *pc = &vals[pos[k]];
+                if (pc->kind == PGO_COL_NULL)
+                    dv[k] = (D1Value){.kind = D1V_NULL};
+                else
+                    ok = d1_value_from_text(dt->cols[k].type, (const char *)pc->data, pc->len, &dv[k], err);
+            }
+            if (ok)
+                r->pg_sum += migrate_row_hash(dv, dt->col_count);
+            for (size_t k = 0; k < dt->col_count; k++)
+                d1_value_clear(&dv[k]);
+            if (ok && !c->in_tx)
+                ok = chunk_begin(c, err);
+            PgoTuple tup = {.ncols = rel.ncols, .cols = vals};
+            Change ch = {.op = CHANGE_INSERT, .index = (uint32_t)c->in_chunk, .rel = &rel, .new_tuple = &tup};
+            ok = ok && c->target->ops->change(c->target, &c->txn, &ch, err);
+            if (ok) {
+                r->pg_rows++;
+                if (++c->in_chunk >= c->chunk_rows)
+                    ok = chunk_end(c, err);
+            }
+        }
+        progress(c, dt->database, dt->name, r->pg_rows, estimate, false);
+    }
+    ok = ok && chunk_end(c, err) && pgsnap_table_close(snap, err);
+    if (ok) {
+        progress(c, dt->database, dt->name, r->pg_rows, estimate, true);
+        c->rows_all += r->pg_rows;
+    } else {
+        if (c->in_tx)
+            c->target->ops->rollback(c->target);
+        c->in_tx = false;
+        err_prefix(err, "copying %s into d1.%s %s", dt->source, dt->database, dt->name);
+    }
+    free(vals);
+    free(dv);
+    free(key);
+    free(pos);
+    free(cols);
+    free(rel.cols);
+    return ok;
+}
+
+/* ------------------------------------------------------------ embedded file */
+
+static bool table_exists(Sqlite *db, const char *name, bool *out, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", err);
+    bool ok = st && sqlite_bind_text(st, 1, name, strlen(name), err) && sqlite_step(st, err) == 1;
+    if (ok)
+        *out = sqlite_column_int64(st, 0) > 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+/* Empty the mapped tables and forget the slot's checkpoint: the copy starts over. */
+static bool embedded_reset(const ConfigTarget *t, const D1Schema *schema, const char *slot, Err *err)
+{
+    Sqlite *db = sqlite_open(t->embedded_path, true, err);
+    if (!db)
+        return false;
+    bool ok = sqlite_begin(db, err);
+    for (size_t i = 0; ok && i < schema->table_count; i++) {
+        const D1Table *dt = &schema->tables[i];
+        bool exists = false;
+        if (strcmp(dt->database, t->name) != 0 || !table_exists(db, dt->name, &exists, err) || !exists)
+            continue;
+        Buf b;
+        buf_init(&b, 4096);
+        ok = buf_append_str(&b, "DELETE FROM ", err) && d1_quote_ident(&b, dt->name, err) &&
+             sqlite_exec(db, b.data, err);
+        buf_free(&b);
+    }
+    bool st_exists = false;
+    if (ok && table_exists(db, D1_STATE_TABLE, &st_exists, err) && st_exists) {
+        SqliteStmt *st = sqlite_prepare(db, "DELETE FROM " D1_STATE_TABLE " WHERE slot = ?1", err);
+        ok = st && sqlite_bind_text(st, 1, slot, strlen(slot), err) && sqlite_step(st, err) >= 0;
+        sqlite_finalize(st);
+    }
+    if (ok)
+        ok = sqlite_commit(db, err);
+    else
+        sqlite_rollback(db);
+    sqlite_close(db);
+    return ok;
+}
+
+/* Read every row back and compute the checksum the same way. */
+static bool embedded_verify(const ConfigTarget *t, const D1Table *dt, MigrateTableResult *r, Err *err)
+{
+    Sqlite *db = sqlite_open(t->embedded_path, false, err);
+    if (!db)
+        return false;
+    Buf b;
+    buf_init(&b, 1 << 20);
+    bool ok = buf_append_str(&b, "SELECT ", err);
+    for (size_t k = 0; ok && k < dt->col_count; k++)
+        ok = (k == 0 || buf_append_str(&b, ", ", err)) && d1_quote_ident(&b, dt->cols[k].d1_name, err);
+    ok = ok && buf_append_str(&b, " FROM ", err) && d1_quote_ident(&b, dt->name, err);
+    SqliteStmt *st = ok ? sqlite_prepare(db, b.data, err) : NULL;
+    ok = st != NULL;
+    D1Value *dv = xcalloc(dt->col_count + 1, sizeof *dv);
+    int rc = 0;
+    while (ok && (rc = sqlite_step(st, err)) == 1) {
+        for (size_t k = 0; k < dt->col_count; k++) {
+            int c = (int)k;
+            switch (sqlite_column_type(st, c)) {
+            case SQLITE_VAL_INTEGER:
+                dv[k] = (D1Value){.kind = D1V_INTEGER, .i = sqlite_column_int64(st, c)};
+                break;
+            case SQLITE_VAL_FLOAT:
+                dv[k] = (D1Value){.kind = D1V_REAL, .r = sqlite_column_double(st, c)};
+                break;
+            case SQLITE_VAL_TEXT: {
+                size_t len = 0;
+                const char *p = sqlite_column_text(st, c, &len);
+                dv[k] = (D1Value){.kind = D1V_TEXT, .data = (char *)p, .len = len};
+                break;
+            }
+            case SQLITE_VAL_BLOB: {
+                size_t len = 0;
+                const void *p = sqlite_column_blob(st, c, &len);
+                dv[k] = (D1Value){.kind = D1V_BLOB, .data = (char *)p, .len = len};
+                break;
+            }
+            default:
+                dv[k] = (D1Value){.kind = D1V_NULL};
+            }
+        }
+        r->d1_sum += migrate_row_hash(dv, dt->col_count);
+        r->d1_rows++;
+    }
+    if (rc < 0)
+        ok = false;
+    free(dv);
+    sqlite_finalize(st);
+    buf_free(&b);
+    sqlite_close(db);
+    if (ok)
+        r->verified = true;
+    return ok;
+}
+
+/* ------------------------------------------------------------ run */
+
+void migrate_result_free(MigrateResult *r)
+{
+    for (size_t i = 0; i < r->table_count; i++) {
+        free(r->tables[i].database);
+        free(r->tables[i].table);
+        free(r->tables[i].source);
+    }
+    free(r->tables);
+    memset(r, 0, sizeof *r);
+}
+
+bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions *opts, MigrateResult *out, Err *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t t0 = mono_ms();
+    const char **names = xcalloc(maps->count + 1, sizeof *names);
+    size_t n = 0;
+    for (size_t i = 0; i < maps->count; i++)
+        if (maps->items[i].d1.present)
+            names[n++] = maps->items[i].source;
+    bool ok = true;
+    if (n == 0)
+        ok = err_set(err, ERR_CONFIG, "migrate: no mapping has a \"d1\" part");
+    CatalogInfo *cat = ok ? catalog_read(cfg->source.dsn, cfg->source.publication, names, n, err) : NULL;
+    ok = ok && cat;
+    D1Schema *schema = ok ? d1_schema_build(maps, cat, NULL) : NULL;
+    if (ok && schema->problem_count)
+        ok = err_set(err, ERR_CONFIG, "migrate: %s%s (wal2edge plan lists every problem)", schema->problems[0],
+                     schema->problem_count > 1 ? ", and more" : "");
+    SnapPoint *point = NULL;
+    PgSnapshot *snap = NULL;
+    if (ok) {
+        point = snap_point_open(cfg, opts->then_stream ? SNAP_POINT_NEW_SLOT : SNAP_POINT_HELPER, err);
+        ok = point != NULL;
+    }
+    if (ok) {
+        snap = snap_point_reader(point, err);
+        ok = snap != NULL;
+    }
+    if (ok) {
+        out->lsn = snap_point_lsn(point);
+        out->slot_created = snap_point_created_slot(point);
+        char l[LSN_STR_MAX];
+        log_info(&LOGC, "copying %zu table(s) from the snapshot at %s", schema->table_count,
+                 lsn_format(out->lsn, l));
+        out->tables = xcalloc(schema->table_count + 1, sizeof *out->tables);
+    }
+    CfClient *client = NULL;
+    Copy c = {.cfg = cfg, .opts = opts, .start_ms = mono_ms()};
+    size_t dbc = 0;
+    char **dbs = ok ? d1_schema_databases(schema, &dbc) : NULL;
+    for (size_t d = 0; ok && d < dbc; d++) {
+        const ConfigTarget *t = config_target(cfg, TARGET_D1, dbs[d]);
+        if (!t) {
+            ok = err_set(err, ERR_CONFIG, "migrate: no d1 target \"%s\"", dbs[d]);
+            break;
+        }
+        bool embedded = target_is_embedded(t);
+        if (embedded) {
+            fprintf(stderr, "d1.%s: copying into %s (rows of the mapped tables there are replaced)\n", t->name,
+                    t->embedded_path);
+            ok = embedded_reset(t, schema, cfg->source.slot, err);
+            c.target = ok ? d1_embedded_target_new(t, maps, cat, cfg->source.slot, err) : NULL;
+        } else {
+            if (!client)
+                client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
+                                       cfg->cloudflare.api_token, NULL, err);
+            c.target = client ? d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err) : NULL;
+            if (c.target && c.target->durable.commit_lsn != LSN_INVALID)
+                ok = err_set(err, ERR_CHECK,
+                             "d1.%s already holds a checkpoint for slot \"%s\"; migrate into an empty database "
+                             "(or delete the _wal2edge_state row and the tables' rows) and run it again",
+                             t->name, cfg->source.slot);
+        }
+        ok = ok && c.target;
+        c.point = out->lsn;
+        c.next_lsn = out->lsn - MIGRATE_LSN_SPAN;
+        c.chunk_rows = opts->chunk_rows > 0 ? opts->chunk_rows : embedded ? 5000 : 200;
+        for (size_t i = 0; ok && i < schema->table_count; i++) {
+            const D1Table *dt = &schema->tables[i];
+            if (strcmp(dt->database, t->name) != 0)
+                continue;
+            MigrateTableResult *r = &out->tables[out->table_count++];
+            r->database = xstrdup(dt->database);
+            r->table = xstrdup(dt->name);
+            r->source = xstrdup(dt->source);
+            ok = copy_table(&c, snap, cat, dt, r, err);
+            out->rows += r->pg_rows;
+        }
+        /* the checkpoint: exactly the point */
+        if (ok) {
+            c.next_lsn = out->lsn;
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            c.txn = (TxnInfo){.xid = 1, .commit_lsn = out->lsn, .end_lsn = out->lsn,
+                              .commit_time_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000};
+            ok = c.target->ops->begin(c.target, &c.txn, err) && c.target->ops->commit(c.target, &c.txn, err) &&
+                 c.target->ops->flush(c.target, err);
+        }
+        if (c.target)
+            c.target->ops->free(c.target);
+        c.target = NULL;
+        for (size_t i = 0; ok && embedded && i < out->table_count; i++) {
+            MigrateTableResult *r = &out->tables[i];
+            if (strcmp(r->database, t->name) == 0)
+                ok = embedded_verify(t, d1_schema_table(schema, r->source), r, err);
+        }
+    }
+    if (ok) {
+        out->all_match = true;
+        for (size_t i = 0; i < out->table_count; i++) {
+            const MigrateTableResult *r = &out->tables[i];
+            if (r->verified && (r->pg_rows != r->d1_rows || r->pg_sum != r->d1_sum))
+                out->all_match = false;
+        }
+    }
+    out->seconds = (double)(mono_ms() - t0) / 1000.0;
+    for (size_t d = 0; d < dbc; d++)
+        free(dbs[d]);
+    free(dbs);
+    cf_client_free(client);
+    pgsnap_close(snap);
+    snap_point_close(point);
+    d1_schema_free(schema);
+    catalog_free(cat);
+    free(names);
+    return ok;
+}

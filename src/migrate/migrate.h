@@ -1,0 +1,60 @@
+/*
+ * migrate/migrate.h - `wal2edge migrate`: the D1 schema from the mappings, then
+ *                     every mapped table copied from one consistent snapshot,
+ *                     verified (row counts and a per-table checksum computed the
+ *                     same way on both sides), optionally handing over to `run`.
+ *
+ * Owns:     the copy: reading each table at the point (snapshot/export's
+ *           SnapPoint) and feeding its rows to the D1 target as INSERT changes
+ *           in chunks whose commit LSNs end exactly at the point, so the target's
+ *           checkpoint (_wal2edge_state) is the point and `run` applies only
+ *           transactions after it; clearing the mapped tables of the embedded
+ *           file first (a rerun restarts cleanly); the checksum.
+ * Not mine: DDL and statements (d1/ddl, d1/sql via the targets), the slot (pg/stream).
+ */
+#ifndef WAL2EDGE_MIGRATE_MIGRATE_H
+#define WAL2EDGE_MIGRATE_MIGRATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "d1/types.h"
+#include "mapping/mapping.h"
+#include "pg/lsn.h"
+
+typedef struct MigrateOptions {
+    bool then_stream;          /* the copy's point comes from creating the configured slot */
+    bool tty;
+    long chunk_rows;           /* rows per applied chunk (0: 5000 embedded, 200 REST) */
+} MigrateOptions;
+
+typedef struct MigrateTableResult {
+    char *database, *table, *source;
+    uint64_t pg_rows, d1_rows;
+    uint64_t pg_sum, d1_sum;   /* checksums */
+    bool verified;             /* d1 side read back (embedded) */
+} MigrateTableResult;
+
+typedef struct MigrateResult {
+    Lsn lsn;
+    bool slot_created;
+    MigrateTableResult *tables;
+    size_t table_count;
+    uint64_t rows;
+    double seconds;
+    bool all_match;
+} MigrateResult;
+
+bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions *opts, MigrateResult *out,
+                 Err *err) WARN_UNUSED;
+void migrate_result_free(MigrateResult *r);
+
+/* ---- the checksum, the same way on both sides (pure) ---- */
+
+/* Hash of one row of D1 values (in the D1 table's column order). */
+uint64_t migrate_row_hash(const D1Value *vals, size_t n);
+
+#endif
