@@ -30,6 +30,44 @@ void pg_message_line(char *dst, size_t dst_size, const char *msg)
             *p = ' ';
 }
 
+#define PINNED_OPTIONS \
+    "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex"
+
+PGconn *pg_connect_pinned(const Secret *dsn, const char *application_name, bool replication, Err *err)
+{
+    char *user = NULL;
+    PQconninfoOption *opts = PQconninfoParse(secret_reveal(dsn), NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
+            user = xstrdup(o->val);
+    PQconninfoFree(opts);
+    char *options = user ? xasprintf("%s %s", user, PINNED_OPTIONS) : xstrdup(PINNED_OPTIONS);
+    free(user);
+    /* Earlier keywords are defaults the DSN may override; the later ones are ours. */
+    const char *keys[7], *values[7];
+    size_t n = 0;
+    keys[n] = "connect_timeout", values[n++] = "10";
+    keys[n] = "application_name", values[n++] = application_name;
+    keys[n] = "dbname", values[n++] = secret_reveal(dsn);
+    if (replication)
+        keys[n] = "replication", values[n++] = "database";
+    keys[n] = "client_encoding", values[n++] = "UTF8";
+    keys[n] = "options", values[n++] = options;
+    keys[n] = NULL, values[n] = NULL;
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    free(options);
+    const char *what = replication ? "cannot open a replication connection" : "cannot connect to the source database";
+    if (!pg)
+        return err_set(err, ERR_PG_CONNECT, "%s: out of memory", what), NULL;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char msg[ERR_MSG_MAX - 96];
+        pg_message_line(msg, sizeof msg, PQerrorMessage(pg));
+        PQfinish(pg);
+        return err_set(err, ERR_PG_CONNECT, "%s: %s", what, msg), NULL;
+    }
+    return pg;
+}
+
 PgConn *pgconn_open(const Secret *dsn, Err *err)
 {
     /* Earlier keywords are defaults; the expanded DSN (dbname) overrides them. */

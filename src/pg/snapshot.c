@@ -2,6 +2,7 @@
  * pg/snapshot.c - see snapshot.h.
  */
 #include "pg/snapshot.h"
+#include "pg/conn_intern.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,6 @@ struct PgSnapshot {
     PGresult *batch;           /* last FETCH */
     bool cursor_open;
 };
-
-#define PINNED_OPTIONS \
-    "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex"
 
 static void pg_message(PGconn *pg, const PGresult *res, char *dst, size_t n)
 {
@@ -53,37 +51,13 @@ static bool command(PgSnapshot *s, const char *sql, const char *what, Err *err)
     return true;
 }
 
-static char *session_options(const Secret *dsn)
-{
-    char *user = NULL;
-    PQconninfoOption *opts = PQconninfoParse(secret_reveal(dsn), NULL);
-    for (PQconninfoOption *o = opts; o && o->keyword; o++)
-        if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
-            user = xstrdup(o->val);
-    PQconninfoFree(opts);
-    char *out = user ? xasprintf("%s %s", user, PINNED_OPTIONS) : xstrdup(PINNED_OPTIONS);
-    free(user);
-    return out;
-}
-
 PgSnapshot *pgsnap_open(const Secret *dsn, const char *snapshot_name, Err *err)
 {
-    char *options = session_options(dsn);
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding", "options", NULL};
-    const char *const values[] = {"10", "wal2edge warm", secret_reveal(dsn), "UTF8", options, NULL};
-    PGconn *pg = PQconnectdbParams(keys, values, 1);
-    free(options);
+    PGconn *pg = pg_connect_pinned(dsn, "wal2edge warm", false, err);
     if (!pg)
-        return err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: out of memory"), NULL;
+        return NULL;
     PgSnapshot *s = xcalloc(1, sizeof *s);
     s->pg = pg;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        char msg[ERR_MSG_MAX - 96];
-        pg_message(pg, NULL, msg, sizeof msg);
-        err_set(err, ERR_PG_CONNECT, "cannot connect to the source database: %s", msg);
-        pgsnap_close(s);
-        return NULL;
-    }
     bool ok = command(s, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", "starting the snapshot transaction", err);
     if (ok && snapshot_name) {
         char *lit = PQescapeLiteral(pg, snapshot_name, strlen(snapshot_name));

@@ -51,42 +51,13 @@ static bool result_error(PGresult *res, const char *what, Err *err)
     return false;
 }
 
-#define PINNED_OPTIONS \
-    "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex"
-
-/* The user's own "options" from the DSN (e.g. logical_decoding_work_mem) come first; ours win. */
-static char *session_options(const Secret *dsn)
-{
-    char *user = NULL;
-    PQconninfoOption *opts = PQconninfoParse(secret_reveal(dsn), NULL);
-    for (PQconninfoOption *o = opts; o && o->keyword; o++)
-        if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
-            user = xstrdup(o->val);
-    PQconninfoFree(opts);
-    char *out = user ? xasprintf("%s %s", user, PINNED_OPTIONS) : xstrdup(PINNED_OPTIONS);
-    free(user);
-    return out;
-}
-
 PgStream *pgstream_connect(const Secret *dsn, Err *err)
 {
-    /* Earlier keywords are defaults the DSN may override; the pinned settings
-     * come last so the text of every value is deterministic (pgoutput.md 5.11). */
-    char *options = session_options(dsn);
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "replication",
-                                "client_encoding", "options", NULL};
-    const char *const values[] = {"10", "wal2edge", secret_reveal(dsn), "database", "UTF8", options, NULL};
-    PGconn *pg = PQconnectdbParams(keys, values, 1);
-    free(options);
+    PGconn *pg = pg_connect_pinned(dsn, "wal2edge", true, err);
     if (!pg)
-        return err_set(err, ERR_PG_CONNECT, "cannot open a replication connection: out of memory"), NULL;
+        return NULL;
     PgStream *s = xcalloc(1, sizeof *s);
     s->pg = pg;
-    if (PQstatus(pg) != CONNECTION_OK) {
-        conn_error(s, ERR_PG_CONNECT, "cannot open a replication connection", err);
-        pgstream_close(s);
-        return NULL;
-    }
     return s;
 }
 
