@@ -16,6 +16,7 @@
 #include "core/mem.h"
 #include "d1/ddl.h"
 #include "pg/catalog.h"
+#include "pg/conn.h"
 #include "pg/snapshot.h"
 #include "pipeline/target.h"
 #include "snapshot/export.h"
@@ -345,6 +346,23 @@ void migrate_result_free(MigrateResult *r)
     memset(r, 0, sizeof *r);
 }
 
+/* run needs the publication: create it for the mapped tables when missing. */
+static bool ensure_publication(const Config *cfg, const char *const *names, size_t n, Err *err)
+{
+    PgConn *conn = pgconn_open(cfg->source.dsn, err);
+    if (!conn)
+        return false;
+    PgServerFacts facts;
+    bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err);
+    if (ok && !facts.publication_exists) {
+        ok = pgconn_create_publication(conn, cfg->source.publication, names, n, err);
+        if (ok)
+            fprintf(stderr, "created publication \"%s\" for the mapped tables\n", cfg->source.publication);
+    }
+    pgconn_close(conn);
+    return ok;
+}
+
 bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions *opts, MigrateResult *out, Err *err)
 {
     memset(out, 0, sizeof *out);
@@ -365,6 +383,8 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
                      schema->problem_count > 1 ? ", and more" : "");
     SnapPoint *point = NULL;
     PgSnapshot *snap = NULL;
+    if (ok && opts->then_stream)
+        ok = ensure_publication(cfg, names, n, err);
     if (ok) {
         point = snap_point_open(cfg, opts->then_stream ? SNAP_POINT_NEW_SLOT : SNAP_POINT_HELPER, err);
         ok = point != NULL;
