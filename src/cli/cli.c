@@ -18,11 +18,11 @@ static const CliCommand commands[] = {
     {"plan", "plan [--write-migrations DIR]",
      "validate config and mappings against Postgres and Cloudflare limits; print the D1 DDL",
      cmd_plan},
-    {"migrate", "migrate [--then-stream]",
+    {"migrate", "migrate [--then-stream] [--chunk-rows N]",
      "one-shot schema + consistent data copy into D1, verified; optionally continue as run",
-     cmd_not_ready},
-    {"snapshot", "snapshot [--table SCHEMA.T]...",
-     "export tables to R2 (or the local directory) as NDJSON.zst + manifest", cmd_not_ready},
+     cmd_migrate},
+    {"snapshot", "snapshot [--table SCHEMA.T]... [--jobs N] [--level N] [--part-size B]",
+     "export tables to R2 (or the local directory) as NDJSON.zst + manifest", cmd_snapshot},
     {"warm", "warm [--mapping NAME]... [--restart]",
      "fill KV for the mapped keys from Postgres (or --from-snapshot ID)", cmd_warm},
     {"status", "status [--json]",
@@ -91,15 +91,6 @@ int cmd_version(CliCtx *ctx, int argc, char **argv)
         return cli_usage_error("version", "unexpected argument \"%s\"", argv[1]);
     printf("wal2edge %s\n", WAL2EDGE_VERSION);
     return 0;
-}
-
-int cmd_not_ready(CliCtx *ctx, int argc, char **argv)
-{
-    (void)ctx;
-    (void)argc;
-    Err err;
-    err_set(&err, ERR_NOT_READY, "%s: not available yet in this version", argv[0]);
-    return cli_fail(&err);
 }
 
 int cli_fail(const Err *err)

@@ -15,7 +15,6 @@
 #include "mapping/mapping.h"
 #include "migrate/migrate.h"
 
-int cmd_migrate(CliCtx *ctx, int argc, char **argv);
 
 int cmd_migrate(CliCtx *ctx, int argc, char **argv)
 {

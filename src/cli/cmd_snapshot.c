@@ -14,7 +14,6 @@
 #include "mapping/mapping.h"
 #include "snapshot/export.h"
 
-int cmd_snapshot(CliCtx *ctx, int argc, char **argv);
 
 static bool parse_u64(const char *s, uint64_t *out)
 {

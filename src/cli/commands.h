@@ -20,9 +20,9 @@ int cmd_decode(CliCtx *ctx, int argc, char **argv);
 int cmd_run(CliCtx *ctx, int argc, char **argv);
 int cmd_plan(CliCtx *ctx, int argc, char **argv);
 int cmd_warm(CliCtx *ctx, int argc, char **argv);
+int cmd_snapshot(CliCtx *ctx, int argc, char **argv);
+int cmd_migrate(CliCtx *ctx, int argc, char **argv);
 int cmd_slot(CliCtx *ctx, int argc, char **argv);
 int cmd_status(CliCtx *ctx, int argc, char **argv);
-/* Commands whose issue has not landed yet: exit 2 with "not available yet". */
-int cmd_not_ready(CliCtx *ctx, int argc, char **argv);
 
 #endif

@@ -24,10 +24,9 @@ expect_rc badopt 2
 expect_contains "$WORK/badopt.err" 'unknown option "--api-token=xyz"' "secrets are not accepted as options"
 
 write_config "$WORK/w.jsonc"
-for cmd in migrate snapshot; do
-    run_w2e "notready_$cmd" --config "$WORK/w.jsonc" "$cmd"
-    expect_rc "notready_$cmd" 2
-    expect_contains "$WORK/notready_$cmd.err" "not available yet"
+for cmd in run plan migrate snapshot warm status doctor slot decode; do
+    run_w2e "usage_$cmd" --config "$WORK/w.jsonc" "$cmd" --no-such-option
+    expect_rc "usage_$cmd" 2
 done
 
 # config errors exit 2 with file:line:col
