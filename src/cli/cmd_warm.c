@@ -215,7 +215,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     Err err;
     if (from_snapshot) {
         free(names);
-        err_set(&err, ERR_NOT_READY, "warm --from-snapshot: not available yet (R2 snapshots have not landed)");
+        err_set(&err, ERR_NOT_READY, "warm --from-snapshot: not available yet in this version (warm reads Postgres directly)");
         return cli_fail(&err);
     }
     Config *cfg = cli_load_config(ctx, &err);
