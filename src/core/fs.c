@@ -1,6 +1,8 @@
 /*
  * core/fs.c - see fs.h.
  */
+/* The one platform file: sync_file_range is Linux-only. */
+#define _GNU_SOURCE
 #include "core/fs.h"
 
 #include <errno.h>
@@ -61,4 +63,15 @@ bool fs_sync_parent_dir(const char *file_path, Err *err)
         close(fd);
     free(dir);
     return ok;
+}
+
+void fs_start_writeback(int fd, long long from, long long len)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    (void)sync_file_range(fd, (off_t)from, (off_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+    (void)from;
+    (void)len;
+#endif
 }

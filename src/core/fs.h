@@ -18,4 +18,11 @@ bool fs_mkdir_parents(const char *file_path, Err *err) WARN_UNUSED;
 /* fsync the directory that holds file_path. */
 bool fs_sync_parent_dir(const char *file_path, Err *err) WARN_UNUSED;
 
+/*
+ * Start writing back fd's dirty pages in [from, from+len) without waiting
+ * (Linux sync_file_range), so that a later fdatasync has little left to do.
+ * A hint: errors are ignored.
+ */
+void fs_start_writeback(int fd, long long from, long long len);
+
 #endif

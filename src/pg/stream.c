@@ -21,6 +21,9 @@
 #include "pg/conn_intern.h"
 #include "pg/walproto.h"
 
+/* How long to let data accumulate after waking on a quiet socket (adds at most this much latency). */
+#define STREAM_COALESCE_US 300
+
 struct PgStream {
     PGconn *pg;
     char *frame;           /* the last frame from PQgetCopyData, freed on the next call */
@@ -264,7 +267,13 @@ int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *le
             err_set(err, ERR_PG_CONNECT, "reading the replication stream: connection lost");
             return -1;
         }
-        int rc = poll(&pfd, 1, timeout_ms);
+        /* Nothing was waiting: the stream trickles in as the server decodes. Rather than
+         * waking for every kilobyte (a recv, an ACK and a context switch each, which on a
+         * small machine takes CPU from the walsender itself), let a little accumulate. */
+        int rc = poll(&pfd, 1, 0);
+        bool waited = rc == 0;
+        if (waited && timeout_ms > 0)
+            rc = poll(&pfd, 1, timeout_ms);
         if (rc < 0) {
             if (errno == EINTR)
                 return 0;
@@ -273,6 +282,10 @@ int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *le
         }
         if (rc == 0)
             return 0;
+        if (waited) {
+            struct timespec pause = {0, STREAM_COALESCE_US * 1000L};
+            nanosleep(&pause, NULL);
+        }
         if (!PQconsumeInput(s->pg)) {
             conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
             return -1;

@@ -22,6 +22,7 @@
 #include "core/timefmt.h"
 
 #define CHANGELOG_IO_BUFFER (1 << 20)
+#define CHANGELOG_WRITEBACK_STEP (8 << 20)
 /* A single rendered change may be as large as the row (1 GB fields): cap the line. */
 #define CHANGELOG_LINE_MAX ((size_t)4 << 30)
 
@@ -36,6 +37,7 @@ typedef struct Changelog {
     uint64_t changes;          /* in the current transaction */
     off_t offset;              /* bytes written so far (buffered included) */
     off_t unit_end;            /* offset just after the last commit or standalone message */
+    off_t writeback_from;      /* bytes before this offset are already being written back */
     bool broken;               /* a rollback could not cut the file: refuse to go on */
 } Changelog;
 
@@ -170,6 +172,12 @@ static bool write_line(Changelog *cl, Err *err)
         return err_sys(err, ERR_IO, "writing change log \"%s\"", cl->path);
     cl->offset += (off_t)cl->line.len;
     buf_reset(&cl->line);
+    /* Under a steady stream, start the writeback every few MB so that flush's
+     * fdatasync (which stops reading from the server) finds little to do. */
+    if (cl->offset - cl->writeback_from >= CHANGELOG_WRITEBACK_STEP && fflush(cl->f) == 0) {
+        fs_start_writeback(fileno(cl->f), cl->writeback_from, cl->offset - cl->writeback_from);
+        cl->writeback_from = cl->offset;
+    }
     cl->pending = true;
     return true;
 }
@@ -235,6 +243,8 @@ static void cl_rollback(Target *t)
     if (!truncate_to(cl, cl->unit_end, &err))
         cl->broken = true; /* reported by the next write or flush */
     cl->offset = cl->unit_end;
+    if (cl->writeback_from > cl->offset)
+        cl->writeback_from = cl->offset;
 }
 
 static bool cl_flush(Target *t, Err *err)
@@ -418,5 +428,6 @@ Target *changelog_target_new(const char *path, Err *err)
     buf_init(&cl->line, CHANGELOG_LINE_MAX);
     cl->offset = unit_end;
     cl->unit_end = unit_end;
+    cl->writeback_from = unit_end;
     return &cl->base;
 }
