@@ -36,14 +36,11 @@ static bool cfg_fail(Loader *ld, int line, int col, const char *key_path, const 
     ATTR_PRINTF(5, 6);
 static bool cfg_fail(Loader *ld, int line, int col, const char *key_path, const char *fmt, ...)
 {
-    char what[ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    jsonc_vfail(&(JsoncCheck){ld->path, ld->err}, line, col, key_path, fmt, ap);
     va_end(ap);
-    if (key_path && key_path[0])
-        return err_set(ld->err, ERR_CONFIG, "%s:%d:%d: %s: %s", ld->path, line, col, key_path, what);
-    return err_set(ld->err, ERR_CONFIG, "%s:%d:%d: %s", ld->path, line, col, what);
+    return false;
 }
 
 static void cfg_warn(Loader *ld, int line, int col, const char *key_path, const char *fmt, ...)
@@ -68,23 +65,12 @@ static char *key_path_join(const char *parent, const char *key)
 
 static bool check_keys(Loader *ld, const JsoncNode *obj, const char *key_path, const char *const *allowed)
 {
-    const char *suggestion;
-    const JsoncMember *m = jsonc_unknown_member(obj, allowed, &suggestion);
-    if (!m)
-        return true;
-    if (suggestion)
-        return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\" (did you mean \"%s\"?)", m->key,
-                        suggestion);
-    return cfg_fail(ld, m->line, m->col, key_path, "unknown key \"%s\"", m->key);
+    return jsonc_check_keys(&(JsoncCheck){ld->path, ld->err}, obj, key_path, allowed);
 }
 
 static bool expect_type(Loader *ld, const JsoncNode *node, JsoncType type, const char *key_path)
 {
-    if (node->type == type)
-        return true;
-    return cfg_fail(ld, node->line, node->col, key_path, "expected %s %s, got %s",
-                    type == JSONC_OBJECT || type == JSONC_ARRAY ? "an" : "a",
-                    jsonc_type_name(type), jsonc_type_name(node->type));
+    return jsonc_expect_type(&(JsoncCheck){ld->path, ld->err}, node, type, key_path);
 }
 
 static bool require_member(Loader *ld, const JsoncNode *obj, const char *parent_path,

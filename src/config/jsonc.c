@@ -553,3 +553,44 @@ const JsoncMember *jsonc_unknown_member(const JsoncNode *object, const char *con
     }
     return NULL;
 }
+
+bool jsonc_vfail(const JsoncCheck *ck, int line, int col, const char *key_path, const char *fmt, va_list ap)
+{
+    char what[ERR_MSG_MAX];
+    vsnprintf(what, sizeof what, fmt, ap);
+    if (key_path && key_path[0])
+        return err_set(ck->err, ERR_CONFIG, "%s:%d:%d: %s: %s", ck->source, line, col, key_path, what);
+    return err_set(ck->err, ERR_CONFIG, "%s:%d:%d: %s", ck->source, line, col, what);
+}
+
+static bool check_fail(const JsoncCheck *ck, int line, int col, const char *key_path, const char *fmt, ...)
+    ATTR_PRINTF(5, 6);
+static bool check_fail(const JsoncCheck *ck, int line, int col, const char *key_path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    jsonc_vfail(ck, line, col, key_path, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool jsonc_check_keys(const JsoncCheck *ck, const JsoncNode *obj, const char *key_path, const char *const *allowed)
+{
+    const char *suggestion;
+    const JsoncMember *m = jsonc_unknown_member(obj, allowed, &suggestion);
+    if (!m)
+        return true;
+    if (suggestion)
+        return check_fail(ck, m->line, m->col, key_path, "unknown key \"%s\" (did you mean \"%s\"?)", m->key,
+                          suggestion);
+    return check_fail(ck, m->line, m->col, key_path, "unknown key \"%s\"", m->key);
+}
+
+bool jsonc_expect_type(const JsoncCheck *ck, const JsoncNode *node, JsoncType type, const char *key_path)
+{
+    if (node->type == type)
+        return true;
+    return check_fail(ck, node->line, node->col, key_path, "expected %s %s, got %s",
+                      type == JSONC_OBJECT || type == JSONC_ARRAY ? "an" : "a", jsonc_type_name(type),
+                      jsonc_type_name(node->type));
+}

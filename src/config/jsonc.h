@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -64,6 +65,22 @@ const char *jsonc_type_name(JsoncType type);
  */
 const JsoncMember *jsonc_unknown_member(const JsoncNode *object, const char *const *allowed,
                                         const char **suggestion);
+
+/* Validation errors point into a file: "SOURCE:LINE:COL: KEY.PATH: what" (ERR_CONFIG). */
+typedef struct JsoncCheck {
+    const char *source;
+    Err *err;
+} JsoncCheck;
+
+/* Fill ck->err (key_path may be empty) and return false. */
+bool jsonc_vfail(const JsoncCheck *ck, int line, int col, const char *key_path, const char *fmt, va_list ap)
+    ATTR_PRINTF(5, 0);
+/* Every key of obj must be in allowed; the error names the first unknown one, with a hint. */
+bool jsonc_check_keys(const JsoncCheck *ck, const JsoncNode *obj, const char *key_path,
+                      const char *const *allowed) WARN_UNUSED;
+/* node must be of type: "expected an object, got array". */
+bool jsonc_expect_type(const JsoncCheck *ck, const JsoncNode *node, JsoncType type,
+                       const char *key_path) WARN_UNUSED;
 
 /* Strict integer value of a NUMBER node (no fraction or exponent). */
 bool jsonc_int64(const JsoncNode *node, int64_t *out);

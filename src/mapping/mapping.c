@@ -28,35 +28,21 @@ static bool fail(Ld *ld, int line, int col, const char *key_path, const char *fm
     ATTR_PRINTF(5, 6);
 static bool fail(Ld *ld, int line, int col, const char *key_path, const char *fmt, ...)
 {
-    char what[ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    jsonc_vfail(&(JsoncCheck){ld->path, ld->err}, line, col, key_path, fmt, ap);
     va_end(ap);
-    if (key_path && key_path[0])
-        return err_set(ld->err, ERR_CONFIG, "%s:%d:%d: %s: %s", ld->path, line, col, key_path, what);
-    return err_set(ld->err, ERR_CONFIG, "%s:%d:%d: %s", ld->path, line, col, what);
+    return false;
 }
 
 static bool check_keys(Ld *ld, const JsoncNode *obj, const char *key_path, const char *const *allowed)
 {
-    const char *suggestion;
-    const JsoncMember *m = jsonc_unknown_member(obj, allowed, &suggestion);
-    if (!m)
-        return true;
-    if (suggestion)
-        return fail(ld, m->line, m->col, key_path, "unknown key \"%s\" (did you mean \"%s\"?)", m->key,
-                        suggestion);
-    return fail(ld, m->line, m->col, key_path, "unknown key \"%s\"", m->key);
+    return jsonc_check_keys(&(JsoncCheck){ld->path, ld->err}, obj, key_path, allowed);
 }
 
 static bool expect_type(Ld *ld, const JsoncNode *node, JsoncType type, const char *key_path)
 {
-    if (node->type == type)
-        return true;
-    return fail(ld, node->line, node->col, key_path, "expected %s %s, got %s",
-                type == JSONC_OBJECT || type == JSONC_ARRAY ? "an" : "a", jsonc_type_name(type),
-                jsonc_type_name(node->type));
+    return jsonc_expect_type(&(JsoncCheck){ld->path, ld->err}, node, type, key_path);
 }
 
 /* A non-empty string without NUL bytes. */
