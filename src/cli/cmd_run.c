@@ -138,6 +138,11 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
                      "nothing to run: no target is configured (map tables to a d1 database, pass "
                      "--target-log FILE, or set \"changelog\": {\"path\": ...} in %s)",
                      cfg->path);
+    const char **tables = calloc(maps && maps->count ? maps->count : 1, sizeof *tables);
+    for (size_t i = 0; maps && i < maps->count; i++)
+        tables[i] = maps->items[i].source;
+    opts.publication_tables = tables;
+    opts.publication_table_count = maps ? maps->count : 0;
     opts.flush_interval_ms = cfg->run.flush_interval_ms;
     opts.status_interval_ms = cfg->run.status_interval_ms;
     if (ok) {
@@ -147,6 +152,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
             ts.items[i]->ops->free(ts.items[i]);
     }
     cf_client_free(client);
+    free(tables);
     mapping_set_free(maps);
     config_free(cfg);
     return ok ? 0 : cli_fail(&err);

@@ -368,11 +368,18 @@ static bool prepare_source(Run *r, bool *two_phase, Err *err)
         ok = err_set(err, ERR_CHECK,
                      "wal_level is %s; logical replication needs wal_level = logical (see wal2edge doctor)",
                      facts.wal_level);
-    if (ok && !facts.publication_exists)
-        ok = err_set(err, ERR_CHECK,
-                     "publication \"%s\" does not exist; create it (wal2edge slot create, or CREATE "
-                     "PUBLICATION) first",
-                     r->cfg->source.publication);
+    if (ok && !facts.publication_exists) {
+        /* as `slot create` would: the mapped tables, or all tables for a change-log-only run */
+        ok = pgconn_create_publication(conn, r->cfg->source.publication, r->opts.publication_tables,
+                                       r->opts.publication_table_count, err);
+        if (ok)
+            log_info(&r->log, "created publication \"%s\" for %s", r->cfg->source.publication,
+                     r->opts.publication_table_count ? "the mapped tables" : "all tables");
+        else {
+            err_prefix(err, "publication \"%s\" does not exist and could not be created", r->cfg->source.publication);
+            err->code = ERR_CHECK; /* a privilege problem: retrying will not help */
+        }
+    }
     if (ok && r->opts.exit_when_caught_up && !r->catch_up_target)
         ok = pgconn_sync_point(conn, &r->catch_up_target, err);
     if (ok && r->opts.exit_when_caught_up) {

@@ -12,6 +12,7 @@
 #define WAL2EDGE_DAEMON_RUN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "config/config.h"
 #include "core/err.h"
@@ -23,6 +24,10 @@ typedef struct RunOptions {
     int flush_interval_ms;         /* how long a target may hold unflushed work once the stream is
                                       quiet (default 200 ms; 5x that under a continuous load) */
     int max_reconnects;            /* 0: unlimited */
+    /* The publication is created with these tables ("schema.name") when it does not exist;
+     * with none, FOR ALL TABLES. */
+    const char *const *publication_tables;
+    size_t publication_table_count;
 } RunOptions;
 
 /*

@@ -132,4 +132,12 @@ run_w2e drop --config "$WORK/w.jsonc" slot drop --publication
 expect_rc drop 0
 [ "$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'run_basic'")" = 0 ] &&
     pass "slot drop removed the slot" || fail "slot still there"
+
+# run on its own creates what is missing: the publication (no mappings here: all tables) and the slot
+run_w2e fresh --log-format json --config "$WORK/w.jsonc" run --exit-when-caught-up
+expect_rc fresh 0
+expect_contains "$WORK/fresh.err" 'created publication \"run_basic_pub\" for all tables'
+expect_contains "$WORK/fresh.err" 'created replication slot \"run_basic\"'
+run_w2e drop2 --config "$WORK/w.jsonc" slot drop --publication
+expect_rc drop2 0
 finish
