@@ -506,9 +506,12 @@ static bool session(Run *r, bool *stop, Err *err)
                 *stop = true;
                 return true;
             }
-            /* a quiet stream between transactions: ask the server where it is */
+            /* A quiet stream between transactions: ask the server where it is. The ping
+             * repeats the flush position already confirmed: moving it makes the walsender
+             * do slot bookkeeping (and fsync the slot), which 20 times a second slows it. */
             if (quiet && assembler_idle(r->asm_) && now - last_ping_ms >= 50) {
-                if (!flush_targets(r, err) || !send_status(r, true, err))
+                Lsn write = r->received > r->confirmed ? r->received : r->confirmed;
+                if (!flush_targets(r, err) || !pgstream_send_status(r->stream, write, r->confirmed, true, err))
                     return false;
                 last_ping_ms = now;
             }
