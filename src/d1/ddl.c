@@ -527,3 +527,13 @@ char **d1_schema_databases(const D1Schema *s, size_t *count)
     *count = n;
     return out;
 }
+
+bool d1_schema_check(const D1Schema *s, Err *err)
+{
+    if (s->problem_count == 0)
+        return true;
+    if (s->problem_count == 1)
+        return err_set(err, ERR_CONFIG, "%s", s->problems[0]);
+    return err_set(err, ERR_CONFIG, "%s (and %zu more problem%s; run `wal2edge plan`)", s->problems[0],
+                   s->problem_count - 1, s->problem_count == 2 ? "" : "s");
+}

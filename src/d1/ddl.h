@@ -82,6 +82,9 @@ typedef struct D1Schema {
 D1Schema *d1_schema_build(const MappingSet *maps, const CatalogInfo *cat, const char *database);
 void d1_schema_free(D1Schema *s);
 
+/* false with ERR_CONFIG naming the first problem of s (and how many more) when it has any. */
+bool d1_schema_check(const D1Schema *s, Err *err) WARN_UNUSED;
+
 /* Borrowed: the table fed by source "schema.name", or NULL. */
 const D1Table *d1_schema_table(const D1Schema *s, const char *source);
 

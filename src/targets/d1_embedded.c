@@ -290,12 +290,7 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
                                const CatalogInfo *cat, const char *slot, Err *err)
 {
     D1Schema *schema = d1_schema_build(maps, cat, t->name);
-    if (schema->problem_count) {
-        err_set(err, ERR_CONFIG, "%s (and %zu more problem%s; run `wal2edge plan`)",
-                schema->problems[0], schema->problem_count - 1,
-                schema->problem_count == 2 ? "" : "s");
-        if (schema->problem_count == 1)
-            err_set(err, ERR_CONFIG, "%s", schema->problems[0]);
+    if (!d1_schema_check(schema, err)) {
         d1_schema_free(schema);
         return NULL;
     }

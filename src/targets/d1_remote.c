@@ -624,12 +624,7 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
                              Err *err)
 {
     D1Schema *schema = d1_schema_build(maps, cat, t->name);
-    if (schema->problem_count) {
-        if (schema->problem_count == 1)
-            err_set(err, ERR_CONFIG, "%s", schema->problems[0]);
-        else
-            err_set(err, ERR_CONFIG, "%s (and %zu more problem%s; run `wal2edge plan`)", schema->problems[0],
-                    schema->problem_count - 1, schema->problem_count == 2 ? "" : "s");
+    if (!d1_schema_check(schema, err)) {
         d1_schema_free(schema);
         return NULL;
     }
