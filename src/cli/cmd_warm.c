@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "pg/conn.h"
 #include "pg/snapshot.h"
 #include "pg/stream.h"
+#include "state/lock.h"
 #include "targets/kv.h"
 
 
@@ -81,24 +81,6 @@ static void progress(void *user, const KvWarmProgress *p)
     }
     if (p->done)
         ui->keys_before += p->keys;
-}
-
-static bool lock_state_dir(const char *state_dir, int *fd_out, Err *err)
-{
-    if (!fs_mkdir_p(state_dir, err))
-        return false;
-    char *path = xasprintf("%s/lock", state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(path);
-    if (fd < 0)
-        return err_sys(err, ERR_IO, "cannot open the lock file in \"%s\"", state_dir);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        return err_set(err, ERR_CHECK,
-                       "another wal2edge (run or warm) is using state directory \"%s\"; stop it first", state_dir);
-    }
-    *fd_out = fd;
-    return true;
 }
 
 static bool mapping_selected(const Mapping *m, char **names, size_t n)
@@ -247,7 +229,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             ok = err_set(&err, ERR_CONFIG, "warm: no %smapping has \"kv\" entries", name_count ? "selected " : "");
         target_count = 0;
     }
-    ok = ok && lock_state_dir(cfg->state_dir, &lock_fd, &err);
+    ok = ok && state_dir_lock(cfg->state_dir, "warm", &lock_fd, &err);
     if (ok) {
         const char **qn = calloc(maps->count ? maps->count : 1, sizeof *qn);
         for (size_t i = 0; i < maps->count; i++)
@@ -315,8 +297,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     cf_client_free(client);
     catalog_free(cat);
     mapping_set_free(maps);
-    if (lock_fd >= 0)
-        close(lock_fd);
+    state_dir_unlock(lock_fd);
     config_free(cfg);
     free(names);
     return ok ? 0 : cli_fail(&err);

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,6 +28,7 @@
 #include "pg/stream.h"
 #include "pg/walproto.h"
 #include "pipeline/assembler.h"
+#include "state/lock.h"
 #include "state/store.h"
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
@@ -519,24 +519,6 @@ static bool session(Run *r, bool *stop, Err *err)
     }
 }
 
-static bool lock_state_dir(const char *state_dir, int *fd_out, Err *err)
-{
-    if (!fs_mkdir_p(state_dir, err))
-        return false;
-    char *path = xasprintf("%s/lock", state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    free(path);
-    if (fd < 0)
-        return err_sys(err, ERR_IO, "cannot open the lock file in \"%s\"", state_dir);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        close(fd);
-        return err_set(err, ERR_CHECK, "another wal2edge is already running with state directory \"%s\"",
-                       state_dir);
-    }
-    *fd_out = fd;
-    return true;
-}
-
 static void sleep_interruptibly(int64_t ms)
 {
     int64_t until = mono_ms() + ms;
@@ -578,7 +560,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         r.slots[i].accepted = targets[i]->durable;
     }
     int lock_fd = -1;
-    bool ok = lock_state_dir(cfg->state_dir, &lock_fd, err);
+    bool ok = state_dir_lock(cfg->state_dir, "run", &lock_fd, err);
     if (ok)
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
@@ -648,7 +630,6 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         targets[i]->ops->free(targets[i]);
     free(r.slots);
     store_close(r.store);
-    if (lock_fd >= 0)
-        close(lock_fd);
+    state_dir_unlock(lock_fd);
     return ok;
 }

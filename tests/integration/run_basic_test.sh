@@ -124,7 +124,7 @@ bg=$!
 sleep 1
 run_w2e second --config "$WORK/w.jsonc" run --exit-when-caught-up
 expect_rc second 1
-expect_contains "$WORK/second.err" "another wal2edge is already running"
+expect_contains "$WORK/second.err" "another wal2edge (run, pid"
 kill -TERM $bg
 wait $bg && pass "SIGTERM stops run with exit 0" || fail "run exited $? on SIGTERM"
 
