@@ -52,7 +52,7 @@ static bool buf_reserve(Buf *b, size_t extra, Err *err)
     return true;
 }
 
-bool buf_append(Buf *b, const void *data, size_t len, Err *err)
+bool buf_append_grow(Buf *b, const void *data, size_t len, Err *err)
 {
     if (!buf_reserve(b, len, err))
         return false;
@@ -63,10 +63,6 @@ bool buf_append(Buf *b, const void *data, size_t len, Err *err)
     return true;
 }
 
-bool buf_append_str(Buf *b, const char *s, Err *err)
-{
-    return buf_append(b, s, strlen(s), err);
-}
 
 bool buf_printf(Buf *b, Err *err, const char *fmt, ...)
 {

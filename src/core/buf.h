@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/err.h"
 
@@ -26,8 +27,27 @@ typedef struct Buf {
 void buf_init(Buf *b, size_t cap);
 void buf_free(Buf *b);
 void buf_reset(Buf *b);
-bool buf_append(Buf *b, const void *data, size_t len, Err *err) WARN_UNUSED;
-bool buf_append_str(Buf *b, const char *s, Err *err) WARN_UNUSED;
+/* The growing path of buf_append (the inline fast path below handles the rest). */
+bool buf_append_grow(Buf *b, const void *data, size_t len, Err *err) WARN_UNUSED;
+
+/* Inline because renderers call these for every token: room left over is a
+ * compare and a memcpy (alloc never exceeds cap + 1, so cap holds too). */
+static inline WARN_UNUSED bool buf_append(Buf *b, const void *data, size_t len, Err *err)
+{
+    if (len < b->alloc - b->len) {
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+        b->data[b->len] = '\0';
+        return true;
+    }
+    return buf_append_grow(b, data, len, err);
+}
+
+/* With a literal, strlen folds to a constant. */
+static inline WARN_UNUSED bool buf_append_str(Buf *b, const char *s, Err *err)
+{
+    return buf_append(b, s, strlen(s), err);
+}
 bool buf_printf(Buf *b, Err *err, const char *fmt, ...) ATTR_PRINTF(3, 4) WARN_UNUSED;
 /* Owned copy of the contents; the buffer is reset. */
 char *buf_take(Buf *b);

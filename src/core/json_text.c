@@ -48,6 +48,17 @@ static inline bool needs_care(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
 }
 
+/* Whether any of the 8 bytes in v needs care (the SWAR form of needs_care):
+ * a byte below 0x20, a '"' or '\\', or one with the high bit set. */
+static inline bool word_needs_care(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = v ^ (ones * '"'), slash = v ^ (ones * '\\');
+    uint64_t below_space = (v - ones * 0x20) & ~v;
+    uint64_t zero_quote = (quote - ones) & ~quote, zero_slash = (slash - ones) & ~slash;
+    return ((below_space | zero_quote | zero_slash) & highs) != 0 || (v & highs) != 0;
+}
+
 bool json_text_append_str(Buf *b, const char *s, size_t len, Err *err)
 {
     static const char hex[] = "0123456789abcdef";
@@ -57,6 +68,11 @@ bool json_text_append_str(Buf *b, const char *s, size_t len, Err *err)
     size_t i = 0;
     while (i < len) {
         size_t run_start = i;
+        for (uint64_t word; i + 8 <= len; i += 8) {
+            memcpy(&word, p + i, 8);
+            if (word_needs_care(word))
+                break;
+        }
         while (i < len && !needs_care(p[i]))
             i++;
         if (i > run_start && !buf_append(b, p + run_start, i - run_start, err))

@@ -86,3 +86,53 @@ Test(json_text, escapes_quotes_controls_and_invalid_utf8)
     cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\nd\\u0001\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
     buf_free(&b);
 }
+
+/* The escaper scans 8 bytes at a time: every byte that needs care must be found at
+ * every offset within and across words, and everything else copied unchanged. */
+static void expected_escape(unsigned char c, char *out)
+{
+    switch (c) {
+    case '"': strcpy(out, "\\\""); break;
+    case '\\': strcpy(out, "\\\\"); break;
+    case '\n': strcpy(out, "\\n"); break;
+    case '\r': strcpy(out, "\\r"); break;
+    case '\t': strcpy(out, "\\t"); break;
+    default:
+        if (c < 0x20)
+            sprintf(out, "\\u%04x", c);
+        else if (c >= 0x80)
+            strcpy(out, "\xEF\xBF\xBD");   /* a lone byte >= 0x80 is not UTF-8 */
+        else
+            sprintf(out, "%c", c);
+    }
+}
+
+Test(json_text, every_byte_at_every_offset_of_a_word_run)
+{
+    char in[40], want[80], esc[8];
+    for (unsigned c = 1; c < 256; c++) {
+        for (size_t pos = 0; pos < 24; pos++) {
+            memset(in, 'a', 24);
+            in[pos] = (char)c;
+            expected_escape((unsigned char)c, esc);
+            snprintf(want, sizeof want, "\"%.*s%s%.*s\"", (int)pos, in, esc, (int)(23 - pos), in + pos + 1);
+            Buf b;
+            Err e;
+            buf_init(&b, 1024);
+            cr_assert(json_text_append_str(&b, in, 24, &e));
+            cr_assert_str_eq(b.data, want, "byte 0x%02x at offset %zu", c, pos);
+            buf_free(&b);
+        }
+    }
+}
+
+Test(json_text, utf8_sequences_straddling_words_are_kept)
+{
+    const char *s = "abcdefg\xC3\xA9hijklmn\xE2\x9C\x93opqrstu\xF0\x9F\x98\x80v\"w";
+    Buf b;
+    Err e;
+    buf_init(&b, 1024);
+    cr_assert(json_text_append_str(&b, s, strlen(s), &e));
+    cr_assert_str_eq(b.data, "\"abcdefg\xC3\xA9hijklmn\xE2\x9C\x93opqrstu\xF0\x9F\x98\x80v\\\"w\"");
+    buf_free(&b);
+}
