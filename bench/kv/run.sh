@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# bench/kv/run.sh - Workers KV benchmarks against the local Postgres and the local edge emulator.
+# bench/kv/run.sh - Workers KV benchmarks against the local Postgres and a local edge emulator.
 #   1. warm rate: `wal2edge warm` of ROWS rows (default 1,000,000), into the embedded store and into an
-#      emulator namespace: keys/s and bulk requests (per 10,000 keys);
+#      emulator namespace: keys/s, bulk requests, and where the time went (the emulator's own time per
+#      its request log vs the rest, which is wal2edge and the network);
 #   2. hot keys: HOT_UPDATES single-row transactions over 5 rows while `run` streams into the emulator:
 #      KV writes per source change (coalescing ratio) and 429s.
-# Usage: scripts/pg-local.sh start; scripts/edge-local.sh start; bench/kv/run.sh [ROWS]
+# The script starts its own emulator (real miniflare KV bindings) on a free port with its state on
+# tmpfs (BENCH_EDGE_STATE_PARENT, default /dev/shm; a plain temporary directory when there is none),
+# and stops and deletes it afterwards: every KV value is one file there, so 1,000,000 keys need about
+# 5 GB of tmpfs. On disk each put also waits for an fsync, which makes the emulator ~2.5x slower.
+# Usage: scripts/pg-local.sh start; bench/kv/run.sh [ROWS]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${WAL2EDGE_BIN:-$ROOT/build/release/wal2edge}
@@ -12,9 +17,24 @@ BIN=${WAL2EDGE_BIN:-$ROOT/build/release/wal2edge}
 ROWS=${1:-1000000}
 HOT_UPDATES=${HOT_UPDATES:-3000}
 eval "$("$ROOT/scripts/pg-local.sh" env)"
-eval "$("$ROOT/scripts/edge-local.sh" env)"
+
+EDGE_PARENT=${BENCH_EDGE_STATE_PARENT:-/dev/shm}
+if [ -d "$EDGE_PARENT" ] && [ -w "$EDGE_PARENT" ]; then
+    EDGE_STATE_DIR=$(mktemp -d "$EDGE_PARENT/wal2edge-bench-kv.XXXXXX")
+else
+    EDGE_STATE_DIR=$(mktemp -d)
+fi
+EDGE_PORT=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+export EDGE_STATE_DIR EDGE_PORT
 W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+cleanup() {
+    "$ROOT/scripts/edge-local.sh" stop >/dev/null 2>&1 || true
+    rm -rf "$W" "$EDGE_STATE_DIR"
+}
+trap cleanup EXIT
+"$ROOT/scripts/edge-local.sh" start >/dev/null
+eval "$("$ROOT/scripts/edge-local.sh" env)"
+echo "== emulator: 127.0.0.1:$EDGE_PORT, state in $EDGE_STATE_DIR ($(df -T "$EDGE_STATE_DIR" | awk 'NR == 2 { print $2 }'))"
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 NS="bench-kv-$$"
 
@@ -46,10 +66,15 @@ for backend in embedded rest; do
     spec='{}'
     [ $backend = rest ] && spec="{ \"namespace_id\": \"$NS\" }"
     config "$W/$backend" "$spec" "bench_kv_$backend"
+    start=$(date +%s%N)
     (cd "$W/$backend" && "$BIN" --config w.jsonc warm 2>/dev/null) | sed "s/^/$backend: /"
+    ms=$((($(date +%s%N) - start) / 1000000))
     if [ $backend = rest ]; then
-        curl -s "$EDGE_ADMIN_URL/log?path=$NS&limit=10000" |
-            jq -r '[.entries[] | select(.route == "kv.bulk_write")] | "rest: \(length) bulk writes, server time \((map(.duration_ms) | add) / 1000) s (the emulator'"'"'s own KV write time)"'
+        curl -s "$EDGE_ADMIN_URL/log?path=$NS&limit=10000" | jq -r --argjson ms "$ms" '
+          [.entries[] | select(.route == "kv.bulk_write")] as $w | ($w | map(.duration_ms) | add) as $srv |
+          "rest: \($w | length) bulk writes, \([.entries[] | select(.status == 429)] | length) answered 429; " +
+          "wall \($ms / 1000) s = emulator \($srv / 1000) s (its KV binding puts) + the rest \(($ms - $srv) / 1000) s"'
+        echo "rest: emulator state after the warm: $(du -sh "$EDGE_STATE_DIR/data/kv" | cut -f1)"
     fi
     setup bench_kv_$backend
 done
