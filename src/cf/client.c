@@ -486,6 +486,7 @@ bool cf_d1_import(CfClient *c, const char *database_id, const char *sql_file_pat
             goto out;
     }
     uint64_t t0 = now_ms(c);
+    uint64_t wait = poll_ms;   /* doubles after each poll, up to CF_D1_IMPORT_POLL_MAX_MS */
     for (;;) {
         const json_t *r = env.result;
         const char *status = json_string_value(json_object_get(r, "status"));
@@ -533,7 +534,9 @@ bool cf_d1_import(CfClient *c, const char *database_id, const char *sql_file_pat
                          (unsigned long long)max_wait_ms);
             goto out;
         }
-        cf_pause(c, poll_ms);
+        cf_pause(c, wait);
+        wait = wait * 2 > CF_D1_IMPORT_POLL_MAX_MS ? (poll_ms > CF_D1_IMPORT_POLL_MAX_MS ? poll_ms : CF_D1_IMPORT_POLL_MAX_MS)
+                                                   : wait * 2;
         ok = import_post(c, url,
                          json_pack("{s:s,s:s}", "action", "poll", "current_bookmark", bookmark),
                          &env, err);

@@ -96,8 +96,12 @@ typedef struct CfD1ImportResult {
 
 /* The /import flow for a whole SQL file (atomic; blocks the database while it
  * runs): init (md5 etag) → PUT the file to the returned upload URL (ETag
- * checked) → ingest → poll every poll_ms until complete or error, at most
- * max_wait_ms. The file must not contain BEGIN/COMMIT. */
+ * checked) → ingest → poll until complete or error, at most max_wait_ms; the
+ * first poll waits poll_ms, each next one twice as long, up to
+ * CF_D1_IMPORT_POLL_MAX_MS (or poll_ms when larger). The file must not
+ * contain BEGIN/COMMIT. D1 answers an init whose etag matches an earlier
+ * import with that import's status: make each file's content unique. */
+#define CF_D1_IMPORT_POLL_MAX_MS 5000
 bool cf_d1_import(CfClient *c, const char *database_id, const char *sql_file_path,
                   uint64_t poll_ms, uint64_t max_wait_ms, CfD1ImportResult *out,
                   Err *err) WARN_UNUSED;

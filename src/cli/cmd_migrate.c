@@ -1,8 +1,10 @@
 /*
- * cli/cmd_migrate.c - `wal2edge migrate [--then-stream] [--chunk-rows N] [--no-progress]`:
- * the D1 schema from the mappings, a consistent copy of every mapped table,
- * verified (migrate/migrate.h; docs/migrate.md); with --then-stream the copy's
- * point is the new slot's, and the process continues as `wal2edge run`.
+ * cli/cmd_migrate.c - `wal2edge migrate [--then-stream] [--chunk-rows N]
+ * [--import-rows N] [--write-migrations DIR] [--no-progress]`: the D1 schema
+ * from the mappings, a consistent copy of every mapped table, verified
+ * (migrate/migrate.h; docs/migrate.md); with --then-stream the copy's point is
+ * the new slot's, and the process continues as `wal2edge run`. Holds the state
+ * directory's lock (state/lock) until then: run takes it itself.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,11 +16,31 @@
 #include "core/mem.h"
 #include "mapping/mapping.h"
 #include "migrate/migrate.h"
+#include "state/lock.h"
 
+static void print_table(const MigrateTableResult *r)
+{
+    char how[96] = "";
+    if (r->import_files && r->upserted_rows)
+        snprintf(how, sizeof how, " [%" PRIu64 " /import file(s), %" PRIu64 " rows upserted]", r->import_files,
+                 r->upserted_rows);
+    else if (r->import_files)
+        snprintf(how, sizeof how, " [%" PRIu64 " /import file(s)]", r->import_files);
+    else if (r->upserted_rows)
+        snprintf(how, sizeof how, " [upserts]");
+    if (r->verified)
+        printf("  d1.%s %s <- %s: postgres %" PRIu64 " rows checksum %016" PRIx64 ", d1 %" PRIu64
+               " rows checksum %016" PRIx64 "%s: %s\n",
+               r->database, r->table, r->source, r->pg_rows, r->pg_sum, r->d1_rows, r->d1_sum, how,
+               r->pg_rows == r->d1_rows && r->pg_sum == r->d1_sum ? "ok" : "MISMATCH");
+    else
+        printf("  d1.%s %s <- %s: %" PRIu64 " rows copied, checksum %016" PRIx64 "%s (not read back)\n", r->database,
+               r->table, r->source, r->pg_rows, r->pg_sum, how);
+}
 
 int cmd_migrate(CliCtx *ctx, int argc, char **argv)
 {
-    MigrateOptions o = {.tty = isatty(STDERR_FILENO) == 1};
+    MigrateOptions o = {.tty = isatty(STDERR_FILENO) == 1, .import_rows = MIGRATE_IMPORT_ROWS_DEFAULT};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--then-stream") == 0)
             o.then_stream = true;
@@ -30,6 +52,16 @@ int cmd_migrate(CliCtx *ctx, int argc, char **argv)
             if (!end || *end || v < 1 || v > 1000000)
                 return cli_usage_error(argv[0], "--chunk-rows wants 1..1000000");
             o.chunk_rows = v;
+        } else if (strcmp(argv[i], "--import-rows") == 0 && i + 1 < argc) {
+            char *end = NULL;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (!end || *end || end == argv[i] || v < 0)
+                return cli_usage_error(argv[0], "--import-rows wants a number of rows (0: every table)");
+            o.import_rows = v;
+        } else if (strcmp(argv[i], "--write-migrations") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return cli_usage_error(argv[0], "--write-migrations needs a directory");
+            o.write_migrations = argv[++i];
         } else
             return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
     }
@@ -37,25 +69,22 @@ int cmd_migrate(CliCtx *ctx, int argc, char **argv)
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg)
         return cli_fail(&err);
-    MappingSet *maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
+    int lock_fd = -1;
+    MappingSet *maps = NULL;
+    bool ok = state_dir_lock(cfg->state_dir, "migrate", &lock_fd, &err);
+    if (ok) {
+        maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
+        ok = maps != NULL;
+    }
     MigrateResult res = {0};
-    bool ok = maps && migrate_run(cfg, maps, &o, &res, &err);
+    ok = ok && migrate_run(cfg, maps, &o, &res, &err);
     if (ok) {
         char l[LSN_STR_MAX];
         printf("migrated %zu table(s), %" PRIu64 " rows in %.1f s (%.0f rows/s) from the snapshot at %s\n",
                res.table_count, res.rows, res.seconds, res.seconds > 0 ? (double)res.rows / res.seconds : 0.0,
                lsn_format(res.lsn, l));
-        for (size_t i = 0; i < res.table_count; i++) {
-            const MigrateTableResult *r = &res.tables[i];
-            if (r->verified)
-                printf("  d1.%s %s <- %s: postgres %" PRIu64 " rows checksum %016" PRIx64 ", d1 %" PRIu64
-                       " rows checksum %016" PRIx64 ": %s\n",
-                       r->database, r->table, r->source, r->pg_rows, r->pg_sum, r->d1_rows, r->d1_sum,
-                       r->pg_rows == r->d1_rows && r->pg_sum == r->d1_sum ? "ok" : "MISMATCH");
-            else
-                printf("  d1.%s %s <- %s: %" PRIu64 " rows copied, checksum %016" PRIx64 " (not read back)\n",
-                       r->database, r->table, r->source, r->pg_rows, r->pg_sum);
-        }
+        for (size_t i = 0; i < res.table_count; i++)
+            print_table(&res.tables[i]);
         if (!res.all_match)
             ok = err_set(&err, ERR_CHECK, "migrate: verification failed (see the tables marked MISMATCH)");
     }
@@ -63,6 +92,8 @@ int cmd_migrate(CliCtx *ctx, int argc, char **argv)
     Lsn lsn = res.lsn;
     migrate_result_free(&res);
     mapping_set_free(maps);
+    if (lock_fd >= 0)
+        state_dir_unlock(lock_fd); /* run takes it again */
     if (then_stream) {
         char l[LSN_STR_MAX];
         fprintf(stderr, "continuing as `wal2edge run` right after %s\n", lsn_format(lsn, l));

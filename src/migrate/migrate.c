@@ -9,12 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cf/client.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/fs.h"
 #include "d1/ddl.h"
+#include "d1/migrations.h"
+#include "migrate/d1_rest.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
 #include "pg/snapshot.h"
@@ -96,6 +100,12 @@ typedef struct Copy {
     long chunk_rows;
     int64_t start_ms, last_ms;
     uint64_t rows_all;
+    /* REST: set for the tables that go through /import */
+    CfClient *client;
+    const char *database_id;
+    const char *import_path;
+    const char *run;
+    bool remote;
 } Copy;
 
 static bool chunk_begin(Copy *c, Err *err)
@@ -173,6 +183,12 @@ static bool copy_table(Copy *c, PgSnapshot *snap, const CatalogInfo *cat, const 
     int64_t estimate = -1;
     ok = ok && pgsnap_estimate_rows(snap, ct->schema, ct->name, &estimate, err) &&
          pgsnap_table_open(snap, ct->schema, ct->name, cols, rel.ncols, key, dt->key_count, NULL, err);
+    /* an unknown estimate (never analyzed) may be a large table: /import serves both */
+    MrestImport *im = NULL;
+    if (ok && c->remote && (estimate < 0 || estimate >= c->opts->import_rows)) {
+        im = mrest_import_new(c->client, c->database_id, dt, c->import_path, c->cfg->source.slot, c->run, err);
+        ok = im != NULL;
+    }
     PgoCol *vals = xcalloc(rel.ncols + 1, sizeof *vals);
     D1Value *dv = xcalloc(dt->col_count + 1, sizeof *dv);
     while (ok) {
@@ -199,22 +215,33 @@ static bool copy_table(Copy *c, PgSnapshot *snap, const CatalogInfo *cat, const 
             }
             if (ok)
                 r->pg_sum += migrate_row_hash(dv, dt->col_count);
+            bool upsert = !im, too_large = false;
+            if (ok && im) {
+                ok = mrest_import_row(im, dv, &too_large, err);
+                upsert = too_large; /* its literals break the statement limit: bind it instead */
+            }
             for (size_t k = 0; k < dt->col_count; k++)
                 d1_value_clear(&dv[k]);
-            if (ok && !c->in_tx)
-                ok = chunk_begin(c, err);
-            PgoTuple tup = {.ncols = rel.ncols, .cols = vals};
-            Change ch = {.op = CHANGE_INSERT, .index = (uint32_t)c->in_chunk, .rel = &rel, .new_tuple = &tup};
-            ok = ok && c->target->ops->change(c->target, &c->txn, &ch, err);
-            if (ok) {
-                r->pg_rows++;
-                if (++c->in_chunk >= c->chunk_rows)
+            if (ok && upsert) {
+                if (!c->in_tx)
+                    ok = chunk_begin(c, err);
+                PgoTuple tup = {.ncols = rel.ncols, .cols = vals};
+                Change ch = {.op = CHANGE_INSERT, .index = (uint32_t)c->in_chunk, .rel = &rel, .new_tuple = &tup};
+                ok = ok && c->target->ops->change(c->target, &c->txn, &ch, err);
+                if (ok && c->remote)
+                    r->upserted_rows++;
+                if (ok && ++c->in_chunk >= c->chunk_rows)
                     ok = chunk_end(c, err);
             }
+            if (ok)
+                r->pg_rows++;
         }
         progress(c, dt->database, dt->name, r->pg_rows, estimate, false);
     }
-    ok = ok && chunk_end(c, err) && pgsnap_table_close(snap, err);
+    ok = ok && chunk_end(c, err) && (!im || mrest_import_finish(im, err)) && pgsnap_table_close(snap, err);
+    if (im)
+        r->import_files = mrest_import_files(im);
+    mrest_import_free(im);
     if (ok) {
         progress(c, dt->database, dt->name, r->pg_rows, estimate, true);
         c->rows_all += r->pg_rows;
@@ -346,6 +373,55 @@ void migrate_result_free(MigrateResult *r)
     memset(r, 0, sizeof *r);
 }
 
+/*
+ * A remote database made ready for the copy: the schema created (opening the
+ * target), an earlier copy or checkpoint cleared, and a target reopened on the
+ * empty state. Says which of the three it found.
+ */
+static Target *remote_open(const Config *cfg, const ConfigTarget *t, const MappingSet *maps, const CatalogInfo *cat,
+                           const D1Schema *schema, CfClient *client, const char *run, Lsn point, Err *err)
+{
+    Target *tg = d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err);
+    if (!tg)
+        return NULL;
+    Lsn held = tg->durable.commit_lsn;
+    tg->ops->free(tg);
+    MrestEarlier e;
+    if (!mrest_prepare(client, t->remote_id, schema, t->name, cfg->source.slot, run, point, &e, err)) {
+        err_prefix(err, "preparing d1.%s for the copy", t->name);
+        return NULL;
+    }
+    char l[LSN_STR_MAX];
+    if (e.unfinished)
+        fprintf(stderr,
+                "d1.%s: an earlier migrate (from the snapshot at %s, started %s, %" PRIu64 " rows imported) did not "
+                "finish; restarting cleanly: the mapped tables were emptied and are copied again\n",
+                t->name, e.lsn, e.started_at, e.imported_rows);
+    else if (held != LSN_INVALID)
+        fprintf(stderr,
+                "d1.%s: the database held the checkpoint %s of slot \"%s\" (an earlier migrate or run); restarting "
+                "cleanly: the mapped tables were emptied and are copied again\n",
+                t->name, lsn_format(held, l), cfg->source.slot);
+    else
+        fprintf(stderr, "d1.%s: copying into the D1 database %s\n", t->name, t->remote_id);
+    return d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err);
+}
+
+/* `wal2edge plan --write-migrations DIR`'s files, from the same schema. */
+static bool write_migrations(const D1Schema *schema, const char *dir, Err *err)
+{
+    MigrationReport rep;
+    bool ok = d1_migrations_write(schema, dir, &rep, err);
+    for (size_t i = 0; ok && i < rep.note_count; i++)
+        log_warn(&LOGC, "%s", rep.notes[i]);
+    for (size_t i = 0; ok && i < rep.written_count; i++)
+        fprintf(stderr, "wrote %s\n", rep.written[i]);
+    if (ok && rep.written_count == 0)
+        fprintf(stderr, "migrations in %s are up to date\n", dir);
+    d1_migration_report_clear(&rep);
+    return ok;
+}
+
 /* run needs the publication: create it for the mapped tables when missing. */
 static bool ensure_publication(const Config *cfg, const char *const *names, size_t n, Err *err)
 {
@@ -381,6 +457,8 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
     if (ok && schema->problem_count)
         ok = err_set(err, ERR_CONFIG, "migrate: %s%s (wal2edge plan lists every problem)", schema->problems[0],
                      schema->problem_count > 1 ? ", and more" : "");
+    if (ok && opts->write_migrations)
+        ok = write_migrations(schema, opts->write_migrations, err);
     SnapPoint *point = NULL;
     PgSnapshot *snap = NULL;
     if (ok && opts->then_stream)
@@ -402,7 +480,11 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
         out->tables = xcalloc(schema->table_count + 1, sizeof *out->tables);
     }
     CfClient *client = NULL;
-    Copy c = {.cfg = cfg, .opts = opts, .start_ms = mono_ms()};
+    char run[40], stamp[17];
+    snap_time_id(stamp);
+    snprintf(run, sizeof run, "%s-%ld", stamp, (long)getpid());
+    char *import_path = xasprintf("%s/migrate/import.sql", cfg->state_dir);
+    Copy c = {.cfg = cfg, .opts = opts, .start_ms = mono_ms(), .run = run, .import_path = import_path};
     size_t dbc = 0;
     char **dbs = ok ? d1_schema_databases(schema, &dbc) : NULL;
     for (size_t d = 0; ok && d < dbc; d++) {
@@ -421,14 +503,13 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
             if (!client)
                 client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
                                        cfg->cloudflare.api_token, NULL, err);
-            c.target = client ? d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err) : NULL;
-            if (c.target && c.target->durable.commit_lsn != LSN_INVALID)
-                ok = err_set(err, ERR_CHECK,
-                             "d1.%s already holds a checkpoint for slot \"%s\"; migrate into an empty database "
-                             "(or delete the _wal2edge_state row and the tables' rows) and run it again",
-                             t->name, cfg->source.slot);
+            ok = client && fs_mkdir_parents(import_path, err);
+            c.target = ok ? remote_open(cfg, t, maps, cat, schema, client, run, out->lsn, err) : NULL;
         }
         ok = ok && c.target;
+        c.remote = !embedded;
+        c.client = client;
+        c.database_id = t->remote_id;
         c.point = out->lsn;
         c.next_lsn = out->lsn - MIGRATE_LSN_SPAN;
         c.chunk_rows = opts->chunk_rows > 0 ? opts->chunk_rows : embedded ? 5000 : 200;
@@ -451,16 +532,26 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
             c.txn = (TxnInfo){.xid = 1, .commit_lsn = out->lsn, .end_lsn = out->lsn,
                               .commit_time_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000};
             ok = c.target->ops->begin(c.target, &c.txn, err) && c.target->ops->commit(c.target, &c.txn, err) &&
-                 c.target->ops->flush(c.target, err);
+                 (embedded ? c.target->ops->flush(c.target, err) : d1_remote_flush_checkpoint(c.target, err));
         }
         if (c.target)
             c.target->ops->free(c.target);
         c.target = NULL;
-        for (size_t i = 0; ok && embedded && i < out->table_count; i++) {
+        bool db_match = true;
+        for (size_t i = 0; ok && i < out->table_count; i++) {
             MigrateTableResult *r = &out->tables[i];
-            if (strcmp(r->database, t->name) == 0)
-                ok = embedded_verify(t, d1_schema_table(schema, r->source), r, err);
+            if (strcmp(r->database, t->name) != 0)
+                continue;
+            const D1Table *dt = d1_schema_table(schema, r->source);
+            if (embedded)
+                ok = embedded_verify(t, dt, r, err);
+            else
+                ok = r->verified = mrest_verify(client, t->remote_id, dt, 0, &r->d1_rows, &r->d1_sum, err);
+            db_match = db_match && r->pg_rows == r->d1_rows && r->pg_sum == r->d1_sum;
         }
+        /* verified: a rerun no longer sees an unfinished copy (kept otherwise, so it says so) */
+        if (ok && !embedded && db_match)
+            ok = mrest_finish(client, t->remote_id, cfg->source.slot, run, err);
     }
     if (ok) {
         out->all_match = true;
@@ -474,6 +565,7 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
     for (size_t d = 0; d < dbc; d++)
         free(dbs[d]);
     free(dbs);
+    free(import_path);
     cf_client_free(client);
     pgsnap_close(snap);
     snap_point_close(point);

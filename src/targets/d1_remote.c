@@ -661,3 +661,12 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
     }
     return &d->base;
 }
+
+bool d1_remote_flush_checkpoint(Target *t, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err) || !send_prefix(d, d->committed, err))
+        return false;
+    d->last_send_ms = mono_ms();
+    return true;
+}

@@ -87,4 +87,10 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
 /* Counters of a target made by d1_remote_target_new. */
 D1RemoteStats d1_remote_stats(const Target *t);
 
+/* Send what is committed and the last committed transaction's checkpoint now,
+ * even when the checkpoint is all there is to send (flush sends such a
+ * request at most every 10 s). migrate uses it to leave the checkpoint at
+ * exactly the copy's point. */
+bool d1_remote_flush_checkpoint(Target *t, Err *err) WARN_UNUSED;
+
 #endif

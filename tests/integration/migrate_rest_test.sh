@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# migrate into D1 over the REST API of the local edge emulator: a schema with many types and
+# foreign keys; a large table through /import (init -> upload -> ingest -> poll, seen in the
+# emulator's request log), a row too large for an import statement and the small tables through
+# upserts; every table read back through the API with matching counts and checksums; the
+# checkpoint at the snapshot's LSN; --write-migrations files; a migrate killed mid-copy, then a
+# rerun that says it restarts cleanly; --then-stream with writers running throughout, ending
+# with D1 identical to Postgres.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/snapshot_lib.sh"
+source "$(dirname "$0")/d1_lib.sh"
+
+export TEST_SLOT=w2e_mgr_slot TEST_PUBLICATION=w2e_mgr_pub
+cleanup_pg() {
+    psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'w2e_mgr%'" >/dev/null
+    psql_q -c "DROP PUBLICATION IF EXISTS w2e_mgr_pub" >/dev/null
+}
+cleanup_pg
+snx_schema mgr
+psql_q <<'SQL' >/dev/null
+DROP TABLE IF EXISTS mgr_items, mgr_users;
+CREATE TABLE mgr_users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, score numeric, born date,
+    active boolean, avatar bytea, tags text[], meta jsonb, f8 double precision);
+CREATE TABLE mgr_items (id int PRIMARY KEY, user_id bigint NOT NULL REFERENCES mgr_users(id), name text,
+    price numeric(10,2), at timestamptz);
+INSERT INTO mgr_users SELECT g, 'u' || g || '@x', g * 1.5, date '2000-01-01' + g, g % 2 = 0, '\x00ff',
+    ARRAY['a', g::text], jsonb_build_object('g', g), g / 3.0 FROM generate_series(1, 3000) g;
+INSERT INTO mgr_items SELECT g, 1 + g % 3000, 'item ''' || g || '''; --', g * 0.01,
+    '2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 12000) g;
+-- too large for one statement of literals: goes as an upsert with bound values
+UPDATE mgr_items SET name = repeat('big ', 40000) WHERE id = 777;
+ANALYZE mgr_users; ANALYZE mgr_items; ANALYZE mgr_types;
+SQL
+d1_use rest
+cd "$WORK"
+d1_config "$WORK" mgr_types mgr_users mgr_items
+ADMIN=$EDGE_ADMIN_URL
+last_seq() { curl -sS "$ADMIN/counters" | jq -r .last_seq; }
+checkpoint() { d1_q "SELECT commit_lsn FROM _wal2edge_state WHERE slot = '$TEST_SLOT'"; }
+
+# 1. a fresh database: items (12,000 rows) through /import, users and types through upserts
+seq0=$(last_seq)
+run_w2e m1 --config w.jsonc migrate --no-progress --import-rows 10000 --write-migrations migrations
+expect_rc m1 0
+expect_contains "$WORK/m1.out" "migrated 3 table(s), 15003 rows"
+[ "$(grep -c ': ok$' m1.out)" = 3 ] && pass "3 tables read back through the API (rows and checksum)" ||
+    fail "verification lines"
+grep 'mgr_items <- public.mgr_items' m1.out | grep -q '\[1 /import file(s), 1 rows upserted\]: ok$' &&
+    pass "items through /import, its oversized row upserted" || fail "items path: $(grep mgr_items m1.out)"
+grep 'mgr_users <- public.mgr_users' m1.out | grep -q '\[upserts\]: ok$' && pass "users through upserts" ||
+    fail "users path: $(grep mgr_users m1.out)"
+expect_contains "$WORK/m1.err" "d1.app: copying into the D1 database $D1_DB_ID"
+# the import flow in the emulator's request log, in order
+curl -sS "$ADMIN/log?since=$seq0&limit=10000" |
+    jq -r '.entries[] | select(.route | startswith("d1.import")) | "\(.route) \(.method) \(.status)"' >imports.log
+[ "$(head -3 imports.log | tr '\n' ,)" = "d1.import POST 200,d1.import_upload PUT 200,d1.import POST 200," ] &&
+    [ "$(wc -l <imports.log)" -ge 4 ] && [ "$(tail -1 imports.log)" = "d1.import POST 200" ] &&
+    pass "request log: init, upload, ingest, poll ($(wc -l <imports.log) requests)" ||
+    fail "import flow in the log: $(tr '\n' , <imports.log)"
+lsn=$(sed -n 's/.*from the snapshot at \([0-9A-F/]*\)$/\1/p' m1.out)
+[ -n "$lsn" ] && [ "$(checkpoint)" = "$lsn" ] && pass "d1 checkpoint = the snapshot's LSN ($lsn)" ||
+    fail "checkpoint $(checkpoint), snapshot $lsn"
+[ "$(d1_q "SELECT count(*) FROM _wal2edge_migrate")" = 0 ] && pass "no unfinished-copy row after success" ||
+    fail "progress row left"
+d1_same items "SELECT concat_ws('|', id, user_id, name, price, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) FROM mgr_items" \
+    "SELECT id || '|' || user_id || '|' || name || '|' || price || '|' || at FROM mgr_items"
+d1_same types "SELECT id || '|' || coalesce(i8::text, '') || '|' || coalesce(num::text, '') || '|' || coalesce(upper(encode(by, 'hex')), '') FROM mgr_types" \
+    "SELECT id || '|' || coalesce(i8, '') || '|' || coalesce(num, '') || '|' || hex(\"by\") FROM mgr_types"
+ls migrations/0001_wal2edge_state.sql >/dev/null 2>&1 && grep -q 'CREATE TABLE IF NOT EXISTS "mgr_items"' migrations/0002_*.sql &&
+    pass "--write-migrations wrote the wrangler files" || fail "migration files: $(ls migrations 2>&1)"
+
+# 2. killed mid-copy (items imported, users' upserts slowed down by the emulator): the progress row
+#    says so, and a rerun restarts cleanly
+psql_q -c "DELETE FROM mgr_items WHERE id > 11000" >/dev/null
+curl -sS -X POST "$ADMIN/faults" -d "{\"path\":\"$D1_DB_ID/query\",\"delay_ms\":300,\"count\":1000}" >/dev/null
+"$WAL2EDGE_BIN" --config w.jsonc migrate --no-progress --import-rows 10000 >"$WORK/m2.out" 2>"$WORK/m2.err" &
+mpid=$!
+for _ in $(seq 200); do
+    [ "$(d1_q "SELECT count(*) FROM mgr_items")" = 11000 ] && [ "$(d1_q "SELECT count(*) FROM mgr_users")" -gt 0 ] &&
+        break
+    sleep 0.1
+done
+kill -9 $mpid; wait $mpid 2>/dev/null || true
+curl -sS -X DELETE "$ADMIN/faults" >/dev/null
+expect_contains "$WORK/m2.err" "held the checkpoint $lsn of slot \"$TEST_SLOT\" (an earlier migrate or run); restarting cleanly"
+users=$(d1_q "SELECT count(*) FROM mgr_users")
+[ "$(d1_q "SELECT count(*) FROM _wal2edge_migrate")" = 1 ] && [ "$users" -gt 0 ] && [ "$users" -lt 3000 ] &&
+    [ "$(d1_q "SELECT count(*) FROM mgr_items")" = 11000 ] &&
+    pass "killed mid-copy: progress row left, items imported, users partly copied ($users rows)" ||
+    fail "half state: $users users"
+run_w2e m3 --config w.jsonc migrate --no-progress --import-rows 10000
+expect_rc m3 0
+expect_contains "$WORK/m3.err" "did not finish; restarting cleanly: the mapped tables were emptied and are copied again"
+[ "$(grep -c ': ok$' m3.out)" = 3 ] && expect_contains "$WORK/m3.out" "migrated 3 table(s), 14003 rows" ||
+    fail "rerun verification: $(cat m3.out)"
+[ "$(d1_q "SELECT count(*) FROM mgr_items")" = 11000 ] && [ "$(d1_q "SELECT count(*) FROM _wal2edge_migrate")" = 0 ] &&
+    pass "rerun: exactly the source rows, progress row gone" || fail "rerun: $(d1_q "SELECT count(*) FROM mgr_items") items"
+
+# 3. --then-stream with writers running before, during and after the copy
+writer() {
+    local i=0
+    while [ ! -f "$WORK/stop" ]; do
+        i=$((i + 1))
+        psql_q -c "BEGIN; INSERT INTO mgr_users VALUES (100000 + $i, 'w$i@x', $i, NULL, true, NULL, NULL, NULL, 0.5);
+                   INSERT INTO mgr_items VALUES (100000 + $i, 100000 + $i, 'w', 1, now());
+                   UPDATE mgr_items SET price = price + 1 WHERE id = 1 + ($i * 7) % 11000;
+                   DELETE FROM mgr_items WHERE id = 1 + ($i * 13) % 11000; COMMIT" >/dev/null 2>&1 || true
+    done
+}
+writer &
+wpid=$!
+sleep 0.5
+"$WAL2EDGE_BIN" --config w.jsonc migrate --then-stream --no-progress --import-rows 10000 >"$WORK/m4.out" 2>"$WORK/m4.err" &
+mpid=$!
+for _ in $(seq 300); do grep -q "continuing as" "$WORK/m4.err" && break; sleep 0.1; done
+expect_contains "$WORK/m4.err" "continuing as \`wal2edge run\`"
+[ "$(grep -c ': ok$' m4.out)" = 3 ] && pass "--then-stream copy verified" || fail "m4: $(cat m4.out)"
+sleep 2
+touch "$WORK/stop"
+wait $wpid
+final=$(psql_q -c "SELECT pg_current_wal_lsn()")
+for _ in $(seq 150); do
+    got=$(checkpoint)
+    [ -n "$got" ] && [ "$(psql_q -c "SELECT '$got'::pg_lsn >= '$final'::pg_lsn - 200")" = t ] && break
+    sleep 0.2
+done
+sleep 1
+kill -TERM $mpid 2>/dev/null || true; wait $mpid || true
+d1_same items_after "SELECT concat_ws('|', id, user_id, name, price) FROM mgr_items" \
+    "SELECT id || '|' || user_id || '|' || name || '|' || price FROM mgr_items"
+d1_same users_after "SELECT concat_ws('|', id, email, score) FROM mgr_users" \
+    "SELECT id || '|' || email || '|' || score FROM mgr_users"
+cleanup_pg
+finish
