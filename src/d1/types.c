@@ -354,11 +354,35 @@ static void civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-static bool fmt_year(Buf *b, int64_t y, Err *err)
+/* v in decimal, zero-padded to at least width digits: printf's %0*llu without its
+ * cost, which dominated rendering rows with dates (snapshots, replays). */
+static bool fmt_uint(Buf *b, uint64_t v, int width, Err *err)
 {
-    if (y < 0)
-        return buf_printf(b, err, "-%04lld", (long long)-y);
-    return buf_printf(b, err, "%04lld", (long long)y);
+    char d[24];
+    int i = (int)sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (i > (int)sizeof d - width)
+        d[--i] = '0';
+    return buf_append(b, d + i, sizeof d - (size_t)i, err);
+}
+
+static bool fmt_int(Buf *b, int64_t v, int width, Err *err)
+{
+    if (v >= 0)
+        return fmt_uint(b, (uint64_t)v, width, err);
+    return buf_append(b, "-", 1, err) && fmt_uint(b, (uint64_t)(-(v + 1)) + 1, width, err);
+}
+
+static bool fmt_year(Buf *b, int64_t y, Err *err) { return fmt_int(b, y, 4, err); }
+
+/* "-MM-DD" */
+static bool fmt_month_day(Buf *b, int64_t mo, int64_t d, Err *err)
+{
+    return buf_append(b, "-", 1, err) && fmt_uint(b, (uint64_t)mo, 2, err) && buf_append(b, "-", 1, err) &&
+           fmt_uint(b, (uint64_t)d, 2, err);
 }
 
 typedef struct Stamp {
@@ -435,8 +459,9 @@ static bool parse_bc(Cur *c, Stamp *st)
 
 static bool fmt_hms(Buf *b, const Stamp *st, Err *err)
 {
-    return buf_printf(b, err, "%02lld:%02lld:%02lld%.*s", (long long)st->h, (long long)st->mi,
-                      (long long)st->s, (int)st->frac_len, st->frac);
+    return fmt_uint(b, (uint64_t)st->h, 2, err) && buf_append(b, ":", 1, err) &&
+           fmt_uint(b, (uint64_t)st->mi, 2, err) && buf_append(b, ":", 1, err) &&
+           fmt_uint(b, (uint64_t)st->s, 2, err) && buf_append(b, st->frac, st->frac_len, err);
 }
 
 static bool fmt_offset(Buf *b, int64_t off, Err *err)
@@ -463,8 +488,7 @@ static bool conv_datetime(const D1Type *t, const char *s, size_t n, Buf *b, Err 
     case D1C_DATE:
         if (!parse_date(&c, &st) || !parse_bc(&c, &st) || c.n)
             return bad(err, t, s, n);
-        return fmt_year(b, st.y, err) &&
-               buf_printf(b, err, "-%02lld-%02lld", (long long)st.mo, (long long)st.d);
+        return fmt_year(b, st.y, err) && fmt_month_day(b, st.mo, st.d, err);
     case D1C_TIME:
         if (!parse_time(&c, &st) || c.n)
             return bad(err, t, s, n);
@@ -489,8 +513,7 @@ static bool conv_datetime(const D1Type *t, const char *s, size_t n, Buf *b, Err 
             st.mi = rem / 60 % 60;
             st.s = rem % 60;
         }
-        return fmt_year(b, st.y, err) &&
-               buf_printf(b, err, "-%02lld-%02lldT", (long long)st.mo, (long long)st.d) &&
+        return fmt_year(b, st.y, err) && fmt_month_day(b, st.mo, st.d, err) && buf_append(b, "T", 1, err) &&
                fmt_hms(b, &st, err) && (!tz || buf_append_str(b, "Z", err));
     }
     default:
@@ -792,7 +815,7 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
         *kind = D1V_INTEGER;
         if (!parse_int(t, s, n, iv, err))
             return false;
-        return buf_printf(b, err, "%lld", (long long)*iv);
+        return fmt_int(b, *iv, 1, err);
     case D1C_BOOL:
         *kind = D1V_INTEGER;
         if ((n == 1 && s[0] == 't') || (n == 4 && memcmp(s, "true", 4) == 0))
@@ -880,6 +903,8 @@ static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int de
         buf_free(&hex);
         return ok;
     }
+    if ((t->conv == D1C_TEXT || t->conv == D1C_RAW) && n <= D1_VALUE_MAX_BYTES) /* convert() copies it as it is */
+        return json_text_append_str(b, s, n, err);
     Buf v;
     buf_init(&v, D1_VALUE_MAX_BYTES);
     D1ValKind kind;
