@@ -13,7 +13,7 @@
 #include "core/mem.h"
 #include "mapping/mapping.h"
 #include "snapshot/export.h"
-
+#include "state/lock.h"
 
 static bool parse_u64(const char *s, uint64_t *out)
 {
@@ -82,6 +82,10 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
             if (!parse_u64(v, &u) || u < 5ull * 1024 * 1024)
                 rc = cli_usage_error(argv[0], "--chunk-size wants bytes, at least 5M (R2's smallest multipart part)");
             o.chunk_bytes = u;
+        } else if ((v = opt_value(argc, argv, &i, "--range-size"))) {
+            if (!parse_u64(v, &u) || u < 8192)
+                rc = cli_usage_error(argv[0], "--range-size wants bytes (at least 8K; suffixes K, M, G)");
+            o.range_bytes = u;
         } else if ((v = opt_value(argc, argv, &i, "--id"))) {
             for (const char *p = v; *p; p++)
                 if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -108,6 +112,12 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
         free(o.tables);
         return cli_fail(&err);
     }
+    int lock_fd = -1;
+    if (!state_dir_lock(cfg->state_dir, "snapshot", &lock_fd, &err)) {
+        config_free(cfg);
+        free(o.tables);
+        return cli_fail(&err);
+    }
     MappingSet *maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
     SnapshotResult res;
     bool ok = maps && snapshot_run(cfg, maps, &o, &res, &err);
@@ -119,6 +129,7 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
                (double)res.raw_bytes / 1e6, res.seconds, res.seconds > 0 ? (double)res.rows / res.seconds : 0.0);
     }
     mapping_set_free(maps);
+    state_dir_unlock(lock_fd);
     config_free(cfg);
     free(o.tables);
     return ok ? 0 : cli_fail(&err);

@@ -17,6 +17,8 @@ struct PgSnapshot {
     PGconn *pg;
     PGresult *batch;           /* last FETCH */
     bool cursor_open;
+    char *copy_row;            /* last COPY row (libpq's) */
+    bool copy_open;
 };
 
 static void pg_message(PGconn *pg, const PGresult *res, char *dst, size_t n)
@@ -79,6 +81,7 @@ void pgsnap_close(PgSnapshot *s)
         return;
     if (s->batch)
         PQclear(s->batch);
+    PQfreemem(s->copy_row);
     PQfinish(s->pg);
     free(s);
 }
@@ -133,6 +136,17 @@ static bool append_ident(PgSnapshot *s, Buf *b, const char *name, Err *err)
     return ok;
 }
 
+/* "col, col FROM schema.name" */
+static bool append_select_list(PgSnapshot *s, Buf *b, const char *schema, const char *name, const char *const *cols,
+                               size_t col_count, Err *err)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < col_count; i++)
+        ok = (i == 0 || buf_append_str(b, ", ", err)) && append_ident(s, b, cols[i], err);
+    return ok && buf_append_str(b, " FROM ", err) && append_ident(s, b, schema, err) &&
+           buf_append_str(b, ".", err) && append_ident(s, b, name, err);
+}
+
 bool pgsnap_table_open(PgSnapshot *s, const char *schema, const char *name, const char *const *cols,
                        size_t col_count, const char *const *key_cols, size_t key_count,
                        const char *const *after, Err *err)
@@ -142,10 +156,7 @@ bool pgsnap_table_open(PgSnapshot *s, const char *schema, const char *name, cons
     Buf b;
     buf_init(&b, 1024 * 1024);
     bool ok = buf_append_str(&b, "DECLARE w2e_warm NO SCROLL CURSOR FOR SELECT ", err);
-    for (size_t i = 0; ok && i < col_count; i++)
-        ok = (i == 0 || buf_append_str(&b, ", ", err)) && append_ident(s, &b, cols[i], err);
-    ok = ok && buf_append_str(&b, " FROM ", err) && append_ident(s, &b, schema, err) &&
-         buf_append_str(&b, ".", err) && append_ident(s, &b, name, err);
+    ok = ok && append_select_list(s, &b, schema, name, cols, col_count, err);
     if (ok && after && key_count) {
         ok = buf_append_str(&b, " WHERE (", err);
         for (size_t i = 0; ok && i < key_count; i++)
@@ -211,4 +222,91 @@ bool pgsnap_table_close(PgSnapshot *s, Err *err)
         return true;
     s->cursor_open = false;
     return command(s, "CLOSE w2e_warm", "closing the table cursor", err);
+}
+
+int pgsnap_server_version(const PgSnapshot *s) { return PQserverVersion(s->pg); }
+
+bool pgsnap_table_blocks(PgSnapshot *s, uint32_t oid, uint64_t *blocks, uint64_t *block_size, Err *err)
+{
+    char oid_text[16];
+    snprintf(oid_text, sizeof oid_text, "%u", oid);
+    const char *params[1] = {oid_text};
+    PGresult *res = PQexecParams(s->pg,
+                                 "SELECT pg_relation_size($1::oid::regclass)::text, "
+                                 "current_setting('block_size')",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        return fail(s, res, "reading the table's size", err);
+    bool ok = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) && !PQgetisnull(res, 0, 1);
+    char *e1 = NULL, *e2 = NULL;
+    unsigned long long bytes = ok ? strtoull(PQgetvalue(res, 0, 0), &e1, 10) : 0;
+    unsigned long long bs = ok ? strtoull(PQgetvalue(res, 0, 1), &e2, 10) : 0;
+    ok = ok && e1 && !*e1 && e2 && !*e2 && bs > 0;
+    PQclear(res);
+    if (!ok)
+        return err_set(err, ERR_PROTOCOL, "pg_relation_size: unexpected value");
+    *blocks = bytes / bs;
+    *block_size = bs;
+    return true;
+}
+
+bool pgsnap_copy_open(PgSnapshot *s, const char *schema, const char *name, const char *const *cols,
+                      size_t col_count, bool ranged, uint64_t block_lo, uint64_t block_hi, Err *err)
+{
+    if (s->cursor_open || s->copy_open)
+        return err_set(err, ERR_INTERNAL, "a snapshot cursor or COPY is already open");
+    Buf b;
+    buf_init(&b, 1024 * 1024);
+    bool ok = buf_append_str(&b, "COPY (SELECT ", err);
+    ok = ok && append_select_list(s, &b, schema, name, cols, col_count, err);
+    if (ok && ranged) {
+        ok = buf_printf(&b, err, " WHERE ctid >= '(%llu,0)'::tid", (unsigned long long)block_lo);
+        if (ok && block_hi)
+            ok = buf_printf(&b, err, " AND ctid < '(%llu,0)'::tid", (unsigned long long)block_hi);
+    }
+    ok = ok && buf_append_str(&b, ") TO STDOUT", err);
+    if (!ok) {
+        buf_free(&b);
+        return false;
+    }
+    PGresult *res = PQexec(s->pg, b.data);
+    buf_free(&b);
+    if (PQresultStatus(res) != PGRES_COPY_OUT)
+        return fail(s, res, "reading the table", err), err_prefix(err, "%s.%s", schema, name), false;
+    PQclear(res);
+    s->copy_open = true;
+    return true;
+}
+
+int pgsnap_copy_next(PgSnapshot *s, char **row, size_t *len, Err *err)
+{
+    if (!s->copy_open) {
+        err_set(err, ERR_INTERNAL, "no COPY is open");
+        return -1;
+    }
+    PQfreemem(s->copy_row);
+    s->copy_row = NULL;
+    char *data = NULL;
+    int n = PQgetCopyData(s->pg, &data, 0);
+    if (n >= 0) {
+        s->copy_row = data;
+        *row = data;
+        *len = (size_t)n;
+        return 1;
+    }
+    s->copy_open = false;
+    if (n == -2) {
+        fail(s, NULL, "reading the table", err);
+        return -1;
+    }
+    PGresult *res = PQgetResult(s->pg);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) {
+        fail(s, res, "reading the table", err);
+        res = NULL;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(s->pg)) != NULL)
+        PQclear(res);
+    return ok ? 0 : -1;
 }

@@ -1,6 +1,7 @@
 /*
  * pg/snapshot.h - reading whole tables from one consistent snapshot (for
- *                 `wal2edge warm`); libpq is allowed here (house rules).
+ *                 `wal2edge warm`, `migrate` and `snapshot`); libpq is allowed
+ *                 here (house rules).
  *
  * Owns:     an ordinary (non-replication) source connection with the pinned
  *           output settings of pg/stream (DateStyle=ISO, IntervalStyle=iso_8601,
@@ -8,7 +9,9 @@
  *           every value has exactly the text pgoutput would send; one
  *           REPEATABLE READ READ ONLY transaction, optionally importing an
  *           exported snapshot (SET TRANSACTION SNAPSHOT); reading a table in
- *           key order through a cursor, in batches, from after a given key.
+ *           key order through a cursor, in batches, from after a given key;
+ *           reading a table or a range of its blocks with COPY TO STDOUT (text
+ *           format, row by row) for `wal2edge snapshot`.
  * Not mine: what the rows mean (targets/kv), the slot (pg/stream).
  * Trust:    values come from the server; the caller renders them with checks.
  */
@@ -53,5 +56,27 @@ long pgsnap_fetch(PgSnapshot *s, long max, Err *err);
 /* Value of column c (index into cols) of fetched row r; NULL for SQL NULL. */
 const char *pgsnap_value(const PgSnapshot *s, long r, size_t c, size_t *len);
 bool pgsnap_table_close(PgSnapshot *s, Err *err) WARN_UNUSED;
+
+/* ---- reading a table (or a range of its blocks) with COPY, for `wal2edge snapshot` */
+
+/* The server's version number (150004 for 15.4). */
+int pgsnap_server_version(const PgSnapshot *s);
+/* Size of the table with this oid in blocks (pg_relation_size / block_size), read
+ * inside the transaction: rows the snapshot sees lie in blocks [0, *blocks). */
+bool pgsnap_table_blocks(PgSnapshot *s, uint32_t oid, uint64_t *blocks, uint64_t *block_size,
+                         Err *err) WARN_UNUSED;
+/*
+ * Start COPY (SELECT cols FROM schema.name [WHERE ctid range]) TO STDOUT in
+ * text format. With ranged, only rows with ctid in blocks [block_lo, block_hi)
+ * (block_hi 0: to the end), a TID range scan on PostgreSQL 14+. One COPY at a
+ * time; no cursor may be open.
+ */
+bool pgsnap_copy_open(PgSnapshot *s, const char *schema, const char *name, const char *const *cols,
+                      size_t col_count, bool ranged, uint64_t block_lo, uint64_t block_hi,
+                      Err *err) WARN_UNUSED;
+/* The next row of the COPY as text (tab-separated, escaped, newline-ended; see
+ * snapshot/copytext): 1 with *row, *len (writable, valid until the next call),
+ * 0 at the end (the COPY is then closed), -1 with *err. */
+int pgsnap_copy_next(PgSnapshot *s, char **row, size_t *len, Err *err);
 
 #endif

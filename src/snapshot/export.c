@@ -19,12 +19,15 @@
 #include "pg/relcache.h"
 #include "pg/stream.h"
 #include "pipeline/rowjson.h"
+#include "snapshot/copytext.h"
 #include "snapshot/manifest.h"
 #include "snapshot/ndjson_zst.h"
 #include "snapshot/sink.h"
 #include "state/sqlite.h"
 
-#define SNAP_FETCH_ROWS 2000
+#define SNAP_SHOW_ROWS 4096     /* rows between progress updates of a worker */
+#define SNAP_DEFAULT_RANGE_BYTES (64ull * 1024 * 1024)
+#define SNAP_MAX_RANGES 4096u
 #define SNAP_ROW_CAP (256u * 1024 * 1024)
 #define SNAP_WAL_WARN_BYTES (1024ll * 1024 * 1024)
 
@@ -184,9 +187,18 @@ typedef struct STable {
     ManifestPart *parts;
     size_t part_count;
     uint64_t rows, bytes, raw_bytes;
-    uint64_t cur_bytes;        /* of the part being written */
+    uint64_t cur_bytes;        /* of the parts being written */
+    unsigned next_part;        /* part numbers are handed out in order, across workers */
+    size_t units_left, open_parts;
     bool started, done;
 } STable;
+
+/* A unit of work: a whole table, or a range of its blocks (ctid). */
+typedef struct SUnit {
+    STable *t;
+    bool ranged;
+    uint64_t block_lo, block_hi; /* [lo, hi); hi 0: to the end */
+} SUnit;
 
 typedef struct Exp {
     const Config *cfg;
@@ -196,7 +208,9 @@ typedef struct Exp {
     char snapshot_id[64];
     STable *tables;
     size_t table_count;
-    size_t next_table;
+    SUnit *units;
+    size_t unit_count, next_unit;
+    int running;               /* worker threads not yet finished */
     uint64_t part_bytes;
     pthread_mutex_t mu;
     bool failed;
@@ -211,6 +225,14 @@ typedef struct Worker {
     PgSnapshot *snap;
     SnapSink **sinks;          /* one per r2 target of cfg (NULL when unused) */
     PartWriter *pw;
+    /* the open part (it may span several units of its table) */
+    STable *part_table;
+    unsigned part_no;
+    char *key, *spool;
+    uint64_t part_bytes_shown; /* its bytes as counted in part_table->cur_bytes */
+    PgoCol *vals;
+    size_t vals_cap;
+    Buf row;
     pthread_t thread;
     bool started;
 } Worker;
@@ -310,7 +332,10 @@ static const char *const STATE_SCHEMA =
     "started_at TEXT NOT NULL, finished_at TEXT);"
     "CREATE TABLE IF NOT EXISTS parts (snapshot_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, "
     "tbl TEXT NOT NULL, part INTEGER NOT NULL, rows INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, "
-    "bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (snapshot_id, key));";
+    "bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (snapshot_id, key));"
+    /* R2 multipart uploads between create and complete/abort: what a crash leaves behind */
+    "CREATE TABLE IF NOT EXISTS uploads (snapshot_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, "
+    "upload_id TEXT NOT NULL, PRIMARY KEY (snapshot_id, key, upload_id));";
 
 static bool state_exec(Sqlite *db, const char *sql, const char *const *args, size_t n, Err *err)
 {
@@ -322,6 +347,78 @@ static bool state_exec(Sqlite *db, const char *sql, const char *const *args, siz
         ok = sqlite_bind_text(st, (int)i + 1, args[i], strlen(args[i]), err);
     ok = ok && sqlite_step(st, err) >= 0;
     sqlite_finalize(st);
+    return ok;
+}
+
+/* A sink for cleaning up in r2 target `bucket`; NULL when it is no longer configured. */
+static SnapSink *cleanup_sink(Exp *x, const char *bucket, Err *err)
+{
+    const ConfigTarget *t = config_target(x->cfg, TARGET_R2, bucket);
+    if (!t)
+        return NULL;
+    char *spool = xasprintf("%s/snapshot/spool", x->cfg->state_dir);
+    SnapSink *s = sink_open(x->cfg, t, spool, 0, err);
+    free(spool);
+    return s;
+}
+
+/* Multipart uploads recorded but never completed or aborted belong to a process
+ * that died (the state directory is locked): abort them, so that no uploaded
+ * chunks are left behind; a record stays until its abort succeeds. */
+static bool abort_recorded_uploads(Exp *x, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(x->db, "SELECT snapshot_id, bucket, key, upload_id FROM uploads", err);
+    if (!st)
+        return false;
+    char **rows = NULL; /* 4 strings per upload */
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        rows = xrealloc(rows, (n + 1) * 4 * sizeof *rows);
+        for (int c = 0; c < 4; c++)
+            rows[n * 4 + (size_t)c] = xstrdup(sqlite_column_text(st, c, NULL));
+        n++;
+    }
+    sqlite_finalize(st);
+    bool ok = rc == 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *const *r = (const char *const *)&rows[i * 4];
+        Err e = {0};
+        SnapSink *s = cleanup_sink(x, r[1], &e);
+        bool aborted = s && sink_abort_upload(s, r[2], r[3], &e);
+        sink_free(s);
+        if (aborted) {
+            log_info(&LOGC, "aborted the unfinished multipart upload of %s left by snapshot %s", r[2], r[0]);
+            const char *a[] = {r[0], r[2], r[3]};
+            ok = state_exec(x->db, "DELETE FROM uploads WHERE snapshot_id = ?1 AND key = ?2 AND upload_id = ?3", a,
+                            3, err);
+        } else {
+            log_warn(&LOGC, "could not abort the unfinished multipart upload of %s (r2.%s) left by snapshot %s: %s",
+                     r[2], r[1], r[0], e.msg[0] ? e.msg : "the r2 target is no longer configured");
+        }
+    }
+    for (size_t i = 0; i < n * 4; i++)
+        free(rows[i]);
+    free(rows);
+    return ok;
+}
+
+/* Records an R2 multipart upload while it is open (snapshot/sink's hook). */
+static bool record_upload(void *ctx, const char *target, const char *key, const char *upload_id, bool started,
+                          Err *err)
+{
+    Exp *x = ctx;
+    const char *a[] = {x->snapshot_id, target, key, upload_id};
+    pthread_mutex_lock(&x->mu);
+    bool ok = started ? state_exec(x->db,
+                                   "INSERT OR REPLACE INTO uploads (snapshot_id, bucket, key, upload_id) "
+                                   "VALUES (?1, ?2, ?3, ?4)",
+                                   a, 4, err)
+                      : state_exec(x->db,
+                                   "DELETE FROM uploads WHERE snapshot_id = ?1 AND bucket = ?2 AND key = ?3 "
+                                   "AND upload_id = ?4",
+                                   a, 4, err);
+    pthread_mutex_unlock(&x->mu);
     return ok;
 }
 
@@ -354,18 +451,17 @@ static bool cleanup_interrupted(Exp *x, Err *err)
         while (ok && (rc = sqlite_step(st, err)) == 1) {
             const char *bucket = sqlite_column_text(st, 0, NULL);
             const char *key = sqlite_column_text(st, 1, NULL);
-            const ConfigTarget *t = config_target(x->cfg, TARGET_R2, bucket);
-            if (!t)
+            Err e = {0};
+            SnapSink *s = cleanup_sink(x, bucket, &e);
+            if (!s) {
+                if (e.msg[0])
+                    log_warn(&LOGC, "could not remove %s: %s", key, e.msg);
                 continue;
-            char *spool = xasprintf("%s/snapshot/spool", x->cfg->state_dir);
-            Err e;
-            SnapSink *s = sink_open(x->cfg, t, spool, 0, &e);
-            free(spool);
-            char *sp = s ? sink_spool_path(s, key) : NULL;
-            if (sp)
-                unlink(sp);
+            }
+            char *sp = sink_spool_path(s, key);
+            unlink(sp);
             free(sp);
-            if (s && sink_delete(s, key, &e))
+            if (sink_delete(s, key, &e))
                 removed++;
             else
                 log_warn(&LOGC, "could not remove %s: %s", key, e.msg);
@@ -427,114 +523,143 @@ static bool record_part_start(Exp *x, STable *t, const char *key, unsigned part_
     return ok;
 }
 
-static bool finish_part(Worker *w, STable *t, unsigned part_no, const char *key, const char *spool, Err *err)
+/* Place the worker's open part and record it (state and manifest). */
+static bool finish_part(Worker *w, Err *err)
 {
     Exp *x = w->x;
+    STable *t = w->part_table;
     PartInfo info;
-    if (!partw_close(w->pw, &info, err))
-        return false;
+    bool ok = partw_close(w->pw, &info, err);
     SnapSink *sink = w->sinks[target_index(x->cfg, t->r2)];
-    if (!sink_put_file(sink, key, spool, info.bytes, err))
+    ok = ok && sink_put_file(sink, w->key, w->spool, info.bytes, err);
+    if (!ok)
+        unlink(w->spool);
+    pthread_mutex_lock(&x->mu);
+    t->cur_bytes -= w->part_bytes_shown;
+    w->part_bytes_shown = 0;
+    t->open_parts--;
+    w->part_table = NULL;
+    if (!ok) {
+        pthread_mutex_unlock(&x->mu);
         return false;
+    }
     char rows[24], raw[24], bytes[24], part[16];
     snprintf(rows, sizeof rows, "%" PRIu64, info.rows);
     snprintf(raw, sizeof raw, "%" PRIu64, info.raw_bytes);
     snprintf(bytes, sizeof bytes, "%" PRIu64, info.bytes);
-    snprintf(part, sizeof part, "%u", part_no);
-    pthread_mutex_lock(&x->mu);
-    const char *a[] = {x->snapshot_id, t->r2->name, key, t->ct->qualname, part, rows, raw, bytes, info.sha256};
-    bool ok = state_exec(x->db,
-                         "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
-                         "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), CAST(?6 AS INTEGER), "
-                         "CAST(?7 AS INTEGER), CAST(?8 AS INTEGER), ?9)",
-                         a, 9, err);
+    snprintf(part, sizeof part, "%u", w->part_no);
+    const char *a[] = {x->snapshot_id, t->r2->name, w->key, t->ct->qualname, part, rows, raw, bytes, info.sha256};
+    ok = state_exec(x->db,
+                    "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
+                    "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), CAST(?6 AS INTEGER), "
+                    "CAST(?7 AS INTEGER), CAST(?8 AS INTEGER), ?9)",
+                    a, 9, err);
     t->parts = xrealloc(t->parts, (t->part_count + 1) * sizeof *t->parts);
     ManifestPart *mp = &t->parts[t->part_count++];
     memset(mp, 0, sizeof *mp);
-    mp->key = xstrdup(key);
+    mp->key = xstrdup(w->key);
     mp->rows = info.rows;
     mp->raw_bytes = info.raw_bytes;
     mp->bytes = info.bytes;
     memcpy(mp->sha256, info.sha256, sizeof mp->sha256);
     t->bytes += info.bytes;
     t->raw_bytes += info.raw_bytes;
-    t->cur_bytes = 0;
+    t->done = t->units_left == 0 && t->open_parts == 0;
     pthread_mutex_unlock(&x->mu);
     return ok;
 }
 
-static bool export_table(Worker *w, STable *t, Err *err)
+/* Start a part of t under the table's next part number. */
+static bool start_part(Worker *w, STable *t, SnapSink *sink, Err *err)
 {
     Exp *x = w->x;
-    if (!pgsnap_table_open(w->snap, t->ct->schema, t->ct->name, t->cols, t->col_count, t->key, t->key_count, NULL,
-                           err))
-        return false;
-    PgoCol *vals = xcalloc(t->col_count + 1, sizeof *vals);
-    Buf row;
-    buf_init(&row, SNAP_ROW_CAP);
-    unsigned part_no = 0;
-    char *key = NULL, *spool = NULL;
-    bool ok = true;
-    SnapSink *sink = w->sinks[target_index(x->cfg, t->r2)];
-    while (ok && !stopped(x)) {
-        long n = pgsnap_fetch(w->snap, SNAP_FETCH_ROWS, err);
-        if (n < 0) {
-            ok = false;
-            break;
-        }
-        if (n == 0)
-            break;
-        for (long r = 0; ok && r < n; r++) {
-            for (size_t c = 0; c < t->col_count; c++) {
-                size_t len = 0;
-                const char *v = pgsnap_value(w->snap, r, c, &len);
-                vals[c].kind = v ? PGO_COL_TEXT : PGO_COL_NULL;
-                vals[c].data = (const uint8_t *)v;
-                vals[c].len = (uint32_t)len;
-            }
-            PgoTuple tup = {.ncols = (uint16_t)t->col_count, .cols = vals};
-            buf_reset(&row);
-            ok = rowjson_append(t->shape, &t->rel, &tup, ROWJSON_MARK_UNCHANGED, &row, NULL, err);
-            if (ok && !partw_is_open(w->pw)) {
-                free(key);
-                free(spool);
-                key = xasprintf("%s/part-%05u.ndjson.zst", t->dir, part_no);
-                spool = sink_spool_path(sink, key);
-                ok = record_part_start(x, t, key, part_no, err) && fs_mkdir_parents(spool, err) &&
-                     partw_open(w->pw, spool, err);
-            }
-            ok = ok && partw_add_row(w->pw, row.data, row.len, err);
-            if (ok && partw_bytes(w->pw) >= x->part_bytes)
-                ok = finish_part(w, t, part_no++, key, spool, err);
-        }
-        pthread_mutex_lock(&x->mu);
-        t->rows += (uint64_t)n;
-        t->cur_bytes = partw_is_open(w->pw) ? partw_bytes(w->pw) : 0;
-        pthread_mutex_unlock(&x->mu);
-    }
-    if (ok && !stopped(x) && partw_is_open(w->pw))
-        ok = finish_part(w, t, part_no++, key, spool, err);
-    if (ok)
-        ok = pgsnap_table_close(w->snap, err);
-    if (!ok) {
+    pthread_mutex_lock(&x->mu);
+    w->part_no = t->next_part++;
+    t->open_parts++;
+    w->part_table = t;
+    pthread_mutex_unlock(&x->mu);
+    free(w->key);
+    free(w->spool);
+    w->key = xasprintf("%s/part-%05u.ndjson.zst", t->dir, w->part_no);
+    w->spool = sink_spool_path(sink, w->key);
+    return record_part_start(x, t, w->key, w->part_no, err) && fs_mkdir_parents(w->spool, err) &&
+           partw_open(w->pw, w->spool, err);
+}
+
+/* After a failure: the open part's spool file goes (the state row stays for cleanup). */
+static void abandon_part(Worker *w)
+{
+    if (partw_is_open(w->pw)) {
+        PartInfo pi;
         Err ignored;
-        if (partw_is_open(w->pw)) {
-            PartInfo pi;
-            if (!partw_close(w->pw, &pi, &ignored)) {
-                /* the spool file is removed below */
-            }
+        if (!partw_close(w->pw, &pi, &ignored)) {
+            /* the file is removed below either way */
         }
-        if (spool)
-            unlink(spool);
-        if (!pgsnap_table_close(w->snap, &ignored)) {
-            /* the connection is closed by the caller anyway */
-        }
-        err_prefix(err, "snapshot of %s", t->ct->qualname);
     }
-    free(key);
-    free(spool);
-    free(vals);
-    buf_free(&row);
+    if (w->part_table && w->spool)
+        unlink(w->spool);
+    w->part_table = NULL;
+}
+
+static void show_rows(Worker *w, STable *t, uint64_t *rows_unshown)
+{
+    Exp *x = w->x;
+    uint64_t shown = partw_is_open(w->pw) ? partw_bytes(w->pw) : 0;
+    pthread_mutex_lock(&x->mu);
+    t->rows += *rows_unshown;
+    t->cur_bytes += shown - w->part_bytes_shown;
+    w->part_bytes_shown = shown;
+    pthread_mutex_unlock(&x->mu);
+    *rows_unshown = 0;
+}
+
+/* Read one unit (a table, or a block range of it) with COPY into the worker's
+ * part, which stays open across units of the same table until it is full. */
+static bool export_unit(Worker *w, const SUnit *u, Err *err)
+{
+    Exp *x = w->x;
+    STable *t = u->t;
+    if (w->part_table && w->part_table != t && !finish_part(w, err))
+        return false;
+    if (!pgsnap_copy_open(w->snap, t->ct->schema, t->ct->name, t->cols, t->col_count, u->ranged, u->block_lo,
+                          u->block_hi, err))
+        return false;
+    if (w->vals_cap < t->col_count + 1) {
+        free(w->vals);
+        w->vals_cap = t->col_count + 1;
+        w->vals = xcalloc(w->vals_cap, sizeof *w->vals);
+    }
+    SnapSink *sink = w->sinks[target_index(x->cfg, t->r2)];
+    uint64_t rows_unshown = 0;
+    bool ok = true;
+    for (;;) {
+        char *line = NULL;
+        size_t len = 0;
+        int got = pgsnap_copy_next(w->snap, &line, &len, err);
+        if (got <= 0) {
+            ok = got == 0;
+            break;
+        }
+        ok = copytext_split(line, len, w->vals, t->col_count, err);
+        PgoTuple tup = {.ncols = (uint16_t)t->col_count, .cols = w->vals};
+        buf_reset(&w->row);
+        ok = ok && rowjson_append(t->shape, &t->rel, &tup, ROWJSON_MARK_UNCHANGED, &w->row, NULL, err);
+        if (ok && !w->part_table)
+            ok = start_part(w, t, sink, err);
+        ok = ok && partw_add_row(w->pw, w->row.data, w->row.len, err);
+        if (ok && partw_bytes(w->pw) >= x->part_bytes)
+            ok = finish_part(w, err);
+        if (!ok)
+            break;
+        if (++rows_unshown == SNAP_SHOW_ROWS) {
+            show_rows(w, t, &rows_unshown);
+            if (stopped(x))
+                break; /* another worker failed; the COPY ends with the connection */
+        }
+    }
+    show_rows(w, t, &rows_unshown);
+    if (!ok)
+        err_prefix(err, "snapshot of %s", t->ct->qualname);
     return ok;
 }
 
@@ -542,25 +667,39 @@ static void *worker_main(void *arg)
 {
     Worker *w = arg;
     Exp *x = w->x;
+    Err err;
+    bool ok = true;
     for (;;) {
         pthread_mutex_lock(&x->mu);
-        STable *t = NULL;
-        if (!x->failed && x->next_table < x->table_count) {
-            t = &x->tables[x->next_table++];
-            t->started = true;
+        const SUnit *u = NULL;
+        if (!x->failed && x->next_unit < x->unit_count) {
+            u = &x->units[x->next_unit++];
+            u->t->started = true;
         }
         pthread_mutex_unlock(&x->mu);
-        if (!t)
+        if (!u)
             break;
-        Err err;
-        if (!export_table(w, t, &err)) {
-            fail(x, &err);
+        ok = export_unit(w, u, &err);
+        if (!ok)
             break;
-        }
         pthread_mutex_lock(&x->mu);
-        t->done = true;
+        u->t->units_left--;
+        u->t->done = u->t->units_left == 0 && u->t->open_parts == 0;
         pthread_mutex_unlock(&x->mu);
     }
+    if (ok && w->part_table) {
+        if (stopped(x))
+            abandon_part(w);
+        else
+            ok = finish_part(w, &err);
+    }
+    if (!ok) {
+        abandon_part(w);
+        fail(x, &err);
+    }
+    pthread_mutex_lock(&x->mu);
+    x->running--;
+    pthread_mutex_unlock(&x->mu);
     return NULL;
 }
 
@@ -686,6 +825,45 @@ static int cmp_estimate(const void *a, const void *b)
     return x->estimate < y->estimate ? 1 : x->estimate > y->estimate ? -1 : 0;
 }
 
+/*
+ * Units of work, largest table first: a table larger than the range size is
+ * split into block ranges (ctid, a TID range scan on PostgreSQL 14+), at least
+ * one per job so that one big table keeps every connection busy; the last
+ * range is open-ended, so a row is never missed. Smaller tables are one unit.
+ */
+static bool plan_units(Exp *x, PgSnapshot *snap, int jobs, Err *err)
+{
+    uint64_t range = x->opts->range_bytes ? x->opts->range_bytes : SNAP_DEFAULT_RANGE_BYTES;
+    bool can_split = pgsnap_server_version(snap) >= 140000;
+    for (size_t i = 0; i < x->table_count; i++) {
+        STable *t = &x->tables[i];
+        uint64_t blocks = 0, block_size = 0;
+        if (!pgsnap_table_blocks(snap, t->ct->oid, &blocks, &block_size, err))
+            return err_prefix(err, "%s", t->ct->qualname), false;
+        uint64_t n = 1;
+        if (can_split && blocks * block_size > range) {
+            n = (blocks * block_size + range - 1) / range;
+            if (n < (uint64_t)jobs)
+                n = (uint64_t)jobs;
+            if (n > SNAP_MAX_RANGES)
+                n = SNAP_MAX_RANGES;
+            if (n > blocks)
+                n = blocks;
+        }
+        uint64_t step = n > 1 ? (blocks + n - 1) / n : 0;
+        if (n > 1)
+            n = (blocks + step - 1) / step;
+        x->units = xrealloc(x->units, (x->unit_count + n) * sizeof *x->units);
+        for (uint64_t k = 0; k < n; k++)
+            x->units[x->unit_count++] = (SUnit){.t = t,
+                                                .ranged = n > 1,
+                                                .block_lo = k * step,
+                                                .block_hi = k + 1 < n ? (k + 1) * step : 0};
+        t->units_left = (size_t)n;
+    }
+    return true;
+}
+
 bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptions *opts, SnapshotResult *out,
                   Err *err)
 {
@@ -737,7 +915,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             x.table_count = i + 1;
         }
     }
-    ok = ok && open_state(&x, err) && cleanup_interrupted(&x, err);
+    ok = ok && open_state(&x, err) && abort_recorded_uploads(&x, err) && cleanup_interrupted(&x, err);
     if (ok) {
         SqliteStmt *st = sqlite_prepare(x.db, "SELECT count(*) FROM snapshots WHERE id = ?1", err);
         ok = st && sqlite_bind_text(st, 1, x.snapshot_id, strlen(x.snapshot_id), err) && sqlite_step(st, err) == 1;
@@ -746,12 +924,13 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         sqlite_finalize(st);
     }
     int jobs = opts->jobs > 0 ? (opts->jobs > SNAP_MAX_JOBS ? SNAP_MAX_JOBS : opts->jobs) : cores();
-    if ((size_t)jobs > x.table_count)
-        jobs = (int)(x.table_count ? x.table_count : 1);
     Worker *workers = xcalloc((size_t)jobs, sizeof *workers);
     if (ok) {
         x.point = snap_point_open(cfg, opts->no_slot ? SNAP_POINT_HELPER : SNAP_POINT_SLOT_IF_MISSING, err);
         ok = x.point != NULL;
+        if (ok && !snap_point_created_slot(x.point))
+            log_info(&LOGC, "helper slot \"%s\" holds the point until the snapshot is complete",
+                     snap_point_slot(x.point));
     }
     if (ok) {
         char l[LSN_STR_MAX];
@@ -760,13 +939,33 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         ok = state_exec(x.db, "INSERT INTO snapshots (id, lsn, status, started_at) VALUES (?1, ?2, 'running', ?3)", a,
                         3, err);
     }
+    /* the first connection sizes the tables inside the snapshot; as many more as
+     * there are units to read import the point while the exporter is idle */
+    int opened = 0;
+    if (ok) {
+        workers[0].snap = snap_point_reader(x.point, err);
+        ok = workers[0].snap != NULL;
+        opened = ok ? 1 : 0;
+    }
+    for (size_t i = 0; ok && i < x.table_count; i++)
+        ok = pgsnap_estimate_rows(workers[0].snap, x.tables[i].ct->schema, x.tables[i].ct->name,
+                                  &x.tables[i].estimate, err);
+    if (ok) {
+        qsort(x.tables, x.table_count, sizeof *x.tables, cmp_estimate);
+        ok = plan_units(&x, workers[0].snap, jobs, err);
+    }
+    if ((size_t)jobs > x.unit_count)
+        jobs = (int)(x.unit_count ? x.unit_count : 1);
     char *spool = xasprintf("%s/snapshot/spool", cfg->state_dir);
-    /* every connection imports the point while the exporter is idle */
     for (int i = 0; ok && i < jobs; i++) {
         Worker *w = &workers[i];
         w->x = &x;
-        w->snap = snap_point_reader(x.point, err);
-        ok = w->snap != NULL;
+        buf_init(&w->row, SNAP_ROW_CAP);
+        if (i >= opened) {
+            w->snap = snap_point_reader(x.point, err);
+            ok = w->snap != NULL;
+            opened = ok ? i + 1 : opened;
+        }
         w->pw = ok ? partw_new(opts->level, err) : NULL;
         ok = ok && w->pw;
         w->sinks = xcalloc(cfg->target_count + 1, sizeof *w->sinks);
@@ -777,36 +976,37 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             w->sinks[ti] = i == 0 ? sink_open(cfg, x.tables[k].r2, spool, opts->chunk_bytes, err)
                                   : sink_clone(workers[0].sinks[ti], err);
             ok = w->sinks[ti] != NULL;
+            if (ok)
+                sink_set_upload_hook(w->sinks[ti], record_upload, &x);
         }
     }
     free(spool);
-    for (size_t i = 0; ok && i < x.table_count; i++)
-        ok = pgsnap_estimate_rows(workers[0].snap, x.tables[i].ct->schema, x.tables[i].ct->name,
-                                  &x.tables[i].estimate, err);
     if (ok) {
-        qsort(x.tables, x.table_count, sizeof *x.tables, cmp_estimate);
         char l[LSN_STR_MAX];
-        log_info(&LOGC, "snapshot %s at %s: %zu table(s), %d connection(s)", x.snapshot_id,
-                 lsn_format(snap_point_lsn(x.point), l), x.table_count, jobs);
+        log_info(&LOGC, "snapshot %s at %s: %zu table(s) in %zu range(s), %d connection(s)", x.snapshot_id,
+                 lsn_format(snap_point_lsn(x.point), l), x.table_count, x.unit_count, jobs);
         x.start_ms = mono_ms();
         for (int i = 0; ok && i < jobs; i++) {
-            if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0)
+            pthread_mutex_lock(&x.mu);
+            x.running++;
+            pthread_mutex_unlock(&x.mu);
+            if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
+                pthread_mutex_lock(&x.mu);
+                x.running--;
+                pthread_mutex_unlock(&x.mu);
                 fail(&x, &(Err){.code = ERR_INTERNAL, .msg = "cannot start a worker thread"});
-            else
+            } else {
                 workers[i].started = true;
+            }
         }
         int64_t last_progress = mono_ms(), last_wal = 0;
         for (;;) {
             pthread_mutex_lock(&x.mu);
-            bool busy = false;
-            for (size_t i = 0; i < x.table_count; i++)
-                if (!x.tables[i].done)
-                    busy = true;
-            bool failed = x.failed;
+            bool busy = x.running > 0;
             pthread_mutex_unlock(&x.mu);
-            if (!busy || failed)
+            if (!busy)
                 break;
-            nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000}, NULL);
+            nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000}, NULL);
             int64_t now = mono_ms();
             if (now - last_progress >= (opts->tty ? 250 : 5000)) {
                 show_progress(&x, false);
@@ -851,6 +1051,10 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         Worker *w = &workers[i];
         pgsnap_close(w->snap);
         partw_free(w->pw);
+        free(w->key);
+        free(w->spool);
+        free(w->vals);
+        buf_free(&w->row);
         for (size_t k = 0; w->sinks && k < cfg->target_count; k++)
             sink_free(w->sinks[k]);
         free(w->sinks);
@@ -860,6 +1064,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
     for (size_t i = 0; i < x.table_count; i++)
         stable_free(&x.tables[i]);
     free(x.tables);
+    free(x.units);
     sqlite_close(x.db);
     catalog_free(cat);
     free(names);

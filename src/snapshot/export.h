@@ -6,14 +6,20 @@
  * Owns:     the snapshot point (an exported snapshot from creating the
  *           configured slot, or from a short-lived helper slot that is dropped
  *           at the end, so the point's LSN is exact), the worker connections
- *           that import it, the layout PREFIX/TABLE/SNAPSHOT_ID/part-NNNNN.ndjson.zst,
- *           part rollover at a target size, the local state of snapshots and
- *           their placed parts (STATE_DIR/snapshot/state.sqlite), cleaning up
- *           after an interrupted snapshot, the safe_wal_size watch, progress.
- * Not mine: rendering rows (pipeline/rowjson), compressing (snapshot/ndjson_zst),
- *           placing objects (snapshot/sink), the manifest's shape (snapshot/manifest).
+ *           that import it, splitting large tables into block (ctid) ranges
+ *           read by several connections, the layout
+ *           PREFIX/TABLE/SNAPSHOT_ID/part-NNNNN.ndjson.zst (part numbers handed
+ *           out per table across workers), part rollover at a target size, the
+ *           local state of snapshots, their placed parts and their open R2
+ *           multipart uploads (STATE_DIR/snapshot/state.sqlite), cleaning up
+ *           after an interrupted snapshot (parts removed, uploads aborted), the
+ *           safe_wal_size watch, progress.
+ * Not mine: reading rows (pg/snapshot's COPY, snapshot/copytext), rendering rows
+ *           (pipeline/rowjson), compressing (snapshot/ndjson_zst), placing
+ *           objects (snapshot/sink), the manifest's shape (snapshot/manifest).
  * Threads:  one worker thread per connection; each owns its connection,
- *           writer and sinks; the state store and progress are shared under a mutex.
+ *           writer and sinks, and takes the next range (largest table first);
+ *           the state store and progress are shared under a mutex.
  */
 #ifndef WAL2EDGE_SNAPSHOT_EXPORT_H
 #define WAL2EDGE_SNAPSHOT_EXPORT_H
@@ -66,6 +72,7 @@ typedef struct SnapshotOptions {
     int level;                 /* zstd level (0: 3) */
     uint64_t part_bytes;       /* compressed part target (0: 64 MiB) */
     uint64_t chunk_bytes;      /* multipart chunk (0: 8 MiB) */
+    uint64_t range_bytes;      /* tables larger than this are read in block ranges by several connections (0: 64 MiB) */
     const char *snapshot_id;   /* NULL: from the clock */
     bool no_slot;              /* never create the configured slot */
     bool tty;                  /* progress bars instead of log lines */

@@ -27,6 +27,8 @@ struct SnapSink {
     uint64_t chunk;
     SinkStats stats;
     unsigned spool_seq;
+    SinkUploadHook hook;
+    void *hook_ctx;
 };
 
 static SnapSink *make_remote(SnapSink *s, Err *err)
@@ -116,6 +118,21 @@ void sink_free(SnapSink *s)
     free(s);
 }
 
+void sink_set_upload_hook(SnapSink *s, SinkUploadHook hook, void *ctx)
+{
+    s->hook = hook;
+    s->hook_ctx = ctx;
+}
+
+bool sink_abort_upload(SnapSink *s, const char *key, const char *upload_id, Err *err)
+{
+    if (!s->r2)
+        return true;
+    if (!r2_mpu_abort(s->r2, key, upload_id, err)) /* a 404 (NoSuchUpload) counts as done */
+        return err_prefix(err, "%s: aborting the upload of \"%s\"", s->desc, key), false;
+    return true;
+}
+
 bool sink_is_remote(const SnapSink *s) { return s->r2 != NULL; }
 const char *sink_describe(const SnapSink *s) { return s->desc; }
 SinkStats sink_stats(const SnapSink *s) { return s->stats; }
@@ -154,7 +171,9 @@ static bool r2_multipart(SnapSink *s, const char *key, const char *path, uint64_
     if (!r2_mpu_create(s->r2, key, "application/zstd", &upload_id, err))
         return false;
     R2Part *parts = xcalloc(n, sizeof *parts);
-    bool ok = true;
+    /* recorded first: a crash from here on leaves an upload that the next run aborts */
+    bool ok = !s->hook || s->hook(s->hook_ctx, s->name, key, upload_id, true, err);
+    bool recorded = ok && s->hook;
     for (size_t i = 0; ok && i < n; i++) {
         uint64_t off = (uint64_t)i * s->chunk;
         uint64_t len = size - off < s->chunk ? size - off : s->chunk;
@@ -167,13 +186,17 @@ static bool r2_multipart(SnapSink *s, const char *key, const char *path, uint64_
             s->stats.chunks++;
     }
     ok = ok && r2_mpu_complete(s->r2, key, upload_id, parts, n, NULL, err);
+    bool ended = ok;
     if (!ok) {
         Err ignored;
-        if (!r2_mpu_abort(s->r2, key, upload_id, &ignored)) {
-            /* R2 drops incomplete uploads after 7 days */
-        }
+        /* if this fails too, the record stays and the next run aborts it */
+        ended = r2_mpu_abort(s->r2, key, upload_id, &ignored);
     } else {
         s->stats.multipart++;
+    }
+    Err ignored;
+    if (recorded && ended && !s->hook(s->hook_ctx, s->name, key, upload_id, false, &ignored)) {
+        /* a stale record only costs an abort of an upload that is gone */
     }
     r2_parts_free(parts, n);
     free(upload_id);

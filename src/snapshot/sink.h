@@ -6,7 +6,8 @@
  *           place; R2: one PUT, or a multipart upload of equal-sized chunks
  *           ≥ 5 MiB with a smaller last one, aborted on failure), small
  *           objects (the manifest) written atomically, reading and deleting
- *           objects; the spool path a part is written to before it is placed.
+ *           objects; the spool path a part is written to before it is placed;
+ *           telling the caller each multipart UploadId while it is open.
  * Not mine: signing and retries (cf/r2), the layout (snapshot/export).
  * Threads:  one thread at a time per sink; workers clone their own.
  * Secrets:  R2 credentials come from the config (environment); never logged.
@@ -40,6 +41,18 @@ typedef struct SinkStats {
  */
 SnapSink *sink_open(const Config *cfg, const ConfigTarget *t, const char *spool_dir, uint64_t chunk_bytes,
                     Err *err) WARN_UNUSED;
+/*
+ * Told when a multipart upload is created (started) and when it is completed
+ * or aborted (!started), so that the caller can record its UploadId durably
+ * and abort it after a crash; a false return on start aborts the upload and
+ * fails the put. Not called for the local directory.
+ */
+typedef bool (*SinkUploadHook)(void *ctx, const char *target, const char *key, const char *upload_id, bool started,
+                               Err *err);
+void sink_set_upload_hook(SnapSink *s, SinkUploadHook hook, void *ctx);
+/* Abort a multipart upload recorded earlier (one that is already gone is fine). */
+bool sink_abort_upload(SnapSink *s, const char *key, const char *upload_id, Err *err) WARN_UNUSED;
+
 /* Same destination, a new connection (for another thread). */
 SnapSink *sink_clone(const SnapSink *s, Err *err) WARN_UNUSED;
 void sink_free(SnapSink *s);

@@ -20,9 +20,13 @@ write_config w.jsonc '"r2": { "lake": {} }, "mappings": ["mappings/*.jsonc"]'
 echo '{ "table": "public.snl_types", "snapshot": { "bucket": "lake", "prefix": "bronze" } }' >mappings/types.jsonc
 echo '{ "table": "public.snl_empty", "snapshot": { "bucket": "lake" } }' >mappings/empty.jsonc
 
-run_w2e snap1 --config w.jsonc snapshot --part-size 64K --jobs 2 --id s1
+# a range size far below the table's size: the big table is read in block ranges by both connections
+run_w2e snap1 --config w.jsonc snapshot --part-size 64K --jobs 2 --range-size 256K --id s1
 expect_rc snap1 0
 expect_contains "$WORK/snap1.out" "snapshot s1 at"
+ranges=$(sed -n 's/.*2 table(s) in \([0-9]*\) range(s), 2 connection(s).*/\1/p' snap1.err)
+[ "${ranges:-0}" -ge 3 ] && pass "the big table is read as $((ranges - 1)) ranges over 2 connections" ||
+    fail "no split over 2 connections: $(grep -o 'table(s) in [^"]*' snap1.err)"
 dir=state/r2/lake/bronze/public.snl_types/s1
 parts=$(ls $dir/part-*.ndjson.zst | wc -l)
 if [ "$parts" -ge 3 ]; then pass "several parts ($parts)"; else fail "only $parts part(s)"; fi
@@ -63,8 +67,9 @@ newest_part=$(stat -c %Y $dir/part-*.zst | sort -n | tail -1)
 # a second snapshot with the slot existing uses a helper slot; the configured slot is untouched
 run_w2e snap2 --config w.jsonc snapshot --table public.snl_types --id s2 --level 1
 expect_rc snap2 0
-[ "$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'w2e_snap_%'")" = 0 ] &&
-    pass "helper slot dropped" || fail "helper slot left behind"
+helper=$(grep -o 'helper slot \\"w2e_snap_[0-9]*' snap2.err | grep -o 'w2e_snap_[0-9]*')
+[ -n "$helper" ] && [ "$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$helper'")" = 0 ] &&
+    pass "helper slot $helper dropped" || fail "helper slot ${helper:-?} left behind"
 snx_rows state/r2/lake/bronze/public.snl_types/s2 >rows2.ndjson
 [ "$(wc -l <rows2.ndjson)" = 29994 ] && pass "second snapshot complete" || fail "second snapshot rows"
 
