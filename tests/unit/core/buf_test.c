@@ -1,5 +1,6 @@
 /* Unit tests for core/buf: the capped buffer and the bounds-checked reader. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -99,11 +100,11 @@ static void expected_escape(unsigned char c, char *out)
     case '\t': strcpy(out, "\\t"); break;
     default:
         if (c < 0x20)
-            sprintf(out, "\\u%04x", c);
+            snprintf(out, 8, "\\u%04x", c);
         else if (c >= 0x80)
             strcpy(out, "\xEF\xBF\xBD");   /* a lone byte >= 0x80 is not UTF-8 */
         else
-            sprintf(out, "%c", c);
+            snprintf(out, 8, "%c", c);
     }
 }
 
