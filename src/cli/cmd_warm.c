@@ -1,8 +1,10 @@
 /*
- * cli/cmd_warm.c - `wal2edge warm [--mapping NAME]... [--restart] [--from-snapshot ID]`:
+ * cli/cmd_warm.c - `wal2edge warm [--mapping NAME]... [--restart] [--from-snapshot ID [--bucket NAME]]`:
  * fill the KV namespaces from a consistent snapshot of every mapped table
  * (targets/kv does the writing), resumably, then leave the slot so that `run`
- * continues exactly after the snapshot. docs/kv.md.
+ * continues exactly after the snapshot. With --from-snapshot the rows come
+ * from a finished `wal2edge snapshot` (snapshot/reader, snapshot/pgtext) and
+ * the KV checkpoint becomes its LSN. docs/kv.md.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "d1/types.h"
 
 #include "cli/commands.h"
 #include "core/fs.h"
@@ -21,6 +25,8 @@
 #include "pg/conn.h"
 #include "pg/snapshot.h"
 #include "pg/stream.h"
+#include "snapshot/pgtext.h"
+#include "snapshot/reader.h"
 #include "state/lock.h"
 #include "targets/kv.h"
 
@@ -166,12 +172,140 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
     return ok;
 }
 
+/* ---- --from-snapshot ---- */
+
+/* One table of the snapshot as a KV warm source: its rows as Postgres text. */
+typedef struct SnapRows {
+    SnapReader *reader;
+    Rel rel;
+    const char **names;        /* borrowed by parser */
+    D1Type **types;
+    PgTextRow *parser;
+    PgoCol *vals;
+    char tag[96];
+} SnapRows;
+
+static int snaprows_next(void *src, PgoTuple *tup, Err *err)
+{
+    SnapRows *s = src;
+    const char *line;
+    size_t len;
+    int rc = snapreader_next(s->reader, &line, &len, err);
+    if (rc <= 0)
+        return rc;
+    if (!pgtext_row_parse(s->parser, line, len, s->vals, err)) {
+        err_prefix(err, "%s", snapreader_describe(s->reader));
+        return -1;
+    }
+    *tup = (PgoTuple){.ncols = s->rel.ncols, .cols = s->vals};
+    return 1;
+}
+
+static void snaprows_free(SnapRows *s)
+{
+    pgtext_row_free(s->parser);
+    for (uint16_t i = 0; i < s->rel.ncols; i++)
+        d1_type_free(s->types[i]);
+    free(s->types);
+    free(s->names);
+    free(s->rel.cols);
+    free(s->vals);
+    snapreader_free(s->reader);
+    memset(s, 0, sizeof *s);
+}
+
+/* Open table qualname of the snapshot; its columns must still have the types they had. */
+static bool snaprows_open(SnapRows *s, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,
+                          const char *qualname, const char *bucket, const char *id, Err *err)
+{
+    memset(s, 0, sizeof *s);
+    const Mapping *m = mapping_set_find(maps, qualname);
+    s->reader = snapreader_open(cfg, m, qualname, bucket, id, err);
+    if (!s->reader)
+        return false;
+    const CatTable *ct = catalog_table(cat, qualname);
+    size_t n = snapreader_column_count(s->reader);
+    if (!ct || n > UINT16_MAX)
+        return err_set(err, ERR_CHECK, "%s: table %s is not in the catalog", snapreader_describe(s->reader), qualname);
+    s->rel = (Rel){.nspname = (char *)ct->schema, .relname = (char *)ct->name, .qualname = (char *)ct->qualname,
+                   .oid = ct->oid, .replident = (uint8_t)ct->replident, .ncols = (uint16_t)n};
+    s->rel.cols = xcalloc(n + 1, sizeof *s->rel.cols);
+    s->types = xcalloc(n + 1, sizeof *s->types);
+    s->vals = xcalloc(n + 1, sizeof *s->vals);
+    s->names = xcalloc(n + 1, sizeof *s->names);
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *name = snapreader_column(s->reader, i);
+        long ci = catalog_column_index(ct, name);
+        if (ci < 0 || ct->cols[ci].type_oid != snapreader_column_type(s->reader, i)) {
+            ok = err_set(err, ERR_CHECK,
+                         "%s: column \"%s\" of %s %s since the snapshot was taken; take a new snapshot "
+                         "(or warm from Postgres without --from-snapshot)",
+                         snapreader_describe(s->reader), name, qualname, ci < 0 ? "was dropped" : "changed type");
+            break;
+        }
+        s->rel.cols[i] = (RelCol){(char *)ct->cols[ci].name, ct->cols[ci].type_oid, ct->cols[ci].typmod, false};
+        s->names[i] = ct->cols[ci].name;
+        Err ignored;
+        /* the same type resolution as the rendering (pipeline/rowjson) */
+        s->types[i] = d1_type_resolve(cat, ct->cols[ci].type_oid, NULL, &ignored);
+        if (!s->types[i])
+            s->types[i] = d1_type_resolve(cat, ct->cols[ci].type_oid, "TEXT", &ignored);
+        if (!s->types[i])
+            ok = err_set(err, ERR_CHECK, "%s: column \"%s\" of %s: type %u cannot be read back",
+                         snapreader_describe(s->reader), name, qualname, ct->cols[ci].type_oid);
+    }
+    if (ok)
+        s->parser = pgtext_row_new(s->names, (const D1Type *const *)s->types, n);
+    snprintf(s->tag, sizeof s->tag, "snapshot:%s", id);
+    return ok;
+}
+
+/*
+ * run continues from the snapshot's LSN only if the slot has not confirmed
+ * anything past it (those changes would never be streamed again).
+ */
+static bool check_slot_for(const Config *cfg, const char *id, Lsn lsn, Err *err)
+{
+    PgConn *conn = pgconn_open(cfg->source.dsn, err);
+    if (!conn)
+        return false;
+    PgServerFacts facts;
+    bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err);
+    pgconn_close(conn);
+    if (!ok)
+        return false;
+    char l[LSN_STR_MAX];
+    lsn_format(lsn, l);
+    if (!facts.slot.exists)
+        return err_set(err, ERR_CHECK,
+                       "replication slot \"%s\" does not exist, so `run` could not continue from snapshot \"%s\" "
+                       "(at %s) without losing the changes since: take a new snapshot while the slot is missing "
+                       "(`wal2edge snapshot` then creates the slot at the snapshot's point) and warm from it, or "
+                       "warm from Postgres (without --from-snapshot)",
+                       cfg->source.slot, id, l);
+    Lsn confirmed = LSN_INVALID;
+    Err sub;
+    if (facts.slot.confirmed_flush_lsn[0] && !lsn_parse(facts.slot.confirmed_flush_lsn, &confirmed, &sub))
+        return err_set(err, ERR_PG, "replication slot \"%s\": unreadable confirmed_flush_lsn \"%s\"",
+                       cfg->source.slot, facts.slot.confirmed_flush_lsn);
+    if (confirmed > lsn)
+        return err_set(err, ERR_CHECK,
+                       "replication slot \"%s\" has already confirmed changes up to %s, past snapshot \"%s\" "
+                       "(at %s): the changes in between would never reach KV. Take a new snapshot "
+                       "(`wal2edge snapshot`) and warm from it before `run` moves the slot on, or warm from "
+                       "Postgres (without --from-snapshot)",
+                       cfg->source.slot, facts.slot.confirmed_flush_lsn, id, l);
+    return true;
+}
+
 int cmd_warm(CliCtx *ctx, int argc, char **argv)
 {
     char **names = NULL;
     size_t name_count = 0;
     bool restart = false;
     const char *from_snapshot = NULL;
+    const char *bucket = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -185,6 +319,10 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             from_snapshot = argv[++i];
         else if (strncmp(a, "--from-snapshot=", 16) == 0)
             from_snapshot = a + 16;
+        else if (strcmp(a, "--bucket") == 0 && i + 1 < argc)
+            bucket = argv[++i];
+        else if (strncmp(a, "--bucket=", 9) == 0)
+            bucket = a + 9;
         else {
             free(names);
             return cli_usage_error(argv[0], "unknown option \"%s\"", a);
@@ -194,12 +332,15 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             names[name_count++] = (char *)v;
         }
     }
-    Err err;
-    if (from_snapshot) {
+    if (from_snapshot && !*from_snapshot) {
         free(names);
-        err_set(&err, ERR_NOT_READY, "warm --from-snapshot: not available yet in this version (warm reads Postgres directly)");
-        return cli_fail(&err);
+        return cli_usage_error(argv[0], "--from-snapshot wants a snapshot id");
     }
+    if (bucket && !from_snapshot) {
+        free(names);
+        return cli_usage_error(argv[0], "--bucket goes with --from-snapshot ID");
+    }
+    Err err;
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg) {
         free(names);
@@ -259,12 +400,37 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     }
     Lsn lsn = 0;
     bool created = false;
-    ok = ok && open_snapshot(cfg, maps, &snap, &lsn, &created, &err);
-    /* resume an interrupted warm; otherwise (or with a new slot, or --restart) start over */
+    char tag[96] = "";
+    if (from_snapshot) {
+        snprintf(tag, sizeof tag, "snapshot:%s", from_snapshot);
+        /* every table's manifest before anything is written: all there, one point */
+        for (size_t i = 0; ok && i < target_count; i++)
+            for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
+                const char *q = kv_target_table(targets[i], k);
+                const Mapping *m = mapping_set_find(maps, q);
+                if (m && !mapping_selected(m, names, name_count))
+                    continue;
+                SnapReader *r = snapreader_open(cfg, m, q, bucket, from_snapshot, &err);
+                ok = r != NULL;
+                if (ok && lsn && snapreader_lsn(r) != lsn)
+                    ok = err_set(&err, ERR_CHECK, "%s: its LSN differs from the other tables' of the same snapshot",
+                                 snapreader_describe(r));
+                if (ok)
+                    lsn = snapreader_lsn(r);
+                snapreader_free(r);
+            }
+        ok = ok && check_slot_for(cfg, from_snapshot, lsn, &err);
+    } else {
+        ok = ok && open_snapshot(cfg, maps, &snap, &lsn, &created, &err);
+    }
+    /* resume an interrupted warm of the same source; otherwise (or with a new slot, or --restart) start over */
     for (size_t i = 0; ok && i < target_count; i++) {
         bool interrupted = false;
-        ok = kv_warm_interrupted(targets[i], &err, &interrupted);
-        if (ok && (restart || created || !interrupted))
+        char *was = NULL;
+        ok = kv_warm_interrupted(targets[i], &err, &interrupted) && kv_warm_progress_tag(targets[i], &was, &err);
+        bool same_source = from_snapshot ? was && strcmp(was, tag) == 0 : was == NULL;
+        free(was);
+        if (ok && (restart || created || !interrupted || !same_source))
             ok = kv_warm_reset(targets[i], &err);
         else if (ok)
             fprintf(stderr, "%s: resuming an interrupted warm\n", targets[i]->name);
@@ -278,9 +444,28 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             const Mapping *m = mapping_set_find(maps, kv_target_table(targets[i], k));
             if (m && !mapping_selected(m, names, name_count))
                 continue;
-            ok = kv_warm_table(targets[i], k, snap, lsn, time_us, progress, &ui, &err);
+            if (!from_snapshot) {
+                ok = kv_warm_table(targets[i], k, snap, lsn, time_us, progress, &ui, &err);
+                continue;
+            }
+            SnapRows rows;
+            ok = snaprows_open(&rows, cfg, maps, cat, kv_target_table(targets[i], k), bucket, from_snapshot, &err);
+            if (ok && snapreader_lsn(rows.reader) != lsn)
+                ok = err_set(&err, ERR_CHECK, "%s was replaced while warming", snapreader_describe(rows.reader));
+            if (ok) {
+                KvWarmSource src = {.rel = &rows.rel,
+                                    .tag = rows.tag,
+                                    .rows_estimate = (int64_t)snapreader_rows(rows.reader),
+                                    .next = snaprows_next,
+                                    .src = &rows};
+                ok = kv_warm_table_from(targets[i], k, &src, lsn, time_us, progress, &ui, &err);
+            }
+            snaprows_free(&rows);
         }
     }
+    /* every table is in KV as of the snapshot: run continues from its point */
+    for (size_t i = 0; ok && from_snapshot && i < target_count; i++)
+        ok = kv_warm_set_checkpoint(targets[i], lsn, &err);
     if (ok) {
         double secs = (double)(now_ms() - ui.start_ms) / 1000.0;
         uint64_t requests = client ? cf_client_stats(client).requests : 0;
@@ -289,7 +474,10 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
                secs > 0 ? (double)ui.keys_before / secs : 0.0);
         if (client)
             printf(", %" PRIu64 " requests", requests);
-        printf("); snapshot at %s\n", lsn_format(lsn, l));
+        if (from_snapshot)
+            printf("); snapshot %s at %s: `run` continues from there\n", from_snapshot, lsn_format(lsn, l));
+        else
+            printf("); snapshot at %s\n", lsn_format(lsn, l));
     }
     pgsnap_close(snap);
     for (size_t i = 0; i < target_count; i++)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/buf.h"
 #include "core/mem.h"
 
 #define PARTW_IN_BYTES (256u * 1024u)
@@ -212,5 +213,148 @@ bool partw_file_sha256(const char *path, char out[65], uint64_t *size, Err *err)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
     if (size)
         *size = total;
+    return true;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+struct PartReader {
+    ZSTD_DCtx *dctx;
+    EVP_MD_CTX *md;
+    char *name;
+    ZSTD_inBuffer in;          /* borrowed from the caller */
+    char *out;                 /* decompressed bytes not yet cut into lines */
+    size_t out_cap, out_len, out_pos;
+    Buf line;                  /* a line that spans two output blocks */
+    bool line_done;            /* line was handed out: reset it on the next call */
+    size_t frame_left;         /* ZSTD_decompressStream's hint: 0 = a frame just ended */
+    bool out_full;             /* the last call filled out: zstd may hold more */
+    bool started;
+    uint64_t rows, raw_bytes, bytes;
+};
+
+PartReader *partr_new(Err *err)
+{
+    PartReader *r = xcalloc(1, sizeof *r);
+    r->dctx = ZSTD_createDCtx();
+    r->md = EVP_MD_CTX_new();
+    r->out_cap = ZSTD_DStreamOutSize();
+    r->out = xmalloc(r->out_cap);
+    buf_init(&r->line, PARTR_MAX_LINE);
+    if (!r->dctx || !r->md) {
+        partr_free(r);
+        err_set(err, ERR_INTERNAL, "cannot create a zstd or sha256 context");
+        return NULL;
+    }
+    return r;
+}
+
+void partr_free(PartReader *r)
+{
+    if (!r)
+        return;
+    ZSTD_freeDCtx(r->dctx);
+    EVP_MD_CTX_free(r->md);
+    free(r->out);
+    free(r->name);
+    buf_free(&r->line);
+    free(r);
+}
+
+bool partr_reset(PartReader *r, const char *name, Err *err)
+{
+    ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
+    if (EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1)
+        return err_set(err, ERR_INTERNAL, "cannot set up sha256");
+    free(r->name);
+    r->name = xstrdup(name);
+    r->in = (ZSTD_inBuffer){NULL, 0, 0};
+    r->out_len = r->out_pos = 0;
+    buf_reset(&r->line);
+    r->line_done = false;
+    r->frame_left = 0;
+    r->out_full = false;
+    r->started = false;
+    r->rows = r->raw_bytes = r->bytes = 0;
+    return true;
+}
+
+void partr_input(PartReader *r, const void *data, size_t len)
+{
+    r->in = (ZSTD_inBuffer){data, len, 0};
+    if (len) {
+        EVP_DigestUpdate(r->md, data, len);
+        r->bytes += len;
+        r->started = true;
+    }
+}
+
+int partr_next(PartReader *r, const char **line, size_t *len, Err *err)
+{
+    if (r->line_done) {
+        buf_reset(&r->line);
+        r->line_done = false;
+    }
+    for (;;) {
+        if (r->out_pos < r->out_len) {
+            const char *p = r->out + r->out_pos;
+            size_t avail = r->out_len - r->out_pos;
+            const char *nl = memchr(p, '\n', avail);
+            size_t take = nl ? (size_t)(nl - p) : avail;
+            r->out_pos += nl ? take + 1 : take;
+            if (nl && r->line.len == 0) {
+                /* the whole line is in this block: no copy */
+                *line = p;
+                *len = take;
+                r->rows++;
+                return 1;
+            }
+            if (take && !buf_append(&r->line, p, take, err)) {
+                err_set(err, ERR_TOO_LARGE, "part \"%s\": a row is longer than %zu bytes", r->name, PARTR_MAX_LINE);
+                return -1;
+            }
+            if (nl) {
+                r->line_done = true;
+                *line = r->line.data ? r->line.data : "";
+                *len = r->line.len;
+                r->rows++;
+                return 1;
+            }
+            continue;
+        }
+        /* a full output block may leave more to flush even without new input */
+        if (r->in.pos >= r->in.size && !r->out_full)
+            return 0;
+        ZSTD_outBuffer out = {r->out, r->out_cap, 0};
+        size_t rc = ZSTD_decompressStream(r->dctx, &out, &r->in);
+        if (ZSTD_isError(rc)) {
+            err_set(err, ERR_PROTOCOL, "part \"%s\" is not valid zstd: %s", r->name, ZSTD_getErrorName(rc));
+            return -1;
+        }
+        r->frame_left = rc;
+        r->out_full = out.pos == out.size;
+        r->out_len = out.pos;
+        r->out_pos = 0;
+        r->raw_bytes += out.pos;
+    }
+}
+
+bool partr_finish(PartReader *r, PartInfo *out, Err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!r->started)
+        return err_set(err, ERR_PROTOCOL, "part \"%s\" is empty", r->name);
+    if (r->frame_left != 0 || r->in.pos < r->in.size || r->out_pos < r->out_len)
+        return err_set(err, ERR_PROTOCOL, "part \"%s\" ends in the middle of its zstd frame (truncated)", r->name);
+    if (r->line.len && !r->line_done)
+        return err_set(err, ERR_PROTOCOL, "part \"%s\" ends without a newline after its last row", r->name);
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(r->md, md, &mdlen);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(out->sha256 + 2 * i, 3, "%02x", md[i]);
+    out->rows = r->rows;
+    out->raw_bytes = r->raw_bytes;
+    out->bytes = r->bytes;
     return true;
 }

@@ -47,4 +47,29 @@ bool partw_close(PartWriter *w, PartInfo *out, Err *err) WARN_UNUSED;
 /* SHA-256 (hex) and size of a whole file, to check a part that is already written. */
 bool partw_file_sha256(const char *path, char out[65], uint64_t *size, Err *err) WARN_UNUSED;
 
+/* ---- reading a part back (warm --from-snapshot) ----
+ * A PartReader decompresses one part in streaming mode and hands out its
+ * lines, while hashing the compressed bytes it is given (to compare with the
+ * manifest's checksum). Memory: zstd's window, one output block and the
+ * longest line (capped at PARTR_MAX_LINE). Pure: bytes in, lines out. */
+
+#define PARTR_MAX_LINE ((size_t)512 * 1024 * 1024)
+
+typedef struct PartReader PartReader;
+
+PartReader *partr_new(Err *err) WARN_UNUSED;
+void partr_free(PartReader *r);
+/* Start a new part (name for messages). */
+bool partr_reset(PartReader *r, const char *name, Err *err) WARN_UNUSED;
+/* Hand over the next compressed bytes; they are borrowed until partr_next
+ * returns 0 (wants more input). */
+void partr_input(PartReader *r, const void *data, size_t len);
+/* 1: the next line (without its newline) in *line and *len, valid until the next
+ * call; 0: wants more input (or, after the last input, the part is read);
+ * -1: corrupt data or a line over the cap (ERR_PROTOCOL / ERR_TOO_LARGE). */
+int partr_next(PartReader *r, const char **line, size_t *len, Err *err) WARN_UNUSED;
+/* After the last input: the frame must be complete and end with a newline;
+ * *out gets rows, raw and compressed bytes and the SHA-256 of what was fed. */
+bool partr_finish(PartReader *r, PartInfo *out, Err *err) WARN_UNUSED;
+
 #endif

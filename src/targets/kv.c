@@ -55,6 +55,8 @@ typedef struct KvTable {
     bool ordered;              /* ident is a unique key: warm can resume by it */
     char **state_cols;         /* TOAST-able columns the keys/values need: kept as row state */
     size_t state_count;
+    char **needed;             /* every column the keys, values, metadata and identity use */
+    size_t needed_count;
     Rel rel;                   /* the catalog's columns, as a Relation (warm) */
 } KvTable;
 
@@ -104,6 +106,7 @@ static void table_clear(KvTable *t)
     rowshape_free(t->all_shape);
     strv_free(t->ident, t->ident_count);
     strv_free(t->state_cols, t->state_count);
+    strv_free(t->needed, t->needed_count);
     for (uint16_t i = 0; i < t->rel.ncols; i++)
         free(t->rel.cols[i].name);
     free(t->rel.cols);
@@ -168,6 +171,8 @@ static void check_template_cols(const Mapping *m, const MappingKv *mk, const cha
 static void need_col(const CatalogInfo *cat, const CatTable *ct, KvTable *t, const char *col)
 {
     long ci = catalog_column_index(ct, col);
+    if (ci >= 0)
+        strv_add(&t->needed, &t->needed_count, col);
     if (ci >= 0 && !fixed_size_type(cat, ct->cols[ci].type_oid))
         strv_add(&t->state_cols, &t->state_count, col);
 }
@@ -225,6 +230,7 @@ static bool build_table(const Mapping *m, const CatalogInfo *cat, const char *ns
         long ci = catalog_column_index(ct, t->ident[i]);
         if (ci >= 0)
             t->rel.cols[ci].key = true;
+        strv_add(&t->needed, &t->needed_count, t->ident[i]);
     }
     const char **excl = xcalloc(m->d1.exclude_count + 1, sizeof *excl);
     for (size_t i = 0; i < m->d1.exclude_count; i++)
@@ -1463,17 +1469,23 @@ static bool warm_commit(Kv *kv, const KvTable *tab, const char *last_pk, bool do
     return ok;
 }
 
-bool kv_warm_table(Target *t, size_t ti, PgSnapshot *snap, Lsn lsn, int64_t time_us, KvWarmProgressFn fn, void *user,
-                   Err *err)
+/* One warm of one table: its progress and where it resumes. */
+typedef struct WarmRun {
+    KvWarmProgress pr;
+    uint64_t rows_total;       /* committed by earlier warms plus this one */
+    char *last_pk;             /* Postgres: the last row's identity; other sources: their tag */
+    const char *tag;           /* NULL: Postgres */
+    bool done;                 /* an earlier warm finished this table */
+    KvWarmProgressFn fn;
+    void *user;
+} WarmRun;
+
+/* Where an interrupted warm of tab stopped. */
+static bool warm_start(Kv *kv, const KvTable *tab, WarmRun *w, Err *err)
 {
-    Kv *kv = (Kv *)t;
-    const KvTable *tab = &kv->tables[ti];
+    w->pr = (KvWarmProgress){.namespace_name = kv->ns, .table = tab->qualname, .rows_estimate = -1};
     if (kv->in_tx)
         return err_set(err, ERR_INTERNAL, "%s: warm with uncommitted work", kv->base.name);
-    KvWarmProgress pr = {.namespace_name = kv->ns, .table = tab->qualname, .rows_estimate = -1};
-    /* where an interrupted warm stopped */
-    char *last_pk = NULL;
-    bool done = false;
     SqliteStmt *st = sqlite_prepare(kv->db, "SELECT last_pk, done, rows FROM _wal2edge_kv_warm WHERE tbl = ?1", err);
     if (!st)
         return false;
@@ -1481,52 +1493,110 @@ bool kv_warm_table(Target *t, size_t ti, PgSnapshot *snap, Lsn lsn, int64_t time
     int rc = ok ? sqlite_step(st, err) : -1;
     if (rc == 1) {
         const char *lp = sqlite_column_text(st, 0, NULL);
-        last_pk = lp ? xstrdup(lp) : NULL;
-        done = sqlite_column_int64(st, 1) != 0;
-        pr.resumed_rows = (uint64_t)sqlite_column_int64(st, 2);
+        bool same_source = w->tag ? lp && strcmp(lp, w->tag) == 0 : !(lp && strncmp(lp, "snapshot:", 9) == 0);
+        if (same_source) {
+            w->last_pk = lp ? xstrdup(lp) : NULL;
+            w->done = sqlite_column_int64(st, 1) != 0;
+            w->pr.resumed_rows = (uint64_t)sqlite_column_int64(st, 2);
+        }
     }
     sqlite_finalize(st);
     if (rc < 0)
         return false;
-    if (done) {
-        pr.done = true;
-        pr.rows = 0;
-        if (fn)
-            fn(user, &pr);
-        free(last_pk);
+    if (w->done) {
+        w->pr.done = true;
+        if (w->fn)
+            w->fn(w->user, &w->pr);
+    }
+    w->rows_total = w->pr.resumed_rows;
+    return true;
+}
+
+/* Apply one row (upsert), committing a bulk request's worth first when the window is full. */
+static bool warm_row(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTuple *tup, WarmRun *w, Err *err)
+{
+    if (kv->window_emits + 2 * tab->entry_count > KV_BULK_PAIRS) {
+        if (!warm_commit(kv, tab, w->last_pk, false, w->rows_total, err))
+            return false;
+        if (w->fn)
+            w->fn(w->user, &w->pr);
+    }
+    uint64_t puts_before = kv->window_emits;
+    uint64_t bytes_before = kv->emit_bytes;
+    if (!open_tx(kv, err) || !apply_upsert(kv, tab, rel, tup, NULL, 0, err))
+        return false;
+    w->pr.rows++;
+    w->rows_total++;
+    w->pr.keys += kv->window_emits - puts_before;
+    w->pr.bytes += kv->emit_bytes - bytes_before;
+    if (!w->tag) {
+        free(w->last_pk);
+        w->last_pk = xstrdup(kv->pk.data);
+    }
+    return true;
+}
+
+/* The table is read (ok) or the warm failed: final commit, or roll back the window. */
+static bool warm_end(Kv *kv, const KvTable *tab, WarmRun *w, bool ok, Err *err)
+{
+    ok = ok && warm_commit(kv, tab, w->last_pk, true, w->rows_total, err);
+    free(w->last_pk);
+    w->last_pk = NULL;
+    if (!ok) {
+        if (kv->in_tx)
+            sqlite_rollback(kv->db);
+        kv->in_tx = false;
+        kv->window_emits = 0;
+        err_prefix(err, "%s: warming %s", kv->base.name, tab->qualname);
+        return false;
+    }
+    w->pr.done = true;
+    if (w->fn)
+        w->fn(w->user, &w->pr);
+    return true;
+}
+
+bool kv_warm_table(Target *t, size_t ti, PgSnapshot *snap, Lsn lsn, int64_t time_us, KvWarmProgressFn fn, void *user,
+                   Err *err)
+{
+    Kv *kv = (Kv *)t;
+    const KvTable *tab = &kv->tables[ti];
+    WarmRun w = {.fn = fn, .user = user};
+    if (!warm_start(kv, tab, &w, err))
+        return false;
+    if (w.done) {
+        free(w.last_pk);
         return true;
     }
     if (!tab->ordered) {
-        free(last_pk);
-        last_pk = NULL; /* no unique key to resume by: start over */
-        pr.resumed_rows = 0;
+        free(w.last_pk);
+        w.last_pk = NULL; /* no unique key to resume by: start over */
+        w.pr.resumed_rows = w.rows_total = 0;
     }
     const char **after = NULL;
-    json_t *after_json = last_pk ? json_loads(last_pk, 0, NULL) : NULL;
+    json_t *after_json = w.last_pk ? json_loads(w.last_pk, 0, NULL) : NULL;
     if (after_json && json_is_array(after_json) && json_array_size(after_json) == tab->ident_count) {
         after = xcalloc(tab->ident_count, sizeof *after);
         for (size_t i = 0; i < tab->ident_count; i++)
             after[i] = json_string_value(json_array_get(after_json, i));
     }
-    if (!pgsnap_estimate_rows(snap, tab->schema, tab->name, &pr.rows_estimate, err)) {
+    if (!pgsnap_estimate_rows(snap, tab->schema, tab->name, &w.pr.rows_estimate, err)) {
         json_decref(after_json);
         free(after);
-        free(last_pk);
+        free(w.last_pk);
         return false;
     }
     const char **cols = xcalloc(tab->rel.ncols ? tab->rel.ncols : 1, sizeof *cols);
     for (uint16_t i = 0; i < tab->rel.ncols; i++)
         cols[i] = tab->rel.cols[i].name;
-    ok = pgsnap_table_open(snap, tab->schema, tab->name, cols, tab->rel.ncols, (const char *const *)tab->ident,
-                           tab->ordered ? tab->ident_count : 0, after, err);
+    bool ok = pgsnap_table_open(snap, tab->schema, tab->name, cols, tab->rel.ncols, (const char *const *)tab->ident,
+                                tab->ordered ? tab->ident_count : 0, after, err);
     free(cols);
     json_decref(after_json);
     free(after);
     kv->lsn = lsn;
     kv->time_us = time_us;
     PgoCol *vals = xcalloc(tab->rel.ncols ? tab->rel.ncols : 1, sizeof *vals);
-    uint64_t rows_total = pr.resumed_rows;
-    uint64_t puts_before = 0;
     while (ok) {
         long n = pgsnap_fetch(snap, KV_WARM_FETCH, err);
         if (n < 0) {
@@ -1536,11 +1606,6 @@ bool kv_warm_table(Target *t, size_t ti, PgSnapshot *snap, Lsn lsn, int64_t time
         if (n == 0)
             break;
         for (long r = 0; ok && r < n; r++) {
-            if (kv->window_emits + 2 * tab->entry_count > KV_BULK_PAIRS) {
-                ok = warm_commit(kv, tab, last_pk, false, rows_total, err);
-                if (ok && fn)
-                    fn(user, &pr);
-            }
             for (uint16_t c = 0; c < tab->rel.ncols; c++) {
                 size_t len;
                 const char *v = pgsnap_value(snap, r, c, &len);
@@ -1549,34 +1614,102 @@ bool kv_warm_table(Target *t, size_t ti, PgSnapshot *snap, Lsn lsn, int64_t time
                 vals[c].len = (uint32_t)len;
             }
             PgoTuple tup = {.ncols = tab->rel.ncols, .cols = vals};
-            puts_before = kv->window_emits;
-            uint64_t bytes_before = kv->emit_bytes;
-            ok = ok && open_tx(kv, err) && apply_upsert(kv, tab, &tab->rel, &tup, NULL, 0, err);
-            if (ok) {
-                pr.rows++;
-                rows_total++;
-                pr.keys += kv->window_emits - puts_before;
-                pr.bytes += kv->emit_bytes - bytes_before;
-                free(last_pk);
-                last_pk = xstrdup(kv->pk.data);
-            }
+            ok = warm_row(kv, tab, &tab->rel, &tup, &w, err);
         }
     }
     free(vals);
-    if (ok) {
-        ok = pgsnap_table_close(snap, err) && warm_commit(kv, tab, last_pk, true, rows_total, err);
+    ok = ok && pgsnap_table_close(snap, err);
+    return warm_end(kv, tab, &w, ok, err);
+}
+
+bool kv_warm_table_from(Target *t, size_t ti, const KvWarmSource *src, Lsn lsn, int64_t time_us,
+                        KvWarmProgressFn fn, void *user, Err *err)
+{
+    Kv *kv = (Kv *)t;
+    const KvTable *tab = &kv->tables[ti];
+    for (size_t i = 0; i < tab->needed_count; i++)
+        if (kt_rel_column(src->rel, tab->needed[i]) < 0)
+            return err_set(err, ERR_CONFIG, "%s: %s: column \"%s\" that its keys, values or identity use is not in %s",
+                           kv->base.name, tab->qualname, tab->needed[i], src->tag);
+    WarmRun w = {.fn = fn, .user = user, .tag = src->tag};
+    if (!warm_start(kv, tab, &w, err))
+        return false;
+    if (w.done) {
+        free(w.last_pk);
+        return true;
     }
-    free(last_pk);
-    if (!ok) {
-        if (kv->in_tx)
-            sqlite_rollback(kv->db);
-        kv->in_tx = false;
-        kv->window_emits = 0;
-        err_prefix(err, "%s: warming %s", kv->base.name, tab->qualname);
+    free(w.last_pk);
+    w.last_pk = xstrdup(src->tag);
+    w.pr.rows_estimate = src->rows_estimate;
+    kv->lsn = lsn;
+    kv->time_us = time_us;
+    bool ok = true;
+    /* rows an interrupted warm committed: the source yields them in the same order again */
+    for (uint64_t skip = 0; ok && skip < w.pr.resumed_rows; skip++) {
+        PgoTuple tup;
+        int rc = src->next(src->src, &tup, err);
+        if (rc == 0)
+            ok = err_set(err, ERR_CHECK, "%s has fewer rows than an interrupted warm already read", src->tag);
+        ok = ok && rc > 0;
+    }
+    for (;;) {
+        PgoTuple tup;
+        int rc = ok ? src->next(src->src, &tup, err) : -1;
+        if (rc <= 0) {
+            ok = rc == 0;
+            break;
+        }
+        ok = warm_row(kv, tab, src->rel, &tup, &w, err);
+    }
+    return warm_end(kv, tab, &w, ok, err);
+}
+
+bool kv_warm_progress_tag(Target *t, char **tag, Err *err)
+{
+    Kv *kv = (Kv *)t;
+    *tag = NULL;
+    SqliteStmt *st = sqlite_prepare(kv->db, "SELECT last_pk FROM _wal2edge_kv_warm", err);
+    if (!st)
+        return false;
+    int rc;
+    bool first = true;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        const char *lp = sqlite_column_text(st, 0, NULL);
+        const char *tg = lp && strncmp(lp, "snapshot:", 9) == 0 ? lp : NULL;
+        if (first)
+            *tag = tg ? xstrdup(tg) : NULL;
+        else if (!(*tag == NULL && tg == NULL) && !(*tag && tg && strcmp(*tag, tg) == 0)) {
+            free(*tag);
+            *tag = xstrdup(""); /* mixed sources */
+        }
+        first = false;
+    }
+    sqlite_finalize(st);
+    if (rc < 0) {
+        free(*tag);
+        *tag = NULL;
         return false;
     }
-    pr.done = true;
-    if (fn)
-        fn(user, &pr);
     return true;
+}
+
+bool kv_warm_set_checkpoint(Target *t, Lsn lsn, Err *err)
+{
+    Kv *kv = (Kv *)t;
+    if (kv->in_tx)
+        return err_set(err, ERR_INTERNAL, "%s: checkpoint with uncommitted work", kv->base.name);
+    /* a transaction whose commit record starts at the snapshot's point is not in the snapshot
+     * (decoding starts there), so only what committed before it is skipped */
+    TargetCheckpoint ck = {.commit_lsn = lsn - 1, .end_lsn = lsn};
+    TargetCheckpoint old = kv->base.durable;
+    kv->pending_ckpt = ck;
+    kv->base.durable = (TargetCheckpoint){.commit_lsn = LSN_INVALID, .end_lsn = LSN_INVALID}; /* it writes changes only */
+    bool ok = write_checkpoint(kv, err);
+    if (ok) {
+        kv->base.durable = ck;
+    } else {
+        kv->base.durable = old;
+        kv->pending_ckpt = old;
+    }
+    return ok;
 }

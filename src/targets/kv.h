@@ -101,6 +101,33 @@ bool kv_warm_reset(Target *t, Err *err) WARN_UNUSED;
 bool kv_warm_table(Target *t, size_t i, PgSnapshot *snap, Lsn lsn, int64_t time_us, KvWarmProgressFn fn,
                    void *user, Err *err) WARN_UNUSED;
 
+/*
+ * Another source of rows than Postgres (a snapshot): next() gives 1 and a row
+ * in *tup whose columns rel describes (a subset of the table's, matched by
+ * name), 0 at the end, -1 on error. A source yields its rows in the same
+ * order every time: an interrupted warm resumes by skipping the rows it
+ * committed. tag ("snapshot:ID") is recorded as the progress's position, so
+ * that only a warm from the same source resumes it.
+ */
+typedef struct KvWarmSource {
+    const Rel *rel;
+    const char *tag;
+    int64_t rows_estimate;
+    int (*next)(void *src, PgoTuple *tup, Err *err);
+    void *src;
+} KvWarmSource;
+/* Warm table i from src: the same keys, values, index, bulk requests and
+ * commits as kv_warm_table. ERR_CONFIG when src lacks a column the keys,
+ * values, metadata or row identity need. */
+bool kv_warm_table_from(Target *t, size_t i, const KvWarmSource *src, Lsn lsn, int64_t time_us,
+                        KvWarmProgressFn fn, void *user, Err *err) WARN_UNUSED;
+/* The tag of the source the recorded warm progress read: *tag NULL when it
+ * read Postgres (or there is none), "" when tables read different sources. */
+bool kv_warm_progress_tag(Target *t, char **tag, Err *err) WARN_UNUSED;
+/* After a complete warm from a snapshot at lsn: `run` continues from there
+ * (transactions that committed before lsn are in the snapshot and skipped). */
+bool kv_warm_set_checkpoint(Target *t, Lsn lsn, Err *err) WARN_UNUSED;
+
 /* ---- plan ---- */
 
 typedef struct KvPlanNotes {
