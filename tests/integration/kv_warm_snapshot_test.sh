@@ -4,7 +4,8 @@
 # of the same table from Postgres (a table with every translated type; keys built from timestamptz,
 # template values of many types, column-list values); changes made after the snapshot (updates, a
 # delete, an insert, a key-forming change, an update leaving a TOASTed value unchanged) are applied
-# by `run --exit-when-caught-up` and the cache equals Postgres again. Embedded only: a warm killed
+# by `run --exit-when-caught-up` and the cache equals Postgres again. REST: the same from a snapshot
+# in R2 (the emulator's S3 API). Embedded only: a warm killed
 # part-way resumes; a missing snapshot, an unfinished one, a damaged part, a slot past the snapshot
 # and a missing slot give clear errors.
 source "$(dirname "$0")/lib.sh"
@@ -127,8 +128,22 @@ SQL
     grep -q '"k":"t:5".*"i4":42' "$WORK/after.got" && pass "[$backend] a TOASTed value left unchanged comes from the warm's row state" ||
         fail "[$backend] row 5 after the update"
 
+    if [ "$backend" = rest ]; then
+        # 4. the same from a snapshot in R2 (the emulator's S3 API), read by ranged GETs
+        BUCKET="w2e-kvws-$$-$RANDOM"
+        sed "s|\"lake\": {}|\"lake\": { \"bucket\": \"$BUCKET\" }|" "$DIR/w.jsonc" >"$DIR/r2.jsonc"
+        run_w2e snap_r2 --config "$DIR/r2.jsonc" snapshot --id r1 --part-size 16K
+        expect_rc snap_r2 0
+        run_w2e warm_r2 --config "$DIR/r2.jsonc" warm --from-snapshot r1
+        expect_rc warm_r2 0
+        cp "$WORK/after.want" "$WORK/after_r2.want"
+        compare after_r2
+        run_w2e missing_r2 --config "$DIR/r2.jsonc" warm --from-snapshot nope
+        expect_rc missing_r2 2
+        expect_contains "$WORK/missing_r2.err" "no snapshot \"nope\" of public.kvws_types in r2.lake (bucket $BUCKET)"
+    fi
     if [ "$backend" = embedded ]; then
-        # 4. errors
+        # 5. errors
         run_w2e missing --config "$DIR/w.jsonc" warm --from-snapshot nope
         expect_rc missing 2
         expect_contains "$WORK/missing.err" 'no snapshot "nope" of public.kvws_types'
