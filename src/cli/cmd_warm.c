@@ -459,6 +459,10 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
                                     .next = snaprows_next,
                                     .src = &rows};
                 ok = kv_warm_table_from(targets[i], k, &src, lsn, time_us, progress, &ui, &err);
+                const char *part;
+                uint64_t row;
+                if (!ok && snapreader_position(rows.reader, &part, &row))
+                    err_prefix(&err, "%s row %" PRIu64, part, row);
             }
             snaprows_free(&rows);
         }

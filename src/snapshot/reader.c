@@ -48,6 +48,7 @@ struct SnapReader {
     bool part_open;
     int fd;                    /* local */
     uint64_t offset;           /* next byte of the part to fetch */
+    uint64_t row_in_part;      /* rows of the current part handed out */
     Buf chunk;                 /* R2: one ranged GET */
     char *local_buf;           /* local: one read */
     uint64_t bytes_read;
@@ -314,12 +315,22 @@ const char *snapreader_column(const SnapReader *r, size_t i) { return r->col_nam
 uint32_t snapreader_column_type(const SnapReader *r, size_t i) { return r->col_types[i]; }
 uint64_t snapreader_bytes_read(const SnapReader *r) { return r->bytes_read; }
 
+bool snapreader_position(const SnapReader *r, const char **part_key, uint64_t *row)
+{
+    if (!r->part_open || r->row_in_part == 0)
+        return false;
+    *part_key = r->parts[r->part].key;
+    *row = r->row_in_part;
+    return true;
+}
+
 static bool part_open(SnapReader *r, Err *err)
 {
     const RPart *p = &r->parts[r->part];
     if (!partr_reset(r->pr, p->key, err))
         return false;
     r->offset = 0;
+    r->row_in_part = 0;
     if (!r->r2) {
         /* a local part is checked whole before any of its rows is used (reading it twice costs
          * little next to decompressing it); an R2 part is checked when it ends */
@@ -437,8 +448,10 @@ int snapreader_next(SnapReader *r, const char **line, size_t *len, Err *err)
             err_prefix(err, "%s", r->desc);
             return -1;
         }
-        if (rc > 0)
+        if (rc > 0) {
+            r->row_in_part++;
             return 1;
+        }
         bool eof;
         if (!part_feed(r, &eof, err))
             return -1;

@@ -56,6 +56,10 @@ uint32_t snapreader_column_type(const SnapReader *r, size_t i);
 /* Compressed bytes read so far. */
 uint64_t snapreader_bytes_read(const SnapReader *r);
 
+/* For messages: the part being read and the 1-based row in it of the last row
+ * handed out; false before the first row and after the last part. */
+bool snapreader_position(const SnapReader *r, const char **part_key, uint64_t *row);
+
 /* 1: the next row (one JSON object, no newline), valid until the next call;
  * 0: every part was read and matched its manifest entry; -1: error. */
 int snapreader_next(SnapReader *r, const char **line, size_t *len, Err *err) WARN_UNUSED;
