@@ -467,7 +467,9 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             snaprows_free(&rows);
         }
     }
-    /* every table is in KV as of the snapshot: run continues from its point */
+    /* every table is in KV as of the snapshot: run continues from its point (if the slot
+     * still allows it: a `run` on another state directory could have moved it meanwhile) */
+    ok = ok && (!from_snapshot || check_slot_for(cfg, from_snapshot, lsn, &err));
     for (size_t i = 0; ok && from_snapshot && i < target_count; i++)
         ok = kv_warm_set_checkpoint(targets[i], lsn, &err);
     if (ok) {
