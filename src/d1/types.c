@@ -807,6 +807,17 @@ static bool append_record(const D1Type *t, const char *s, size_t n, Buf *b, int 
 }
 
 /* The natural conversion (before any override): kind + bytes in b. */
+static bool parse_bool(const D1Type *t, const char *s, size_t n, int64_t *out, Err *err)
+{
+    if ((n == 1 && s[0] == 't') || (n == 4 && memcmp(s, "true", 4) == 0))
+        *out = 1;
+    else if ((n == 1 && s[0] == 'f') || (n == 5 && memcmp(s, "false", 5) == 0))
+        *out = 0;
+    else
+        return bad(err, t, s, n);
+    return true;
+}
+
 static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, int64_t *iv,
                     double *rv, Buf *b, int depth, Err *err)
 {
@@ -818,13 +829,7 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
         return fmt_int(b, *iv, 1, err);
     case D1C_BOOL:
         *kind = D1V_INTEGER;
-        if ((n == 1 && s[0] == 't') || (n == 4 && memcmp(s, "true", 4) == 0))
-            *iv = 1;
-        else if ((n == 1 && s[0] == 'f') || (n == 5 && memcmp(s, "false", 5) == 0))
-            *iv = 0;
-        else
-            return bad(err, t, s, n);
-        return buf_append(b, *iv ? "1" : "0", 1, err);
+        return parse_bool(t, s, n, iv, err) && buf_append(b, *iv ? "1" : "0", 1, err);
     case D1C_FLOAT:
         if (is_float_special(s, n)) {
             *kind = D1V_TEXT;
@@ -875,6 +880,49 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
     return bad(err, t, s, n);
 }
 
+/* Types whose rendering never needs JSON escaping (digits, signs, '.', ':', '-',
+ * 'T', 'Z', "infinity", "NaN"): written straight into the output, without the
+ * scratch copy of append_json, which cost a malloc per value. */
+static bool renders_plain(const D1Type *t)
+{
+    switch (t->conv) {
+    case D1C_INT:
+    case D1C_BOOL:
+    case D1C_NUMERIC:
+    case D1C_DATE:
+    case D1C_TIME:
+    case D1C_TIMETZ:
+    case D1C_TIMESTAMP:
+    case D1C_TIMESTAMPTZ:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static bool append_plain_json(const D1Type *t, const char *s, size_t n, Buf *b, Err *err)
+{
+    D1ValKind kind;
+    int64_t iv = 0;
+    double rv = 0;
+    if (t->conv == D1C_BOOL)
+        return parse_bool(t, s, n, &iv, err) && buf_append_str(b, iv ? "true" : "false", err);
+    if (t->conv == D1C_INT) {
+        if (!parse_int(t, s, n, &iv, err))
+            return false;
+        if (!t->big_int || (iv <= (INT64_C(1) << 53) && iv >= -(INT64_C(1) << 53)))
+            return fmt_int(b, iv, 1, err);
+        return buf_append(b, "\"", 1, err) && fmt_int(b, iv, 1, err) && buf_append(b, "\"", 1, err);
+    }
+    size_t mark = b->len;
+    if (buf_append(b, "\"", 1, err) && convert(t, s, n, &kind, &iv, &rv, b, 0, err) && buf_append(b, "\"", 1, err))
+        return true;
+    b->len = mark; /* as if nothing was written */
+    if (b->data)
+        b->data[mark] = '\0';
+    return false;
+}
+
 /* A nested value as JSON: numbers stay numbers where JSON keeps them exact. */
 static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int depth, Err *err)
 {
@@ -905,6 +953,8 @@ static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int de
     }
     if ((t->conv == D1C_TEXT || t->conv == D1C_RAW) && n <= D1_VALUE_MAX_BYTES) /* convert() copies it as it is */
         return json_text_append_str(b, s, n, err);
+    if (renders_plain(t))
+        return append_plain_json(t, s, n, b, err);
     Buf v;
     buf_init(&v, D1_VALUE_MAX_BYTES);
     D1ValKind kind;
