@@ -28,6 +28,7 @@
 #define SNAP_SHOW_ROWS 4096     /* rows between progress updates of a worker */
 #define SNAP_DEFAULT_RANGE_BYTES (64ull * 1024 * 1024)
 #define SNAP_MAX_RANGES 4096u
+#define SNAP_RANGES_PER_JOB 4u
 #define SNAP_ROW_CAP (256u * 1024 * 1024)
 #define SNAP_WAL_WARN_BYTES (1024ll * 1024 * 1024)
 
@@ -778,6 +779,14 @@ static int cores(void)
     return n < 1 ? 1 : n > SNAP_MAX_JOBS ? SNAP_MAX_JOBS : (int)n;
 }
 
+/* Parts in part-number order (the keys differ only in the zero-padded number). */
+static int cmp_part_key(const void *a, const void *b)
+{
+    const ManifestPart *p = a, *q = b;
+    size_t lp = strlen(p->key), lq = strlen(q->key);
+    return lp != lq ? (lp < lq ? -1 : 1) : strcmp(p->key, q->key);
+}
+
 static bool write_manifests(Exp *x, Worker *w0, const char *started_at, Err *err)
 {
     char done_at[32];
@@ -785,6 +794,8 @@ static bool write_manifests(Exp *x, Worker *w0, const char *started_at, Err *err
     ManifestTable *mt = xcalloc(x->table_count + 1, sizeof *mt);
     for (size_t i = 0; i < x->table_count; i++) {
         STable *t = &x->tables[i];
+        if (t->part_count > 1)
+            qsort(t->parts, t->part_count, sizeof *t->parts, cmp_part_key);
         mt[i] = (ManifestTable){.table = t->ct->qualname,
                                 .bucket = t->r2->name,
                                 .dir = t->dir,
@@ -828,7 +839,7 @@ static int cmp_estimate(const void *a, const void *b)
 /*
  * Units of work, largest table first: a table larger than the range size is
  * split into block ranges (ctid, a TID range scan on PostgreSQL 14+), at least
- * one per job so that one big table keeps every connection busy; the last
+ * a few per job so that one big table keeps every connection busy; the last
  * range is open-ended, so a row is never missed. Smaller tables are one unit.
  */
 static bool plan_units(Exp *x, PgSnapshot *snap, int jobs, Err *err)
@@ -843,8 +854,10 @@ static bool plan_units(Exp *x, PgSnapshot *snap, int jobs, Err *err)
         uint64_t n = 1;
         if (can_split && blocks * block_size > range) {
             n = (blocks * block_size + range - 1) / range;
-            if (n < (uint64_t)jobs)
-                n = (uint64_t)jobs;
+            /* several ranges per job: a connection that gets less CPU does not leave
+             * the others idle at the end */
+            if (n < (uint64_t)jobs * SNAP_RANGES_PER_JOB)
+                n = (uint64_t)jobs * SNAP_RANGES_PER_JOB;
             if (n > SNAP_MAX_RANGES)
                 n = SNAP_MAX_RANGES;
             if (n > blocks)
