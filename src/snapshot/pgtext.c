@@ -137,7 +137,12 @@ static bool datetime_text(const D1Type *t, const char *s, size_t n, Buf *out, Er
     if (!split_year(s, n, &y, &rest))
         return err_set(err, ERR_PROTOCOL, "%s value \"%.*s\" has no year", t->pg_name, n > 64 ? 64 : (int)n, s);
     bool bc = y <= 0;
-    if (!buf_printf(out, err, "%04lld", bc ? 1 - y : y))
+    long long year = bc ? 1 - y : y;
+    char digits[24];
+    size_t nd = 0;
+    for (; year > 0 || nd < 4; year /= 10)
+        digits[sizeof digits - 1 - nd++] = (char)('0' + year % 10);
+    if (!buf_append(out, digits + sizeof digits - nd, nd, err))
         return false;
     size_t body_end = n;
     bool zulu = t->conv == D1C_TIMESTAMPTZ && n > rest && s[n - 1] == 'Z';
@@ -307,17 +312,12 @@ static bool value_text(const D1Type *t, const char *j, size_t n, Buf *out, int d
         return bad(err, t, j, n);
     if (t->conv != D1C_DATE && t->conv != D1C_TIMESTAMP && t->conv != D1C_TIMESTAMPTZ && t->conv != D1C_TIMETZ)
         return unescape(j, n, out, err);
-    Buf s;
-    buf_init(&s, 256);
-    bool ok = unescape(j, n, &s, err);
-    if (ok && s.len == 0)
-        ok = bad(err, t, j, n);
-    else if (ok && t->conv == D1C_TIMETZ)
-        ok = timetz_text(s.data, s.len, out, err);
-    else if (ok)
-        ok = datetime_text(t, s.data, s.len, out, err);
-    buf_free(&s);
-    return ok;
+    /* dates and times are rendered without escapes: the string's bytes are the text */
+    if (n < 3 || memchr(j + 1, '\\', n - 2))
+        return bad(err, t, j, n);
+    if (t->conv == D1C_TIMETZ)
+        return timetz_text(j + 1, n - 2, out, err);
+    return datetime_text(t, j + 1, n - 2, out, err);
 }
 
 bool pgtext_from_json(const D1Type *t, const char *json, size_t len, Buf *out, Err *err)

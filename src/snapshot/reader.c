@@ -35,7 +35,6 @@ struct SnapReader {
     char *local_root;          /* embedded: the bucket's directory */
     R2Client *r2;
     Lsn lsn;
-    char *slot;
     uint64_t rows;
     char **col_names;
     uint32_t *col_types;
@@ -51,7 +50,6 @@ struct SnapReader {
     uint64_t row_in_part;      /* rows of the current part handed out */
     Buf chunk;                 /* R2: one ranged GET */
     char *local_buf;           /* local: one read */
-    uint64_t bytes_read;
 };
 
 static const ConfigTarget *pick_bucket(const Config *cfg, const Mapping *m, const char *bucket, Err *err)
@@ -196,8 +194,6 @@ static bool parse_manifest(SnapReader *r, json_t *root, const char *parse_error,
     if (ok && !why && (!json_is_array(cols) || !json_is_array(parts)))
         why = "no \"columns\" or \"parts\"";
     if (ok && !why) {
-        const char *slot = jstr(json_object_get(root, "source"), "slot");
-        r->slot = slot ? xstrdup(slot) : NULL;
         r->col_count = json_array_size(cols);
         r->col_names = xcalloc(r->col_count + 1, sizeof *r->col_names);
         r->col_types = xcalloc(r->col_count + 1, sizeof *r->col_types);
@@ -258,7 +254,6 @@ void snapreader_free(SnapReader *r)
     free(r->table);
     free(r->dir);
     free(r->local_root);
-    free(r->slot);
     free(r);
 }
 
@@ -308,12 +303,10 @@ SnapReader *snapreader_open(const Config *cfg, const Mapping *m, const char *qua
 
 const char *snapreader_describe(const SnapReader *r) { return r->desc; }
 Lsn snapreader_lsn(const SnapReader *r) { return r->lsn; }
-const char *snapreader_slot(const SnapReader *r) { return r->slot; }
 uint64_t snapreader_rows(const SnapReader *r) { return r->rows; }
 size_t snapreader_column_count(const SnapReader *r) { return r->col_count; }
 const char *snapreader_column(const SnapReader *r, size_t i) { return r->col_names[i]; }
 uint32_t snapreader_column_type(const SnapReader *r, size_t i) { return r->col_types[i]; }
-uint64_t snapreader_bytes_read(const SnapReader *r) { return r->bytes_read; }
 
 bool snapreader_position(const SnapReader *r, const char **part_key, uint64_t *row)
 {
@@ -408,7 +401,6 @@ static bool part_feed(SnapReader *r, bool *eof, Err *err)
         return err_set(err, ERR_CHECK, "%s: part \"%s\" is shorter than its manifest entry (%" PRIu64 " bytes)",
                        r->desc, p->key, p->bytes);
     r->offset += n;
-    r->bytes_read += n;
     partr_input(r->pr, data, n);
     return true;
 }

@@ -6,8 +6,8 @@
  *           prefix, or the only r2 target, as `snapshot` chose it:
  *           PREFIX/TABLE/SNAPSHOT_ID), telling a finished snapshot (its
  *           manifest.json exists: it is written last) from a missing or an
- *           unfinished one, the manifest fields a reader needs (LSN, slot,
- *           columns with their type OIDs, parts), streaming every part in
+ *           unfinished one, the manifest fields a reader needs (LSN, columns
+ *           with their type OIDs, parts), streaming every part in
  *           manifest order from the local directory or R2 (ranged GETs) through
  *           the part decompressor, and checking each part against the manifest
  *           (size, SHA-256, rows) when it ends.
@@ -47,14 +47,10 @@ void snapreader_free(SnapReader *r);
 /* "r2.lake (bucket lake) bronze/public.users/ID": for messages. */
 const char *snapreader_describe(const SnapReader *r);
 Lsn snapreader_lsn(const SnapReader *r);
-/* The slot the snapshot created at its point (manifest source.slot), or NULL. */
-const char *snapreader_slot(const SnapReader *r);
 uint64_t snapreader_rows(const SnapReader *r);
 size_t snapreader_column_count(const SnapReader *r);
 const char *snapreader_column(const SnapReader *r, size_t i);
 uint32_t snapreader_column_type(const SnapReader *r, size_t i);
-/* Compressed bytes read so far. */
-uint64_t snapreader_bytes_read(const SnapReader *r);
 
 /* For messages: the part being read and the 1-based row in it of the last row
  * handed out; false before the first row and after the last part. */
