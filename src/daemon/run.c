@@ -33,8 +33,6 @@
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
 #define DEFAULT_FLUSH_INTERVAL_MS 200
-/* Frames read ahead while a staged transaction is replayed (bounded: part of the RSS budget). */
-#define BACKLOG_MAX_BYTES (24u << 20)
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -47,12 +45,6 @@ typedef struct Slot {
 } Slot;
 
 /* One frame read ahead of processing, kept in arrival order. */
-typedef struct Frame {
-    struct Frame *next;
-    size_t len;
-    uint8_t data[];
-} Frame;
-
 typedef struct Run {
     const Config *cfg;
     RunOptions opts;
@@ -71,10 +63,7 @@ typedef struct Run {
     int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
     bool caught_up;
     uint64_t transactions;
-    /* read-ahead while replaying (see pump) */
-    Frame *backlog_head, *backlog_tail;
-    size_t backlog_bytes;
-    Frame *current;                /* the frame being processed, owned */
+    /* status updates during a long replay (see pump) */
     bool pump_failed;
     Err pump_err;
 } Run;
@@ -235,7 +224,7 @@ static Lsn confirmable(const Run *r)
     if (durable == UINT64_MAX)
         durable = 0;
     Lsn lsn = durable;
-    if (all_current && !r->backlog_head && assembler_idle(r->asm_) && r->keepalive_end > lsn)
+    if (all_current && !pgstream_has_queued(r->stream) && assembler_idle(r->asm_) && r->keepalive_end > lsn)
         lsn = r->keepalive_end;
     return lsn > r->confirmed ? lsn : r->confirmed;
 }
@@ -258,78 +247,19 @@ static bool send_status(Run *r, bool reply_requested, Err *err)
 
 /* ---- the session ---- */
 
-static void backlog_clear(Run *r)
-{
-    while (r->backlog_head) {
-        Frame *f = r->backlog_head;
-        r->backlog_head = f->next;
-        free(f);
-    }
-    r->backlog_tail = NULL;
-    r->backlog_bytes = 0;
-    free(r->current);
-    r->current = NULL;
-}
-
 /*
- * While a long staged transaction is replayed into the targets, keep reading
- * the replication socket into a bounded in-memory backlog, so that the server
- * can go on streaming the next transactions meanwhile; answer keepalives that
- * ask for a reply and keep status updates on schedule (with what is already
- * durable). Frames are processed later, in arrival order.
+ * While a long staged transaction is replayed into the targets, keep status
+ * updates on schedule (with what is already durable). The stream's reader
+ * thread goes on receiving meanwhile, so the server streams the next
+ * transactions while this one is applied.
  */
 static void pump(void *ctx)
 {
     Run *r = ctx;
     if (!r->stream || r->pump_failed)
         return;
-    while (r->backlog_bytes < BACKLOG_MAX_BYTES) {
-        const uint8_t *frame;
-        size_t len;
-        int rc = pgstream_next(r->stream, 0, &frame, &len, &r->pump_err);
-        if (rc < 0) {
-            r->pump_failed = true;
-            return;
-        }
-        if (rc == 0)
-            break;
-        Frame *f = xmalloc(sizeof *f + len);
-        f->next = NULL;
-        f->len = len;
-        memcpy(f->data, frame, len);
-        if (r->backlog_tail)
-            r->backlog_tail->next = f;
-        else
-            r->backlog_head = f;
-        r->backlog_tail = f;
-        r->backlog_bytes += len;
-        if (len == WALPROTO_KEEPALIVE_LEN && frame[0] == WAL_MSG_KEEPALIVE && frame[len - 1] &&
-            !send_status(r, false, &r->pump_err)) {
-            r->pump_failed = true;
-            return;
-        }
-    }
     if (mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
         r->pump_failed = true;
-}
-
-/* The next frame: read-ahead first, then the socket. Same contract as pgstream_next. */
-static int next_frame(Run *r, int timeout_ms, const uint8_t **frame, size_t *len, Err *err)
-{
-    free(r->current);
-    r->current = NULL;
-    if (r->backlog_head) {
-        Frame *f = r->backlog_head;
-        r->backlog_head = f->next;
-        if (!r->backlog_head)
-            r->backlog_tail = NULL;
-        r->backlog_bytes -= f->len;
-        r->current = f;
-        *frame = f->data;
-        *len = f->len;
-        return 1;
-    }
-    return pgstream_next(r->stream, timeout_ms, frame, len, err);
 }
 
 static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_now, Err *err)
@@ -350,7 +280,7 @@ static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_n
     if (!assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err))
         return false;
     if (r->pump_failed) {
-        *err = r->pump_err; /* the connection broke while a replay read ahead */
+        *err = r->pump_err; /* the connection broke during a replay */
         return false;
     }
     return true;
@@ -423,7 +353,6 @@ static Lsn start_position(const Run *r)
 /* One replication session, until stop, catch-up or an error. */
 static bool session(Run *r, bool *stop, Err *err)
 {
-    backlog_clear(r);
     r->pump_failed = false;
     r->stream = pgstream_connect(r->cfg->source.dsn, err);
     if (!r->stream)
@@ -469,7 +398,7 @@ static bool session(Run *r, bool *stop, Err *err)
             wait = 0;
         const uint8_t *frame;
         size_t len;
-        int rc = next_frame(r, (int)wait, &frame, &len, err);
+        int rc = pgstream_next(r->stream, (int)wait, &frame, &len, err);
         if (rc < 0)
             return false;
         bool quiet = rc == 0; /* nothing arrived while we waited */
@@ -478,7 +407,7 @@ static bool session(Run *r, bool *stop, Err *err)
         for (int batch = 0; rc == 1 && batch < 10000; batch++) {
             if (!handle_frame(r, frame, len, &reply_now, err))
                 return false;
-            rc = next_frame(r, 0, &frame, &len, err);
+            rc = pgstream_next(r->stream, 0, &frame, &len, err);
             if (rc < 0)
                 return false;
         }
@@ -624,7 +553,6 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
-    backlog_clear(&r);
     assembler_free(r.asm_);
     for (size_t i = 0; i < count; i++)
         targets[i]->ops->free(targets[i]);

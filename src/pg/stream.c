@@ -8,10 +8,15 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -21,13 +26,54 @@
 #include "pg/conn_intern.h"
 #include "pg/walproto.h"
 
-/* How long to let data accumulate after waking on a quiet socket (adds at most this much latency). */
-#define STREAM_COALESCE_US 300
+/* Frames the reader thread may hold that the caller has not taken yet. */
+#define STREAM_QUEUE_MAX_BYTES ((size_t)16 << 20)
+/* The longest pgstream_next blocks in one go, so its caller sees signals and timers. */
+#define STREAM_WAIT_SLICE_MS 100
+/* While the server streams steadily, wake only once this much has arrived (SO_RCVLOWAT):
+ * every wake-up of the reader is paid for by the walsender's send() on a small machine.
+ * The wait is bounded so a tail smaller than this is read at most this late. */
+#define STREAM_BULK_BYTES (64 * 1024)
+#define STREAM_BULK_WAIT_MS 2
+
+typedef struct QueuedFrame {
+    char *data;            /* from PQgetCopyData */
+    int len;
+} QueuedFrame;
+
+/*
+ * After START_REPLICATION a reader thread owns the connection: it reads frames
+ * as soon as the server sends them into a bounded queue and sends the status
+ * updates it is handed, so the walsender never waits while the caller applies
+ * a transaction, fsyncs, or talks to a target. The caller's thread never touches
+ * the PGconn again until the thread is stopped (libpq connections are not shared).
+ */
+typedef struct Reader {
+    pthread_t thread;
+    bool running;
+    int wake_fd;                   /* eventfd: status to send, or stop */
+    pthread_mutex_t mu;
+    pthread_cond_t frames_cv;      /* the caller waits here for frames */
+    pthread_cond_t room_cv;        /* the reader waits here for room */
+    QueuedFrame taken[256];        /* frames the caller took in one go (caller's thread only) */
+    size_t taken_n, taken_i;
+    QueuedFrame *ring;             /* circular queue of frames */
+    size_t cap, head, count, bytes;
+    bool caller_waiting, reader_waiting;
+    bool stop;
+    bool failed;                   /* the stream ended or broke: fail_err says why */
+    Err fail_err;
+    bool status_pending;           /* a status update to send */
+    Lsn st_write, st_flush;
+    bool st_reply;
+    Lsn last_write, last_flush;    /* what was last handed over: repeated to answer keepalives */
+} Reader;
 
 struct PgStream {
     PGconn *pg;
-    char *frame;           /* the last frame from PQgetCopyData, freed on the next call */
+    char *frame;           /* the frame handed out last, freed on the next call */
     bool copying;
+    Reader *reader;        /* set while streaming */
 };
 
 
@@ -64,10 +110,14 @@ PgStream *pgstream_connect(const Secret *dsn, Err *err)
     return s;
 }
 
+static void reader_stop(PgStream *s);
+static bool reader_start(PgStream *s, Lsn start, Err *err);
+
 void pgstream_close(PgStream *s)
 {
     if (!s)
         return;
+    reader_stop(s);
     if (s->frame)
         PQfreemem(s->frame);
     PQfinish(s->pg);
@@ -214,7 +264,7 @@ bool pgstream_start(PgStream *s, const PgStreamOptions *opts, Lsn start, Err *er
     if (PQsetnonblocking(s->pg, 1) != 0)
         return conn_error(s, ERR_PG_CONNECT, "starting replication", err);
     s->copying = true;
-    return true;
+    return reader_start(s, start, err);
 }
 
 /* After the COPY ends (-1): collect the final result, which says why. */
@@ -236,62 +286,6 @@ static int copy_ended(PgStream *s, Err *err)
     if (!reported)
         err_set(err, ERR_PG_CONNECT, "replication stream ended by the server");
     return -1;
-}
-
-int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *len, Err *err)
-{
-    if (s->frame) {
-        PQfreemem(s->frame);
-        s->frame = NULL;
-    }
-    for (int round = 0; round < 2; round++) {
-        char *buf = NULL;
-        int n = PQgetCopyData(s->pg, &buf, 1);
-        if (n > 0) {
-            s->frame = buf;
-            *frame = (const uint8_t *)buf;
-            *len = (size_t)n;
-            return 1;
-        }
-        if (n == -1)
-            return copy_ended(s, err);
-        if (n == -2) {
-            conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
-            return -1;
-        }
-        if (round == 1)
-            return 0;
-        /* Nothing buffered: wait for the socket, then pull what arrived. */
-        struct pollfd pfd = {.fd = PQsocket(s->pg), .events = POLLIN};
-        if (pfd.fd < 0) {
-            err_set(err, ERR_PG_CONNECT, "reading the replication stream: connection lost");
-            return -1;
-        }
-        /* Nothing was waiting: the stream trickles in as the server decodes. Rather than
-         * waking for every kilobyte (a recv, an ACK and a context switch each, which on a
-         * small machine takes CPU from the walsender itself), let a little accumulate. */
-        int rc = poll(&pfd, 1, 0);
-        bool waited = rc == 0;
-        if (waited && timeout_ms > 0)
-            rc = poll(&pfd, 1, timeout_ms);
-        if (rc < 0) {
-            if (errno == EINTR)
-                return 0;
-            err_sys(err, ERR_PG_CONNECT, "waiting for the replication stream");
-            return -1;
-        }
-        if (rc == 0)
-            return 0;
-        if (waited) {
-            struct timespec pause = {0, STREAM_COALESCE_US * 1000L};
-            nanosleep(&pause, NULL);
-        }
-        if (!PQconsumeInput(s->pg)) {
-            conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 static int64_t now_unix_us(void)
@@ -319,7 +313,8 @@ static bool flush_output(PgStream *s, Err *err)
     return err_set(err, ERR_TIMEOUT, "sending to the server: the socket stayed full");
 }
 
-bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err)
+/* On the reader thread (or before it starts): put one status update on the wire. */
+static bool send_status_now(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err)
 {
     uint8_t msg[WALPROTO_STATUS_LEN];
     /* apply = flush: what we report as flushed is also applied downstream */
@@ -337,8 +332,321 @@ bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requeste
     return flush_output(s, err);
 }
 
+/* ---- the reader thread ---- */
+
+/* Read what the socket holds into *out (at most max frames); 0 frames when nothing is
+ * complete yet. Returns false when the stream ended or broke (*err says which). */
+static bool read_available(PgStream *s, QueuedFrame *out, size_t max, size_t *got, size_t *bytes, Err *err)
+{
+    *got = 0;
+    *bytes = 0;
+    if (!PQconsumeInput(s->pg))
+        return conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+    while (*got < max) {
+        char *buf = NULL;
+        int n = PQgetCopyData(s->pg, &buf, 1);
+        if (n > 0) {
+            out[(*got)++] = (QueuedFrame){buf, n};
+            *bytes += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            return true;
+        if (n == -1)
+            return copy_ended(s, err) == 0;
+        return conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+    }
+    return true;
+}
+
+static void reader_fail(Reader *rd, const Err *e)
+{
+    pthread_mutex_lock(&rd->mu);
+    if (!rd->failed) {
+        rd->failed = true;
+        rd->fail_err = *e;
+    }
+    pthread_cond_broadcast(&rd->frames_cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+/* Append frames to the queue (the lock is held), growing the ring if needed. */
+static void queue_push(Reader *rd, const QueuedFrame *frames, size_t n)
+{
+    if (rd->count + n > rd->cap) {
+        size_t cap = rd->cap ? rd->cap : 1024;
+        while (cap < rd->count + n)
+            cap *= 2;
+        QueuedFrame *ring = xcalloc(cap, sizeof *ring);
+        for (size_t i = 0; i < rd->count; i++)
+            ring[i] = rd->ring[(rd->head + i) % rd->cap];
+        free(rd->ring);
+        rd->ring = ring;
+        rd->cap = cap;
+        rd->head = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rd->ring[(rd->head + rd->count) % rd->cap] = frames[i];
+        rd->count++;
+        rd->bytes += (size_t)frames[i].len;
+    }
+}
+
+static bool is_keepalive_asking_reply(const QueuedFrame *f)
+{
+    return f->len == WALPROTO_KEEPALIVE_LEN && f->data[0] == WAL_MSG_KEEPALIVE && f->data[f->len - 1];
+}
+
+/* Switch the socket between waking for any byte and waking for a bulk of them. */
+static void set_bulk(int fd, bool bulk)
+{
+    int lowat = bulk ? STREAM_BULK_BYTES : 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+}
+
+static void *reader_main(void *arg)
+{
+    PgStream *s = arg;
+    Reader *rd = s->reader;
+    /* Signals are for the caller's thread (it checks its stop flag between frames). */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    enum { BATCH = 256 };
+    QueuedFrame batch[BATCH];
+    Err err;
+    bool bulk = false;             /* the socket wakes us only for STREAM_BULK_BYTES */
+    size_t round_bytes = 0;        /* read since the last wait */
+    for (;;) {
+        pthread_mutex_lock(&rd->mu);
+        while (!rd->stop && !rd->status_pending && rd->bytes >= STREAM_QUEUE_MAX_BYTES) {
+            rd->reader_waiting = true;
+            pthread_cond_wait(&rd->room_cv, &rd->mu);
+            rd->reader_waiting = false;
+        }
+        bool stop = rd->stop, send = rd->status_pending;
+        Lsn write = rd->st_write, flush = rd->st_flush;
+        bool reply = rd->st_reply;
+        rd->status_pending = false;
+        pthread_mutex_unlock(&rd->mu);
+        /* a last status handed over before a stop still goes out */
+        if (send && !send_status_now(s, write, flush, reply, &err)) {
+            reader_fail(rd, &err);
+            return NULL;
+        }
+        if (stop)
+            return NULL;
+        size_t got, bytes;
+        if (!read_available(s, batch, BATCH, &got, &bytes, &err)) {
+            reader_fail(rd, &err);
+            return NULL;
+        }
+        bool answer = false;
+        for (size_t i = 0; i < got; i++)
+            answer = answer || is_keepalive_asking_reply(&batch[i]);
+        if (got) {
+            pthread_mutex_lock(&rd->mu);
+            queue_push(rd, batch, got);
+            /* While the server streams, let a bulk collect before waking the caller
+             * (each wake-up costs both threads a context switch). */
+            if (rd->caller_waiting && (!bulk || rd->bytes >= STREAM_BULK_BYTES))
+                pthread_cond_signal(&rd->frames_cv);
+            write = rd->last_write;
+            flush = rd->last_flush;
+            pthread_mutex_unlock(&rd->mu);
+        }
+        /* The server wants an answer now, whatever the caller is busy with: repeat
+         * the position it last handed over (never more than it has confirmed). */
+        if (answer && !send_status_now(s, write, flush, false, &err)) {
+            reader_fail(rd, &err);
+            return NULL;
+        }
+        round_bytes += bytes;
+        if (got == BATCH)
+            continue;  /* more may be buffered in libpq */
+        struct pollfd pfd[2] = {{.fd = PQsocket(s->pg), .events = POLLIN}, {.fd = rd->wake_fd, .events = POLLIN}};
+        if (pfd[0].fd < 0) {
+            err_set(&err, ERR_PG_CONNECT, "reading the replication stream: connection lost");
+            reader_fail(rd, &err);
+            return NULL;
+        }
+        /* A big round means the server is streaming: wait for a bulk next time. A small
+         * one (a trickle, or the tail after a bounded bulk wait) goes back to waking at once. */
+        bool want_bulk = round_bytes >= STREAM_BULK_BYTES;
+        if (want_bulk != bulk) {
+            set_bulk(pfd[0].fd, want_bulk);
+            bulk = want_bulk;
+        }
+        round_bytes = 0;
+        if (!bulk) {
+            /* about to sleep until the next byte: hand over what a bulk wait held back */
+            pthread_mutex_lock(&rd->mu);
+            if (rd->caller_waiting && rd->count)
+                pthread_cond_signal(&rd->frames_cv);
+            pthread_mutex_unlock(&rd->mu);
+        }
+        if (poll(pfd, 2, bulk ? STREAM_BULK_WAIT_MS : 1000) < 0 && errno != EINTR) {
+            err_sys(&err, ERR_PG_CONNECT, "waiting for the replication stream");
+            reader_fail(rd, &err);
+            return NULL;
+        }
+        if (pfd[1].revents & POLLIN) {
+            uint64_t v;
+            (void)!read(rd->wake_fd, &v, sizeof v);
+        }
+    }
+}
+
+static void reader_wake(Reader *rd)
+{
+    uint64_t one = 1;
+    (void)!write(rd->wake_fd, &one, sizeof one);
+}
+
+static bool reader_start(PgStream *s, Lsn start, Err *err)
+{
+    Reader *rd = xcalloc(1, sizeof *rd);
+    rd->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (rd->wake_fd < 0) {
+        free(rd);
+        return err_sys(err, ERR_IO, "starting the replication reader");
+    }
+    pthread_mutex_init(&rd->mu, NULL);
+    pthread_cond_init(&rd->frames_cv, NULL);
+    pthread_cond_init(&rd->room_cv, NULL);
+    rd->last_write = rd->last_flush = start;
+    s->reader = rd;
+    int rc = pthread_create(&rd->thread, NULL, reader_main, s);
+    if (rc != 0) {
+        s->reader = NULL;
+        close(rd->wake_fd);
+        free(rd);
+        errno = rc;
+        return err_sys(err, ERR_IO, "starting the replication reader");
+    }
+    rd->running = true;
+    return true;
+}
+
+/* Stop and join the reader; frames it queued are dropped. The connection is the
+ * caller's again. */
+static void reader_stop(PgStream *s)
+{
+    Reader *rd = s->reader;
+    if (!rd)
+        return;
+    pthread_mutex_lock(&rd->mu);
+    rd->stop = true;
+    pthread_cond_broadcast(&rd->room_cv);
+    pthread_mutex_unlock(&rd->mu);
+    reader_wake(rd);
+    if (rd->running)
+        pthread_join(rd->thread, NULL);
+    for (size_t i = 0; i < rd->count; i++)
+        PQfreemem(rd->ring[(rd->head + i) % rd->cap].data);
+    for (size_t i = rd->taken_i; i < rd->taken_n; i++)
+        PQfreemem(rd->taken[i].data);
+    free(rd->ring);
+    close(rd->wake_fd);
+    pthread_mutex_destroy(&rd->mu);
+    pthread_cond_destroy(&rd->frames_cv);
+    pthread_cond_destroy(&rd->room_cv);
+    free(rd);
+    s->reader = NULL;
+}
+
+int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *len, Err *err)
+{
+    if (s->frame) {
+        PQfreemem(s->frame);
+        s->frame = NULL;
+    }
+    Reader *rd = s->reader;
+    if (!rd) {
+        err_set(err, ERR_INTERNAL, "reading the replication stream: not streaming");
+        return -1;
+    }
+    if (rd->taken_i == rd->taken_n) {
+        /* Take a run of frames under one lock: the reader and this thread meet
+         * once per run, not once per frame. */
+        if (timeout_ms > STREAM_WAIT_SLICE_MS)
+            timeout_ms = STREAM_WAIT_SLICE_MS;
+        rd->taken_i = rd->taken_n = 0;
+        pthread_mutex_lock(&rd->mu);
+        if (rd->count == 0 && !rd->failed && timeout_ms > 0) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)timeout_ms * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            rd->caller_waiting = true;
+            while (rd->count == 0 && !rd->failed &&
+                   pthread_cond_timedwait(&rd->frames_cv, &rd->mu, &until) != ETIMEDOUT) {
+            }
+            rd->caller_waiting = false;
+        }
+        while (rd->count && rd->taken_n < sizeof rd->taken / sizeof rd->taken[0]) {
+            QueuedFrame f = rd->ring[rd->head];
+            rd->head = (rd->head + 1) % rd->cap;
+            rd->count--;
+            rd->bytes -= (size_t)f.len;
+            rd->taken[rd->taken_n++] = f;
+        }
+        if (rd->reader_waiting && rd->bytes < STREAM_QUEUE_MAX_BYTES)
+            pthread_cond_signal(&rd->room_cv);
+        bool failed = rd->failed;
+        if (failed && !rd->taken_n)
+            *err = rd->fail_err;
+        pthread_mutex_unlock(&rd->mu);
+        if (!rd->taken_n)
+            return failed ? -1 : 0;
+    }
+    QueuedFrame f = rd->taken[rd->taken_i++];
+    s->frame = f.data;
+    *frame = (const uint8_t *)f.data;
+    *len = (size_t)f.len;
+    return 1;
+}
+
+bool pgstream_has_queued(PgStream *s)
+{
+    Reader *rd = s->reader;
+    if (!rd)
+        return false;
+    if (rd->taken_i < rd->taken_n)
+        return true;
+    pthread_mutex_lock(&rd->mu);
+    bool queued = rd->count > 0;
+    pthread_mutex_unlock(&rd->mu);
+    return queued;
+}
+
+bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err)
+{
+    Reader *rd = s->reader;
+    if (!rd)
+        return send_status_now(s, write, flush, reply_requested, err);
+    pthread_mutex_lock(&rd->mu);
+    bool failed = rd->failed;
+    if (failed) {
+        *err = rd->fail_err;
+    } else {
+        rd->status_pending = true;
+        rd->st_write = rd->last_write = write;
+        rd->st_flush = rd->last_flush = flush;
+        rd->st_reply = reply_requested;
+        pthread_cond_signal(&rd->room_cv);
+    }
+    pthread_mutex_unlock(&rd->mu);
+    if (failed)
+        return false;
+    reader_wake(rd);
+    return true;
+}
+
 bool pgstream_finish(PgStream *s, Err *err)
 {
+    reader_stop(s);
     if (!s->copying)
         return true;
     s->copying = false;

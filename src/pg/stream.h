@@ -6,11 +6,13 @@
  *           settings (UTC, ISO dates, ISO 8601 intervals, full float precision,
  *           hex bytea, UTF8), IDENTIFY_SYSTEM, CREATE/DROP_REPLICATION_SLOT,
  *           START_REPLICATION with pgoutput options, reading CopyData frames
- *           with a timeout on a non-blocking socket, and sending standby status
- *           updates.
+ *           on a reader thread into a bounded queue (so the server never waits
+ *           for wal2edge's own work), and sending standby status updates.
  * Not mine: what the frames mean (pg/walproto, pg/pgoutput) and which LSN is
  *           safe to confirm (daemon/run decides; this module sends what it is told).
  * Trust:    frames are returned raw; callers decode them with bounds checks.
+ * Threads:  while streaming, the reader thread alone calls libpq on the
+ *           connection; the caller's calls talk to it through a mutex.
  */
 #ifndef WAL2EDGE_PG_STREAM_H
 #define WAL2EDGE_PG_STREAM_H
@@ -64,20 +66,28 @@ bool pgstream_create_slot(PgStream *s, const char *slot, bool two_phase, bool ex
                           PgSlotCreated *out, Err *err) WARN_UNUSED;
 bool pgstream_drop_slot(PgStream *s, const char *slot, Err *err) WARN_UNUSED;
 
-/* START_REPLICATION SLOT ... LOGICAL start (...). On success the connection is streaming. */
+/* START_REPLICATION SLOT ... LOGICAL start (...). On success the connection is
+ * streaming, and a reader thread owns it from then on: it reads frames as soon
+ * as they arrive into a bounded queue (16 MiB; when full the server waits), sends
+ * the status updates handed to pgstream_send_status, and answers a keepalive that
+ * asks for a reply at once by repeating the last position handed over. Until
+ * pgstream_finish or pgstream_close, use only the calls below on this stream. */
 bool pgstream_start(PgStream *s, const PgStreamOptions *opts, Lsn start, Err *err) WARN_UNUSED;
 
 /*
- * Wait up to timeout_ms for the next CopyData frame.
- * Returns 1 with frame and len set (borrowed until the next call), 0 on timeout
- * or a signal interrupting the wait, -1 on error or end of stream (*err says which).
+ * Wait up to timeout_ms (at most 100 ms in one call) for the next CopyData frame.
+ * Returns 1 with frame and len set (borrowed until the next call), 0 on timeout,
+ * -1 on error or end of stream (*err says which; frames received before it come first).
  */
 int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *len, Err *err) WARN_UNUSED;
 
-/* Send a standby status update ('r'). */
+/* Send a standby status update ('r'): queued for the reader thread while streaming;
+ * false only when the stream already broke. */
 bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err) WARN_UNUSED;
 
-/* End the COPY cleanly (CopyDone, then drain); the connection is done either way. */
+/* Whether frames have arrived that pgstream_next has not returned yet. */
+bool pgstream_has_queued(PgStream *s);
+/* Stop the reader and end the COPY cleanly (CopyDone, then drain); the connection is done either way. */
 bool pgstream_finish(PgStream *s, Err *err) WARN_UNUSED;
 
 #endif
