@@ -14,12 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "d1/types.h"
-
 #include "cli/commands.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "d1/types.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
@@ -332,9 +331,15 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             names[name_count++] = (char *)v;
         }
     }
-    if (from_snapshot && !*from_snapshot) {
+    /* the id names a directory: the same characters `snapshot --id` allows, and never "." or ".." */
+    bool id_ok = from_snapshot && *from_snapshot && strlen(from_snapshot) <= 60 && strcmp(from_snapshot, ".") != 0 &&
+                 strcmp(from_snapshot, "..") != 0;
+    for (const char *p = from_snapshot; id_ok && *p; p++)
+        id_ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
+                *p == '_' || *p == '.';
+    if (from_snapshot && !id_ok) {
         free(names);
-        return cli_usage_error(argv[0], "--from-snapshot wants a snapshot id");
+        return cli_usage_error(argv[0], "--from-snapshot wants a snapshot id (1..60 letters, digits, '-', '_' or '.')");
     }
     if (bucket && !from_snapshot) {
         free(names);

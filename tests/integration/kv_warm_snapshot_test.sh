@@ -147,6 +147,8 @@ SQL
         run_w2e missing --config "$DIR/w.jsonc" warm --from-snapshot nope
         expect_rc missing 2
         expect_contains "$WORK/missing.err" 'no snapshot "nope" of public.kvws_types'
+        run_w2e badid --config "$DIR/w.jsonc" warm --from-snapshot ../s1
+        expect_rc badid 2
         run_w2e past --config "$DIR/w.jsonc" warm --from-snapshot s1
         expect_rc past 1
         expect_contains "$WORK/past.err" "has already confirmed changes up to"
