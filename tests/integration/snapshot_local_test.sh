@@ -73,9 +73,10 @@ helper=$(grep -o 'helper slot \\"w2e_snap_[0-9]*' snap2.err | grep -o 'w2e_snap_
 snx_rows state/r2/lake/bronze/public.snl_types/s2 >rows2.ndjson
 [ "$(wc -l <rows2.ndjson)" = 29994 ] && pass "second snapshot complete" || fail "second snapshot rows"
 
-# kill -9 mid-snapshot, then rerun: the interrupted snapshot is removed and a complete one made
+# kill -9 mid-snapshot (two connections reading ranges), then rerun: the interrupted snapshot is
+# removed and a complete one made, every row exactly once
 psql_q -c "INSERT INTO snl_types (id, t) SELECT g, repeat(md5(g::text), 4) FROM generate_series(100000, 200000) g" >/dev/null
-"$WAL2EDGE_BIN" --config w.jsonc snapshot --table public.snl_types --id s3 --part-size 16K --jobs 1 \
+"$WAL2EDGE_BIN" --config w.jsonc snapshot --table public.snl_types --id s3 --part-size 16K --jobs 2 --range-size 256K \
     >"$WORK/snap3.out" 2>"$WORK/snap3.err" &
 pid=$!
 for _ in $(seq 100); do
@@ -85,8 +86,9 @@ done
 kill -9 $pid; wait $pid 2>/dev/null || true
 [ ! -f state/r2/lake/bronze/public.snl_types/s3/manifest.json ] && pass "killed snapshot has no manifest" ||
     fail "killed snapshot has a manifest"
-run_w2e snap4 --config w.jsonc snapshot --table public.snl_types --id s4
+run_w2e snap4 --config w.jsonc snapshot --table public.snl_types --id s4 --jobs 2 --range-size 1M
 expect_rc snap4 0
+expect_contains "$WORK/snap4.err" "2 connection(s)"
 expect_contains "$WORK/snap4.err" "snapshot s3 (at"
 expect_contains "$WORK/snap4.err" "starting a new snapshot"
 [ -z "$(ls state/r2/lake/bronze/public.snl_types/s3/ 2>/dev/null | grep 'part-')" ] &&
