@@ -424,6 +424,18 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
                     lsn = snapreader_lsn(r);
                 snapreader_free(r);
             }
+        /* the checkpoint moves to the snapshot's LSN for the whole namespace: a table of it left out by
+         * --mapping would skip its changes up to there unless the namespace is already past that point */
+        for (size_t i = 0; ok && i < target_count; i++)
+            for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
+                const Mapping *m = mapping_set_find(maps, kv_target_table(targets[i], k));
+                if (m && !mapping_selected(m, names, name_count) && targets[i]->durable.end_lsn < lsn)
+                    ok = err_set(&err, ERR_USAGE,
+                                 "%s also holds %s, which --mapping leaves out: after a warm from a snapshot `run` "
+                                 "continues from the snapshot's point for the whole namespace, so every table of it "
+                                 "must come from the snapshot (leave out --mapping, or name %s too)",
+                                 targets[i]->name, m->source, m->source);
+            }
         ok = ok && check_slot_for(cfg, from_snapshot, lsn, &err);
     } else {
         ok = ok && open_snapshot(cfg, maps, &snap, &lsn, &created, &err);

@@ -6,8 +6,8 @@
 # delete, an insert, a key-forming change, an update leaving a TOASTed value unchanged) are applied
 # by `run --exit-when-caught-up` and the cache equals Postgres again. REST: the same from a snapshot
 # in R2 (the emulator's S3 API). Embedded only: a warm killed
-# part-way resumes; a missing snapshot, an unfinished one, a damaged part, a slot past the snapshot
-# and a missing slot give clear errors.
+# part-way resumes; a missing snapshot, an unfinished one, a damaged part, a slot past the snapshot,
+# a missing slot and a --mapping that leaves out part of the namespace give clear errors.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kv_lib.sh"
 source "$(dirname "$0")/snapshot_lib.sh"
@@ -170,6 +170,13 @@ SQL
         expect_contains "$WORK/damaged.err" "differs from its manifest entry"
         [ "$(sqlite3 "$KV_FILE" "SELECT commit_lsn || ' ' || end_lsn FROM _wal2edge_kv_checkpoint")" = "$ckpt" ] &&
             pass "a failed warm leaves the KV checkpoint alone ($ckpt)" || fail "checkpoint moved by a failed warm"
+        psql_q -c "DROP TABLE IF EXISTS kvws_other; CREATE TABLE kvws_other (id int PRIMARY KEY)" >/dev/null
+        echo '{ "table": "public.kvws_other", "kv": [ { "namespace": "cache", "key": "o:{id}", "value": "row" } ] }' \
+            >"$DIR/mappings/other.jsonc"
+        run_w2e subset --config "$DIR/w.jsonc" warm --from-snapshot s9 --mapping types
+        expect_rc subset 2
+        expect_contains "$WORK/subset.err" "kv.cache also holds public.kvws_other, which --mapping leaves out"
+        rm "$DIR/mappings/other.jsonc"
         rm "$LAKE/s9/manifest.json"
         run_w2e unfinished --config "$DIR/w.jsonc" warm --from-snapshot s9
         expect_rc unfinished 1
