@@ -323,8 +323,8 @@ bool mrest_verify(CfClient *c, const char *database_id, const D1Table *t, size_t
 {
     *rows = 0;
     *sum = 0;
-    if (page_rows == 0)
-        page_rows = MREST_VERIFY_PAGE_ROWS;
+    size_t page = page_rows ? page_rows : MREST_VERIFY_FIRST_PAGE;
+    uint64_t bytes = 0; /* of the values read so far, for the page size */
     if (t->key_count == 0)
         return err_set(err, ERR_CONFIG, "d1 table %s has no key to read it back by", t->name);
     size_t n = t->col_count;
@@ -336,16 +336,16 @@ bool mrest_verify(CfClient *c, const char *database_id, const D1Table *t, size_t
     bool ok = true, more = true, have_after = false;
     while (ok && more) {
         buf_reset(&sql);
-        ok = verify_sql(t, have_after ? after.data : NULL, page_rows, &sql, err);
+        ok = verify_sql(t, have_after ? after.data : NULL, page, &sql, err);
         CfD1Stmt st = {.sql = sql.data};
         CfD1Result res = {0};
         ok = ok && cf_d1_batch_raw(c, database_id, &st, 1, &res, err);
-        const json_t *page = ok && res.count == 1 ? res.stmts[0].rows : NULL;
-        if (ok && !json_is_array(page))
+        const json_t *got_rows = ok && res.count == 1 ? res.stmts[0].rows : NULL;
+        if (ok && !json_is_array(got_rows))
             ok = err_set(err, ERR_PROTOCOL, "d1 table %s: the read-back answer has no rows", t->name);
-        size_t got = ok ? json_array_size(page) : 0;
+        size_t got = ok ? json_array_size(got_rows) : 0;
         for (size_t r = 0; ok && r < got; r++) {
-            const json_t *row = json_array_get(page, r);
+            const json_t *row = json_array_get(got_rows, r);
             if (!json_is_array(row) || json_array_size(row) != 2 * n) {
                 ok = err_set(err, ERR_PROTOCOL, "d1 table %s: a row read back has the wrong shape", t->name);
                 break;
@@ -355,6 +355,8 @@ bool mrest_verify(CfClient *c, const char *database_id, const D1Table *t, size_t
                     ok = err_set(err, ERR_PROTOCOL, "d1 table %s: column %s of row %" PRIu64 " read back is malformed",
                                  t->name, t->cols[k].d1_name, *rows + 1);
             if (ok) {
+                for (size_t k = 0; k < n; k++)
+                    bytes += dv[k].len + 8;
                 *sum += migrate_row_hash(dv, n);
                 (*rows)++;
                 if (r + 1 == got)
@@ -367,7 +369,11 @@ bool mrest_verify(CfClient *c, const char *database_id, const D1Table *t, size_t
             }
         }
         have_after = true;
-        more = got == page_rows;
+        more = got == page;
+        if (!page_rows && *rows > 0) {
+            uint64_t fit = MREST_VERIFY_PAGE_BYTES / (bytes / *rows + 1);
+            page = fit < 100 ? 100 : fit > 10000 ? 10000 : (size_t)fit;
+        }
         cf_d1_result_free(&res);
     }
     if (!ok)

@@ -36,8 +36,11 @@
 #define MREST_PROGRESS_TABLE "_wal2edge_migrate"
 /* one import file holds at most this much SQL (a table may take several) */
 #define MREST_IMPORT_FILE_BYTES (32u * 1024 * 1024)
-/* rows per read-back page */
-#define MREST_VERIFY_PAGE_ROWS 1000
+/* read-back pages: the first of 1,000 rows, then as many rows as make about
+ * MREST_VERIFY_PAGE_BYTES at the rows' average size, 100..10,000 (the API's
+ * request budget is what a large table's read-back spends) */
+#define MREST_VERIFY_FIRST_PAGE 1000
+#define MREST_VERIFY_PAGE_BYTES (4u * 1024 * 1024)
 
 typedef struct MrestEarlier {
     bool unfinished;           /* an earlier migrate's progress row was there */
@@ -74,8 +77,8 @@ uint64_t mrest_import_files(const MrestImport *im);
 /* Frees and removes the staging file. */
 void mrest_import_free(MrestImport *im);
 
-/* Read every row of t back (keyset pages of page_rows through /raw, 0 →
- * default): the row count and the sum of migrate_row_hash over the rows. */
+/* Read every row of t back (keyset pages through /raw of page_rows each, 0 →
+ * sized as above): the row count and the sum of migrate_row_hash over the rows. */
 bool mrest_verify(CfClient *c, const char *database_id, const D1Table *t, size_t page_rows, uint64_t *rows,
                   uint64_t *sum, Err *err) WARN_UNUSED;
 

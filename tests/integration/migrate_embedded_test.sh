@@ -5,25 +5,12 @@
 # identical to Postgres (nothing lost, nothing applied twice).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/snapshot_lib.sh"
+source "$(dirname "$0")/migrate_lib.sh"
 
 export TEST_SLOT=w2e_mge_slot TEST_PUBLICATION=w2e_mge_pub
-cleanup_pg() {
-    psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'w2e_mge%' OR slot_name LIKE 'w2e_snap_%'" >/dev/null
-    psql_q -c "DROP PUBLICATION IF EXISTS w2e_mge_pub" >/dev/null
-}
-cleanup_pg
-snx_schema mge
-psql_q <<'SQL' >/dev/null
-DROP TABLE IF EXISTS mge_items, mge_users;
-CREATE TABLE mge_users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, score numeric, born date,
-    active boolean, avatar bytea, tags text[], meta jsonb, f8 double precision);
-CREATE TABLE mge_items (id int PRIMARY KEY, user_id bigint NOT NULL REFERENCES mge_users(id), name text,
-    price numeric(10,2), at timestamptz);
-INSERT INTO mge_users SELECT g, 'u' || g || '@x', g * 1.5, date '2000-01-01' + g, g % 2 = 0, '\x00ff',
-    ARRAY['a', g::text], jsonb_build_object('g', g), g / 3.0 FROM generate_series(1, 5000) g;
-INSERT INTO mge_items SELECT g, 1 + g % 5000, 'item ' || g, g * 0.01,
-    '2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 20000) g;
-SQL
+mig_cleanup w2e_mge
+psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'w2e_snap_%'" >/dev/null
+mig_schema mge 5000 20000
 cd "$WORK"
 mkdir -p mappings
 write_config w.jsonc '"d1": { "app": {} }, "mappings": ["mappings/*.jsonc"]'
@@ -51,17 +38,7 @@ expect_rc m2 0
     fail "rerun: $(sqlite3 $DB 'select count(*) from mge_items') items"
 
 # --then-stream with writers running before, during and after the copy
-writer() {
-    local i=0
-    while [ ! -f "$WORK/stop" ]; do
-        i=$((i + 1))
-        psql_q -c "BEGIN; INSERT INTO mge_users VALUES (100000 + $i, 'w$i@x', $i, NULL, true, NULL, NULL, NULL, 0.5);
-                   INSERT INTO mge_items VALUES (100000 + $i, 100000 + $i, 'w', 1, now());
-                   UPDATE mge_items SET price = price + 1 WHERE id = 1 + ($i * 7) % 19000;
-                   DELETE FROM mge_items WHERE id = 1 + ($i * 13) % 19000; COMMIT" >/dev/null 2>&1 || true
-    done
-}
-writer &
+mig_writer mge 19000 &
 wpid=$!
 sleep 0.5
 "$WAL2EDGE_BIN" --config w.jsonc migrate --then-stream --no-progress >"$WORK/m3.out" 2>"$WORK/m3.err" &
@@ -92,5 +69,5 @@ same() {
 }
 same mge_items "id, user_id, name, price"
 same mge_users "id, email, score"
-cleanup_pg
+mig_cleanup w2e_mge
 finish

@@ -9,29 +9,21 @@
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/snapshot_lib.sh"
 source "$(dirname "$0")/d1_lib.sh"
+source "$(dirname "$0")/migrate_lib.sh"
 
 export TEST_SLOT=w2e_mgr_slot TEST_PUBLICATION=w2e_mgr_pub
-cleanup_pg() {
-    psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'w2e_mgr%'" >/dev/null
-    psql_q -c "DROP PUBLICATION IF EXISTS w2e_mgr_pub" >/dev/null
-}
-cleanup_pg
-snx_schema mgr
+mig_cleanup w2e_mgr
+mig_schema mgr 3000 12000
 psql_q <<'SQL' >/dev/null
-DROP TABLE IF EXISTS mgr_items, mgr_users;
-CREATE TABLE mgr_users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, score numeric, born date,
-    active boolean, avatar bytea, tags text[], meta jsonb, f8 double precision);
-CREATE TABLE mgr_items (id int PRIMARY KEY, user_id bigint NOT NULL REFERENCES mgr_users(id), name text,
-    price numeric(10,2), at timestamptz);
-INSERT INTO mgr_users SELECT g, 'u' || g || '@x', g * 1.5, date '2000-01-01' + g, g % 2 = 0, '\x00ff',
-    ARRAY['a', g::text], jsonb_build_object('g', g), g / 3.0 FROM generate_series(1, 3000) g;
-INSERT INTO mgr_items SELECT g, 1 + g % 3000, 'item ''' || g || '''; --', g * 0.01,
-    '2026-01-01'::timestamptz + g * interval '1 minute' FROM generate_series(1, 12000) g;
 -- too large for one statement of literals: goes as an upsert with bound values
 UPDATE mgr_items SET name = repeat('big ', 40000) WHERE id = 777;
-ANALYZE mgr_users; ANALYZE mgr_items; ANALYZE mgr_types;
 SQL
 d1_use rest
+# one database for every run (the emulator has a fixed number of them), emptied first
+D1_DB_ID=w2e-migrate_rest_test
+D1_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/$D1_DB_ID"
+d1_exec "DROP TABLE IF EXISTS mgr_types; DROP TABLE IF EXISTS mgr_users; DROP TABLE IF EXISTS mgr_items;
+         DROP TABLE IF EXISTS _wal2edge_state; DROP TABLE IF EXISTS _wal2edge_migrate"
 cd "$WORK"
 d1_config "$WORK" mgr_types mgr_users mgr_items
 ADMIN=$EDGE_ADMIN_URL
@@ -97,22 +89,13 @@ expect_contains "$WORK/m3.err" "did not finish; restarting cleanly: the mapped t
     pass "rerun: exactly the source rows, progress row gone" || fail "rerun: $(d1_q "SELECT count(*) FROM mgr_items") items"
 
 # 3. --then-stream with writers running before, during and after the copy
-writer() {
-    local i=0
-    while [ ! -f "$WORK/stop" ]; do
-        i=$((i + 1))
-        psql_q -c "BEGIN; INSERT INTO mgr_users VALUES (100000 + $i, 'w$i@x', $i, NULL, true, NULL, NULL, NULL, 0.5);
-                   INSERT INTO mgr_items VALUES (100000 + $i, 100000 + $i, 'w', 1, now());
-                   UPDATE mgr_items SET price = price + 1 WHERE id = 1 + ($i * 7) % 11000;
-                   DELETE FROM mgr_items WHERE id = 1 + ($i * 13) % 11000; COMMIT" >/dev/null 2>&1 || true
-    done
-}
-writer &
+mig_writer mgr 11000 &
 wpid=$!
 sleep 0.5
 "$WAL2EDGE_BIN" --config w.jsonc migrate --then-stream --no-progress --import-rows 10000 >"$WORK/m4.out" 2>"$WORK/m4.err" &
 mpid=$!
-for _ in $(seq 300); do grep -q "continuing as" "$WORK/m4.err" && break; sleep 0.1; done
+# (creating the slot waits for transactions running on the server to end)
+for _ in $(seq 600); do grep -q "continuing as" "$WORK/m4.err" && break; sleep 0.1; done
 expect_contains "$WORK/m4.err" "continuing as \`wal2edge run\`"
 [ "$(grep -c ': ok$' m4.out)" = 3 ] && pass "--then-stream copy verified" || fail "m4: $(cat m4.out)"
 sleep 2
@@ -130,5 +113,5 @@ d1_same items_after "SELECT concat_ws('|', id, user_id, name, price) FROM mgr_it
     "SELECT id || '|' || user_id || '|' || name || '|' || price FROM mgr_items"
 d1_same users_after "SELECT concat_ws('|', id, email, score) FROM mgr_users" \
     "SELECT id || '|' || email || '|' || score FROM mgr_users"
-cleanup_pg
+mig_cleanup w2e_mgr
 finish

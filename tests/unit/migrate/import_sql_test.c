@@ -80,18 +80,25 @@ static size_t statements(const char *sql, size_t max, size_t *rows)
     return n;
 }
 
+/* n rows of row_of added to w, the last statement terminated */
+static void fill(ImportSql *w, long n)
+{
+    char buf[128];
+    D1Value v[4];
+    Err err;
+    for (long i = 0; i < n; i++) {
+        row_of(v, i, buf, sizeof buf);
+        cr_assert(import_sql_add_row(w, v, 4, &err), "%s", err.msg);
+    }
+    cr_assert(import_sql_end(w, &err));
+}
+
 Test(import_sql, rows_split_under_the_cap)
 {
     ImportSql w;
     Err err;
     cr_assert(import_sql_init(&w, &table, 400, &err));
-    char buf[128];
-    D1Value v[4];
-    for (long i = 0; i < 100; i++) {
-        row_of(v, i, buf, sizeof buf);
-        cr_assert(import_sql_add_row(&w, v, 4, &err), "%s", err.msg);
-    }
-    cr_assert(import_sql_end(&w, &err));
+    fill(&w, 100);
     cr_assert(import_sql_end(&w, &err)); /* idempotent */
     size_t rows = 0;
     size_t n = statements(w.out.data, 400, &rows);
@@ -114,13 +121,7 @@ Test(import_sql, default_cap_is_under_d1s_statement_limit)
     cr_assert(import_sql_init(&w, &table, 0, &err));
     cr_assert_eq(w.max_stmt, IMPORT_SQL_MAX_STMT_BYTES);
     cr_assert_lt(IMPORT_SQL_MAX_STMT_BYTES, D1_MAX_SQL_BYTES);
-    char buf[128];
-    D1Value v[4];
-    for (long i = 0; i < 5000; i++) {
-        row_of(v, i, buf, sizeof buf);
-        cr_assert(import_sql_add_row(&w, v, 4, &err), "%s", err.msg);
-    }
-    cr_assert(import_sql_end(&w, &err));
+    fill(&w, 5000);
     size_t rows = 0;
     statements(w.out.data, D1_MAX_SQL_BYTES - 1, &rows);
     cr_assert_eq(rows, 5000);
@@ -165,13 +166,7 @@ Test(import_sql, sqlite_reads_back_the_values)
                           &err));
     ImportSql w;
     cr_assert(import_sql_init(&w, &table, 500, &err));
-    char buf[128];
-    D1Value v[4];
-    for (long i = 0; i < 50; i++) {
-        row_of(v, i, buf, sizeof buf);
-        cr_assert(import_sql_add_row(&w, v, 4, &err));
-    }
-    cr_assert(import_sql_end(&w, &err));
+    fill(&w, 50);
     cr_assert(sqlite_exec(db, w.out.data, &err), "%s", err.msg);
     SqliteStmt *st = sqlite_prepare(
         db, "SELECT count(*), sum(id), sum(typeof(id) = 'integer'), sum(typeof(r) = 'real' AND r = 2.5), "
