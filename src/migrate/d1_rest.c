@@ -207,8 +207,8 @@ static bool import_send(MrestImport *im, Err *err)
         log_debug(&LOGC, "d1 %s: imported %zu rows (%zu statements, %zu bytes; d1 ran %" PRIu64 " queries)",
                   im->t->name, rows, stmts, bytes, res.num_queries);
     } else {
-        err_prefix(err, "importing rows %" PRIu64 "..%" PRIu64 " of %s (import file %" PRIu64 ", %zu bytes); "
-                        "d1 rolled that file back",
+        err_prefix(err, "importing rows %" PRIu64 "..%" PRIu64 " of %s (import file %" PRIu64 ", %zu bytes; d1 "
+                        "applies a file whole or not at all)",
                    im->rows_sent + 1, im->rows_sent + rows, im->t->name, im->files + 1, bytes);
     }
     cf_d1_import_result_free(&res);

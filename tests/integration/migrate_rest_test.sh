@@ -88,16 +88,27 @@ expect_contains "$WORK/m3.err" "did not finish; restarting cleanly: the mapped t
 [ "$(d1_q "SELECT count(*) FROM mgr_items")" = 11000 ] && [ "$(d1_q "SELECT count(*) FROM _wal2edge_migrate")" = 0 ] &&
     pass "rerun: exactly the source rows, progress row gone" || fail "rerun: $(d1_q "SELECT count(*) FROM mgr_items") items"
 
-# 3. --then-stream with writers running before, during and after the copy
+# 3. an import the API keeps refusing: exit 1 with an error naming the table and rows; the progress
+#    row stays, so the next migrate says the copy did not finish
+curl -sS -X POST "$ADMIN/faults" -d "{\"path\":\"$D1_DB_ID/import\",\"status\":503,\"retry_after\":0,\"count\":5}" >/dev/null
+run_w2e m4 --config w.jsonc migrate --no-progress --import-rows 10000
+curl -sS -X DELETE "$ADMIN/faults" >/dev/null
+expect_rc m4 1
+expect_contains "$WORK/m4.err" "importing rows 1..10999 of mgr_items (import file 1,"
+[ "$(d1_q "SELECT count(*) FROM _wal2edge_migrate")" = 1 ] && pass "failed import: progress row kept" ||
+    fail "failed import: no progress row"
+
+# 4. --then-stream with writers running before, during and after the copy
 mig_writer mgr 11000 &
 wpid=$!
 sleep 0.5
-"$WAL2EDGE_BIN" --config w.jsonc migrate --then-stream --no-progress --import-rows 10000 >"$WORK/m4.out" 2>"$WORK/m4.err" &
+"$WAL2EDGE_BIN" --config w.jsonc migrate --then-stream --no-progress --import-rows 10000 >"$WORK/m5.out" 2>"$WORK/m5.err" &
 mpid=$!
 # (creating the slot waits for transactions running on the server to end)
-for _ in $(seq 600); do grep -q "continuing as" "$WORK/m4.err" && break; sleep 0.1; done
-expect_contains "$WORK/m4.err" "continuing as \`wal2edge run\`"
-[ "$(grep -c ': ok$' m4.out)" = 3 ] && pass "--then-stream copy verified" || fail "m4: $(cat m4.out)"
+for _ in $(seq 600); do grep -q "continuing as" "$WORK/m5.err" && break; sleep 0.1; done
+expect_contains "$WORK/m5.err" "did not finish; restarting cleanly"
+expect_contains "$WORK/m5.err" "continuing as \`wal2edge run\`"
+[ "$(grep -c ': ok$' m5.out)" = 3 ] && pass "--then-stream copy verified" || fail "m5: $(cat m5.out)"
 sleep 2
 touch "$WORK/stop"
 wait $wpid
