@@ -188,9 +188,9 @@ static bool r2_multipart(SnapSink *s, const char *key, const char *path, uint64_
     ok = ok && r2_mpu_complete(s->r2, key, upload_id, parts, n, NULL, err);
     bool ended = ok;
     if (!ok) {
-        Err ignored;
+        Err abort_err;
         /* if this fails too, the record stays and the next run aborts it */
-        ended = r2_mpu_abort(s->r2, key, upload_id, &ignored);
+        ended = r2_mpu_abort(s->r2, key, upload_id, &abort_err);
     } else {
         s->stats.multipart++;
     }
