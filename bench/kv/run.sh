@@ -4,7 +4,9 @@
 #      emulator namespace: keys/s, bulk requests, and where the time went (the emulator's own time per
 #      its request log vs the rest, which is wal2edge and the network);
 #   2. hot keys: HOT_UPDATES single-row transactions over 5 rows while `run` streams into the emulator:
-#      KV writes per source change (coalescing ratio) and 429s.
+#      KV writes per source change (coalescing ratio) and 429s;
+#   3. the emulator's ceiling: raw KV binding puts inside workerd on the same storage
+#      (bench/kv/binding.mjs, CEILING_KEYS per case, default 2000).
 # The script starts its own emulator (real miniflare KV bindings) on a free port with its state on
 # tmpfs (BENCH_EDGE_STATE_PARENT, default /dev/shm; a plain temporary directory when there is none),
 # and stops and deletes it afterwards: every KV value is one file there, so 1,000,000 keys need about
@@ -34,7 +36,8 @@ cleanup() {
 trap cleanup EXIT
 "$ROOT/scripts/edge-local.sh" start >/dev/null
 eval "$("$ROOT/scripts/edge-local.sh" env)"
-echo "== emulator: 127.0.0.1:$EDGE_PORT, state in $EDGE_STATE_DIR ($(df -T "$EDGE_STATE_DIR" | awk 'NR == 2 { print $2 }'))"
+EDGE_FS=$(df -T "$EDGE_STATE_DIR" | awk 'NR == 2 { print $2 }')
+echo "== emulator: 127.0.0.1:$EDGE_PORT, state in $EDGE_STATE_DIR ($EDGE_FS)"
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 NS="bench-kv-$$"
 
@@ -97,3 +100,10 @@ curl -s "$EDGE_ADMIN_URL/log?since=$seq0&path=$NS-hot&limit=10000" | jq -r --arg
   "\($n) source changes in \($ms) ms -> \($w | length) bulk writes; 429s: \([.entries[] | select(.status == 429)] | length)"'
 setup bench_kv_hot
 q -c "DROP PUBLICATION bench_kv_pub; DROP TABLE bench_kv" >/dev/null
+
+echo "== ceiling: raw KV binding calls inside workerd, nothing in front (bench/kv/binding.mjs)"
+if [ "$EDGE_FS" = tmpfs ]; then
+    BENCH_TMPFS_DIR=$(dirname "$EDGE_STATE_DIR") node "$ROOT/bench/kv/binding.mjs" "${CEILING_KEYS:-2000}" tmpfs
+else
+    BENCH_DISK_DIR=$(dirname "$EDGE_STATE_DIR") node "$ROOT/bench/kv/binding.mjs" "${CEILING_KEYS:-2000}" disk
+fi
