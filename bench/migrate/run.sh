@@ -43,7 +43,13 @@ J
     reqs=$(curl -sS "$EDGE_ADMIN_URL/log?since=$seq0&limit=100000" |
         jq -r --arg db "bench-migrate-$name" '[.entries[] | select((.path | contains($db)) or .route == "d1.import_upload") | .route]
             | group_by(.) | map("\(.[0]) \(length)") | join(", ")')
-    printf '%-8s %8d rows: %s\n         requests: %s\n' "$name" "$rows" "$(head -1 "$W/$name/out.txt")" "$reqs"
+    # the copy ends at the table's "(done)" progress line; the read-back follows
+    local t_start t_done
+    t_start=$(grep -m1 '"copying ' "$W/$name/err.txt" | jq -r .ts)
+    t_done=$(grep -m1 '(done)' "$W/$name/err.txt" | jq -r .ts)
+    printf '%-8s %8d rows: %s\n         copy %.1f s (%.0f rows/s), then read-back; requests: %s\n' "$name" "$rows" \
+        "$(head -1 "$W/$name/out.txt")" "$(echo "$(date -d "$t_done" +%s.%N) - $(date -d "$t_start" +%s.%N)" | bc -l)" \
+        "$(echo "$rows / ($(date -d "$t_done" +%s.%N) - $(date -d "$t_start" +%s.%N))" | bc -l)" "$reqs"
 }
 run import bench_mig "$ROWS"
 run upserts bench_mig_small "$UPSERT_ROWS" --import-rows 1000000000
