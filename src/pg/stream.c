@@ -30,11 +30,13 @@
 #define STREAM_QUEUE_MAX_BYTES ((size_t)16 << 20)
 /* The longest pgstream_next blocks in one go, so its caller sees signals and timers. */
 #define STREAM_WAIT_SLICE_MS 100
-/* While the server streams steadily, wake only once this much has arrived (SO_RCVLOWAT):
- * every wake-up of the reader is paid for by the walsender's send() on a small machine.
- * The wait is bounded so a tail smaller than this is read at most this late. */
+/* While data flows, wake only once this much has arrived (SO_RCVLOWAT): every wake-up
+ * of the reader is paid for by the walsender's send() on a small machine. The wait is
+ * bounded, so less than this is read at most STREAM_BULK_WAIT_MS late. */
 #define STREAM_BULK_BYTES (64 * 1024)
 #define STREAM_BULK_WAIT_MS 2
+/* How long a clean stop waits for the server to acknowledge the end of the COPY. */
+#define STREAM_FINISH_MS 5000
 
 typedef struct QueuedFrame {
     char *data;            /* from PQgetCopyData */
@@ -447,9 +449,7 @@ static void *reader_main(void *arg)
         if (got) {
             pthread_mutex_lock(&rd->mu);
             queue_push(rd, batch, got);
-            /* While the server streams, let a bulk collect before waking the caller
-             * (each wake-up costs both threads a context switch). */
-            if (rd->caller_waiting && (!bulk || rd->bytes >= STREAM_BULK_BYTES))
+            if (rd->caller_waiting)
                 pthread_cond_signal(&rd->frames_cv);
             write = rd->last_write;
             flush = rd->last_flush;
@@ -470,21 +470,16 @@ static void *reader_main(void *arg)
             reader_fail(rd, &err);
             return NULL;
         }
-        /* A big round means the server is streaming: wait for a bulk next time. A small
-         * one (a trickle, or the tail after a bounded bulk wait) goes back to waking at once. */
-        bool want_bulk = round_bytes >= STREAM_BULK_BYTES;
+        /* While data flows, wake for a bulk or after STREAM_BULK_WAIT_MS, whichever is
+         * first: a steady stream or a trickle of small transactions then costs at most a
+         * few hundred wake-ups a second. A wait that brought nothing means the stream
+         * went quiet: sleep until the next byte. */
+        bool want_bulk = round_bytes > 0;
         if (want_bulk != bulk) {
             set_bulk(pfd[0].fd, want_bulk);
             bulk = want_bulk;
         }
         round_bytes = 0;
-        if (!bulk) {
-            /* about to sleep until the next byte: hand over what a bulk wait held back */
-            pthread_mutex_lock(&rd->mu);
-            if (rd->caller_waiting && rd->count)
-                pthread_cond_signal(&rd->frames_cv);
-            pthread_mutex_unlock(&rd->mu);
-        }
         if (poll(pfd, 2, bulk ? STREAM_BULK_WAIT_MS : 1000) < 0 && errno != EINTR) {
             err_sys(&err, ERR_PG_CONNECT, "waiting for the replication stream");
             reader_fail(rd, &err);
@@ -542,6 +537,9 @@ static void reader_stop(PgStream *s)
     reader_wake(rd);
     if (rd->running)
         pthread_join(rd->thread, NULL);
+    /* Blocking reads from here on (pgstream_finish) must not wait for a bulk. */
+    if (PQsocket(s->pg) >= 0)
+        set_bulk(PQsocket(s->pg), false);
     for (size_t i = 0; i < rd->count; i++)
         PQfreemem(rd->ring[(rd->head + i) % rd->cap].data);
     for (size_t i = rd->taken_i; i < rd->taken_n; i++)
@@ -652,16 +650,28 @@ bool pgstream_finish(PgStream *s, Err *err)
     s->copying = false;
     if (PQputCopyEnd(s->pg, NULL) < 0 || !flush_output(s, err))
         return conn_error(s, ERR_PG_CONNECT, "ending the replication stream", err);
-    /* Drain what the server still sends until it acknowledges the end (bounded). */
-    PQsetnonblocking(s->pg, 0);
-    for (int i = 0; i < 100000; i++) {
+    /* Drain what the server still sends until it acknowledges the end, for at most
+     * STREAM_FINISH_MS: a server that never answers must not hang a clean stop. */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
         char *buf = NULL;
-        int n = PQgetCopyData(s->pg, &buf, 0);
+        int n = PQgetCopyData(s->pg, &buf, 1);
         if (buf)
             PQfreemem(buf);
         if (n < 0)
             break;
+        if (n > 0)
+            continue;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = STREAM_FINISH_MS - ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L);
+        struct pollfd pfd = {.fd = PQsocket(s->pg), .events = POLLIN};
+        if (left <= 0 || pfd.fd < 0 || poll(&pfd, 1, (int)left) <= 0 || !PQconsumeInput(s->pg))
+            return err_set(err, ERR_TIMEOUT, "ending the replication stream: the server did not acknowledge");
     }
+    if (PQisBusy(s->pg))
+        return true;  /* the final result is still on its way; closing the connection ends it */
     PGresult *res;
     while ((res = PQgetResult(s->pg)))
         PQclear(res);
