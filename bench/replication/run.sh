@@ -25,7 +25,8 @@ bench_one() {   # bench_one NAME SQL
 SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('bench_w2e', 'bench_recv');
 DROP PUBLICATION IF EXISTS bench_pub;
 DROP TABLE IF EXISTS bench_accounts;
-CREATE TABLE bench_accounts (aid bigint PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84));
+CREATE TABLE bench_accounts (aid bigint PRIMARY KEY, bid int NOT NULL, abalance int NOT NULL, filler char(84))
+    WITH (autovacuum_enabled = false);  -- no vacuum or analyze of it competing with either client
 CREATE PUBLICATION bench_pub FOR TABLE bench_accounts;
 SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput');
 SELECT pg_create_logical_replication_slot('bench_w2e', 'pgoutput');

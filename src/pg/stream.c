@@ -400,10 +400,28 @@ static bool is_keepalive_asking_reply(const QueuedFrame *f)
 }
 
 /* Switch the socket between waking for any byte and waking for a bulk of them. */
-static void set_bulk(int fd, bool bulk)
+/*
+ * Switch the socket between waking for any byte and waking for a bulk. The bulk
+ * stays well under the receive buffer: the window the server may fill is about
+ * half of it, and a bulk the window cannot hold would only ever end by timeout
+ * (the stream would crawl at one window per STREAM_BULK_WAIT_MS). The buffer
+ * grows as the kernel tunes it, so it is read again each time.
+ */
+static void set_bulk(int fd, bool bulk, int *lowat_now)
 {
-    int lowat = bulk ? STREAM_BULK_BYTES : 1;
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+    int lowat = 1;
+    if (bulk) {
+        int rcvbuf = 0;
+        socklen_t len = sizeof rcvbuf;
+        if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len) == 0)
+            lowat = rcvbuf / 4;
+        if (lowat > STREAM_BULK_BYTES)
+            lowat = STREAM_BULK_BYTES;
+        if (lowat < 1)
+            lowat = 1;
+    }
+    if (lowat != *lowat_now && setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0)
+        *lowat_now = lowat;
 }
 
 static void *reader_main(void *arg)
@@ -417,7 +435,8 @@ static void *reader_main(void *arg)
     enum { BATCH = 256 };
     QueuedFrame batch[BATCH];
     Err err;
-    bool bulk = false;             /* the socket wakes us only for STREAM_BULK_BYTES */
+    bool bulk = false;             /* the socket wakes us only for a bulk (or after a short wait) */
+    int lowat = 1;                 /* SO_RCVLOWAT as set */
     size_t round_bytes = 0;        /* read since the last wait */
     for (;;) {
         pthread_mutex_lock(&rd->mu);
@@ -474,11 +493,8 @@ static void *reader_main(void *arg)
          * first: a steady stream or a trickle of small transactions then costs at most a
          * few hundred wake-ups a second. A wait that brought nothing means the stream
          * went quiet: sleep until the next byte. */
-        bool want_bulk = round_bytes > 0;
-        if (want_bulk != bulk) {
-            set_bulk(pfd[0].fd, want_bulk);
-            bulk = want_bulk;
-        }
+        bulk = round_bytes > 0;
+        set_bulk(pfd[0].fd, bulk, &lowat);
         round_bytes = 0;
         if (poll(pfd, 2, bulk ? STREAM_BULK_WAIT_MS : 1000) < 0 && errno != EINTR) {
             err_sys(&err, ERR_PG_CONNECT, "waiting for the replication stream");
@@ -538,8 +554,9 @@ static void reader_stop(PgStream *s)
     if (rd->running)
         pthread_join(rd->thread, NULL);
     /* Blocking reads from here on (pgstream_finish) must not wait for a bulk. */
+    int lowat = 0;   /* unknown: always set */
     if (PQsocket(s->pg) >= 0)
-        set_bulk(PQsocket(s->pg), false);
+        set_bulk(PQsocket(s->pg), false, &lowat);
     for (size_t i = 0; i < rd->count; i++)
         PQfreemem(rd->ring[(rd->head + i) % rd->cap].data);
     for (size_t i = rd->taken_i; i < rd->taken_n; i++)
