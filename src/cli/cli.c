@@ -21,7 +21,9 @@ static const CliCommand commands[] = {
     {"migrate", "migrate [--then-stream] [--chunk-rows N] [--import-rows N] [--write-migrations DIR]",
      "one-shot schema + consistent data copy into D1, verified; optionally continue as run",
      cmd_migrate},
-    {"snapshot", "snapshot [--table SCHEMA.T]... [--jobs N] [--level N] [--part-size B]",
+    {"snapshot",
+     "snapshot [--table SCHEMA.T]... [--bucket NAME] [--jobs N] [--level N] [--part-size B] [--range-size B]"
+     " [--id ID] [--no-slot]",
      "export tables to R2 (or the local directory) as NDJSON.zst + manifest", cmd_snapshot},
     {"warm", "warm [--mapping NAME]... [--restart] [--from-snapshot ID [--bucket NAME]]",
      "fill KV for the mapped keys from Postgres (or --from-snapshot ID)", cmd_warm},

@@ -251,12 +251,13 @@ static void stable_free(STable *t)
     free(t->parts);
 }
 
-static const ConfigTarget *default_bucket(const Config *cfg, const char *name, Err *err)
+const ConfigTarget *snap_bucket_for(const Config *cfg, const Mapping *m, const char *bucket, Err *err)
 {
+    const char *name = m && m->snapshot_bucket ? m->snapshot_bucket : bucket;
     if (name) {
         const ConfigTarget *t = config_target(cfg, TARGET_R2, name);
         if (!t)
-            err_set(err, ERR_CONFIG, "snapshot: no r2 target \"%s\" in the config", name);
+            err_set(err, ERR_CONFIG, "no r2 target \"%s\" in the config", name);
         return t;
     }
     const ConfigTarget *only = NULL;
@@ -269,8 +270,9 @@ static const ConfigTarget *default_bucket(const Config *cfg, const char *name, E
     if (n == 1)
         return only;
     err_set(err, ERR_CONFIG,
-            n == 0 ? "snapshot: the config has no r2 target (add \"r2\": {\"NAME\": {}} for a local directory)"
-                   : "snapshot: several r2 targets; say which with --bucket NAME or a mapping's \"snapshot\"");
+            n == 0 ? "the config has no r2 target (add \"r2\": {\"NAME\": {}} for a local directory)"
+                   : "several r2 targets; say which with --bucket NAME or the mapping's \"snapshot\": "
+                     "{\"bucket\": ...}");
     return NULL;
 }
 
@@ -280,10 +282,7 @@ static bool plan_table(Exp *x, const CatalogInfo *cat, const Mapping *m, const c
     if (!ct || !ct->exists)
         return err_set(err, ERR_CONFIG, "snapshot: table %s does not exist", qualname);
     t->ct = ct;
-    if (m && m->snapshot_bucket)
-        t->r2 = config_target(x->cfg, TARGET_R2, m->snapshot_bucket);
-    else
-        t->r2 = default_bucket(x->cfg, x->opts->bucket, err);
+    t->r2 = snap_bucket_for(x->cfg, m, x->opts->bucket, err);
     if (!t->r2)
         return false;
     const char *prefix = m && m->snapshot_prefix ? m->snapshot_prefix : "";

@@ -89,6 +89,10 @@ typedef struct SnapshotResult {
 bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptions *opts, SnapshotResult *out,
                   Err *err) WARN_UNUSED;
 
+/* The r2 target of a table's snapshots: the mapping's "snapshot": {"bucket"}, else
+ * `bucket` (--bucket), else the config's only r2 target. ERR_CONFIG says why not. */
+const ConfigTarget *snap_bucket_for(const Config *cfg, const Mapping *m, const char *bucket, Err *err) WARN_UNUSED;
+
 /* "20260101T120000Z" for now (UTC). */
 void snap_time_id(char out[17]);
 /* RFC 3339 UTC for now: "2026-01-01T12:00:00Z". */

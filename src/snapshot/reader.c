@@ -16,6 +16,7 @@
 #include "cf/r2.h"
 #include "core/buf.h"
 #include "core/mem.h"
+#include "snapshot/export.h"
 #include "snapshot/manifest.h"
 #include "snapshot/ndjson_zst.h"
 
@@ -51,32 +52,6 @@ struct SnapReader {
     Buf chunk;                 /* R2: one ranged GET */
     char *local_buf;           /* local: one read */
 };
-
-static const ConfigTarget *pick_bucket(const Config *cfg, const Mapping *m, const char *bucket, Err *err)
-{
-    const char *name = m && m->snapshot_bucket ? m->snapshot_bucket : bucket;
-    if (name) {
-        const ConfigTarget *t = config_target(cfg, TARGET_R2, name);
-        if (!t)
-            err_set(err, ERR_CONFIG, "no r2 target \"%s\" in the config", name);
-        return t;
-    }
-    const ConfigTarget *only = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < cfg->target_count; i++)
-        if (cfg->targets[i].kind == TARGET_R2) {
-            only = &cfg->targets[i];
-            n++;
-        }
-    if (n == 1)
-        return only;
-    err_set(err, ERR_CONFIG,
-            n == 0 ? "the config has no r2 target, so there is no snapshot to read (add the \"r2\" target the "
-                     "snapshot was written to)"
-                   : "several r2 targets; say which holds the snapshot with --bucket NAME or the mapping's "
-                     "\"snapshot\": {\"bucket\": ...}");
-    return NULL;
-}
 
 static bool connect_store(SnapReader *r, const Config *cfg, const ConfigTarget *t, Err *err)
 {
@@ -260,7 +235,7 @@ void snapreader_free(SnapReader *r)
 SnapReader *snapreader_open(const Config *cfg, const Mapping *m, const char *qualname, const char *bucket,
                             const char *id, Err *err)
 {
-    const ConfigTarget *t = pick_bucket(cfg, m, bucket, err);
+    const ConfigTarget *t = snap_bucket_for(cfg, m, bucket, err);
     if (!t)
         return NULL;
     SnapReader *r = xcalloc(1, sizeof *r);
