@@ -68,7 +68,7 @@ static int slot_create(const Config *cfg)
         return cli_fail(&err);
     PgSlotCreated created;
     bool two_phase = pgstream_server_version(stream) >= 150000;
-    bool ok = pgstream_create_slot(stream, cfg->source.slot, two_phase, false, &created, &err);
+    bool ok = pgstream_create_slot(stream, cfg->source.slot, two_phase ? PGSLOT_TWO_PHASE : 0, &created, &err);
     pgstream_close(stream);
     if (!ok)
         return cli_fail(&err);

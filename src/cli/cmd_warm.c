@@ -154,7 +154,8 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
         return false;
     PgSlotCreated sc;
     bool two_phase = pgstream_server_version(stream) >= 150000;
-    ok = pgstream_create_slot(stream, cfg->source.slot, two_phase, true, &sc, err);
+    ok = pgstream_create_slot(stream, cfg->source.slot, PGSLOT_EXPORT_SNAPSHOT | (two_phase ? PGSLOT_TWO_PHASE : 0), &sc,
+                              err);
     if (ok) {
         *created = true;
         *lsn = sc.consistent_point;

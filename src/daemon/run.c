@@ -333,7 +333,7 @@ static bool prepare_source(Run *r, bool *two_phase, Err *err)
     }
     PgSlotCreated created;
     *two_phase = facts.server_version_num >= 150000;
-    if (!pgstream_create_slot(r->stream, r->cfg->source.slot, *two_phase, false, &created, err))
+    if (!pgstream_create_slot(r->stream, r->cfg->source.slot, *two_phase ? PGSLOT_TWO_PHASE : 0, &created, err))
         return false;
     r->log.lsn = created.consistent_point;
     r->log.has_lsn = true;

@@ -198,18 +198,19 @@ static char *quote_literal(PgStream *s, const char *text)
     return out;
 }
 
-bool pgstream_create_slot(PgStream *s, const char *slot, bool two_phase, bool export_snapshot,
-                          PgSlotCreated *out, Err *err)
+bool pgstream_create_slot(PgStream *s, const char *slot, unsigned flags, PgSlotCreated *out, Err *err)
 {
     memset(out, 0, sizeof *out);
     char *ident = quote_ident(s, slot);
+    bool export_snapshot = flags & PGSLOT_EXPORT_SNAPSHOT;
+    const char *temporary = flags & PGSLOT_TEMPORARY ? " TEMPORARY" : "";
     /* The parenthesized option form exists since PG15; PG14 needs the legacy keywords. */
     char *sql;
     if (PQserverVersion(s->pg) >= 150000)
-        sql = xasprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT '%s'%s)", ident,
-                        export_snapshot ? "export" : "nothing", two_phase ? ", TWO_PHASE" : "");
+        sql = xasprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput (SNAPSHOT '%s'%s)", ident, temporary,
+                        export_snapshot ? "export" : "nothing", flags & PGSLOT_TWO_PHASE ? ", TWO_PHASE" : "");
     else
-        sql = xasprintf("CREATE_REPLICATION_SLOT %s LOGICAL pgoutput %s", ident,
+        sql = xasprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput %s", ident, temporary,
                         export_snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
     free(ident);
     PGresult *res;

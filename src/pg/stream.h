@@ -60,10 +60,15 @@ int pgstream_server_version(const PgStream *s);
 /* The highest pgoutput protocol this server speaks: 4 (16+), 3 (15), 2 (14), 1. */
 int pgstream_max_proto_version(const PgStream *s);
 
-/* CREATE_REPLICATION_SLOT name LOGICAL pgoutput; export_snapshot keeps the snapshot
- * until the next command on this connection. */
-bool pgstream_create_slot(PgStream *s, const char *slot, bool two_phase, bool export_snapshot,
-                          PgSlotCreated *out, Err *err) WARN_UNUSED;
+/* How to create a slot (flags for pgstream_create_slot). */
+enum {
+    PGSLOT_TWO_PHASE = 1 << 0,        /* decode PREPARE (PG15+) */
+    PGSLOT_EXPORT_SNAPSHOT = 1 << 1,  /* keep the slot's snapshot until the next command here */
+    PGSLOT_TEMPORARY = 1 << 2,        /* dropped by the server when this session ends, even on a crash */
+};
+
+/* CREATE_REPLICATION_SLOT name [TEMPORARY] LOGICAL pgoutput, with PGSLOT_* flags. */
+bool pgstream_create_slot(PgStream *s, const char *slot, unsigned flags, PgSlotCreated *out, Err *err) WARN_UNUSED;
 bool pgstream_drop_slot(PgStream *s, const char *slot, Err *err) WARN_UNUSED;
 
 /* START_REPLICATION SLOT ... LOGICAL start (...). On success the connection is

@@ -67,7 +67,7 @@ struct SnapPoint {
     PgConn *watch;
     char snapshot_name[64];
     char slot[64];
-    bool helper;               /* slot is a helper, dropped at close */
+    bool helper;               /* a temporary helper slot: it ends with the exporting session */
     bool created;
     Lsn lsn;
 };
@@ -114,7 +114,10 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
     }
     PgSlotCreated sc;
     bool two_phase = use_main && pgstream_server_version(p->exporter) >= 150000;
-    if (!pgstream_create_slot(p->exporter, p->slot, two_phase, true, &sc, err)) {
+    if (!pgstream_create_slot(p->exporter, p->slot,
+                              PGSLOT_EXPORT_SNAPSHOT | (two_phase ? PGSLOT_TWO_PHASE : 0) |
+                                  (p->helper ? PGSLOT_TEMPORARY : 0),
+                              &sc, err)) {
         err_prefix(err, "creating %sreplication slot \"%s\"", p->helper ? "helper " : "", p->slot);
         p->helper = false; /* nothing to drop */
         snap_point_close(p);
@@ -159,12 +162,8 @@ void snap_point_close(SnapPoint *p)
 {
     if (!p)
         return;
-    if (p->exporter && p->helper) {
-        Err e;
-        if (!pgstream_drop_slot(p->exporter, p->slot, &e))
-            log_warn(&LOGC, "could not drop helper slot \"%s\": %s (drop it with pg_drop_replication_slot)", p->slot,
-                     e.msg);
-    }
+    /* The helper slot is temporary: the server drops it as this session ends, and
+     * also when the process dies without getting here, so it never pins WAL. */
     pgstream_close(p->exporter);
     pgconn_close(p->watch);
     free(p);

@@ -86,6 +86,14 @@ done
 kill -9 $pid; wait $pid 2>/dev/null || true
 [ ! -f state/r2/lake/bronze/public.snl_types/s3/manifest.json ] && pass "killed snapshot has no manifest" ||
     fail "killed snapshot has a manifest"
+# its helper slot was temporary: the server drops it with the dead session (no WAL pinned)
+for _ in $(seq 50); do
+    left=$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'w2e_snap_$pid'")
+    [ "$left" = 0 ] && break
+    sleep 0.1
+done
+[ "$left" = 0 ] && pass "killed snapshot's helper slot w2e_snap_$pid is gone" ||
+    fail "killed snapshot left helper slot w2e_snap_$pid"
 run_w2e snap4 --config w.jsonc snapshot --table public.snl_types --id s4 --jobs 2 --range-size 1M
 expect_rc snap4 0
 expect_contains "$WORK/snap4.err" "2 connection(s)"
