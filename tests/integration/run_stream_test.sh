@@ -91,4 +91,31 @@ elif [ -n "$peak" ] && [ "$peak" -lt 131072 ]; then
 else
     fail "peak RSS: ${peak:-unknown} KB"
 fi
+
+# 9: SIGTERM while a streamed transaction is still arriving: the reader thread stops, the COPY
+# ends cleanly and promptly (exit 0), nothing of it is delivered; the next run gets it whole, once
+psql_q -c "INSERT INTO rs_t (txn, pad) SELECT 9, 'q' || g FROM generate_series(1, 200000) g" >/dev/null
+"$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >"$WORK/run4.out" 2>"$WORK/run4.err" &
+run_pid=$!
+for _ in $(seq 200); do
+    ls "$WORK/state/spool"/stream-*.spool >/dev/null 2>&1 && break
+    sleep 0.02
+done
+ls "$WORK/state/spool"/stream-*.spool >/dev/null 2>&1 && pass "run is receiving the streamed transaction" ||
+    fail "no stream spool appeared"
+kill -TERM $run_pid
+stopped=no
+for _ in $(seq 100); do
+    kill -0 $run_pid 2>/dev/null || { stopped=yes; break; }
+    sleep 0.1
+done
+[ $stopped = yes ] || kill -KILL $run_pid
+wait $run_pid
+rc=$?
+[ $stopped = yes ] && [ $rc = 0 ] && pass "SIGTERM mid-stream: run stopped cleanly within 10 s" ||
+    fail "SIGTERM mid-stream: stopped=$stopped rc=$rc"
+run_w2e run5 --config "$WORK/w.jsonc" run --exit-when-caught-up
+expect_rc run5 0
+[ "$(rows 9)" = 200000 ] && pass "the interrupted streamed transaction is delivered whole by the next run" ||
+    fail "txn 9 rows: $(rows 9)"
 finish
