@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -40,17 +41,10 @@ typedef struct WarmUi {
     LogCtx log;
 } WarmUi;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void progress(void *user, const KvWarmProgress *p)
 {
     WarmUi *ui = user;
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
     if (!p->done && now - ui->last_ms < (ui->tty ? 200 : 5000))
         return;
     ui->last_ms = now;
@@ -453,7 +447,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
         else if (ok)
             fprintf(stderr, "%s: resuming an interrupted warm\n", targets[i]->name);
     }
-    WarmUi ui = {.tty = isatty(STDERR_FILENO) == 1, .start_ms = now_ms(), .log = {.component = "warm"}};
+    WarmUi ui = {.tty = isatty(STDERR_FILENO) == 1, .start_ms = clock_mono_ms(), .log = {.component = "warm"}};
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     int64_t time_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
@@ -491,7 +485,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     for (size_t i = 0; ok && from_snapshot && i < target_count; i++)
         ok = kv_warm_set_checkpoint(targets[i], lsn, &err);
     if (ok) {
-        double secs = (double)(now_ms() - ui.start_ms) / 1000.0;
+        double secs = (double)(clock_mono_ms() - ui.start_ms) / 1000.0;
         uint64_t requests = client ? cf_client_stats(client).requests : 0;
         char l[LSN_STR_MAX];
         printf("warm done: %" PRIu64 " keys in %.1f s (%.0f keys/s", ui.keys_before, secs,

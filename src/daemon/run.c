@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -67,13 +68,6 @@ typedef struct Run {
     bool pump_failed;
     Err pump_err;
 } Run;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t wall_us(void)
 {
@@ -147,7 +141,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
     }
     r->transactions++;
     if (!r->first_pending_ms)
-        r->first_pending_ms = mono_ms();
+        r->first_pending_ms = clock_mono_ms();
     return true;
 }
 
@@ -170,7 +164,7 @@ static bool sink_message(void *ctx, const Change *c, Err *err)
         }
     }
     if (!r->first_pending_ms)
-        r->first_pending_ms = mono_ms();
+        r->first_pending_ms = clock_mono_ms();
     return true;
 }
 
@@ -202,7 +196,7 @@ static bool flush_targets(Run *r, Err *err)
                 return false;
         }
     }
-    r->last_flush_ms = mono_ms();
+    r->last_flush_ms = clock_mono_ms();
     /* work a target keeps back (it could not or chose not to flush yet) waits a full interval again */
     r->first_pending_ms = any_pending(r) ? r->last_flush_ms : 0;
     return true;
@@ -241,7 +235,7 @@ static bool send_status(Run *r, bool reply_requested, Err *err)
         log_debug(&r->log, "confirmed flush position");
     }
     r->confirmed = flush;
-    r->last_status_ms = mono_ms();
+    r->last_status_ms = clock_mono_ms();
     return true;
 }
 
@@ -258,7 +252,7 @@ static void pump(void *ctx)
     Run *r = ctx;
     if (!r->stream || r->pump_failed)
         return;
-    if (mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
+    if (clock_mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
         r->pump_failed = true;
 }
 
@@ -385,7 +379,7 @@ static bool session(Run *r, bool *stop, Err *err)
             *stop = true;
             return true;
         }
-        int64_t now = mono_ms();
+        int64_t now = clock_mono_ms();
         int64_t wait = r->opts.status_interval_ms - (now - r->last_status_ms);
         if (r->first_pending_ms) {
             int64_t flush_wait = r->opts.flush_interval_ms - (now - r->first_pending_ms);
@@ -413,7 +407,7 @@ static bool session(Run *r, bool *stop, Err *err)
         }
         if (rc == 1 && !handle_frame(r, frame, len, &reply_now, err))
             return false;
-        now = mono_ms();
+        now = clock_mono_ms();
         /* Flush once the stream goes quiet, or at most every 5 flush intervals under a
          * continuous load: each flush is an fsync that stops reading for a moment. */
         int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
@@ -450,8 +444,8 @@ static bool session(Run *r, bool *stop, Err *err)
 
 static void sleep_interruptibly(int64_t ms)
 {
-    int64_t until = mono_ms() + ms;
-    while (!signals_stop_requested() && mono_ms() < until) {
+    int64_t until = clock_mono_ms() + ms;
+    while (!signals_stop_requested() && clock_mono_ms() < until) {
         struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }

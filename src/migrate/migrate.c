@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cf/client.h"
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -33,13 +34,6 @@
 #define MIGRATE_LSN_SPAN ((Lsn)1 << 22)
 
 static const LogCtx LOGC = {.component = "migrate"};
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ checksum */
 
@@ -132,7 +126,7 @@ static bool chunk_end(Copy *c, Err *err)
 
 static void progress(Copy *c, const char *db, const char *table, uint64_t rows, int64_t estimate, bool done)
 {
-    int64_t now = mono_ms();
+    int64_t now = clock_mono_ms();
     if (!done && now - c->last_ms < (c->opts->tty ? 250 : 5000))
         return;
     c->last_ms = now;
@@ -442,7 +436,7 @@ static bool ensure_publication(const Config *cfg, const char *const *names, size
 bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions *opts, MigrateResult *out, Err *err)
 {
     memset(out, 0, sizeof *out);
-    int64_t t0 = mono_ms();
+    int64_t t0 = clock_mono_ms();
     const char **names = xcalloc(maps->count + 1, sizeof *names);
     size_t n = 0;
     for (size_t i = 0; i < maps->count; i++)
@@ -484,7 +478,7 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
     snap_time_id(stamp);
     snprintf(run, sizeof run, "%s-%ld", stamp, (long)getpid());
     char *import_path = xasprintf("%s/migrate/import.sql", cfg->state_dir);
-    Copy c = {.cfg = cfg, .opts = opts, .start_ms = mono_ms(), .run = run, .import_path = import_path};
+    Copy c = {.cfg = cfg, .opts = opts, .start_ms = clock_mono_ms(), .run = run, .import_path = import_path};
     size_t dbc = 0;
     char **dbs = ok ? d1_schema_databases(schema, &dbc) : NULL;
     for (size_t d = 0; ok && d < dbc; d++) {
@@ -561,7 +555,7 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
                 out->all_match = false;
         }
     }
-    out->seconds = (double)(mono_ms() - t0) / 1000.0;
+    out->seconds = (double)(clock_mono_ms() - t0) / 1000.0;
     for (size_t d = 0; d < dbc; d++)
         free(dbs[d]);
     free(dbs);

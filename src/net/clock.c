@@ -7,12 +7,12 @@
 #include <openssl/rand.h>
 #include <time.h>
 
+#include "core/clock.h"
+
 static uint64_t sys_mono_ms(void *user)
 {
     (void)user;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)clock_mono_ms();
 }
 
 static int64_t sys_wall_s(void *user)

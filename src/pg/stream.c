@@ -21,6 +21,7 @@
 #include <libpq-fe.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/str.h"
 #include "core/mem.h"
 #include "pg/conn_intern.h"
@@ -670,8 +671,7 @@ bool pgstream_finish(PgStream *s, Err *err)
         return conn_error(s, ERR_PG_CONNECT, "ending the replication stream", err);
     /* Drain what the server still sends until it acknowledges the end, for at most
      * STREAM_FINISH_MS: a server that never answers must not hang a clean stop. */
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t deadline = clock_mono_ms() + STREAM_FINISH_MS;
     for (;;) {
         char *buf = NULL;
         int n = PQgetCopyData(s->pg, &buf, 1);
@@ -681,9 +681,7 @@ bool pgstream_finish(PgStream *s, Err *err)
             break;
         if (n > 0)
             continue;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = STREAM_FINISH_MS - ((now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L);
+        int64_t left = deadline - clock_mono_ms();
         struct pollfd pfd = {.fd = PQsocket(s->pg), .events = POLLIN};
         if (left <= 0 || pfd.fd < 0 || poll(&pfd, 1, (int)left) <= 0 || !PQconsumeInput(s->pg))
             return err_set(err, ERR_TIMEOUT, "ending the replication stream: the server did not acknowledge");

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/mem.h"
 #include "pg/relcache.h"
@@ -377,20 +377,13 @@ static bool is_data(uint8_t type)
  * Deliver a staged transaction from its spool file: a first pass collects the
  * subtransactions marked aborted, the second delivers everything else.
  */
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, const OpenStream *open, Err *err);
 
 static bool replay(Assembler *a, const char *path, const TxnInfo *txn, const OpenStream *open, Err *err)
 {
-    uint64_t start = mono_us();
+    int64_t start = clock_mono_us();
     bool ok = replay_file(a, path, txn, open, err);
-    a->stats.replay_us += mono_us() - start;
+    a->stats.replay_us += (uint64_t)(clock_mono_us() - start);
     return ok;
 }
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/buf.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -50,13 +51,6 @@ void snap_time_rfc3339(char out[32])
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ================================================================ the point */
@@ -707,7 +701,7 @@ static void *worker_main(void *arg)
 static void show_progress(Exp *x, bool final)
 {
     pthread_mutex_lock(&x->mu);
-    double secs = (double)(mono_ms() - x->start_ms) / 1000.0;
+    double secs = (double)(clock_mono_ms() - x->start_ms) / 1000.0;
     uint64_t rows = 0, bytes = 0;
     int64_t est = 0;
     for (size_t i = 0; i < x->table_count; i++) {
@@ -879,7 +873,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
                   Err *err)
 {
     memset(out, 0, sizeof *out);
-    Exp x = {.cfg = cfg, .opts = opts, .start_ms = mono_ms()};
+    Exp x = {.cfg = cfg, .opts = opts, .start_ms = clock_mono_ms()};
     pthread_mutex_init(&x.mu, NULL);
     x.part_bytes = opts->part_bytes ? opts->part_bytes : SNAP_DEFAULT_PART_BYTES;
     if (opts->snapshot_id)
@@ -996,7 +990,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         char l[LSN_STR_MAX];
         log_info(&LOGC, "snapshot %s at %s: %zu table(s) in %zu range(s), %d connection(s)", x.snapshot_id,
                  lsn_format(snap_point_lsn(x.point), l), x.table_count, x.unit_count, jobs);
-        x.start_ms = mono_ms();
+        x.start_ms = clock_mono_ms();
         for (int i = 0; ok && i < jobs; i++) {
             pthread_mutex_lock(&x.mu);
             x.running++;
@@ -1010,7 +1004,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
                 workers[i].started = true;
             }
         }
-        int64_t last_progress = mono_ms(), last_wal = 0;
+        int64_t last_progress = clock_mono_ms(), last_wal = 0;
         for (;;) {
             pthread_mutex_lock(&x.mu);
             bool busy = x.running > 0;
@@ -1018,7 +1012,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             if (!busy)
                 break;
             nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000}, NULL);
-            int64_t now = mono_ms();
+            int64_t now = clock_mono_ms();
             if (now - last_progress >= (opts->tty ? 250 : 5000)) {
                 show_progress(&x, false);
                 last_progress = now;
@@ -1050,7 +1044,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         snprintf(out->snapshot_id, sizeof out->snapshot_id, "%s", x.snapshot_id);
         out->lsn = snap_point_lsn(x.point);
         out->tables = x.table_count;
-        out->seconds = (double)(mono_ms() - x.start_ms) / 1000.0;
+        out->seconds = (double)(clock_mono_ms() - x.start_ms) / 1000.0;
         for (size_t i = 0; i < x.table_count; i++) {
             out->rows += x.tables[i].rows;
             out->bytes += x.tables[i].bytes;

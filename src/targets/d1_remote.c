@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/ddl.h"
@@ -464,13 +464,6 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
  */
 #define CHECKPOINT_ONLY_MS 10000
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool rem_has_pending(const Target *t)
 {
     const D1Remote *d = (const D1Remote *)t;
@@ -478,7 +471,7 @@ static bool rem_has_pending(const Target *t)
         return false;
     if (d->committed > 0)
         return true;
-    return d->pending.commit_lsn != d->base.durable.commit_lsn && mono_ms() - d->last_send_ms >= CHECKPOINT_ONLY_MS;
+    return d->pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= CHECKPOINT_ONLY_MS;
 }
 
 static bool rem_flush(Target *t, Err *err)
@@ -492,7 +485,7 @@ static bool rem_flush(Target *t, Err *err)
     if (!send_prefix(d, d->committed, err))
         return false;
     if (d->base.durable.commit_lsn != before)
-        d->last_send_ms = mono_ms();
+        d->last_send_ms = clock_mono_ms();
     return true;
 }
 
@@ -667,6 +660,6 @@ bool d1_remote_flush_checkpoint(Target *t, Err *err)
     D1Remote *d = (D1Remote *)t;
     if (!refuse_if_broken(d, err) || !send_prefix(d, d->committed, err))
         return false;
-    d->last_send_ms = mono_ms();
+    d->last_send_ms = clock_mono_ms();
     return true;
 }

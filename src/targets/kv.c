@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/json_text.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -402,13 +403,6 @@ typedef struct Kv {
     int64_t time_us;
     LogCtx log;
 } Kv;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -990,7 +984,7 @@ static bool send_pending(Kv *kv, Err *err)
     if (rc < 0)
         return false;
     if (last) {
-        int64_t wait = last + KV_COOLDOWN_MS + KV_COOLDOWN_MARGIN_MS - mono_ms();
+        int64_t wait = last + KV_COOLDOWN_MS + KV_COOLDOWN_MARGIN_MS - clock_mono_ms();
         if (wait > 0) {
             kv->stats.cooldown_waits++;
             sleep_ms(wait);
@@ -1064,7 +1058,7 @@ static bool send_pending(Kv *kv, Err *err)
     char *sql = xasprintf("INSERT OR REPLACE INTO temp.kv_recent(key, at_ms) SELECT key, %" PRId64
                           " FROM _wal2edge_kv_pending; DELETE FROM temp.kv_recent WHERE at_ms < %" PRId64
                           "; DELETE FROM _wal2edge_kv_pending;",
-                          mono_ms(), mono_ms() - 2 * KV_COOLDOWN_MS);
+                          clock_mono_ms(), clock_mono_ms() - 2 * KV_COOLDOWN_MS);
     ok = sqlite_exec(kv->db, sql, err);
     free(sql);
     return ok;
