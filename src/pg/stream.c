@@ -53,7 +53,6 @@ typedef struct QueuedFrame {
  */
 typedef struct Reader {
     pthread_t thread;
-    bool running;
     int wake_fd;                   /* eventfd: status to send, or stop */
     pthread_mutex_t mu;
     pthread_cond_t frames_cv;      /* the caller waits here for frames */
@@ -533,11 +532,13 @@ static bool reader_start(PgStream *s, Lsn start, Err *err)
     if (rc != 0) {
         s->reader = NULL;
         close(rd->wake_fd);
+        pthread_mutex_destroy(&rd->mu);
+        pthread_cond_destroy(&rd->frames_cv);
+        pthread_cond_destroy(&rd->room_cv);
         free(rd);
         errno = rc;
         return err_sys(err, ERR_IO, "starting the replication reader");
     }
-    rd->running = true;
     return true;
 }
 
@@ -553,8 +554,7 @@ static void reader_stop(PgStream *s)
     pthread_cond_broadcast(&rd->room_cv);
     pthread_mutex_unlock(&rd->mu);
     reader_wake(rd);
-    if (rd->running)
-        pthread_join(rd->thread, NULL);
+    pthread_join(rd->thread, NULL);
     /* Blocking reads from here on (pgstream_finish) must not wait for a bulk. */
     int lowat = 0;   /* unknown: always set */
     if (PQsocket(s->pg) >= 0)
