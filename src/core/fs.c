@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,6 +64,48 @@ bool fs_sync_parent_dir(const char *file_path, Err *err)
         close(fd);
     free(dir);
     return ok;
+}
+
+bool fs_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+bool fs_write_file_durably(const char *path, const char *tmp_suffix, const void *data, size_t len, int mode,
+                           Err *err)
+{
+    if (!fs_mkdir_parents(path, err))
+        return false;
+    char *tmp = xasprintf("%s%s", path, tmp_suffix);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    bool ok = true;
+    if (fd < 0)
+        ok = err_sys(err, ERR_IO, "cannot create \"%s\"", tmp);
+    else if (!fs_write_all(fd, data, len))
+        ok = err_sys(err, ERR_IO, "cannot write \"%s\"", tmp);
+    else if (fsync(fd) != 0)
+        ok = err_sys(err, ERR_IO, "cannot fsync \"%s\"", tmp);
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp, path) != 0)
+        ok = err_sys(err, ERR_IO, "cannot rename \"%s\" to \"%s\"", tmp, path);
+    if (!ok)
+        unlink(tmp);
+    free(tmp);
+    return ok && fs_sync_parent_dir(path, err);
 }
 
 void fs_start_writeback(int fd, long long from, long long len)

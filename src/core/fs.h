@@ -1,13 +1,15 @@
 /*
  * core/fs.h - small filesystem helpers shared by the modules that own files.
  *
- * Owns:     creating directory trees (mode 0700: state is private) and making a
- *           directory entry durable after a create or rename.
+ * Owns:     creating directory trees (mode 0700: state is private), making a
+ *           directory entry durable after a create or rename, writing a whole
+ *           buffer, and replacing a file durably (temporary file, fsync, rename).
  */
 #ifndef WAL2EDGE_CORE_FS_H
 #define WAL2EDGE_CORE_FS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "core/err.h"
 
@@ -17,6 +19,18 @@ bool fs_mkdir_p(const char *path, Err *err) WARN_UNUSED;
 bool fs_mkdir_parents(const char *file_path, Err *err) WARN_UNUSED;
 /* fsync the directory that holds file_path. */
 bool fs_sync_parent_dir(const char *file_path, Err *err) WARN_UNUSED;
+
+/* write(2) all of data, retrying short writes and EINTR; false with errno set. */
+bool fs_write_all(int fd, const void *data, size_t len) WARN_UNUSED;
+
+/*
+ * Put data at path durably and atomically: directories created, written to
+ * path + tmp_suffix (".tmp"), fsynced, renamed over path, the directory synced.
+ * A reader sees the old file or the whole new one; a failure removes the
+ * temporary file.
+ */
+bool fs_write_file_durably(const char *path, const char *tmp_suffix, const void *data, size_t len, int mode,
+                           Err *err) WARN_UNUSED;
 
 /*
  * Start writing back fd's dirty pages in [from, from+len) without waiting

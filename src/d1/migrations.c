@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/mem.h"
 
 #define MIGRATIONS_MAX_BYTES ((size_t)64 * 1024 * 1024)
@@ -121,34 +122,7 @@ static bool existing(const char *dir, Buf *all, unsigned *next, Err *err)
 
 static bool write_file(const char *path, const char *text, Err *err)
 {
-    char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        err_sys(err, ERR_IO, "cannot create \"%s\"", tmp);
-        free(tmp);
-        return false;
-    }
-    size_t len = strlen(text), off = 0;
-    bool ok = true;
-    while (off < len) {
-        ssize_t n = write(fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            ok = err_sys(err, ERR_IO, "cannot write \"%s\"", tmp);
-            break;
-        }
-        off += (size_t)n;
-    }
-    if (ok && fsync(fd) != 0)
-        ok = err_sys(err, ERR_IO, "cannot sync \"%s\"", tmp);
-    close(fd);
-    if (ok && rename(tmp, path) != 0)
-        ok = err_sys(err, ERR_IO, "cannot rename \"%s\"", tmp);
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    return ok;
+    return fs_write_file_durably(path, ".tmp", text, strlen(text), 0644, err);
 }
 
 static char *slug(const char *s)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/fs.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "migrate/import_sql.h"
@@ -170,17 +171,10 @@ static bool write_file(const char *path, const char *data, size_t len, Err *err)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_sys(err, ERR_IO, "creating the import file %s", path);
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            err_sys(err, ERR_IO, "writing the import file %s", path);
-            close(fd);
-            return false;
-        }
-        data += n;
-        len -= (size_t)n;
+    if (!fs_write_all(fd, data, len)) {
+        err_sys(err, ERR_IO, "writing the import file %s", path);
+        close(fd);
+        return false;
     }
     if (close(fd) != 0)
         return err_sys(err, ERR_IO, "writing the import file %s", path);

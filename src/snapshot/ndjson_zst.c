@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/mem.h"
 
 #define PARTW_IN_BYTES (256u * 1024u)
@@ -97,15 +98,8 @@ bool partw_open(PartWriter *w, const char *path, Err *err)
 
 static bool write_out(PartWriter *w, size_t n, Err *err)
 {
-    size_t off = 0;
-    while (off < n) {
-        ssize_t k = write(w->fd, w->out + off, n - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return err_sys(err, ERR_IO, "cannot write part file \"%s\"", w->path);
-        off += (size_t)k;
-    }
+    if (!fs_write_all(w->fd, w->out, n))
+        return err_sys(err, ERR_IO, "cannot write part file \"%s\"", w->path);
     EVP_DigestUpdate(w->md, w->out, n);
     w->bytes += n;
     return true;

@@ -230,27 +230,9 @@ bool sink_put_bytes(SnapSink *s, const char *key, const void *data, size_t len, 
 {
     bool ok;
     if (s->dir) {
-        char *tmp = xasprintf("%s/%s.partial", s->dir, key);
-        ok = fs_mkdir_parents(tmp, err);
-        int fd = ok ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-        if (ok && fd < 0)
-            ok = err_sys(err, ERR_IO, "cannot create \"%s\"", tmp);
-        size_t off = 0;
-        while (ok && off < len) {
-            ssize_t k = write(fd, (const char *)data + off, len - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k < 0)
-                ok = err_sys(err, ERR_IO, "cannot write \"%s\"", tmp);
-            else
-                off += (size_t)k;
-        }
-        if (ok && fsync(fd) != 0)
-            ok = err_sys(err, ERR_IO, "cannot fsync \"%s\"", tmp);
-        if (fd >= 0)
-            close(fd);
-        ok = ok && local_place(s, key, tmp, err);
-        free(tmp);
+        char *dst = xasprintf("%s/%s", s->dir, key);
+        ok = fs_write_file_durably(dst, ".partial", data, len, 0600, err);
+        free(dst);
     } else {
         ok = r2_put_object(s->r2, key, data, len, &(R2PutOptions){.content_type = content_type}, NULL, err);
     }

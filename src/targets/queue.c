@@ -322,33 +322,7 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 
 static bool write_file_atomic(const char *path, const void *data, size_t len, Err *err)
 {
-    if (!fs_mkdir_parents(path, err))
-        return false;
-    char *tmp = xasprintf("%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool ok = fd >= 0;
-    const char *p = data;
-    size_t left = len;
-    while (ok && left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        ok = w > 0;
-        if (ok) {
-            p += w;
-            left -= (size_t)w;
-        }
-    }
-    ok = ok && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        err_sys(err, ERR_IO, "cannot write \"%s\"", path);
-        unlink(tmp);
-    }
-    free(tmp);
-    return ok && fs_sync_parent_dir(path, err);
+    return fs_write_file_durably(path, ".tmp", data, len, 0600, err);
 }
 
 static bool default_claim_put(void *user, const char *bucket, const char *key, const void *data, size_t len,
