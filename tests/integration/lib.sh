@@ -18,6 +18,20 @@ failures=0
     { echo "$TEST_NAME: the local Postgres is not running (scripts/pg-local.sh start)" >&2; exit 1; }
 eval "$("$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" env)"
 
+# Each test runs in a database of its own, made afresh here, so the demo's database (and its
+# publication and slot) is never touched and tests never see each other's tables. What a killed
+# earlier run left behind (sessions, slots on that database) is cleared first.
+TEST_DB="w2e_t_$(printf '%s' "$TEST_NAME" | tr -c 'a-z0-9_' '_')"
+psql -X -q -v ON_ERROR_STOP=1 -At -d postgres >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$TEST_DB' AND pid <> pg_backend_pid();
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$TEST_DB' AND NOT active;
+DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE);
+CREATE DATABASE $TEST_DB;
+SQL
+export PGDATABASE=$TEST_DB
+export DATABASE_URL="postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$TEST_DB"
+
 # Every test starts without Cloudflare settings (a developer's or the suite's edge
 # emulator exports them); a test that wants the local edge calls use_edge.
 for var in CLOUDFLARE_API_BASE_URL CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_API_TOKEN R2_ENDPOINT R2_ACCESS_KEY_ID \
