@@ -63,6 +63,9 @@ typedef struct Run {
     int64_t last_flush_ms;
     int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
     bool caught_up;
+    bool txn_open;                 /* a transaction is begun in the targets and not yet committed */
+    uint32_t txn_xid;              /* and its xid */
+    bool long_replay_logged;
     uint64_t transactions;
     /* status updates during a long replay (see pump) */
     bool pump_failed;
@@ -90,6 +93,9 @@ static bool sink_wants(void *ctx, Lsn commit_lsn)
 static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
 {
     Run *r = ctx;
+    r->txn_open = true;
+    r->txn_xid = txn->xid;
+    r->long_replay_logged = false;
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         s->skip_current = txn->commit_lsn <= s->accepted.commit_lsn;
@@ -139,6 +145,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         s->accepted.end_lsn = txn->end_lsn;
         s->pending_commit_time = txn->commit_time_us;
     }
+    r->txn_open = false;
     r->transactions++;
     if (!r->first_pending_ms)
         r->first_pending_ms = clock_mono_ms();
@@ -148,6 +155,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
 static void sink_rollback(void *ctx)
 {
     Run *r = ctx;
+    r->txn_open = false;
     for (size_t i = 0; i < r->slot_count; i++)
         if (!r->slots[i].skip_current)
             r->slots[i].target->ops->rollback(r->slots[i].target);
@@ -166,6 +174,14 @@ static bool sink_message(void *ctx, const Change *c, Err *err)
     if (!r->first_pending_ms)
         r->first_pending_ms = clock_mono_ms();
     return true;
+}
+
+/* A stop abandons a long replay (rolled back in every target; the server sends it again),
+ * so SIGTERM is answered in moments whatever the transaction's size. */
+static bool sink_stop(void *ctx)
+{
+    (void)ctx;
+    return signals_stop_requested() > 0;
 }
 
 /* ---- durability ---- */
@@ -218,7 +234,8 @@ static Lsn confirmable(const Run *r)
     if (durable == UINT64_MAX)
         durable = 0;
     Lsn lsn = durable;
-    if (all_current && !pgstream_has_queued(r->stream) && assembler_idle(r->asm_) && r->keepalive_end > lsn)
+    /* not in the middle of a replay either: a stop may still abandon the transaction */
+    if (all_current && !r->txn_open && !pgstream_has_queued(r->stream) && assembler_idle(r->asm_) && r->keepalive_end > lsn)
         lsn = r->keepalive_end;
     return lsn > r->confirmed ? lsn : r->confirmed;
 }
@@ -250,6 +267,10 @@ static bool send_status(Run *r, bool reply_requested, Err *err)
 static void pump(void *ctx)
 {
     Run *r = ctx;
+    if (r->txn_open && !r->long_replay_logged) {
+        r->long_replay_logged = true;
+        log_debug(&r->log, "replaying staged transaction %u into the targets", r->txn_xid);
+    }
     if (!r->stream || r->pump_failed)
         return;
     if (clock_mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
@@ -489,7 +510,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     ok = ok && r.store;
     if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
-        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump};
+        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump,
+                       sink_stop};
         r.asm_ = assembler_new(spool_dir, &sink, err);
         free(spool_dir);
         ok = r.asm_ != NULL;
@@ -506,8 +528,11 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             break;
         }
         close_session(&r, false);
-        if (signals_stop_requested())
+        if (signals_stop_requested()) {
+            if (err->code == ERR_INTERRUPTED)
+                log_info(&r.log, "stopping: %s (the next run applies it again)", err->msg);
             break;
+        }
         if (!err_retryable(err) || (r.opts.max_reconnects && ++reconnects > r.opts.max_reconnects)) {
             ok = false;
             break;

@@ -387,6 +387,15 @@ static bool replay(Assembler *a, const char *path, const TxnInfo *txn, const Ope
     return ok;
 }
 
+/* Checked every 256 records (a few ms of replay at most), so a stop is answered promptly. */
+static bool replay_interrupted(const Assembler *a, uint64_t records, const TxnInfo *txn, Err *err)
+{
+    if (records % 256 != 0 || !a->sink.stop || !a->sink.stop(a->sink.ctx))
+        return false;
+    return !err_set(err, ERR_INTERRUPTED, "replay of staged transaction %u interrupted after %llu records",
+                    txn->xid, (unsigned long long)records);
+}
+
 static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, const OpenStream *open,
                         Err *err)
 {
@@ -401,7 +410,12 @@ static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, cons
     typedef struct { uint32_t xid; uint64_t n; } XidCount;
     XidCount *counts = NULL;
     size_t count_len = 0;
+    uint64_t scanned = 0;
     while ((rc = spool_read(r, &rec, err)) == 1) {
+        if (replay_interrupted(a, ++scanned, txn, err)) {
+            rc = -1;
+            break;
+        }
         if (rec.kind == SPOOL_KIND_SUBABORT) {
             aborted = xrealloc(aborted, (aborted_count + 1) * sizeof *aborted);
             aborted[aborted_count++] = rec.xid;
@@ -440,8 +454,12 @@ static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, cons
     }
     uint64_t replayed = 0;
     while (ok && (rc = spool_read(r, &rec, err)) == 1) {
-        if (a->sink.pump && ++replayed % 4096 == 0)
+        if (++replayed % 4096 == 0 && a->sink.pump)
             a->sink.pump(a->sink.ctx);
+        if (replay_interrupted(a, replayed, txn, err)) {
+            ok = false;
+            break;
+        }
         if (rec.kind != SPOOL_KIND_DATA)
             continue;
         bool skip = false;
@@ -504,7 +522,7 @@ static bool on_stream_commit(Assembler *a, const PgoEvent *ev, Err *err)
     s->w = NULL;
     if (ok && a->sink.wants(a->sink.ctx, txn.commit_lsn)) {
         ok = replay(a, s->path, &txn, s, err);
-        a->stats.streamed++;
+        a->stats.streamed += ok;
     }
     drop_stream_at(a, stream_index(a, s), true);
     return ok;

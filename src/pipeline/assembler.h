@@ -41,6 +41,10 @@ typedef struct AsmSink {
     /* Called every few thousand changes while a staged transaction is replayed, so the
      * caller can keep the replication connection moving; may be NULL. */
     void (*pump)(void *ctx);
+    /* Asked every few hundred records while a staged transaction is replayed; true abandons
+     * the replay: the sink gets rollback(), the feed fails with ERR_INTERRUPTED and nothing
+     * of the transaction is committed (the server sends it again). May be NULL. */
+    bool (*stop)(void *ctx);
 } AsmSink;
 
 typedef struct AsmStats {

@@ -32,7 +32,15 @@ typedef struct Recorder {
     int standalone_messages;
     Lsn skip_up_to;            /* wants() answers false at or below this */
     const char *needle;
+    int stop_after;            /* stop() answers true from its stop_after-th call on (0: never) */
+    int stop_calls;
 } Recorder;
+
+static bool rec_stop(void *ctx)
+{
+    Recorder *r = ctx;
+    return r->stop_after > 0 && ++r->stop_calls >= r->stop_after;
+}
 
 static bool rec_wants(void *ctx, Lsn commit_lsn) { return commit_lsn > ((Recorder *)ctx)->skip_up_to; }
 
@@ -160,7 +168,7 @@ static uint8_t *read_fixture(const char *name, size_t *len)
 
 static Assembler *new_assembler(Recorder *r)
 {
-    AsmSink sink = {r, rec_wants, rec_begin, rec_change, rec_commit, rec_rollback, rec_message, NULL};
+    AsmSink sink = {r, rec_wants, rec_begin, rec_change, rec_commit, rec_rollback, rec_message, NULL, rec_stop};
     Err err;
     Assembler *a = assembler_new(spool_dir, &sink, &err);
     cr_assert_not_null(a, "%s", err.msg);
@@ -169,9 +177,11 @@ static Assembler *new_assembler(Recorder *r)
 
 /*
  * Feed the capture's messages [first, last) (all when last < 0) to the assembler.
- * Returns the number of messages in the capture.
+ * Returns the number of messages in the capture. With `failed`, a message the
+ * assembler refuses ends the feed: *failed gets its index and *ferr the error.
  */
-static int feed(Assembler *a, const uint8_t *data, size_t len, int first, int last)
+static int feed_until_error(Assembler *a, const uint8_t *data, size_t len, int first, int last, int *failed,
+                            Err *ferr)
 {
     CaptureSplitter s;
     PgoDecoder scratch;
@@ -186,13 +196,24 @@ static int feed(Assembler *a, const uint8_t *data, size_t len, int first, int la
         cr_assert_geq(rc, 0, "%s", err.msg);
         if (rc == 0)
             break;
-        if (index >= first && (last < 0 || index < last))
-            cr_assert(assembler_feed(a, 0x1000 + start, data + start, ev.len, &err), "message %d: %s", index,
-                      err.msg);
+        if (index >= first && (last < 0 || index < last)) {
+            bool ok = assembler_feed(a, 0x1000 + start, data + start, ev.len, &err);
+            if (!ok && failed) {
+                *failed = index;
+                *ferr = err;
+                break;
+            }
+            cr_assert(ok, "message %d: %s", index, err.msg);
+        }
         index++;
     }
     pgo_decoder_free(&scratch);
     return index;
+}
+
+static int feed(Assembler *a, const uint8_t *data, size_t len, int first, int last)
+{
+    return feed_until_error(a, data, len, first, last, NULL, NULL);
 }
 
 Test(assembler, streamed_transactions_with_savepoint_and_abort)
@@ -360,4 +381,47 @@ Test(assembler, change_for_an_unknown_relation_is_a_protocol_error)
     cr_assert_eq(err.code, ERR_PROTOCOL);
     cr_assert(strstr(err.msg, "relation oid 4242"), "%s", err.msg);
     assembler_free(a);
+}
+
+/* A stop asked for during the replay of a streamed transaction abandons it as a rollback;
+ * the next session (the server sends it again) delivers it whole. */
+Test(assembler, stop_during_replay_rolls_back)
+{
+    size_t len;
+    uint8_t *data = read_fixture("proto2_stream.bin", &len);
+    Recorder r = {.stop_after = 6}; /* ~1,210 records: 4 checks in the first pass, then the second */
+    Assembler *a = new_assembler(&r);
+    int failed = -1;
+    Err err;
+    feed_until_error(a, data, len, 0, -1, &failed, &err);
+    cr_assert_geq(failed, 0, "the replay was interrupted");
+    cr_assert_eq(err.code, ERR_INTERRUPTED, "%s", err.msg);
+    cr_assert(strstr(err.msg, "interrupted"), "%s", err.msg);
+    cr_assert_eq(r.rollbacks, 1, "the begun transaction is rolled back");
+    cr_assert_eq(r.count, 1, "only the small transaction before it was delivered");
+    cr_assert_eq(assembler_stats(a)->streamed, 0);
+    cr_assert_eq(files_in_spool(), 0, "the interrupted stream's spool is gone (the server resends it)");
+
+    /* a stop while the first pass scans the spool: nothing begun, nothing to roll back */
+    Recorder early = {.stop_after = 1};
+    Assembler *b = new_assembler(&early);
+    failed = -1;
+    feed_until_error(b, data, len, 0, -1, &failed, &err);
+    cr_assert_eq(err.code, ERR_INTERRUPTED);
+    cr_assert_eq(early.rollbacks, 0);
+    cr_assert_eq(early.count, 1);
+    assembler_free(b);
+
+    /* the next session: everything again from the start, delivered once */
+    r.stop_after = 0;
+    cr_assert(assembler_reset(a, &err), "%s", err.msg);
+    Recorder again = {0};
+    Assembler *c = new_assembler(&again);
+    feed(c, data, len, 0, -1);
+    cr_assert_eq(again.count, 3);
+    cr_assert_eq(again.txns[1].inserts, 700);
+    cr_assert_eq(again.rollbacks, 0);
+    assembler_free(c);
+    assembler_free(a);
+    free(data);
 }
