@@ -11,6 +11,7 @@
 #include "daemon/run.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
+#include "pipeline/deadletter.h"
 #include "targets/changelog.h"
 #include "targets/d1_embedded.h"
 #include "targets/d1_remote.h"
@@ -145,12 +146,16 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     opts.publication_table_count = maps ? maps->count : 0;
     opts.flush_interval_ms = cfg->run.flush_interval_ms;
     opts.status_interval_ms = cfg->run.status_interval_ms;
+    DeadLetter *dl = deadletter_new(cfg->state_dir); /* outlives the targets */
+    for (size_t i = 0; i < ts.count; i++)
+        ts.items[i]->deadletter = dl;
     if (ok) {
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
     } else {
         for (size_t i = 0; i < ts.count; i++)
             ts.items[i]->ops->free(ts.items[i]);
     }
+    deadletter_free(dl);
     cf_client_free(client);
     free(tables);
     mapping_set_free(maps);

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "pg/conn.h"
+#include "pipeline/deadletter.h"
 #include "state/store.h"
 
 #define STATUS_MAX_TARGETS 64
@@ -106,6 +107,16 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         json_array_append_new(targets, t);
     }
     json_object_set_new(doc, "targets", targets);
+    /* changes skipped under "on_error": "skip", per target (docs/mappings.md) */
+    DlCount dead[STATUS_MAX_TARGETS];
+    size_t dead_count = 0;
+    Err dead_err;
+    if (!deadletter_count(cfg->state_dir, dead, STATUS_MAX_TARGETS, &dead_count, &dead_err))
+        dead_count = 0;
+    json_t *dead_obj = json_object();
+    for (size_t i = 0; i < dead_count; i++)
+        json_object_set_new(dead_obj, dead[i].target, json_integer((json_int_t)dead[i].lines));
+    json_object_set_new(doc, "dead_letters", dead_obj);
 
     if (as_json) {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -138,6 +149,9 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
                    lsn_format(cps[i].checkpoint.commit_lsn, commit),
                    current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0);
         }
+        for (size_t i = 0; i < dead_count; i++)
+            printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
+                   dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
     }
     json_decref(doc);
     config_free(cfg);

@@ -25,7 +25,7 @@ typedef enum {
     ERR__COUNT
 } ErrCode;
 
-#define ERR_MSG_MAX 512
+#define ERR_MSG_MAX 1024
 
 typedef struct Err {
     ErrCode code;

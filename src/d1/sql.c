@@ -434,6 +434,30 @@ done:
     return ok;
 }
 
+void d1_sql_refusal(const D1Table *t, const Change *c, bool constraint, ErrCode code, Buf *key, Buf *value,
+                    DlPolicy *policy)
+{
+    const PgoTuple *tup = c->op == CHANGE_DELETE || !c->new_tuple ? c->old_tuple : c->new_tuple;
+    const char **names = xcalloc(t->col_count + 1, sizeof *names);
+    for (size_t k = 0; k < t->key_count; k++)
+        names[k] = t->cols[t->key[k]].pg_name;
+    deadletter_cols_json(c->rel, tup, names, t->key_count, DEADLETTER_MAX_KEY, key);
+    for (size_t i = 0; i < t->col_count; i++)
+        names[i] = t->cols[i].pg_name;
+    deadletter_cols_json(c->rel, tup, names, t->col_count, DEADLETTER_MAX_VALUE, value);
+    free(names);
+    *policy = (DlPolicy){
+        .skip = t->mapping && t->mapping->d1.on_error == MAP_ON_ERROR_SKIP,
+        .mapping_file = t->mapping ? t->mapping->file : "the mapping file",
+        .section = "d1",
+        .ways_out = constraint ? "drop that constraint from the D1 table (Postgres does not have it), or fix the "
+                                 "row in Postgres"
+                               : "leave the large column out of D1 (\"exclude\" in the \"d1\" section), or make "
+                                 "the row smaller in Postgres",
+        .code = code,
+    };
+}
+
 bool d1_sql_truncate(const D1Table *t, D1StmtList *out, Err *err)
 {
     D1SqlLimits lim = d1_sql_default_limits();

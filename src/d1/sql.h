@@ -27,6 +27,7 @@
 #include "d1/ddl.h"
 #include "d1/types.h"
 #include "pipeline/change.h"
+#include "pipeline/deadletter.h"
 
 typedef struct D1Stmt {
     char *sql;
@@ -72,6 +73,15 @@ bool d1_sql_truncate(const D1Table *t, D1StmtList *out, Err *err) WARN_UNUSED;
  */
 bool d1_sql_upsert_rows(const D1Table *t, const D1Value *const *rows, size_t row_count, Lsn lsn,
                         const D1SqlLimits *lim, D1StmtList *out, Err *err) WARN_UNUSED;
+
+/*
+ * A change of t that D1 refuses for its row alone (docs/mappings.md,
+ * "on_error"): the row's key and values as JSON (bounded, into key and value)
+ * and the policy of t's mapping, its stop error being `code`. constraint: a
+ * D1 constraint refused it, else one of the limits above.
+ */
+void d1_sql_refusal(const D1Table *t, const Change *c, bool constraint, ErrCode code, Buf *key, Buf *value,
+                    DlPolicy *policy);
 
 /* The checkpoint row: slot, commit and end LSN, updated_at = the commit time (UTC). */
 bool d1_sql_checkpoint(const char *slot, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_us,

@@ -185,13 +185,34 @@ static bool load_pairs(Ld *ld, const JsoncNode *node, const char *key_path, bool
     return true;
 }
 
+/* "on_error": "stop" | "skip" of the target section `obj` (absent: stop). */
+static bool load_on_error(Ld *ld, const JsoncNode *obj, const char *parent, MapOnError *out)
+{
+    *out = MAP_ON_ERROR_STOP;
+    const JsoncMember *m = jsonc_member(obj, "on_error");
+    if (!m)
+        return true;
+    char path[96];
+    snprintf(path, sizeof path, "%s.on_error", parent);
+    if (!expect_type(ld, m->value, JSONC_STRING, path))
+        return false;
+    if (strcmp(m->value->text, "skip") == 0)
+        *out = MAP_ON_ERROR_SKIP;
+    else if (strcmp(m->value->text, "stop") != 0)
+        return fail(ld, m->value->line, m->value->col, path,
+                    "\"%s\" is not an on_error policy (use \"stop\" or \"skip\")", m->value->text);
+    return true;
+}
+
+const char *mapping_on_error_name(MapOnError e) { return e == MAP_ON_ERROR_SKIP ? "skip" : "stop"; }
+
 static bool load_d1(Ld *ld, const JsoncNode *node, Mapping *mp)
 {
     if (!expect_type(ld, node, JSONC_OBJECT, "d1"))
         return false;
-    static const char *const keys[] = {"database", "table",   "exclude",
-                                       "rename",   "types",   "primary_key", NULL};
-    if (!check_keys(ld, node, "d1", keys))
+    static const char *const keys[] = {"database", "table",       "exclude",  "rename",
+                                       "types",    "primary_key", "on_error", NULL};
+    if (!check_keys(ld, node, "d1", keys) || !load_on_error(ld, node, "d1", &mp->d1.on_error))
         return false;
     MappingD1 *d = &mp->d1;
     d->present = true;
@@ -304,10 +325,12 @@ static bool load_kv(Ld *ld, const JsoncNode *node, Mapping *mp)
         if (!expect_type(ld, it, JSONC_OBJECT, path))
             return false;
         /* "metadata" (an object of templates) is validated by targets/kv (docs/kv.md) */
-        static const char *const keys[] = {"namespace", "key", "value", "ttl", "metadata", NULL};
+        static const char *const keys[] = {"namespace", "key", "value", "ttl", "metadata", "on_error", NULL};
         if (!check_keys(ld, it, path, keys))
             return false;
         MappingKv *kv = &mp->kv[mp->kv_count++];
+        if (!load_on_error(ld, it, path, &kv->on_error))
+            return false;
         kv->line = it->line;
         kv->col = it->col;
         const JsoncNode *ns, *key, *value;
@@ -363,9 +386,10 @@ static bool load_queue(Ld *ld, const JsoncNode *node, Mapping *mp)
     if (!expect_type(ld, node, JSONC_OBJECT, "queue"))
         return false;
     /* the options beyond "queue" are validated by targets/queue (docs/events.md) */
-    static const char *const keys[] = {"queue", "ops", "exclude", "route", "oversize", "claim_check", NULL};
+    static const char *const keys[] = {"queue",    "ops",         "exclude",  "route",
+                                       "oversize", "claim_check", "on_error", NULL};
     const JsoncNode *q;
-    if (!check_keys(ld, node, "queue", keys) || !get_required_string(ld, node, "queue", "queue", &q) ||
+    if (!check_keys(ld, node, "queue", keys) || !load_on_error(ld, node, "queue", &mp->queue_on_error) || !get_required_string(ld, node, "queue", "queue", &q) ||
         !target_exists(ld, TARGET_QUEUE, q, "queue.queue"))
         return false;
     mp->queue_node = node;

@@ -31,6 +31,13 @@ typedef struct MapName {
     int line, col;
 } MapName;
 
+/* "on_error" of a target section: what to do with a change the target refuses
+ * for that row alone (a limit, a constraint D1 has and Postgres has not). */
+typedef enum {
+    MAP_ON_ERROR_STOP = 0,     /* default: the run exits naming the row */
+    MAP_ON_ERROR_SKIP,         /* the change goes to the dead-letter file (pipeline/deadletter) */
+} MapOnError;
+
 /* A "from": "to" pair ("rename" and "types"). */
 typedef struct MapPair {
     char *key;
@@ -53,6 +60,7 @@ typedef struct MappingD1 {
     MapName *primary_key;      /* Postgres column names; empty: the table's primary key */
     size_t primary_key_count;
     int primary_key_line, primary_key_col;
+    MapOnError on_error;
 } MappingD1;
 
 /* One KV entry of "kv": [...]. */
@@ -61,6 +69,7 @@ typedef struct MappingKv {
     char *key;                 /* template: "user:{id}" */
     char *value;               /* "row" or a template; NULL for a column list (read from kv_node) */
     long long ttl;             /* seconds; 0 when absent */
+    MapOnError on_error;
     int line, col;
     int key_line, key_col, value_line, value_col;
 } MappingKv;
@@ -77,6 +86,7 @@ typedef struct Mapping {
     const JsoncNode *queue_node;    /* borrowed from root; NULL when absent */
     const JsoncNode *snapshot_node; /* borrowed from root; NULL when absent */
     char *queue;               /* "queue": {"queue": NAME}; NULL when absent */
+    MapOnError queue_on_error; /* "queue": {"on_error": ...} */
     char *snapshot_bucket;     /* "snapshot": {"bucket": NAME, "prefix": P} */
     char *snapshot_prefix;     /* NULL when absent */
     JsoncNode *root;           /* owned parse tree */
@@ -101,6 +111,9 @@ void mapping_set_free(MappingSet *set);
 
 /* Borrowed mapping of a source table ("schema.name"), or NULL. */
 const Mapping *mapping_set_find(const MappingSet *set, const char *source);
+
+/* "stop" or "skip". */
+const char *mapping_on_error_name(MapOnError e);
 
 /* Whether the D1 part of m excludes Postgres column `col`. */
 bool mapping_d1_excludes(const Mapping *m, const char *col);

@@ -35,6 +35,7 @@ typedef struct TargetCheckpoint {
 } TargetCheckpoint;
 
 typedef struct Target Target;
+typedef struct DeadLetter DeadLetter; /* pipeline/deadletter.h */
 
 typedef struct TargetOps {
     const char *kind;          /* "changelog", "d1", ... */
@@ -56,6 +57,7 @@ struct Target {
     const TargetOps *ops;
     char *name;                /* "changelog", "d1.app" */
     TargetCheckpoint durable;  /* maintained by the target: what flush() made durable */
+    DeadLetter *deadletter;    /* borrowed, set by the command; NULL: "on_error": "skip" stops too */
 };
 
 #endif

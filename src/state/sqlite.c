@@ -188,3 +188,8 @@ const void *sqlite_column_blob(SqliteStmt *st, int col, size_t *len)
 }
 
 int64_t sqlite_changes(Sqlite *db) { return sqlite3_changes64(db->db); }
+
+bool sqlite_err_is_constraint(const Err *err)
+{
+    return err->code == ERR_STORE && (err->detail & 0xff) == SQLITE_CONSTRAINT;
+}

@@ -62,5 +62,7 @@ const void *sqlite_column_blob(SqliteStmt *st, int col, size_t *len);
 
 /* Rows changed by the last INSERT/UPDATE/DELETE. */
 int64_t sqlite_changes(Sqlite *db);
+/* Whether err is SQLite refusing a statement for a constraint (UNIQUE, CHECK, NOT NULL, ...). */
+bool sqlite_err_is_constraint(const Err *err);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "pipeline/deadletter.h"
 #include "d1/ddl.h"
 #include "d1/sql.h"
 #include "state/sqlite.h"
@@ -163,6 +164,53 @@ static bool apply_truncate(D1Embedded *d, const Change *c, Err *err)
     return ok;
 }
 
+/* A change D1 refuses for its row alone: dead letter and go on, or stop (docs/mappings.md, "on_error"). */
+static bool refuse_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, const Change *c, bool constraint,
+                       Err *err)
+{
+    Buf key, value;
+    buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
+    buf_init(&value, 2 * DEADLETTER_MAX_VALUE + 4096);
+    DlPolicy p;
+    d1_sql_refusal(tab, c, constraint, err->code, &key, &value, &p);
+    char reason[ERR_MSG_MAX];
+    snprintf(reason, sizeof reason, "%s", err->msg);
+    DlEntry e = {.target = d->base.name, .table = tab->source, .commit_lsn = txn->commit_lsn, .xid = txn->xid,
+                 .key = key.data, .reason = reason, .value = value.data, .value_len = value.len};
+    bool ok = deadletter_refuse(d->base.deadletter, &p, &e, err);
+    buf_free(&key);
+    buf_free(&value);
+    return ok;
+}
+
+/* Apply one row change; a refusal of this row alone goes to refuse_row (*refused: its error is complete). */
+static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, const Change *c, bool *refused,
+                      Err *err)
+{
+    D1StmtList l = {0};
+    bool ok = d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err);
+    if (!ok) {
+        d1_stmt_list_clear(&l);
+        *refused = err->code == ERR_TOO_LARGE;
+        return *refused && refuse_row(d, tab, txn, c, false, err);
+    }
+    /* a skipped change of several statements (key change) must leave none of them applied */
+    bool guard = l.count > 1 && tab->mapping->d1.on_error == MAP_ON_ERROR_SKIP;
+    ok = (!guard || sqlite_exec(d->db, "SAVEPOINT wal2edge_row", err)) && exec_list(d, &l, err);
+    d1_stmt_list_clear(&l);
+    if (ok)
+        return !guard || sqlite_exec(d->db, "RELEASE wal2edge_row", err);
+    if (!sqlite_err_is_constraint(err))
+        return false;
+    Err sub;
+    if (guard && !sqlite_exec(d->db, "ROLLBACK TO wal2edge_row; RELEASE wal2edge_row", &sub)) {
+        *err = sub;
+        return false;
+    }
+    *refused = true;
+    return refuse_row(d, tab, txn, c, true, err);
+}
+
 static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
@@ -172,17 +220,17 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return true;
     if (!d->applying)
         return err_set(err, ERR_INTERNAL, "change outside a transaction");
-    bool ok;
+    bool ok, refused = false;
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
     } else {
         const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
         if (!tab)
             return true; /* not mapped to this database */
-        D1StmtList l = {0};
-        ok = d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err) && exec_list(d, &l, err);
-        d1_stmt_list_clear(&l);
+        ok = apply_row(d, tab, txn, c, &refused, err);
     }
+    if (!ok && refused)
+        return fail_and_rollback(d, err); /* the refusal's message names everything */
     if (!ok) {
         char lsn[LSN_STR_MAX];
         err_prefix(err, "table \"%s\", transaction at %s", c->rel ? c->rel->qualname : "?",

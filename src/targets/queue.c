@@ -155,6 +155,8 @@ bool queue_map_options_parse(const Mapping *m, const Config *cfg, QueueMapOption
             }
         } else if (strcmp(mm->key, "route") == 0) {
             ok = parse_route(m, cfg, v, o, err);
+        } else if (strcmp(mm->key, "on_error") == 0) {
+            /* validated by mapping/mapping (Mapping.queue_on_error) */
         } else if (strcmp(mm->key, "oversize") == 0) {
             oversize = v;
             if (v->type != JSONC_STRING || (strcmp(v->text, "claim_check") != 0 && strcmp(v->text, "error") != 0))
@@ -183,7 +185,7 @@ bool queue_map_options_parse(const Mapping *m, const Config *cfg, QueueMapOption
         } else {
             ok = err_set(err, ERR_CONFIG,
                          "%s:%d:%d: queue: unknown key \"%s\" (expected \"queue\", \"ops\", \"exclude\", \"route\", "
-                         "\"oversize\", \"claim_check\")",
+                         "\"oversize\", \"claim_check\", \"on_error\")",
                          m->file, mm->line, mm->col, mm->key);
         }
     }

@@ -147,6 +147,43 @@ Test(mapping, errors_name_file_line_col_and_key)
                  "mappings/t.jsonc:1:1: invalid JSON: unterminated object");
 }
 
+Test(mapping, on_error_per_target_section)
+{
+    static const char text[] =
+        "{\"table\": \"a.b\",\n"
+        " \"d1\": {\"database\": \"app\", \"on_error\": \"skip\"},\n"
+        " \"kv\": [{\"namespace\": \"cache\", \"key\": \"k:{id}\", \"value\": \"row\"},\n"
+        "        {\"namespace\": \"cache\", \"key\": \"e:{id}\", \"value\": \"row\", \"on_error\": \"skip\"}],\n"
+        " \"queue\": {\"queue\": \"changes\", \"on_error\": \"stop\"}}\n";
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, text, &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    const Mapping *m = &set->items[0];
+    cr_expect_eq(m->d1.on_error, MAP_ON_ERROR_SKIP);
+    cr_expect_eq(m->kv[0].on_error, MAP_ON_ERROR_STOP, "the default is stop");
+    cr_expect_eq(m->kv[1].on_error, MAP_ON_ERROR_SKIP);
+    cr_expect_eq(m->queue_on_error, MAP_ON_ERROR_STOP);
+    cr_expect_str_eq(mapping_on_error_name(m->d1.on_error), "skip");
+    mapping_set_free(set);
+    set = parse_one(cfg, "{\"table\": \"a.b\", \"queue\": {\"queue\": \"changes\"}}", &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_eq(set->items[0].queue_on_error, MAP_ON_ERROR_STOP);
+    cr_expect_eq(set->items[0].d1.on_error, MAP_ON_ERROR_STOP);
+    mapping_set_free(set);
+    config_free(cfg);
+
+    expect_error("{\"table\": \"a.b\",\n \"d1\": {\"database\": \"app\", \"on_error\": \"ignore\"}}",
+                 "mappings/t.jsonc:2:40: d1.on_error: \"ignore\" is not an on_error policy (use \"stop\" or "
+                 "\"skip\")");
+    expect_error("{\"table\": \"a.b\", \"kv\": [{\"namespace\": \"cache\", \"key\": \"k\", \"value\": \"row\", "
+                 "\"on_error\": true}]}",
+                 "mappings/t.jsonc:1:88: kv[0].on_error: expected a string, got boolean");
+    expect_error("{\"table\": \"a.b\", \"queue\": {\"queue\": \"changes\", \"on_error\": \"Skip\"}}",
+                 "mappings/t.jsonc:1:60: queue.on_error: \"Skip\" is not an on_error policy (use \"stop\" or "
+                 "\"skip\")");
+}
+
 Test(mapping, two_writers_of_one_d1_table_name_both_files)
 {
     Config *cfg = test_config();
