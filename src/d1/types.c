@@ -617,15 +617,29 @@ static bool parse_double(const char *s, size_t n, double *out)
     return true;
 }
 
-static bool json_text_ok(const char *s, size_t n)
+/* A json/jsonb document: malformed, embeddable as it is, or one that must be wrapped
+ * because embedding it would be ambiguous (JSON null would read as SQL NULL; a one-key
+ * {"$json": …} object would read as the wrapper itself). */
+typedef enum JsonShape { JSON_BAD, JSON_PLAIN, JSON_WRAP } JsonShape;
+
+static JsonShape json_shape(const char *s, size_t n)
 {
     json_error_t je;
     json_t *j = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!j)
-        return false;
+        return JSON_BAD;
+    bool wrap = json_is_null(j) || (json_is_object(j) && json_object_size(j) == 1 &&
+                                    json_object_get(j, D1_JSON_WRAPPER));
     json_decref(j);
-    return true;
+    return wrap ? JSON_WRAP : JSON_PLAIN;
 }
+
+static bool wrap_open(Buf *b, bool wrap, Err *err)
+{
+    return !wrap || buf_append_str(b, "{\"" D1_JSON_WRAPPER "\":", err);
+}
+
+static bool wrap_close(Buf *b, bool wrap, Err *err) { return !wrap || buf_append(b, "}", 1, err); }
 
 static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int depth, Err *err);
 
@@ -848,9 +862,9 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
             return bad(err, t, s, n);
         return buf_append(b, s, n, err);
     }
-    case D1C_JSON:
+    case D1C_JSON: /* D1 keeps SQL NULL and the text 'null' apart: no wrapper */
         *kind = D1V_TEXT;
-        if (!json_text_ok(s, n))
+        if (json_shape(s, n) == JSON_BAD)
             return bad(err, t, s, n);
         return buf_append(b, s, n, err);
     case D1C_TEXT:
@@ -930,12 +944,16 @@ static bool append_json(const D1Type *t, const char *s, size_t n, Buf *b, int de
         return err_set(err, ERR_PROTOCOL, "value nests too deeply");
     if (t->conv == D1C_ARRAY)
         return append_array(t, s, n, b, depth, err);
-    if (t->conv == D1C_COMPOSITE)
-        return append_record(t, s, n, b, depth, err);
+    if (t->conv == D1C_COMPOSITE) { /* a record whose one attribute is "$json" would read as the wrapper */
+        bool wrap = t->attr_count == 1 && strcmp(t->attr_names[0], D1_JSON_WRAPPER) == 0;
+        return wrap_open(b, wrap, err) && append_record(t, s, n, b, depth, err) && wrap_close(b, wrap, err);
+    }
     if (t->conv == D1C_JSON) {
-        if (!json_text_ok(s, n))
+        JsonShape shape = json_shape(s, n);
+        if (shape == JSON_BAD)
             return bad(err, t, s, n);
-        return buf_append(b, s, n, err);
+        return wrap_open(b, shape == JSON_WRAP, err) && buf_append(b, s, n, err) &&
+               wrap_close(b, shape == JSON_WRAP, err);
     }
     if (t->conv == D1C_BYTEA) { /* keep Postgres's hex form: "\\x0102" */
         Buf bytes;

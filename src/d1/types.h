@@ -112,14 +112,20 @@ bool d1_value_from_text(const D1Type *t, const char *text, size_t len, D1Value *
                         Err *err) WARN_UNUSED;
 void d1_value_clear(D1Value *v);
 
+/* The key of the wrapper {"$json": V} that keeps an embedded json/jsonb value apart
+ * from SQL NULL and from the wrapper itself (docs/types.md, "JSON null"). */
+#define D1_JSON_WRAPPER "$json"
+
 /*
  * Append one value as a JSON value, losslessly, with the rules of docs/types.md
  * ("Arrays" detail): smallint/integer and bigint within ±2^53 as numbers (larger
  * bigint as strings), numeric as a string, floats as numbers (NaN/Infinity as
- * strings), booleans, json/jsonb embedded, arrays and composites as JSON,
+ * strings, -0 as -0), booleans, json/jsonb embedded, arrays and composites as JSON,
  * bytea as "\\x..", dates and times in their ISO forms, everything else as a
- * string. This is the one JSON rendering of Postgres values: the change events,
- * KV values and snapshots all use it.
+ * string. A json/jsonb value that is JSON null or an object whose only key is
+ * "$json" (and a composite whose only attribute is "$json") is wrapped as
+ * {"$json": V}, so `null` always means SQL NULL. This is the one JSON rendering
+ * of Postgres values: the change events, KV values and snapshots all use it.
  */
 bool d1_value_append_json(const D1Type *t, const char *text, size_t len, Buf *out, Err *err) WARN_UNUSED;
 

@@ -285,14 +285,44 @@ static bool record_text(const D1Type *t, const char *j, size_t n, Buf *out, int 
     return ok && buf_append(out, ")", 1, err);
 }
 
+/* The wrapper {"$json":V} of d1_value_append_json: true with V at j[*vs..*ve), exactly
+ * the bytes between ':' and '}' (json keeps white space around a value: " null "). */
+static bool unwrap(const char *j, size_t n, int depth, size_t *vs, size_t *ve)
+{
+    static const char key[] = "\"" D1_JSON_WRAPPER "\"";
+    if (n < 2 || j[0] != '{' || j[n - 1] != '}')
+        return false;
+    size_t i = skip_ws(j, n - 1, 1);
+    size_t ke = i < n - 1 && j[i] == '"' ? string_end(j, n - 1, i) : 0;
+    if (!ke || ke - i != sizeof key - 1 || memcmp(j + i, key, sizeof key - 1) != 0)
+        return false;
+    i = skip_ws(j, n - 1, ke);
+    if (i >= n - 1 || j[i] != ':')
+        return false;
+    size_t e = value_end(j, n - 1, skip_ws(j, n - 1, i + 1), depth + 1);
+    *vs = i + 1;
+    *ve = n - 1;
+    return e && skip_ws(j, n - 1, e) == n - 1;
+}
+
 static bool value_text(const D1Type *t, const char *j, size_t n, Buf *out, int depth, Err *err)
 {
+    size_t vs, ve;
     switch (t->conv) {
-    case D1C_JSON:
+    case D1C_JSON: /* embedded as it was printed, or wrapped (JSON null, a one-key "$json" object) */
+        if (unwrap(j, n, depth, &vs, &ve))
+            return buf_append(out, j + vs, ve - vs, err);
+        if (n == 4 && memcmp(j, "null", 4) == 0)
+            return bad(err, t, j, n); /* SQL NULL is handled by the caller; JSON null is wrapped */
         return buf_append(out, j, n, err);
     case D1C_ARRAY:
         return array_text(t, j, n, out, depth, err);
     case D1C_COMPOSITE:
+        if (t->attr_count == 1 && strcmp(t->attr_names[0], D1_JSON_WRAPPER) == 0) {
+            if (!unwrap(j, n, depth, &vs, &ve))
+                return bad(err, t, j, n);
+            return record_text(t, j + vs, ve - vs, out, depth, err);
+        }
         return record_text(t, j, n, out, depth, err);
     case D1C_BOOL:
         if (n == 4 && memcmp(j, "true", 4) == 0)

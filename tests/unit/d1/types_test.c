@@ -5,6 +5,7 @@
  * psql from the local cluster (scripts/pg-local.sh).
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "d1/types.h"
@@ -260,6 +261,25 @@ Test(d1_types, composites)
     expect_bad(90003, "(1,a)", NULL);
     expect_bad(90003, "(1,a,,,,)", NULL);
     expect_bad(90003, "1,a,,,", NULL);
+}
+
+/* D1 keeps SQL NULL and the text 'null' apart: json values are stored as they were
+ * printed, never wrapped (docs/types.md, "JSON null"); -0 is bound as -0. */
+Test(d1_types, json_null_and_negative_zero_in_d1)
+{
+    expect_value(3802, NULL, "null", D1V_TEXT, "null");
+    expect_value(114, NULL, " null ", D1V_TEXT, " null ");
+    expect_value(3802, NULL, "{\"$json\": 1}", D1V_TEXT, "{\"$json\": 1}");
+    expect_value(3807, NULL, "{\"null\",NULL}", D1V_TEXT, "[{\"$json\":null},null]");
+    expect_value(701, NULL, "-0", D1V_REAL, "-0");
+    expect_value(701, "TEXT", "-0", D1V_TEXT, "-0");
+    D1Type *t = ty(700, NULL);
+    D1Value v;
+    Err err;
+    cr_assert(d1_value_from_text(t, "-0", 2, &v, &err), "%s", err.msg);
+    cr_expect(v.kind == D1V_REAL && v.r == 0 && signbit(v.r));
+    d1_value_clear(&v);
+    d1_type_free(t);
 }
 
 Test(d1_types, overrides)

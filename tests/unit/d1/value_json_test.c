@@ -1,8 +1,10 @@
 /*
  * Unit tests for d1_value_append_json on the types rendered straight into the
  * output (integers, booleans, numerics, dates and times): the exact JSON, and a
- * malformed value leaves the output as it was. Inputs are PostgreSQL 15 text
- * output in the stream's pinned settings.
+ * malformed value leaves the output as it was; json/jsonb values that would be
+ * ambiguous (JSON null, a one-key "$json" object) are wrapped, and float -0
+ * keeps its sign. Inputs are PostgreSQL 15 text output in the stream's pinned
+ * settings.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -10,10 +12,10 @@
 #include "d1_test_util.h"
 #include "d1/types.h"
 
-static void expect_json(uint32_t oid, const char *pg, const char *want)
+static void expect_json_in(const CatalogInfo *cat, uint32_t oid, const char *pg, const char *want)
 {
     Err err;
-    D1Type *t = d1_type_resolve(&test_cat, oid, NULL, &err);
+    D1Type *t = d1_type_resolve(cat, oid, NULL, &err);
     cr_assert_not_null(t, "type %u: %s", oid, err.msg);
     Buf b;
     buf_init(&b, 1 << 16);
@@ -23,6 +25,8 @@ static void expect_json(uint32_t oid, const char *pg, const char *want)
     buf_free(&b);
     d1_type_free(t);
 }
+
+static void expect_json(uint32_t oid, const char *pg, const char *want) { expect_json_in(&test_cat, oid, pg, want); }
 
 static void expect_rejected(uint32_t oid, const char *pg)
 {
@@ -80,4 +84,49 @@ Test(value_json, malformed_values_leave_the_output_unchanged)
     expect_rejected(1700, "1,5");
     expect_rejected(1082, "2026-13-01");
     expect_rejected(1184, "2026-11-02 10:00:00");
+}
+
+/* JSON null must not read as SQL NULL (`null`), nor a "$json" object as the wrapper. */
+Test(value_json, json_null_is_wrapped_and_the_wrapper_is_never_ambiguous)
+{
+    expect_json(3802, "null", "{\"$json\":null}");
+    expect_json(114, "null", "{\"$json\":null}");
+    expect_json(114, " null ", "{\"$json\": null }"); /* json keeps its text as it was */
+    expect_json(3802, "\"null\"", "\"null\"");
+    expect_json(3802, "{\"$json\": 1}", "{\"$json\":{\"$json\": 1}}");
+    expect_json(114, "{\"$json\":null}", "{\"$json\":{\"$json\":null}}");
+    expect_json(114, "{\"\\u0024json\":1}", "{\"$json\":{\"\\u0024json\":1}}"); /* the same key, escaped */
+    /* everything else is embedded as before */
+    expect_json(3802, "{\"$json\": 1, \"a\": 2}", "{\"$json\": 1, \"a\": 2}");
+    expect_json(3802, "{\"a\": null}", "{\"a\": null}");
+    expect_json(3802, "[null]", "[null]");
+    expect_json(3802, "{}", "{}");
+    expect_json(3802, "0", "0");
+    /* arrays: a JSON null element vs a NULL element */
+    expect_json(3807, "{\"null\",NULL,\"\\\"null\\\"\"}", "[{\"$json\":null},null,\"null\"]");
+    expect_json(199, "{\"{\\\"$json\\\": 2}\"}", "[{\"$json\":{\"$json\": 2}}]");
+}
+
+Test(value_json, a_record_whose_only_attribute_is_the_wrapper_key_is_wrapped)
+{
+    static const CatAttr one[] = {{"$json", 3802, -1}};
+    static const CatAttr two[] = {{"$json", 3802, -1}, {"b", 23, -1}};
+    static const CatType types[] = {
+        {.oid = 90101, .schema = "public", .name = "w", .formatted = "w", .typtype = 'c', .attrs = one, .attr_count = 1},
+        {.oid = 90102, .schema = "public", .name = "w2", .formatted = "w2", .typtype = 'c', .attrs = two, .attr_count = 2},
+    };
+    static const CatalogInfo cat = {.types = types, .type_count = 2};
+    expect_json_in(&cat, 90101, "(null)", "{\"$json\":{\"$json\":{\"$json\":null}}}");
+    expect_json_in(&cat, 90101, "()", "{\"$json\":{\"$json\":null}}");
+    expect_json_in(&cat, 90102, "(1,2)", "{\"$json\":1,\"b\":2}");
+}
+
+/* Postgres keeps the sign of a zero float; so does the JSON number. */
+Test(value_json, negative_zero_floats_keep_their_sign)
+{
+    expect_json(701, "-0", "-0");
+    expect_json(700, "-0", "-0");
+    expect_json(701, "0", "0");
+    expect_json(1022, "{-0,0}", "[-0,0]");
+    expect_json(1021, "{-0}", "[-0]");
 }
