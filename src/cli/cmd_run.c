@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "core/log.h"
+#include "daemon/backoff.h"
 #include "daemon/run.h"
+#include "daemon/signals.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pipeline/deadletter.h"
@@ -70,14 +73,38 @@ static bool shared_client(const Config *cfg, const ConfigTarget *t, CfClient **c
     return *client != NULL;
 }
 
+/*
+ * Postgres unreachable at start is retried like a connection lost later (daemon/run): the
+ * same backoff and jitter, one warning per attempt with the reason, a clean stop on
+ * SIGINT/SIGTERM (*stopped). Errors that retrying cannot cure end at once.
+ */
+static CatalogInfo *read_catalog(const Config *cfg, const char **names, size_t count, bool *stopped, Err *err)
+{
+    Backoff backoff;
+    backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    LogCtx lc = {.component = "run", .slot = cfg->source.slot};
+    for (;;) {
+        CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, count, err);
+        if (cat || !err_retryable(err))
+            return cat;
+        int64_t delay = backoff_next(&backoff, (uint32_t)clock_mono_us());
+        log_warn(&lc, "%s; retrying in %lld ms (attempt %u)", err->msg, (long long)delay, backoff.attempts);
+        signals_sleep_ms(delay);
+        if (signals_stop_requested()) {
+            *stopped = true;
+            return NULL;
+        }
+    }
+}
+
 /* One target per configured target that a mapping uses. */
 static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, CfClient **client,
-                               Err *err)
+                               bool *stopped, Err *err)
 {
     const char **names = calloc(maps->count ? maps->count : 1, sizeof *names);
     for (size_t i = 0; i < maps->count; i++)
         names[i] = maps->items[i].source;
-    CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, maps->count, err);
+    CatalogInfo *cat = read_catalog(cfg, names, maps->count, stopped, err);
     free(names);
     if (!cat)
         return false;
@@ -127,12 +154,18 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     MappingSet *maps = NULL;
     CfClient *client = NULL; /* outlives the targets (run_pipeline frees them) */
     bool ok = true;
+    bool stopped = false; /* SIGINT/SIGTERM while the source was still unreachable */
+    signals_install();
     const char *log_path = target_log ? target_log : cfg->changelog_path;
     if (log_path)
         ok = add_target(&ts, changelog_target_new(log_path, &err));
     if (ok && cfg->mapping_file_count > 0) {
         maps = mapping_set_load(cfg, &err);
-        ok = maps && add_mapped_targets(cfg, maps, &ts, &client, &err);
+        ok = maps && add_mapped_targets(cfg, maps, &ts, &client, &stopped, &err);
+    }
+    if (stopped) {
+        LogCtx lc = {.component = "run", .slot = cfg->source.slot};
+        log_info(&lc, "stopped before the source could be reached");
     }
     if (ok && ts.count == 0)
         ok = err_set(&err, ERR_CONFIG,
@@ -160,5 +193,5 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     free(tables);
     mapping_set_free(maps);
     config_free(cfg);
-    return ok ? 0 : cli_fail(&err);
+    return ok || stopped ? 0 : cli_fail(&err);
 }

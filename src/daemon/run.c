@@ -24,6 +24,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "daemon/backoff.h"
 #include "daemon/signals.h"
 #include "pg/conn.h"
 #include "pg/stream.h"
@@ -34,8 +35,6 @@
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
 #define DEFAULT_FLUSH_INTERVAL_MS 200
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
 
 typedef struct Slot {
     Target *target;
@@ -389,10 +388,12 @@ static bool session(Run *r, bool *stop, Err *err)
     Lsn start = start_position(r);
     if (!pgstream_start(r->stream, &so, start, err))
         return false;
+    /* 0: a target that keeps no checkpoint of its own (a REST queue) takes what the slot
+     * confirmed, which the server resumes from; a made-up "0/0" would only mislead */
     r->log.lsn = start;
-    r->log.has_lsn = true;
-    log_info(&r->log, "streaming from slot \"%s\" (protocol %d, system %s)", r->cfg->source.slot,
-             pgstream_max_proto_version(r->stream), sys.system_id);
+    r->log.has_lsn = start != 0;
+    log_info(&r->log, "streaming from slot \"%s\"%s (protocol %d, system %s)", r->cfg->source.slot,
+             start ? "" : " at its confirmed position", pgstream_max_proto_version(r->stream), sys.system_id);
     r->keepalive_end = 0;
     int64_t last_ping_ms = 0;
     for (;;) {
@@ -463,15 +464,6 @@ static bool session(Run *r, bool *stop, Err *err)
     }
 }
 
-static void sleep_interruptibly(int64_t ms)
-{
-    int64_t until = clock_mono_ms() + ms;
-    while (!signals_stop_requested() && clock_mono_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static void close_session(Run *r, bool clean)
 {
     if (!r->stream)
@@ -517,7 +509,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         ok = r.asm_ != NULL;
     }
     signals_install();
-    int64_t backoff = BACKOFF_MIN_MS;
+    Backoff backoff;
+    backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     int reconnects = 0;
     bool stop = false;
     while (ok && !stop) {
@@ -538,12 +531,11 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             break;
         }
         if (r.transactions > before)
-            backoff = BACKOFF_MIN_MS; /* the session made progress: start the backoff over */
-        /* jitter: 75%..125% so that many bridges do not reconnect in step */
-        int64_t delay = backoff * (75 + (int64_t)(wall_us() % 51)) / 100;
-        log_warn(&r.log, "%s; reconnecting in %lld ms", err->msg, (long long)delay);
-        sleep_interruptibly(delay);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+            backoff_reset(&backoff); /* the session made progress: start the backoff over */
+        int64_t delay = backoff_next(&backoff, (uint32_t)wall_us());
+        log_warn(&r.log, "%s; reconnecting in %lld ms (attempt %u)", err->msg, (long long)delay,
+                 backoff.attempts);
+        signals_sleep_ms(delay);
     }
     /* Whatever happened, make durable what was committed (a half-received transaction
      * is rolled back first: the server sends it again); the next start resumes from it. */
@@ -560,7 +552,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     }
     if (ok) {
         r.log.lsn = r.confirmed;
-        r.log.has_lsn = true;
+        r.log.has_lsn = r.confirmed != 0; /* nothing confirmed in this run */
         const AsmStats *st = r.asm_ ? assembler_stats(r.asm_) : NULL;
         struct rusage ru;
         long peak_kb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;

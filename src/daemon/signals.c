@@ -5,6 +5,9 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
 
 static volatile sig_atomic_t stop_count;
 
@@ -27,3 +30,12 @@ void signals_install(void)
 }
 
 int signals_stop_requested(void) { return stop_count; }
+
+void signals_sleep_ms(int64_t ms)
+{
+    int64_t until = clock_mono_ms() + ms;
+    while (!stop_count && clock_mono_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
