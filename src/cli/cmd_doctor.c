@@ -166,17 +166,37 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
         return;
     }
     if (strcmp(s->wal_status, "lost") == 0) {
-        report_add(r, CHECK_FAIL, "slot",
-                   "the slot's WAL was removed: drop and recreate it (wal2edge slot drop; wal2edge "
-                   "slot create), then resync the targets with wal2edge migrate",
-                   "replication slot \"%s\" is invalidated (wal_status lost)", slot);
+        char *fix = xasprintf("the slot's WAL was removed: drop and recreate it (wal2edge slot drop; wal2edge "
+                              "slot create), resync the targets (wal2edge migrate; wal2edge warm), then "
+                              "wal2edge run; raise max_slot_wal_keep_size (now %s) so it does not happen again",
+                              f->max_slot_wal_keep_size);
+        report_add(r, CHECK_FAIL, "slot", fix, "replication slot \"%s\" is invalidated (wal_status lost)", slot);
+        free(fix);
         return;
     }
-    report_add(r, CHECK_OK, "slot", NULL,
-               "replication slot \"%s\" exists (%s, confirmed %s, retains %lld bytes of WAL)", slot,
-               s->active ? "active" : "inactive",
-               s->confirmed_flush_lsn[0] ? s->confirmed_flush_lsn : "-",
-               (long long)s->retained_bytes);
+    char retained[64] = "";
+    if (s->retained_bytes >= 0)
+        snprintf(retained, sizeof retained, ", retains %lld bytes of WAL", (long long)s->retained_bytes);
+    if (strcmp(s->wal_status, "unreserved") == 0) {
+        char *fix = xasprintf("start wal2edge run now so the slot catches up before the next checkpoint "
+                              "removes its WAL, or raise max_slot_wal_keep_size (now %s)",
+                              f->max_slot_wal_keep_size);
+        report_add(r, CHECK_FAIL, "slot", fix,
+                   "replication slot \"%s\" is unreserved: it is past max_slot_wal_keep_size and will be "
+                   "invalidated at the next checkpoint (safe_wal_size %lld bytes%s)",
+                   slot, s->has_safe_wal_size ? (long long)s->safe_wal_size : 0LL, retained);
+        free(fix);
+        return;
+    }
+    report_add(r, CHECK_OK, "slot", NULL, "replication slot \"%s\" exists (%s, confirmed %s%s)", slot,
+               s->active ? "active" : "inactive", s->confirmed_flush_lsn[0] ? s->confirmed_flush_lsn : "-",
+               retained);
+    if (s->has_safe_wal_size && strcmp(s->wal_status, "extended") == 0)
+        report_add(r, CHECK_WARN, "slot_wal",
+                   "let wal2edge run catch up, or raise max_slot_wal_keep_size",
+                   "replication slot \"%s\" retains more WAL than max_wal_size (wal_status extended); "
+                   "%lld bytes more and it is invalidated",
+                   slot, (long long)s->safe_wal_size);
 }
 
 static void check_targets(Report *r, const Config *cfg)

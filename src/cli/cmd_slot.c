@@ -55,7 +55,8 @@ static int slot_create(const Config *cfg)
             return cli_fail(&err);
         }
     } else {
-        printf("publication \"%s\" exists (%d tables)\n", cfg->source.publication, facts.publication_table_count);
+        printf("publication \"%s\" exists (%d table%s)\n", cfg->source.publication, facts.publication_table_count,
+               facts.publication_table_count == 1 ? "" : "s");
     }
     pgconn_close(conn);
     if (facts.slot.exists) {
@@ -127,8 +128,8 @@ static int slot_info(const Config *cfg, bool as_json)
             json_object_set_new(doc, "confirmed_flush_lsn", json_string(s->confirmed_flush_lsn));
             json_object_set_new(doc, "restart_lsn", json_string(s->restart_lsn));
             json_object_set_new(doc, "wal_status", json_string(s->wal_status));
-            json_object_set_new(doc, "retained_bytes", json_integer(s->retained_bytes));
-            json_object_set_new(doc, "safe_wal_size", s->safe_wal_size >= 0 ? json_integer(s->safe_wal_size) : json_null());
+            json_object_set_new(doc, "retained_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
+            json_object_set_new(doc, "safe_wal_size", s->has_safe_wal_size ? json_integer(s->safe_wal_size) : json_null());
         }
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("%s\n", text);
@@ -143,8 +144,12 @@ static int slot_info(const Config *cfg, bool as_json)
     printf("slot                 %s (%s, plugin %s, database %s%s)\n", cfg->source.slot,
            s->active ? "active" : "inactive", s->plugin, s->database, s->two_phase ? ", two-phase" : "");
     printf("confirmed_flush_lsn  %s\nrestart_lsn          %s\n", s->confirmed_flush_lsn, s->restart_lsn);
-    printf("wal_status           %s\nretained WAL         %" PRId64 " bytes\n", s->wal_status, s->retained_bytes);
-    if (s->safe_wal_size >= 0)
+    printf("wal_status           %s\n", s->wal_status[0] ? s->wal_status : "-");
+    if (s->retained_bytes >= 0)
+        printf("retained WAL         %" PRId64 " bytes\n", s->retained_bytes);
+    else /* a lost slot has no restart_lsn */
+        printf("retained WAL         unknown (the slot has no restart_lsn)\n");
+    if (s->has_safe_wal_size)
         printf("safe_wal_size        %" PRId64 " bytes\n", s->safe_wal_size);
     return 0;
 }

@@ -5,6 +5,10 @@
  * lag_seconds = 0 when lag_bytes is 0; otherwise the seconds since the newest
  *               target checkpoint was recorded (how long progress has stalled),
  *               or null when nothing was ever applied.
+ *
+ * Exit 1 when the slot is lost or unreserved (its WAL is or may soon be gone),
+ * with the problem in "problems"; with --json an error is a JSON document too
+ * ({"ok": false, "error": ...}) besides the one line on stderr.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include <jansson.h>
 
 #include "cli/commands.h"
+#include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "pg/conn.h"
@@ -36,6 +41,37 @@ static json_t *iso_time(int64_t unix_us)
     return unix_us > 0 ? json_string(timefmt_iso(unix_us, 0, text)) : json_null();
 }
 
+/* A failure before there is anything to report: with --json, a document saying so. */
+static int status_fail(bool as_json, const Err *err)
+{
+    int rc = cli_fail(err);
+    if (as_json) {
+        char *clean = log_redact(err->msg);
+        json_t *doc = json_pack("{s:b, s:s, s:s, s:i}", "ok", false, "error", clean, "error_code",
+                                err_code_name(err->code), "exit_code", rc);
+        char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+        json_decref(doc);
+        free(clean);
+    }
+    return rc;
+}
+
+/* Why the slot is in trouble, or NULL: a lost slot cannot resume, an unreserved one is about to be. */
+static const char *slot_problem(const PgSlotFacts *s)
+{
+    if (!s->exists)
+        return NULL;
+    if (strcmp(s->wal_status, "lost") == 0)
+        return "the slot is invalidated (wal_status lost): its WAL was removed; recreate it and resync the "
+               "targets (see wal2edge doctor)";
+    if (strcmp(s->wal_status, "unreserved") == 0)
+        return "the slot retains more WAL than max_slot_wal_keep_size: it will be invalidated at the next "
+               "checkpoint unless it catches up";
+    return NULL;
+}
+
 int cmd_status(CliCtx *ctx, int argc, char **argv)
 {
     bool as_json = false;
@@ -48,7 +84,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     Err err;
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg)
-        return cli_fail(&err);
+        return status_fail(as_json, &err);
     PgConn *conn = pgconn_open(cfg->source.dsn, &err);
     PgServerFacts facts;
     Lsn current = 0;
@@ -57,7 +93,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     pgconn_close(conn);
     if (!ok) {
         config_free(cfg);
-        return cli_fail(&err);
+        return status_fail(as_json, &err);
     }
     StoreCheckpoint cps[STATUS_MAX_TARGETS];
     size_t cp_count = 0;
@@ -83,7 +119,10 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
 
     char current_text[LSN_STR_MAX];
     lsn_format(current, current_text);
+    const char *problem = slot_problem(s);
     json_t *doc = json_object();
+    json_object_set_new(doc, "ok", json_boolean(problem == NULL));
+    json_object_set_new(doc, "problems", problem ? json_pack("[s]", problem) : json_array());
     json_object_set_new(doc, "slot", json_string(cfg->source.slot));
     json_object_set_new(doc, "slot_exists", json_boolean(s->exists));
     json_object_set_new(doc, "active", json_boolean(s->active));
@@ -93,7 +132,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_object_set_new(doc, "lag_bytes", lag_bytes >= 0 ? json_integer(lag_bytes) : json_null());
     json_object_set_new(doc, "lag_seconds", lag_seconds >= 0 ? json_real(lag_seconds) : json_null());
     json_object_set_new(doc, "wal_status", s->exists && s->wal_status[0] ? json_string(s->wal_status) : json_null());
-    json_object_set_new(doc, "safe_wal_size", s->safe_wal_size >= 0 ? json_integer(s->safe_wal_size) : json_null());
+    json_object_set_new(doc, "safe_wal_size", s->has_safe_wal_size ? json_integer(s->safe_wal_size) : json_null());
     json_object_set_new(doc, "retained_wal_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
     json_t *targets = json_array();
     for (size_t i = 0; i < cp_count; i++) {
@@ -138,8 +177,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
             printf("\n");
         if (s->exists)
             printf("wal_status           %s%s", s->wal_status[0] ? s->wal_status : "-",
-                   s->safe_wal_size >= 0 ? "" : "\n");
-        if (s->exists && s->safe_wal_size >= 0)
+                   s->has_safe_wal_size ? "" : "\n");
+        if (s->exists && s->has_safe_wal_size)
             printf(" (safe_wal_size %" PRId64 " bytes)\n", s->safe_wal_size);
         if (cp_count == 0)
             printf("targets              none recorded yet\n");
@@ -152,8 +191,12 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
                    dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
+        if (problem)
+            printf("problem              %s\n", problem);
     }
+    if (problem)
+        fprintf(stderr, "wal2edge: replication slot \"%s\": %s\n", cfg->source.slot, problem);
     json_decref(doc);
     config_free(cfg);
-    return 0;
+    return problem ? 1 : 0;
 }

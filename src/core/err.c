@@ -87,6 +87,14 @@ void err_prefix(Err *e, const char *fmt, ...)
     append_truncated(e->msg, sizeof e->msg, &used, old);
 }
 
+void err_prefix_name(Err *e, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(e->msg, name, n) == 0 && e->msg[n] == ':')
+        return;
+    err_prefix(e, "%s", name);
+}
+
 void err_clear(Err *e)
 {
     e->code = ERR_OK;

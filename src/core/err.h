@@ -43,6 +43,10 @@ bool err_sys(Err *e, ErrCode code, const char *fmt, ...) ATTR_PRINTF(3, 4);
 /* Prepend context: "loading config: <old message>". Keeps code and detail. */
 void err_prefix(Err *e, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
+/* err_prefix(e, "%s", name) unless the message already starts with "name:" (a module that
+ * names itself in its errors, seen from a caller that names it too). */
+void err_prefix_name(Err *e, const char *name);
+
 void err_clear(Err *e);
 bool err_retryable(const Err *e);
 int err_exit_code(const Err *e);

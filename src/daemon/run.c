@@ -99,7 +99,7 @@ static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
         Slot *s = &r->slots[i];
         s->skip_current = txn->commit_lsn <= s->accepted.commit_lsn;
         if (!s->skip_current && !s->target->ops->begin(s->target, txn, err)) {
-            err_prefix(err, "%s", s->target->name);
+            err_prefix_name(err, s->target->name);
             return false;
         }
     }
@@ -122,7 +122,7 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
-            err_prefix(err, "%s", s->target->name);
+            err_prefix_name(err, s->target->name);
             return false;
         }
     }
@@ -137,7 +137,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         if (s->skip_current)
             continue;
         if (!s->target->ops->commit(s->target, txn, err)) {
-            err_prefix(err, "%s", s->target->name);
+            err_prefix_name(err, s->target->name);
             return false;
         }
         s->accepted.commit_lsn = txn->commit_lsn;
@@ -166,7 +166,7 @@ static bool sink_message(void *ctx, const Change *c, Err *err)
     for (size_t i = 0; i < r->slot_count; i++) {
         Target *t = r->slots[i].target;
         if (t->ops->message && !t->ops->message(t, c, err)) {
-            err_prefix(err, "%s", t->name);
+            err_prefix_name(err, t->name);
             return false;
         }
     }
@@ -202,7 +202,7 @@ static bool flush_targets(Run *r, Err *err)
             continue;
         TargetCheckpoint before = t->durable;
         if (!t->ops->flush(t, err)) {
-            err_prefix(err, "%s", t->name);
+            err_prefix_name(err, t->name);
             return false;
         }
         if (t->durable.commit_lsn != before.commit_lsn) {

@@ -21,13 +21,31 @@ PGconn *pgconn_raw(PgConn *conn) { return conn->pg; }
 
 void pg_message_line(char *dst, size_t dst_size, const char *msg)
 {
-    snprintf(dst, dst_size, "%s", msg ? msg : "");
-    size_t n = strlen(dst);
-    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
-        dst[--n] = '\0';
-    for (char *p = dst; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
+    /* libpq continues a message on a new line indented with a tab ("...refused\n\tIs the
+     * server running..."): a run of white space with a line break or tab in it becomes one
+     * space; other text is kept as it is. */
+    if (dst_size == 0)
+        return;
+    const char *p = msg ? msg : "";
+    size_t n = 0;
+    while (*p && n + 1 < dst_size) {
+        size_t run = strspn(p, " \t\r\n");
+        if (run == 0) {
+            dst[n++] = *p++;
+            continue;
+        }
+        if (strcspn(p, "\t\r\n") < run) {
+            if (n > 0)
+                dst[n++] = ' ';
+        } else {
+            for (size_t i = 0; i < run && n + 1 < dst_size; i++)
+                dst[n++] = ' ';
+        }
+        p += run;
+    }
+    while (n > 0 && dst[n - 1] == ' ')
+        n--;
+    dst[n] = '\0';
 }
 
 #define PINNED_OPTIONS \
@@ -213,6 +231,7 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
         copy_field(res, 7, s->restart_lsn, sizeof s->restart_lsn);
         s->retained_bytes = field_ll(res, 8, -1);
         s->safe_wal_size = field_ll(res, 9, -1);
+        s->has_safe_wal_size = !PQgetisnull(res, 0, 9);
     }
     PQclear(res);
     return true;

@@ -36,7 +36,8 @@ typedef struct PgSlotFacts {
     char confirmed_flush_lsn[32];
     char restart_lsn[32];
     int64_t retained_bytes;      /* pg_current_wal_lsn() - restart_lsn, -1 if unknown */
-    int64_t safe_wal_size;       /* bytes, -1 when NULL (unlimited) */
+    int64_t safe_wal_size;       /* bytes, -1 when NULL (unlimited); negative once unreserved */
+    bool has_safe_wal_size;      /* safe_wal_size was not NULL */
 } PgSlotFacts;
 
 typedef struct PgServerFacts {

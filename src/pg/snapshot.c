@@ -26,13 +26,7 @@ static void pg_message(PGconn *pg, const PGresult *res, char *dst, size_t n)
     const char *m = res ? PQresultErrorMessage(res) : NULL;
     if (!m || !m[0])
         m = PQerrorMessage(pg);
-    snprintf(dst, n, "%s", m ? m : "");
-    for (char *p = dst; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-    size_t l = strlen(dst);
-    while (l > 0 && dst[l - 1] == ' ')
-        dst[--l] = '\0';
+    pg_message_line(dst, n, m);
 }
 
 static bool fail(PgSnapshot *s, PGresult *res, const char *what, Err *err)

@@ -54,3 +54,18 @@ Test(err, prefix_adds_context_and_truncates_safely)
     err_prefix(&e, "%s", long_prefix);
     cr_assert_eq(strlen(e.msg), ERR_MSG_MAX - 1);
 }
+
+Test(err, prefix_name_once)
+{
+    Err e;
+    err_set(&e, ERR_CF_API, "kv.cache: kv bulk write: http 500");
+    err_prefix_name(&e, "kv.cache");
+    cr_assert_str_eq(e.msg, "kv.cache: kv bulk write: http 500");
+    err_set(&e, ERR_CF_API, "kv bulk write: http 500");
+    err_prefix_name(&e, "kv.cache");
+    cr_assert_str_eq(e.msg, "kv.cache: kv bulk write: http 500");
+    /* a longer name that merely starts the same way is not ours */
+    err_set(&e, ERR_CF_API, "kv.cache2: x");
+    err_prefix_name(&e, "kv.cache");
+    cr_assert_str_eq(e.msg, "kv.cache: kv.cache2: x");
+}
