@@ -204,10 +204,11 @@ bool cf_api_fail(Err *err, const char *what, const char *permission, long status
         ok = buf_printf(&b, &e2, "; cf-ray %s", ray);
     if (ok && (cf_api_code_is_auth(code) || cf_api_code_is_auth(env ? env->chain_code : 0) ||
                status == 401 || status == 403))
-        ok = buf_printf(&b, &e2,
-                        "; hint: check that the api token is valid, not expired, and has the "
-                        "'%s' permission on this account",
-                        permission ? permission : "required");
+        ok = permission ? buf_printf(&b, &e2,
+                                     "; hint: check that the api token is valid, not expired, and has the "
+                                     "'%s' permission on this account",
+                                     permission)
+                        : buf_append_str(&b, "; hint: check that the api token is valid and not expired", &e2);
     (void)ok;   /* a truncated message is still a message */
     const char *text = b.data ? b.data : what;
     if (retryable) {

@@ -68,7 +68,8 @@ bool cf_api_code_is_auth(long code);
 
 /* Fill *err for a failed call and return false.
  *   what:       "d1 query", "kv bulk write", ... (start of the message)
- *   permission: the token permission the call needs ("D1 Edit"), for the hint
+ *   permission: the token permission the call needs ("D1 Edit"), for the hint;
+ *               NULL when none is needed (token verify)
  *   status:     HTTP status (0 if none)
  *   env:        the parsed envelope or NULL
  *   retryable:  the failure was retryable but the retry budget ran out

@@ -297,19 +297,45 @@ static char *acct_url(const CfClient *c, const char *const *segs, size_t n)
     return cf_api_url(c->base_url, c->account_id, segs, n);
 }
 
+/* A GET whose answer only matters for succeeding (doctor's checks). */
+static bool get_and_discard(CfClient *c, const char *what, const char *perm, const char *url, Err *err)
+{
+    CfCall call = {.what = what, .perm = perm, .method = "GET", .url = url, .rest = true, .envelope = true};
+    HttpResponse resp;
+    CfEnvelope env;
+    if (!cf_call(c, &call, &resp, &env, err))
+        return false;
+    cf_envelope_free(&env);
+    http_response_free(&resp);
+    return true;
+}
+
 bool cf_token_verify(CfClient *c, Err *err)
 {
     char *url = xasprintf("%s/user/tokens/verify", c->base_url);
-    CfCall call = {.what = "token verify", .perm = "any", .method = "GET", .url = url,
-                   .rest = true, .envelope = true};
-    HttpResponse resp;
-    CfEnvelope env;
-    bool ok = cf_call(c, &call, &resp, &env, err);
+    bool ok = get_and_discard(c, "token verify", NULL, url, err);
     free(url);
-    if (ok) {
-        cf_envelope_free(&env);
-        http_response_free(&resp);
-    }
+    return ok;
+}
+
+bool cf_resource_check(CfClient *c, CfResourceKind kind, const char *id, Err *err)
+{
+    static const struct {
+        const char *what, *perm, *segs[3];
+        size_t nsegs;
+    } kinds[] = {
+        [CF_RESOURCE_D1] = {"d1 database info", "D1 Read", {"d1", "database", NULL}, 3},
+        [CF_RESOURCE_KV] = {"kv namespace info", "Workers KV Storage Read", {"storage", "kv", "namespaces"}, 4},
+        [CF_RESOURCE_QUEUE] = {"queue info", "Queues Read", {"queues", NULL, NULL}, 2},
+    };
+    const char *segs[4];
+    size_t n = kinds[kind].nsegs;
+    for (size_t i = 0; i + 1 < n; i++)
+        segs[i] = kinds[kind].segs[i];
+    segs[n - 1] = id;
+    char *url = acct_url(c, segs, n);
+    bool ok = get_and_discard(c, kinds[kind].what, kinds[kind].perm, url, err);
+    free(url);
     return ok;
 }
 

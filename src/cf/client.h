@@ -76,6 +76,12 @@ uint64_t cf_client_request_count(const CfClient *c);
 /* GET /user/tokens/verify: is the token valid? (doctor) */
 bool cf_token_verify(CfClient *c, Err *err) WARN_UNUSED;
 
+/* GET the resource's own record (D1 database, KV namespace, queue): does it
+ * exist, and may the token read it? (doctor) ERR_CF_API with the API's error
+ * (http 404: no such resource; 401/403: the token may not) otherwise. */
+typedef enum { CF_RESOURCE_D1, CF_RESOURCE_KV, CF_RESOURCE_QUEUE } CfResourceKind;
+bool cf_resource_check(CfClient *c, CfResourceKind kind, const char *id, Err *err) WARN_UNUSED;
+
 /* ---- D1 ---- */
 
 /* POST /accounts/{a}/d1/database/{db}/query with {"batch":[...]}: the statements

@@ -414,6 +414,10 @@ typedef struct R2Call {
     size_t max_response;
 } R2Call;
 
+/* " 'key'" in messages; nothing for a call on the bucket itself */
+#define KEY_FMT "%s%s%s"
+#define KEY_ARGS(k) (k) ? " '" : "", (k) ? (k) : "", (k) ? "'" : ""
+
 static bool build_path(const R2Client *c, const char *key, Buf *path, Err *err)
 {
     if (!sigv4_encode_path(path, c->bucket, err))
@@ -472,7 +476,6 @@ static bool r2_call(R2Client *c, const R2Call *call, HttpResponse *resp, Err *er
             payload_hash = hash;
         }
     }
-    const char *key_label = call->key ? call->key : "";
     SigV4Creds creds = {c->access_key_id, secret_reveal(c->secret),
                         c->opts.region ? c->opts.region : "auto", "s3"};
     bool ok = false;
@@ -491,7 +494,7 @@ static bool r2_call(R2Client *c, const R2Call *call, HttpResponse *resp, Err *er
         SigV4Request sreq = {call->method, path.data, call->query, sh, nh, payload_hash};
         char *auth = NULL, sig[65];
         if (!sigv4_sign(&sreq, &creds, amz_date, &c->keys, &auth, sig, err)) {
-            err_prefix(err, "%s '%s'", call->what, key_label);
+            err_prefix(err, "%s" KEY_FMT, call->what, KEY_ARGS(call->key));
             break;
         }
         for (size_t i = 0; i < nh; i++)
@@ -530,12 +533,12 @@ static bool r2_call(R2Client *c, const R2Call *call, HttpResponse *resp, Err *er
         if (!d.retry) {
             if (!sent) {
                 *err = terr;
-                err_prefix(err, "%s '%s'", call->what, key_label);
+                err_prefix(err, "%s" KEY_FMT, call->what, KEY_ARGS(call->key));
             } else {
                 char *code, *msg;
                 s3_error(resp, &code, &msg);
                 err_set(err, d.budget_exhausted ? ERR_HTTP : ERR_CF_API,
-                        "%s '%s': %s%s%s (http %ld)%s", call->what, key_label,
+                        "%s" KEY_FMT ": %s%s%s (http %ld)%s", call->what, KEY_ARGS(call->key),
                         code ? code : "error", msg ? ": " : "", msg ? msg : "", resp->status,
                         d.budget_exhausted ? "; retries exhausted" : "");
                 err->detail = resp->status;
@@ -717,6 +720,18 @@ bool r2_head_object(R2Client *c, const char *key, R2ObjectInfo *out, bool *found
         *found = true;
         info_from(&resp, out);
     }
+    http_response_free(&resp);
+    return true;
+}
+
+bool r2_head_bucket(R2Client *c, bool *found, Err *err)
+{
+    *found = false;
+    R2Call call = {.what = "r2 head bucket", .method = "HEAD", .key = NULL, .accept_404 = true};
+    HttpResponse resp;
+    if (!r2_call(c, &call, &resp, err))
+        return false;
+    *found = resp.status != 404;
     http_response_free(&resp);
     return true;
 }

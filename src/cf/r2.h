@@ -90,6 +90,8 @@ bool r2_get_object(R2Client *c, const char *key, uint64_t offset, uint64_t lengt
                    Err *err) WARN_UNUSED;
 bool r2_head_object(R2Client *c, const char *key, R2ObjectInfo *out, bool *found,
                     Err *err) WARN_UNUSED;
+/* HeadBucket: does the bucket exist, and do the keys sign for it? *found false on 404. */
+bool r2_head_bucket(R2Client *c, bool *found, Err *err) WARN_UNUSED;
 /* DeleteObject (deleting a missing key succeeds, as in S3). */
 bool r2_delete_object(R2Client *c, const char *key, Err *err) WARN_UNUSED;
 

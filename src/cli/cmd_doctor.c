@@ -5,6 +5,12 @@
  * A check is ok, warn (works, but not as well as it should) or fail (the
  * pipeline cannot run). Exit 0 when nothing failed, 1 otherwise, 2 for a bad
  * config. Output is text, or one JSON document with --json.
+ *
+ * Credentials are checked with real calls: the API token (token verify), each
+ * remote D1 database, KV namespace and queue (a read of its own record), each
+ * R2 bucket (HeadBucket, signed with the S3 keys). The mappings are checked
+ * against the catalog as `run` would (cli/mapcheck), and the publication must
+ * publish every mapped table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +18,19 @@
 
 #include <jansson.h>
 
+#include "cf/client.h"
+#include "cf/r2.h"
 #include "cli/commands.h"
+#include "cli/mapcheck.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "mapping/mapping.h"
+#include "pg/catalog.h"
 #include "pg/conn.h"
+
+/* doctor waits for an answer, not for a recovery: few retries, short timeouts */
+#define DOCTOR_HTTP_TIMEOUT_MS 15000
+#define DOCTOR_ATTEMPTS 2
 
 typedef enum { CHECK_OK, CHECK_WARN, CHECK_FAIL } CheckLevel;
 
@@ -199,10 +214,154 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
                    slot, (long long)s->safe_wal_size);
 }
 
+/* The mappings against the catalog, and the publication against the mapped tables. */
+static void check_mappings(Report *r, const Config *cfg, bool publication_exists)
+{
+    if (cfg->mapping_file_count == 0)
+        return;
+    Err err;
+    MappingSet *maps = mapping_set_load(cfg, &err);
+    if (!maps) {
+        report_add(r, CHECK_FAIL, "mappings", "correct the mapping file (wal2edge plan shows the same)", "%s",
+                   err.msg);
+        return;
+    }
+    CatalogInfo *cat = mapcheck_catalog(cfg, maps, &err);
+    if (!cat) {
+        report_add(r, CHECK_FAIL, "mappings", "check the role's privileges on the source",
+                   "cannot read the mapped tables from the catalog: %s", err.msg);
+        mapping_set_free(maps);
+        return;
+    }
+    MapCheck mc;
+    mapcheck_run(maps, cat, &mc);
+    for (size_t i = 0; i < mc.problem_count; i++)
+        report_add(r, CHECK_FAIL, "mapping", "correct the mapping (wal2edge run refuses it; wal2edge plan shows the same)",
+                   "%s", mc.problems[i]);
+    if (mc.problem_count == 0)
+        report_add(r, CHECK_OK, "mappings", NULL, "%zu mapping%s match the source tables%s", maps->count,
+                   maps->count == 1 ? "" : "s", mc.warning_count ? " (wal2edge plan shows warnings)" : "");
+    mapcheck_clear(&mc);
+
+    /* a table the publication leaves out streams nothing: its targets silently go stale */
+    if (publication_exists) {
+        Buf missing;
+        Err e;
+        buf_init(&missing, 1 << 16);
+        size_t n = 0;
+        for (size_t i = 0; i < cat->table_count; i++) {
+            const CatTable *t = &cat->tables[i];
+            if (t->exists && !t->in_publication && buf_printf(&missing, &e, "%s%s", n ? ", " : "", t->qualname))
+                n++;
+        }
+        const char *pub = cfg->source.publication;
+        if (n) {
+            char *fix = xasprintf("run ALTER PUBLICATION \"%s\" ADD TABLE %s; then wal2edge migrate / wal2edge warm "
+                                  "for those tables (changes made meanwhile were not streamed)",
+                                  pub, missing.data);
+            report_add(r, CHECK_FAIL, "publication_coverage", fix, "publication \"%s\" does not publish %zu mapped "
+                       "table%s: %s", pub, n, n == 1 ? "" : "s", missing.data);
+            free(fix);
+        } else {
+            report_add(r, CHECK_OK, "publication_coverage", NULL, "publication \"%s\" publishes every mapped table",
+                       pub);
+        }
+        buf_free(&missing);
+    }
+    catalog_free(cat);
+    mapping_set_free(maps);
+}
+
+/* The fix for a call the API refused: the permission, the id, or the service. */
+static const char *api_fix(const Err *err, const char *perm, const char *what_id)
+{
+    static char fix[512];
+    long status = err->code == ERR_CF_API || err->code == ERR_HTTP ? err->detail : 0;
+    if (strstr(err->msg, "(http 404)") || status == 404)
+        snprintf(fix, sizeof fix, "check %s (it does not exist in this account)", what_id);
+    else if (strstr(err->msg, "(http 401)") || strstr(err->msg, "(http 403)"))
+        snprintf(fix, sizeof fix, "give the API token the %s permission for this account", perm);
+    else
+        snprintf(fix, sizeof fix, "check that the Cloudflare API is reachable from here (cloudflare.api_base_url)");
+    return fix;
+}
+
+static void check_rest_target(Report *r, CfClient *client, const ConfigTarget *t, const char *name)
+{
+    static const struct {
+        CfResourceKind kind;
+        const char *label, *perm;
+    } kinds[] = {
+        [TARGET_D1] = {CF_RESOURCE_D1, "database_id", "D1 Read (D1 Edit to write)"},
+        [TARGET_KV] = {CF_RESOURCE_KV, "namespace_id", "Workers KV Storage Read (Edit to write)"},
+        [TARGET_QUEUE] = {CF_RESOURCE_QUEUE, "queue_id", "Queues Read (Edit to send)"},
+    };
+    Err err;
+    char what_id[160];
+    snprintf(what_id, sizeof what_id, "%s.%s \"%s\"", name, kinds[t->kind].label, t->remote_id);
+    if (cf_resource_check(client, kinds[t->kind].kind, t->remote_id, &err))
+        report_add(r, CHECK_OK, name, NULL, "%s \"%s\" reachable with the API token", kinds[t->kind].label,
+                   t->remote_id);
+    else
+        report_add(r, CHECK_FAIL, name, api_fix(&err, kinds[t->kind].perm, what_id), "%s \"%s\": %s",
+                   kinds[t->kind].label, t->remote_id, err.msg);
+}
+
+static void check_r2_target(Report *r, const Config *cfg, const ConfigTarget *t, const char *name)
+{
+    R2Options o;
+    r2_options_default(&o);
+    o.http.total_timeout_ms = DOCTOR_HTTP_TIMEOUT_MS;
+    o.retry.max_attempts = DOCTOR_ATTEMPTS;
+    char *endpoint = config_r2_endpoint(cfg, t);
+    Err err;
+    bool found = false;
+    R2Client *c = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, &o, &err);
+    bool ok = c && r2_head_bucket(c, &found, &err);
+    r2_client_free(c);
+    if (ok && found)
+        report_add(r, CHECK_OK, name, NULL, "bucket \"%s\" at %s reachable with access key %s", t->remote_id,
+                   endpoint, t->access_key_id);
+    else if (ok)
+        report_add(r, CHECK_FAIL, name, "create the bucket (wrangler r2 bucket create) or correct r2.<name>.bucket",
+                   "bucket \"%s\" does not exist at %s", t->remote_id, endpoint);
+    else
+        report_add(r, CHECK_FAIL, name,
+                   strstr(err.msg, "403") ? "check R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY (an R2 API token's S3 "
+                                            "credentials with access to this bucket)"
+                                          : "check the endpoint and that it is reachable from here",
+                   "bucket \"%s\" at %s: %s", t->remote_id, endpoint, err.msg);
+    free(endpoint);
+}
+
+/* One client for every REST target; NULL (reported) when the token does not verify. */
+static CfClient *verified_client(Report *r, const Config *cfg)
+{
+    CfClientOptions o;
+    cf_client_options_default(&o);
+    o.http.total_timeout_ms = DOCTOR_HTTP_TIMEOUT_MS;
+    o.retry.max_attempts = DOCTOR_ATTEMPTS;
+    Err err;
+    CfClient *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
+                                     cfg->cloudflare.api_token, &o, &err);
+    if (client && cf_token_verify(client, &err)) {
+        report_add(r, CHECK_OK, "api_token", NULL, "the API token is valid (%s)", cfg->cloudflare.api_base_url);
+        return client;
+    }
+    report_add(r, CHECK_FAIL, "api_token",
+               "create an API token (My Profile > API Tokens) with the permissions of the targets and export it "
+               "as CLOUDFLARE_API_TOKEN",
+               "%s rejects the API token: %s", cfg->cloudflare.api_base_url, err.msg);
+    cf_client_free(client);
+    return NULL;
+}
+
 static void check_targets(Report *r, const Config *cfg)
 {
     bool has_token = !secret_is_empty(cfg->cloudflare.api_token);
     bool has_account = cfg->cloudflare.account_id != NULL;
+    CfClient *client = NULL;
+    bool token_checked = false;
     for (size_t i = 0; i < cfg->target_count; i++) {
         const ConfigTarget *t = &cfg->targets[i];
         char *name = xasprintf("%s.%s", target_kind_name(t->kind), t->name);
@@ -221,9 +380,7 @@ static void check_targets(Report *r, const Config *cfg)
                            "credentials) or reference them with ${VAR} in the config",
                            "bucket \"%s\" has no access key pair", t->remote_id);
             else
-                report_add(r, CHECK_OK, name, NULL, "bucket \"%s\" at %s, access key %s",
-                           t->remote_id, t->endpoint ? t->endpoint : "the account endpoint",
-                           t->access_key_id);
+                check_r2_target(r, cfg, t, name);
         } else if (!has_account || !has_token) {
             report_add(r, CHECK_FAIL, name,
                        "export CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN (or reference them with "
@@ -234,11 +391,19 @@ static void check_targets(Report *r, const Config *cfg)
                        : !has_account            ? "the account id is"
                                                  : "the API token is");
         } else {
-            report_add(r, CHECK_OK, name, NULL, "remote id \"%s\" via %s", t->remote_id,
-                       cfg->cloudflare.api_base_url);
+            if (!token_checked) {
+                client = verified_client(r, cfg);
+                token_checked = true;
+            }
+            if (client)
+                check_rest_target(r, client, t, name);
+            else
+                report_add(r, CHECK_WARN, name, "fix the API token first", "remote id \"%s\" not checked: the "
+                           "API token was rejected", t->remote_id);
         }
         free(name);
     }
+    cf_client_free(client);
     if (cfg->target_count == 0)
         report_add(r, CHECK_WARN, "targets", "add a d1, kv, queues or r2 section to the config",
                    "no targets configured");
@@ -290,6 +455,7 @@ int cmd_doctor(CliCtx *ctx, int argc, char **argv)
             check_server(&r, &facts);
             check_capacity(&r, &facts);
             check_publication_and_slot(&r, cfg, &facts);
+            check_mappings(&r, cfg, facts.publication_exists);
         } else {
             report_add(&r, CHECK_FAIL, "catalog", "check the role's privileges on the source",
                        "%s", err.msg);

@@ -13,50 +13,12 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/mapcheck.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "d1/ddl.h"
 #include "d1/migrations.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
-#include "targets/kv.h"
-
-/* Declared in cli/commands.h once the command is wired; repeated so this file stands alone. */
-
-typedef struct Problems {
-    char **items;
-    size_t count;
-} Problems;
-
-static void problem(Problems *p, char *msg)
-{
-    p->items = xrealloc(p->items, (p->count + 1) * sizeof *p->items);
-    p->items[p->count++] = msg;
-}
-
-static void check_non_d1(Problems *p, const MappingSet *maps, const CatalogInfo *cat)
-{
-    for (size_t i = 0; i < maps->count; i++) {
-        const Mapping *m = &maps->items[i];
-        const CatTable *ct = catalog_table(cat, m->source);
-        if (!ct || !ct->exists) {
-            if (!m->d1.present) /* the D1 check reports it otherwise */
-                problem(p, xasprintf("%s:%d:%d: table: table \"%s\" does not exist in the source "
-                                     "database",
-                                     m->file, m->source_line, m->source_col, m->source));
-            continue;
-        }
-    }
-    /* the KV entries: templates, row identity, value sizes, TOAST (targets/kv) */
-    KvPlanNotes kvn = {0};
-    kv_plan_check(maps, cat, &kvn);
-    for (size_t i = 0; i < kvn.error_count; i++)
-        problem(p, xstrdup(kvn.errors[i]));
-    LogCtx lc = {.component = "plan"};
-    for (size_t i = 0; i < kvn.warning_count; i++)
-        log_warn(&lc, "%s", kvn.warnings[i]);
-    kv_plan_notes_free(&kvn);
-}
 
 static void print_table_comment(const D1Table *t)
 {
@@ -135,37 +97,27 @@ int cmd_plan(CliCtx *ctx, int argc, char **argv)
         config_free(cfg);
         return cli_fail(&err);
     }
-    const char **names = xcalloc(maps->count + 1, sizeof *names);
-    for (size_t i = 0; i < maps->count; i++)
-        names[i] = maps->items[i].source;
-    CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, names, maps->count, &err);
-    free(names);
+    CatalogInfo *cat = mapcheck_catalog(cfg, maps, &err);
     if (!cat) {
         mapping_set_free(maps);
         config_free(cfg);
         return cli_fail(&err);
     }
-    D1Schema *schema = d1_schema_build(maps, cat, NULL);
-    Problems extra = {0};
-    check_non_d1(&extra, maps, cat);
+    MapCheck mc;
+    mapcheck_run(maps, cat, &mc);
+    const D1Schema *schema = mc.schema;
     LogCtx lc = {.component = "plan"};
-    for (size_t i = 0; i < schema->warning_count; i++)
-        log_warn(&lc, "%s", schema->warnings[i]);
+    for (size_t i = 0; i < mc.warning_count; i++)
+        log_warn(&lc, "%s", mc.warnings[i]);
     int rc = 0;
-    size_t total = schema->problem_count + extra.count;
-    if (total) {
-        for (size_t i = 0; i < schema->problem_count; i++) {
-            char *clean = log_redact(schema->problems[i]);
+    if (mc.problem_count) {
+        for (size_t i = 0; i < mc.problem_count; i++) {
+            char *clean = log_redact(mc.problems[i]);
             fprintf(stderr, "wal2edge: %s\n", clean);
             free(clean);
         }
-        for (size_t i = 0; i < extra.count; i++) {
-            char *clean = log_redact(extra.items[i]);
-            fprintf(stderr, "wal2edge: %s\n", clean);
-            free(clean);
-        }
-        fprintf(stderr, "wal2edge: %zu problem%s in the mappings; nothing written\n", total,
-                total == 1 ? "" : "s");
+        fprintf(stderr, "wal2edge: %zu problem%s in the mappings; nothing written\n", mc.problem_count,
+                mc.problem_count == 1 ? "" : "s");
         rc = 2;
     } else {
         print_ddl(cfg, schema);
@@ -185,10 +137,7 @@ int cmd_plan(CliCtx *ctx, int argc, char **argv)
             d1_migration_report_clear(&rep);
         }
     }
-    for (size_t i = 0; i < extra.count; i++)
-        free(extra.items[i]);
-    free(extra.items);
-    d1_schema_free(schema);
+    mapcheck_clear(&mc);
     catalog_free(cat);
     mapping_set_free(maps);
     config_free(cfg);

@@ -658,6 +658,13 @@ const char *target_kind_name(TargetKind kind)
     return "?";
 }
 
+char *config_r2_endpoint(const Config *cfg, const ConfigTarget *t)
+{
+    return t->endpoint ? xstrdup(t->endpoint)
+                       : xasprintf("https://%s.r2.cloudflarestorage.com",
+                                   cfg->cloudflare.account_id ? cfg->cloudflare.account_id : "");
+}
+
 const ConfigTarget *config_target(const Config *cfg, TargetKind kind, const char *name)
 {
     for (size_t i = 0; i < cfg->target_count; i++)

@@ -80,6 +80,8 @@ void config_free(Config *cfg);
 
 const char *target_kind_name(TargetKind kind);   /* "d1", "kv", "queues", "r2" */
 const ConfigTarget *config_target(const Config *cfg, TargetKind kind, const char *name);
+/* Owned: an r2 target's S3 endpoint, its own or https://ACCOUNT_ID.r2.cloudflarestorage.com. */
+char *config_r2_endpoint(const Config *cfg, const ConfigTarget *t);
 bool target_is_embedded(const ConfigTarget *t);
 
 /* Owned JSON text of the resolved config with every secret shown as "[redacted]". */

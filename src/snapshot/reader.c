@@ -69,9 +69,7 @@ static bool connect_store(SnapReader *r, const Config *cfg, const ConfigTarget *
                        "r2.%s: no credentials (set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, or the target's "
                        "access_key_id / secret_access_key)",
                        t->name);
-    char *endpoint = t->endpoint ? xstrdup(t->endpoint)
-                                 : xasprintf("https://%s.r2.cloudflarestorage.com",
-                                             cfg->cloudflare.account_id ? cfg->cloudflare.account_id : "");
+    char *endpoint = config_r2_endpoint(cfg, t);
     r->r2 = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, NULL, err);
     free(endpoint);
     if (!r->r2)

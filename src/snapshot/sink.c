@@ -63,9 +63,7 @@ SnapSink *sink_open(const Config *cfg, const ConfigTarget *t, const char *spool_
         return s;
     }
     s->bucket = xstrdup(t->remote_id);
-    s->endpoint = t->endpoint ? xstrdup(t->endpoint)
-                              : xasprintf("https://%s.r2.cloudflarestorage.com",
-                                          cfg->cloudflare.account_id ? cfg->cloudflare.account_id : "");
+    s->endpoint = config_r2_endpoint(cfg, t);
     s->access_key_id = t->access_key_id ? xstrdup(t->access_key_id) : NULL;
     s->secret = t->secret_access_key;
     s->spool_dir = xstrdup(spool_dir);

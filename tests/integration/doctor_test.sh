@@ -62,10 +62,78 @@ expect_rc nocreds 1
 expect_contains "$WORK/nocreds.out" 'remote id "db-1" configured but account id and API token are missing'
 expect_contains "$WORK/nocreds.out" "fix: export CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN"
 expect_contains "$WORK/nocreds.out" 'bucket "lake" has no access key pair'
-CLOUDFLARE_API_TOKEN=tok-123456 CLOUDFLARE_ACCOUNT_ID=acc R2_ACCESS_KEY_ID=AKID R2_SECRET_ACCESS_KEY=r2-secret-1 \
-    run_w2e creds --config "$WORK/remote.jsonc" doctor
+
+# With the local edge: doctor verifies the token and reaches each target with real calls.
+use_edge
+edge_api() {   # edge_api METHOD PATH [JSON]: a call to the emulator's account API, the result printed
+    curl -sS -X "$1" -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" -H 'Content-Type: application/json' \
+        "$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID$2" ${3:+-d "$3"}
+}
+tag="doctor-$$-$RANDOM"
+db_id=$(edge_api POST /d1/database "{\"name\": \"$tag\"}" | jq -r .result.uuid)
+ns_id=$(edge_api POST /storage/kv/namespaces "{\"title\": \"$tag\"}" | jq -r .result.id)
+queue_id=$(edge_api POST /queues "{\"queue_name\": \"$tag\"}" | jq -r .result.queue_id)
+write_config "$WORK/edge.jsonc" "\"d1\": {\"app\": {\"database_id\": \"$db_id\"}}, \"kv\": {\"cache\": {\"namespace_id\": \"$ns_id\"}},
+  \"queues\": {\"changes\": {\"queue_id\": \"$queue_id\"}}, \"r2\": {\"lake\": {\"bucket\": \"$tag\"}}"
+run_w2e creds --config "$WORK/edge.jsonc" doctor
 expect_rc creds 0
-expect_contains "$WORK/creds.out" 'remote id "db-1" via https://api.cloudflare.com/client/v4'
+expect_contains "$WORK/creds.out" "the API token is valid ($CLOUDFLARE_API_BASE_URL)"
+expect_contains "$WORK/creds.out" "database_id \"$db_id\" reachable with the API token"
+expect_contains "$WORK/creds.out" "namespace_id \"$ns_id\" reachable with the API token"
+expect_contains "$WORK/creds.out" "queue_id \"$queue_id\" reachable with the API token"
+expect_contains "$WORK/creds.out" "bucket \"$tag\" at $R2_ENDPOINT reachable with access key $R2_ACCESS_KEY_ID"
+
+# A token the API rejects: doctor fails and says so (it used to report ok), the targets are not checked.
+CLOUDFLARE_API_TOKEN=doctor-rejected-token-1 run_w2e badtoken --config "$WORK/edge.jsonc" doctor
+expect_rc badtoken 1
+expect_contains "$WORK/badtoken.out" "FAIL  api_token"
+expect_contains "$WORK/badtoken.out" "rejects the API token: token verify: [9109] Invalid access token (http 401)"
+expect_contains "$WORK/badtoken.out" 'remote id "'"$db_id"'" not checked: the API token was rejected'
+expect_not_contains "$WORK/badtoken.out" "doctor-rejected-token-1" "the rejected token is not printed"
+CLOUDFLARE_API_TOKEN=doctor-rejected-token-1 run_w2e badtoken_json --config "$WORK/edge.jsonc" doctor --json
+jq -e '.ok == false and ([.checks[] | select(.name == "api_token" and .status == "fail")] | length == 1)' \
+    "$WORK/badtoken_json.out" >/dev/null && pass "doctor --json: the rejected token is a failure" ||
+    fail "badtoken json: $(cat "$WORK/badtoken_json.out")"
+
+# Ids the account does not have, and R2 keys that do not sign: each target fails with its fix.
+write_config "$WORK/edge_missing.jsonc" '"d1": {"app": {"database_id": "00000000-0000-0000-0000-00000000dead"}},
+  "kv": {"cache": {"namespace_id": "0000000000000000000000000000dead"}}, "queues": {"changes": {"queue_id": "0000dead"}}'
+run_w2e missing_ids --config "$WORK/edge_missing.jsonc" doctor
+expect_rc missing_ids 1
+expect_contains "$WORK/missing_ids.out" 'database_id "00000000-0000-0000-0000-00000000dead": d1 database info: [7404]'
+expect_contains "$WORK/missing_ids.out" 'fix: check d1.app.database_id "00000000-0000-0000-0000-00000000dead" (it does not exist in this account)'
+expect_contains "$WORK/missing_ids.out" 'namespace_id "0000000000000000000000000000dead": kv namespace info: [10009] namespace not found (http 404)'
+expect_contains "$WORK/missing_ids.out" 'queue_id "0000dead": queue info:'
+R2_SECRET_ACCESS_KEY=doctor-wrong-r2-secret run_w2e badkeys --config "$WORK/edge.jsonc" doctor
+expect_rc badkeys 1
+expect_contains "$WORK/badkeys.out" "bucket \"$tag\" at $R2_ENDPOINT: r2 head bucket"
+expect_contains "$WORK/badkeys.out" "fix: check R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY"
+expect_not_contains "$WORK/badkeys.out" "doctor-wrong-r2-secret" "the R2 secret is not printed"
+for var in CLOUDFLARE_API_BASE_URL CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_API_TOKEN R2_ENDPOINT R2_ACCESS_KEY_ID R2_SECRET_ACCESS_KEY; do
+    unset "$var"
+done
+
+# Mappings: an unknown column is what run would refuse; a mapped table the publication leaves out streams nothing.
+psql_q -c "CREATE TABLE doctor_extra (id int PRIMARY KEY, v text)" >/dev/null
+mkdir -p "$WORK/mappings"
+cat >"$WORK/mappings/users.jsonc" <<'JSONC'
+{ "table": "public.users", "d1": { "database": "app" },
+  "kv": [ { "namespace": "cache", "key": "user:{emial}", "value": "row" } ] }
+JSONC
+printf '{ "table": "public.doctor_extra", "d1": { "database": "app" } }\n' >"$WORK/mappings/extra.jsonc"
+write_config "$WORK/mapped.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "mappings": ["mappings/*.jsonc"]'
+run_w2e mapped --config "$WORK/mapped.jsonc" doctor
+expect_rc mapped 1
+expect_contains "$WORK/mapped.out" 'FAIL  mapping'
+expect_contains "$WORK/mapped.out" 'unknown column "emial"'
+expect_contains "$WORK/mapped.out" 'publication "wal2edge" does not publish 1 mapped table: public.doctor_extra'
+expect_contains "$WORK/mapped.out" 'fix: run ALTER PUBLICATION "wal2edge" ADD TABLE public.doctor_extra;'
+psql_q -c 'ALTER PUBLICATION wal2edge ADD TABLE doctor_extra' >/dev/null
+sed -i 's/{emial}/{id}/' "$WORK/mappings/users.jsonc"
+run_w2e mapped_ok --config "$WORK/mapped.jsonc" doctor
+expect_rc mapped_ok 0
+expect_contains "$WORK/mapped_ok.out" '2 mappings match the source tables'
+expect_contains "$WORK/mapped_ok.out" 'publication "wal2edge" publishes every mapped table'
 
 # Nothing listening: the connection failure is reported, exit 1.
 DATABASE_URL="postgresql://wal2edge:wal2edge-local@127.0.0.1:1/wal2edge?connect_timeout=3" \
@@ -76,7 +144,7 @@ expect_contains "$WORK/refused.out" "cannot connect to the source database"
 # A second throwaway cluster with wal_level=replica: doctor names the problem and the fix.
 replica_env=(PG_LOCAL_DIR="$WORK/pg-replica" PG_LOCAL_PORT="${DOCTOR_REPLICA_PORT:-54339}" PG_LOCAL_WAL_LEVEL=replica)
 cleanup_replica() { env "${replica_env[@]}" "$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" wipe >/dev/null 2>&1 || true; }
-trap 'cleanup_replica; rm -rf "$WORK"' EXIT
+trap 'cleanup_replica; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"' EXIT
 env "${replica_env[@]}" "$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" start >/dev/null
 replica_url=$(env "${replica_env[@]}" "$WAL2EDGE_SOURCE_DIR/scripts/pg-local.sh" env | sed -n 's/^export DATABASE_URL=//p')
 DATABASE_URL=$replica_url run_w2e replica --config "$WORK/healthy.jsonc" doctor

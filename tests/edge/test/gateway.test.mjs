@@ -26,6 +26,10 @@ test("Authorization: missing, malformed, wrong token, wrong account", async () =
   assert.equal(acct.status, 403);
   const verify = await request(`${edge.info.CLOUDFLARE_API_BASE_URL}/user/tokens/verify`, { headers: { authorization: `Bearer ${edge.info.CLOUDFLARE_API_TOKEN}` } });
   assert.equal(verify.json.result.status, "active");
+  const rejected = await request(`${edge.info.CLOUDFLARE_API_BASE_URL}/user/tokens/verify`, { headers: { authorization: "Bearer wrong" } });
+  assert.equal(rejected.status, 401);
+  assert.equal(rejected.json.success, false);
+  assert.equal(rejected.json.errors[0].code, 9109);
   const nope = await edge.api("GET", "/no/such/thing");
   assert.equal(nope.status, 404);
   assert.equal(nope.json.success, false);

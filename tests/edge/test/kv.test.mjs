@@ -159,3 +159,15 @@ test("namespaces: create by title, list", async () => {
   const dup = await edge.api("POST", "/storage/kv/namespaces", { title });
   assert.equal(dup.status, 400);
 });
+
+test("namespace info: 404 for an unknown id, the record once the namespace is used", async () => {
+  const n = ns();
+  const missing = await edge.api("GET", `/storage/kv/namespaces/${n}`);
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.success, false);
+  assert.equal(missing.json.errors[0].code, 10009);
+  okEnv(await edge.api("PUT", `/storage/kv/namespaces/${n}/bulk`, [{ key: "k", value: "v" }]));
+  const info = await edge.api("GET", `/storage/kv/namespaces/${n}`);
+  okEnv(info);
+  assert.equal(info.json.result.id, n);
+});

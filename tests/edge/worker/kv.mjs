@@ -1,6 +1,6 @@
 // Workers KV REST endpoints on top of real KV bindings.
 import { ApiError, envelope, readJson, utf8len, b64decode, randomHex, nowSec } from "./util.mjs";
-import { resolve, list, binding } from "./registry.mjs";
+import { resolve, lookup, list, binding } from "./registry.mjs";
 
 export const KV_LIMITS = {
   keyBytes: 512,
@@ -132,6 +132,12 @@ export async function handleKv(req, env, parts) {
     throw new ApiError(405, 10405, "Method not allowed");
   }
   const nsId = decodeURIComponent(parts[0]);
+  if (parts.length === 1 && method === "GET") {
+    // Get a Namespace: the one read that does not create the namespace on first use
+    const found = await lookup(env, "kv", nsId);
+    if (!found) throw new ApiError(404, E.notFound, "namespace not found");
+    return envelope({ id: found.id, title: found.name, supports_url_encoding: true });
+  }
   const row = await resolve(env, "kv", nsId);
   const kv = binding(env, "kv", row);
   const sub = parts[1] || "";
