@@ -25,6 +25,7 @@
 #include "pg/conn.h"
 #include "pg/snapshot.h"
 #include "pg/stream.h"
+#include "pipeline/deadletter.h"
 #include "snapshot/pgtext.h"
 #include "snapshot/reader.h"
 #include "state/lock.h"
@@ -359,6 +360,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     Target *targets[WARM_MAX_TARGETS];
     size_t target_count = 0;
     CfClient *client = NULL;
+    DeadLetter *dl = NULL;
     CatalogInfo *cat = NULL;
     PgSnapshot *snap = NULL;
     int lock_fd = -1;
@@ -393,10 +395,14 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             }
         }
         Target *kt = kv_target_new(cfg, t, maps, cat, t->remote_id ? client : NULL, &err);
-        if (!kt)
+        if (!kt) {
             ok = false;
-        else
+        } else {
+            if (!dl)
+                dl = deadletter_new(cfg->state_dir); /* rows "on_error": "skip" leaves out */
+            kt->deadletter = dl;
             targets[target_count++] = kt;
+        }
     }
     Lsn lsn = 0;
     bool created = false;
@@ -500,6 +506,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     pgsnap_close(snap);
     for (size_t i = 0; i < target_count; i++)
         targets[i]->ops->free(targets[i]);
+    deadletter_free(dl);
     cf_client_free(client);
     catalog_free(cat);
     mapping_set_free(maps);

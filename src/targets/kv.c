@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/types.h"
+#include "pipeline/deadletter.h"
 #include "pipeline/keytemplate.h"
 #include "pipeline/rowjson.h"
 #include "state/sqlite.h"
@@ -59,6 +60,7 @@ typedef struct KvTable {
     char **needed;             /* every column the keys, values, metadata and identity use */
     size_t needed_count;
     Rel rel;                   /* the catalog's columns, as a Relation (warm) */
+    const Mapping *mapping;    /* borrowed: its kv[].on_error */
 } KvTable;
 
 static void strv_add(char ***v, size_t *n, const char *s)
@@ -186,6 +188,7 @@ static bool build_table(const Mapping *m, const CatalogInfo *cat, const char *ns
 {
     size_t errors_before = notes->error_count;
     memset(t, 0, sizeof *t);
+    t->mapping = m;
     t->qualname = xstrdup(m->source);
     t->schema = xstrdup(m->schema);
     t->name = xstrdup(m->relname);
@@ -400,6 +403,7 @@ typedef struct Kv {
     KvStats stats;
     Buf key, value, meta, pk, tmp;
     Lsn lsn;                   /* of the change being applied */
+    uint32_t xid;              /* and its transaction (0 in warm) */
     int64_t time_us;
     LogCtx log;
 } Kv;
@@ -641,22 +645,55 @@ static KtResult render_value(Kv *kv, const KvTable *tab, const KvEntry *en, cons
     return KT_ERROR;
 }
 
-/* Render entry en's key into kv->key: KT_OK, KT_NULL (no key), KT_MISSING, or KT_ERROR. */
-static KtResult render_key(Kv *kv, const KvEntry *en, const Rel *rel, const PgoTuple *tup, Err *err)
+/* Render entry en's key into kv->key: KT_OK, KT_NULL (no key; *invalid says why when the row's data
+ * forms no valid KV key), KT_MISSING, or KT_ERROR. */
+static KtResult render_key(Kv *kv, const KvEntry *en, const Rel *rel, const PgoTuple *tup, const char **invalid,
+                           Err *err)
 {
     buf_reset(&kv->key);
+    *invalid = NULL;
     const char *missing = NULL;
     KtResult r = keytemplate_render(en->key, KT_ESCAPE_KEY, rel, tup, &kv->key, &missing, err);
-    if (r != KT_OK)
-        return r;
-    const char *why;
-    if (!kt_key_valid(kv->key.data ? kv->key.data : "", kv->key.len, &why)) {
-        log_warn(&kv->log, "%s: %s: key \"%.60s%s\" from \"%s\" not written: %s", kv->base.name, rel->qualname,
-                 kv->key.data ? kv->key.data : "", kv->key.len > 60 ? "..." : "", keytemplate_text(en->key), why);
-        kv->stats.skipped_keys++;
+    if (r == KT_ERROR && err->code == ERR_TOO_LARGE) { /* longer than the key buffer: far over 512 bytes */
+        *invalid = "the key is longer than 512 bytes";
         return KT_NULL;
     }
+    if (r != KT_OK)
+        return r;
+    if (!kt_key_valid(kv->key.data ? kv->key.data : "", kv->key.len, invalid))
+        return KT_NULL;
     return KT_OK;
+}
+
+/* A put KV refuses for this row alone (a key or value over its limit): dead letter, or stop
+ * (docs/mappings.md, "on_error"). value: the refused value, NULL for a bad key. */
+static bool refuse_put(Kv *kv, const KvTable *tab, const KvEntry *en, const Rel *rel, const PgoTuple *tup,
+                       const char *reason, const Buf *value, Err *err)
+{
+    Buf key;
+    buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
+    deadletter_cols_json(rel, tup, (const char *const *)tab->ident, tab->ident_count, DEADLETTER_MAX_KEY, &key);
+    char section[32], why[ERR_MSG_MAX / 2];
+    snprintf(section, sizeof section, "kv[%zu]", en->index);
+    snprintf(why, sizeof why, "KV key \"%.60s%s\" from \"%s\": %s", kv->key.data ? kv->key.data : "",
+             kv->key.len > 60 ? "..." : "", keytemplate_text(en->key), reason);
+    DlPolicy p = {
+        .skip = tab->mapping && tab->mapping->kv[en->index].on_error == MAP_ON_ERROR_SKIP,
+        .mapping_file = tab->mapping ? tab->mapping->file : "the mapping file",
+        .section = section,
+        .ways_out = value ? "put fewer columns in the value (a column list or a template instead of \"row\"), or "
+                            "make the row smaller in Postgres"
+                          : "change the key template, or fix the row in Postgres",
+        .code = ERR_TOO_LARGE,
+    };
+    DlEntry e = {.target = kv->base.name, .table = tab->qualname, .commit_lsn = kv->lsn, .xid = kv->xid,
+                 .key = key.data, .reason = why, .value = value ? value->data : NULL,
+                 .value_len = value ? value->len : 0};
+    bool ok = deadletter_refuse(kv->base.deadletter, &p, &e, err);
+    buf_free(&key);
+    if (ok)
+        kv->stats.skipped_keys++;
+    return ok;
 }
 
 /* Delete every key indexed for (tab, pk) (or, for a row never indexed, the keys
@@ -681,7 +718,8 @@ static bool remove_row(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTupl
             const KvEntry *en = &tab->entries[e];
             if (!en->key_from_identity && old_kind != 'O')
                 continue;
-            KtResult r = render_key(kv, en, rel, old, err);
+            const char *invalid;
+            KtResult r = render_key(kv, en, rel, old, &invalid, err);
             if (r == KT_ERROR)
                 ok = false;
             else if (r == KT_OK)
@@ -739,10 +777,15 @@ static bool apply_upsert(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTu
     PgoTuple merged = {.ncols = nt->ncols, .cols = cols};
     for (size_t e = 0; ok && e < tab->entry_count; e++) {
         const KvEntry *en = &tab->entries[e];
-        KtResult r = render_key(kv, en, rel, &merged, err);
+        const char *invalid;
+        KtResult r = render_key(kv, en, rel, &merged, &invalid, err);
         if (r == KT_ERROR) {
             ok = false;
             break;
+        }
+        if (r == KT_NULL && invalid) {
+            ok = refuse_put(kv, tab, en, rel, &merged, invalid, NULL, err);
+            continue;
         }
         if (r == KT_MISSING) {
             log_warn(&kv->log, "%s: %s: a key column of \"%s\" is an unchanged TOAST value wal2edge has no copy of; "
@@ -754,20 +797,27 @@ static bool apply_upsert(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTu
         if (r == KT_NULL)
             continue;
         r = render_value(kv, tab, en, rel, &merged, err);
-        if (r == KT_ERROR) {
+        /* over the limit at any size: past the value buffer's cap (25 MiB + 1 MiB) rendering stops there */
+        bool capped = r == KT_ERROR && err->code == ERR_TOO_LARGE;
+        if (r == KT_ERROR && !capped) {
             ok = false;
             break;
         }
-        if (r == KT_MISSING || kv->value.len > KV_MAX_VALUE_BYTES) {
-            if (r == KT_MISSING)
-                log_warn(&kv->log, "%s: %s: the value of key \"%.60s\" needs an unchanged TOAST value wal2edge has "
-                         "no copy of; the key is deleted instead (run `wal2edge warm`, or set REPLICA IDENTITY FULL)",
-                         kv->base.name, rel->qualname, kv->key.data);
-            else
-                log_warn(&kv->log, "%s: %s: the value of key \"%.60s\" is %zu bytes, over the 25 MiB KV limit; the "
-                         "key is deleted instead", kv->base.name, rel->qualname, kv->key.data, kv->value.len);
+        if (r == KT_MISSING) {
+            log_warn(&kv->log, "%s: %s: the value of key \"%.60s\" needs an unchanged TOAST value wal2edge has "
+                     "no copy of; the key is deleted instead (run `wal2edge warm`, or set REPLICA IDENTITY FULL)",
+                     kv->base.name, rel->qualname, kv->key.data);
             kv->stats.skipped_keys++;
             ok = emit_del(kv, kv->key.data, kv->key.len, err);
+            continue;
+        }
+        if (capped || kv->value.len > KV_MAX_VALUE_BYTES) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "the value is %s%zu bytes, over the 25 MiB (%u-byte) KV value limit",
+                     capped ? "more than " : "", capped ? kv->value.cap : kv->value.len, KV_MAX_VALUE_BYTES);
+            /* skipped: the key is deleted, so no older value of the row stays behind */
+            ok = refuse_put(kv, tab, en, rel, &merged, reason, &kv->value, err) &&
+                 emit_del(kv, kv->key.data, kv->key.len, err);
             continue;
         }
         ok = render_meta(kv, en, rel, &merged, err) && emit_put(kv, &kv->key, &kv->value, &kv->meta, en->ttl, err);
@@ -784,7 +834,8 @@ static bool apply_upsert(Kv *kv, const KvTable *tab, const Rel *rel, const PgoTu
         }
     } else if (ok && ot && old_kind == 'O') {
         for (size_t e = 0; ok && e < tab->entry_count; e++) {
-            KtResult r = render_key(kv, &tab->entries[e], rel, ot, err);
+            const char *invalid;
+            KtResult r = render_key(kv, &tab->entries[e], rel, ot, &invalid, err);
             if (r == KT_ERROR)
                 ok = false;
             else if (r == KT_OK && !json_array_has(new_keys, kv->key.data, kv->key.len))
@@ -1129,6 +1180,7 @@ static bool kv_begin(Target *t, const TxnInfo *txn, Err *err)
     if (!open_tx(kv, err) || !sqlite_exec(kv->db, "SAVEPOINT wal2edge_kv_txn", err))
         return fail_and_rollback(kv);
     kv->applying = true;
+    kv->xid = txn->xid;
     kv->lsn = txn->commit_lsn;
     kv->time_us = txn->commit_time_us;
     return true;

@@ -11,7 +11,9 @@
  *           were written for each row, so stale keys are deleted without
  *           REPLICA IDENTITY FULL), the local row state that fills unchanged
  *           TOAST values, the KV checkpoint, and `warm` (filling the
- *           namespace from a snapshot, resumably). docs/kv.md describes it.
+ *           namespace from a snapshot, resumably), refusing a key or value
+ *           over its limit per the entry's "on_error" (pipeline/deadletter).
+ *           docs/kv.md describes it.
  * Not mine: HTTP, retries of a request, the request budget (cf/client), the
  *           snapshot connection (pg/snapshot), SQLite (state/sqlite).
  * Pure:     no (SQLite files; network through CfClient when remote).
