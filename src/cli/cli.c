@@ -13,7 +13,7 @@
 #include "core/mem.h"
 
 static const CliCommand commands[] = {
-    {"run", "run [--exit-when-caught-up] [--target-log FILE]",
+    {"run", "run [--exit-when-caught-up] [--target-log FILE] [--accept-gap TARGET]...",
      "stream changes to every mapped target until SIGINT/SIGTERM", cmd_run},
     {"plan", "plan [--write-migrations DIR]",
      "validate config and mappings against Postgres and Cloudflare limits; print the D1 DDL",
@@ -31,7 +31,7 @@ static const CliCommand commands[] = {
      "slot, lag in bytes and seconds, wal_status, per-target checkpoints", cmd_status},
     {"doctor", "doctor [--json]",
      "check the source and every target's credentials; print a fix for each problem", cmd_doctor},
-    {"slot", "slot create|drop|info", "manage the replication slot (and the publication)",
+    {"slot", "slot create|drop [--force] [--publication]|info [--json]", "manage the replication slot (and the publication)",
      cmd_slot},
     {"decode", "decode FILE", "print a captured pgoutput stream as NDJSON, one object per message",
      cmd_decode},

@@ -1,5 +1,5 @@
 /*
- * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--target-log FILE]`:
+ * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--target-log FILE] [--accept-gap TARGET]...`:
  * build the targets from the config and the mapping files, then run the loop.
  */
 #include <stdio.h>
@@ -135,20 +135,32 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
 {
     RunOptions opts = {0};
     const char *target_log = NULL;
+    const char **accept_gap = calloc((size_t)argc, sizeof *accept_gap);
+    size_t accept_gap_count = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--exit-when-caught-up") == 0)
             opts.exit_when_caught_up = true;
+        else if (strcmp(argv[i], "--accept-gap") == 0 && i + 1 < argc)
+            accept_gap[accept_gap_count++] = argv[++i];
+        else if (strncmp(argv[i], "--accept-gap=", 13) == 0)
+            accept_gap[accept_gap_count++] = argv[i] + 13;
         else if (strcmp(argv[i], "--target-log") == 0 && i + 1 < argc)
             target_log = argv[++i];
         else if (strncmp(argv[i], "--target-log=", 13) == 0)
             target_log = argv[i] + 13;
-        else
+        else {
+            free(accept_gap);
             return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+        }
     }
+    opts.accept_gap = accept_gap;
+    opts.accept_gap_count = accept_gap_count;
     Err err;
     Config *cfg = cli_load_config(ctx, &err);
-    if (!cfg)
+    if (!cfg) {
+        free(accept_gap);
         return cli_fail(&err);
+    }
 
     Targets ts = {.count = 0};
     MappingSet *maps = NULL;
@@ -182,6 +194,15 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     DeadLetter *dl = deadletter_new(cfg->state_dir); /* outlives the targets */
     for (size_t i = 0; i < ts.count; i++)
         ts.items[i]->deadletter = dl;
+    for (size_t g = 0; ok && g < accept_gap_count; g++) {
+        bool known = false;
+        for (size_t i = 0; i < ts.count; i++)
+            known = known || strcmp(ts.items[i]->name, accept_gap[g]) == 0;
+        if (!known)
+            ok = err_set(&err, ERR_USAGE, "--accept-gap %s: no such target in this run (targets are named like "
+                         "\"d1.app\", \"kv.cache\", \"queues.changes\", \"changelog\"; wal2edge status lists them)",
+                         accept_gap[g]);
+    }
     if (ok) {
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
     } else {
@@ -190,6 +211,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     }
     deadletter_free(dl);
     cf_client_free(client);
+    free(accept_gap);
     free(tables);
     mapping_set_free(maps);
     config_free(cfg);

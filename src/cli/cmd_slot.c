@@ -1,6 +1,7 @@
 /*
- * cli/cmd_slot.c - `wal2edge slot create|drop|info`: the replication slot and
- * the publication it streams.
+ * cli/cmd_slot.c - `wal2edge slot create|drop [--force] [--publication]|info [--json]`:
+ * the replication slot and the publication it streams. A drop is refused while
+ * targets of the state directory hold checkpoints on the slot (--force drops anyway).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "mapping/mapping.h"
 #include "pg/conn.h"
 #include "pg/stream.h"
+#include "state/store.h"
 
 static int slot_create(const Config *cfg)
 {
@@ -71,6 +73,7 @@ static int slot_create(const Config *cfg)
     bool two_phase = pgstream_server_version(stream) >= 150000;
     bool ok = pgstream_create_slot(stream, cfg->source.slot, two_phase ? PGSLOT_TWO_PHASE : 0, &created, &err);
     pgstream_close(stream);
+    ok = ok && store_record_incarnation(cfg->state_dir, created.consistent_point, &err);
     if (!ok)
         return cli_fail(&err);
     char lsn[LSN_STR_MAX];
@@ -81,9 +84,52 @@ static int slot_create(const Config *cfg)
     return 0;
 }
 
-static int slot_drop(const Config *cfg, bool with_publication)
+/*
+ * Targets of this state directory that hold a checkpoint on the slot: after a
+ * drop, none of them can be resumed (pipeline/gap). Prints them; returns how many.
+ */
+static size_t list_resumable_targets(const Config *cfg, FILE *out, const char *header)
 {
     Err err;
+    Store *store = store_open_existing(cfg->state_dir, &err);
+    if (!store)
+        return 0;
+    StoreCheckpoint rows[64];
+    size_t count = 0;
+    if (!store_list_checkpoints(store, rows, 64, &count, &err))
+        count = 0;
+    store_close(store);
+    if (count > 64)
+        count = 64;
+    size_t held = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (rows[i].checkpoint.commit_lsn == 0 && rows[i].through == 0)
+            continue;
+        if (held == 0)
+            fputs(header, out);
+        char pos[LSN_STR_MAX];
+        Lsn at = rows[i].through > rows[i].checkpoint.end_lsn ? rows[i].through : rows[i].checkpoint.end_lsn;
+        fprintf(out, "  %s (complete through %s)\n", rows[i].target, lsn_format(at, pos));
+        held++;
+    }
+    return held;
+}
+
+static int slot_drop(const Config *cfg, bool with_publication, bool force)
+{
+    Err err;
+    if (!force) {
+        size_t held = list_resumable_targets(cfg, stderr, "these targets would lose their way to resume:\n");
+        if (held) {
+            fprintf(stderr,
+                    "wal2edge: %zu target%s listed above hold%s checkpoints on replication slot \"%s\" (state "
+                    "directory %s); after a drop they cannot be resumed: `wal2edge run` will refuse them until "
+                    "they are rebuilt (`wal2edge migrate` for D1, `wal2edge warm` for KV, a re-sync of the queue's "
+                    "consumers). Drop it anyway with `wal2edge slot drop --force`\n",
+                    held, held == 1 ? "" : "s", held == 1 ? "s" : "", cfg->source.slot, cfg->state_dir);
+            return 1;
+        }
+    }
     PgStream *stream = pgstream_connect(cfg->source.dsn, &err);
     if (!stream)
         return cli_fail(&err);
@@ -92,6 +138,11 @@ static int slot_drop(const Config *cfg, bool with_publication)
     if (!ok)
         return cli_fail(&err);
     printf("dropped replication slot \"%s\"; its targets can no longer be resumed from it\n", cfg->source.slot);
+    if (force)
+        list_resumable_targets(cfg, stdout,
+                               "before `wal2edge run`, rebuild (`wal2edge migrate` for D1, `wal2edge warm` for KV, a "
+                               "re-sync of a queue's consumers) or accept the gap (`wal2edge run --accept-gap "
+                               "TARGET`) of:\n");
     if (with_publication) {
         PgConn *conn = pgconn_open(cfg->source.dsn, &err);
         if (!conn || !pgconn_drop_publication(conn, cfg->source.publication, &err)) {
@@ -159,12 +210,14 @@ int cmd_slot(CliCtx *ctx, int argc, char **argv)
     if (argc < 2)
         return cli_usage_error(argv[0], "which: create, drop or info?");
     const char *action = argv[1];
-    bool as_json = false, with_publication = false;
+    bool as_json = false, with_publication = false, force = false;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0 && strcmp(action, "info") == 0)
             as_json = true;
         else if (strcmp(argv[i], "--publication") == 0 && strcmp(action, "drop") == 0)
             with_publication = true;
+        else if (strcmp(argv[i], "--force") == 0 && strcmp(action, "drop") == 0)
+            force = true;
         else
             return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
     }
@@ -175,7 +228,7 @@ int cmd_slot(CliCtx *ctx, int argc, char **argv)
     if (!cfg)
         return cli_fail(&err);
     int rc = strcmp(action, "create") == 0 ? slot_create(cfg)
-             : strcmp(action, "drop") == 0 ? slot_drop(cfg, with_publication)
+             : strcmp(action, "drop") == 0 ? slot_drop(cfg, with_publication, force)
                                            : slot_info(cfg, as_json);
     config_free(cfg);
     return rc;

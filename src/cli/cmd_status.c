@@ -5,6 +5,8 @@
  * lag_seconds = 0 when lag_bytes is 0; otherwise the seconds since the newest
  *               target checkpoint was recorded (how long progress has stalled),
  *               or null when nothing was ever applied.
+ * gap         = per target, when the slot has confirmed past where the target is
+ *               complete (pipeline/gap); any gap makes status exit 1.
  *
  * Exit 1 when the slot is lost or unreserved (its WAL is or may soon be gone),
  * with the problem in "problems"; with --json an error is a JSON document too
@@ -24,6 +26,7 @@
 #include "core/timefmt.h"
 #include "pg/conn.h"
 #include "pipeline/deadletter.h"
+#include "pipeline/gap.h"
 #include "state/store.h"
 
 #define STATUS_MAX_TARGETS 64
@@ -134,6 +137,23 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_object_set_new(doc, "wal_status", s->exists && s->wal_status[0] ? json_string(s->wal_status) : json_null());
     json_object_set_new(doc, "safe_wal_size", s->has_safe_wal_size ? json_integer(s->safe_wal_size) : json_null());
     json_object_set_new(doc, "retained_wal_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
+    /* the gap rule (pipeline/gap), judged on what this state directory recorded */
+    GapVerdict verdicts[STATUS_MAX_TARGETS];
+    size_t gaps = 0;
+    Lsn incarnation = 0;
+    Err inc_err;
+    Store *meta = s->exists ? store_open_existing(cfg->state_dir, &inc_err) : NULL;
+    if (meta)
+        incarnation = store_incarnation(meta);
+    store_close(meta);
+    for (size_t i = 0; i < cp_count; i++) {
+        GapInput in = {.target = cps[i].target, .own = cps[i].checkpoint, .recorded = true,
+                       .rec_commit_lsn = cps[i].checkpoint.commit_lsn, .rec_through_known = cps[i].through_known,
+                       .rec_through = cps[i].through, .rec_incarnation = cps[i].incarnation};
+        verdicts[i] = gap_judge(&in, have_confirmed ? confirmed : 0, incarnation);
+        if (have_confirmed && gap_is_gap(verdicts[i].kind))
+            gaps++;
+    }
     json_t *targets = json_array();
     for (size_t i = 0; i < cp_count; i++) {
         char commit[LSN_STR_MAX], end[LSN_STR_MAX];
@@ -143,7 +163,24 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
                               iso_time(cps[i].commit_time_us), "updated_at", iso_time(cps[i].updated_at_us),
                               "behind_bytes",
                               (json_int_t)(current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0));
+        if (have_confirmed && gap_is_gap(verdicts[i].kind)) {
+            Buf why;
+            buf_init(&why, 4096);
+            Err cut;
+            json_object_set_new(t, "gap", gap_describe(cps[i].target, &verdicts[i], cfg->source.slot, confirmed,
+                                                       &why, &cut) ? json_string(why.data) : json_string(cut.msg));
+            buf_free(&why);
+        } else {
+            json_object_set_new(t, "gap", json_null());
+        }
         json_array_append_new(targets, t);
+    }
+    json_object_set_new(doc, "targets_with_gap", json_integer((json_int_t)gaps));
+    if (gaps) {
+        json_object_set_new(doc, "ok", json_false());
+        json_array_append_new(json_object_get(doc, "problems"),
+                              json_sprintf("%zu target%s cannot be brought up to date from the slot (see \"gap\")",
+                                           gaps, gaps == 1 ? "" : "s"));
     }
     json_object_set_new(doc, "targets", targets);
     /* changes skipped under "on_error": "skip", per target (docs/mappings.md) */
@@ -187,6 +224,14 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
             printf("target %-13s commit %s, %" PRIu64 " bytes behind\n", cps[i].target,
                    lsn_format(cps[i].checkpoint.commit_lsn, commit),
                    current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0);
+            if (have_confirmed && gap_is_gap(verdicts[i].kind)) {
+                Buf why;
+                buf_init(&why, 4096);
+                Err cut;
+                printf("  GAP: %s\n", gap_describe(cps[i].target, &verdicts[i], cfg->source.slot, confirmed, &why,
+                                                   &cut) ? why.data : cut.msg);
+                buf_free(&why);
+            }
         }
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
@@ -198,5 +243,5 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         fprintf(stderr, "wal2edge: replication slot \"%s\": %s\n", cfg->source.slot, problem);
     json_decref(doc);
     config_free(cfg);
-    return problem ? 1 : 0;
+    return problem || gaps ? 1 : 0; /* a gap needs a rebuild: not a healthy state either */
 }

@@ -29,6 +29,7 @@
 #include "snapshot/pgtext.h"
 #include "snapshot/reader.h"
 #include "state/lock.h"
+#include "state/store.h"
 #include "targets/kv.h"
 
 
@@ -110,9 +111,10 @@ static bool ns_used(const MappingSet *maps, const ConfigTarget *t, char **names,
 
 /* Slot: create it (exporting its snapshot) when missing, so that run continues right after the warm. */
 static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot **snap, Lsn *lsn, bool *created,
-                          Err *err)
+                          Lsn *slot_at, Err *err)
 {
     *created = false;
+    *slot_at = 0;
     PgConn *conn = pgconn_open(cfg->source.dsn, err);
     if (!conn)
         return false;
@@ -134,6 +136,9 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
     if (!ok)
         return false;
     if (facts.slot.exists) {
+        /* read before the snapshot: everything the slot has confirmed is in it */
+        if (!lsn_parse(facts.slot.confirmed_flush_lsn, slot_at, err))
+            return false;
         *snap = pgsnap_open(cfg->source.dsn, NULL, err);
         if (!*snap)
             return false;
@@ -151,6 +156,7 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
     bool two_phase = pgstream_server_version(stream) >= 150000;
     ok = pgstream_create_slot(stream, cfg->source.slot, PGSLOT_EXPORT_SNAPSHOT | (two_phase ? PGSLOT_TWO_PHASE : 0), &sc,
                               err);
+    ok = ok && store_record_incarnation(cfg->state_dir, sc.consistent_point, err);
     if (ok) {
         *created = true;
         *lsn = sc.consistent_point;
@@ -164,6 +170,25 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
         }
     }
     pgstream_close(stream);
+    return ok;
+}
+
+/* Every table of the namespace was warmed (none left out by --mapping). */
+static bool warmed_whole(Target *t, const MappingSet *maps, char **names, size_t name_count)
+{
+    for (size_t k = 0; k < kv_target_table_count(t); k++) {
+        const Mapping *m = mapping_set_find(maps, kv_target_table(t, k));
+        if (m && !mapping_selected(m, names, name_count))
+            return false;
+    }
+    return true;
+}
+
+static bool record_complete_through(const Config *cfg, const char *target, Lsn at, Err *err)
+{
+    Store *store = store_open(cfg->state_dir, err);
+    bool ok = store && store_save_through(store, &target, 1, at, err);
+    store_close(store);
     return ok;
 }
 
@@ -404,7 +429,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             targets[target_count++] = kt;
         }
     }
-    Lsn lsn = 0;
+    Lsn lsn = 0, slot_at = 0;
     bool created = false;
     char tag[96] = "";
     if (from_snapshot) {
@@ -439,7 +464,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             }
         ok = ok && check_slot_for(cfg, from_snapshot, lsn, &err);
     } else {
-        ok = ok && open_snapshot(cfg, maps, &snap, &lsn, &created, &err);
+        ok = ok && open_snapshot(cfg, maps, &snap, &lsn, &created, &slot_at, &err);
     }
     /* resume an interrupted warm of the same source; otherwise (or with a new slot, or --restart) start over */
     for (size_t i = 0; ok && i < target_count; i++) {
@@ -490,6 +515,11 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     ok = ok && (!from_snapshot || check_slot_for(cfg, from_snapshot, lsn, &err));
     for (size_t i = 0; ok && from_snapshot && i < target_count; i++)
         ok = kv_warm_set_checkpoint(targets[i], lsn, &err);
+    /* From a fresh snapshot of an existing slot, the checkpoint stays (run replays from the slot);
+     * a namespace warmed whole is complete through the slot's position (pipeline/gap). */
+    for (size_t i = 0; ok && slot_at && i < target_count; i++)
+        if (warmed_whole(targets[i], maps, names, name_count))
+            ok = record_complete_through(cfg, targets[i]->name, slot_at, &err);
     if (ok) {
         double secs = (double)(clock_mono_ms() - ui.start_ms) / 1000.0;
         uint64_t requests = client ? cf_client_stats(client).requests : 0;

@@ -30,11 +30,13 @@
 #include "pg/stream.h"
 #include "pg/walproto.h"
 #include "pipeline/assembler.h"
+#include "pipeline/gap.h"
 #include "state/lock.h"
 #include "state/store.h"
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
 #define DEFAULT_FLUSH_INTERVAL_MS 200
+#define RUN_MAX_RECORDED 256          /* checkpoint rows read for the gap check */
 
 typedef struct Slot {
     Target *target;
@@ -57,6 +59,7 @@ typedef struct Run {
     Lsn received;                  /* highest LSN seen on the wire (the 'write' position) */
     Lsn keepalive_end;             /* walEnd of the latest keepalive */
     Lsn confirmed;                 /* highest flush LSN reported */
+    Lsn through_recorded;          /* highest idle position recorded as every target's "through" */
     Lsn catch_up_target;           /* exit-when-caught-up: WAL end when we started */
     int64_t last_status_ms;
     int64_t last_flush_ms;
@@ -239,9 +242,38 @@ static Lsn confirmable(const Run *r)
     return lsn > r->confirmed ? lsn : r->confirmed;
 }
 
+/*
+ * Before the slot confirms a position past some target's checkpoint (an idle
+ * advance: every target is current), record that every target is complete
+ * through it. Otherwise a later start could not tell this advance from a gap
+ * (pipeline/gap).
+ */
+static bool record_through(Run *r, Lsn flush, Err *err)
+{
+    if (flush <= r->through_recorded)
+        return true;
+    bool past_a_checkpoint = false;
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (flush > r->slots[i].target->durable.end_lsn)
+            past_a_checkpoint = true;
+    if (past_a_checkpoint) {
+        const char **names = xcalloc(r->slot_count ? r->slot_count : 1, sizeof *names);
+        for (size_t i = 0; i < r->slot_count; i++)
+            names[i] = r->slots[i].target->name;
+        bool ok = store_save_through(r->store, names, r->slot_count, flush, err);
+        free(names);
+        if (!ok)
+            return false;
+    }
+    r->through_recorded = flush;
+    return true;
+}
+
 static bool send_status(Run *r, bool reply_requested, Err *err)
 {
     Lsn flush = confirmable(r);
+    if (!record_through(r, flush, err))
+        return false;
     Lsn write = r->received > flush ? r->received : flush;
     if (!pgstream_send_status(r->stream, write, flush, reply_requested, err))
         return false;
@@ -301,7 +333,7 @@ static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_n
 }
 
 /* Make sure the slot (and publication) exist and the server can decode; fill *two_phase. */
-static bool prepare_source(Run *r, bool *two_phase, Err *err)
+static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *err)
 {
     PgConn *conn = pgconn_open(r->cfg->source.dsn, err);
     if (!conn)
@@ -343,6 +375,10 @@ static bool prepare_source(Run *r, bool *two_phase, Err *err)
                            "a new one and resync the targets",
                            r->cfg->source.slot);
         *two_phase = facts.slot.two_phase;
+        if (!lsn_parse(facts.slot.confirmed_flush_lsn, slot_confirmed, err)) {
+            err_prefix(err, "replication slot \"%s\": confirmed_flush_lsn", r->cfg->source.slot);
+            return false;
+        }
         return true;
     }
     PgSlotCreated created;
@@ -352,7 +388,88 @@ static bool prepare_source(Run *r, bool *two_phase, Err *err)
     r->log.lsn = created.consistent_point;
     r->log.has_lsn = true;
     log_info(&r->log, "created replication slot \"%s\"", r->cfg->source.slot);
-    return true;
+    *slot_confirmed = created.consistent_point;
+    return store_set_incarnation(r->store, created.consistent_point, err);
+}
+
+static bool accepts_gap(const Run *r, const char *target)
+{
+    for (size_t i = 0; i < r->opts.accept_gap_count; i++)
+        if (strcmp(r->opts.accept_gap[i], target) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The gap rule (pipeline/gap): a target behind the slot's confirmed position,
+ * or recorded on an earlier incarnation of the slot, misses changes no restart
+ * can bring back. Refuse to start, naming each such target and its way back,
+ * unless the user accepted that target's gap (--accept-gap).
+ */
+static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
+{
+    StoreCheckpoint *rows = xcalloc(RUN_MAX_RECORDED, sizeof *rows);
+    size_t count = 0;
+    bool ok = store_list_checkpoints(r->store, rows, RUN_MAX_RECORDED, &count, err);
+    if (count > RUN_MAX_RECORDED)
+        count = RUN_MAX_RECORDED;
+    Buf names;
+    buf_init(&names, ERR_MSG_MAX);
+    size_t gaps = 0;
+    for (size_t i = 0; ok && i < r->slot_count; i++) {
+        Target *t = r->slots[i].target;
+        GapInput in = {.target = t->name, .own = t->durable};
+        for (size_t k = 0; k < count; k++)
+            if (strcmp(rows[k].target, t->name) == 0) {
+                in.recorded = true;
+                in.rec_commit_lsn = rows[k].checkpoint.commit_lsn;
+                in.rec_through_known = rows[k].through_known;
+                in.rec_through = rows[k].through;
+                in.rec_incarnation = rows[k].incarnation;
+            }
+        GapVerdict v = gap_judge(&in, slot_confirmed, store_incarnation(r->store));
+        char pos[LSN_STR_MAX], conf[LSN_STR_MAX];
+        lsn_format(v.position, pos);
+        lsn_format(slot_confirmed, conf);
+        if (v.kind == GAP_UNVERIFIED)
+            log_warn(&r->log, "%s: its checkpoint %s was recorded by an older wal2edge; whether the slot (at %s) "
+                     "skipped changes for it cannot be checked this time", t->name, pos, conf);
+        if (!gap_is_gap(v.kind)) {
+            /* a checkpoint the target reached without this state directory (migrate, warm) is
+             * recorded now, so the idle positions recorded from here on speak for it */
+            if (t->durable.commit_lsn && (!in.recorded || in.rec_commit_lsn != t->durable.commit_lsn))
+                ok = store_save_checkpoint(r->store, t->name, &t->durable, 0, wall_us(), err);
+            continue;
+        }
+        if (accepts_gap(r, t->name)) {
+            ok = store_accept_gap(r->store, t->name, slot_confirmed, err);
+            log_warn(&r->log, "%s: gap accepted (--accept-gap): the changes between %s and %s are not applied "
+                     "to it", t->name, pos, conf);
+            continue;
+        }
+        /* each target gets its own line with its way back; the error sums them up */
+        Buf line;
+        buf_init(&line, 4096);
+        Err cut; /* a line or a list too long for its buffer is cut, never fatal */
+        if (!gap_describe(t->name, &v, r->cfg->source.slot, slot_confirmed, &line, &cut))
+            log_debug(&r->log, "%s", cut.msg);
+        log_error(&r->log, "%s", line.data ? line.data : t->name);
+        buf_free(&line);
+        if (!buf_printf(&names, &cut, "%s%s", gaps ? ", " : "", t->name))
+            log_debug(&r->log, "%s", cut.msg);
+        gaps++;
+    }
+    free(rows);
+    if (ok && gaps) {
+        char conf[LSN_STR_MAX];
+        ok = err_set(err, ERR_CHECK,
+                     "%s cannot be brought up to date from replication slot \"%s\" (confirmed %s): the "
+                     "changes they miss are no longer in the slot; each is named above with its way back "
+                     "(the slot is kept)",
+                     names.data, r->cfg->source.slot, lsn_format(slot_confirmed, conf));
+    }
+    buf_free(&names);
+    return ok;
 }
 
 static Lsn start_position(const Run *r)
@@ -373,9 +490,11 @@ static bool session(Run *r, bool *stop, Err *err)
         return false;
     PgSystemInfo sys;
     bool two_phase = false;
+    Lsn slot_confirmed = 0;
     if (!pgstream_identify(r->stream, &sys, err) ||
         !store_bind_source(r->store, sys.system_id, sys.dbname, r->cfg->source.slot, err) ||
-        !prepare_source(r, &two_phase, err) || !assembler_reset(r->asm_, err))
+        !prepare_source(r, &two_phase, &slot_confirmed, err) || !check_gaps(r, slot_confirmed, err) ||
+        !assembler_reset(r->asm_, err))
         return false;
     PgStreamOptions so = {
         .slot = r->cfg->source.slot,

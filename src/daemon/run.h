@@ -28,6 +28,10 @@ typedef struct RunOptions {
      * with none, FOR ALL TABLES. */
     const char *const *publication_tables;
     size_t publication_table_count;
+    /* Targets ("kv.cache") whose gap (pipeline/gap) the user accepts: they go on from the
+     * slot's position instead of stopping the run. */
+    const char *const *accept_gap;
+    size_t accept_gap_count;
 } RunOptions;
 
 /*

@@ -455,12 +455,23 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
         ok = write_migrations(schema, opts->write_migrations, err);
     SnapPoint *point = NULL;
     PgSnapshot *snap = NULL;
-    if (ok && opts->then_stream)
-        ok = ensure_publication(cfg, names, n, err);
+    /* The publication first (a slot decodes with the publications of its own past), for every
+     * mapped table: a later run streams KV- and queue-only tables too. Then the slot: one made
+     * here stays (permanent), so a `run` next week continues right after the copy. When the
+     * slot exists, a helper slot gives the copy its point, past the slot's position: run
+     * streams from the slot and D1 skips what the copy holds (its checkpoint is the point). */
     if (ok) {
-        point = snap_point_open(cfg, opts->then_stream ? SNAP_POINT_NEW_SLOT : SNAP_POINT_HELPER, err);
+        const char **published = xcalloc(maps->count + 1, sizeof *published);
+        for (size_t i = 0; i < maps->count; i++)
+            published[i] = maps->items[i].source;
+        ok = ensure_publication(cfg, published, maps->count, err);
+        free(published);
+    }
+    if (ok) {
+        point = snap_point_open(cfg, SNAP_POINT_SLOT_IF_MISSING, err);
         ok = point != NULL;
     }
+
     if (ok) {
         snap = snap_point_reader(point, err);
         ok = snap != NULL;

@@ -25,6 +25,7 @@
 #include "snapshot/ndjson_zst.h"
 #include "snapshot/sink.h"
 #include "state/sqlite.h"
+#include "state/store.h"
 
 #define SNAP_SHOW_ROWS 4096     /* rows between progress updates of a worker */
 #define SNAP_DEFAULT_RANGE_BYTES (64ull * 1024 * 1024)
@@ -86,14 +87,6 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
     SnapPoint *p = xcalloc(1, sizeof *p);
     p->cfg = cfg;
     p->watch = conn;
-    if (mode == SNAP_POINT_NEW_SLOT && facts.slot.exists) {
-        err_set(err, ERR_CHECK,
-                "replication slot \"%s\" already exists, so the copy could not start exactly where it does; "
-                "drop it first (wal2edge slot drop) or migrate without --then-stream",
-                cfg->source.slot);
-        snap_point_close(p);
-        return NULL;
-    }
     bool use_main = mode != SNAP_POINT_HELPER && !facts.slot.exists;
     if (use_main) {
         snprintf(p->slot, sizeof p->slot, "%s", cfg->source.slot);
@@ -119,6 +112,10 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
     }
     p->created = use_main;
     p->lsn = sc.consistent_point;
+    if (use_main && !store_record_incarnation(cfg->state_dir, p->lsn, err)) {
+        snap_point_close(p);
+        return NULL;
+    }
     snprintf(p->snapshot_name, sizeof p->snapshot_name, "%s", sc.snapshot_name);
     char l[LSN_STR_MAX];
     if (use_main)

@@ -42,7 +42,6 @@
 
 typedef enum SnapPointMode {
     SNAP_POINT_SLOT_IF_MISSING,   /* create the configured slot when missing (run continues after) */
-    SNAP_POINT_NEW_SLOT,          /* the configured slot must not exist: create it (migrate --then-stream) */
     SNAP_POINT_HELPER,            /* never touch the configured slot: a helper slot, dropped at the end */
 } SnapPointMode;
 

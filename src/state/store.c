@@ -13,6 +13,7 @@
 
 struct Store {
     Sqlite *db;
+    Lsn incarnation;              /* the slot's, as last recorded here; 0 unknown */
 };
 
 static const char schema_sql[] =
@@ -27,6 +28,35 @@ static const char schema_sql[] =
     "  updated_at_us INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
 
+/* Version 2: where each target is known to be complete through (its checkpoint, or a later
+ * idle position confirmed while it was current) and the slot incarnation it belongs to.
+ * Rows from version 1 keep through_lsn_num NULL: "not known". */
+static const char schema_v2_sql[] =
+    "ALTER TABLE checkpoints ADD COLUMN through_lsn_num INTEGER;"
+    "ALTER TABLE checkpoints ADD COLUMN incarnation_num INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE meta SET value = '2' WHERE key = 'schema_version';";
+
+static bool upgrade(Sqlite *db, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(db, "SELECT value FROM meta WHERE key = 'schema_version'", err);
+    if (!st)
+        return false;
+    int rc = sqlite_step(st, err);
+    bool v1 = rc == 1 && strcmp(sqlite_column_text(st, 0, NULL), "1") == 0;
+    sqlite_finalize(st);
+    if (rc < 0)
+        return false;
+    if (!v1)
+        return true;
+    if (!sqlite_begin(db, err))
+        return false;
+    if (!sqlite_exec(db, schema_v2_sql, err)) {
+        sqlite_rollback(db);
+        return false;
+    }
+    return sqlite_commit(db, err);
+}
+
 static Store *open_at(const char *state_dir, bool create, Err *err)
 {
     char *path = xasprintf("%s/state.sqlite", state_dir);
@@ -40,12 +70,18 @@ static Store *open_at(const char *state_dir, bool create, Err *err)
     free(path);
     if (!db)
         return NULL;
-    if (!sqlite_exec(db, schema_sql, err)) {
+    if (!sqlite_exec(db, schema_sql, err) || !upgrade(db, err)) {
         sqlite_close(db);
         return NULL;
     }
     Store *s = xcalloc(1, sizeof *s);
     s->db = db;
+    Err meta_err;
+    if (!store_load_incarnation(s, &meta_err)) {
+        *err = meta_err;
+        store_close(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -118,13 +154,19 @@ fail:
 bool store_save_checkpoint(Store *s, const char *target, const TargetCheckpoint *cp, int64_t commit_time_us,
                            int64_t now_us, Err *err)
 {
+    /* through: never behind the checkpoint; an idle position recorded under the same slot
+     * incarnation stays (it is later still); under another incarnation it is forgotten */
     SqliteStmt *st = sqlite_prepare(
         s->db,
         "INSERT INTO checkpoints (target, commit_lsn, end_lsn, commit_lsn_num, end_lsn_num, commit_time_us, "
-        "updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (target) DO UPDATE SET "
+        "updated_at_us, through_lsn_num, incarnation_num) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8) "
+        "ON CONFLICT (target) DO UPDATE SET "
         "commit_lsn = excluded.commit_lsn, end_lsn = excluded.end_lsn, commit_lsn_num = excluded.commit_lsn_num, "
         "end_lsn_num = excluded.end_lsn_num, commit_time_us = excluded.commit_time_us, "
-        "updated_at_us = excluded.updated_at_us",
+        "updated_at_us = excluded.updated_at_us, "
+        "through_lsn_num = CASE WHEN incarnation_num = excluded.incarnation_num AND through_lsn_num IS NOT NULL "
+        "THEN max(through_lsn_num, excluded.end_lsn_num) ELSE excluded.end_lsn_num END, "
+        "incarnation_num = excluded.incarnation_num",
         err);
     if (!st)
         return false;
@@ -138,16 +180,92 @@ bool store_save_checkpoint(Store *s, const char *target, const TargetCheckpoint 
               sqlite_bind_int64(st, 4, (int64_t)cp->commit_lsn, err) &&
               sqlite_bind_int64(st, 5, (int64_t)cp->end_lsn, err) &&
               sqlite_bind_int64(st, 6, commit_time_us, err) && sqlite_bind_int64(st, 7, now_us, err) &&
+              sqlite_bind_int64(st, 8, (int64_t)s->incarnation, err) && sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+/* Move one target's through position to lsn (never back), as of the current incarnation. */
+static bool save_through(Store *s, const char *target, Lsn lsn, bool forced, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(
+        s->db,
+        "INSERT INTO checkpoints (target, commit_lsn, end_lsn, commit_lsn_num, end_lsn_num, commit_time_us, "
+        "updated_at_us, through_lsn_num, incarnation_num) VALUES (?1, '0/0', '0/0', 0, 0, 0, 0, ?2, ?3) "
+        "ON CONFLICT (target) DO UPDATE SET "
+        "through_lsn_num = CASE WHEN ?4 OR incarnation_num <> excluded.incarnation_num OR through_lsn_num IS NULL "
+        "THEN excluded.through_lsn_num ELSE max(through_lsn_num, excluded.through_lsn_num) END, "
+        "incarnation_num = excluded.incarnation_num",
+        err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, target, strlen(target), err) && sqlite_bind_int64(st, 2, (int64_t)lsn, err) &&
+              sqlite_bind_int64(st, 3, (int64_t)s->incarnation, err) && sqlite_bind_int64(st, 4, forced, err) &&
               sqlite_step(st, err) == 0;
     sqlite_finalize(st);
     return ok;
 }
 
+bool store_save_through(Store *s, const char *const *targets, size_t count, Lsn lsn, Err *err)
+{
+    if (!sqlite_begin(s->db, err))
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (!save_through(s, targets[i], lsn, false, err)) {
+            sqlite_rollback(s->db);
+            return false;
+        }
+    return sqlite_commit(s->db, err);
+}
+
+bool store_accept_gap(Store *s, const char *target, Lsn lsn, Err *err)
+{
+    return save_through(s, target, lsn, true, err);
+}
+
+bool store_load_incarnation(Store *s, Err *err)
+{
+    char text[32];
+    bool found;
+    if (!meta_get(s, "slot_incarnation", text, sizeof text, &found, err))
+        return false;
+    s->incarnation = 0;
+    if (found && !lsn_parse(text, &s->incarnation, err)) {
+        err_prefix(err, "state.sqlite: slot_incarnation");
+        return false;
+    }
+    return true;
+}
+
+bool store_set_incarnation(Store *s, Lsn created_at, Err *err)
+{
+    char text[LSN_STR_MAX];
+    if (!meta_put(s, "slot_incarnation", lsn_format(created_at, text), err))
+        return false;
+    s->incarnation = created_at;
+    return true;
+}
+
+bool store_record_incarnation(const char *state_dir, Lsn created_at, Err *err)
+{
+    Store *s = store_open(state_dir, err);
+    bool ok = s && store_set_incarnation(s, created_at, err);
+    store_close(s);
+    if (!ok)
+        err_prefix(err, "recording the new replication slot in %s", state_dir);
+    return ok;
+}
+
+Lsn store_incarnation(const Store *s)
+{
+    return s->incarnation;
+}
+
 bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err)
 {
     SqliteStmt *st = sqlite_prepare(s->db,
-                                    "SELECT target, commit_lsn_num, end_lsn_num, commit_time_us, updated_at_us "
-                                    "FROM checkpoints ORDER BY target",
+                                    "SELECT target, commit_lsn_num, end_lsn_num, commit_time_us, updated_at_us, "
+                                    "through_lsn_num, incarnation_num FROM checkpoints ORDER BY target",
                                     err);
     if (!st)
         return false;
@@ -161,6 +279,9 @@ bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *
             c->checkpoint.end_lsn = (Lsn)sqlite_column_int64(st, 2);
             c->commit_time_us = sqlite_column_int64(st, 3);
             c->updated_at_us = sqlite_column_int64(st, 4);
+            c->through_known = sqlite_column_type(st, 5) != SQLITE_VAL_NULL;
+            c->through = c->through_known ? (Lsn)sqlite_column_int64(st, 5) : 0;
+            c->incarnation = (Lsn)sqlite_column_int64(st, 6);
         }
         n++;
     }

@@ -26,6 +26,9 @@ typedef struct StoreCheckpoint {
     TargetCheckpoint checkpoint;
     int64_t commit_time_us;       /* of the checkpoint's transaction; 0 if unknown */
     int64_t updated_at_us;        /* wall clock when it was recorded */
+    bool through_known;           /* false for rows written before positions were recorded */
+    Lsn through;                  /* complete through this position (>= checkpoint.end_lsn) */
+    Lsn incarnation;              /* the slot incarnation it was recorded under; 0 unknown */
 } StoreCheckpoint;
 
 /* Open or create STATE_DIR/state.sqlite (and STATE_DIR). */
@@ -43,6 +46,28 @@ bool store_bind_source(Store *s, const char *system_id, const char *database, co
 
 bool store_save_checkpoint(Store *s, const char *target, const TargetCheckpoint *cp, int64_t commit_time_us,
                            int64_t now_us, Err *err) WARN_UNUSED;
+
+/*
+ * The slot's incarnation: its creation point, recorded when wal2edge creates
+ * the slot (run, slot create, migrate, warm, snapshot). Checkpoints saved from
+ * then on carry it (pipeline/gap: a checkpoint of an earlier incarnation has
+ * a gap). 0 when unknown (the slot was made elsewhere).
+ */
+bool store_set_incarnation(Store *s, Lsn created_at, Err *err) WARN_UNUSED;
+bool store_load_incarnation(Store *s, Err *err) WARN_UNUSED;
+/* Open the state directory's store, set the incarnation, close it (for jobs that make the slot). */
+bool store_record_incarnation(const char *state_dir, Lsn created_at, Err *err) WARN_UNUSED;
+Lsn store_incarnation(const Store *s);
+
+/*
+ * Record that these targets are complete through lsn (never moves back): the
+ * loop calls it before it confirms to the slot a position past their
+ * checkpoints (nothing of theirs was pending), so a later start can tell an
+ * idle advance of the slot from a gap. One transaction.
+ */
+bool store_save_through(Store *s, const char *const *targets, size_t count, Lsn lsn, Err *err) WARN_UNUSED;
+/* `run --accept-gap`: the target is declared complete through lsn, even backwards. */
+bool store_accept_gap(Store *s, const char *target, Lsn lsn, Err *err) WARN_UNUSED;
 
 /* Fill up to max entries; *count gets how many there are. */
 bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err) WARN_UNUSED;
