@@ -371,8 +371,11 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
                            r->cfg->source.slot, facts.slot.plugin);
         if (strcmp(facts.slot.wal_status, "lost") == 0)
             return err_set(err, ERR_CHECK,
-                           "replication slot \"%s\" is invalidated (its WAL was removed); drop it, create "
-                           "a new one and resync the targets",
+                           "replication slot \"%s\" is invalidated (wal_status lost: the server removed WAL it "
+                           "still needed), so every target misses changes; way back: `wal2edge slot drop --force`, "
+                           "`wal2edge slot create`, then rebuild what `wal2edge run` lists: D1 with `wal2edge "
+                           "migrate`, KV with `wal2edge warm`, a queue by re-syncing its consumers then `wal2edge "
+                           "run --accept-gap queues.NAME`, the change log with `--accept-gap changelog`",
                            r->cfg->source.slot);
         *two_phase = facts.slot.two_phase;
         if (!lsn_parse(facts.slot.confirmed_flush_lsn, slot_confirmed, err)) {

@@ -7,8 +7,11 @@
 #     every target with both positions and its way back, status fails; the way back (migrate,
 #     warm, --accept-gap) brings D1 and KV back equal to Postgres, including the change made
 #     while there was no slot;
-#  4. two state directories taking turns on one slot: the one left behind is refused.
+#  4. two state directories taking turns on one slot: the one left behind is refused;
+#  5. the same for D1 over the REST API of the local edge: migrate, changes, run later; the slot
+#     dropped and created again refuses; migrate is the way back.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/d1_lib.sh"
 
 export TEST_SLOT=gap_slot TEST_PUBLICATION=gap_pub
 psql_q <<SQL >/dev/null
@@ -133,6 +136,37 @@ expect_rc a_again 1
 expect_contains "$WORK/a_again.err" "d1.app: it is complete through"
 [ "$(sqlite3 a/state/d1/app.sqlite "SELECT count(*) FROM gap_items WHERE id = 300")" = 0 ] &&
     pass "the state directory left behind applied nothing" || fail "state directory a applied past its gap"
+
+# 5. D1 over the REST API (the edge emulator)
+psql_q -c "SELECT pg_drop_replication_slot('gap_slot')" >/dev/null
+d1_use rest
+d1_config r gap_items
+R="--config r/w.jsonc"
+pg_items="SELECT id || '=' || v FROM gap_items"
+d1_items="SELECT id || '=' || v FROM gap_items"
+run_w2e r_mig $R migrate --no-progress
+expect_rc r_mig 0
+psql_q -c "INSERT INTO gap_items VALUES (400, 'rest late')" -c "UPDATE gap_items SET v = 'rest' WHERE id = 3" >/dev/null
+run_w2e r_run $R run --exit-when-caught-up
+expect_rc r_run 0
+d1_same rest_migrate_then_run "$pg_items" "$d1_items"
+run_w2e r_drop $R slot drop --force
+expect_rc r_drop 0
+psql_q -c "INSERT INTO gap_items VALUES (401, 'rest while no slot')" >/dev/null
+run_w2e r_create $R slot create
+expect_rc r_create 0
+run_w2e r_refused $R run --exit-when-caught-up
+expect_rc r_refused 1
+expect_contains "$WORK/r_refused.err" "d1.app: its checkpoint"
+expect_contains "$WORK/r_refused.err" "wal2edge migrate"
+[ "$(d1_q "SELECT count(*) FROM gap_items WHERE id = 401")" = 0 ] && pass "[rest] nothing applied while refused" ||
+    fail "[rest] applied while refused"
+run_w2e r_mig2 $R migrate --no-progress
+expect_rc r_mig2 0
+psql_q -c "INSERT INTO gap_items VALUES (402, 'rest after the way back')" >/dev/null
+run_w2e r_back $R run --exit-when-caught-up
+expect_rc r_back 0
+d1_same rest_way_back "$pg_items" "$d1_items"
 
 psql_q -c "SELECT pg_drop_replication_slot('gap_slot')" >/dev/null
 finish

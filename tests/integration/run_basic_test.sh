@@ -128,16 +128,24 @@ expect_contains "$WORK/second.err" "another wal2edge (run, pid"
 kill -TERM $bg
 wait $bg && pass "SIGTERM stops run with exit 0" || fail "run exited $? on SIGTERM"
 
-run_w2e drop --config "$WORK/w.jsonc" slot drop --publication
+run_w2e drop_held --config "$WORK/w.jsonc" slot drop --publication
+expect_rc drop_held 1
+expect_contains "$WORK/drop_held.err" "changelog (complete through"
+expect_contains "$WORK/drop_held.err" "slot drop --force"
+run_w2e drop --config "$WORK/w.jsonc" slot drop --publication --force
 expect_rc drop 0
 [ "$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'run_basic'")" = 0 ] &&
-    pass "slot drop removed the slot" || fail "slot still there"
+    pass "slot drop --force removed the slot" || fail "slot still there"
 
-# run on its own creates what is missing: the publication (no mappings here: all tables) and the slot
+# run on its own creates what is missing: the publication (no mappings here: all tables) and the slot;
+# the change log's checkpoint belongs to the dropped slot, so run refuses until its gap is accepted
 run_w2e fresh --log-format json --config "$WORK/w.jsonc" run --exit-when-caught-up
-expect_rc fresh 0
+expect_rc fresh 1
 expect_contains "$WORK/fresh.err" 'created publication \"run_basic_pub\" for all tables'
 expect_contains "$WORK/fresh.err" 'created replication slot \"run_basic\"'
-run_w2e drop2 --config "$WORK/w.jsonc" slot drop --publication
+expect_contains "$WORK/fresh.err" '--accept-gap changelog'
+run_w2e accepted --config "$WORK/w.jsonc" run --exit-when-caught-up --accept-gap changelog
+expect_rc accepted 0
+run_w2e drop2 --config "$WORK/w.jsonc" slot drop --publication --force
 expect_rc drop2 0
 finish
