@@ -106,6 +106,8 @@ void event_table_free(EventTable *t)
 }
 
 const char *event_table_qualname(const EventTable *t) { return t->qualname; }
+size_t event_table_key_count(const EventTable *t) { return t->key_count; }
+const char *event_table_key_name(const EventTable *t, size_t i) { return t->key[i].name; }
 
 bool event_table_excludes(const EventTable *t, const char *col)
 {

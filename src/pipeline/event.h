@@ -44,6 +44,9 @@ EventTable *event_table_new(const CatalogInfo *cat, const CatTable *table, const
                             size_t exclude_count, Err *err) WARN_UNUSED;
 void event_table_free(EventTable *t);
 const char *event_table_qualname(const EventTable *t);
+/* The event's key columns (0 when the stream's identity columns are the key). Borrowed. */
+size_t event_table_key_count(const EventTable *t);
+const char *event_table_key_name(const EventTable *t, size_t i);
 /* Whether column `col` is left out of the events. */
 bool event_table_excludes(const EventTable *t, const char *col);
 

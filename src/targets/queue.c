@@ -27,10 +27,12 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "pipeline/deadletter.h"
 #include "pipeline/event.h"
 
 #define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
 #define QUEUE_IO_BUFFER (1 << 20)
+#define EVENT_COUNT_MAX 36                   /* ,"event_count":N that event_mark_last may add */
 
 /* ---- mapping options ---------------------------------------------------- */
 
@@ -234,6 +236,7 @@ bool queue_map_options_uses(const QueueMapOptions *o, const char *name)
 
 typedef struct QTable {
     QueueMapOptions opt;
+    const Mapping *mapping;    /* borrowed: its queue_on_error */
     EventTable *et;
     uint64_t order;            /* data_collection_order in the open transaction */
     uint64_t order_gen;        /* which transaction `order` counts */
@@ -601,9 +604,50 @@ static bool q_begin(Target *t, const TxnInfo *txn, Err *err)
     return true;
 }
 
+/*
+ * An event over the message limit without a claim check, refused for its row
+ * alone before it is staged (checked with room for the "event_count" the last
+ * event gets): dead letter, or stop (docs/mappings.md, "on_error").
+ */
+static bool refuse_event(Queue *q, const QTable *qt, const TxnInfo *txn, const Change *c, Err *err)
+{
+    const PgoTuple *tup = c->op == CHANGE_DELETE || !c->new_tuple ? c->old_tuple : c->new_tuple;
+    /* the event's key: its table's key, else the stream's identity columns */
+    size_t n = event_table_key_count(qt->et);
+    const char **ident = xcalloc((n > c->rel->ncols ? n : c->rel->ncols) + 1u, sizeof *ident);
+    for (size_t i = 0; i < n; i++)
+        ident[i] = event_table_key_name(qt->et, i);
+    for (uint16_t i = 0; n == 0 && i < c->rel->ncols; i++)
+        if (c->rel->cols[i].key)
+            ident[n++] = c->rel->cols[i].name;
+    Buf key;
+    buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
+    deadletter_cols_json(c->rel, tup, ident, n, DEADLETTER_MAX_KEY, &key);
+    free(ident);
+    char reason[256], lsn[LSN_STR_MAX];
+    snprintf(reason, sizeof reason,
+             "queue \"%s\": the event %s:%" PRIu32 " is %zu bytes, over the %u-byte message limit (with %u bytes of "
+             "metadata)",
+             q->qname, lsn_format(txn->commit_lsn, lsn), c->index, q->cur.len, CF_QUEUE_MAX_MESSAGE_BYTES,
+             CF_QUEUE_MESSAGE_OVERHEAD);
+    DlPolicy p = {
+        .skip = qt->mapping && qt->mapping->queue_on_error == MAP_ON_ERROR_SKIP,
+        .mapping_file = qt->mapping ? qt->mapping->file : "the mapping file",
+        .section = "queue",
+        .ways_out = "set \"oversize\": \"claim_check\" with an r2 bucket in that section to store it in R2, "
+                    "leave large columns out (\"exclude\"), or make the row smaller in Postgres",
+        .code = ERR_TOO_LARGE,
+    };
+    DlEntry e = {.target = q->base.name, .table = c->rel->qualname, .commit_lsn = txn->commit_lsn, .xid = txn->xid,
+                 .key = key.data, .reason = reason, .value = q->cur.data, .value_len = q->cur.len};
+    bool ok = deadletter_refuse(q->base.deadletter, &p, &e, err);
+    buf_free(&key);
+    buf_reset(&q->cur);
+    return ok;
+}
+
 static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
-    (void)txn;
     Queue *q = (Queue *)t;
     if (!refuse_if_broken(q, err))
         return false;
@@ -638,6 +682,10 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (!event_append_row(&q->cur, qt->et, &m, c, err)) {
         err_prefix(err, "queue \"%s\"", q->qname);
         return false;
+    }
+    if (!qt->opt.claim_check && q->cur.len + EVENT_COUNT_MAX + CF_QUEUE_MESSAGE_OVERHEAD > CF_QUEUE_MAX_MESSAGE_BYTES) {
+        qt->order--; /* not published: the transaction's numbering stays gapless */
+        return refuse_event(q, qt, txn, c, err);
     }
     return stage(q, idx, err);
 }
@@ -988,7 +1036,7 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
             return NULL;
         }
         q->tables = xrealloc(q->tables, (q->table_count + 1) * sizeof *q->tables);
-        q->tables[q->table_count++] = (QTable){.opt = o, .et = et};
+        q->tables[q->table_count++] = (QTable){.opt = o, .et = et, .mapping = m};
     }
     if (!q->remote) {
         q->path = xstrdup(t->embedded_path);

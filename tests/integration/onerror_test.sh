@@ -148,4 +148,52 @@ run_w2e kv_status --config "$dir/w.jsonc" status --json
     fail "kv status: $(cat "$WORK/kv_status.out")"
 d1_drop_slot
 
+# ---- Queue: an event over 128,000 bytes without a claim check (embedded spool) ---------------
+dir="$WORK/queue"
+mkdir -p "$dir/mappings"
+write_config "$dir/w.jsonc" '"queues": { "changes": {} }, "mappings": ["mappings/*.jsonc"]'
+q_map() { printf '{ "table": "public.oe_q", "queue": { "queue": "changes"%s } }\n' "$1" >"$dir/mappings/oe_q.jsonc"; }
+q_map ''
+psql_q <<'SQL' >/dev/null
+DROP TABLE IF EXISTS oe_q;
+CREATE TABLE oe_q (id int PRIMARY KEY, v text);
+SQL
+d1_reset_slot oe_q
+spool="$dir/state/queues/changes.ndjson"
+psql_q <<'SQL' >/dev/null
+INSERT INTO oe_q VALUES (1, 'small');
+BEGIN;
+INSERT INTO oe_q VALUES (2, repeat('q', 200000));
+INSERT INTO oe_q VALUES (3, 'same transaction');
+COMMIT;
+INSERT INTO oe_q VALUES (4, 'after it');
+SQL
+run_w2e q_stop --config "$dir/w.jsonc" run --exit-when-caught-up
+expect_rc q_stop 1
+err="$WORK/q_stop.err"
+expect_contains "$err" 'queues.changes: refused a change of public.oe_q, key {"id":"2"}' "queue stop names target, table and key"
+expect_contains "$err" 'over the 128000-byte message limit' "queue stop names the limit"
+expect_contains "$err" "Set \"on_error\": \"skip\" in the \"queue\" section of $dir/mappings/oe_q.jsonc" "queue stop names on_error"
+expect_contains "$err" '"oversize": "claim_check"' "queue stop names the claim check"
+[ "$(jq -r '.key.id' "$spool" 2>/dev/null | tr '\n' ' ')" = "1 " ] && pass "queue: only the event before it is in the spool" ||
+    fail "queue spool after stop: $(jq -c .key "$spool" 2>/dev/null | tr '\n' ' ')"
+q_map ', "on_error": "skip"'
+run_w2e q_skip --config "$dir/w.jsonc" run --exit-when-caught-up
+expect_rc q_skip 0
+[ "$(jq -r '.key.id' "$spool" | tr '\n' ' ')" = "1 3 4 " ] && pass "queue skip: later events arrived, the big one did not" ||
+    fail "queue spool after skip: $(jq -c .key "$spool" | tr '\n' ' ')"
+jq -e -s 'map(select(.key.id == 3)) | length == 1 and .[0].transaction.total_order == 1
+        and .[0].transaction.event_count == 1' "$spool" >/dev/null &&
+    pass "queue skip: the transaction's remaining event is numbered 1 of 1" || fail "queue numbering: $(grep '"id":3' "$spool")"
+dl="$dir/state/deadletter.ndjson"
+jq -e -s 'length == 1 and (.[0] | .target == "queues.changes" and .table == "public.oe_q" and .key.id == "2"
+        and .xid > 0 and (.reason | test("over the 128000-byte message limit")) and .value_truncated)' "$dl" >/dev/null &&
+    pass "queue: the dead-letter line" || { fail "queue dead letter"; cut -c1-400 "$dl" >&2; }
+[ "$(grep -c 'skipped a change of public.oe_q' "$WORK/q_skip.err")" = 1 ] && pass "queue: one warning" ||
+    fail "queue warnings: $(grep -c 'skipped a change' "$WORK/q_skip.err")"
+run_w2e q_status --config "$dir/w.jsonc" status --json
+[ "$(jq '.dead_letters["queues.changes"]' "$WORK/q_status.out")" = 1 ] && pass "status --json counts the queue dead letter" ||
+    fail "queue status: $(cat "$WORK/q_status.out")"
+d1_drop_slot
+
 finish

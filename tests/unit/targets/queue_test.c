@@ -13,6 +13,7 @@
 #include "cf/payload.h"
 #include "config/jsonc.h"
 #include "core/mem.h"
+#include "pipeline/deadletter.h"
 #include "targets/queue.h"
 
 #define NCOLS 7
@@ -402,11 +403,17 @@ Test(queue, oversize_refused_or_claim_checked)
     TxnInfo x = txn_at(0x100);
     Err err;
     cr_assert(t->ops->begin(t, &x, &err), "%s", err.msg);
-    row(t, &x, CHANGE_INSERT, 0, "1", big);
-    cr_assert_not(t->ops->commit(t, &x, &err));
+    const char *v[NCOLS] = {"1", "e@example.com", big, "h", NULL, "1.5", "{}"};
+    PgoCol nc[NCOLS];
+    PgoTuple nt = test_tuple(nc, v, NCOLS);
+    Change big_row = {.op = CHANGE_INSERT, .index = 0, .rel = rel, .new_tuple = &nt};
+    cr_assert_not(t->ops->change(t, &x, &big_row, &err), "refused before it is staged");
     cr_assert_eq(err.code, ERR_TOO_LARGE);
-    cr_assert(strstr(err.msg, "0/100:0") && strstr(err.msg, "claim_check"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "0/100:0") && strstr(err.msg, "claim_check") && strstr(err.msg, "key {\"id\":\"1\"}") &&
+                  strstr(err.msg, "\"on_error\": \"skip\" in the \"queue\" section"),
+              "%s", err.msg);
     t->ops->free(t);
+
 
     set_mapping("{\"queue\": \"changes\", \"oversize\": \"claim_check\", \"claim_check\": {\"bucket\": \"lake\"}}");
     t = open_queue("changes", true, 0);
@@ -420,6 +427,34 @@ Test(queue, oversize_refused_or_claim_checked)
     cr_assert_eq(fk.events, 2);
     cr_assert_eq(queue_target_stats(t).claim_checks, 1);
     t->ops->free(t);
+
+    /* "on_error": "skip": the event goes to the dead-letter file, the next one is published as the
+     * transaction's only event (event_count 1, no gap in total_order) */
+    DeadLetter *dl = deadletter_new(dir);
+    set_mapping("{\"queue\": \"changes\", \"on_error\": \"skip\"}");
+    mapping.queue_on_error = MAP_ON_ERROR_SKIP; /* what mapping/mapping reads from it */
+    t = open_queue("changes", true, 0);
+    t->deadletter = dl;
+    size_t events_before = fk.events;
+    cr_assert(t->ops->begin(t, &x, &err), "%s", err.msg);
+    cr_assert(t->ops->change(t, &x, &big_row, &err), "%s", err.msg);
+    row(t, &x, CHANGE_INSERT, 1, "2", "small");
+    cr_assert(t->ops->commit(t, &x, &err), "%s", err.msg);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.events, events_before + 1);
+    cr_assert(strstr(fk.last_body, "\"total_order\":1,") && strstr(fk.last_body, "\"event_count\":1"), "%s",
+              fk.last_body);
+    cr_assert_eq(deadletter_appended(dl), 1);
+    t->ops->free(t);
+    deadletter_free(dl);
+    DlCount counts[2];
+    size_t n = 0;
+    cr_assert(deadletter_count(dir, counts, 2, &n, &err), "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(counts[0].target, "queues.changes");
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", dir, DEADLETTER_FILE);
+    unlink(path);
     free(big);
 }
 
