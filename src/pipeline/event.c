@@ -33,7 +33,30 @@ struct EventTable {
     D1Type **types;            /* per catalog column, for identity-flag keys */
     char **col_names;
     size_t col_count;
+    char *json_columns;        /* ,"json_columns":[...] of row events; NULL: no json/jsonb column */
 };
+
+/* The columns whose values are json/jsonb documents, so a consumer that stores a value as
+ * text knows to store a JSON string or number as its JSON text ("\"null\"", not "null"). */
+static char *json_columns_member(const CatTable *table, D1Type *const *types, const EventTable *t)
+{
+    Buf b;
+    Err err;
+    buf_init(&b, 1024 * 1024);
+    bool ok = true, any = false;
+    for (size_t i = 0; ok && i < table->col_count; i++) {
+        if (!types[i] || types[i]->conv != D1C_JSON || table->cols[i].generated || event_table_excludes(t, table->cols[i].name))
+            continue;
+        ok = buf_append_str(&b, any ? "," : ",\"json_columns\":[", &err) &&
+             json_text_append_str(&b, table->cols[i].name, strlen(table->cols[i].name), &err);
+        any = true;
+    }
+    if (!ok || !any || !buf_append_str(&b, "]", &err)) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b);
+}
 
 EventTable *event_table_new(const CatalogInfo *cat, const CatTable *table, const char *const *exclude,
                             size_t exclude_count, Err *err)
@@ -60,6 +83,7 @@ EventTable *event_table_new(const CatalogInfo *cat, const CatTable *table, const
         if (!t->types[i])
             t->types[i] = d1_type_resolve(cat, table->cols[i].type_oid, "TEXT", &ignored);
     }
+    t->json_columns = json_columns_member(table, t->types, t);
     const CatIndex *ix = catalog_primary_key(table);
     if (!ix)
         ix = catalog_replident_index(table);
@@ -99,6 +123,7 @@ void event_table_free(EventTable *t)
     }
     free(t->types);
     free(t->col_names);
+    free(t->json_columns);
     free(t->qualname);
     free(t->schema);
     free(t->name);
@@ -354,6 +379,7 @@ bool event_append_row(Buf *out, const EventTable *t, const EventMeta *m, const C
         ok = ok && buf_append_str(out, "]", err);
     }
     free(owned);
+    ok = ok && (!t->json_columns || buf_append_str(out, t->json_columns, err));
     return ok && append_source(out, t, m, err) && append_tail(out, m, err);
 }
 

@@ -3,7 +3,7 @@
  *                    JSON envelope (docs/events.md).
  *
  * Owns:     the event format: `id`, `op` (c u d r t), `key`, `before`, `after`,
- *           `unchanged_toast`, `source` {version, connector, name, ts_ms,
+ *           `unchanged_toast`, `json_columns`, `source` {version, connector, name, ts_ms,
  *           snapshot, db, schema, table, txId, lsn, commit_lsn}, `ts_ms` and
  *           the `transaction` block {id, total_order, data_collection_order,
  *           and event_count on the last event of a transaction}; the pointer

@@ -4,7 +4,8 @@
 # "null", a one-key "$json" object and -0 goes through `snapshot`, `warm --from-snapshot` (the KV
 # values equal a warm from Postgres) and `run --exit-when-caught-up` into the embedded D1, the
 # embedded KV (value "row"), the embedded queue spool and the change log; each keeps the two nulls
-# apart.
+# apart. The spool's events, applied by the reference consumer Worker (workers/queue-consumer) in
+# a private edge emulator, give D1 the same values as wal2edge's own D1.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/kv_lib.sh"
 
@@ -138,4 +139,20 @@ cl() { jq -c "select(.type == \"insert\" and .new.id == \"$1\") | [.new.jb, .new
 [ "$(cl 11)" = '[null,null]' ] && [ "$(cl 12)" = '["null","null"]' ] && [ "$(cl 13)" = '["\"null\""," null "]' ] &&
     pass "change log: SQL NULL is null, JSON null the Postgres text \"null\"" || fail "change log: $(cl 11) $(cl 12) $(cl 13)"
 psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('$TEST_SLOT', '$REF_SLOT')" >/dev/null
+
+# 4. the spool's events through the reference consumer Worker (a private emulator) into D1: the
+#    same values as wal2edge's own D1 (compared as minified JSON: the consumer re-serialises)
+start_consumer_edge jn
+ACC="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID"
+api() { curl -sS -X POST "$ACC/$1" -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" -H 'Content-Type: application/json' --data-binary @-; }
+d1r() { jq -n --arg s "$1" '{sql: $s}' | api d1/database/jn/query | jq -r '.result[0].results[].r'; }
+sqlite3 -batch -noheader "$D1_FILE" "SELECT sql FROM sqlite_master WHERE name = 'jn_items'" | jq -R -s '{sql: .}' |
+    api d1/database/jn/query | jq -e .success >/dev/null || fail "creating the consumer's D1 table"
+jq -s '{messages: map({body: ., content_type: "json"})}' "$SPOOL" | api queues/jn-changes/messages/batch |
+    jq -e .success >/dev/null || fail "pushing the spool's events"
+q="SELECT group_concat(id || ' ' || quote(json(jb)) || ' ' || quote(json(js)) || ' ' || quote(json(ajb)) || ' ' || printf('%.17g %.17g', f8, f4), char(10)) AS r FROM (SELECT * FROM jn_items WHERE id > 10 ORDER BY id)"
+want=$(sqlite3 -batch -noheader "$D1_FILE" "$q")
+for _ in $(seq 1 60); do got=$(d1r "$q"); [ "$got" = "$want" ] && break; sleep 0.5; done
+[ -n "$want" ] && [ "$got" = "$want" ] && pass "consumer Worker: D1 holds the same SQL NULLs, JSON nulls and \"null\" strings as wal2edge's D1" ||
+    { fail "consumer Worker: D1 differs"; diff <(echo "$want") <(echo "$got") >&2 || true; }
 finish

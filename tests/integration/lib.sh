@@ -92,3 +92,27 @@ write_config() {   # write_config FILE [EXTRA_MEMBERS]
 }
 JSONC
 }
+
+# A private edge emulator running the reference queue consumer (workers/queue-consumer) on every
+# queue, applying events to its D1 database D1_ID; extra NAME=VALUE settings for the emulator may
+# follow. Exports CLOUDFLARE_API_BASE_URL/ACCOUNT_ID/API_TOKEN and sets ADMIN (the admin API);
+# the emulator is stopped when the test exits.
+start_consumer_edge() {   # start_consumer_edge D1_ID [NAME=VALUE...]
+    local d1_id=$1; shift
+    mkdir -p "$WORK/consumer"
+    cp "$WAL2EDGE_SOURCE_DIR/workers/queue-consumer/src/index.mjs" "$WORK/consumer/consumer.mjs"
+    printf 'import { makeConsumer } from "./consumer.mjs";\nexport default makeConsumer({ d1DatabaseId: "%s", retryDelaySeconds: 0 });\n' \
+        "$d1_id" >"$WORK/consumer/worker.mjs"
+    (cd "$WAL2EDGE_SOURCE_DIR" && exec env EDGE_PORT=0 EDGE_STATE_DIR="$WORK/edge" EDGE_CONSUMER_SCRIPT="$WORK/consumer/worker.mjs" \
+        "$@" node tests/edge/src/main.mjs >"$WORK/edge.out" 2>"$WORK/edge.err") &
+    edge_pid=$!
+    trap 'rc=$?; kill $edge_pid 2>/dev/null || true; wait $edge_pid 2>/dev/null || true; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+    local ready="" _
+    for _ in $(seq 1 120); do grep -q '"ready"' "$WORK/edge.out" 2>/dev/null && break; sleep 0.5; done
+    ready=$(grep '"ready"' "$WORK/edge.out") || { echo "$TEST_NAME: emulator did not start" >&2; cat "$WORK/edge.err" >&2; exit 1; }
+    CLOUDFLARE_API_BASE_URL=$(jq -r .CLOUDFLARE_API_BASE_URL <<<"$ready")
+    CLOUDFLARE_ACCOUNT_ID=$(jq -r .CLOUDFLARE_ACCOUNT_ID <<<"$ready")
+    CLOUDFLARE_API_TOKEN=$(jq -r .CLOUDFLARE_API_TOKEN <<<"$ready")
+    export CLOUDFLARE_API_BASE_URL CLOUDFLARE_ACCOUNT_ID CLOUDFLARE_API_TOKEN
+    ADMIN="http://127.0.0.1:$(jq -r .port <<<"$ready")/__admin"
+}

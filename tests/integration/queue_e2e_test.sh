@@ -8,21 +8,7 @@ source "$(dirname "$0")/lib.sh"
 export TEST_SLOT=queue_e2e TEST_PUBLICATION=queue_e2e_pub
 command -v jq >/dev/null || { echo "$TEST_NAME: jq is required" >&2; exit 1; }
 
-# the consumer plus a wrapper naming the emulator's D1 database (no bindings there)
-mkdir -p "$WORK/consumer"
-cp "$WAL2EDGE_SOURCE_DIR/workers/queue-consumer/src/index.mjs" "$WORK/consumer/consumer.mjs"
-printf 'import { makeConsumer } from "./consumer.mjs";\nexport default makeConsumer({ d1DatabaseId: "e2e", retryDelaySeconds: 0 });\n' \
-    >"$WORK/consumer/worker.mjs"
-(cd "$WAL2EDGE_SOURCE_DIR" && EDGE_PORT=0 EDGE_STATE_DIR="$WORK/edge" EDGE_CONSUMER_SCRIPT="$WORK/consumer/worker.mjs" \
-    EDGE_QUEUE_MAX_BATCH_SIZE=100 EDGE_QUEUE_MAX_RETRIES=50 exec node tests/edge/src/main.mjs >"$WORK/edge.out" 2>"$WORK/edge.err") &
-edge_pid=$!
-trap 'rc=$?; kill $edge_pid 2>/dev/null || true; wait $edge_pid 2>/dev/null || true; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
-for i in $(seq 1 120); do grep -q '"ready"' "$WORK/edge.out" 2>/dev/null && break; sleep 0.5; done
-ready=$(grep '"ready"' "$WORK/edge.out") || { echo "$TEST_NAME: emulator did not start" >&2; cat "$WORK/edge.err" >&2; exit 1; }
-export CLOUDFLARE_API_BASE_URL=$(echo "$ready" | jq -r .CLOUDFLARE_API_BASE_URL)
-export CLOUDFLARE_ACCOUNT_ID=$(echo "$ready" | jq -r .CLOUDFLARE_ACCOUNT_ID)
-export CLOUDFLARE_API_TOKEN=$(echo "$ready" | jq -r .CLOUDFLARE_API_TOKEN)
-ADMIN="http://127.0.0.1:$(echo "$ready" | jq -r .port)/__admin"
+start_consumer_edge e2e EDGE_QUEUE_MAX_BATCH_SIZE=100 EDGE_QUEUE_MAX_RETRIES=50
 ACC="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID"
 d1() { curl -s -X POST "$ACC/d1/database/e2e/query" -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" \
     -H 'Content-Type: application/json' -d "$(jq -n --arg s "$1" '{sql: $s}')"; }

@@ -215,3 +215,43 @@ Test(event, claim_pointer_and_ids)
     cr_assert_str_eq(event_id(0x16B3748, 4294967295u, 2, id), "0/16B3748:4294967295.2");
     cr_assert_eq(event_op_letter(CHANGE_INSERT, true), 'r');
 }
+
+/* json/jsonb columns are named in json_columns (excluded and generated ones left out), and a
+ * JSON null in them is {"$json":null}, never null (docs/types.md, "The JSON rendering"). */
+Test(event, json_columns_and_json_null)
+{
+    static const CatColumn cols[] = {
+        {"id", 1, 20, -1, "bigint", true, false},      {"jb", 2, 3802, -1, "jsonb", false, false},
+        {"js", 3, 114, -1, "json", false, false},      {"hidden", 4, 3802, -1, "jsonb", false, false},
+        {"gen", 5, 3802, -1, "jsonb", false, true},    {"n", 6, 25, -1, "text", false, false},
+    };
+    static const size_t pk[] = {0};
+    static const CatIndex ix[] = {{"docs_pkey", true, true, false, false, false, pk, 1}};
+    static const CatTable docs = {"public.docs", "public", "docs", true, 16500, 'r', 'd', true, cols, 6, ix, 1};
+    const char *exclude[] = {"hidden"};
+    Err err;
+    EventTable *t = event_table_new(&test_cat, &docs, exclude, 1, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    Rel *r = test_rel(&docs);
+    const char *v[5] = {"1", "null", NULL, "null", "null"};
+    PgoCol nc[5];
+    PgoTuple nt = test_tuple(nc, v, 5);
+    Change c = {.op = CHANGE_INSERT, .rel = r, .new_tuple = &nt};
+    EventMeta m = meta(0, 1);
+    cr_assert(event_append_row(&out, t, &m, &c, &err), "%s", err.msg);
+    cr_assert(strstr(out.data, "\"after\":{\"id\":1,\"jb\":{\"$json\":null},\"js\":null,\"n\":\"null\"},"
+                               "\"json_columns\":[\"jb\",\"js\"],\"source\":"), "%s", out.data);
+    buf_reset(&out);
+    cr_assert(event_append_truncate(&out, t, &m, &err), "%s", err.msg);
+    cr_assert_null(strstr(out.data, "json_columns"), "%s", out.data);
+    buf_reset(&out);
+    /* a table without json columns: no member */
+    const char *u[NCOLS] = {"42", "a@example.com", "Ann", "secret", NULL, "1.5", NULL};
+    PgoCol uc[NCOLS];
+    PgoTuple ut = test_tuple(uc, u, NCOLS);
+    Change uchg = {.op = CHANGE_INSERT, .rel = rel, .new_tuple = &ut};
+    cr_assert(event_append_row(&out, et, &m, &uchg, &err), "%s", err.msg);
+    cr_assert_null(strstr(out.data, "json_columns"), "%s", out.data);
+    test_rel_free(r);
+    event_table_free(t);
+}

@@ -57,11 +57,18 @@ function restParam(v) {
 
 const q = (name) => `"${String(name).replace(/"/g, '""')}"`;
 
-// A JSON value from the event as a D1 parameter, for a column of declared type `type`.
-function param(v, type) {
+// {"$json": V}: a json/jsonb value that is JSON null, or that would read as this wrapper
+// itself; null alone is always SQL NULL (docs/types.md, "The JSON rendering").
+const isJsonWrapper = (v) =>
+  v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 1 && "$json" in v;
+
+// A JSON value from the event as a D1 parameter, for a column of declared type `type`; `json`:
+// the column is json/jsonb (the event's json_columns), so every value is stored as JSON text.
+function param(v, type, json) {
   if (v === null || v === undefined) return null;
+  if (isJsonWrapper(v)) return JSON.stringify(v.$json);
+  if (json || typeof v === "object") return JSON.stringify(v);
   if (typeof v === "boolean") return v ? 1 : 0;
-  if (typeof v === "object") return JSON.stringify(v);
   if (typeof v === "string" && /BLOB/i.test(type || "") && /^\\x[0-9a-fA-F]*$/.test(v)) return { hex: v.slice(2) };
   return v;
 }
@@ -109,14 +116,14 @@ export function makeConsumer(options = {}) {
     params: [table, pk, p.lsn, p.ord, deleted ? 1 : 0, ...guardParams(table, pk, p)],
   });
 
-  function keyWhere(key, cols, params) {
-    return Object.keys(key).map((k) => `${q(k)} IS ${ph(param(key[k], cols.get(k)), params)}`).join(" AND ");
+  function keyWhere(key, cols, params, json) {
+    return Object.keys(key).map((k) => `${q(k)} IS ${ph(param(key[k], cols.get(k), json.has(k)), params)}`).join(" AND ");
   }
 
-  function deleteStmts(table, cols, key, p) {
+  function deleteStmts(table, cols, key, p, json) {
     const pk = JSON.stringify(key);
     const params = [];
-    const where = keyWhere(key, cols, params);
+    const where = keyWhere(key, cols, params, json);
     return [
       { sql: `DELETE FROM ${q(table)} WHERE ${where} AND ${GUARD}`, params: [...params, ...guardParams(table, pk, p)] },
       guardUpsert(table, pk, p, true),
@@ -129,13 +136,14 @@ export function makeConsumer(options = {}) {
     const key = ev.key;
     if (!key || typeof key !== "object") throw new Error(`${table}: event ${ev.id} has no key; cannot apply idempotently`);
     const pk = JSON.stringify(key);
-    if (ev.op === "d") return db.batch(deleteStmts(table, cols, key, p));
+    const json = new Set(ev.json_columns || []);
+    if (ev.op === "d") return db.batch(deleteStmts(table, cols, key, p, json));
     const stmts = [];
     // the key changed: remove the row under its old key (at the same position)
     if (ev.op === "u" && ev.before) {
       const oldKey = {};
       for (const k of Object.keys(key)) oldKey[k] = k in ev.before ? ev.before[k] : key[k];
-      if (JSON.stringify(oldKey) !== pk) stmts.push(...deleteStmts(table, cols, oldKey, p));
+      if (JSON.stringify(oldKey) !== pk) stmts.push(...deleteStmts(table, cols, oldKey, p, json));
     }
     const unchanged = new Set(ev.unchanged_toast || []);
     if (unchanged.size) {
@@ -146,16 +154,16 @@ export function makeConsumer(options = {}) {
     const names = Object.keys(ev.after).filter((c) => cols.has(c) && !unchanged.has(c));
     const setNames = names.filter((c) => !(c in key));
     const up = [];
-    const sets = setNames.map((c) => `${q(c)} = ${ph(param(ev.after[c], cols.get(c)), up)}`);
+    const sets = setNames.map((c) => `${q(c)} = ${ph(param(ev.after[c], cols.get(c), json.has(c)), up)}`);
     const kw = [];
-    const where = keyWhere(key, cols, kw);
+    const where = keyWhere(key, cols, kw, json);
     if (sets.length) {
       stmts.push({ sql: `UPDATE ${q(table)} SET ${sets.join(", ")} WHERE ${where} AND ${GUARD}`, params: [...up, ...kw, ...guardParams(table, pk, p)] });
     }
     const ins = [];
-    const values = names.map((c) => ph(param(ev.after[c], cols.get(c)), ins));
+    const values = names.map((c) => ph(param(ev.after[c], cols.get(c), json.has(c)), ins));
     const kw2 = [];
-    const where2 = keyWhere(key, cols, kw2);
+    const where2 = keyWhere(key, cols, kw2, json);
     stmts.push({
       sql: `INSERT INTO ${q(table)} (${names.map(q).join(", ")}) SELECT ${values.join(", ")}
             WHERE NOT EXISTS (SELECT 1 FROM ${q(table)} WHERE ${where2}) AND ${GUARD}`,
@@ -180,7 +188,7 @@ export function makeConsumer(options = {}) {
       },
     ];
     const params = [];
-    const conds = keep.map((k) => `NOT (${keyWhere(k, cols, params)})`);
+    const conds = keep.map((k) => `NOT (${keyWhere(k, cols, params, new Set())})`);
     stmts.push({ sql: `DELETE FROM ${q(table)}${conds.length ? ` WHERE ${conds.join(" AND ")}` : ""}`, params });
     stmts.push({ sql: `UPDATE _wal2edge_rows SET deleted = 1, lsn = ?, ord = ? WHERE tbl = ? AND (lsn < ? OR (lsn = ? AND ord < ?))`, params: [p.lsn, p.ord, table, p.lsn, p.lsn, p.ord] });
     void keyCols;

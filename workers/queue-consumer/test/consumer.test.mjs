@@ -23,6 +23,7 @@ before(async () => {
   const r = await edge.api("POST", `/d1/database/${DB}/query`, { batch: [
     { sql: "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, data BLOB)" },
     { sql: "CREATE TABLE logs (id INTEGER PRIMARY KEY, msg TEXT)" },
+    { sql: "CREATE TABLE docs (id INTEGER PRIMARY KEY, jb TEXT, js TEXT, ajb TEXT, n TEXT)" },
   ] });
   assert.equal(r.json.success, true, r.text);
 });
@@ -33,7 +34,7 @@ after(async () => {
 });
 
 let seq = 0;
-function ev(op, lsn, index, key, { before = null, after = null, unchanged, table = "items" } = {}) {
+function ev(op, lsn, index, key, { before = null, after = null, unchanged, table = "items", json } = {}) {
   const e = {
     id: `0/${lsn.toString(16).toUpperCase()}:${index}`, op, key, before, after,
     source: { version: "test", connector: "wal2edge", name: "s", ts_ms: 0, snapshot: "false", db: "shop",
@@ -41,6 +42,7 @@ function ev(op, lsn, index, key, { before = null, after = null, unchanged, table
     ts_ms: ++seq, transaction: { id: `${lsn}:0/${lsn.toString(16)}`, total_order: index + 1, data_collection_order: index + 1 },
   };
   if (unchanged) e.unchanged_toast = unchanged;
+  if (json) e.json_columns = json;
   return e;
 }
 
@@ -97,4 +99,31 @@ test("truncate removes older rows and ignores older events; newer rows survive",
   await waitFor(async () => JSON.stringify(await rows("logs")) === JSON.stringify([{ id: 3, msg: "after truncate" }]), { timeoutMs: 20_000 });
   await new Promise((r) => setTimeout(r, 1500));
   assert.deepEqual(await rows("logs"), [{ id: 3, msg: "after truncate" }]);
+});
+
+// docs/types.md, "The JSON rendering": null is SQL NULL, {"$json": V} wraps a JSON null (and a
+// one-key "$json" object); json_columns names the json/jsonb columns, stored as JSON text.
+test("JSON null is the text 'null', SQL NULL is NULL, json scalars are their JSON text", async () => {
+  const json = ["jb", "js", "ajb"];
+  const W = (v) => ({ $json: v });
+  await push([
+    ev("c", 0x9000, 0, { id: 1 }, { table: "docs", json, after: { id: 1, jb: null, js: null, ajb: null, n: null } }),
+    ev("c", 0x9000, 1, { id: 2 }, { table: "docs", json, after: { id: 2, jb: W(null), js: W(null), ajb: [W(null), null], n: "null" } }),
+    ev("c", 0x9000, 2, { id: 3 }, { table: "docs", json, after: { id: 3, jb: "null", js: 1.5, ajb: ["null"], n: "x" } }),
+    ev("c", 0x9000, 3, { id: 4 }, { table: "docs", json, after: { id: 4, jb: W({ $json: 1 }), js: { a: null }, ajb: [], n: null } }),
+    // an event from a producer without json_columns: the wrapper still means JSON null
+    ev("c", 0x9000, 4, { id: 5 }, { table: "docs", after: { id: 5, jb: W(null), js: null, ajb: null, n: null } }),
+    ev("u", 0x9100, 0, { id: 2 }, { table: "docs", json, after: { id: 2, jb: null, js: W(null), ajb: null, n: null } }),
+  ]);
+  const want = [
+    { id: 1, jb: null, js: null, ajb: null, n: null },
+    { id: 2, jb: null, js: "null", ajb: null, n: null },
+    { id: 3, jb: '"null"', js: "1.5", ajb: '["null"]', n: "x" },
+    { id: 4, jb: '{"$json":1}', js: '{"a":null}', ajb: "[]", n: null },
+    { id: 5, jb: "null", js: null, ajb: null, n: null },
+  ];
+  await waitFor(async () => JSON.stringify(await rows("docs")) === JSON.stringify(want), { timeoutMs: 20_000 });
+  assert.deepEqual(await rows("docs"), want);
+  const r = await edge.api("POST", `/d1/database/${DB}/query`, { sql: "SELECT id, typeof(jb) AS t FROM docs WHERE id IN (1, 5) ORDER BY id" });
+  assert.deepEqual(r.json.result[0].results, [{ id: 1, t: "null" }, { id: 5, t: "text" }]);
 });
