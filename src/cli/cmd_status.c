@@ -75,6 +75,47 @@ static const char *slot_problem(const PgSlotFacts *s)
     return NULL;
 }
 
+/* Per target, from the last run: {"lagging", "retries", "lagging_since", "next_retry_at", "last_error"}. */
+static json_t *target_health(const char *state_dir)
+{
+    json_t *out = json_object();
+    Err err;
+    Store *store = store_open_existing(state_dir, &err);
+    StoreTargetHealth *hs = xcalloc(STATUS_MAX_TARGETS, sizeof *hs);
+    size_t n = 0;
+    if (store && !store_list_target_health(store, hs, STATUS_MAX_TARGETS, &n, &err))
+        n = 0;
+    store_close(store);
+    for (size_t i = 0; i < n && i < STATUS_MAX_TARGETS; i++)
+        json_object_set_new(out, hs[i].target,
+                            json_pack("{s:b, s:i, s:o, s:o, s:o}", "lagging", hs[i].lagging, "retries",
+                                      (int)hs[i].retries, "lagging_since", iso_time(hs[i].since_us),
+                                      "next_retry_at", iso_time(hs[i].next_retry_us), "last_error",
+                                      hs[i].last_error[0] ? json_string(hs[i].last_error) : json_null()));
+    free(hs);
+    return out;
+}
+
+static const char *text_or_dash(json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "-";
+}
+
+static void print_lagging(json_t *health)
+{
+    const char *name;
+    json_t *h;
+    json_object_foreach(health, name, h) {
+        if (!json_is_true(json_object_get(h, "lagging")))
+            continue;
+        printf("lagging              %s: since %s, %d failed attempts, next retry %s; last error: %s\n", name,
+               text_or_dash(h, "lagging_since"),
+               (int)json_integer_value(json_object_get(h, "retries")),
+               text_or_dash(h, "next_retry_at"), text_or_dash(h, "last_error"));
+    }
+}
+
 int cmd_status(CliCtx *ctx, int argc, char **argv)
 {
     bool as_json = false;
@@ -193,6 +234,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     for (size_t i = 0; i < dead_count; i++)
         json_object_set_new(dead_obj, dead[i].target, json_integer((json_int_t)dead[i].lines));
     json_object_set_new(doc, "dead_letters", dead_obj);
+    json_t *health = target_health(cfg->state_dir);
+    json_object_set(doc, "target_health", health);
 
     if (as_json) {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -236,9 +279,11 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
                    dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
+        print_lagging(health);
         if (problem)
             printf("problem              %s\n", problem);
     }
+    json_decref(health);
     if (problem)
         fprintf(stderr, "wal2edge: replication slot \"%s\": %s\n", cfg->source.slot, problem);
     json_decref(doc);

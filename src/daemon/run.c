@@ -44,6 +44,16 @@ typedef struct Slot {
     bool skip_current;             /* the current transaction is at or below accepted */
     int64_t durable_commit_time;
     int64_t pending_commit_time;
+    /* A target whose apply or flush fails with a retryable error falls behind on its own:
+     * it gets nothing more (its checkpoint, and so the slot's confirmed position, stay put)
+     * until a retry succeeds; then a new session from its checkpoint brings it what it missed. */
+    bool lagging;
+    bool missed;                   /* transactions went by while it was lagging (until a new session
+                                      from its checkpoint starts, nothing past it may be confirmed) */
+    Backoff retry;                 /* reset when its checkpoint moves */
+    int64_t next_retry_ms;         /* monotonic */
+    int64_t lagging_since_us;      /* wall clock, 0 when current */
+    char last_error[ERR_MSG_MAX];
 } Slot;
 
 /* One frame read ahead of processing, kept in arrival order. */
@@ -81,13 +91,65 @@ static int64_t wall_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* ---- a target that keeps failing falls behind on its own ---- */
+
+static bool save_health(Run *r, const Slot *s, Err *err)
+{
+    StoreTargetHealth h = {
+        .lagging = s->lagging,
+        .retries = s->retry.attempts,
+        .since_us = s->lagging ? s->lagging_since_us : 0,
+        .next_retry_us = s->lagging ? wall_us() + (s->next_retry_ms - clock_mono_ms()) * 1000 : 0,
+        .updated_at_us = wall_us(),
+    };
+    snprintf(h.target, sizeof h.target, "%s", s->target->name);
+    snprintf(h.last_error, sizeof h.last_error, "%s", s->last_error);
+    return store_save_target_health(r->store, &h, err);
+}
+
+/*
+ * A target failed (err, already naming it). Retryable: it falls behind alone: the open
+ * transaction is rolled back in it, it is skipped from now on and retried with backoff,
+ * while the others go on. Returns false (the run stops) for a permanent error.
+ */
+static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
+{
+    if (!err_retryable(err))
+        return false;
+    if (in_txn) {
+        s->target->ops->rollback(s->target);
+        s->skip_current = true;
+        s->missed = true;
+    }
+    if (!s->lagging)
+        s->lagging_since_us = wall_us();
+    s->lagging = true;
+    int64_t delay = backoff_next(&s->retry, (uint32_t)wall_us());
+    s->next_retry_ms = clock_mono_ms() + delay;
+    snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
+    log_warn(&r->log, "%s; this target falls behind alone (the others go on), retry %u in %lld ms", err->msg,
+             s->retry.attempts, (long long)delay);
+    Err store_err;
+    if (!save_health(r, s, &store_err))
+        log_warn(&r->log, "recording the health of %s: %s", s->target->name, store_err.msg);
+    return true;
+}
+
+static bool any_lagging(const Run *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i].lagging)
+            return true;
+    return false;
+}
+
 /* ---- the sink the assembler delivers to: fan out to every target ---- */
 
 static bool sink_wants(void *ctx, Lsn commit_lsn)
 {
     Run *r = ctx;
     for (size_t i = 0; i < r->slot_count; i++)
-        if (commit_lsn > r->slots[i].accepted.commit_lsn)
+        if (!r->slots[i].lagging && commit_lsn > r->slots[i].accepted.commit_lsn)
             return true;
     return false;
 }
@@ -100,10 +162,13 @@ static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
     r->long_replay_logged = false;
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
-        s->skip_current = txn->commit_lsn <= s->accepted.commit_lsn;
+        s->skip_current = s->lagging || txn->commit_lsn <= s->accepted.commit_lsn;
+        if (s->lagging && txn->commit_lsn > s->accepted.commit_lsn)
+            s->missed = true;
         if (!s->skip_current && !s->target->ops->begin(s->target, txn, err)) {
             err_prefix_name(err, s->target->name);
-            return false;
+            if (!fall_behind(r, s, true, err))
+                return false;
         }
     }
     return true;
@@ -126,7 +191,8 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
         Slot *s = &r->slots[i];
         if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
             err_prefix_name(err, s->target->name);
-            return false;
+            if (!fall_behind(r, s, true, err))
+                return false;
         }
     }
     return true;
@@ -141,7 +207,9 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
             continue;
         if (!s->target->ops->commit(s->target, txn, err)) {
             err_prefix_name(err, s->target->name);
-            return false;
+            if (!fall_behind(r, s, true, err))
+                return false;
+            continue;
         }
         s->accepted.commit_lsn = txn->commit_lsn;
         s->accepted.end_lsn = txn->end_lsn;
@@ -167,10 +235,17 @@ static bool sink_message(void *ctx, const Change *c, Err *err)
 {
     Run *r = ctx;
     for (size_t i = 0; i < r->slot_count; i++) {
-        Target *t = r->slots[i].target;
+        Slot *s = &r->slots[i];
+        Target *t = s->target;
+        if (s->lagging) {
+            s->missed = true;
+            continue;
+        }
         if (t->ops->message && !t->ops->message(t, c, err)) {
             err_prefix_name(err, t->name);
-            return false;
+            if (!fall_behind(r, s, false, err))
+                return false;
+            s->missed = true;
         }
     }
     if (!r->first_pending_ms)
@@ -188,36 +263,89 @@ static bool sink_stop(void *ctx)
 
 /* ---- durability ---- */
 
+/* Unflushed work in a target that is not lagging (a lagging one waits for its retry). */
 static bool any_pending(const Run *r)
 {
     for (size_t i = 0; i < r->slot_count; i++)
-        if (r->slots[i].target->ops->has_pending(r->slots[i].target))
+        if (!r->slots[i].lagging && r->slots[i].target->ops->has_pending(r->slots[i].target))
             return true;
     return false;
+}
+
+/* Flush one target and record its checkpoint when it moved; *failed: the target's own flush
+ * failed (err names it), as opposed to the state store. */
+static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
+{
+    Target *t = s->target;
+    TargetCheckpoint before = t->durable;
+    *failed = false;
+    if (!t->ops->flush(t, err)) {
+        err_prefix_name(err, t->name);
+        *failed = true;
+        return false;
+    }
+    if (t->durable.commit_lsn != before.commit_lsn) {
+        s->durable_commit_time = s->pending_commit_time;
+        backoff_reset(&s->retry); /* progress: a later failure starts the backoff over */
+        if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, wall_us(), err))
+            return false;
+    }
+    return true;
 }
 
 static bool flush_targets(Run *r, Err *err)
 {
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
-        Target *t = s->target;
-        if (!t->ops->has_pending(t))
+        bool failed;
+        if (s->lagging || !s->target->ops->has_pending(s->target) || flush_one(r, s, &failed, err))
             continue;
-        TargetCheckpoint before = t->durable;
-        if (!t->ops->flush(t, err)) {
-            err_prefix_name(err, t->name);
+        if (!failed || !fall_behind(r, s, false, err))
             return false;
-        }
-        if (t->durable.commit_lsn != before.commit_lsn) {
-            s->durable_commit_time = s->pending_commit_time;
-            if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, wall_us(), err))
-                return false;
-        }
     }
     r->last_flush_ms = clock_mono_ms();
     /* work a target keeps back (it could not or chose not to flush yet) waits a full interval again */
     r->first_pending_ms = any_pending(r) ? r->last_flush_ms : 0;
     return true;
+}
+
+/*
+ * Retry the lagging targets that are due: flush what they still hold. One that takes it is
+ * current again; if transactions went by meanwhile, *resync asks for a new session from the
+ * slowest checkpoint (the server sends them again; the others skip what they already have).
+ */
+static bool retry_lagging(Run *r, bool *resync, Err *err)
+{
+    int64_t now = clock_mono_ms();
+    for (size_t i = 0; i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        if (!s->lagging || now < s->next_retry_ms)
+            continue;
+        bool failed;
+        unsigned attempts = s->retry.attempts; /* a flush that moves the checkpoint resets them */
+        if (s->target->ops->has_pending(s->target) && !flush_one(r, s, &failed, err)) {
+            if (!failed || !fall_behind(r, s, false, err))
+                return false;
+            continue;
+        }
+        s->lagging = false;
+        log_info(&r->log, "%s takes writes again after %u failed attempts; %s", s->target->name, attempts,
+                 s->missed ? "resuming from its checkpoint to bring it what it missed" : "it missed nothing");
+        if (s->missed)
+            *resync = true;
+        if (!save_health(r, s, err))
+            return false;
+    }
+    return true;
+}
+
+/* Milliseconds until the next lagging target's retry, or `cap` when sooner or none. */
+static int64_t lag_wait_ms(const Run *r, int64_t now, int64_t cap)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i].lagging && r->slots[i].next_retry_ms - now < cap)
+            cap = r->slots[i].next_retry_ms - now;
+    return cap;
 }
 
 /* The LSN every target has made durable; when idle, also the server's position. */
@@ -230,7 +358,8 @@ static Lsn confirmable(const Run *r)
         Lsn end = s->target->durable.end_lsn;
         if (end < durable)
             durable = end;
-        if (s->target->durable.commit_lsn != s->accepted.commit_lsn || s->target->ops->has_pending(s->target))
+        if (s->lagging || s->missed || s->target->durable.commit_lsn != s->accepted.commit_lsn ||
+            s->target->ops->has_pending(s->target))
             all_current = false;
     }
     if (durable == UINT64_MAX)
@@ -475,6 +604,14 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
     return ok;
 }
 
+/* A session starting at start_position() brings every target that is not lagging what it missed. */
+static void forget_missed(Run *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (!r->slots[i].lagging)
+            r->slots[i].missed = false;
+}
+
 static Lsn start_position(const Run *r)
 {
     Lsn start = UINT64_MAX;
@@ -510,6 +647,7 @@ static bool session(Run *r, bool *stop, Err *err)
     Lsn start = start_position(r);
     if (!pgstream_start(r->stream, &so, start, err))
         return false;
+    forget_missed(r);
     /* 0: a target that keeps no checkpoint of its own (a REST queue) takes what the slot
      * confirmed, which the server resumes from; a made-up "0/0" would only mislead */
     r->log.lsn = start;
@@ -530,6 +668,7 @@ static bool session(Run *r, bool *stop, Err *err)
             if (flush_wait < wait)
                 wait = flush_wait;
         }
+        wait = lag_wait_ms(r, now, wait);
         if (r->opts.exit_when_caught_up && wait > 50)
             wait = 50;
         if (wait < 0)
@@ -557,6 +696,13 @@ static bool session(Run *r, bool *stop, Err *err)
         int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
         if (r->first_pending_ms && now - r->first_pending_ms >= flush_due && !flush_targets(r, err))
             return false;
+        if (any_lagging(r) && assembler_idle(r->asm_)) {
+            bool resync = false;
+            if (!retry_lagging(r, &resync, err))
+                return false;
+            if (resync)
+                return true; /* *stop stays false: run_pipeline starts a new session */
+        }
         bool advanced = confirmable(r) > r->confirmed;
         if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
             (advanced && now - r->last_status_ms >= 1000)) {
@@ -565,7 +711,8 @@ static bool session(Run *r, bool *stop, Err *err)
         }
         if (r->opts.exit_when_caught_up) {
             /* the walsender's position passed the sync point: everything committed before it is here */
-            if (assembler_idle(r->asm_) && !any_pending(r) && r->keepalive_end >= r->catch_up_target) {
+            if (assembler_idle(r->asm_) && !any_pending(r) && !any_lagging(r) &&
+                r->keepalive_end >= r->catch_up_target) {
                 char text[LSN_STR_MAX];
                 log_debug(&r->log, "caught up: the server has sent everything up to %s",
                           lsn_format(r->keepalive_end, text));
@@ -616,12 +763,16 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     for (size_t i = 0; i < count; i++) {
         r.slots[i].target = targets[i];
         r.slots[i].accepted = targets[i]->durable;
+        backoff_init(&r.slots[i].retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     }
     int lock_fd = -1;
     bool ok = state_dir_lock(cfg->state_dir, "run", &lock_fd, err);
     if (ok)
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
+    /* health is this run's: a target that was lagging when the last run stopped starts current */
+    for (size_t i = 0; ok && i < count; i++)
+        ok = save_health(&r, &r.slots[i], err);
     if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
         AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump,
@@ -640,7 +791,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         bool session_ok = session(&r, &stop, err);
         if (session_ok) {
             close_session(&r, true);
-            break;
+            if (stop)
+                break;
+            continue; /* a lagging target is back: resume from its checkpoint at once */
         }
         close_session(&r, false);
         if (signals_stop_requested()) {

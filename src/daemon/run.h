@@ -5,7 +5,10 @@
  *           target, the durability rule (confirm to Postgres only what every
  *           target has made durable; when idle, confirm the server's position
  *           so a quiet slot does not pin WAL), status updates, reconnecting
- *           with backoff and jitter, and clean shutdown on SIGINT/SIGTERM.
+ *           with backoff and jitter, a target that keeps failing falling behind
+ *           on its own (retried with backoff, caught up from its checkpoint;
+ *           its health recorded for `status`), and clean shutdown on
+ *           SIGINT/SIGTERM (a long replay abandoned).
  * Not mine: decoding, staging, and each target's storage.
  */
 #ifndef WAL2EDGE_DAEMON_RUN_H
@@ -37,7 +40,8 @@ typedef struct RunOptions {
 /*
  * Run until stopped (or caught up). Takes ownership of targets[0..count).
  * Returns true on a clean stop; false with *err on a failure that retrying
- * cannot cure (bad config, protocol error, a target's permanent error).
+ * cannot cure (bad config, protocol error, a target's permanent error); a
+ * target's retryable errors only make it lag.
  */
 bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, size_t count, Err *err) WARN_UNUSED;
 

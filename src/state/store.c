@@ -26,6 +26,14 @@ static const char schema_sql[] =
     "  end_lsn_num INTEGER NOT NULL,"
     "  commit_time_us INTEGER NOT NULL,"
     "  updated_at_us INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS target_health ("
+    "  target TEXT PRIMARY KEY,"
+    "  lagging INTEGER NOT NULL,"
+    "  retries INTEGER NOT NULL,"
+    "  since_us INTEGER NOT NULL,"
+    "  next_retry_us INTEGER NOT NULL,"
+    "  last_error TEXT NOT NULL,"
+    "  updated_at_us INTEGER NOT NULL);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
 
 /* Version 2: where each target is known to be complete through (its checkpoint, or a later
@@ -261,31 +269,79 @@ Lsn store_incarnation(const Store *s)
     return s->incarnation;
 }
 
-bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err)
+/* Run a SELECT and hand each of the first max rows to fill(st, out, index); *count gets all rows. */
+static bool list_rows(Store *s, const char *sql, void (*fill)(SqliteStmt *st, void *out, size_t index), void *out,
+                      size_t max, size_t *count, Err *err)
 {
-    SqliteStmt *st = sqlite_prepare(s->db,
-                                    "SELECT target, commit_lsn_num, end_lsn_num, commit_time_us, updated_at_us, "
-                                    "through_lsn_num, incarnation_num FROM checkpoints ORDER BY target",
-                                    err);
+    SqliteStmt *st = sqlite_prepare(s->db, sql, err);
     if (!st)
         return false;
     size_t n = 0;
     int rc;
     while ((rc = sqlite_step(st, err)) == 1) {
-        if (n < max) {
-            StoreCheckpoint *c = &out[n];
-            snprintf(c->target, sizeof c->target, "%s", sqlite_column_text(st, 0, NULL));
-            c->checkpoint.commit_lsn = (Lsn)sqlite_column_int64(st, 1);
-            c->checkpoint.end_lsn = (Lsn)sqlite_column_int64(st, 2);
-            c->commit_time_us = sqlite_column_int64(st, 3);
-            c->updated_at_us = sqlite_column_int64(st, 4);
-            c->through_known = sqlite_column_type(st, 5) != SQLITE_VAL_NULL;
-            c->through = c->through_known ? (Lsn)sqlite_column_int64(st, 5) : 0;
-            c->incarnation = (Lsn)sqlite_column_int64(st, 6);
-        }
+        if (n < max)
+            fill(st, out, n);
         n++;
     }
     sqlite_finalize(st);
     *count = n;
     return rc == 0;
+}
+
+static void fill_checkpoint(SqliteStmt *st, void *out, size_t index)
+{
+    StoreCheckpoint *c = (StoreCheckpoint *)out + index;
+    snprintf(c->target, sizeof c->target, "%s", sqlite_column_text(st, 0, NULL));
+    c->checkpoint.commit_lsn = (Lsn)sqlite_column_int64(st, 1);
+    c->checkpoint.end_lsn = (Lsn)sqlite_column_int64(st, 2);
+    c->commit_time_us = sqlite_column_int64(st, 3);
+    c->updated_at_us = sqlite_column_int64(st, 4);
+    c->through_known = sqlite_column_type(st, 5) != SQLITE_VAL_NULL;
+    c->through = c->through_known ? (Lsn)sqlite_column_int64(st, 5) : 0;
+    c->incarnation = (Lsn)sqlite_column_int64(st, 6);
+}
+
+bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err)
+{
+    return list_rows(s,
+                     "SELECT target, commit_lsn_num, end_lsn_num, commit_time_us, updated_at_us, "
+                     "through_lsn_num, incarnation_num FROM checkpoints ORDER BY target",
+                     fill_checkpoint, out, max, count, err);
+}
+
+bool store_save_target_health(Store *s, const StoreTargetHealth *h, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(s->db,
+                                    "INSERT OR REPLACE INTO target_health (target, lagging, retries, since_us, "
+                                    "next_retry_us, last_error, updated_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                    err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, h->target, strlen(h->target), err) &&
+              sqlite_bind_int64(st, 2, h->lagging, err) && sqlite_bind_int64(st, 3, h->retries, err) &&
+              sqlite_bind_int64(st, 4, h->since_us, err) && sqlite_bind_int64(st, 5, h->next_retry_us, err) &&
+              sqlite_bind_text(st, 6, h->last_error, strlen(h->last_error), err) &&
+              sqlite_bind_int64(st, 7, h->updated_at_us, err) && sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+static void fill_health(SqliteStmt *st, void *out, size_t index)
+{
+    StoreTargetHealth *h = (StoreTargetHealth *)out + index;
+    snprintf(h->target, sizeof h->target, "%s", sqlite_column_text(st, 0, NULL));
+    h->lagging = sqlite_column_int64(st, 1) != 0;
+    h->retries = (uint32_t)sqlite_column_int64(st, 2);
+    h->since_us = sqlite_column_int64(st, 3);
+    h->next_retry_us = sqlite_column_int64(st, 4);
+    snprintf(h->last_error, sizeof h->last_error, "%s", sqlite_column_text(st, 5, NULL));
+    h->updated_at_us = sqlite_column_int64(st, 6);
+}
+
+bool store_list_target_health(Store *s, StoreTargetHealth *out, size_t max, size_t *count, Err *err)
+{
+    return list_rows(s,
+                     "SELECT target, lagging, retries, since_us, next_retry_us, last_error, updated_at_us "
+                     "FROM target_health ORDER BY target",
+                     fill_health, out, max, count, err);
 }

@@ -5,7 +5,8 @@
  *           database, slot: a state directory is never silently reused for
  *           another source), and a durable record of each target's last
  *           checkpoint for `status` (each target's own checkpoint, kept with
- *           its data, stays authoritative for what to skip).
+ *           its data, stays authoritative for what to skip), and each target's
+ *           health (lagging, retries, last error) for `status`.
  * Not mine: target data; spool files (pipeline/spool).
  * Durability: WAL journal with synchronous=FULL (state/sqlite); survives kill -9.
  */
@@ -71,5 +72,21 @@ bool store_accept_gap(Store *s, const char *target, Lsn lsn, Err *err) WARN_UNUS
 
 /* Fill up to max entries; *count gets how many there are. */
 bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err) WARN_UNUSED;
+
+/* A target that keeps failing with retryable errors and falls behind on its own (daemon/run). */
+typedef struct StoreTargetHealth {
+    char target[96];
+    bool lagging;                 /* behind, waiting for its next retry */
+    uint32_t retries;             /* failed attempts since it last made progress */
+    int64_t since_us;             /* wall clock when it fell behind; 0 when current */
+    int64_t next_retry_us;        /* wall clock of the next attempt; 0 when current */
+    char last_error[ERR_MSG_MAX]; /* the latest failure ("" if none in this run) */
+    int64_t updated_at_us;
+} StoreTargetHealth;
+
+/* Upsert the row of h->target (table target_health). */
+bool store_save_target_health(Store *s, const StoreTargetHealth *h, Err *err) WARN_UNUSED;
+/* Fill up to max entries ordered by target; *count gets how many there are. */
+bool store_list_target_health(Store *s, StoreTargetHealth *out, size_t max, size_t *count, Err *err) WARN_UNUSED;
 
 #endif
