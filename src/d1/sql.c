@@ -434,18 +434,22 @@ done:
     return ok;
 }
 
-void d1_sql_refusal(const D1Table *t, const Change *c, bool constraint, ErrCode code, Buf *key, Buf *value,
-                    DlPolicy *policy)
+static const PgoTuple *change_row(const Change *c)
 {
-    const PgoTuple *tup = c->op == CHANGE_DELETE || !c->new_tuple ? c->old_tuple : c->new_tuple;
-    const char **names = xcalloc(t->col_count + 1, sizeof *names);
+    return c->op == CHANGE_DELETE || !c->new_tuple ? c->old_tuple : c->new_tuple;
+}
+
+void d1_sql_change_key(const D1Table *t, const Change *c, Buf *key)
+{
+    const char **names = xcalloc(t->key_count + 1, sizeof *names);
     for (size_t k = 0; k < t->key_count; k++)
         names[k] = t->cols[t->key[k]].pg_name;
-    deadletter_cols_json(c->rel, tup, names, t->key_count, DEADLETTER_MAX_KEY, key);
-    for (size_t i = 0; i < t->col_count; i++)
-        names[i] = t->cols[i].pg_name;
-    deadletter_cols_json(c->rel, tup, names, t->col_count, DEADLETTER_MAX_VALUE, value);
+    deadletter_cols_json(c->rel, change_row(c), names, t->key_count, DEADLETTER_MAX_KEY, key);
     free(names);
+}
+
+void d1_sql_refusal_policy(const D1Table *t, bool constraint, ErrCode code, DlPolicy *policy)
+{
     *policy = (DlPolicy){
         .skip = t->mapping && t->mapping->d1.on_error == MAP_ON_ERROR_SKIP,
         .mapping_file = t->mapping ? t->mapping->file : "the mapping file",
@@ -456,6 +460,29 @@ void d1_sql_refusal(const D1Table *t, const Change *c, bool constraint, ErrCode 
                                  "the row smaller in Postgres",
         .code = code,
     };
+}
+
+void d1_refusal_init(D1Refusal *r, const D1Table *t, const char *target, const TxnInfo *txn, const Change *c,
+                     bool constraint, const Err *cause)
+{
+    buf_init(&r->key, 2 * DEADLETTER_MAX_KEY + 4096);
+    buf_init(&r->value, 2 * DEADLETTER_MAX_VALUE + 4096);
+    d1_sql_change_key(t, c, &r->key);
+    const char **names = xcalloc(t->col_count + 1, sizeof *names);
+    for (size_t i = 0; i < t->col_count; i++)
+        names[i] = t->cols[i].pg_name;
+    deadletter_cols_json(c->rel, change_row(c), names, t->col_count, DEADLETTER_MAX_VALUE, &r->value);
+    free(names);
+    d1_sql_refusal_policy(t, constraint, cause->code, &r->policy);
+    snprintf(r->reason, sizeof r->reason, "%s", cause->msg);
+    r->entry = (DlEntry){.target = target, .table = t->source, .commit_lsn = txn->commit_lsn, .xid = txn->xid,
+                         .key = r->key.data, .reason = r->reason, .value = r->value.data, .value_len = r->value.len};
+}
+
+void d1_refusal_free(D1Refusal *r)
+{
+    buf_free(&r->key);
+    buf_free(&r->value);
 }
 
 bool d1_sql_truncate(const D1Table *t, D1StmtList *out, Err *err)

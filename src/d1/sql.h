@@ -76,12 +76,24 @@ bool d1_sql_upsert_rows(const D1Table *t, const D1Value *const *rows, size_t row
 
 /*
  * A change of t that D1 refuses for its row alone (docs/mappings.md,
- * "on_error"): the row's key and values as JSON (bounded, into key and value)
- * and the policy of t's mapping, its stop error being `code`. constraint: a
- * D1 constraint refused it, else one of the limits above.
+ * "on_error"): the row's key and values as JSON (bounded), the reason (the
+ * cause's message) and the policy of t's mapping, ready for
+ * deadletter_refuse(dl, &r->policy, &r->entry, err). constraint: a D1
+ * constraint refused it, else one of the limits above. Free with
+ * d1_refusal_free.
  */
-void d1_sql_refusal(const D1Table *t, const Change *c, bool constraint, ErrCode code, Buf *key, Buf *value,
-                    DlPolicy *policy);
+typedef struct D1Refusal {
+    Buf key, value;
+    char reason[ERR_MSG_MAX];
+    DlPolicy policy;
+    DlEntry entry;
+} D1Refusal;
+void d1_refusal_init(D1Refusal *r, const D1Table *t, const char *target, const TxnInfo *txn, const Change *c,
+                     bool constraint, const Err *cause);
+void d1_refusal_free(D1Refusal *r);
+/* Its parts: the key alone (into key), and the policy alone. */
+void d1_sql_change_key(const D1Table *t, const Change *c, Buf *key);
+void d1_sql_refusal_policy(const D1Table *t, bool constraint, ErrCode code, DlPolicy *policy);
 
 /* The checkpoint row: slot, commit and end LSN, updated_at = the commit time (UTC). */
 bool d1_sql_checkpoint(const char *slot, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_us,

@@ -168,18 +168,10 @@ static bool apply_truncate(D1Embedded *d, const Change *c, Err *err)
 static bool refuse_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, const Change *c, bool constraint,
                        Err *err)
 {
-    Buf key, value;
-    buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
-    buf_init(&value, 2 * DEADLETTER_MAX_VALUE + 4096);
-    DlPolicy p;
-    d1_sql_refusal(tab, c, constraint, err->code, &key, &value, &p);
-    char reason[ERR_MSG_MAX];
-    snprintf(reason, sizeof reason, "%s", err->msg);
-    DlEntry e = {.target = d->base.name, .table = tab->source, .commit_lsn = txn->commit_lsn, .xid = txn->xid,
-                 .key = key.data, .reason = reason, .value = value.data, .value_len = value.len};
-    bool ok = deadletter_refuse(d->base.deadletter, &p, &e, err);
-    buf_free(&key);
-    buf_free(&value);
+    D1Refusal r;
+    d1_refusal_init(&r, tab, d->base.name, txn, c, constraint, err);
+    bool ok = deadletter_refuse(d->base.deadletter, &r.policy, &r.entry, err);
+    d1_refusal_free(&r);
     return ok;
 }
 

@@ -12,15 +12,19 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/ddl.h"
 #include "d1/sql.h"
+#include "pipeline/deadletter.h"
 
 typedef struct Pend {
     D1Stmt st;                 /* owned */
-    const char *table;         /* D1 table (borrowed from the schema) */
+    const D1Table *table;      /* borrowed from the schema */
     Lsn lsn;                   /* commit LSN of its transaction */
+    uint32_t xid;              /* and its xid */
+    char *key;                 /* owned: the row's key as JSON (pipeline/deadletter); NULL for a truncate */
     size_t bytes;
 } Pend;
 
@@ -83,13 +87,19 @@ static size_t stmt_bytes(const D1Stmt *s)
     return n;
 }
 
+static void pend_free(D1Remote *d, Pend *p)
+{
+    d->bytes -= p->bytes;
+    stmt_free(&p->st);
+    free(p->key);
+    p->key = NULL;
+}
+
 /* Drop buf[0..n) and the marks inside it. */
 static void drop_prefix(D1Remote *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        d->bytes -= d->buf[i].bytes;
-        stmt_free(&d->buf[i].st);
-    }
+    for (size_t i = 0; i < n; i++)
+        pend_free(d, &d->buf[i]);
     if (n > 0 && d->count > n)
         memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
     d->count -= n;
@@ -107,11 +117,22 @@ static void drop_prefix(D1Remote *d, size_t n)
 /* Drop the open transaction's statements: buf[committed..count). */
 static void drop_open(D1Remote *d)
 {
-    for (size_t i = d->committed; i < d->count; i++) {
-        d->bytes -= d->buf[i].bytes;
-        stmt_free(&d->buf[i].st);
-    }
+    for (size_t i = d->committed; i < d->count; i++)
+        pend_free(d, &d->buf[i]);
     d->count = d->committed;
+}
+
+/* Drop buf[k] alone (a skipped statement); the marks after it move down. */
+static void drop_at(D1Remote *d, size_t k)
+{
+    pend_free(d, &d->buf[k]);
+    memmove(d->buf + k, d->buf + k + 1, (d->count - k - 1) * sizeof *d->buf);
+    d->count--;
+    if (k < d->committed)
+        d->committed--;
+    for (size_t m = 0; m < d->mark_count; m++)
+        if (d->marks[m].end > k)
+            d->marks[m].end--;
 }
 
 static bool param_text(const D1Value *v, const char **out, Err *err)
@@ -164,13 +185,16 @@ static bool read_back_applied(D1Remote *d, const Mark *ck, const Err *cause, Err
     return false;
 }
 
-static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err *err)
+/* Appended to a probe (send_range with probe): fails always, so D1 applies none of the request. */
+#define PROBE_SQL "SELECT json('wal2edge probe')"
+
+static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, bool probe, Err *err)
 {
     D1StmtList ckl = {0};
     if (ck && !d1_sql_checkpoint(d->slot, ck->commit_lsn, ck->end_lsn, ck->commit_time_us, &ckl, err))
         return false;
     size_t guard = ck ? 1 : 0;
-    size_t n = guard + to - from + ckl.count;
+    size_t n = guard + to - from + ckl.count + (probe ? 1 : 0);
     if (n == guard)
         return true;
     CfD1Stmt *stmts = xcalloc(n, sizeof *stmts);
@@ -203,6 +227,8 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, Err 
             ok = param_text(&st->params[k], &params[p++], err);
         s++;
     }
+    if (probe)
+        stmts[s].sql = PROBE_SQL;
     if (ok) {
         CfD1Result res = {0};
         ok = do_send(d, stmts, n, &res, err);
@@ -238,7 +264,7 @@ static const char *range_table(const D1Remote *d, size_t from, size_t to, const 
 {
     const char *first = NULL;
     for (size_t i = from; i < to; i++) {
-        const char *t = d->buf[i].table;
+        const char *t = d->buf[i].table ? d->buf[i].table->name : NULL;
         if (!t)
             continue;
         if (!first)
@@ -266,24 +292,127 @@ static bool permanent(D1Remote *d, const Err *cause, size_t from, size_t to, Lsn
     return false;
 }
 
+/* SQLite's "UNIQUE constraint failed: t.c" (CHECK, NOT NULL, ...): D1 refused a row, not the request. */
+static bool is_constraint(const Err *e)
+{
+    return e->code == ERR_CF_API && strstr(e->msg, "constraint failed") != NULL;
+}
+
 /*
- * D1 refused the request for buf[0..n): send the transactions one per request
- * to find the one it refuses (those before it are applied and checkpointed),
- * then report that one. A retryable failure meanwhile is reported as such.
+ * buf[from..to) is refused with a constraint error: find the first statement
+ * D1 refuses, by bisecting with probes (each prefix sent with PROBE_SQL at
+ * its end, so nothing is applied): about log2(to - from) requests.
  */
-static bool narrow_down(D1Remote *d, size_t n, const Err *cause, Err *err)
+static bool find_refused(D1Remote *d, size_t from, size_t to, size_t *out, Err *err)
+{
+    size_t lo = from, hi = to - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Err sub;
+        if (send_range(d, from, mid + 1, NULL, true, &sub))
+            return err_set(err, ERR_INTERNAL, "d1 probe request was applied");
+        if (is_constraint(&sub)) {
+            hi = mid;
+        } else if (strstr(sub.msg, "malformed JSON")) {
+            lo = mid + 1;
+        } else {
+            *err = sub;
+            return false;
+        }
+    }
+    *out = lo;
+    return true;
+}
+
+/* D1 refused buf[k] for its row alone (cause): dead letter, or stop (docs/mappings.md, "on_error"). */
+static bool refuse_stmt(D1Remote *d, size_t k, const Err *cause, Err *err)
+{
+    const Pend *p = &d->buf[k];
+    Buf value;
+    Err ignored;
+    buf_init(&value, 2 * DEADLETTER_MAX_VALUE);
+    bool ok = buf_append_str(&value, "[", &ignored);
+    for (size_t i = 0; ok && i < p->st.param_count && value.len < DEADLETTER_MAX_VALUE; i++) {
+        const D1Value *v = &p->st.params[i];
+        size_t n = v->len < DEADLETTER_MAX_VALUE ? v->len : DEADLETTER_MAX_VALUE;
+        ok = (i == 0 || buf_append_str(&value, ",", &ignored)) &&
+             (v->kind == D1V_NULL ? buf_append_str(&value, "null", &ignored)
+                                  : json_text_append_str(&value, v->data, n, &ignored));
+    }
+    ok = ok && buf_append_str(&value, "]", &ignored);
+    DlPolicy pol = {.skip = false, .mapping_file = "the mapping file", .section = "d1", .code = cause->code};
+    if (p->table)
+        d1_sql_refusal_policy(p->table, true, cause->code, &pol);
+    char reason[ERR_MSG_MAX];
+    snprintf(reason, sizeof reason, "%s", cause->msg);
+    DlEntry e = {.target = d->base.name, .table = p->table ? p->table->source : "?", .commit_lsn = p->lsn,
+                 .xid = p->xid, .key = p->key, .reason = reason, .value = ok ? value.data : NULL,
+                 .value_len = ok ? value.len : 0};
+    ok = deadletter_refuse(d->base.deadletter, &pol, &e, err);
+    buf_free(&value);
+    return ok;
+}
+
+/*
+ * D1 refused buf[from..*to) (one transaction, its checkpoint ck or NULL) with
+ * a constraint error: find each refused statement, handle it by its table's
+ * "on_error" and send the rest again, with the checkpoint, as one request, so
+ * rows and checkpoint still commit together. *to moves down by the statements
+ * skipped.
+ */
+static bool skip_refused(D1Remote *d, size_t from, size_t *to, const Mark *ck, const Err *cause, Err *err)
+{
+    Err refusal = *cause;
+    for (;;) {
+        size_t k;
+        if (*to == from || !find_refused(d, from, *to, &k, err) || !refuse_stmt(d, k, &refusal, err)) {
+            if (*to == from)
+                *err = refusal;
+            d->broken = true;
+            return false;
+        }
+        drop_at(d, k);
+        (*to)--;
+        Err sub;
+        if (send_range(d, from, *to, ck, false, &sub))
+            return true;
+        if (!is_constraint(&sub)) {
+            *err = sub;
+            d->broken = true;
+            return false;
+        }
+        refusal = sub;
+    }
+}
+
+/*
+ * D1 refused the request for buf[0..*n): send the transactions one per request
+ * to find the one it refuses (those before it are applied and checkpointed).
+ * A constraint error is handled row by row (skip_refused): true when every
+ * transaction was then applied (*n less the rows skipped). Otherwise that
+ * transaction is reported; a retryable failure meanwhile is reported as such.
+ */
+static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
 {
     size_t from = 0;
-    for (size_t m = 0; m < d->mark_count && d->marks[m].end <= n; m++) {
+    bool skipped = false;
+    for (size_t m = 0; m < d->mark_count && d->marks[m].end <= *n; m++) {
         Mark mk = d->marks[m];
         Err sub;
-        if (!send_range(d, from, mk.end, &mk, &sub)) {
+        if (!send_range(d, from, mk.end, &mk, false, &sub)) {
             if (err_retryable(&sub)) {
                 *err = sub;
                 d->broken = true;
                 return false;
             }
-            return permanent(d, &sub, from, mk.end, mk.commit_lsn, err);
+            if (!is_constraint(&sub))
+                return permanent(d, &sub, from, mk.end, mk.commit_lsn, err);
+            size_t to = mk.end;
+            if (!skip_refused(d, from, &to, &mk, &sub, err))
+                return false;
+            *n -= mk.end - to;
+            mk.end = to;
+            skipped = true;
         }
         d->stats.transactions++;
         for (size_t i = from; i < mk.end; i++)
@@ -292,14 +421,23 @@ static bool narrow_down(D1Remote *d, size_t n, const Err *cause, Err *err)
         d->base.durable.end_lsn = mk.end_lsn;
         from = mk.end;
     }
-    if (from < n) {
+    if (from < *n) {
         Err sub;
-        if (!send_range(d, from, n, NULL, &sub))
-            return permanent(d, &sub, from, n, d->buf[from].lsn, err);
+        if (!send_range(d, from, *n, NULL, false, &sub)) {
+            if (!is_constraint(&sub))
+                return permanent(d, &sub, from, *n, d->buf[from].lsn, err);
+            size_t to = *n;
+            if (!skip_refused(d, from, &to, NULL, &sub, err))
+                return false;
+            *n = to;
+            skipped = true;
+        }
     }
+    if (skipped)
+        return true;
     /* each part alone was accepted: report the original refusal */
-    Lsn lsn = n ? d->buf[n - 1].lsn : d->pending.commit_lsn;
-    return permanent(d, cause, 0, n, lsn, err);
+    Lsn lsn = *n ? d->buf[*n - 1].lsn : d->pending.commit_lsn;
+    return permanent(d, cause, 0, *n, lsn, err);
 }
 
 /* Send buf[0..n) (n is `committed` or `count`) with the pending checkpoint. */
@@ -310,12 +448,16 @@ static bool send_prefix(D1Remote *d, size_t n, Err *err)
     if (n == 0 && !has_ck)
         return true;
     Err cause;
-    if (!send_range(d, 0, n, has_ck ? &ck : NULL, &cause)) {
+    if (!send_range(d, 0, n, has_ck ? &ck : NULL, false, &cause)) {
         if (err_retryable(&cause)) {
             *err = cause; /* everything stays buffered for the next attempt */
             return false;
         }
-        return narrow_down(d, n, &cause, err);
+        if (!narrow_down(d, &n, &cause, err))
+            return false;
+        /* applied, less the rows skipped: durable is where narrow_down left it */
+        drop_prefix(d, n);
+        return true;
     }
     d->stats.statements += n;
     d->stats.transactions += d->mark_count;
@@ -368,8 +510,8 @@ static void rem_rollback(Target *t)
     d->applying = false;
 }
 
-/* Append the statements of l (moved out of it) for `table`, sending first when full. */
-static bool add_list(D1Remote *d, D1StmtList *l, const char *table, Err *err)
+/* Append the statements of l (moved out of it) for `table` (key: the row's, or NULL), sending first when full. */
+static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const char *key, uint32_t xid, Err *err)
 {
     bool ok = true;
     size_t i = 0;
@@ -388,6 +530,8 @@ static bool add_list(D1Remote *d, D1StmtList *l, const char *table, Err *err)
         d->buf[d->count].st = l->items[i];
         d->buf[d->count].table = table;
         d->buf[d->count].lsn = d->open_lsn;
+        d->buf[d->count].xid = xid;
+        d->buf[d->count].key = key ? xstrdup(key) : NULL;
         d->buf[d->count].bytes = b;
         d->count++;
         d->bytes += b;
@@ -416,7 +560,7 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
             if (!tab)
                 continue;
             D1StmtList l = {0};
-            if (!d1_sql_truncate(tab, &l, err) || !add_list(d, &l, tab->name, err)) {
+            if (!d1_sql_truncate(tab, &l, err) || !add_list(d, &l, tab, NULL, txn->xid, err)) {
                 d1_stmt_list_clear(&l);
                 return false;
             }
@@ -426,13 +570,31 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
+    Buf key;
+    buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
+    d1_sql_change_key(tab, c, &key);
     D1StmtList l = {0};
-    if (!d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err)) {
+    bool ok = d1_sql_for_change(tab, c, txn->commit_lsn, &d->limits, &l, err);
+    if (!ok && err->code == ERR_TOO_LARGE) {
+        /* refused for its row alone, before anything is sent */
+        D1Refusal r;
+        d1_refusal_init(&r, tab, d->base.name, txn, c, false, err);
+        ok = deadletter_refuse(d->base.deadletter, &r.policy, &r.entry, err);
+        d1_refusal_free(&r);
         d1_stmt_list_clear(&l);
+        buf_free(&key);
+        d->broken = !ok;
+        return ok;
+    }
+    if (!ok) {
+        d1_stmt_list_clear(&l);
+        buf_free(&key);
         d->broken = true;
         return false;
     }
-    return add_list(d, &l, tab->name, err);
+    ok = add_list(d, &l, tab, key.data, txn->xid, err);
+    buf_free(&key);
+    return ok;
 }
 
 static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
@@ -501,7 +663,7 @@ static void rem_free(Target *t)
                  (unsigned long long)d->stats.requests, (unsigned long long)d->stats.failed_requests);
     }
     for (size_t i = 0; i < d->count; i++)
-        stmt_free(&d->buf[i].st);
+        pend_free(d, &d->buf[i]);
     free(d->buf);
     free(d->marks);
     d1_schema_free(d->schema);

@@ -30,9 +30,14 @@
  * and sent again by the server). A permanent error (D1 refused a statement:
  * constraint, bad SQL, a limit) is narrowed down to one transaction by
  * sending the buffered transactions one per request (the ones before it are
- * applied and checkpointed), reported with the D1 code and message, the table
- * and the LSN (ERR_CF_API), and the target refuses further work until freed:
- * the run stops and a restart resumes from the checkpoint.
+ * applied and checkpointed). A constraint error is narrowed further to one
+ * statement by bisecting with probe requests that D1 always rolls back; its
+ * table's "on_error" then skips it (dead letter; the transaction is sent again
+ * without it, with its checkpoint, in one request) or stops. Anything else is
+ * reported with the D1 code and message, the table and the LSN (ERR_CF_API),
+ * and the target refuses further work until freed: the run stops and a
+ * restart resumes from the checkpoint. A row over a limit is refused (skipped
+ * or stopped) before anything is sent.
  */
 #ifndef WAL2EDGE_TARGETS_D1_REMOTE_H
 #define WAL2EDGE_TARGETS_D1_REMOTE_H

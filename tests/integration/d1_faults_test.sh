@@ -107,8 +107,8 @@ for backend in $D1_BACKENDS; do
     expect_contains "$WORK/c_fail_$backend.err" "d1.app" "[$backend] the target is named"
     if [ "$backend" = rest ]; then
         expect_contains "$WORK/c_fail_$backend.err" "[7500]" "[rest] the D1 error code is named"
-        expect_contains "$WORK/c_fail_$backend.err" 'table "d1f_u"' "[rest] the table is named"
-        grep -qE "transaction at [0-9A-F]+/[0-9A-F]+" "$WORK/c_fail_$backend.err" &&
+        expect_contains "$WORK/c_fail_$backend.err" 'refused a change of public.d1f_u, key {"id":"2"}' "[rest] the table and the row are named"
+        grep -qE "transaction at commit LSN [0-9A-F]+/[0-9A-F]+" "$WORK/c_fail_$backend.err" &&
             pass "[rest] the transaction's LSN is named" || fail "[rest] no LSN in the error"
     fi
     ck_fail=$(d1_q "SELECT commit_lsn FROM _wal2edge_state WHERE slot = '$TEST_SLOT'")

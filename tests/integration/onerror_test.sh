@@ -16,7 +16,7 @@ stop_lsn() { grep -o 'commit LSN [0-9A-F]*/[0-9A-F]*' "$1" | head -1 | cut -d' '
 dead_lines() { grep -c "\"target\":\"$2\"" "$1/state/deadletter.ndjson" 2>/dev/null || true; }
 
 # ---- D1: a row over 2,000,000 bytes and a UNIQUE constraint Postgres does not have ----------
-for backend in embedded; do   # REST: see below
+for backend in $D1_BACKENDS; do
     d1_use "$backend"
     dir="$WORK/d1_$backend"
     psql_q <<'SQL' >/dev/null
@@ -33,7 +33,11 @@ SQL
     d1_exec 'CREATE UNIQUE INDEX oe_docs_title ON oe_docs (title)'
     psql_q <<'SQL' >/dev/null
 INSERT INTO oe_docs VALUES (3, 'big', repeat('x', 2500000));
+BEGIN;
+INSERT INTO oe_docs VALUES (6, 'six', 'before it in its transaction');
 INSERT INTO oe_docs VALUES (4, 'one', 'same title as row 1');
+INSERT INTO oe_docs VALUES (7, 'seven', 'after it in its transaction');
+COMMIT;
 INSERT INTO oe_docs VALUES (5, 'five', 'after both');
 SQL
     ck_before=$(d1_q "SELECT commit_lsn FROM _wal2edge_state WHERE slot = '$TEST_SLOT'")
@@ -60,8 +64,8 @@ SQL
     printf '{ "table": "public.oe_docs", "d1": { "database": "app", "on_error": "skip" } }\n' >"$dir/mappings/oe_docs.jsonc"
     run_w2e "d1_skip_$backend" --config "$dir/w.jsonc" run --exit-when-caught-up
     expect_rc "d1_skip_$backend" 0
-    [ "$(d1_q 'SELECT group_concat(id) FROM (SELECT id FROM oe_docs ORDER BY id)')" = "1,2,5" ] &&
-        pass "[$backend] skip: the later row arrived, the refused ones did not" ||
+    [ "$(d1_q 'SELECT group_concat(id) FROM (SELECT id FROM oe_docs ORDER BY id)')" = "1,2,5,6,7" ] &&
+        pass "[$backend] skip: the later rows arrived (also those of the refused row's transaction), the refused ones did not" ||
         fail "[$backend] skip: D1 has rows $(d1_q 'SELECT group_concat(id) FROM oe_docs')"
     dl="$dir/state/deadletter.ndjson"
     [ "$(dead_lines "$dir" d1.app)" = 2 ] && pass "[$backend] two dead-letter lines" ||

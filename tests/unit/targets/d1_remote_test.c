@@ -3,6 +3,9 @@
  * a refused batch to one transaction, rollback, and reading the checkpoint on open. */
 #include "../d1/d1_test_util.h"
 
+#include <unistd.h>
+
+#include "pipeline/deadletter.h"
 #include "targets/d1_remote.h"
 
 #define NCOLS 7
@@ -51,6 +54,8 @@ static bool fake_send(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result *o
             if (stmts[i].params[k] && strcmp(stmts[i].params[k], fk.refuse_param) == 0)
                 return err_set(err, ERR_CF_API,
                                "d1 query: [7500] UNIQUE constraint failed: users.email: SQLITE_CONSTRAINT (http 400)");
+    if (n && strstr(stmts[n - 1].sql, "wal2edge probe")) /* a probe: D1 applies nothing of it */
+        return err_set(err, ERR_CF_API, "d1 query: [7500] malformed JSON (http 400)");
     if (fk.fail_next > 0) {
         fk.fail_next--;
         return err_set(err, fk.fail_code, "d1 query: http 503 after 5 attempts");
@@ -217,9 +222,10 @@ Test(d1_remote, refused_batch_is_narrowed_to_one_transaction)
     cr_expect_not(t->ops->flush(t, &err));
     cr_expect_eq(err.code, ERR_CF_API);
     cr_expect_not(err_retryable(&err));
-    cr_expect(strstr(err.msg, "table \"users\", transaction at 0/2000: d1 query: [7500] UNIQUE") != NULL, "%s",
-              err.msg);
-    cr_expect(strstr(err.msg, "the checkpoint stays at 0/1000") != NULL, "%s", err.msg);
+    cr_expect(strstr(err.msg, "d1.app: refused a change of public.users, key {\"id\":\"8192\"}, transaction at commit "
+                              "LSN 0/2000 (xid 1): d1 query: [7500] UNIQUE constraint failed") != NULL,
+              "%s", err.msg);
+    cr_expect(strstr(err.msg, "Set \"on_error\": \"skip\" in the \"d1\" section of") != NULL, "%s", err.msg);
     /* the transaction before it was applied on its own, with its checkpoint */
     cr_expect_eq(t->durable.commit_lsn, 0x1000);
     cr_expect_not(t->ops->has_pending(t));
@@ -228,6 +234,57 @@ Test(d1_remote, refused_batch_is_narrowed_to_one_transaction)
     cr_expect_not(t->ops->begin(t, &x, &err));
     cr_expect_not(t->ops->flush(t, &err));
     t->ops->free(t);
+}
+
+Test(d1_remote, refused_row_is_skipped_and_the_rest_commits_with_the_checkpoint)
+{
+    maps->items[0].d1.on_error = MAP_ON_ERROR_SKIP;
+    char dir[] = "/tmp/w2e_d1dl_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    DeadLetter *dl = deadletter_new(dir);
+    Target *t = open_target(0);
+    t->deadletter = dl;
+    txn(t, 0x1000, 1, "a@x");
+    /* one transaction of five rows, the fourth refused by D1 */
+    TxnInfo x = {.xid = 7, .commit_lsn = 0x2000, .end_lsn = 0x2008, .commit_time_us = 1793613600000000};
+    Err err;
+    cr_assert(t->ops->begin(t, &x, &err), "%s", err.msg);
+    insert(t, &x, "21", "b1@x");
+    insert(t, &x, "22", "b2@x");
+    insert(t, &x, "23", "b3@x");
+    insert(t, &x, "24", "bad@x");
+    insert(t, &x, "25", "b5@x");
+    cr_assert(t->ops->commit(t, &x, &err), "%s", err.msg);
+    txn(t, 0x3000, 1, "c@x");
+    fk.refuse_param = "bad@x";
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(t->durable.commit_lsn, 0x3000);
+    cr_expect_not(t->ops->has_pending(t));
+    /* applied: 0x1000 alone, 0x2000 without the refused row and with its checkpoint (one request), 0x3000 */
+    /* (the probes that found it fail, as D1 fails them, and apply nothing; reqs[0] opened the database) */
+    cr_assert_eq(fk.nreq, 4);
+    cr_expect_eq(lines(fk.reqs[2], "INSERT INTO \"users\""), 4, "%s", fk.reqs[2]);
+    cr_expect(strstr(fk.reqs[2], "bad@x") == NULL, "%s", fk.reqs[2]);
+    cr_expect(strstr(fk.reqs[2], "0/2000 0/2008") != NULL, "the checkpoint commits with the rows: %s", fk.reqs[2]);
+    cr_expect_eq(deadletter_appended(dl), 1);
+    t->ops->free(t);
+    deadletter_free(dl);
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", dir, DEADLETTER_FILE);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[8192];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    fclose(f);
+    json_t *doc = json_loads(line, 0, NULL);
+    cr_assert_not_null(doc, "%s", line);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(doc, "key"), "id")), "24");
+    cr_expect_str_eq(json_string_value(json_object_get(doc, "lsn")), "0/2000");
+    cr_expect_eq(json_integer_value(json_object_get(doc, "xid")), 7);
+    cr_expect(strstr(json_string_value(json_object_get(doc, "reason")), "UNIQUE constraint failed"));
+    json_decref(doc);
+    unlink(path);
+    rmdir(dir);
 }
 
 Test(d1_remote, rollback_drops_the_open_transaction_only)
