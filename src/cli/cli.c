@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build_commit.h" /* WAL2EDGE_GIT_COMMIT, generated at build time (cmake/GitCommit.cmake) */
 #include "cli/commands.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -85,13 +86,18 @@ int cmd_help(CliCtx *ctx, int argc, char **argv)
     return 0;
 }
 
+static void print_version(void)
+{
+    printf("wal2edge %s (commit %s)\n", WAL2EDGE_VERSION, WAL2EDGE_GIT_COMMIT);
+}
+
 int cmd_version(CliCtx *ctx, int argc, char **argv)
 {
     (void)ctx;
     (void)argv;
     if (argc > 1)
         return cli_usage_error("version", "unexpected argument \"%s\"", argv[1]);
-    printf("wal2edge %s\n", WAL2EDGE_VERSION);
+    print_version();
     return 0;
 }
 
@@ -184,7 +190,7 @@ int cli_main(int argc, char **argv)
             return 0;
         }
         if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0) {
-            printf("wal2edge %s\n", WAL2EDGE_VERSION);
+            print_version();
             return 0;
         }
         if ((v = option_value(argc, argv, &i, "--config", &missing)) || missing) {

@@ -11,8 +11,13 @@ expect_contains "$WORK/help.out" "--config FILE"
 
 run_w2e version version
 expect_rc version 0
-grep -Eq '^wal2edge [0-9]+\.[0-9]+\.[0-9]+$' "$WORK/version.out" && pass "version prints 'wal2edge X.Y.Z'" ||
-    fail "version output: $(cat "$WORK/version.out")"
+# the commit is the source tree's HEAD (built at every build, so never a stale one)
+head=$(git -C "${WAL2EDGE_SOURCE_DIR:-$(dirname "$0")/../..}" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+grep -Eq "^wal2edge [0-9]+\.[0-9]+\.[0-9]+ \(commit $head(-dirty)?\)\$" "$WORK/version.out" &&
+    pass "version prints 'wal2edge X.Y.Z (commit $head)'" || fail "version output: $(cat "$WORK/version.out")"
+run_w2e version_flag --version
+cmp -s "$WORK/version.out" "$WORK/version_flag.out" && pass "--version prints the same" ||
+    fail "--version output: $(cat "$WORK/version_flag.out")"
 
 run_w2e nocmd
 expect_rc nocmd 2
