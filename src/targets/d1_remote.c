@@ -24,6 +24,7 @@ typedef struct Pend {
     const D1Table *table;      /* borrowed from the schema */
     Lsn lsn;                   /* commit LSN of its transaction */
     uint32_t xid;              /* and its xid */
+    uint32_t change;           /* the change's index in it: its statements go or stay together */
     char *key;                 /* owned: the row's key as JSON (pipeline/deadletter); NULL for a truncate */
     size_t bytes;
 } Pend;
@@ -371,8 +372,14 @@ static bool skip_refused(D1Remote *d, size_t from, size_t *to, const Mark *ck, c
             d->broken = true;
             return false;
         }
-        drop_at(d, k);
-        (*to)--;
+        /* every statement of that change (a key change is a delete and an upsert) */
+        Lsn lsn = d->buf[k].lsn;
+        uint32_t change = d->buf[k].change;
+        for (size_t i = *to; i-- > from;)
+            if (d->buf[i].lsn == lsn && d->buf[i].change == change) {
+                drop_at(d, i);
+                (*to)--;
+            }
         Err sub;
         if (send_range(d, from, *to, ck, false, &sub))
             return true;
@@ -510,8 +517,10 @@ static void rem_rollback(Target *t)
     d->applying = false;
 }
 
-/* Append the statements of l (moved out of it) for `table` (key: the row's, or NULL), sending first when full. */
-static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const char *key, uint32_t xid, Err *err)
+/* Append the statements of l (moved out of it) for change `change` of txn on `table` (key: the row's, or
+ * NULL), sending first when full. */
+static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const char *key, const TxnInfo *txn,
+                     uint32_t change, Err *err)
 {
     bool ok = true;
     size_t i = 0;
@@ -530,7 +539,8 @@ static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const cha
         d->buf[d->count].st = l->items[i];
         d->buf[d->count].table = table;
         d->buf[d->count].lsn = d->open_lsn;
-        d->buf[d->count].xid = xid;
+        d->buf[d->count].xid = txn->xid;
+        d->buf[d->count].change = change;
         d->buf[d->count].key = key ? xstrdup(key) : NULL;
         d->buf[d->count].bytes = b;
         d->count++;
@@ -560,7 +570,7 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
             if (!tab)
                 continue;
             D1StmtList l = {0};
-            if (!d1_sql_truncate(tab, &l, err) || !add_list(d, &l, tab, NULL, txn->xid, err)) {
+            if (!d1_sql_truncate(tab, &l, err) || !add_list(d, &l, tab, NULL, txn, c->index, err)) {
                 d1_stmt_list_clear(&l);
                 return false;
             }
@@ -592,7 +602,7 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         d->broken = true;
         return false;
     }
-    ok = add_list(d, &l, tab, key.data, txn->xid, err);
+    ok = add_list(d, &l, tab, key.data, txn, c->index, err);
     buf_free(&key);
     return ok;
 }

@@ -21,7 +21,7 @@ for backend in $D1_BACKENDS; do
     dir="$WORK/d1_$backend"
     psql_q <<'SQL' >/dev/null
 DROP TABLE IF EXISTS oe_docs;
-CREATE TABLE oe_docs (id int PRIMARY KEY, title text, body text);
+CREATE TABLE oe_docs (id int PRIMARY KEY, title text, body text, bin bytea);
 ALTER TABLE oe_docs ALTER COLUMN body SET STORAGE EXTERNAL;
 SQL
     d1_reset_slot oe_docs
@@ -38,6 +38,10 @@ INSERT INTO oe_docs VALUES (6, 'six', 'before it in its transaction');
 INSERT INTO oe_docs VALUES (4, 'one', 'same title as row 1');
 INSERT INTO oe_docs VALUES (7, 'seven', 'after it in its transaction');
 COMMIT;
+-- 60,000 bytes: over REST (BLOBs as X'..' literals) a statement over 100,000 bytes of SQL
+INSERT INTO oe_docs VALUES (8, 'eight', 'a blob', decode(repeat('ab', 60000), 'hex'));
+-- a key change (delete + upsert) whose upsert hits the D1-only constraint: neither is applied
+UPDATE oe_docs SET id = 9, title = 'two' WHERE id = 1;
 INSERT INTO oe_docs VALUES (5, 'five', 'after both');
 SQL
     ck_before=$(d1_q "SELECT commit_lsn FROM _wal2edge_state WHERE slot = '$TEST_SLOT'")
@@ -64,11 +68,13 @@ SQL
     printf '{ "table": "public.oe_docs", "d1": { "database": "app", "on_error": "skip" } }\n' >"$dir/mappings/oe_docs.jsonc"
     run_w2e "d1_skip_$backend" --config "$dir/w.jsonc" run --exit-when-caught-up
     expect_rc "d1_skip_$backend" 0
-    [ "$(d1_q 'SELECT group_concat(id) FROM (SELECT id FROM oe_docs ORDER BY id)')" = "1,2,5,6,7" ] &&
+    want_rows="1,2,5,6,7,8" want_dead=3
+    [ "$backend" = rest ] && want_rows="1,2,5,6,7" want_dead=4
+    [ "$(d1_q 'SELECT group_concat(id) FROM (SELECT id FROM oe_docs ORDER BY id)')" = "$want_rows" ] &&
         pass "[$backend] skip: the later rows arrived (also those of the refused row's transaction), the refused ones did not" ||
         fail "[$backend] skip: D1 has rows $(d1_q 'SELECT group_concat(id) FROM oe_docs')"
     dl="$dir/state/deadletter.ndjson"
-    [ "$(dead_lines "$dir" d1.app)" = 2 ] && pass "[$backend] two dead-letter lines" ||
+    [ "$(dead_lines "$dir" d1.app)" = "$want_dead" ] && pass "[$backend] $want_dead dead-letter lines" ||
         { fail "[$backend] dead-letter lines: $(dead_lines "$dir" d1.app)"; cut -c1-400 "$dl" >&2 || true; }
     if jq -e -s --arg lsn "$lsn" 'map(select(.key.id == "3")) | length == 1 and (.[0] |
             .target == "d1.app" and .table == "public.oe_docs" and .lsn == $lsn and (.xid > 0)
@@ -80,14 +86,23 @@ SQL
         "$dl" >/dev/null &&
         pass "[$backend] the constraint's line names the constraint" ||
         { fail "[$backend] no constraint line"; cut -c1-400 "$dl" >&2; }
-    [ "$(grep -c 'skipped a change of public.oe_docs' "$WORK/d1_skip_$backend.err")" = 2 ] &&
+    jq -e -s 'map(select(.key.id == "9")) | length == 1 and (.[0].reason | test("UNIQUE constraint failed"))' \
+        "$dl" >/dev/null && [ "$(d1_q 'SELECT title FROM oe_docs WHERE id = 1')" = one ] &&
+        pass "[$backend] a refused key change is skipped whole (the old row stays)" ||
+        { fail "[$backend] key change: row 1 is '$(d1_q 'SELECT title FROM oe_docs WHERE id = 1')'"; cut -c1-300 "$dl" >&2; }
+    if [ "$backend" = rest ]; then
+        jq -e -s 'map(select(.key.id == "8")) | length == 1 and (.[0].reason | test("does not fit one D1 statement"))' \
+            "$dl" >/dev/null && pass "[rest] a statement over 100,000 bytes of SQL is refused by row" ||
+            { fail "[rest] no line for the statement over the limit"; cut -c1-300 "$dl" >&2; }
+    fi
+    [ "$(grep -c 'skipped a change of public.oe_docs' "$WORK/d1_skip_$backend.err")" = "$want_dead" ] &&
         pass "[$backend] one warning per skipped row" ||
         { fail "[$backend] warnings"; cat "$WORK/d1_skip_$backend.err" >&2; }
     run_w2e "d1_status_$backend" --config "$dir/w.jsonc" status --json
-    [ "$(jq '.dead_letters["d1.app"]' "$WORK/d1_status_$backend.out")" = 2 ] &&
+    [ "$(jq '.dead_letters["d1.app"]' "$WORK/d1_status_$backend.out")" = "$want_dead" ] &&
         pass "[$backend] status --json counts the dead letters" || fail "[$backend] status --json: $(cat "$WORK/d1_status_$backend.out")"
     run_w2e "d1_status_text_$backend" --config "$dir/w.jsonc" status
-    expect_contains "$WORK/d1_status_text_$backend.out" "d1.app: 2 skipped changes" "[$backend] status shows the count"
+    expect_contains "$WORK/d1_status_text_$backend.out" "d1.app: $want_dead skipped changes" "[$backend] status shows the count"
     d1_drop_slot
 done
 

@@ -103,7 +103,8 @@ static void insert(Target *t, const TxnInfo *txn, const char *id, const char *em
     const char *v[NCOLS] = {id, email, "Name", "h", NULL, "1.5", "{}"};
     PgoCol nc[NCOLS];
     PgoTuple nt = test_tuple(nc, v, NCOLS);
-    Change c = {.op = CHANGE_INSERT, .rel = rel, .new_tuple = &nt};
+    /* the id doubles as the change's index in its transaction (distinct per row) */
+    Change c = {.op = CHANGE_INSERT, .index = (uint32_t)strtoul(id, NULL, 10), .rel = rel, .new_tuple = &nt};
     Err err;
     cr_assert(t->ops->change(t, txn, &c, &err), "%s", err.msg);
 }
