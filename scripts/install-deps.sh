@@ -11,7 +11,7 @@ packages=(
     libpq-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libjansson-dev libzstd-dev libcriterion-dev
     postgresql-15 postgresql-client-15
     sqlite3 zstd jq curl ca-certificates util-linux
-    systemd
+    systemd docker.io mmdebstrap docker-compose
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
