@@ -50,6 +50,8 @@ typedef struct Slot {
     bool lagging;
     bool missed;                   /* transactions went by while it was lagging (until a new session
                                       from its checkpoint starts, nothing past it may be confirmed) */
+    bool catching_up;              /* retried and fed again, but its checkpoint has not moved yet:
+                                      still reported lagging */
     Backoff retry;                 /* reset when its checkpoint moves */
     int64_t next_retry_ms;         /* monotonic */
     int64_t lagging_since_us;      /* wall clock, 0 when current */
@@ -96,9 +98,9 @@ static int64_t wall_us(void)
 static bool save_health(Run *r, const Slot *s, Err *err)
 {
     StoreTargetHealth h = {
-        .lagging = s->lagging,
+        .lagging = s->lagging || s->catching_up,
         .retries = s->retry.attempts,
-        .since_us = s->lagging ? s->lagging_since_us : 0,
+        .since_us = s->lagging || s->catching_up ? s->lagging_since_us : 0,
         .next_retry_us = s->lagging ? wall_us() + (s->next_retry_ms - clock_mono_ms()) * 1000 : 0,
         .updated_at_us = wall_us(),
     };
@@ -121,9 +123,10 @@ static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
         s->skip_current = true;
         s->missed = true;
     }
-    if (!s->lagging)
+    if (!s->lagging && !s->catching_up)
         s->lagging_since_us = wall_us();
     s->lagging = true;
+    s->catching_up = false;
     int64_t delay = backoff_next(&s->retry, (uint32_t)wall_us());
     s->next_retry_ms = clock_mono_ms() + delay;
     snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
@@ -286,7 +289,15 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
     }
     if (t->durable.commit_lsn != before.commit_lsn) {
         s->durable_commit_time = s->pending_commit_time;
+        unsigned attempts = s->retry.attempts;
         backoff_reset(&s->retry); /* progress: a later failure starts the backoff over */
+        if (s->catching_up) {
+            s->catching_up = false;
+            log_info(&r->log, "%s is current again after %u failed attempts: its checkpoint moves", t->name,
+                     attempts);
+            if (!save_health(r, s, err))
+                return false;
+        }
         if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, wall_us(), err))
             return false;
     }
@@ -329,10 +340,11 @@ static bool retry_lagging(Run *r, bool *resync, Err *err)
             continue;
         }
         s->lagging = false;
-        log_info(&r->log, "%s takes writes again after %u failed attempts; %s", s->target->name, attempts,
-                 s->missed ? "resuming from its checkpoint to bring it what it missed" : "it missed nothing");
+        s->catching_up = s->missed;
         if (s->missed)
             *resync = true;
+        log_info(&r->log, "%s takes writes again after %u failed attempts; %s", s->target->name, attempts,
+                 s->missed ? "resuming from its checkpoint to bring it what it missed" : "it missed nothing");
         if (!save_health(r, s, err))
             return false;
     }
