@@ -2,7 +2,7 @@
 # SIGTERM during the replay of a 500,000-row streamed transaction: run exits 0 within 5 s (the
 # replay is abandoned as a rollback, not run to its end), and the next run applies the
 # transaction exactly once to every target (the change log, embedded D1 and KV). Without the
-# fix the run goes on until the replay ends (checked below to take well over 5 s here).
+# fix the run goes on until the replay ends (5-35 s here, depending on the machine and build).
 source "$(dirname "$0")/lib.sh"
 
 export TEST_SLOT=run_sigterm TEST_PUBLICATION=run_sigterm_pub
@@ -69,9 +69,11 @@ want=$(psql_q -c "SELECT count(*) || ':' || sum(id) FROM rt_big")
 [ "$d1_rows" = "$want" ] && pass "D1 equals Postgres ($want)" || fail "D1 has $d1_rows, Postgres $want"
 kv_keys=$(sqlite3 -batch "$WORK/state/kv/cache.sqlite" "SELECT count(*) FROM kv WHERE key LIKE 'big:%'")
 [ "$kv_keys" = $((ROWS + 1)) ] && pass "KV has every row once ($kv_keys keys)" || fail "KV keys: $kv_keys"
-# the replay that SIGTERM interrupted takes this long when left to finish
+# SIGTERM cut the replay part-way (it did not run to its end first)
+cut_at=$(sed -n 's/.*"stopped: [0-9]* transactions, \([0-9]*\) changes.*/\1/p' "$WORK/run1.err")
+[ -n "$cut_at" ] && [ "$cut_at" -lt "$ROWS" ] && pass "SIGTERM cut the replay after $cut_at of $ROWS changes" ||
+    fail "the interrupted run replayed ${cut_at:-?} of $ROWS changes"
 replay_s=$(sed -n 's/.*, \([0-9.]*\) s replaying them.*/\1/p' "$WORK/run2.err")
-awk -v s="$replay_s" 'BEGIN { exit !(s > 6) }' && pass "the whole replay takes $replay_s s (> 1 s + 5 s)" ||
-    fail "the replay takes only ${replay_s:-?} s: too short to show SIGTERM cutting it"
+echo "# the whole replay, left to finish, takes $replay_s s here"
 psql_q -c "SELECT pg_drop_replication_slot('$TEST_SLOT')" -c "DROP PUBLICATION IF EXISTS $TEST_PUBLICATION" >/dev/null
 finish
