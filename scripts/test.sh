@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# scripts/test.sh - the whole test suite, from nothing: install dependencies, build, run the
-# unit tests, start the local Postgres (and the local edge), run the integration tests, then
-# the ASan+UBSan build's tests, the edge emulator's tests and a short fuzz run.
+# scripts/test.sh - the whole test suite, from nothing: install dependencies, check terraform/,
+# build, run the unit tests, start the local Postgres (and the local edge), run the integration
+# tests (among them the Docker image's), build without a preset, then the ASan+UBSan build's
+# tests, the edge emulator's tests and a short fuzz run.
 # This is exactly what CI runs (.ci/run).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,6 +15,16 @@ scripts/install-deps.sh --npm
 
 step "static checks"
 scripts/check-source.sh
+
+step "terraform/: fmt and the provider schema check (offline)"
+# the registry is out of reach, so no `terraform init`/`validate`: the schema check stands in
+if command -v terraform >/dev/null 2>&1; then
+    TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive -diff terraform
+else
+    echo "terraform is not installed: skipping terraform fmt -check (the schema check still runs)"
+fi
+node scripts/check-terraform.mjs terraform
+npm run --silent test:terraform
 
 step "build (gcc, Debug, -Werror)"
 cmake --preset dev >/dev/null
@@ -34,6 +45,10 @@ ctest --preset dev -L integration
 step "build (clang, ASan+UBSan)"
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
+
+step "build without a preset (cmake -S . -B build/plain, Release, no -Werror: what users run)"
+cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=Release -DWAL2EDGE_TESTS=OFF >/dev/null
+cmake --build build/plain -j "$jobs"
 
 step "build (gcc, Release: what scripts/demo.sh runs)"
 cmake --preset release >/dev/null
