@@ -348,10 +348,15 @@ static CfClient *verified_client(Report *r, const Config *cfg)
         report_add(r, CHECK_OK, "api_token", NULL, "the API token is valid (%s)", cfg->cloudflare.api_base_url);
         return client;
     }
-    report_add(r, CHECK_FAIL, "api_token",
-               "create an API token (My Profile > API Tokens) with the permissions of the targets and export it "
-               "as CLOUDFLARE_API_TOKEN",
-               "%s rejects the API token: %s", cfg->cloudflare.api_base_url, err.msg);
+    if (client && err.code == ERR_CF_API) /* the API answered, and said no */
+        report_add(r, CHECK_FAIL, "api_token",
+                   "create an API token (My Profile > API Tokens) with the permissions of the targets and export "
+                   "it as CLOUDFLARE_API_TOKEN",
+                   "%s rejects the API token: %s", cfg->cloudflare.api_base_url, err.msg);
+    else
+        report_add(r, CHECK_FAIL, "api_token",
+                   "check that the Cloudflare API is reachable from here (cloudflare.api_base_url, proxies, DNS)",
+                   "cannot verify the API token at %s: %s", cfg->cloudflare.api_base_url, err.msg);
     cf_client_free(client);
     return NULL;
 }
@@ -398,8 +403,8 @@ static void check_targets(Report *r, const Config *cfg)
             if (client)
                 check_rest_target(r, client, t, name);
             else
-                report_add(r, CHECK_WARN, name, "fix the API token first", "remote id \"%s\" not checked: the "
-                           "API token was rejected", t->remote_id);
+                report_add(r, CHECK_WARN, name, "fix the api_token check first", "remote id \"%s\" not checked: the "
+                           "API token did not verify", t->remote_id);
         }
         free(name);
     }

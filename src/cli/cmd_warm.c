@@ -19,6 +19,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "daemon/source_watch.h"
 #include "d1/types.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
@@ -520,6 +521,15 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     for (size_t i = 0; ok && slot_at && i < target_count; i++)
         if (warmed_whole(targets[i], maps, names, name_count))
             ok = record_complete_through(cfg, targets[i]->name, slot_at, &err);
+    /* KV now holds these relations' rows: `run` goes on from them (daemon/source_watch); a snapshot
+     * may predate a table dropped and created again, so only a warm from Postgres says so */
+    for (size_t i = 0; ok && !from_snapshot && i < target_count; i++)
+        for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
+            const char *table = kv_target_table(targets[i], k);
+            const Mapping *m = mapping_set_find(maps, table);
+            if (!m || mapping_selected(m, names, name_count))
+                ok = source_watch_record(cfg, cat, &table, 1, "kv", &err);
+        }
     if (ok) {
         double secs = (double)(clock_mono_ms() - ui.start_ms) / 1000.0;
         uint64_t requests = client ? cf_client_stats(client).requests : 0;

@@ -65,6 +65,7 @@ typedef struct Run {
     Slot *slots;
     size_t slot_count;
     Store *store;
+    SourceWatch *watch;            /* the mapped tables are still the ones the targets hold */
     Assembler *asm_;
     PgStream *stream;
     LogCtx log;
@@ -646,6 +647,7 @@ static bool session(Run *r, bool *stop, Err *err)
     if (!pgstream_identify(r->stream, &sys, err) ||
         !store_bind_source(r->store, sys.system_id, sys.dbname, r->cfg->source.slot, err) ||
         !prepare_source(r, &two_phase, &slot_confirmed, err) || !check_gaps(r, slot_confirmed, err) ||
+        !source_watch_check(r->watch, err) ||
         !assembler_reset(r->asm_, err))
         return false;
     PgStreamOptions so = {
@@ -721,6 +723,8 @@ static bool session(Run *r, bool *stop, Err *err)
             if (!send_status(r, false, err))
                 return false;
         }
+        if (!source_watch_tick(r->watch, err))
+            return false;
         if (r->opts.exit_when_caught_up) {
             /* the walsender's position passed the sync point: everything committed before it is here */
             if (assembler_idle(r->asm_) && !any_pending(r) && !any_lagging(r) &&
@@ -785,6 +789,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     /* health is this run's: a target that was lagging when the last run stopped starts current */
     for (size_t i = 0; ok && i < count; i++)
         ok = save_health(&r, &r.slots[i], err);
+    if (ok)
+        r.watch = source_watch_new(cfg, r.store, opts->watch_tables, opts->watch_table_count, r.opts.status_interval_ms);
     if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
         AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump,
@@ -852,6 +858,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
     assembler_free(r.asm_);
+    source_watch_free(r.watch);
     for (size_t i = 0; i < count; i++)
         targets[i]->ops->free(targets[i]);
     free(r.slots);

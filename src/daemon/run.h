@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "daemon/source_watch.h"
 #include "pipeline/target.h"
 
 typedef struct RunOptions {
@@ -35,6 +36,9 @@ typedef struct RunOptions {
      * slot's position instead of stopping the run. */
     const char *const *accept_gap;
     size_t accept_gap_count;
+    /* The mapped tables, checked at every start and every status interval (daemon/source_watch). */
+    const SourceWatchTable *watch_tables;
+    size_t watch_table_count;
 } RunOptions;
 
 /*

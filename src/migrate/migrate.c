@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "daemon/source_watch.h"
 #include "core/fs.h"
 #include "d1/ddl.h"
 #include "d1/migrations.h"
@@ -558,6 +559,8 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
         if (ok && !embedded && db_match)
             ok = mrest_finish(client, t->remote_id, cfg->source.slot, run, err);
     }
+    /* the D1 tables now hold these relations' rows: `run` goes on from them (daemon/source_watch) */
+    ok = ok && source_watch_record(cfg, cat, names, n, "d1", err);
     if (ok) {
         out->all_match = true;
         for (size_t i = 0; i < out->table_count; i++) {

@@ -203,25 +203,41 @@ static bool read_indexes(Rd2 *r, CatTable *t, const char *oid_text)
     return true;
 }
 
+/* "schema.name" → owned schema ("public" when unqualified) and the borrowed name part. */
+static char *split_qualname(const char *qualname, const char **name)
+{
+    const char *dot = strchr(qualname, '.');
+    *name = dot ? dot + 1 : qualname;
+    return dot ? xstrndup(qualname, (size_t)(dot - qualname)) : xstrdup("public");
+}
+
+/* table_sql for one table: *res NULL when it does not exist; else one row, PQclear'ed by the caller. */
+static bool lookup_table(Rd2 *r, const char *schema, const char *name, const char *publication, PGresult **res,
+                         uint32_t *oid)
+{
+    const char *params[] = {schema, name, publication};
+    *res = query(r, "tables", table_sql, 3, params);
+    if (!*res)
+        return false;
+    if (PQntuples(*res) == 1 && val_u32(r, *res, 0, 0, oid))
+        return true;
+    bool missing = PQntuples(*res) != 1;
+    PQclear(*res);
+    *res = NULL;
+    return missing;
+}
+
 static bool read_table(Rd2 *r, CatTable *t, const char *qualname, const char *publication)
 {
     t->qualname = pool_str(r->cat, qualname);
-    const char *dot = strchr(qualname, '.');
-    char *schema = dot ? xstrndup(qualname, (size_t)(dot - qualname)) : xstrdup("public");
-    t->schema = pool_keep(r->cat, schema);
-    t->name = pool_str(r->cat, dot ? dot + 1 : qualname);
-    const char *params[] = {t->schema, t->name, publication};
-    PGresult *res = query(r, "tables", table_sql, 3, params);
+    const char *name;
+    t->schema = pool_keep(r->cat, split_qualname(qualname, &name));
+    t->name = pool_str(r->cat, name);
+    PGresult *res;
+    if (!lookup_table(r, t->schema, t->name, publication, &res, &t->oid))
+        return false;
     if (!res)
-        return false;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
         return true; /* exists = false */
-    }
-    if (!val_u32(r, res, 0, 0, &t->oid)) {
-        PQclear(res);
-        return false;
-    }
     t->exists = true;
     t->relkind = val(res, 0, 1)[0];
     t->replident = val(res, 0, 2)[0];
@@ -387,6 +403,34 @@ CatalogInfo *catalog_read(const Secret *dsn, const char *publication,
         return NULL;
     }
     return cat;
+}
+
+bool catalog_table_ids(PgConn *conn, const char *publication, const char *const *qualnames, size_t count,
+                       CatTableId *out, bool *publication_exists, Err *err)
+{
+    Rd2 r = {pgconn_raw(conn), NULL, err};
+    const char *pub_params[] = {publication};
+    PGresult *res = query(&r, "publication", "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", 1,
+                          pub_params);
+    if (!res)
+        return false;
+    *publication_exists = val_bool(res, 0, 0);
+    PQclear(res);
+    for (size_t i = 0; i < count; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        const char *name;
+        char *schema = split_qualname(qualnames[i], &name);
+        bool ok = lookup_table(&r, schema, name, publication, &res, &out[i].oid);
+        free(schema);
+        if (!ok)
+            return false;
+        if (res) {
+            out[i].exists = true;
+            out[i].in_publication = val_bool(res, 0, 3);
+            PQclear(res);
+        }
+    }
+    return true;
 }
 
 void catalog_free(CatalogInfo *cat)

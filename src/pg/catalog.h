@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "core/secret.h"
+#include "pg/conn.h"
 
 #define CATALOG_MAX_TYPES 4096
 
@@ -104,6 +105,17 @@ typedef struct CatalogInfo {
  */
 CatalogInfo *catalog_read(const Secret *dsn, const char *publication,
                           const char *const *qualnames, size_t count, Err *err) WARN_UNUSED;
+/* Which relation a mapped table is now, and whether the publication publishes it: the
+ * cheap question `run` asks again and again (daemon/source_watch). */
+typedef struct CatTableId {
+    bool exists;
+    uint32_t oid;
+    bool in_publication;
+} CatTableId;
+/* On an open connection (kept by the caller); out[0..count). Errors: ERR_PG, ERR_PROTOCOL. */
+bool catalog_table_ids(PgConn *conn, const char *publication, const char *const *qualnames, size_t count,
+                       CatTableId *out, bool *publication_exists, Err *err) WARN_UNUSED;
+
 /* Frees what catalog_read allocated; NULL is a no-op. Not for hand-built catalogs. */
 void catalog_free(CatalogInfo *cat);
 

@@ -91,6 +91,20 @@ static bool result_error(PGresult *res, const char *what, Err *err)
     char msg[ERR_MSG_MAX - 80];
     pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    if (state && strcmp(state, "42704") == 0 && primary && strncmp(primary, "publication \"", 13) == 0 &&
+        strstr(primary, "\" does not exist")) {
+        /* pgoutput reads the publication as of each change: one dropped (and maybe created again)
+         * after a change the slot has yet to send is missing there for good */
+        char line[ERR_MSG_MAX - 80];
+        pg_message_line(line, sizeof line, primary);
+        return err_set(err, ERR_CHECK,
+                       "%s: %s at the slot's position: it was dropped (perhaps created again) while the slot had "
+                       "changes to send from before, and the slot cannot decode past them; the way back: "
+                       "wal2edge slot drop; wal2edge slot create; wal2edge migrate and wal2edge warm (re-copy "
+                       "the targets); then wal2edge run",
+                       what, line);
+    }
     err_set(err, ERR_PG, "%s: %s", what, msg);
     /* 55000 (slot invalidated, not in prerequisite state) and 42704 (no such slot)
      * will not cure themselves; connection-class errors (08xxx) and "slot is active"

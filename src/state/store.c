@@ -345,3 +345,52 @@ bool store_list_target_health(Store *s, StoreTargetHealth *out, size_t max, size
                      "FROM target_health ORDER BY target",
                      fill_health, out, max, count, err);
 }
+
+/* ---- which relation each mapped table was when its targets were filled (daemon/source_watch) ---- */
+
+static const char source_tables_sql[] =
+    "CREATE TABLE IF NOT EXISTS source_tables ("
+    "  qualname TEXT NOT NULL,"
+    "  filled_by TEXT NOT NULL,"
+    "  oid INTEGER NOT NULL,"
+    "  recorded_at_us INTEGER NOT NULL,"
+    "  PRIMARY KEY (qualname, filled_by))";
+
+bool store_table_oid(Store *s, const char *qualname, const char *filled_by, uint32_t *oid, bool *found, Err *err)
+{
+    *found = false;
+    if (!sqlite_exec(s->db, source_tables_sql, err))
+        return false;
+    SqliteStmt *st =
+        sqlite_prepare(s->db, "SELECT oid FROM source_tables WHERE qualname = ?1 AND filled_by = ?2", err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, qualname, strlen(qualname), err) &&
+              sqlite_bind_text(st, 2, filled_by, strlen(filled_by), err);
+    int rc = ok ? sqlite_step(st, err) : -1;
+    if (rc == 1) {
+        *oid = (uint32_t)sqlite_column_int64(st, 0);
+        *found = true;
+    }
+    sqlite_finalize(st);
+    return rc >= 0;
+}
+
+bool store_set_table_oid(Store *s, const char *qualname, const char *filled_by, uint32_t oid, int64_t now_us,
+                         Err *err)
+{
+    if (!sqlite_exec(s->db, source_tables_sql, err))
+        return false;
+    SqliteStmt *st = sqlite_prepare(s->db,
+                                    "INSERT OR REPLACE INTO source_tables (qualname, filled_by, oid, recorded_at_us) "
+                                    "VALUES (?1, ?2, ?3, ?4)",
+                                    err);
+    if (!st)
+        return false;
+    bool ok = sqlite_bind_text(st, 1, qualname, strlen(qualname), err) &&
+              sqlite_bind_text(st, 2, filled_by, strlen(filled_by), err) &&
+              sqlite_bind_int64(st, 3, (int64_t)oid, err) && sqlite_bind_int64(st, 4, now_us, err) &&
+              sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}

@@ -6,7 +6,8 @@
  *           another source), and a durable record of each target's last
  *           checkpoint for `status` (each target's own checkpoint, kept with
  *           its data, stays authoritative for what to skip), and each target's
- *           health (lagging, retries, last error) for `status`.
+ *           health (lagging, retries, last error) for `status`; the OID each mapped
+ *           table had when its targets were filled (source_tables).
  * Not mine: target data; spool files (pipeline/spool).
  * Durability: WAL journal with synchronous=FULL (state/sqlite); survives kill -9.
  */
@@ -88,5 +89,16 @@ typedef struct StoreTargetHealth {
 bool store_save_target_health(Store *s, const StoreTargetHealth *h, Err *err) WARN_UNUSED;
 /* Fill up to max entries ordered by target; *count gets how many there are. */
 bool store_list_target_health(Store *s, StoreTargetHealth *out, size_t max, size_t *count, Err *err) WARN_UNUSED;
+
+/*
+ * The OID a mapped table had when its targets were last filled from it, per
+ * filler ("d1": migrate, "kv": warm, "stream": run alone). A table dropped and
+ * created again has a new OID: daemon/source_watch compares. *found false when
+ * nothing is recorded yet.
+ */
+bool store_table_oid(Store *s, const char *qualname, const char *filled_by, uint32_t *oid, bool *found,
+                     Err *err) WARN_UNUSED;
+bool store_set_table_oid(Store *s, const char *qualname, const char *filled_by, uint32_t oid, int64_t now_us,
+                         Err *err) WARN_UNUSED;
 
 #endif

@@ -88,7 +88,7 @@ CLOUDFLARE_API_TOKEN=doctor-rejected-token-1 run_w2e badtoken --config "$WORK/ed
 expect_rc badtoken 1
 expect_contains "$WORK/badtoken.out" "FAIL  api_token"
 expect_contains "$WORK/badtoken.out" "rejects the API token: token verify: [9109] Invalid access token (http 401)"
-expect_contains "$WORK/badtoken.out" 'remote id "'"$db_id"'" not checked: the API token was rejected'
+expect_contains "$WORK/badtoken.out" 'remote id "'"$db_id"'" not checked: the API token did not verify'
 expect_not_contains "$WORK/badtoken.out" "doctor-rejected-token-1" "the rejected token is not printed"
 CLOUDFLARE_API_TOKEN=doctor-rejected-token-1 run_w2e badtoken_json --config "$WORK/edge.jsonc" doctor --json
 jq -e '.ok == false and ([.checks[] | select(.name == "api_token" and .status == "fail")] | length == 1)' \

@@ -1,0 +1,62 @@
+/*
+ * daemon/source_watch.h - is each mapped table still the relation its targets
+ * were filled from, and does the publication still publish it?
+ *
+ * A table dropped and created again under the same name is a new relation (a
+ * new OID) that drops out of an explicit-list publication: its D1 table and KV
+ * keys keep the old rows while the new rows never arrive, and the stream says
+ * nothing (a dropped table emits no change). So `run` asks the catalog: at the
+ * start of every session and then every interval, on an ordinary connection.
+ *
+ * Owns:     the OID each mapped table had when its targets were filled,
+ *           recorded in the state store per filler ("d1" by migrate, "kv" by
+ *           warm, "stream" by run for a table with neither, on first sight);
+ *           the comparison, and the message that names the table and the way
+ *           back. migrate and warm record the new OID when they re-copy a
+ *           table, which is what lets `run` start again.
+ * Not mine: reading the catalog (pg/catalog), the store (state/store), the
+ *           replication loop (daemon/run calls in).
+ * Pure:     no (one libpq connection, the store, the clock).
+ */
+#ifndef WAL2EDGE_DAEMON_SOURCE_WATCH_H
+#define WAL2EDGE_DAEMON_SOURCE_WATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "pg/catalog.h"
+#include "state/store.h"
+
+typedef struct SourceWatchTable {
+    const char *qualname;      /* "schema.name" */
+    bool d1;                   /* a D1 mapping: `migrate` re-copies it */
+    bool kv;                   /* KV entries: `warm --mapping` re-fills them */
+} SourceWatchTable;
+
+typedef struct SourceWatch SourceWatch;
+
+/* cfg, store and tables are borrowed and must outlive the watch. interval_ms: between checks. */
+SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatchTable *tables, size_t count,
+                              int interval_ms);
+void source_watch_free(SourceWatch *w);
+
+/*
+ * Check now. false with ERR_CHECK (stop: retrying cannot help) when a mapped
+ * table was dropped, was dropped and created again, or is missing from the
+ * publication; the message names the table, the OIDs or the publication, and
+ * the way back. A connection or query failure is returned as it is.
+ */
+bool source_watch_check(SourceWatch *w, Err *err) WARN_UNUSED;
+/* source_watch_check once interval_ms has passed since the last one; a failing
+ * connection is only logged (the stream notices a server that is gone). */
+bool source_watch_tick(SourceWatch *w, Err *err) WARN_UNUSED;
+
+/* For migrate and warm: the tables they have just re-copied from the catalog
+ * `cat` (qualnames among its tables) are filled by `filled_by` ("d1", "kv"). */
+bool source_watch_record(const Config *cfg, const CatalogInfo *cat, const char *const *qualnames, size_t count,
+                         const char *filled_by, Err *err) WARN_UNUSED;
+
+#endif
