@@ -474,6 +474,9 @@ static void *reader_main(void *arg)
             return NULL;
         size_t got, bytes;
         if (!read_available(s, batch, BATCH, &got, &bytes, &err)) {
+            /* frames read before the end are not confirmed: the server sends them again */
+            for (size_t i = 0; i < got; i++)
+                PQfreemem(batch[i].data);
             reader_fail(rd, &err);
             return NULL;
         }

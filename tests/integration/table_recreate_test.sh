@@ -19,9 +19,10 @@ KV=$DIR/state/kv/cache.sqlite
 d1_ids() { sqlite3 -batch -noheader "$D1" 'SELECT group_concat(id, ",") FROM (SELECT id FROM tr_items ORDER BY id)'; }
 kv_keys() { sqlite3 -batch -noheader "$KV" 'SELECT group_concat(key, ",") FROM (SELECT key FROM kv ORDER BY key)'; }
 oid() { psql_q -c "SELECT 'public.tr_items'::regclass::oid"; }
-recreate() {   # drop the table and create it again, with new rows $1..$2
-    psql_q -c "DROP TABLE tr_items" -c "CREATE TABLE tr_items (id int PRIMARY KEY, v text)" \
-        -c "INSERT INTO tr_items SELECT g, 'new ' || g FROM generate_series($1, $2) g" >/dev/null
+recreate() {   # drop the table and create it again, with new rows $1..$2 (one transaction: a check
+               # in between would rightly report the table as dropped)
+    psql_q -c "DROP TABLE tr_items; CREATE TABLE tr_items (id int PRIMARY KEY, v text);
+               INSERT INTO tr_items SELECT g, 'new ' || g FROM generate_series($1, $2) g" >/dev/null
 }
 recopy() {   # the way back after the publication's part: migrate, then warm
     run_w2e "$1_migrate" --config "$DIR/w.jsonc" migrate
