@@ -181,7 +181,7 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
         return;
     }
     if (strcmp(s->wal_status, "lost") == 0) {
-        char *fix = xasprintf("the slot's WAL was removed: drop and recreate it (wal2edge slot drop; wal2edge "
+        char *fix = xasprintf("the slot's WAL was removed: drop and recreate it (wal2edge slot drop --force; wal2edge "
                               "slot create), resync the targets (wal2edge migrate; wal2edge warm), then "
                               "wal2edge run; raise max_slot_wal_keep_size (now %s) so it does not happen again",
                               f->max_slot_wal_keep_size);

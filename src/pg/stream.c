@@ -101,7 +101,7 @@ static bool result_error(PGresult *res, const char *what, Err *err)
         return err_set(err, ERR_CHECK,
                        "%s: %s at the slot's position: it was dropped (perhaps created again) while the slot had "
                        "changes to send from before, and the slot cannot decode past them; the way back: "
-                       "wal2edge slot drop; wal2edge slot create; wal2edge migrate and wal2edge warm (re-copy "
+                       "wal2edge slot drop --force; wal2edge slot create; wal2edge migrate and wal2edge warm (re-copy "
                        "the targets); then wal2edge run",
                        what, line);
     }
