@@ -11,6 +11,7 @@ wrappers=(
     'libpq-fe\.h|^src/pg/(conn|catalog|stream|snapshot)\.c$|^src/pg/conn_intern\.h$'
     'curl/curl\.h|^src/net/http\.c$'
     'sqlite3\.h|^src/state/sqlite\.c$'
+    'microhttpd\.h|^src/net/httpd\.c$'
 )
 for rule in "${wrappers[@]}"; do
     header=${rule%%|*}

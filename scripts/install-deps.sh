@@ -9,9 +9,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libpq-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev libjansson-dev libzstd-dev libcriterion-dev
+    libmicrohttpd-dev
     postgresql-15 postgresql-client-15
     sqlite3 zstd jq curl ca-certificates util-linux
     systemd docker.io mmdebstrap docker-compose
+    prometheus chromium
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -521,6 +521,32 @@ static bool load_run(Loader *ld, const JsoncNode *root)
            get_int(ld, m->value, "run", "status_interval_ms", 100, 600000, &cfg->run.status_interval_ms);
 }
 
+static bool load_metrics(Loader *ld, const JsoncNode *root)
+{
+    Config *cfg = ld->cfg;
+    cfg->metrics.ready_max_lag_seconds = 60;
+    const JsoncMember *m = jsonc_member(root, "metrics");
+    if (!m)
+        return true;
+    static const char *const keys[] = {"listen", "ready_max_lag_seconds", NULL};
+    if (!expect_type(ld, m->value, JSONC_OBJECT, "metrics") || !check_keys(ld, m->value, "metrics", keys) ||
+        !get_string(ld, m->value, "metrics", "listen", false, &cfg->metrics.listen, NULL) ||
+        !get_int(ld, m->value, "metrics", "ready_max_lag_seconds", 1, 86400, &cfg->metrics.ready_max_lag_seconds))
+        return false;
+    if (cfg->metrics.listen && !cfg->metrics.listen[0]) {
+        free(cfg->metrics.listen); /* "${METRICS_LISTEN:-}" → no listener */
+        cfg->metrics.listen = NULL;
+    }
+    const char *colon = cfg->metrics.listen ? strrchr(cfg->metrics.listen, ':') : NULL;
+    if (cfg->metrics.listen && (!colon || colon == cfg->metrics.listen || !colon[1])) {
+        const JsoncMember *lm = jsonc_member(m->value, "listen");
+        return cfg_fail(ld, lm->value->line, lm->value->col, "metrics.listen",
+                        "\"%s\" is not HOST:PORT (e.g. \"127.0.0.1:9187\" or \"[::1]:9187\")",
+                        cfg->metrics.listen);
+    }
+    return true;
+}
+
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -542,7 +568,8 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
     cfg->dir = dir_of(path);
     Loader ld = {path, lookup, lookup_user, cfg, err};
     static const char *const top_keys[] = {"$schema", "source", "state_dir", "cloudflare", "d1",
-                                           "kv", "queues", "r2", "mappings", "changelog", "run", NULL};
+                                           "kv", "queues", "r2", "mappings", "changelog", "run",
+                                           "metrics", NULL};
     bool ok = expect_type(&ld, root, JSONC_OBJECT, "") && check_keys(&ld, root, "", top_keys) &&
               load_source(&ld, root);
     char *state_dir = NULL;
@@ -565,6 +592,8 @@ Config *config_parse(const char *text, size_t len, const char *path, EnvLookup l
         ok = load_changelog(&ld, root);
     if (ok)
         ok = load_run(&ld, root);
+    if (ok)
+        ok = load_metrics(&ld, root);
     jsonc_free(root);
     if (!ok) {
         config_free(cfg);
@@ -631,6 +660,7 @@ void config_free(Config *cfg)
     free(cfg->source.slot);
     free(cfg->state_dir);
     free(cfg->changelog_path);
+    free(cfg->metrics.listen);
     free(cfg->cloudflare.account_id);
     secret_free(cfg->cloudflare.api_token);
     free(cfg->cloudflare.api_base_url);
@@ -720,6 +750,8 @@ char *config_dump_json(const Config *cfg)
     }
     json_object_set_new(root, "run", json_pack("{s:i, s:i}", "flush_interval_ms", cfg->run.flush_interval_ms,
                                                "status_interval_ms", cfg->run.status_interval_ms));
+    json_object_set_new(root, "metrics", json_pack("{s:o, s:i}", "listen", json_string_or_null(cfg->metrics.listen),
+                                                   "ready_max_lag_seconds", cfg->metrics.ready_max_lag_seconds));
     json_object_set_new(root, "changelog", cfg->changelog_path
                                                ? json_pack("{s:s}", "path", cfg->changelog_path)
                                                : json_null());

@@ -60,6 +60,10 @@ typedef struct Config {
         int flush_interval_ms;     /* "run": {"flush_interval_ms"}: max delay before targets flush (default 200) */
         int status_interval_ms;    /* standby status update period (default 10000) */
     } run;
+    struct {
+        char *listen;              /* "metrics": {"listen": "HOST:PORT"}: the HTTP endpoint; NULL: none */
+        int ready_max_lag_seconds; /* /readyz fails above this replication lag (default 60) */
+    } metrics;
     char *changelog_path;      /* "changelog": {"path": ...}: an NDJSON change log target; NULL if none */
     ConfigTarget *targets;
     size_t target_count;

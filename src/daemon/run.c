@@ -26,6 +26,7 @@
 #include "core/mem.h"
 #include "daemon/backoff.h"
 #include "daemon/signals.h"
+#include "metrics/metrics.h"
 #include "pg/conn.h"
 #include "pg/stream.h"
 #include "pg/walproto.h"
@@ -82,6 +83,8 @@ typedef struct Run {
     uint32_t txn_xid;              /* and its xid */
     bool long_replay_logged;
     uint64_t transactions;
+    Metrics *metrics;              /* NULL without metrics.listen */
+    int64_t last_metrics_ms;
     /* status updates during a long replay (see pump) */
     bool pump_failed;
     Err pump_err;
@@ -131,6 +134,7 @@ static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
     int64_t delay = backoff_next(&s->retry, (uint32_t)wall_us());
     s->next_retry_ms = clock_mono_ms() + delay;
     snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
+    metrics_target_failing(r->metrics, s->target->name, err->msg);
     log_warn(&r->log, "%s; this target falls behind alone (the others go on), retry %u in %lld ms", err->msg,
              s->retry.attempts, (long long)delay);
     Err store_err;
@@ -186,11 +190,22 @@ static bool is_internal_message(const Change *c)
            memcmp(c->message_prefix.p, PGCONN_SYNC_MESSAGE_PREFIX, n) == 0;
 }
 
+static void count_change(Run *r, const Change *c)
+{
+    static const char *const ops[] = {"insert", "update", "delete", "truncate"};
+    if (c->op == CHANGE_TRUNCATE)
+        for (uint32_t k = 0; k < c->truncate_count; k++)
+            metrics_change(r->metrics, c->truncate_rels[k]->qualname, ops[CHANGE_TRUNCATE]);
+    else if (c->op != CHANGE_MESSAGE && c->rel)
+        metrics_change(r->metrics, c->rel->qualname, ops[c->op]);
+}
+
 static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err)
 {
     Run *r = ctx;
     if (is_internal_message(c))
         return true;
+    count_change(r, c);
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
@@ -221,6 +236,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
     }
     r->txn_open = false;
     r->transactions++;
+    metrics_transaction(r->metrics);
     if (!r->first_pending_ms)
         r->first_pending_ms = clock_mono_ms();
     return true;
@@ -283,13 +299,18 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
     Target *t = s->target;
     TargetCheckpoint before = t->durable;
     *failed = false;
-    if (!t->ops->flush(t, err)) {
+    int64_t started_us = wall_us();
+    bool flushed = t->ops->flush(t, err);
+    metrics_target_request(r->metrics, t->name, flushed ? "ok" : err_retryable(err) ? "retryable" : "fatal",
+                           (double)(wall_us() - started_us) / 1e6);
+    if (!flushed) {
         err_prefix_name(err, t->name);
         *failed = true;
         return false;
     }
     if (t->durable.commit_lsn != before.commit_lsn) {
         s->durable_commit_time = s->pending_commit_time;
+        metrics_target_durable(r->metrics, t->name, s->durable_commit_time);
         unsigned attempts = s->retry.attempts;
         backoff_reset(&s->retry); /* progress: a later failure starts the backoff over */
         if (s->catching_up) {
@@ -335,6 +356,7 @@ static bool retry_lagging(Run *r, bool *resync, Err *err)
             continue;
         bool failed;
         unsigned attempts = s->retry.attempts; /* a flush that moves the checkpoint resets them */
+        metrics_target_retry(r->metrics, s->target->name);
         if (s->target->ops->has_pending(s->target) && !flush_one(r, s, &failed, err)) {
             if (!failed || !fall_behind(r, s, false, err))
                 return false;
@@ -342,6 +364,7 @@ static bool retry_lagging(Run *r, bool *resync, Err *err)
         }
         s->lagging = false;
         s->catching_up = s->missed;
+        metrics_target_failing(r->metrics, s->target->name, NULL);
         if (s->missed)
             *resync = true;
         log_info(&r->log, "%s takes writes again after %u failed attempts; %s", s->target->name, attempts,
@@ -427,6 +450,37 @@ static bool send_status(Run *r, bool reply_requested, Err *err)
     r->confirmed = flush;
     r->last_status_ms = clock_mono_ms();
     return true;
+}
+
+/* The figures of the metrics endpoint (at most once a second). Lag in seconds: now - commit
+ * time of the last transaction every target has, 0 once everything the server sent is durable. */
+static void report_metrics(Run *r)
+{
+    int64_t now = clock_mono_ms();
+    if (!r->metrics || now - r->last_metrics_ms < 1000)
+        return;
+    r->last_metrics_ms = now;
+    Lsn end = r->received > r->keepalive_end ? r->received : r->keepalive_end;
+    Lsn confirmed = confirmable(r);
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const Slot *s = &r->slots[i];
+        Lsn at = s->target->durable.end_lsn;
+        bool current = !s->lagging && !s->missed && s->target->durable.commit_lsn == s->accepted.commit_lsn &&
+                       !s->target->ops->has_pending(s->target);
+        if (current && confirmed > at)
+            at = confirmed; /* idle: it has everything up to the confirmed position */
+        metrics_target_lag_bytes(r->metrics, s->target->name, end > at ? end - at : 0);
+        if (s->durable_commit_time > 0 && s->durable_commit_time < oldest)
+            oldest = s->durable_commit_time;
+    }
+    double lag = -1;
+    if (end && confirmed >= end)
+        lag = 0;
+    else if (oldest != INT64_MAX)
+        lag = (double)(wall_us() - oldest) / 1e6;
+    metrics_lag_seconds(r->metrics, lag);
+    metrics_spool_bytes(r->metrics, assembler_stats(r->asm_)->spooled_bytes);
 }
 
 /* ---- the session ---- */
@@ -638,6 +692,7 @@ static Lsn start_position(const Run *r)
 static bool session(Run *r, bool *stop, Err *err)
 {
     r->pump_failed = false;
+    metrics_set_state(r->metrics, METRICS_CONNECTING, NULL);
     r->stream = pgstream_connect(r->cfg->source.dsn, err);
     if (!r->stream)
         return false;
@@ -662,6 +717,7 @@ static bool session(Run *r, bool *stop, Err *err)
     if (!pgstream_start(r->stream, &so, start, err))
         return false;
     forget_missed(r);
+    metrics_set_state(r->metrics, METRICS_STREAMING, NULL);
     /* 0: a target that keeps no checkpoint of its own (a REST queue) takes what the slot
      * confirmed, which the server resumes from; a made-up "0/0" would only mislead */
     r->log.lsn = start;
@@ -717,6 +773,7 @@ static bool session(Run *r, bool *stop, Err *err)
             if (resync)
                 return true; /* *stop stays false: run_pipeline starts a new session */
         }
+        report_metrics(r);
         bool advanced = confirmable(r) > r->confirmed;
         if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
             (advanced && now - r->last_status_ms >= 1000)) {
@@ -786,6 +843,13 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     if (ok)
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
+    if (ok) {
+        const char **names = xcalloc(count ? count : 1, sizeof *names);
+        for (size_t i = 0; i < count; i++)
+            names[i] = targets[i]->name;
+        ok = metrics_start(cfg, names, count, true, &r.metrics, err);
+        free(names);
+    }
     /* health is this run's: a target that was lagging when the last run stopped starts current */
     for (size_t i = 0; ok && i < count; i++)
         ok = save_health(&r, &r.slots[i], err);
@@ -819,10 +883,13 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                 log_info(&r.log, "stopping: %s (the next run applies it again)", err->msg);
             break;
         }
+        metrics_error(r.metrics, err->msg);
         if (!err_retryable(err) || (r.opts.max_reconnects && ++reconnects > r.opts.max_reconnects)) {
+            metrics_set_state(r.metrics, METRICS_FATAL, err->msg);
             ok = false;
             break;
         }
+        metrics_set_state(r.metrics, METRICS_CONNECTING, err->msg);
         if (r.transactions > before)
             backoff_reset(&backoff); /* the session made progress: start the backoff over */
         int64_t delay = backoff_next(&backoff, (uint32_t)wall_us());
@@ -830,6 +897,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  backoff.attempts);
         signals_sleep_ms(delay);
     }
+    if (ok)
+        metrics_set_state(r.metrics, METRICS_STOPPING, NULL);
     /* Whatever happened, make durable what was committed (a half-received transaction
      * is rolled back first: the server sends it again); the next start resumes from it. */
     Err flush_err;
@@ -857,6 +926,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
+    metrics_stop(r.metrics);
     assembler_free(r.asm_);
     source_watch_free(r.watch);
     for (size_t i = 0; i < count; i++)

@@ -175,7 +175,8 @@ static const char slot_sql[] =
     "       to_jsonb(s) ->> 'wal_status',"
     "       s.confirmed_flush_lsn::text, s.restart_lsn::text,"
     "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,"
-    "       (to_jsonb(s) ->> 'safe_wal_size')::bigint"
+    "       (to_jsonb(s) ->> 'safe_wal_size')::bigint,"
+    "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint"
     "  FROM pg_replication_slots s WHERE s.slot_name = $1";
 
 bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
@@ -208,17 +209,23 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
     out->publication_publishes_truncate = field_bool(res, 3);
     PQclear(res);
 
+    return pgconn_slot_facts(conn, slot, &out->slot, err);
+}
+
+bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *s, Err *err)
+{
+    memset(s, 0, sizeof *s);
     const char *slot_params[] = {slot};
-    res = PQexecParams(conn->pg, slot_sql, 1, NULL, slot_params, NULL, NULL, 0);
+    PGresult *res = PQexecParams(conn->pg, slot_sql, 1, NULL, slot_params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         char msg[ERR_MSG_MAX - 64];
         pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
         PQclear(res);
         return err_set(err, ERR_PG, "reading replication slot: %s", msg);
     }
-    PgSlotFacts *s = &out->slot;
     s->retained_bytes = -1;
     s->safe_wal_size = -1;
+    s->flush_lag_bytes = -1;
     if (PQntuples(res) == 1) {
         s->exists = true;
         copy_field(res, 0, s->plugin, sizeof s->plugin);
@@ -232,6 +239,7 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
         s->retained_bytes = field_ll(res, 8, -1);
         s->safe_wal_size = field_ll(res, 9, -1);
         s->has_safe_wal_size = !PQgetisnull(res, 0, 9);
+        s->flush_lag_bytes = field_ll(res, 10, -1);
     }
     PQclear(res);
     return true;

@@ -38,6 +38,7 @@ typedef struct PgSlotFacts {
     int64_t retained_bytes;      /* pg_current_wal_lsn() - restart_lsn, -1 if unknown */
     int64_t safe_wal_size;       /* bytes, -1 when NULL (unlimited); negative once unreserved */
     bool has_safe_wal_size;      /* safe_wal_size was not NULL */
+    int64_t flush_lag_bytes;     /* pg_current_wal_lsn() - confirmed_flush_lsn, -1 if unknown */
 } PgSlotFacts;
 
 typedef struct PgServerFacts {
@@ -63,6 +64,9 @@ typedef struct PgServerFacts {
 /* Gather everything doctor needs about the server, the role, the publication and the slot. */
 bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
                          PgServerFacts *out, Err *err) WARN_UNUSED;
+
+/* Only the slot's row (exists false when there is none): cheap enough to poll every few seconds. */
+bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *out, Err *err) WARN_UNUSED;
 
 /* pg_current_wal_lsn() (the end of WAL written so far). */
 bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;

@@ -215,3 +215,23 @@ Test(config, run_intervals)
     expect_error("{\"source\": {\"dsn\": \"x\"}, \"run\": {\"flush_intervall_ms\": 5}}",
                  "1:34: run: unknown key \"flush_intervall_ms\" (did you mean \"flush_interval_ms\"?)");
 }
+
+Test(config, metrics_listen)
+{
+    Err err;
+    Config *cfg = parse_with("{\"source\": {\"dsn\": \"x\"}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_null(cfg->metrics.listen, "absent: no listener");
+    cr_assert_eq(cfg->metrics.ready_max_lag_seconds, 60);
+    config_free(cfg);
+    cfg = parse_with("{\"source\": {\"dsn\": \"x\"}, \"metrics\": {\"listen\": \"[::1]:9187\", "
+                     "\"ready_max_lag_seconds\": 5}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_str_eq(cfg->metrics.listen, "[::1]:9187");
+    cr_assert_eq(cfg->metrics.ready_max_lag_seconds, 5);
+    config_free(cfg);
+    expect_error("{\"source\": {\"dsn\": \"x\"}, \"metrics\": {\"listen\": \"9187\"}}",
+                 "1:48: metrics.listen: \"9187\" is not HOST:PORT (e.g. \"127.0.0.1:9187\" or \"[::1]:9187\")");
+    expect_error("{\"source\": {\"dsn\": \"x\"}, \"metrics\": {\"ready_max_lag_seconds\": 0}}",
+                 "1:63: metrics.ready_max_lag_seconds: must be an integer from 1 to 86400");
+}

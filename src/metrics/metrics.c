@@ -1,0 +1,448 @@
+/*
+ * metrics/metrics.c - see metrics.h.
+ *
+ * The registry holds every figure; the few facts health and readiness judge
+ * by (state, lag, failing targets, wal_status) are also kept here under one
+ * mutex, so an answer never mixes two moments.
+ */
+#include "metrics/metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "metrics/registry.h"
+#include "net/httpd.h"
+#include "pg/conn.h"
+
+#define METRICS_ERRORS_KEPT 5
+
+typedef struct TargetState {
+    char *name;
+    char failing[ERR_MSG_MAX];     /* "" when healthy */
+} TargetState;
+
+struct Metrics {
+    const Config *cfg;
+    MetricReg *reg;
+    Httpd *httpd;
+    LogCtx log;
+    pthread_mutex_t mu;            /* the fields below */
+    MetricsState state;
+    char reason[256];
+    double lag_seconds;            /* < 0: unknown */
+    char wal_status[16];
+    TargetState *targets;
+    size_t target_count;
+    char errors[METRICS_ERRORS_KEPT][ERR_MSG_MAX];
+    size_t error_count;            /* ever recorded; the ring holds the last METRICS_ERRORS_KEPT */
+    /* the slot poll thread */
+    bool polling;
+    bool stop;
+    pthread_cond_t wake;
+    pthread_t poller;
+    /* families */
+    MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
+        *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
+        *request_duration, *commit_to_durable, *spool_bytes, *skipped, *heartbeat, *target_failing;
+};
+
+static const double duration_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+static const size_t duration_bucket_count = sizeof duration_buckets / sizeof duration_buckets[0];
+
+static const char *const l_slot[] = {"slot", NULL};
+static const char *const l_target[] = {"target", NULL};
+
+static void register_families(Metrics *m)
+{
+    static const char *const l_version[] = {"version", NULL};
+    static const char *const l_slot_status[] = {"slot", "wal_status", NULL};
+    static const char *const l_table_op[] = {"table", "op", NULL};
+    static const char *const l_target_outcome[] = {"target", "outcome", NULL};
+    static const char *const l_target_reason[] = {"target", "reason", NULL};
+    MetricReg *r = m->reg;
+    m->build_info = metricreg_family(r, "wal2edge_build_info", "Always 1; the version of this wal2edge.",
+                                     METRIC_GAUGE, l_version, NULL, 0);
+    m->connected = metricreg_family(r, "wal2edge_replication_connected",
+                                    "1 while the replication connection streams.", METRIC_GAUGE, l_slot, NULL, 0);
+    m->slot_active = metricreg_family(r, "wal2edge_slot_active", "1 while the slot is in use by a walsender.",
+                                      METRIC_GAUGE, l_slot, NULL, 0);
+    m->retained = metricreg_family(r, "wal2edge_slot_retained_wal_bytes",
+                                   "WAL the slot keeps on the server (current WAL position - restart_lsn).",
+                                   METRIC_GAUGE, l_slot, NULL, 0);
+    m->safe_wal = metricreg_family(r, "wal2edge_slot_safe_wal_size_bytes",
+                                   "WAL that can still be written before the slot is in danger of being lost "
+                                   "(absent: max_slot_wal_keep_size is unlimited).",
+                                   METRIC_GAUGE, l_slot, NULL, 0);
+    m->wal_status_f = metricreg_family(r, "wal2edge_slot_wal_status",
+                                       "1 for the slot's current wal_status (reserved, extended, unreserved, lost).",
+                                       METRIC_GAUGE, l_slot_status, NULL, 0);
+    m->repl_lag_bytes = metricreg_family(r, "wal2edge_replication_lag_bytes",
+                                         "Server WAL end - the slot's confirmed flush position.", METRIC_GAUGE,
+                                         l_slot, NULL, 0);
+    m->repl_lag_seconds = metricreg_family(r, "wal2edge_replication_lag_seconds",
+                                           "Now - commit time of the last transaction every target has "
+                                           "(0 when caught up).",
+                                           METRIC_GAUGE, l_slot, NULL, 0);
+    m->target_lag_bytes = metricreg_family(r, "wal2edge_target_lag_bytes",
+                                           "WAL received - the target's durable position.", METRIC_GAUGE, l_target,
+                                           NULL, 0);
+    m->transactions = metricreg_family(r, "wal2edge_transactions_total", "Source transactions delivered.",
+                                       METRIC_COUNTER, NULL, NULL, 0);
+    m->changes = metricreg_family(r, "wal2edge_changes_total", "Row changes delivered, by table and operation.",
+                                  METRIC_COUNTER, l_table_op, NULL, 0);
+    m->requests = metricreg_family(r, "wal2edge_target_requests_total",
+                                   "Durable writes (flushes) to a target by outcome (ok, retryable, fatal).",
+                                   METRIC_COUNTER, l_target_outcome, NULL, 0);
+    m->retries = metricreg_family(r, "wal2edge_target_retries_total",
+                                  "Retries of a target that fell behind.", METRIC_COUNTER, l_target, NULL, 0);
+    m->rate_limited = metricreg_family(r, "wal2edge_target_rate_limited_total",
+                                       "Failed writes to a target that the API rate-limited (HTTP 429).",
+                                       METRIC_COUNTER, l_target, NULL, 0);
+    m->request_duration = metricreg_family(r, "wal2edge_target_request_duration_seconds",
+                                           "Duration of durable writes (flushes) to a target.", METRIC_HISTOGRAM,
+                                           l_target, duration_buckets, duration_bucket_count);
+    m->commit_to_durable = metricreg_family(r, "wal2edge_commit_to_durable_seconds",
+                                            "Commit time in Postgres to durable in the target.", METRIC_HISTOGRAM,
+                                            l_target, duration_buckets, duration_bucket_count);
+    m->spool_bytes = metricreg_family(r, "wal2edge_spool_bytes", "Bytes staged in the spool so far.",
+                                      METRIC_GAUGE, NULL, NULL, 0);
+    m->skipped = metricreg_family(r, "wal2edge_skipped_changes_total",
+                                  "Changes a target skipped (on_error skip: dead letters), by reason.",
+                                  METRIC_COUNTER, l_target_reason, NULL, 0);
+    m->heartbeat = metricreg_family(r, "wal2edge_last_heartbeat_timestamp_seconds",
+                                    "Unix time of the last heartbeat seen back from the stream (0: none yet).",
+                                    METRIC_GAUGE, NULL, NULL, 0);
+    m->target_failing = metricreg_family(r, "wal2edge_target_failing",
+                                         "1 while a target fails and falls behind alone.", METRIC_GAUGE, l_target,
+                                         NULL, 0);
+    metric_set(m->build_info, (const char *const[]){WAL2EDGE_VERSION}, 1);
+    const char *const slot[] = {m->cfg->source.slot};
+    metric_set(m->connected, slot, 0);
+    metric_set(m->repl_lag_seconds, slot, 0);
+    for (size_t i = 0; i < m->target_count; i++) {
+        const char *const t[] = {m->targets[i].name};
+        metric_add(m->requests, (const char *const[]){m->targets[i].name, "ok"}, 0);
+        metric_add(m->retries, t, 0);
+        metric_add(m->rate_limited, t, 0);
+        metric_set(m->target_failing, t, 0);
+        metric_set(m->target_lag_bytes, t, 0);
+    }
+}
+
+static TargetState *target_state(Metrics *m, const char *name)
+{
+    for (size_t i = 0; i < m->target_count; i++)
+        if (strcmp(m->targets[i].name, name) == 0)
+            return &m->targets[i];
+    return NULL;
+}
+
+static const char *state_name(MetricsState s)
+{
+    static const char *const names[] = {"starting", "connecting", "streaming", "stopping", "failed"};
+    return names[s];
+}
+
+int metrics_health(Metrics *m, char *reason, size_t size)
+{
+    pthread_mutex_lock(&m->mu);
+    int status = 200;
+    if (m->state == METRICS_FATAL) {
+        status = 503;
+        snprintf(reason, size, "failed: %s", m->reason);
+    } else if (strcmp(m->wal_status, "lost") == 0) {
+        status = 503;
+        snprintf(reason, size, "replication slot \"%s\" is lost (wal_status lost)", m->cfg->source.slot);
+    } else {
+        snprintf(reason, size, "ok: %s", state_name(m->state));
+    }
+    pthread_mutex_unlock(&m->mu);
+    return status;
+}
+
+int metrics_ready(Metrics *m, char *reason, size_t size)
+{
+    pthread_mutex_lock(&m->mu);
+    int status = 503;
+    const TargetState *failing = NULL;
+    for (size_t i = 0; i < m->target_count && !failing; i++)
+        if (m->targets[i].failing[0])
+            failing = &m->targets[i];
+    if (m->state != METRICS_STREAMING)
+        snprintf(reason, size, "%s%s%s", state_name(m->state), m->reason[0] ? ": " : "", m->reason);
+    else if (strcmp(m->wal_status, "lost") == 0 || strcmp(m->wal_status, "unreserved") == 0)
+        snprintf(reason, size, "replication slot \"%s\" is %s", m->cfg->source.slot, m->wal_status);
+    else if (failing)
+        snprintf(reason, size, "target %s is failing: %s", failing->name, failing->failing);
+    else if (m->lag_seconds < 0)
+        snprintf(reason, size, "catching up (no transaction applied yet)");
+    else if (m->lag_seconds > m->cfg->metrics.ready_max_lag_seconds)
+        snprintf(reason, size, "catching up: lag %.0f s is over metrics.ready_max_lag_seconds (%d)",
+                 m->lag_seconds, m->cfg->metrics.ready_max_lag_seconds);
+    else {
+        status = 200;
+        snprintf(reason, size, "ready: streaming, lag %.1f s", m->lag_seconds);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return status;
+}
+
+char *metrics_render(Metrics *m)
+{
+    Buf b;
+    Err err;
+    buf_init(&b, 16u << 20);
+    if (!metricreg_render(m->reg, &b, &err) || !buf_append(&b, "", 1, &err)) {
+        buf_free(&b);
+        return xasprintf("# %s\n", err.msg);
+    }
+    return b.data;
+}
+
+static void reply_text(HttpdReply *reply, int status, const char *content_type, char *body)
+{
+    reply->status = status;
+    reply->content_type = content_type;
+    reply->body = body;
+    reply->len = strlen(body);
+}
+
+static void serve(void *user, const char *path, HttpdReply *reply)
+{
+    Metrics *m = user;
+    char reason[ERR_MSG_MAX + 64];
+    if (strcmp(path, "/metrics") == 0) {
+        reply_text(reply, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_render(m));
+    } else if (strcmp(path, "/healthz") == 0) {
+        int status = metrics_health(m, reason, sizeof reason);
+        reply_text(reply, status, "text/plain; charset=utf-8", xasprintf("%s\n", reason));
+    } else if (strcmp(path, "/readyz") == 0) {
+        int status = metrics_ready(m, reason, sizeof reason);
+        reply_text(reply, status, "text/plain; charset=utf-8", xasprintf("%s\n", reason));
+    } else if (strcmp(path, "/") == 0) {
+        reply_text(reply, 200, "text/html; charset=utf-8",
+                   xstrdup("<!doctype html><title>wal2edge</title><p><a href=\"/metrics\">metrics</a> "
+                           "<a href=\"/healthz\">healthz</a> <a href=\"/readyz\">readyz</a></p>\n"));
+    } else {
+        reply_text(reply, 404, "text/plain; charset=utf-8",
+                   xstrdup("not found: try /metrics, /healthz, /readyz or /\n"));
+    }
+}
+
+/* ---- the slot's figures, every few seconds on an ordinary connection ---- */
+
+static void apply_slot_facts(Metrics *m, const PgSlotFacts *s)
+{
+    const char *const slot[] = {m->cfg->source.slot};
+    metric_clear(m->wal_status_f);
+    metric_clear(m->safe_wal);
+    if (!s->exists) {
+        pthread_mutex_lock(&m->mu);
+        m->wal_status[0] = '\0';
+        pthread_mutex_unlock(&m->mu);
+        return;
+    }
+    metric_set(m->slot_active, slot, s->active);
+    if (s->retained_bytes >= 0)
+        metric_set(m->retained, slot, (double)s->retained_bytes);
+    if (s->has_safe_wal_size)
+        metric_set(m->safe_wal, slot, (double)s->safe_wal_size);
+    if (s->flush_lag_bytes >= 0)
+        metric_set(m->repl_lag_bytes, slot, (double)s->flush_lag_bytes);
+    if (s->wal_status[0])
+        metric_set(m->wal_status_f, (const char *const[]){m->cfg->source.slot, s->wal_status}, 1);
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->wal_status, sizeof m->wal_status, "%s", s->wal_status);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void *poll_slot(void *arg)
+{
+    Metrics *m = arg;
+    PgConn *conn = NULL;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        pthread_mutex_unlock(&m->mu);
+        Err err;
+        PgSlotFacts facts;
+        if (!conn)
+            conn = pgconn_open(m->cfg->source.dsn, &err);
+        if (conn && pgconn_slot_facts(conn, m->cfg->source.slot, &facts, &err)) {
+            apply_slot_facts(m, &facts);
+        } else {
+            log_debug(&m->log, "reading the slot's figures: %s", err.msg);
+            pgconn_close(conn); /* reconnect next time */
+            conn = NULL;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += METRICS_SLOT_POLL_MS / 1000;
+        pthread_mutex_lock(&m->mu);
+        while (!m->stop && pthread_cond_timedwait(&m->wake, &m->mu, &until) != ETIMEDOUT) {
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    pgconn_close(conn);
+    return NULL;
+}
+
+bool metrics_start(const Config *cfg, const char *const *targets, size_t count, bool poll, Metrics **out, Err *err)
+{
+    *out = NULL;
+    if (!cfg->metrics.listen)
+        return true;
+    Metrics *m = xcalloc(1, sizeof *m);
+    m->cfg = cfg;
+    m->log.component = "metrics";
+    m->lag_seconds = -1;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    m->targets = xcalloc(count ? count : 1, sizeof *m->targets);
+    m->target_count = count;
+    for (size_t i = 0; i < count; i++)
+        m->targets[i].name = xstrdup(targets[i]);
+    m->reg = metricreg_new();
+    register_families(m);
+    m->httpd = httpd_start(cfg->metrics.listen, serve, m, err);
+    if (!m->httpd) {
+        metrics_stop(m);
+        return false;
+    }
+    log_info(&m->log, "serving /metrics, /healthz, /readyz and / on %s (port %u)", cfg->metrics.listen,
+             httpd_port(m->httpd));
+    if (poll) {
+        if (pthread_create(&m->poller, NULL, poll_slot, m) != 0) {
+            metrics_stop(m);
+            return err_set(err, ERR_INTERNAL, "cannot start the slot poll thread");
+        }
+        m->polling = true;
+    }
+    *out = m;
+    return true;
+}
+
+void metrics_stop(Metrics *m)
+{
+    if (!m)
+        return;
+    httpd_stop(m->httpd);
+    if (m->polling) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = true;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->poller, NULL);
+    }
+    metricreg_free(m->reg);
+    for (size_t i = 0; i < m->target_count; i++)
+        free(m->targets[i].name);
+    free(m->targets);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+/* ---- what the loop reports ---- */
+
+void metrics_set_state(Metrics *m, MetricsState state, const char *reason)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->state = state;
+    snprintf(m->reason, sizeof m->reason, "%s", reason ? reason : "");
+    pthread_mutex_unlock(&m->mu);
+    metric_set(m->connected, (const char *const[]){m->cfg->source.slot}, state == METRICS_STREAMING);
+}
+
+void metrics_error(Metrics *m, const char *msg)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->errors[m->error_count++ % METRICS_ERRORS_KEPT], ERR_MSG_MAX, "%s", msg);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_transaction(Metrics *m)
+{
+    if (m)
+        metric_add(m->transactions, NULL, 1);
+}
+
+void metrics_change(Metrics *m, const char *table, const char *op)
+{
+    if (m)
+        metric_add(m->changes, (const char *const[]){table, op}, 1);
+}
+
+void metrics_target_request(Metrics *m, const char *target, const char *outcome, double seconds)
+{
+    if (!m)
+        return;
+    metric_add(m->requests, (const char *const[]){target, outcome}, 1);
+    metric_observe(m->request_duration, (const char *const[]){target}, seconds);
+}
+
+void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us)
+{
+    if (!m || commit_time_us <= 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    double age = now - (double)commit_time_us / 1e6;
+    metric_observe(m->commit_to_durable, (const char *const[]){target}, age > 0 ? age : 0);
+}
+
+void metrics_target_retry(Metrics *m, const char *target)
+{
+    if (m)
+        metric_add(m->retries, (const char *const[]){target}, 1);
+}
+
+void metrics_target_failing(Metrics *m, const char *target, const char *error)
+{
+    if (!m)
+        return;
+    metric_set(m->target_failing, (const char *const[]){target}, error != NULL);
+    if (error && strstr(error, "429"))
+        metric_add(m->rate_limited, (const char *const[]){target}, 1);
+    pthread_mutex_lock(&m->mu);
+    TargetState *t = target_state(m, target);
+    if (t)
+        snprintf(t->failing, sizeof t->failing, "%s", error ? error : "");
+    pthread_mutex_unlock(&m->mu);
+    if (error)
+        metrics_error(m, error);
+}
+
+void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes)
+{
+    if (m)
+        metric_set(m->target_lag_bytes, (const char *const[]){target}, (double)bytes);
+}
+
+void metrics_lag_seconds(Metrics *m, double lag_seconds)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->lag_seconds = lag_seconds;
+    pthread_mutex_unlock(&m->mu);
+    if (lag_seconds >= 0)
+        metric_set(m->repl_lag_seconds, (const char *const[]){m->cfg->source.slot}, lag_seconds);
+}
+
+void metrics_spool_bytes(Metrics *m, uint64_t bytes)
+{
+    if (m)
+        metric_set(m->spool_bytes, NULL, (double)bytes);
+}

@@ -1,0 +1,77 @@
+/*
+ * metrics/metrics.h - what `wal2edge run` tells its operators over HTTP:
+ *                     Prometheus metrics, health and readiness.
+ *
+ * Owns:     the metric names (a contract: docs/operations.md; extend, never
+ *           rename), the run's state as /healthz and /readyz see it, the slot
+ *           figures read from pg_replication_slots every few seconds on an
+ *           ordinary connection (its own thread), the routes of the endpoint.
+ * Not mine: the exposition format (metrics/registry), HTTP (net/httpd), the
+ *           replication loop that reports here (daemon/run).
+ * Pure:     no (a listening socket, a Postgres connection, two threads).
+ * Threads:  every function may be called from the replication loop while the
+ *           HTTP and poll threads read; all are no-ops on a NULL Metrics.
+ * Secrets:  no label or page carries a secret or row data; label values are
+ *           table and target names from the config and publication only.
+ */
+#ifndef WAL2EDGE_METRICS_METRICS_H
+#define WAL2EDGE_METRICS_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/err.h"
+
+#define METRICS_SLOT_POLL_MS 5000
+
+typedef enum {
+    METRICS_STARTING,       /* before the first session */
+    METRICS_CONNECTING,     /* (re)connecting to Postgres */
+    METRICS_STREAMING,
+    METRICS_STOPPING,
+    METRICS_FATAL,          /* a failure retrying cannot cure: /healthz answers 503 */
+} MetricsState;
+
+typedef struct Metrics Metrics;
+
+/*
+ * Start the endpoint when cfg->metrics.listen is set (*out NULL otherwise).
+ * targets: the configured target names (the only values of the target label).
+ * poll_slot: read the slot's figures (run); false for jobs without a slot (snapshot, warm).
+ */
+bool metrics_start(const Config *cfg, const char *const *targets, size_t count, bool poll_slot, Metrics **out,
+                   Err *err) WARN_UNUSED;
+void metrics_stop(Metrics *m);
+
+void metrics_set_state(Metrics *m, MetricsState state, const char *reason);
+/* An error an operator should see on the status page (kept: the last few). */
+void metrics_error(Metrics *m, const char *msg);
+
+void metrics_transaction(Metrics *m);
+/* op: "insert", "update", "delete", "truncate"; table "schema.name". */
+void metrics_change(Metrics *m, const char *table, const char *op);
+
+/* A flush (one durable write, a batch of requests for a REST target): outcome "ok",
+ * "retryable" or "fatal"; seconds it took. */
+void metrics_target_request(Metrics *m, const char *target, const char *outcome, double seconds);
+/* The target made a transaction committed at commit_time_us (wall clock) durable. */
+void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us);
+/* The target is retried after falling behind. */
+void metrics_target_retry(Metrics *m, const char *target);
+/* error: why the target is failing (it falls behind alone), NULL once it takes writes again. */
+void metrics_target_failing(Metrics *m, const char *target, const char *error);
+void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes);
+
+/* lag_seconds: now - commit time of the last transaction every target has (0 when caught up),
+ * negative when unknown yet. */
+void metrics_lag_seconds(Metrics *m, double lag_seconds);
+void metrics_spool_bytes(Metrics *m, uint64_t bytes);
+
+/* For tests and `status`: the exposition text (owned), and the health/readiness answers. */
+char *metrics_render(Metrics *m);
+int metrics_health(Metrics *m, char *reason, size_t size);
+int metrics_ready(Metrics *m, char *reason, size_t size);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The metrics endpoint of a running `wal2edge run` (change log + embedded D1) during a workload:
+# /metrics passes `promtool check metrics` and carries the contract's names; the transaction and
+# change counters move with the workload; the slot figures come from pg_replication_slots;
+# /healthz answers 200, /readyz 200 once streaming and caught up; other paths 404, POST 405;
+# no secret (the DSN's password) and no row data appear in the output.
+source "$(dirname "$0")/lib.sh"
+
+export TEST_SLOT=metrics_endpoint TEST_PUBLICATION=metrics_endpoint_pub
+command -v promtool >/dev/null || { echo "$TEST_NAME: promtool is required (scripts/install-deps.sh)" >&2; exit 1; }
+psql_q <<'SQL' >/dev/null
+CREATE TABLE me_t (id int PRIMARY KEY, v text NOT NULL);
+CREATE PUBLICATION metrics_endpoint_pub FOR TABLE me_t;
+SQL
+mkdir -p "$WORK/mappings"
+echo '{ "table": "public.me_t", "d1": { "database": "app" } }' >"$WORK/mappings/me_t.jsonc"
+write_config "$WORK/w.jsonc" "\"changelog\": {\"path\": \"$WORK/changes.ndjson\"}, \"d1\": { \"app\": {} },
+  \"mappings\": [\"mappings/*.jsonc\"], \"metrics\": { \"listen\": \"127.0.0.1:0\", \"ready_max_lag_seconds\": 30 }"
+run_w2e slot --config "$WORK/w.jsonc" slot create
+expect_rc slot 0
+run_w2e migrate --config "$WORK/w.jsonc" migrate
+expect_rc migrate 0
+
+"$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
+run_pid=$!
+trap 'rc=$?; kill $run_pid 2>/dev/null || true; wait $run_pid 2>/dev/null || true;
+      [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+port=""
+for _ in $(seq 100); do
+    port=$(grep -o 'port [0-9]*' "$WORK/run.err" | head -1 | cut -d' ' -f2) && [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { fail "run never said where it listens"; sed 's/^/    | /' "$WORK/run.err" >&2; finish; }
+base="http://127.0.0.1:$port"
+scrape() { curl -sS "$base/metrics"; }
+# value NAME_WITH_LABELS: the sample's value from a fresh scrape (empty when absent)
+value() { scrape | awk -v k="$1" '$1 == k { print $2 }'; }
+wait_for() {   # wait_for SECONDS CMD...: until CMD succeeds
+    local n=$(($1 * 5)); shift
+    for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done
+    return 1
+}
+
+code=$(curl -s -o "$WORK/healthz" -w '%{http_code}' "$base/healthz")
+[ "$code" = 200 ] && pass "/healthz answers 200 ($(cat "$WORK/healthz"))" || fail "/healthz answers $code"
+ready() { [ "$(curl -s -o "$WORK/readyz" -w '%{http_code}' "$base/readyz")" = 200 ]; }
+psql_q -c "INSERT INTO me_t VALUES (0, 'first')" >/dev/null
+wait_for 30 ready && pass "/readyz answers 200 once streaming: $(cat "$WORK/readyz")" ||
+    fail "/readyz: $(cat "$WORK/readyz")"
+
+tx0=$(value wal2edge_transactions_total)
+# the workload: 200 transactions (inserts, updates, deletes), scraped and checked while it runs
+(for i in $(seq 1 200); do
+    echo "INSERT INTO me_t VALUES ($i, 'secret-row-$i'); UPDATE me_t SET v = 'u' WHERE id = $i;"
+    [ $((i % 10)) = 0 ] && echo "DELETE FROM me_t WHERE id = $((i - 5)); SELECT pg_sleep(0.1);"
+done) | psql_q >/dev/null &
+load_pid=$!
+checked=0
+while kill -0 $load_pid 2>/dev/null; do
+    scrape >"$WORK/during.prom"
+    if promtool check metrics <"$WORK/during.prom" >"$WORK/promtool.out" 2>&1; then checked=$((checked + 1)); else
+        fail "promtool check metrics refuses the output during the workload"; sed 's/^/    | /' "$WORK/promtool.out" >&2; break; fi
+    sleep 0.2
+done
+wait $load_pid
+[ "$checked" -gt 0 ] && pass "promtool check metrics accepts $checked scrapes taken during the workload" ||
+    fail "no scrape happened during the workload"
+caught_up() { [ "$(value 'wal2edge_changes_total{table="public.me_t",op="delete"}')" = 20 ]; }
+wait_for 30 caught_up || fail "the delete counter never reached 20"
+scrape >"$WORK/after.prom"
+promtool check metrics <"$WORK/after.prom" >"$WORK/promtool.out" 2>&1 && pass "promtool accepts the final scrape" ||
+    { fail "promtool refuses the final scrape"; sed 's/^/    | /' "$WORK/promtool.out" >&2; }
+tx1=$(value wal2edge_transactions_total)
+[ "$((tx1 - tx0))" -ge 200 ] && pass "wal2edge_transactions_total moved by $((tx1 - tx0)) (200+ transactions)" ||
+    fail "wal2edge_transactions_total moved from $tx0 to $tx1"
+expect_contains "$WORK/after.prom" 'wal2edge_changes_total{table="public.me_t",op="insert"} 201'
+expect_contains "$WORK/after.prom" 'wal2edge_changes_total{table="public.me_t",op="update"} 200'
+expect_contains "$WORK/after.prom" 'wal2edge_changes_total{table="public.me_t",op="delete"} 20'
+for name in 'wal2edge_build_info{version=' 'wal2edge_slot_retained_wal_bytes{slot="metrics_endpoint"}' \
+    'wal2edge_slot_wal_status{slot="metrics_endpoint",wal_status="reserved"} 1' \
+    'wal2edge_replication_lag_bytes{slot="metrics_endpoint"}' 'wal2edge_replication_lag_seconds{slot="metrics_endpoint"}' \
+    'wal2edge_target_lag_bytes{target="d1.app"}' 'wal2edge_target_requests_total{target="d1.app",outcome="ok"}' \
+    'wal2edge_target_retries_total{target="changelog"} 0' 'wal2edge_target_rate_limited_total{target="d1.app"} 0' \
+    'wal2edge_target_request_duration_seconds_bucket{target="d1.app",le="+Inf"}' \
+    'wal2edge_commit_to_durable_seconds_count{target="d1.app"}' 'wal2edge_spool_bytes' \
+    '# TYPE wal2edge_skipped_changes_total counter' 'wal2edge_last_heartbeat_timestamp_seconds'; do
+    expect_contains "$WORK/after.prom" "$name"
+done
+reqs=$(awk '$1 == "wal2edge_target_requests_total{target=\"d1.app\",outcome=\"ok\"}" { print $2 }' "$WORK/after.prom")
+[ "${reqs:-0}" -gt 0 ] && pass "d1.app made $reqs durable writes" || fail "no durable write to d1.app counted"
+expect_not_contains "$WORK/after.prom" "secret-row" "no row data in the metrics"
+expect_not_contains "$WORK/after.prom" "$PGPASSWORD" "no password in the metrics"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' "$base/nope")
+[ "$code" = 404 ] && pass "an unknown path is 404" || fail "an unknown path answers $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$base/metrics")
+[ "$code" = 405 ] && pass "POST is 405" || fail "POST answers $code"
+
+kill -TERM $run_pid
+wait $run_pid && pass "run stops cleanly with the endpoint up" || fail "run exits $? on SIGTERM"
+finish
