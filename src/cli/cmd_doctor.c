@@ -24,9 +24,11 @@
 #include "cli/mapcheck.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "daemon/source_watch.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
+#include "state/store.h"
 
 /* doctor waits for an answer, not for a recovery: few retries, short timeouts */
 #define DOCTOR_HTTP_TIMEOUT_MS 15000
@@ -214,6 +216,27 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
                    slot, (long long)s->safe_wal_size);
 }
 
+/* A mapped table dropped and created again since its targets were filled: what `run` would stop on. */
+static void check_recreated(Report *r, const Config *cfg, const MappingSet *maps)
+{
+    Err err;
+    Store *store = store_open_existing(cfg->state_dir, &err);
+    if (!store)
+        return; /* nothing has run here yet: nothing recorded to compare with */
+    SourceWatchTable *tables = source_watch_tables(maps);
+    SourceWatch *w = source_watch_new(cfg, store, tables, maps->count, 0);
+    source_watch_read_only(w);
+    if (source_watch_check(w, &err))
+        report_add(r, CHECK_OK, "source_tables", NULL, "every mapped table is the one its targets were filled from");
+    else if (err.code == ERR_CHECK) /* the message holds the way back */
+        report_add(r, CHECK_FAIL, "source_tables", NULL, "%s", err.msg);
+    else
+        report_add(r, CHECK_WARN, "source_tables", NULL, "cannot compare the mapped tables with the state: %s", err.msg);
+    source_watch_free(w);
+    free(tables);
+    store_close(store);
+}
+
 /* The mappings against the catalog, and the publication against the mapped tables. */
 static void check_mappings(Report *r, const Config *cfg, bool publication_exists)
 {
@@ -233,6 +256,7 @@ static void check_mappings(Report *r, const Config *cfg, bool publication_exists
         mapping_set_free(maps);
         return;
     }
+    check_recreated(r, cfg, maps);
     MapCheck mc;
     mapcheck_run(maps, cat, &mc);
     for (size_t i = 0; i < mc.problem_count; i++)

@@ -189,9 +189,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         tables[i] = maps->items[i].source;
     opts.publication_tables = tables;
     opts.publication_table_count = maps ? maps->count : 0;
-    SourceWatchTable *watch = calloc(maps && maps->count ? maps->count : 1, sizeof *watch);
-    for (size_t i = 0; maps && i < maps->count; i++)
-        watch[i] = (SourceWatchTable){maps->items[i].source, maps->items[i].d1.present, maps->items[i].kv_count > 0};
+    SourceWatchTable *watch = maps ? source_watch_tables(maps) : NULL;
     opts.watch_tables = watch;
     opts.watch_table_count = opts.publication_table_count;
     opts.flush_interval_ms = cfg->run.flush_interval_ms;

@@ -24,11 +24,20 @@ struct SourceWatch {
     int interval_ms;
     int64_t last_ms;
     PgConn *conn;              /* kept between checks */
+    bool read_only;
     LogCtx log;
 };
 
 /* when an OID was recorded: for people reading the store, seconds are plenty */
 #define RECORDED_AT_US() ((int64_t)time(NULL) * 1000000)
+
+SourceWatchTable *source_watch_tables(const MappingSet *maps)
+{
+    SourceWatchTable *t = xcalloc(maps->count + 1, sizeof *t);
+    for (size_t i = 0; i < maps->count; i++)
+        t[i] = (SourceWatchTable){maps->items[i].source, maps->items[i].d1.present, maps->items[i].kv_count > 0};
+    return t;
+}
 
 SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatchTable *tables, size_t count,
                               int interval_ms)
@@ -48,6 +57,8 @@ SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatch
     w->log.slot = cfg->source.slot;
     return w;
 }
+
+void source_watch_read_only(SourceWatch *w) { w->read_only = true; }
 
 void source_watch_free(SourceWatch *w)
 {
@@ -107,7 +118,7 @@ static bool check_table(SourceWatch *w, const SourceWatchTable *t, const CatTabl
             copied_from_old = true;
             continue;
         }
-        if (!store_set_table_oid(w->store, t->qualname, fillers[f], id->oid, RECORDED_AT_US(), err))
+        if (!w->read_only && !store_set_table_oid(w->store, t->qualname, fillers[f], id->oid, RECORDED_AT_US(), err))
             return false;
     }
     /* a message too long for the buffer is cut short by err_set anyway: ok only chains the parts */

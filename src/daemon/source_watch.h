@@ -27,6 +27,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "state/store.h"
 
@@ -36,12 +37,17 @@ typedef struct SourceWatchTable {
     bool kv;                   /* KV entries: `warm --mapping` re-fills them */
 } SourceWatchTable;
 
+/* Owned (free()): one entry per mapping, borrowing the mappings' names. */
+SourceWatchTable *source_watch_tables(const MappingSet *maps);
+
 typedef struct SourceWatch SourceWatch;
 
 /* cfg, store and tables are borrowed and must outlive the watch. interval_ms: between checks. */
 SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatchTable *tables, size_t count,
                               int interval_ms);
 void source_watch_free(SourceWatch *w);
+/* Check without recording anything (doctor): a table seen for the first time stays unrecorded. */
+void source_watch_read_only(SourceWatch *w);
 
 /*
  * Check now. false with ERR_CHECK (stop: retrying cannot help) when a mapped

@@ -49,6 +49,11 @@ run_w2e run2 --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc run2 1
 expect_contains "$WORK/run2.err" "table public.tr_items was dropped and created again (OID $old_oid, now $new_oid) and is missing from the publication"
 expect_contains "$WORK/run2.err" 'the way back: ALTER PUBLICATION "tr_pub" ADD TABLE public.tr_items; wal2edge migrate (its D1 table); wal2edge warm --mapping public.tr_items (its KV keys); then wal2edge run'
+# doctor says the same (without recording anything)
+run_w2e doctor2 --config "$DIR/w.jsonc" doctor
+expect_rc doctor2 1
+expect_contains "$WORK/doctor2.out" "FAIL  source_tables            table public.tr_items was dropped and created again (OID $old_oid, now $new_oid)"
+expect_contains "$WORK/doctor2.out" 'publication "tr_pub" does not publish 1 mapped table: public.tr_items'
 # adding it to the publication alone is not enough: the targets still hold the old table's rows
 psql_q -c 'ALTER PUBLICATION tr_pub ADD TABLE public.tr_items' >/dev/null
 run_w2e run2b --config "$DIR/w.jsonc" run --exit-when-caught-up
@@ -62,6 +67,8 @@ expect_rc run3 0
 [ "$(d1_ids)" = "10,11,12" ] && pass "after the way back D1 holds the new table's rows" || fail "D1 after the way back: $(d1_ids)"
 case ",$(kv_keys)," in *,item:10,item:11,item:12,*) pass "after the way back KV holds the new table's keys" ;;
     *) fail "KV after the way back: $(kv_keys)" ;; esac
+run_w2e doctor3 --config "$DIR/w.jsonc" doctor
+expect_contains "$WORK/doctor3.out" "ok    source_tables            every mapped table is the one its targets were filled from"
 psql_q -c "INSERT INTO tr_items VALUES (13, 'streamed')" >/dev/null
 run_w2e run4 --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc run4 0
