@@ -258,7 +258,7 @@ static void check_mappings(Report *r, const Config *cfg, bool publication_exists
     }
     check_recreated(r, cfg, maps);
     MapCheck mc;
-    mapcheck_run(maps, cat, &mc);
+    mapcheck_run(cfg, maps, cat, &mc);
     for (size_t i = 0; i < mc.problem_count; i++)
         report_add(r, CHECK_FAIL, "mapping", "correct the mapping (wal2edge run refuses it; wal2edge plan shows the same)",
                    "%s", mc.problems[i]);

@@ -104,7 +104,7 @@ int cmd_plan(CliCtx *ctx, int argc, char **argv)
         return cli_fail(&err);
     }
     MapCheck mc;
-    mapcheck_run(maps, cat, &mc);
+    mapcheck_run(cfg, maps, cat, &mc);
     const D1Schema *schema = mc.schema;
     LogCtx lc = {.component = "plan"};
     for (size_t i = 0; i < mc.warning_count; i++)

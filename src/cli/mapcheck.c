@@ -8,6 +8,7 @@
 
 #include "core/mem.h"
 #include "targets/kv.h"
+#include "targets/queue.h"
 
 static void push(char ***items, size_t *count, char *msg)
 {
@@ -25,7 +26,27 @@ CatalogInfo *mapcheck_catalog(const Config *cfg, const MappingSet *maps, Err *er
     return cat;
 }
 
-void mapcheck_run(const MappingSet *maps, const CatalogInfo *cat, MapCheck *out)
+/* A mapping's "queue" section: its options and the columns they name (targets/queue refuses them at start). */
+static void check_queue(const Config *cfg, const Mapping *m, const CatTable *ct, MapCheck *out)
+{
+    QueueMapOptions o;
+    Err err;
+    if (!queue_map_options_parse(m, cfg, &o, &err)) {
+        push(&out->problems, &out->problem_count, xstrdup(err.msg));
+        return;
+    }
+    const char *what[] = {"queue.exclude", "queue.route.column"};
+    for (size_t i = 0; ct && ct->exists && i <= o.exclude_count; i++) {
+        const char *col = i < o.exclude_count ? o.exclude[i] : o.route_column;
+        if (col && catalog_column_index(ct, col) < 0)
+            push(&out->problems, &out->problem_count,
+                 xasprintf("%s: %s: table %s has no column \"%s\"", m->file, what[i == o.exclude_count], m->source,
+                           col));
+    }
+    queue_map_options_clear(&o);
+}
+
+void mapcheck_run(const Config *cfg, const MappingSet *maps, const CatalogInfo *cat, MapCheck *out)
 {
     memset(out, 0, sizeof *out);
     out->schema = d1_schema_build(maps, cat, NULL);
@@ -40,6 +61,8 @@ void mapcheck_run(const MappingSet *maps, const CatalogInfo *cat, MapCheck *out)
             push(&out->problems, &out->problem_count,
                  xasprintf("%s:%d:%d: table: table \"%s\" does not exist in the source database", m->file,
                            m->source_line, m->source_col, m->source));
+        if (m->queue_node)
+            check_queue(cfg, m, ct, out);
     }
     /* the KV entries: templates, row identity, value sizes, TOAST (targets/kv) */
     KvPlanNotes kvn = {0};

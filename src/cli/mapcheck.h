@@ -1,11 +1,13 @@
 /*
  * cli/mapcheck.h - the mapping checks `plan` and `doctor` share: what `run`
  * would refuse (a mapped table that does not exist, a column no table has, D1
- * and KV limits) and what it would warn about.
+ * and KV limits, queue options) and what it would warn about.
  *
- * Owns:     reading the catalog of the mapped tables; collecting the problems and warnings of d1/ddl and targets/kv
- *           (and a missing table of a mapping without "d1") into one list.
- * Not mine: the checks themselves (d1/ddl, targets/kv); printing them.
+ * Owns:     reading the catalog of the mapped tables; collecting into one list
+ *           the problems and warnings of d1/ddl and targets/kv, a missing table
+ *           of a mapping without "d1", and a "queue" section's options and the
+ *           columns they name.
+ * Not mine: the checks themselves (d1/ddl, targets/kv, targets/queue); printing them.
  * Pure:     yes (the catalog was read before).
  */
 #ifndef WAL2EDGE_CLI_MAPCHECK_H
@@ -28,7 +30,7 @@ typedef struct MapCheck {
 /* catalog_read of every mapped table (ERR_PG_CONNECT, ERR_PG, ...). Owned result. */
 CatalogInfo *mapcheck_catalog(const Config *cfg, const MappingSet *maps, Err *err) WARN_UNUSED;
 
-void mapcheck_run(const MappingSet *maps, const CatalogInfo *cat, MapCheck *out);
+void mapcheck_run(const Config *cfg, const MappingSet *maps, const CatalogInfo *cat, MapCheck *out);
 void mapcheck_clear(MapCheck *mc);
 
 #endif

@@ -118,18 +118,20 @@ psql_q -c "CREATE TABLE doctor_extra (id int PRIMARY KEY, v text)" >/dev/null
 mkdir -p "$WORK/mappings"
 cat >"$WORK/mappings/users.jsonc" <<'JSONC'
 { "table": "public.users", "d1": { "database": "app" },
-  "kv": [ { "namespace": "cache", "key": "user:{emial}", "value": "row" } ] }
+  "kv": [ { "namespace": "cache", "key": "user:{emial}", "value": "row" } ],
+  "queue": { "queue": "changes", "exclude": ["pasword_hash"] } }
 JSONC
 printf '{ "table": "public.doctor_extra", "d1": { "database": "app" } }\n' >"$WORK/mappings/extra.jsonc"
-write_config "$WORK/mapped.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "mappings": ["mappings/*.jsonc"]'
+write_config "$WORK/mapped.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"]'
 run_w2e mapped --config "$WORK/mapped.jsonc" doctor
 expect_rc mapped 1
 expect_contains "$WORK/mapped.out" 'FAIL  mapping'
 expect_contains "$WORK/mapped.out" 'unknown column "emial"'
+expect_contains "$WORK/mapped.out" 'queue.exclude: table public.users has no column "pasword_hash"'
 expect_contains "$WORK/mapped.out" 'publication "wal2edge" does not publish 1 mapped table: public.doctor_extra'
 expect_contains "$WORK/mapped.out" 'fix: run ALTER PUBLICATION "wal2edge" ADD TABLE public.doctor_extra;'
 psql_q -c 'ALTER PUBLICATION wal2edge ADD TABLE doctor_extra' >/dev/null
-sed -i 's/{emial}/{id}/' "$WORK/mappings/users.jsonc"
+sed -i 's/{emial}/{id}/; s/pasword_hash/password_hash/' "$WORK/mappings/users.jsonc"
 run_w2e mapped_ok --config "$WORK/mapped.jsonc" doctor
 expect_rc mapped_ok 0
 expect_contains "$WORK/mapped_ok.out" '2 mappings match the source tables'
