@@ -3,7 +3,8 @@
 # explicit-list publication): `run` stops with a message naming the table, both OIDs and the way
 # back, between runs and while it streams; the way back it prints (ALTER PUBLICATION, migrate,
 # warm --mapping, run) works. A mapped table missing from the publication stops run too, and so
-# does a publication dropped and created again under the slot (with its own way back).
+# does a publication dropped and created again under the slot (with its own way back), and a
+# mapped table dropped while run streams.
 # Embedded D1 and KV: the check is on the source side, the same for every backend.
 source "$(dirname "$0")/lib.sh"
 
@@ -122,6 +123,23 @@ recopy pubgap
 run_w2e pubgap_run --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc pubgap_run 0
 [ "$(d1_ids)" = "20,21,30,31" ] && pass "after the way back D1 holds every row" || fail "D1 after the publication way back: $(d1_ids)"
+
+# 5. Dropped while run streams, and not created again: run stops and says so.
+"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/gone.out" 2>"$WORK/gone.err" &
+pid=$!
+psql_q -c "INSERT INTO tr_items VALUES (40, 'last')" >/dev/null
+for _ in $(seq 1 100); do [ "$(d1_ids)" = "20,21,30,31,40" ] && break; sleep 0.1; done
+[ "$(d1_ids)" = "20,21,30,31,40" ] && pass "streaming before the drop" || fail "D1 before the drop: $(d1_ids)"
+gone_oid=$(oid)
+psql_q -c "DROP TABLE tr_items" >/dev/null
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+    fail "run still running 10 s after the table was dropped"
+    kill -TERM "$pid"
+fi
+set +e; wait "$pid"; rc=$?; set -e
+[ "$rc" = 1 ] && pass "run stopped with exit 1 after the drop" || fail "run exited $rc after the drop"
+expect_contains "$WORK/gone.err" "table public.tr_items was dropped (it was OID $gone_oid): its targets keep its last rows"
 
 psql_q -c "SELECT pg_drop_replication_slot('tr_slot')" >/dev/null
 finish
