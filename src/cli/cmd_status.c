@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "daemon/walguard.h"
 #include "pg/conn.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/gap.h"
@@ -154,16 +155,25 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     Err lsn_err;
     bool have_confirmed = s->exists && s->confirmed_flush_lsn[0] && lsn_parse(s->confirmed_flush_lsn, &confirmed, &lsn_err);
     int64_t lag_bytes = have_confirmed && current >= confirmed ? (int64_t)(current - confirmed) : -1;
-    int64_t newest_update = 0;
-    for (size_t i = 0; i < cp_count; i++)
-        if (cps[i].updated_at_us > newest_update)
-            newest_update = cps[i].updated_at_us;
+    /* as wal2edge_replication_lag_seconds: now - commit time of the last transaction every
+     * target has (when a target's commit time is unknown, when its checkpoint was recorded) */
+    int64_t oldest = 0;
+    for (size_t i = 0; i < cp_count; i++) {
+        int64_t t = cps[i].commit_time_us ? cps[i].commit_time_us : cps[i].updated_at_us;
+        if (t && (!oldest || t < oldest))
+            oldest = t;
+    }
     int64_t now = now_us();
-    double lag_seconds = lag_bytes == 0 ? 0.0 : newest_update ? (double)(now - newest_update) / 1e6 : -1.0;
+    double lag_seconds = lag_bytes == 0 ? 0.0 : oldest ? (double)(now - oldest) / 1e6 : -1.0;
 
     char current_text[LSN_STR_MAX];
     lsn_format(current, current_text);
     const char *problem = slot_problem(s);
+    /* the WAL guard (daemon/walguard): retained WAL over source.max_retained_wal_bytes */
+    char guard[256];
+    bool guard_warns = s->exists && !problem &&
+                       walguard_judge(s->wal_status, s->retained_bytes, cfg->source.max_retained_wal_bytes, guard,
+                                      sizeof guard) == WALGUARD_WARNING;
     json_t *doc = json_object();
     json_object_set_new(doc, "ok", json_boolean(problem == NULL));
     json_object_set_new(doc, "problems", problem ? json_pack("[s]", problem) : json_array());
@@ -178,6 +188,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_object_set_new(doc, "wal_status", s->exists && s->wal_status[0] ? json_string(s->wal_status) : json_null());
     json_object_set_new(doc, "safe_wal_size", s->has_safe_wal_size ? json_integer(s->safe_wal_size) : json_null());
     json_object_set_new(doc, "retained_wal_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
+    json_object_set_new(doc, "max_retained_wal_bytes", json_integer(cfg->source.max_retained_wal_bytes));
+    json_object_set_new(doc, "warnings", guard_warns ? json_pack("[s+]", "the slot ", guard) : json_array());
     /* the gap rule (pipeline/gap), judged on what this state directory recorded */
     GapVerdict verdicts[STATUS_MAX_TARGETS];
     size_t gaps = 0;
@@ -260,6 +272,11 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
                    s->has_safe_wal_size ? "" : "\n");
         if (s->exists && s->has_safe_wal_size)
             printf(" (safe_wal_size %" PRId64 " bytes)\n", s->safe_wal_size);
+        if (s->exists && s->retained_bytes >= 0)
+            printf("retained WAL         %" PRId64 " bytes (source.max_retained_wal_bytes %" PRId64 ")\n",
+                   s->retained_bytes, cfg->source.max_retained_wal_bytes);
+        if (guard_warns)
+            printf("warning              the slot %s\n", guard);
         if (cp_count == 0)
             printf("targets              none recorded yet\n");
         for (size_t i = 0; i < cp_count; i++) {

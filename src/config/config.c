@@ -153,13 +153,19 @@ static bool url_is_allowed(const char *url)
     return false;
 }
 
+static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
+                    int64_t max, int *out);
+static bool get_int64(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
+                      int64_t max, int64_t *out);
+
 static bool load_source(Loader *ld, const JsoncNode *root)
 {
     const JsoncMember *m;
     if (!require_member(ld, root, "", "source", &m) || !expect_type(ld, m->value, JSONC_OBJECT, "source"))
         return false;
     const JsoncNode *src = m->value;
-    static const char *const keys[] = {"dsn", "publication", "slot", NULL};
+    static const char *const keys[] = {"dsn", "publication", "slot", "heartbeat_interval_ms",
+                                       "max_retained_wal_bytes", NULL};
     if (!check_keys(ld, src, "source", keys))
         return false;
     Config *cfg = ld->cfg;
@@ -194,6 +200,11 @@ static bool load_source(Loader *ld, const JsoncNode *root)
 
     if (!get_string(ld, src, "source", "publication", false, &cfg->source.publication, NULL) ||
         !get_string(ld, src, "source", "slot", false, &cfg->source.slot, NULL))
+        return false;
+    cfg->source.heartbeat_interval_ms = CONFIG_DEFAULT_HEARTBEAT_MS;
+    cfg->source.max_retained_wal_bytes = CONFIG_DEFAULT_MAX_RETAINED_WAL;
+    if (!get_int(ld, src, "source", "heartbeat_interval_ms", 0, 3600000, &cfg->source.heartbeat_interval_ms) ||
+        !get_int64(ld, src, "source", "max_retained_wal_bytes", 1, INT64_MAX, &cfg->source.max_retained_wal_bytes))
         return false;
     if (!cfg->source.publication)
         cfg->source.publication = xstrdup(CONFIG_DEFAULT_PUBLICATION);
@@ -489,8 +500,8 @@ static bool load_changelog(Loader *ld, const JsoncNode *root)
 }
 
 /* An integer member within [min, max]; *out keeps its default when the key is absent. */
-static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
-                    int64_t max, int *out)
+static bool get_int64(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
+                      int64_t max, int64_t *out)
 {
     const JsoncMember *m = jsonc_member(obj, key);
     if (!m)
@@ -502,9 +513,19 @@ static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, c
         ok = cfg_fail(ld, m->value->line, m->value->col, key_path, "must be an integer from %lld to %lld",
                       (long long)min, (long long)max);
     if (ok)
-        *out = (int)v;
+        *out = v;
     free(key_path);
     return ok;
+}
+
+static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, const char *key, int64_t min,
+                    int64_t max, int *out)
+{
+    int64_t v = *out;
+    if (!get_int64(ld, obj, parent_path, key, min, max, &v))
+        return false;
+    *out = (int)v;
+    return true;
 }
 
 static bool load_run(Loader *ld, const JsoncNode *root)
@@ -719,8 +740,11 @@ char *config_dump_json(const Config *cfg)
 {
     json_t *root = json_object();
     char *dsn = dsn_redacted(secret_reveal(cfg->source.dsn));
-    json_object_set_new(root, "source", json_pack("{s:s, s:s, s:s}", "dsn", dsn, "publication",
-                                                  cfg->source.publication, "slot", cfg->source.slot));
+    json_object_set_new(root, "source",
+                        json_pack("{s:s, s:s, s:s, s:i, s:I}", "dsn", dsn, "publication", cfg->source.publication,
+                                  "slot", cfg->source.slot, "heartbeat_interval_ms",
+                                  cfg->source.heartbeat_interval_ms, "max_retained_wal_bytes",
+                                  (json_int_t)cfg->source.max_retained_wal_bytes));
     free(dsn);
     json_object_set_new(root, "state_dir", json_string(cfg->state_dir));
     json_object_set_new(root, "cloudflare",

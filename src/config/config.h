@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/envsubst.h"
 #include "core/err.h"
@@ -25,6 +26,8 @@
 #define CONFIG_DEFAULT_STATE_DIR ".wal2edge"
 #define CONFIG_DEFAULT_PUBLICATION "wal2edge"
 #define CONFIG_DEFAULT_SLOT "wal2edge"
+#define CONFIG_DEFAULT_HEARTBEAT_MS 10000
+#define CONFIG_DEFAULT_MAX_RETAINED_WAL (10LL * 1024 * 1024 * 1024)   /* 10 GiB */
 #define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
 
 typedef enum { TARGET_D1, TARGET_KV, TARGET_QUEUE, TARGET_R2 } TargetKind;
@@ -49,6 +52,8 @@ typedef struct Config {
         Secret *dsn;
         char *publication;
         char *slot;
+        int heartbeat_interval_ms;       /* a logical message when the stream is quiet this long; 0: never */
+        int64_t max_retained_wal_bytes;  /* the WAL guard: warn and fail readiness above (default 10 GiB) */
     } source;
     char *state_dir;           /* absolute or relative to the working directory, resolved */
     struct {

@@ -26,6 +26,7 @@
 #include "core/mem.h"
 #include "daemon/backoff.h"
 #include "daemon/signals.h"
+#include "daemon/walguard.h"
 #include "metrics/metrics.h"
 #include "pg/conn.h"
 #include "pg/stream.h"
@@ -85,6 +86,8 @@ typedef struct Run {
     uint64_t transactions;
     Metrics *metrics;              /* NULL without metrics.listen */
     int64_t last_metrics_ms;
+    WalGuard *guard;               /* slot figures, the WAL guard, heartbeats */
+    int64_t last_data_ms;          /* when WAL data last arrived (the stream is quiet since) */
     /* status updates during a long replay (see pump) */
     bool pump_failed;
     Err pump_err;
@@ -182,12 +185,21 @@ static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
     return true;
 }
 
-/* wal2edge's own sync-point messages are not user data. */
-static bool is_internal_message(const Change *c)
+static bool message_has_prefix(const Change *c, const char *prefix)
 {
-    size_t n = strlen(PGCONN_SYNC_MESSAGE_PREFIX);
-    return c->op == CHANGE_MESSAGE && c->message_prefix.len == n &&
-           memcmp(c->message_prefix.p, PGCONN_SYNC_MESSAGE_PREFIX, n) == 0;
+    size_t n = strlen(prefix);
+    return c->op == CHANGE_MESSAGE && c->message_prefix.len == n && memcmp(c->message_prefix.p, prefix, n) == 0;
+}
+
+/* wal2edge's own sync-point and heartbeat messages are not user data; a heartbeat that
+ * comes back proves the whole path alive. */
+static bool is_internal_message(Run *r, const Change *c)
+{
+    if (message_has_prefix(c, PGCONN_HEARTBEAT_PREFIX)) {
+        metrics_heartbeat(r->metrics, (double)wall_us() / 1e6);
+        return true;
+    }
+    return message_has_prefix(c, PGCONN_SYNC_MESSAGE_PREFIX);
 }
 
 static void count_change(Run *r, const Change *c)
@@ -203,7 +215,7 @@ static void count_change(Run *r, const Change *c)
 static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err)
 {
     Run *r = ctx;
-    if (is_internal_message(c))
+    if (is_internal_message(r, c))
         return true;
     count_change(r, c);
     for (size_t i = 0; i < r->slot_count; i++) {
@@ -519,6 +531,7 @@ static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_n
     }
     if (msg.u.xlog.wal_start > r->received)
         r->received = msg.u.xlog.wal_start;
+    r->last_data_ms = clock_mono_ms();
     if (!assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err))
         return false;
     if (r->pump_failed) {
@@ -717,6 +730,7 @@ static bool session(Run *r, bool *stop, Err *err)
     if (!pgstream_start(r->stream, &so, start, err))
         return false;
     forget_missed(r);
+    r->last_data_ms = clock_mono_ms();
     metrics_set_state(r->metrics, METRICS_STREAMING, NULL);
     /* 0: a target that keeps no checkpoint of its own (a REST queue) takes what the slot
      * confirmed, which the server resumes from; a made-up "0/0" would only mislead */
@@ -739,6 +753,8 @@ static bool session(Run *r, bool *stop, Err *err)
                 wait = flush_wait;
         }
         wait = lag_wait_ms(r, now, wait);
+        if (wait > 1000)
+            wait = 1000; /* the WAL guard's poll and heartbeats are due on their own clock */
         if (r->opts.exit_when_caught_up && wait > 50)
             wait = 50;
         if (wait < 0)
@@ -774,6 +790,7 @@ static bool session(Run *r, bool *stop, Err *err)
                 return true; /* *stop stays false: run_pipeline starts a new session */
         }
         report_metrics(r);
+        walguard_tick(r->guard, r->last_data_ms);
         bool advanced = confirmable(r) > r->confirmed;
         if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
             (advanced && now - r->last_status_ms >= 1000)) {
@@ -847,8 +864,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         const char **names = xcalloc(count ? count : 1, sizeof *names);
         for (size_t i = 0; i < count; i++)
             names[i] = targets[i]->name;
-        ok = metrics_start(cfg, names, count, true, &r.metrics, err);
+        ok = metrics_start(cfg, names, count, &r.metrics, err);
         free(names);
+        r.guard = walguard_new(cfg, r.metrics);
     }
     /* health is this run's: a target that was lagging when the last run stopped starts current */
     for (size_t i = 0; ok && i < count; i++)
@@ -926,6 +944,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
+    walguard_free(r.guard);
     metrics_stop(r.metrics);
     assembler_free(r.asm_);
     source_watch_free(r.watch);

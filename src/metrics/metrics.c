@@ -7,7 +7,6 @@
  */
 #include "metrics/metrics.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,7 +18,6 @@
 #include "core/mem.h"
 #include "metrics/registry.h"
 #include "net/httpd.h"
-#include "pg/conn.h"
 
 #define METRICS_ERRORS_KEPT 5
 
@@ -42,11 +40,7 @@ struct Metrics {
     size_t target_count;
     char errors[METRICS_ERRORS_KEPT][ERR_MSG_MAX];
     size_t error_count;            /* ever recorded; the ring holds the last METRICS_ERRORS_KEPT */
-    /* the slot poll thread */
-    bool polling;
-    bool stop;
-    pthread_cond_t wake;
-    pthread_t poller;
+    char slot_problem[256];        /* the WAL guard's, "" when none */
     /* families */
     MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
         *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
@@ -177,8 +171,8 @@ int metrics_ready(Metrics *m, char *reason, size_t size)
             failing = &m->targets[i];
     if (m->state != METRICS_STREAMING)
         snprintf(reason, size, "%s%s%s", state_name(m->state), m->reason[0] ? ": " : "", m->reason);
-    else if (strcmp(m->wal_status, "lost") == 0 || strcmp(m->wal_status, "unreserved") == 0)
-        snprintf(reason, size, "replication slot \"%s\" is %s", m->cfg->source.slot, m->wal_status);
+    else if (m->slot_problem[0])
+        snprintf(reason, size, "replication slot \"%s\" %s", m->cfg->source.slot, m->slot_problem);
     else if (failing)
         snprintf(reason, size, "target %s is failing: %s", failing->name, failing->failing);
     else if (m->lag_seconds < 0)
@@ -236,64 +230,7 @@ static void serve(void *user, const char *path, HttpdReply *reply)
     }
 }
 
-/* ---- the slot's figures, every few seconds on an ordinary connection ---- */
-
-static void apply_slot_facts(Metrics *m, const PgSlotFacts *s)
-{
-    const char *const slot[] = {m->cfg->source.slot};
-    metric_clear(m->wal_status_f);
-    metric_clear(m->safe_wal);
-    if (!s->exists) {
-        pthread_mutex_lock(&m->mu);
-        m->wal_status[0] = '\0';
-        pthread_mutex_unlock(&m->mu);
-        return;
-    }
-    metric_set(m->slot_active, slot, s->active);
-    if (s->retained_bytes >= 0)
-        metric_set(m->retained, slot, (double)s->retained_bytes);
-    if (s->has_safe_wal_size)
-        metric_set(m->safe_wal, slot, (double)s->safe_wal_size);
-    if (s->flush_lag_bytes >= 0)
-        metric_set(m->repl_lag_bytes, slot, (double)s->flush_lag_bytes);
-    if (s->wal_status[0])
-        metric_set(m->wal_status_f, (const char *const[]){m->cfg->source.slot, s->wal_status}, 1);
-    pthread_mutex_lock(&m->mu);
-    snprintf(m->wal_status, sizeof m->wal_status, "%s", s->wal_status);
-    pthread_mutex_unlock(&m->mu);
-}
-
-static void *poll_slot(void *arg)
-{
-    Metrics *m = arg;
-    PgConn *conn = NULL;
-    pthread_mutex_lock(&m->mu);
-    while (!m->stop) {
-        pthread_mutex_unlock(&m->mu);
-        Err err;
-        PgSlotFacts facts;
-        if (!conn)
-            conn = pgconn_open(m->cfg->source.dsn, &err);
-        if (conn && pgconn_slot_facts(conn, m->cfg->source.slot, &facts, &err)) {
-            apply_slot_facts(m, &facts);
-        } else {
-            log_debug(&m->log, "reading the slot's figures: %s", err.msg);
-            pgconn_close(conn); /* reconnect next time */
-            conn = NULL;
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += METRICS_SLOT_POLL_MS / 1000;
-        pthread_mutex_lock(&m->mu);
-        while (!m->stop && pthread_cond_timedwait(&m->wake, &m->mu, &until) != ETIMEDOUT) {
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
-    pgconn_close(conn);
-    return NULL;
-}
-
-bool metrics_start(const Config *cfg, const char *const *targets, size_t count, bool poll, Metrics **out, Err *err)
+bool metrics_start(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err)
 {
     *out = NULL;
     if (!cfg->metrics.listen)
@@ -303,7 +240,6 @@ bool metrics_start(const Config *cfg, const char *const *targets, size_t count, 
     m->log.component = "metrics";
     m->lag_seconds = -1;
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->wake, NULL);
     m->targets = xcalloc(count ? count : 1, sizeof *m->targets);
     m->target_count = count;
     for (size_t i = 0; i < count; i++)
@@ -317,13 +253,6 @@ bool metrics_start(const Config *cfg, const char *const *targets, size_t count, 
     }
     log_info(&m->log, "serving /metrics, /healthz, /readyz and / on %s (port %u)", cfg->metrics.listen,
              httpd_port(m->httpd));
-    if (poll) {
-        if (pthread_create(&m->poller, NULL, poll_slot, m) != 0) {
-            metrics_stop(m);
-            return err_set(err, ERR_INTERNAL, "cannot start the slot poll thread");
-        }
-        m->polling = true;
-    }
     *out = m;
     return true;
 }
@@ -333,18 +262,10 @@ void metrics_stop(Metrics *m)
     if (!m)
         return;
     httpd_stop(m->httpd);
-    if (m->polling) {
-        pthread_mutex_lock(&m->mu);
-        m->stop = true;
-        pthread_cond_signal(&m->wake);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->poller, NULL);
-    }
     metricreg_free(m->reg);
     for (size_t i = 0; i < m->target_count; i++)
         free(m->targets[i].name);
     free(m->targets);
-    pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -445,4 +366,34 @@ void metrics_spool_bytes(Metrics *m, uint64_t bytes)
 {
     if (m)
         metric_set(m->spool_bytes, NULL, (double)bytes);
+}
+
+void metrics_slot(Metrics *m, const PgSlotFacts *s, const char *problem)
+{
+    if (!m)
+        return;
+    const char *const slot[] = {m->cfg->source.slot};
+    metric_clear(m->wal_status_f);
+    metric_clear(m->safe_wal);
+    if (s->exists) {
+        metric_set(m->slot_active, slot, s->active);
+        if (s->retained_bytes >= 0)
+            metric_set(m->retained, slot, (double)s->retained_bytes);
+        if (s->has_safe_wal_size)
+            metric_set(m->safe_wal, slot, (double)s->safe_wal_size);
+        if (s->flush_lag_bytes >= 0)
+            metric_set(m->repl_lag_bytes, slot, (double)s->flush_lag_bytes);
+        if (s->wal_status[0])
+            metric_set(m->wal_status_f, (const char *const[]){m->cfg->source.slot, s->wal_status}, 1);
+    }
+    pthread_mutex_lock(&m->mu);
+    snprintf(m->wal_status, sizeof m->wal_status, "%s", s->exists ? s->wal_status : "");
+    snprintf(m->slot_problem, sizeof m->slot_problem, "%s", problem ? problem : "");
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_heartbeat(Metrics *m, double unix_seconds)
+{
+    if (m)
+        metric_set(m->heartbeat, NULL, unix_seconds);
 }

@@ -3,14 +3,14 @@
  *                     Prometheus metrics, health and readiness.
  *
  * Owns:     the metric names (a contract: docs/operations.md; extend, never
- *           rename), the run's state as /healthz and /readyz see it, the slot
- *           figures read from pg_replication_slots every few seconds on an
- *           ordinary connection (its own thread), the routes of the endpoint.
+ *           rename), the run's state as /healthz and /readyz see it, the routes
+ *           of the endpoint.
  * Not mine: the exposition format (metrics/registry), HTTP (net/httpd), the
- *           replication loop that reports here (daemon/run).
- * Pure:     no (a listening socket, a Postgres connection, two threads).
+ *           replication loop that reports here (daemon/run), reading the slot
+ *           and judging its WAL (daemon/walguard).
+ * Pure:     no (a listening socket and its thread).
  * Threads:  every function may be called from the replication loop while the
- *           HTTP and poll threads read; all are no-ops on a NULL Metrics.
+ *           HTTP thread reads; all are no-ops on a NULL Metrics.
  * Secrets:  no label or page carries a secret or row data; label values are
  *           table and target names from the config and publication only.
  */
@@ -23,8 +23,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
-
-#define METRICS_SLOT_POLL_MS 5000
+#include "pg/conn.h"
 
 typedef enum {
     METRICS_STARTING,       /* before the first session */
@@ -39,10 +38,8 @@ typedef struct Metrics Metrics;
 /*
  * Start the endpoint when cfg->metrics.listen is set (*out NULL otherwise).
  * targets: the configured target names (the only values of the target label).
- * poll_slot: read the slot's figures (run); false for jobs without a slot (snapshot, warm).
  */
-bool metrics_start(const Config *cfg, const char *const *targets, size_t count, bool poll_slot, Metrics **out,
-                   Err *err) WARN_UNUSED;
+bool metrics_start(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err) WARN_UNUSED;
 void metrics_stop(Metrics *m);
 
 void metrics_set_state(Metrics *m, MetricsState state, const char *reason);
@@ -68,6 +65,11 @@ void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes);
  * negative when unknown yet. */
 void metrics_lag_seconds(Metrics *m, double lag_seconds);
 void metrics_spool_bytes(Metrics *m, uint64_t bytes);
+/* The slot's row (daemon/walguard); problem: the WAL guard's finding ("is unreserved ...",
+ * "retains N bytes ..."), which fails /readyz, or NULL. */
+void metrics_slot(Metrics *m, const PgSlotFacts *facts, const char *problem);
+/* A heartbeat came back through the stream. */
+void metrics_heartbeat(Metrics *m, double unix_seconds);
 
 /* For tests and `status`: the exposition text (owned), and the health/readiness answers. */
 char *metrics_render(Metrics *m);

@@ -245,6 +245,17 @@ bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *s, Err *err)
     return true;
 }
 
+bool pgconn_emit_heartbeat(PgConn *conn, const char *content, Err *err)
+{
+    PGresult *res;
+    const char *params[] = {content};
+    if (!query_row(conn, "a heartbeat", "SELECT pg_logical_emit_message(true, '" PGCONN_HEARTBEAT_PREFIX "', $1)::text",
+                   1, params, &res, err))
+        return false;
+    PQclear(res);
+    return true;
+}
+
 bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err)
 {
     PGresult *res;

@@ -82,6 +82,14 @@ bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
 #define PGCONN_SYNC_MESSAGE_PREFIX "wal2edge.sync"
 bool pgconn_sync_point(PgConn *conn, Lsn *out, Err *err) WARN_UNUSED;
 
+/*
+ * A heartbeat: a small transactional logical message (prefix PGCONN_HEARTBEAT_PREFIX, the
+ * content given) in a transaction of its own, so a slot on an idle database still advances.
+ * Needs EXECUTE on pg_logical_emit_message (granted to PUBLIC by default).
+ */
+#define PGCONN_HEARTBEAT_PREFIX "wal2edge.heartbeat"
+bool pgconn_emit_heartbeat(PgConn *conn, const char *content, Err *err) WARN_UNUSED;
+
 /* CREATE PUBLICATION name FOR TABLE t1, t2 ... ("schema.table" names, quoted here),
  * or FOR ALL TABLES when count is 0. */
 bool pgconn_create_publication(PgConn *conn, const char *name, const char *const *tables, size_t count,

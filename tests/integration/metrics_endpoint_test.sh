@@ -5,6 +5,7 @@
 # /healthz answers 200, /readyz 200 once streaming and caught up; other paths 404, POST 405;
 # no secret (the DSN's password) and no row data appear in the output.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/metrics_lib.sh"
 
 export TEST_SLOT=metrics_endpoint TEST_PUBLICATION=metrics_endpoint_pub
 command -v promtool >/dev/null || { echo "$TEST_NAME: promtool is required (scripts/install-deps.sh)" >&2; exit 1; }
@@ -21,20 +22,10 @@ expect_rc slot 0
 run_w2e migrate --config "$WORK/w.jsonc" migrate
 expect_rc migrate 0
 
-"$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
-run_pid=$!
+start_metrics_run "$WORK/w.jsonc"
 trap 'rc=$?; kill $run_pid 2>/dev/null || true; wait $run_pid 2>/dev/null || true;
       [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
-port=""
-for _ in $(seq 100); do
-    port=$(grep -o 'port [0-9]*' "$WORK/run.err" | head -1 | cut -d' ' -f2) && [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { fail "run never said where it listens"; sed 's/^/    | /' "$WORK/run.err" >&2; finish; }
-base="http://127.0.0.1:$port"
-scrape() { curl -sS "$base/metrics"; }
-# value NAME_WITH_LABELS: the sample's value from a fresh scrape (empty when absent)
-value() { scrape | awk -v k="$1" '$1 == k { print $2 }'; }
+value() { metric_value "$1"; }
 wait_for() {   # wait_for SECONDS CMD...: until CMD succeeds
     local n=$(($1 * 5)); shift
     for _ in $(seq "$n"); do "$@" && return 0; sleep 0.2; done

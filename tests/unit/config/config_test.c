@@ -235,3 +235,21 @@ Test(config, metrics_listen)
     expect_error("{\"source\": {\"dsn\": \"x\"}, \"metrics\": {\"ready_max_lag_seconds\": 0}}",
                  "1:63: metrics.ready_max_lag_seconds: must be an integer from 1 to 86400");
 }
+
+Test(config, heartbeat_and_wal_guard)
+{
+    Err err;
+    Config *cfg = parse_with("{\"source\": {\"dsn\": \"x\"}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_eq(cfg->source.heartbeat_interval_ms, 10000);
+    cr_assert_eq(cfg->source.max_retained_wal_bytes, 10LL * 1024 * 1024 * 1024);
+    config_free(cfg);
+    cfg = parse_with("{\"source\": {\"dsn\": \"x\", \"heartbeat_interval_ms\": 0, "
+                     "\"max_retained_wal_bytes\": 53687091200}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_eq(cfg->source.heartbeat_interval_ms, 0, "0 turns heartbeats off");
+    cr_assert_eq(cfg->source.max_retained_wal_bytes, 53687091200LL, "above 2^32");
+    config_free(cfg);
+    expect_error("{\"source\": {\"dsn\": \"x\", \"max_retained_wal_bytes\": 0}}",
+                 "1:51: source.max_retained_wal_bytes: must be an integer from 1 to 9223372036854775807");
+}
