@@ -62,12 +62,27 @@ static bool mapping_uses(const MappingSet *maps, const ConfigTarget *t)
     return false;
 }
 
+/* The HTTP client's waits (retry backoff, rate budget) end once a stop is requested: its
+ * remaining attempts then fail at once, so SIGTERM is answered in moments even while a
+ * failing target is being retried (what was not flushed is sent again by the next run). */
+static void stop_aware_sleep_ms(void *user, uint64_t ms)
+{
+    (void)user;
+    signals_sleep_ms((int64_t)ms);
+}
+
 /* One client for every REST target of a run: they share the account's request budget. */
 static bool shared_client(const Config *cfg, const ConfigTarget *t, CfClient **client, Err *err)
 {
+    static NetClock clock;
+    clock = *net_clock_system();
+    clock.sleep_ms = stop_aware_sleep_ms;
+    CfClientOptions opts;
+    cf_client_options_default(&opts);
+    opts.clock = &clock;
     if (!*client)
         *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
-                                cfg->cloudflare.api_token, NULL, err);
+                                cfg->cloudflare.api_token, &opts, err);
     if (!*client)
         err_prefix(err, "%s.%s (%s)", target_kind_name(t->kind), t->name, t->remote_id);
     return *client != NULL;

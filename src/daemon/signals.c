@@ -34,8 +34,8 @@ int signals_stop_requested(void) { return stop_count; }
 void signals_sleep_ms(int64_t ms)
 {
     int64_t until = clock_mono_ms() + ms;
-    while (!stop_count && clock_mono_ms() < until) {
-        struct timespec ts = {0, 50 * 1000000L};
+    for (int64_t left = ms; !stop_count && left > 0; left = until - clock_mono_ms()) {
+        struct timespec ts = {0, (left < 50 ? left : 50) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }

@@ -126,9 +126,22 @@ echo "$st" | jq -e '.target_health["queues.changes"].lagging == false' >/dev/nul
     pass "status: the queue is current again" || fail "status: $(echo "$st" | jq -c '.target_health')"
 expect_contains "$WORK/run.err" "falls behind alone" "run logged the queue falling behind"
 expect_contains "$WORK/run.err" "takes writes again" "run logged the queue's recovery"
+
+# SIGTERM while the queue fails again, its HTTP client inside the retry backoff: run stops within 5 s
+q_failures() { curl -sS "$EDGE_ADMIN_URL/log?route=queues.batch&path=$Q_ID" | jq '[.entries[] | select(.status == 500)] | length'; }
+before=$(q_failures)
+curl -sS -X POST "$EDGE_ADMIN_URL/faults" \
+    -d "{\"path\":\"/queues/$Q_ID/messages\",\"status\":500,\"count\":1000000}" >/dev/null
+psql_q -c "INSERT INTO lg_t VALUES ($((n + 2)), 'stop')" >/dev/null
+for _ in $(seq 200); do [ "$(q_failures)" -gt "$before" ] && break; sleep 0.05; done
 kill -TERM $run_pid
+t0=$(date +%s%N)
+for _ in $(seq 300); do kill -0 $run_pid 2>/dev/null || break; sleep 0.05; done
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -0 $run_pid 2>/dev/null && kill -KILL $run_pid
 rc=0
 wait $run_pid || rc=$?
-[ $rc = 0 ] && pass "run stops cleanly" || fail "run exited $rc: $(tail -3 "$WORK/run.err")"
+[ $rc = 0 ] && [ $ms -lt 5000 ] && pass "SIGTERM during the queue's retries: run stopped cleanly after $ms ms" ||
+    fail "SIGTERM during the queue's retries: exit $rc after $ms ms: $(tail -3 "$WORK/run.err")"
 psql_q -c "SELECT pg_drop_replication_slot('$TEST_SLOT')" -c "DROP PUBLICATION IF EXISTS $TEST_PUBLICATION" >/dev/null
 finish
