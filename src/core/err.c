@@ -87,12 +87,19 @@ void err_prefix(Err *e, const char *fmt, ...)
     append_truncated(e->msg, sizeof e->msg, &used, old);
 }
 
+/* Whether s starts with "name:". */
+static bool named(const char *s, const char *name, size_t n) { return strncmp(s, name, n) == 0 && s[n] == ':'; }
+
 void err_prefix_name(Err *e, const char *name)
 {
     size_t n = strlen(name);
-    if (strncmp(e->msg, name, n) == 0 && e->msg[n] == ':')
+    if (!named(e->msg, name, n)) {
+        err_prefix(e, "%s", name);
         return;
-    err_prefix(e, "%s", name);
+    }
+    /* "name: name: ..." (named twice further down): once is enough */
+    while (e->msg[n + 1] == ' ' && named(e->msg + n + 2, name, n))
+        memmove(e->msg, e->msg + n + 2, strlen(e->msg + n + 2) + 1);
 }
 
 void err_clear(Err *e)

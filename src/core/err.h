@@ -44,7 +44,8 @@ bool err_sys(Err *e, ErrCode code, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void err_prefix(Err *e, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
 /* err_prefix(e, "%s", name) unless the message already starts with "name:" (a module that
- * names itself in its errors, seen from a caller that names it too). */
+ * names itself in its errors, seen from a caller that names it too); a message that starts
+ * "name: name: " keeps one of them. */
 void err_prefix_name(Err *e, const char *name);
 
 void err_clear(Err *e);

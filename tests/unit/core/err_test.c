@@ -64,6 +64,10 @@ Test(err, prefix_name_once)
     err_set(&e, ERR_CF_API, "kv bulk write: http 500");
     err_prefix_name(&e, "kv.cache");
     cr_assert_str_eq(e.msg, "kv.cache: kv bulk write: http 500");
+    /* named twice further down (the target prefixed its own message): once */
+    err_set(&e, ERR_PROTOCOL, "kv.cache: kv.cache: a row of public.users arrived without its identity columns");
+    err_prefix_name(&e, "kv.cache");
+    cr_assert_str_eq(e.msg, "kv.cache: a row of public.users arrived without its identity columns");
     /* a longer name that merely starts the same way is not ours */
     err_set(&e, ERR_CF_API, "kv.cache2: x");
     err_prefix_name(&e, "kv.cache");
