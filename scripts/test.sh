@@ -16,6 +16,10 @@ scripts/install-deps.sh --npm
 step "static checks"
 scripts/check-source.sh
 
+step "alert rules: promtool check and unit tests (monitoring/)"
+promtool check rules monitoring/alerts.yml
+promtool test rules monitoring/alerts_test.yml
+
 step "terraform/: fmt and the provider schema check (offline)"
 # the registry is out of reach, so no `terraform init`/`validate`: the schema check stands in
 if command -v terraform >/dev/null 2>&1; then

@@ -137,7 +137,7 @@ static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
     int64_t delay = backoff_next(&s->retry, (uint32_t)wall_us());
     s->next_retry_ms = clock_mono_ms() + delay;
     snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
-    metrics_target_failing(r->metrics, s->target->name, err->msg);
+    metrics_target_failing(r->metrics, s->target->name, err);
     log_warn(&r->log, "%s; this target falls behind alone (the others go on), retry %u in %lld ms", err->msg,
              s->retry.attempts, (long long)delay);
     Err store_err;

@@ -329,20 +329,21 @@ void metrics_target_retry(Metrics *m, const char *target)
         metric_add(m->retries, (const char *const[]){target}, 1);
 }
 
-void metrics_target_failing(Metrics *m, const char *target, const char *error)
+void metrics_target_failing(Metrics *m, const char *target, const Err *error)
 {
     if (!m)
         return;
     metric_set(m->target_failing, (const char *const[]){target}, error != NULL);
-    if (error && strstr(error, "429"))
+    /* the client's own budget (detail 429) or the API's answer after its retries */
+    if (error && (error->detail == 429 || strstr(error->msg, "(http 429)")))
         metric_add(m->rate_limited, (const char *const[]){target}, 1);
     pthread_mutex_lock(&m->mu);
     TargetState *t = target_state(m, target);
     if (t)
-        snprintf(t->failing, sizeof t->failing, "%s", error ? error : "");
+        snprintf(t->failing, sizeof t->failing, "%s", error ? error->msg : "");
     pthread_mutex_unlock(&m->mu);
     if (error)
-        metrics_error(m, error);
+        metrics_error(m, error->msg);
 }
 
 void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes)

@@ -57,8 +57,9 @@ void metrics_target_request(Metrics *m, const char *target, const char *outcome,
 void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us);
 /* The target is retried after falling behind. */
 void metrics_target_retry(Metrics *m, const char *target);
-/* error: why the target is failing (it falls behind alone), NULL once it takes writes again. */
-void metrics_target_failing(Metrics *m, const char *target, const char *error);
+/* error: why the target is failing (it falls behind alone), NULL once it takes writes again;
+ * one that was an HTTP 429 counts as rate-limited. */
+void metrics_target_failing(Metrics *m, const char *target, const Err *error);
 void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes);
 
 /* lag_seconds: now - commit time of the last transaction every target has (0 when caught up),
