@@ -70,11 +70,13 @@ void source_watch_free(SourceWatch *w)
     free(w);
 }
 
-/* The way back for table t: re-copy what holds its rows, then run. */
-static bool way_back(Buf *b, const SourceWatchTable *t, Err *e)
+static const char *const filler_name[SOURCE_WATCH_FILLERS] = {"d1", "kv", "stream"};
+
+/* The way back: re-copy what holds the old rows (stale[f]), then run. */
+static bool way_back(Buf *b, const SourceWatchTable *t, const bool stale[SOURCE_WATCH_FILLERS], Err *e)
 {
-    return (!t->d1 || buf_append_str(b, "wal2edge migrate (its D1 table); ", e)) &&
-           (!t->kv || buf_printf(b, e, "wal2edge warm --mapping %s (its KV keys); ", t->qualname)) &&
+    return (!stale[SOURCE_WATCH_D1] || buf_append_str(b, "wal2edge migrate (its D1 table); ", e)) &&
+           (!stale[SOURCE_WATCH_KV] || buf_printf(b, e, "wal2edge warm --mapping %s (its KV keys); ", t->qualname)) &&
            buf_append_str(b, "then wal2edge run", e);
 }
 
@@ -85,41 +87,32 @@ static bool stop(Err *err, Buf *b)
     return false;
 }
 
-/* Compare one table with what its fillers recorded; false (with the message) to stop. */
-static bool check_table(SourceWatch *w, const SourceWatchTable *t, const CatTableId *id, bool pub_exists,
-                        Err *err)
+bool source_watch_judge(const SourceWatchTable *t, const char *publication, const CatTableId *id, bool pub_exists,
+                        const SourceWatchSeen seen[SOURCE_WATCH_FILLERS], SourceWatchVerdict *v, Err *err)
 {
-    const char *pub = w->cfg->source.publication;
-    const char *fillers[3];
-    size_t nf = 0;
-    if (t->d1)
-        fillers[nf++] = "d1";
-    if (t->kv)
-        fillers[nf++] = "kv";
-    if (nf == 0)
-        fillers[nf++] = "stream";
-    uint32_t recorded = 0;
-    bool copied_from_old = false, any_recorded = false;
-    for (size_t f = 0; f < nf; f++) {
-        uint32_t oid;
-        bool found;
-        if (!store_table_oid(w->store, t->qualname, fillers[f], &oid, &found, err))
-            return false;
-        if (found) {
-            any_recorded = true;
-            recorded = oid;
-        }
-        if (!id->exists || (found && oid == id->oid))
+    memset(v, 0, sizeof *v);
+    bool uses[SOURCE_WATCH_FILLERS] = {t->d1, t->kv, !t->d1 && !t->kv};
+    bool stale[SOURCE_WATCH_FILLERS] = {false, false, false};
+    bool any_stale = false, any_seen = false;
+    uint32_t old_oid = 0;
+    for (int f = 0; f < SOURCE_WATCH_FILLERS; f++) {
+        if (!uses[f])
             continue;
-        if (found && strcmp(fillers[f], "d1") != 0 && strcmp(fillers[f], "kv") != 0) {
-            /* events only: nothing to re-copy, the new table's changes simply follow */
-            log_warn(&w->log, "table %s was dropped and created again (OID %u, now %u)", t->qualname, oid, id->oid);
-        } else if (found) {
-            copied_from_old = true;
+        if (seen[f].found && !any_stale)
+            old_oid = seen[f].oid;
+        any_seen = any_seen || seen[f].found;
+        if (!id->exists || (seen[f].found && seen[f].oid == id->oid))
+            continue;
+        if (!seen[f].found || f == SOURCE_WATCH_STREAM) {
+            /* first sight; or events only: nothing to re-copy, the new table's changes simply follow */
+            v->record[f] = true;
+            v->recreated_stream = seen[f].found;
             continue;
         }
-        if (!w->read_only && !store_set_table_oid(w->store, t->qualname, fillers[f], id->oid, RECORDED_AT_US(), err))
-            return false;
+        stale[f] = true;
+        if (!any_stale)
+            old_oid = seen[f].oid;
+        any_stale = true;
     }
     /* a message too long for the buffer is cut short by err_set anyway: ok only chains the parts */
     Buf b;
@@ -127,30 +120,57 @@ static bool check_table(SourceWatch *w, const SourceWatchTable *t, const CatTabl
     buf_init(&b, 4 * ERR_MSG_MAX);
     bool ok;
     if (!id->exists) {
-        if (!any_recorded)
+        if (!any_seen)
             return true; /* never seen: the targets report a table they cannot find */
+        bool all[SOURCE_WATCH_FILLERS] = {t->d1, t->kv, false};
         ok = buf_printf(&b, &e,
                         "table %s was dropped (it was OID %u): its targets keep its last rows; the way back: create "
                         "it again, add it to publication \"%s\", then ",
-                        t->qualname, recorded, pub) &&
-             way_back(&b, t, &e) && buf_append_str(&b, " (or remove its mapping)", &e);
+                        t->qualname, old_oid, publication) &&
+             way_back(&b, t, all, &e) && buf_append_str(&b, " (or remove its mapping)", &e);
         (void)ok;
         return stop(err, &b);
     }
     bool unpublished = pub_exists && !id->in_publication;
-    if (!copied_from_old && !unpublished)
+    if (!any_stale && !unpublished)
         return true;
-    if (copied_from_old)
+    if (any_stale) {
         ok = buf_printf(&b, &e, "table %s was dropped and created again (OID %u, now %u)%s: its targets hold the "
                         "old table's rows; the way back: ",
-                        t->qualname, recorded, id->oid, unpublished ? " and is missing from the publication" : "");
-    else
+                        t->qualname, old_oid, id->oid, unpublished ? " and is missing from the publication" : "");
+    } else {
+        /* its changes were missed meanwhile: everything that holds its rows is re-copied */
+        stale[SOURCE_WATCH_D1] = t->d1;
+        stale[SOURCE_WATCH_KV] = t->kv;
         ok = buf_printf(&b, &e, "table %s is missing from publication \"%s\": its changes are not streamed; the "
-                        "way back: ", t->qualname, pub);
-    ok = ok && (!unpublished || buf_printf(&b, &e, "ALTER PUBLICATION \"%s\" ADD TABLE %s; ", pub, t->qualname)) &&
-         way_back(&b, t, &e);
+                        "way back: ", t->qualname, publication);
+    }
+    ok = ok && (!unpublished || buf_printf(&b, &e, "ALTER PUBLICATION \"%s\" ADD TABLE %s; ", publication,
+                                           t->qualname)) &&
+         way_back(&b, t, stale, &e);
     (void)ok;
     return stop(err, &b);
+}
+
+/* Compare one table with what its fillers recorded; false (with the message) to stop. */
+static bool check_table(SourceWatch *w, const SourceWatchTable *t, const CatTableId *id, bool pub_exists,
+                        Err *err)
+{
+    SourceWatchSeen seen[SOURCE_WATCH_FILLERS];
+    memset(seen, 0, sizeof seen);
+    for (int f = 0; f < SOURCE_WATCH_FILLERS; f++)
+        if (!store_table_oid(w->store, t->qualname, filler_name[f], &seen[f].oid, &seen[f].found, err))
+            return false;
+    SourceWatchVerdict v;
+    if (!source_watch_judge(t, w->cfg->source.publication, id, pub_exists, seen, &v, err))
+        return false;
+    if (v.recreated_stream)
+        log_warn(&w->log, "table %s was dropped and created again (OID %u, now %u); its events go on", t->qualname,
+                 seen[SOURCE_WATCH_STREAM].oid, id->oid);
+    for (int f = 0; f < SOURCE_WATCH_FILLERS && !w->read_only; f++)
+        if (v.record[f] && !store_set_table_oid(w->store, t->qualname, filler_name[f], id->oid, RECORDED_AT_US(), err))
+            return false;
+    return true;
 }
 
 bool source_watch_check(SourceWatch *w, Err *err)

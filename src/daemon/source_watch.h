@@ -16,7 +16,7 @@
  *           table, which is what lets `run` start again.
  * Not mine: reading the catalog (pg/catalog), the store (state/store), the
  *           replication loop (daemon/run calls in).
- * Pure:     no (one libpq connection, the store, the clock).
+ * Pure:     no (one libpq connection, the store, the clock); source_watch_judge is.
  */
 #ifndef WAL2EDGE_DAEMON_SOURCE_WATCH_H
 #define WAL2EDGE_DAEMON_SOURCE_WATCH_H
@@ -59,6 +59,32 @@ bool source_watch_check(SourceWatch *w, Err *err) WARN_UNUSED;
 /* source_watch_check once interval_ms has passed since the last one; a failing
  * connection is only logged (the stream notices a server that is gone). */
 bool source_watch_tick(SourceWatch *w, Err *err) WARN_UNUSED;
+
+/* ---- the decision, pure (for tests) ---- */
+
+enum { SOURCE_WATCH_D1, SOURCE_WATCH_KV, SOURCE_WATCH_STREAM, SOURCE_WATCH_FILLERS };
+
+typedef struct SourceWatchSeen {
+    bool found;                /* an OID was recorded for this filler */
+    uint32_t oid;
+} SourceWatchSeen;
+
+typedef struct SourceWatchVerdict {
+    bool record[SOURCE_WATCH_FILLERS]; /* record id->oid for these (first sight; a new table of a
+                                          mapping with events only) */
+    bool recreated_stream;             /* that table is a new relation: worth a warning */
+} SourceWatchVerdict;
+
+/*
+ * Table t is now `id` (pub_exists: the publication exists); seen[f] is what
+ * filler f recorded (only the fillers t uses count: d1, kv, or stream when
+ * neither). true to go on (with what to record in *v); false with ERR_CHECK and
+ * the message when run must stop. The way back names only the fillers whose
+ * copy is of the old table (all of them when the table was only missing from
+ * the publication: its changes were missed meanwhile).
+ */
+bool source_watch_judge(const SourceWatchTable *t, const char *publication, const CatTableId *id, bool pub_exists,
+                        const SourceWatchSeen seen[SOURCE_WATCH_FILLERS], SourceWatchVerdict *v, Err *err) WARN_UNUSED;
 
 /* For migrate and warm: the tables they have just re-copied from the catalog
  * `cat` (qualnames among its tables) are filled by `filled_by` ("d1", "kv"). */
