@@ -25,8 +25,8 @@ Test(mapcheck, every_part_of_a_mapping_is_checked)
 {
     Config *cfg = queue_config();
     const char *texts[] = {
-        "{ \"table\": \"public.users\", \"queue\": { \"queue\": \"changes\", \"exclude\": [\"pasword_hash\"],"
-        " \"route\": { \"column\": \"regoin\", \"queues\": { \"eu\": \"changes\" } } } }",
+        ("{ \"table\": \"public.users\", \"queue\": { \"queue\": \"changes\", \"exclude\": [\"pasword_hash\"],"
+         " \"route\": { \"column\": \"regoin\", \"queues\": { \"eu\": \"changes\" } } } }"),
         "{ \"table\": \"public.geo\", \"kv\": [ { \"namespace\": \"cache\", \"key\": \"geo:{idd}\", \"value\": \"row\" } ] }",
         "{ \"table\": \"public.gone\", \"queue\": { \"queue\": \"changes\" } }",
     };
@@ -47,9 +47,9 @@ Test(mapcheck, a_good_mapping_has_no_problems)
 {
     Config *cfg = queue_config();
     const char *texts[] = {
-        "{ \"table\": \"public.users\", \"d1\": { \"database\": \"app\" },"
-        " \"kv\": [ { \"namespace\": \"cache\", \"key\": \"user:{id}\", \"value\": \"row\" } ],"
-        " \"queue\": { \"queue\": \"changes\", \"exclude\": [\"password_hash\"] } }",
+        ("{ \"table\": \"public.users\", \"d1\": { \"database\": \"app\" },"
+         " \"kv\": [ { \"namespace\": \"cache\", \"key\": \"user:{id}\", \"value\": \"row\" } ],"
+         " \"queue\": { \"queue\": \"changes\", \"exclude\": [\"password_hash\"] } }"),
     };
     MappingSet *maps = test_maps(cfg, texts, 1);
     MapCheck mc;
