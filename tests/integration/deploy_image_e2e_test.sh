@@ -46,10 +46,12 @@ pass "private dockerd answers ($(docker version -f '{{.Server.Version}}'))"
 
 step "base image (mmdebstrap, cached beside the binary)"
 base_tar="$(dirname "$WAL2EDGE_BIN")/docker-bookworm-minbase.tar"
-if [ ! -s "$base_tar" ]; then
-    mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$base_tar.tmp" >"$dk/mmdebstrap.log" 2>&1 ||
+if [ ! -f "$base_tar" ] || [ ! -s "$base_tar" ]; then
+    rm -rf "$base_tar"
+    # mmdebstrap picks the output format from the name: keep ".tar" at the end
+    mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm "$dk/base.tar" >"$dk/mmdebstrap.log" 2>&1 ||
         { cat "$dk/mmdebstrap.log" >&2; exit 1; }
-    mv "$base_tar.tmp" "$base_tar"
+    mv "$dk/base.tar" "$base_tar"
 fi
 docker import "$base_tar" localhost/debian:bookworm >/dev/null
 pass "base image localhost/debian:bookworm imported"

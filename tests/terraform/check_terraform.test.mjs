@@ -168,3 +168,19 @@ test("the command exits 1 with the problems, 0 when clean, 2 on a usage error", 
   assert.match(ok.stdout, /match provider 5\.14\.0's schema/);
   assert.equal(spawnSync(process.execPath, [checker], { encoding: "utf8" }).status, 2);
 });
+
+test("the wal2edge_env output sets every variable the configs read for Cloudflare", async () => {
+  const { parse } = (await import("node:module")).createRequire(import.meta.url)("@cdktf/hcl2json");
+  const file = path.join(repo, "terraform/modules/wal2edge/outputs.tf");
+  const doc = await parse(file, fs.readFileSync(file, "utf8"));
+  const env = JSON.stringify(doc.output.wal2edge_env[0].value);
+  const set = new Set([...env.matchAll(/([A-Z][A-Z0-9_]*)=/g)].map((m) => m[1]));
+  for (const cfg of ["packaging/wal2edge.jsonc", "wal2edge.jsonc"]) {
+    const text = fs.readFileSync(path.join(repo, cfg), "utf8");
+    const read = [...text.matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1])
+      .filter((v) => !["DATABASE_URL", "STATE_DIRECTORY", "CLOUDFLARE_API_BASE_URL"].includes(v) && !v.startsWith("WAL2EDGE_"));
+    for (const v of read) assert.ok(set.has(v), `${cfg} reads \${${v}}, which wal2edge_env does not set`);
+  }
+  // read by the config's r2 section from the environment (docs/config.md)
+  for (const v of ["R2_ACCESS_KEY_ID", "R2_SECRET_ACCESS_KEY"]) assert.ok(set.has(v), v);
+});
