@@ -4,7 +4,8 @@
 # bookworm base image made with mmdebstrap and imported (no registry needed), the image built with
 # BUILD_IMAGE/BASE_IMAGE pointed at it, then run against the test Postgres (--network host): it
 # names its commit, runs as the non-root user, copies a table into the embedded D1 inside a
-# mounted state directory and streams the next changes there; `status` (the HEALTHCHECK) passes.
+# mounted state directory and streams the next changes there; detached, run answers /healthz and
+# /metrics, its HEALTHCHECK passes, and `docker stop` ends it with exit 0.
 # docker-compose validates docker/compose.yaml. Everything it made is removed, dockerd stopped,
 # on any exit. Named *_e2e so the ASan pass skips it (it tests the image, not the sanitizers).
 source "$(dirname "$0")/lib.sh"
@@ -75,8 +76,8 @@ out=$(dr "$image" version)
 [ "$(dr --entrypoint id "$image" -u)" = 10001 ] && pass "uid 10001, not root" || fail "uid in the image"
 docker image inspect -f '{{json .Config.Volumes}}' "$image" | grep -q '"/var/lib/wal2edge"' &&
     pass "/var/lib/wal2edge is a volume" || fail "no state volume"
-docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$image" | grep -q '"wal2edge","status"' &&
-    pass "HEALTHCHECK runs wal2edge status" || fail "healthcheck: $(docker image inspect -f '{{json .Config.Healthcheck}}' "$image")"
+docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$image" | grep -q '"/usr/local/bin/wal2edge-healthcheck"' &&
+    pass "HEALTHCHECK runs wal2edge-healthcheck" || fail "healthcheck: $(docker image inspect -f '{{json .Config.Healthcheck}}' "$image")"
 
 step "replicate into the embedded D1 in a mounted state directory"
 psql_q <<'SQL'
@@ -90,12 +91,14 @@ cat >"$WORK/etc/wal2edge.jsonc" <<'JSONC'
   "state_dir": "${STATE_DIRECTORY}",
   "d1": { "app": { "database_id": "" } },   // embedded: STATE_DIR/d1/app.sqlite
   "mappings": ["mappings/*.jsonc"],
+  "metrics": { "listen": "${METRICS_LISTEN:-}" },
 }
 JSONC
 echo '{ "table": "public.items", "d1": { "database": "app", "table": "items" } }' >"$WORK/etc/mappings/items.jsonc"
 chown -R 10001:10001 "$WORK/state"
-w2e() {   # the image, the test's config read-only and its state directory mounted
-    dr -e DATABASE_URL -v "$WORK/etc:/etc/wal2edge:ro" -v "$WORK/state:/var/lib/wal2edge" "$image" "$@"
+mounts=(-e DATABASE_URL -v "$WORK/etc:/etc/wal2edge:ro" -v "$WORK/state:/var/lib/wal2edge")
+w2e() {   # the image, the test's config read-only and its state directory mounted; no metrics
+    dr "${mounts[@]}" -e METRICS_LISTEN= "$image" "$@"   # listener on the host's network
 }
 w2e migrate --no-progress >"$WORK/migrate.out" 2>&1 && pass "migrate in the container" ||
     { fail "migrate:"; tail -n 20 "$WORK/migrate.out" >&2; }
@@ -107,8 +110,30 @@ got=$(sqlite3 "$d1" "SELECT count(*), sum(id), (SELECT name FROM items WHERE id 
 [ "$got" = "500|125743|renamed|9.99" ] && pass "D1 in the mounted state dir: 500 rows, the update, insert and delete applied" ||
     fail "D1 rows: $got (expected 500|125743|renamed|9.99)"
 [ "$(stat -c %u "$d1" 2>/dev/null)" = 10001 ] && pass "state files owned by the image's user" || fail "state owner: $(stat -c %u "$d1")"
-w2e status >"$WORK/status.out" 2>&1 && pass "status (the HEALTHCHECK command) exits 0" ||
-    { fail "status:"; cat "$WORK/status.out" >&2; }
+d1_count() { sqlite3 "$d1" "SELECT count(*) FROM items WHERE id = $1" 2>/dev/null || echo 0; }
+
+step "run detached: /healthz, /metrics, the HEALTHCHECK, SIGTERM"
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+port=$(free_port)
+# nothing listens on this port yet: the HEALTHCHECK falls back to `wal2edge status`
+dr "${mounts[@]}" -e METRICS_LISTEN="127.0.0.1:$port" --entrypoint wal2edge-healthcheck "$image" &&
+    pass "HEALTHCHECK without a listener: wal2edge status, healthy" || fail "HEALTHCHECK fallback to status"
+cid=$(docker run -d --network host "${mounts[@]}" -e METRICS_LISTEN="127.0.0.1:$port" "$image" run)
+for _ in $(seq 1 60); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.5; done
+curl -fsS "http://127.0.0.1:$port/healthz" >"$WORK/healthz.out" 2>&1 && pass "/healthz: $(cat "$WORK/healthz.out")" ||
+    { fail "/healthz did not answer:"; docker logs "$cid" 2>&1 | tail -n 20 >&2; }
+docker exec "$cid" wal2edge-healthcheck && pass "the HEALTHCHECK passes against run" || fail "HEALTHCHECK against run"
+curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^wal2edge_build_info' &&
+    pass "/metrics reachable from the host" || fail "/metrics"
+psql_q -c "INSERT INTO items VALUES (502, 'streamed', 1.00)"
+for _ in $(seq 1 60); do [ "$(d1_count 502)" = 1 ] && break; sleep 0.5; done
+[ "$(d1_count 502)" = 1 ] && pass "a row inserted while the container runs reaches D1" || fail "row 502 not in D1"
+start=$(date +%s%N)
+docker stop -t 60 "$cid" >/dev/null
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+code=$(docker inspect -f '{{.State.ExitCode}}' "$cid")
+[ "$code" = 0 ] && pass "docker stop (SIGTERM): exit 0 after ${ms} ms" || { fail "docker stop: exit $code"; docker logs "$cid" 2>&1 | tail -n 20 >&2; }
+docker rm "$cid" >/dev/null
 w2e slot drop --force >/dev/null 2>&1 || true
 
 step "compose file"
