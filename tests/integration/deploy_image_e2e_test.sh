@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 repo=$WAL2EDGE_SOURCE_DIR
 
-for tool in dockerd docker mmdebstrap docker-compose; do
+for tool in dockerd docker mmdebstrap docker-compose promtool; do
     command -v "$tool" >/dev/null ||
         { echo "$TEST_NAME: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
@@ -139,5 +139,11 @@ w2e slot drop --force >/dev/null 2>&1 || true
 step "compose file"
 (cd "$repo/docker" && docker-compose -f compose.yaml config -q) 2>"$WORK/compose.err" &&
     pass "docker-compose config: docker/compose.yaml is valid" || { fail "compose:"; cat "$WORK/compose.err" >&2; }
+# its Prometheus config with the alert rules mounted beside it, as compose lays them out
+mkdir -p "$WORK/prom"
+cp "$repo/docker/prometheus.yml" "$repo/monitoring/alerts.yml" "$WORK/prom/"
+promtool check config "$WORK/prom/prometheus.yml" >"$WORK/promtool.out" 2>&1 &&
+    pass "promtool check config: docker/prometheus.yml with monitoring/alerts.yml" ||
+    { fail "promtool:"; cat "$WORK/promtool.out" >&2; }
 
 finish
