@@ -14,12 +14,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "metrics/page.h"
 #include "metrics/registry.h"
 #include "net/httpd.h"
 
 #define METRICS_ERRORS_KEPT 5
+#define METRICS_SAMPLE_MS 10000        /* the status page's history: one sample every 10 s ... */
+#define METRICS_SAMPLES 360            /* ... for an hour */
 
 typedef struct TargetState {
     char *name;
@@ -41,6 +45,12 @@ struct Metrics {
     char errors[METRICS_ERRORS_KEPT][ERR_MSG_MAX];
     size_t error_count;            /* ever recorded; the ring holds the last METRICS_ERRORS_KEPT */
     char slot_problem[256];        /* the WAL guard's, "" when none */
+    double heartbeat_mono_s;       /* when the last heartbeat came back (monotonic s), < 0 none */
+    /* the status page's last hour: a ring of samples */
+    double tput[METRICS_SAMPLES], lag_hist[METRICS_SAMPLES];
+    size_t sample_count, sample_next;
+    int64_t last_sample_ms;
+    double last_sample_tx;
     /* families */
     MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
         *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
@@ -200,6 +210,83 @@ char *metrics_render(Metrics *m)
     return b.data;
 }
 
+/* The status page, from one moment's figures. */
+static char *render_page(Metrics *m)
+{
+    const char *const slot[] = {m->cfg->source.slot};
+    char ready_reason[ERR_MSG_MAX + 64];
+    int ready = metrics_ready(m, ready_reason, sizeof ready_reason);
+    PageTarget *targets = xcalloc(m->target_count ? m->target_count : 1, sizeof *targets);
+    char (*failing)[ERR_MSG_MAX] = xcalloc(m->target_count ? m->target_count : 1, sizeof *failing);
+    for (size_t i = 0; i < m->target_count; i++) {
+        const char *const t[] = {m->targets[i].name};
+        targets[i].name = m->targets[i].name;
+        targets[i].lag_bytes = metric_value(m->target_lag_bytes, t);
+        targets[i].writes_ok = metric_value(m->requests, (const char *const[]){m->targets[i].name, "ok"});
+        targets[i].commit_to_durable_avg = metric_mean(m->commit_to_durable, t);
+        targets[i].failing = failing[i];
+    }
+    double safe = metric_value(m->safe_wal, slot);
+    PageData d = {
+        .version = WAL2EDGE_VERSION,
+        .slot = m->cfg->source.slot,
+        .ready_status = ready,
+        .ready_reason = ready_reason,
+        .retained_bytes = metric_value(m->retained, slot),
+        .safe_wal_bytes = safe != 0 ? safe : -1,
+        .max_retained_bytes = (double)m->cfg->source.max_retained_wal_bytes,
+        .lag_bytes = metric_value(m->repl_lag_bytes, slot),
+        .transactions = metric_value(m->transactions, NULL),
+        .targets = targets,
+        .target_count = m->target_count,
+        .sample_seconds = METRICS_SAMPLE_MS / 1000,
+    };
+    double *tput = xcalloc(METRICS_SAMPLES, sizeof *tput), *lag = xcalloc(METRICS_SAMPLES, sizeof *lag);
+    const char *errors[METRICS_ERRORS_KEPT];
+    char (*error_copies)[ERR_MSG_MAX] = xcalloc(METRICS_ERRORS_KEPT, sizeof *error_copies);
+    char wal_status[16];
+    pthread_mutex_lock(&m->mu);
+    d.state = state_name(m->state);
+    snprintf(wal_status, sizeof wal_status, "%s", m->wal_status);
+    d.wal_status = wal_status;
+    d.lag_seconds = m->lag_seconds;
+    d.heartbeat_age_seconds = m->heartbeat_mono_s < 0 ? -1 : (double)clock_mono_ms() / 1e3 - m->heartbeat_mono_s;
+    for (size_t i = 0; i < m->target_count; i++)
+        snprintf(failing[i], ERR_MSG_MAX, "%s", m->targets[i].failing);
+    /* oldest first */
+    for (size_t i = 0; i < m->sample_count; i++) {
+        size_t at = (m->sample_next + METRICS_SAMPLES - m->sample_count + i) % METRICS_SAMPLES;
+        tput[i] = m->tput[at];
+        lag[i] = m->lag_hist[at];
+    }
+    d.samples = m->sample_count;
+    /* newest first */
+    size_t kept = m->error_count < METRICS_ERRORS_KEPT ? m->error_count : METRICS_ERRORS_KEPT;
+    for (size_t i = 0; i < kept; i++) {
+        snprintf(error_copies[i], ERR_MSG_MAX, "%s", m->errors[(m->error_count - 1 - i) % METRICS_ERRORS_KEPT]);
+        errors[i] = error_copies[i];
+    }
+    pthread_mutex_unlock(&m->mu);
+    d.throughput = tput;
+    d.lag_history = lag;
+    d.errors = errors;
+    d.error_count = kept;
+    Buf b;
+    Err err;
+    buf_init(&b, 4u << 20);
+    char *html = page_render(&d, &b, &err) && buf_append(&b, "", 1, &err) ? b.data : NULL;
+    if (!html) {
+        buf_free(&b);
+        html = xasprintf("<!doctype html><p>%s</p>\n", err.msg);
+    }
+    free(targets);
+    free(failing);
+    free(tput);
+    free(lag);
+    free(error_copies);
+    return html;
+}
+
 static void reply_text(HttpdReply *reply, int status, const char *content_type, char *body)
 {
     reply->status = status;
@@ -221,9 +308,7 @@ static void serve(void *user, const char *path, HttpdReply *reply)
         int status = metrics_ready(m, reason, sizeof reason);
         reply_text(reply, status, "text/plain; charset=utf-8", xasprintf("%s\n", reason));
     } else if (strcmp(path, "/") == 0) {
-        reply_text(reply, 200, "text/html; charset=utf-8",
-                   xstrdup("<!doctype html><title>wal2edge</title><p><a href=\"/metrics\">metrics</a> "
-                           "<a href=\"/healthz\">healthz</a> <a href=\"/readyz\">readyz</a></p>\n"));
+        reply_text(reply, 200, "text/html; charset=utf-8", render_page(m));
     } else {
         reply_text(reply, 404, "text/plain; charset=utf-8",
                    xstrdup("not found: try /metrics, /healthz, /readyz or /\n"));
@@ -239,6 +324,8 @@ bool metrics_start(const Config *cfg, const char *const *targets, size_t count, 
     m->cfg = cfg;
     m->log.component = "metrics";
     m->lag_seconds = -1;
+    m->heartbeat_mono_s = -1;
+    m->last_sample_ms = clock_mono_ms();
     pthread_mutex_init(&m->mu, NULL);
     m->targets = xcalloc(count ? count : 1, sizeof *m->targets);
     m->target_count = count;
@@ -356,8 +443,19 @@ void metrics_lag_seconds(Metrics *m, double lag_seconds)
 {
     if (!m)
         return;
+    double tx = metric_value(m->transactions, NULL);
+    int64_t now = clock_mono_ms();
     pthread_mutex_lock(&m->mu);
     m->lag_seconds = lag_seconds;
+    if (now - m->last_sample_ms >= METRICS_SAMPLE_MS) {
+        m->tput[m->sample_next] = (tx - m->last_sample_tx) * 1000.0 / (double)(now - m->last_sample_ms);
+        m->lag_hist[m->sample_next] = lag_seconds > 0 ? lag_seconds : 0;
+        m->sample_next = (m->sample_next + 1) % METRICS_SAMPLES;
+        if (m->sample_count < METRICS_SAMPLES)
+            m->sample_count++;
+        m->last_sample_ms = now;
+        m->last_sample_tx = tx;
+    }
     pthread_mutex_unlock(&m->mu);
     if (lag_seconds >= 0)
         metric_set(m->repl_lag_seconds, (const char *const[]){m->cfg->source.slot}, lag_seconds);
@@ -395,6 +493,10 @@ void metrics_slot(Metrics *m, const PgSlotFacts *s, const char *problem)
 
 void metrics_heartbeat(Metrics *m, double unix_seconds)
 {
-    if (m)
-        metric_set(m->heartbeat, NULL, unix_seconds);
+    if (!m)
+        return;
+    metric_set(m->heartbeat, NULL, unix_seconds);
+    pthread_mutex_lock(&m->mu);
+    m->heartbeat_mono_s = (double)clock_mono_ms() / 1e3;
+    pthread_mutex_unlock(&m->mu);
 }

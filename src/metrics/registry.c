@@ -166,21 +166,42 @@ void metric_clear(MetricFamily *f)
     pthread_mutex_unlock(&f->reg->mu);
 }
 
-double metric_value(MetricFamily *f, const char *const *label_values)
+/* The value (a histogram's sum) and count of a series; false when it does not exist. */
+static bool series_read(MetricFamily *f, const char *const *label_values, double *value, unsigned long long *count)
 {
+    *value = 0;
+    *count = 0;
     if (!f)
-        return 0;
+        return false;
     pthread_mutex_lock(&f->reg->mu);
-    double v = 0;
-    for (size_t i = 0; i < f->series_count; i++) {
+    bool found = false;
+    for (size_t i = 0; i < f->series_count && !found; i++) {
         size_t k = 0;
         while (k < f->label_count && strcmp(f->series[i].values[k], label_values[k]) == 0)
             k++;
-        if (k == f->label_count)
-            v = f->series[i].value;
+        if (k == f->label_count) {
+            found = true;
+            *value = f->series[i].value;
+            *count = f->series[i].count;
+        }
     }
     pthread_mutex_unlock(&f->reg->mu);
+    return found;
+}
+
+double metric_value(MetricFamily *f, const char *const *label_values)
+{
+    double v;
+    unsigned long long count;
+    series_read(f, label_values, &v, &count);
     return v;
+}
+
+double metric_mean(MetricFamily *f, const char *const *label_values)
+{
+    double sum;
+    unsigned long long count;
+    return series_read(f, label_values, &sum, &count) && count ? sum / (double)count : -1;
 }
 
 /* A sample value: integers without a fraction, else the shortest exact form; +Inf, -Inf, NaN. */

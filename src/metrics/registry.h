@@ -45,8 +45,10 @@ void metric_set(MetricFamily *f, const char *const *label_values, double value);
 void metric_observe(MetricFamily *f, const char *const *label_values, double value); /* histogram */
 /* Drop every series of the family (a gauge whose label set changes, e.g. wal_status). */
 void metric_clear(MetricFamily *f);
-/* The value of a counter or gauge series, 0 when it does not exist (tests, status). */
+/* The value of a counter or gauge series, 0 when it does not exist (tests, the status page). */
 double metric_value(MetricFamily *f, const char *const *label_values);
+/* A histogram series' mean (sum / count), -1 when it has no observation. */
+double metric_mean(MetricFamily *f, const char *const *label_values);
 
 /* Append the whole registry in the text exposition format. */
 bool metricreg_render(MetricReg *reg, Buf *out, Err *err) WARN_UNUSED;

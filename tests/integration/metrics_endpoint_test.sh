@@ -9,22 +9,7 @@ source "$(dirname "$0")/metrics_lib.sh"
 
 export TEST_SLOT=metrics_endpoint TEST_PUBLICATION=metrics_endpoint_pub
 command -v promtool >/dev/null || { echo "$TEST_NAME: promtool is required (scripts/install-deps.sh)" >&2; exit 1; }
-psql_q <<'SQL' >/dev/null
-CREATE TABLE me_t (id int PRIMARY KEY, v text NOT NULL);
-CREATE PUBLICATION metrics_endpoint_pub FOR TABLE me_t;
-SQL
-mkdir -p "$WORK/mappings"
-echo '{ "table": "public.me_t", "d1": { "database": "app" } }' >"$WORK/mappings/me_t.jsonc"
-write_config "$WORK/w.jsonc" "\"changelog\": {\"path\": \"$WORK/changes.ndjson\"}, \"d1\": { \"app\": {} },
-  \"mappings\": [\"mappings/*.jsonc\"], \"metrics\": { \"listen\": \"127.0.0.1:0\", \"ready_max_lag_seconds\": 30 }"
-run_w2e slot --config "$WORK/w.jsonc" slot create
-expect_rc slot 0
-run_w2e migrate --config "$WORK/w.jsonc" migrate
-expect_rc migrate 0
-
-start_metrics_run "$WORK/w.jsonc"
-trap 'rc=$?; kill $run_pid 2>/dev/null || true; wait $run_pid 2>/dev/null || true;
-      [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+metrics_d1_setup me_t ", \"ready_max_lag_seconds\": 30"
 value() { metric_value "$1"; }
 wait_for() {   # wait_for SECONDS CMD...: until CMD succeeds
     local n=$(($1 * 5)); shift
