@@ -10,6 +10,8 @@ COPY tests/edge tests/edge
 COPY workers workers
 # the emulator listens on loopback only: compose runs wal2edge in this container's network
 ENV EDGE_STATE_DIR=/var/lib/edge EDGE_PORT=8787
+# made here, owned by the node user, so a new named volume starts out writable by it
+RUN install -d -o node -g node /var/lib/edge
 VOLUME ["/var/lib/edge"]
 USER node
 CMD ["node", "tests/edge/src/main.mjs"]
