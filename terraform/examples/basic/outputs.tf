@@ -27,3 +27,8 @@ output "wal2edge_env" {
   value     = module.wal2edge.wal2edge_env
   sensitive = true
 }
+
+# terraform output -raw wrangler_d1_config > ../../../wrangler.d1.jsonc   (then docs/deploy.md, step 4)
+output "wrangler_d1_config" {
+  value = module.wal2edge.wrangler_d1_config
+}

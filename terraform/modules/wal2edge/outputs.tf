@@ -78,3 +78,19 @@ output "wal2edge_env" {
     "R2_SECRET_ACCESS_KEY=${local.token_value == null ? "" : sha256(local.token_value)}\n",
   ]))
 }
+
+# A wrangler config that names every D1 database by its id, for `wrangler d1 migrations apply`
+# (docs/deploy.md): write it at the repository's top, where migrations/ is.
+output "wrangler_d1_config" {
+  description = "wrangler.jsonc for the D1 migrations: `terraform output -raw wrangler_d1_config > wrangler.d1.jsonc`."
+  value = jsonencode({
+    name               = "${var.name_prefix}-migrations"
+    compatibility_date = "2025-04-01"
+    d1_databases = [for n in var.d1_databases : {
+      binding        = upper(replace(n, "-", "_"))
+      database_name  = cloudflare_d1_database.db[n].name
+      database_id    = cloudflare_d1_database.db[n].id
+      migrations_dir = length(var.d1_databases) == 1 ? "migrations" : "migrations/${n}"
+    }]
+  })
+}
