@@ -20,7 +20,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "daemon/source_watch.h"
-#include "d1/types.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
@@ -32,6 +31,7 @@
 #include "state/lock.h"
 #include "state/store.h"
 #include "targets/kv.h"
+#include "value/render.h"
 
 
 #define WARM_MAX_TARGETS 64

@@ -36,45 +36,12 @@ static void add_msg(char ***list, size_t *count, const char *file, int line, int
 #define WARNING(s, m, line, col, key, ...) \
     add_msg(&(s)->warnings, &(s)->warning_count, (m)->file, line, col, key, __VA_ARGS__)
 
-bool d1_quote_ident(Buf *b, const char *name, Err *err)
-{
-    if (!buf_append(b, "\"", 1, err))
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!buf_append(b, p, 1, err) || (*p == '"' && !buf_append(b, "\"", 1, err)))
-            return false;
-    return buf_append(b, "\"", 1, err);
-}
-
-static void table_clear(D1Table *t)
-{
-    free(t->database);
-    free(t->name);
-    free(t->source);
-    for (size_t i = 0; i < t->col_count; i++) {
-        free(t->cols[i].pg_name);
-        free(t->cols[i].d1_name);
-        free(t->cols[i].pg_type);
-        d1_type_free(t->cols[i].type);
-    }
-    free(t->cols);
-    free(t->key);
-    free(t->key_origin);
-    for (size_t i = 0; i < t->index_count; i++) {
-        free(t->indexes[i].name);
-        free(t->indexes[i].cols);
-    }
-    free(t->indexes);
-    free(t->unbounded);
-    memset(t, 0, sizeof *t);
-}
-
 void d1_schema_free(D1Schema *s)
 {
     if (!s)
         return;
     for (size_t i = 0; i < s->table_count; i++)
-        table_clear(&s->tables[i]);
+        d1_table_clear(&s->tables[i]);
     free(s->tables);
     for (size_t i = 0; i < s->problem_count; i++)
         free(s->problems[i]);
@@ -418,7 +385,7 @@ static void add_table(D1Schema *s, const Mapping *m, const CatalogInfo *cat)
         free(upsert);
     }
     if (!ok) {
-        table_clear(&t);
+        d1_table_clear(&t);
         return;
     }
     s->tables = xrealloc(s->tables, (s->table_count + 1) * sizeof *s->tables);

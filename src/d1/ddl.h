@@ -21,49 +21,9 @@
 #include <stddef.h>
 
 #include "core/buf.h"
-#include "d1/types.h"
+#include "d1/table.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
-
-/* D1 limits (reference: cloudflare-api.md §2.5). */
-#define D1_MAX_COLUMNS 100
-#define D1_MAX_PARAMS 100
-#define D1_MAX_SQL_BYTES 100000
-#define D1_MAX_ROW_BYTES 2000000
-#define D1_STATE_TABLE "_wal2edge_state"
-
-typedef struct D1Column {
-    char *pg_name;
-    char *d1_name;
-    D1Type *type;              /* owned */
-    char *pg_type;             /* format_type with typmod, for comments and messages */
-    int32_t typmod;
-    bool not_null;
-    bool is_key;
-} D1Column;
-
-typedef struct D1Index {
-    char *name;
-    bool unique;
-    size_t *cols;              /* indexes into D1Table.cols */
-    size_t col_count;
-} D1Index;
-
-typedef struct D1Table {
-    char *database;            /* the config's d1 target name */
-    char *name;                /* the D1 table */
-    char *source;              /* "schema.name" */
-    const Mapping *mapping;    /* borrowed from the MappingSet */
-    D1Column *cols;
-    size_t col_count;
-    size_t *key;               /* indexes into cols, in key order */
-    size_t key_count;
-    char *key_origin;          /* "primary key", "replica identity index x", "mapping" */
-    D1Index *indexes;          /* unique ones become UNIQUE constraints */
-    size_t index_count;
-    size_t max_row_bytes;      /* bounded columns' sum */
-    char *unbounded;           /* "email, profile": columns with no size limit; NULL if none */
-} D1Table;
 
 typedef struct D1Schema {
     D1Table *tables;           /* sorted by (database, name) */
@@ -94,8 +54,5 @@ char *d1_ddl_table(const D1Table *t);
 char *d1_ddl_state_table(void);
 /* Owned list of the distinct databases of s, sorted; *count set. */
 char **d1_schema_databases(const D1Schema *s, size_t *count);
-
-/* SQL identifier quoting: "na""me". Appends to b. */
-bool d1_quote_ident(Buf *b, const char *name, Err *err) WARN_UNUSED;
 
 #endif

@@ -8,7 +8,7 @@
  *           key changes, multi-row upserts split by D1's limits, and the
  *           _wal2edge_state checkpoint upsert.
  * Not mine: sending them (the D1 targets), the schema (d1/ddl), value
- *           conversion (d1/types).
+ *           conversion (value/render).
  * Pure:     yes.
  *
  * Values are always bound parameters (?1..?N), identifiers always quoted.
@@ -24,10 +24,10 @@
 #include <stddef.h>
 
 #include "core/err.h"
-#include "d1/ddl.h"
-#include "d1/types.h"
+#include "d1/table.h"
 #include "pipeline/change.h"
 #include "pipeline/deadletter.h"
+#include "value/render.h"
 
 typedef struct D1Stmt {
     char *sql;

@@ -16,8 +16,8 @@
 #include "core/fs.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "migrate/checksum.h"
 #include "migrate/import_sql.h"
-#include "migrate/migrate.h"
 
 /* first poll of an import after 250 ms, then backing off (cf/client) */
 #define MREST_IMPORT_POLL_MS 250

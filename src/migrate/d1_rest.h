@@ -32,6 +32,7 @@
 #include "core/err.h"
 #include "d1/ddl.h"
 #include "pg/lsn.h"
+#include "value/render.h"
 
 #define MREST_PROGRESS_TABLE "_wal2edge_migrate"
 /* one import file holds at most this much SQL (a table may take several) */

@@ -8,7 +8,7 @@
  *           statements: D1 refuses BEGIN/COMMIT and runs a whole import
  *           atomically anyway.
  * Not mine: writing the file and the import flow (migrate, cf/client), the
- *           values (d1/types), identifier quoting (d1/ddl).
+ *           values (value/render), identifier quoting (d1/ddl).
  * Pure:     yes.
  *
  * Literals: INTEGER, REAL and TEXT values are written as quoted strings, so
@@ -25,7 +25,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "d1/ddl.h"
-#include "d1/types.h"
+#include "value/render.h"
 
 /* Bytes per statement in an import file: D1's limit minus a margin. */
 #define IMPORT_SQL_MAX_STMT_BYTES 90000

@@ -4,7 +4,6 @@
 #include "migrate/migrate.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "core/fs.h"
 #include "d1/ddl.h"
 #include "d1/migrations.h"
+#include "migrate/checksum.h"
 #include "migrate/d1_rest.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
@@ -35,51 +35,6 @@
 #define MIGRATE_LSN_SPAN ((Lsn)1 << 22)
 
 static const LogCtx LOGC = {.component = "migrate"};
-
-/* ------------------------------------------------------------ checksum */
-
-uint64_t migrate_row_hash(const D1Value *vals, size_t n)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    for (size_t i = 0; i < n; i++) {
-        const D1Value *v = &vals[i];
-        char head[48];
-        int hl;
-        switch (v->kind) {
-        case D1V_NULL:
-            hl = snprintf(head, sizeof head, "N;");
-            EVP_DigestUpdate(md, head, (size_t)hl);
-            continue;
-        case D1V_INTEGER:
-            hl = snprintf(head, sizeof head, "I%" PRId64 ";", v->i);
-            EVP_DigestUpdate(md, head, (size_t)hl);
-            continue;
-        case D1V_REAL:
-            hl = snprintf(head, sizeof head, "R%.17g;", v->r);
-            EVP_DigestUpdate(md, head, (size_t)hl);
-            continue;
-        case D1V_TEXT:
-            hl = snprintf(head, sizeof head, "T%zu:", v->len);
-            break;
-        case D1V_BLOB:
-            hl = snprintf(head, sizeof head, "B%zu:", v->len);
-            break;
-        default:
-            hl = 0;
-        }
-        EVP_DigestUpdate(md, head, (size_t)hl);
-        EVP_DigestUpdate(md, v->data ? v->data : "", v->len);
-    }
-    unsigned char d[32];
-    unsigned int dl = 0;
-    EVP_DigestFinal_ex(md, d, &dl);
-    EVP_MD_CTX_free(md);
-    uint64_t h = 0;
-    for (int i = 0; i < 8; i++)
-        h = (h << 8) | d[i];
-    return h;
-}
 
 /* ------------------------------------------------------------ copy */
 

@@ -25,7 +25,6 @@
 
 #include "config/config.h"
 #include "core/err.h"
-#include "d1/types.h"
 #include "mapping/mapping.h"
 #include "pg/lsn.h"
 
@@ -62,10 +61,5 @@ typedef struct MigrateResult {
 bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions *opts, MigrateResult *out,
                  Err *err) WARN_UNUSED;
 void migrate_result_free(MigrateResult *r);
-
-/* ---- the checksum, the same way on both sides (pure) ---- */
-
-/* Hash of one row of D1 values (in the D1 table's column order). */
-uint64_t migrate_row_hash(const D1Value *vals, size_t n);
 
 #endif

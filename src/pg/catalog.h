@@ -6,7 +6,7 @@
  *           primary key, unique and plain indexes, replica identity,
  *           existence and publication membership; and reading it (the one
  *           catalog reader; libpq is allowed here, see house rules).
- * Not mine: deciding what the facts mean for D1 (d1/types, d1/ddl).
+ * Not mine: deciding what the facts mean for D1 (value/pgtype, d1/ddl).
  * Pure:     catalog_read does I/O (one short connection); everything else is pure.
  * Trust:    catalog values come from the server and are checked as parsed
  *           (numbers strictly, counts capped).

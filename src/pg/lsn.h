@@ -1,7 +1,8 @@
 /*
  * pg/lsn.h - PostgreSQL log sequence numbers: the "X/X" text form and ordering.
  *
- * Owns:     Lsn (a plain uint64), strict parsing and formatting of "HI/LO" hex.
+ * Owns:     Lsn (a plain uint64), strict parsing and formatting of "HI/LO" hex,
+ *           and TargetCheckpoint (a transaction's commit and end LSN).
  * Not mine: where LSNs come from (pg/pgoutput, pg/walproto) or are persisted.
  * Pure:     yes; no allocation.
  * Trust:    lsn_parse accepts untrusted text (config, server replies) and is
@@ -20,6 +21,14 @@ typedef uint64_t Lsn;
 #define LSN_INVALID ((Lsn)0)
 /* "FFFFFFFF/FFFFFFFF" plus the NUL. */
 #define LSN_STR_MAX 18
+
+/* A transaction's place in the WAL: what a target's checkpoint records
+ * (pipeline/target) and the state store keeps for it (state/store). Here, below
+ * both, so the store does not depend on the target interface. */
+typedef struct TargetCheckpoint {
+    Lsn commit_lsn;            /* last durably applied transaction's commit LSN, 0 if none */
+    Lsn end_lsn;               /* and its end LSN */
+} TargetCheckpoint;
 
 /* Parse "16/B374D848" (either hex case). No sign, spaces, "0x" or empty halves. */
 bool lsn_parse(const char *s, Lsn *out, Err *err) WARN_UNUSED;

@@ -11,8 +11,8 @@
 
 #include "core/json_text.h"
 #include "core/mem.h"
-#include "d1/types.h"
 #include "pipeline/rowjson.h"
+#include "value/render.h"
 
 #ifndef WAL2EDGE_VERSION
 #define WAL2EDGE_VERSION "dev"

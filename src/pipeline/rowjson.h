@@ -18,9 +18,9 @@
 
 #include "core/buf.h"
 #include "core/err.h"
-#include "d1/types.h"
 #include "pg/catalog.h"
 #include "pg/relcache.h"
+#include "value/render.h"
 
 typedef struct RowShape RowShape;
 

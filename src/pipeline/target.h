@@ -27,12 +27,8 @@
 #include <stdbool.h>
 
 #include "core/err.h"
+#include "pg/lsn.h"
 #include "pipeline/change.h"
-
-typedef struct TargetCheckpoint {
-    Lsn commit_lsn;            /* last durably applied transaction's commit LSN, 0 if none */
-    Lsn end_lsn;               /* and its end LSN */
-} TargetCheckpoint;
 
 typedef struct Target Target;
 typedef struct DeadLetter DeadLetter; /* pipeline/deadletter.h */

@@ -10,7 +10,7 @@
  *           from a snapshot takes the same paths (key templates, KV values,
  *           row identity) as a row read from Postgres. Rendering the text again
  *           gives back the same JSON. A minimal JSON scanner for one line.
- * Not mine: rendering (d1/types), types (d1/types), reading parts (snapshot/reader).
+ * Not mine: rendering (value/render), types (value/pgtype), reading parts (snapshot/reader).
  * Pure:     yes.
  * Trust:    lines come from a snapshot file or bucket: parsed strictly, depth
  *           and sizes bounded; malformed input is ERR_PROTOCOL naming the column.
@@ -26,8 +26,8 @@
 
 #include "core/buf.h"
 #include "core/err.h"
-#include "d1/types.h"
 #include "pg/pgoutput.h"
+#include "value/render.h"
 
 /* Append the Postgres text of json[0..len) (one JSON value, not null) of type t. */
 bool pgtext_from_json(const D1Type *t, const char *json, size_t len, Buf *out, Err *err) WARN_UNUSED;

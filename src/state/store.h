@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "pipeline/target.h"
+#include "pg/lsn.h"
 
 typedef struct Store Store;
 

@@ -16,11 +16,11 @@
 #include "core/json_text.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "d1/types.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/keytemplate.h"
 #include "pipeline/rowjson.h"
 #include "state/sqlite.h"
+#include "value/render.h"
 
 #define KV_COOLDOWN_MS 1000    /* one write per second per key */
 #define KV_COOLDOWN_MARGIN_MS 100

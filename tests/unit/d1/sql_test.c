@@ -1,6 +1,7 @@
 /* Unit tests for d1/sql: statements for inserts, updates (TOAST, key changes), deletes, truncate, limits. */
 #include "d1_test_util.h"
 
+#include "d1/ddl.h"
 #include "d1/sql.h"
 
 typedef struct Fx {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for d1/types. Every input is the text output of a real PostgreSQL 15
+ * Unit tests for value/pgtype and value/render. Every input is the text output of a real PostgreSQL 15
  * server in the replication session's settings (DateStyle=ISO, TimeZone=UTC,
  * IntervalStyle=iso_8601, extra_float_digits=3, bytea_output=hex), captured with
  * psql from the local cluster (scripts/pg-local.sh).
@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "d1/types.h"
+#include "value/render.h"
 
 /* A hand-built catalog: a domain over int8, an enum, a composite, arrays of them. */
 static const char *const labels[] = {"pending", "paid"};

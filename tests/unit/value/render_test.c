@@ -9,8 +9,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "d1_test_util.h"
-#include "d1/types.h"
+#include "../d1/d1_test_util.h"
+#include "value/render.h"
 
 static void expect_json_in(const CatalogInfo *cat, uint32_t oid, const char *pg, const char *want)
 {
