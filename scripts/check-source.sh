@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/check-source.sh - house rules that the compiler does not check:
 #  1. each external library is wrapped by exactly the modules listed below;
-#  2. banned C functions (unbounded copies, unchecked number parsing, system()).
+#  2. banned C functions (unbounded copies, unchecked number parsing, system());
+#  3. the layers: which folder of src/ may include which (the table below), and
+#     no include cycle between modules (a module is X.c + X.h; a header with no
+#     .c of its own is an interface: including it depends on no implementation).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 status=0
@@ -27,6 +30,74 @@ done
 banned='\b(strcpy|strcat|sprintf|vsprintf|strncpy|strtok|atoi|atol|atoll|gets|sscanf|system|alloca)\s*\('
 if grep -rnE "$banned" src --include='*.c' --include='*.h'; then
     echo "check-source: banned function used (see docs/internals/house-rules.md)" >&2
+    status=1
+fi
+
+# The layer table, lowest first: each folder of src/ and the folders it may include
+# (its own always). A folder may only name folders above it in this table, so the
+# table itself has no cycle. A new folder must be added here.
+layers=(
+    'core:'
+    'config:core'
+    'net:core'
+    'pg:core'
+    'value:core pg'
+    'cf:core net'
+    'mapping:config core'
+    'metrics:config core net pg'
+    'state:core pg'
+    'pipeline:core pg value'
+    'd1:core mapping pg pipeline value'
+    'snapshot:cf config core d1 mapping pg pipeline state value'
+    'targets:cf config core d1 mapping pg pipeline state value'
+    'daemon:config core mapping metrics pg pipeline state'
+    'migrate:cf config core d1 daemon mapping pg pipeline snapshot state targets value'
+    'cli:cf config core d1 daemon mapping metrics migrate net pg pipeline snapshot state targets value'
+    'main:cli core net'
+)
+declare -A may=()
+for row in "${layers[@]}"; do
+    folder=${row%%:*}
+    for dep in ${row#*:}; do
+        if [ -z "${may[$dep]+x}" ]; then
+            echo "check-source: layer table: $folder names $dep, which is not below it" >&2
+            status=1
+        fi
+    done
+    may[$folder]=" ${row#*:} "
+done
+
+folder_of() { # src/pg/lsn.c -> pg; src/main.c -> main
+    local rel=${1#src/}
+    if [[ $rel == */* ]]; then echo "${rel%%/*}"; else echo "${rel%.*}"; fi
+}
+
+edges=$(mktemp)
+trap 'rm -f "$edges"' EXIT
+while IFS= read -r hit; do
+    file=${hit%%:*}
+    inc=${hit#*#include \"}
+    inc=${inc%\"*}
+    from=$(folder_of "$file")
+    to=${inc%%/*}
+    if [ -z "${may[$from]+x}" ]; then
+        echo "check-source: $file: folder $from/ is not in the layer table (scripts/check-source.sh)" >&2
+        status=1
+    elif [ "$to" != "$from" ] && [[ ${may[$from]} != *" $to "* ]]; then
+        echo "check-source: $file includes \"$inc\": $from/ may include only:${may[$from]% }" >&2
+        status=1
+    fi
+    # module edge; an interface header (no .c) counts only for what it includes
+    mod=${file#src/}
+    mod=${mod%.*}
+    target=${inc%.h}
+    if [ "$mod" != "$target" ] && [ -f "src/$target.c" ]; then
+        echo "$mod $target" >>"$edges"
+    fi
+done < <(grep -rHE '^#include "[a-z0-9_]+/[a-z0-9_]+\.h"' src --include='*.c' --include='*.h' || true)
+if ! loops=$(tsort "$edges" 2>&1 >/dev/null); then
+    echo "check-source: include cycle between modules:" >&2
+    echo "$loops" | grep -v 'input contains a loop' | sed 's/^tsort: /  /' >&2
     status=1
 fi
 
