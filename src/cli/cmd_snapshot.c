@@ -58,7 +58,7 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
     int rc = 0;
     for (int i = 1; i < argc && rc == 0; i++) {
         const char *v;
-        uint64_t u;
+        uint64_t u = 0;
         if ((v = opt_value(argc, argv, &i, "--table"))) {
             if (!strchr(v, '.'))
                 rc = cli_usage_error(argv[0], "--table wants SCHEMA.TABLE, not \"%s\"", v);

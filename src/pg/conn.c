@@ -247,7 +247,7 @@ bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *s, Err *err)
 
 bool pgconn_emit_heartbeat(PgConn *conn, const char *content, Err *err)
 {
-    PGresult *res;
+    PGresult *res = NULL;
     const char *params[] = {content};
     if (!query_row(conn, "a heartbeat", "SELECT pg_logical_emit_message(true, '" PGCONN_HEARTBEAT_PREFIX "', $1)::text",
                    1, params, &res, err))
@@ -258,7 +258,7 @@ bool pgconn_emit_heartbeat(PgConn *conn, const char *content, Err *err)
 
 bool pgconn_current_wal_lsn(PgConn *conn, Lsn *out, Err *err)
 {
-    PGresult *res;
+    PGresult *res = NULL;
     if (!query_row(conn, "the current WAL position", "SELECT pg_current_wal_lsn()::text", 0, NULL, &res, err))
         return false;
     Err parse_err;

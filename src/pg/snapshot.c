@@ -95,7 +95,7 @@ static bool one_value(PgSnapshot *s, const char *sql, int nparams, const char *c
 bool pgsnap_current_lsn(PgSnapshot *s, Lsn *out, Err *err)
 {
     char v[64];
-    bool is_null;
+    bool is_null = true;
     if (!one_value(s, "SELECT pg_current_wal_lsn()::text", 0, NULL, "reading the WAL position", v, sizeof v,
                    &is_null, err))
         return false;
@@ -108,7 +108,7 @@ bool pgsnap_estimate_rows(PgSnapshot *s, const char *schema, const char *name, i
 {
     const char *params[2] = {schema, name};
     char v[64];
-    bool is_null;
+    bool is_null = true;
     if (!one_value(s,
                    "SELECT c.reltuples::bigint::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
                    "c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",

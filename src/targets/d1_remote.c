@@ -365,7 +365,7 @@ static bool skip_refused(D1Remote *d, size_t from, size_t *to, const Mark *ck, c
 {
     Err refusal = *cause;
     for (;;) {
-        size_t k;
+        size_t k = 0;
         if (*to == from || !find_refused(d, from, *to, &k, err) || !refuse_stmt(d, k, &refusal, err)) {
             if (*to == from)
                 *err = refusal;
