@@ -310,11 +310,33 @@ static bool get_and_discard(CfClient *c, const char *what, const char *perm, con
     return true;
 }
 
+/*
+ * An account-owned token (what the Terraform module makes by default) is verified under
+ * the account, a user token under /user: try the account's endpoint first when there is
+ * an account id, then the user's when the API refused (not when it was unreachable).
+ */
 bool cf_token_verify(CfClient *c, Err *err)
 {
+    Err account_err = {0};
+    if (c->account_id && c->account_id[0]) {
+        const char *segs[] = {"tokens", "verify"};
+        char *url = acct_url(c, segs, 2);
+        bool ok = get_and_discard(c, "account token verify", NULL, url, &account_err);
+        free(url);
+        if (ok)
+            return true;
+        if (account_err.code != ERR_CF_API) {
+            *err = account_err;
+            return false;
+        }
+    }
     char *url = xasprintf("%s/user/tokens/verify", c->base_url);
     bool ok = get_and_discard(c, "token verify", NULL, url, err);
     free(url);
+    if (!ok && account_err.code == ERR_CF_API) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n, " (refused as an account token too)");
+    }
     return ok;
 }
 

@@ -73,7 +73,8 @@ void cf_client_free(CfClient *c);
 CfClientStats cf_client_stats(const CfClient *c);
 uint64_t cf_client_request_count(const CfClient *c);
 
-/* GET /user/tokens/verify: is the token valid? (doctor) */
+/* Is the token valid? GET /accounts/ID/tokens/verify (an account-owned token), then
+ * /user/tokens/verify (a user token) when the API refused the first. (doctor) */
 bool cf_token_verify(CfClient *c, Err *err) WARN_UNUSED;
 
 /* GET the resource's own record (D1 database, KV namespace, queue): does it

@@ -75,8 +75,13 @@ ns_id=$(edge_api POST /storage/kv/namespaces "{\"title\": \"$tag\"}" | jq -r .re
 queue_id=$(edge_api POST /queues "{\"queue_name\": \"$tag\"}" | jq -r .result.queue_id)
 write_config "$WORK/edge.jsonc" "\"d1\": {\"app\": {\"database_id\": \"$db_id\"}}, \"kv\": {\"cache\": {\"namespace_id\": \"$ns_id\"}},
   \"queues\": {\"changes\": {\"queue_id\": \"$queue_id\"}}, \"r2\": {\"lake\": {\"bucket\": \"$tag\"}}"
+since=$(curl -sS "$EDGE_ADMIN_URL/counters" | jq .last_seq)
 run_w2e creds --config "$WORK/edge.jsonc" doctor
 expect_rc creds 0
+# an account-owned token (what terraform/ makes) is verified under the account, not /user
+curl -sS "$EDGE_ADMIN_URL/log?since=$since&path=tokens/verify&limit=10" | jq -r '.entries[].path' >"$WORK/verify.paths"
+expect_contains "$WORK/verify.paths" "/accounts/$CLOUDFLARE_ACCOUNT_ID/tokens/verify" "doctor verifies the token under the account first"
+expect_not_contains "$WORK/verify.paths" "/user/tokens/verify" "a token the account endpoint accepts needs no /user check"
 expect_contains "$WORK/creds.out" "the API token is valid ($CLOUDFLARE_API_BASE_URL)"
 expect_contains "$WORK/creds.out" "database_id \"$db_id\" reachable with the API token"
 expect_contains "$WORK/creds.out" "namespace_id \"$ns_id\" reachable with the API token"
@@ -95,14 +100,17 @@ jq -e '.ok == false and ([.checks[] | select(.name == "api_token" and .status ==
     "$WORK/badtoken_json.out" >/dev/null && pass "doctor --json: the rejected token is a failure" ||
     fail "badtoken json: $(cat "$WORK/badtoken_json.out")"
 
-# Ids the account does not have, and R2 keys that do not sign: each target fails with its fix.
-write_config "$WORK/edge_missing.jsonc" '"d1": {"app": {"database_id": "00000000-0000-0000-0000-00000000dead"}},
-  "kv": {"cache": {"namespace_id": "0000000000000000000000000000dead"}}, "queues": {"changes": {"queue_id": "0000dead"}}'
+# Ids the account does not have, and R2 keys that do not sign: each target fails with its fix;
+# ids no run has used (the emulator keeps its state between runs of the suite on a developer's machine)
+miss=$(printf '%08x' $((RANDOM * 32768 + RANDOM)))
+miss_db="00000000-0000-0000-0000-0000$miss" miss_ns="000000000000000000000000$miss"
+write_config "$WORK/edge_missing.jsonc" '"d1": {"app": {"database_id": "'"$miss_db"'"}},
+  "kv": {"cache": {"namespace_id": "'"$miss_ns"'"}}, "queues": {"changes": {"queue_id": "0000dead"}}'
 run_w2e missing_ids --config "$WORK/edge_missing.jsonc" doctor
 expect_rc missing_ids 1
-expect_contains "$WORK/missing_ids.out" 'database_id "00000000-0000-0000-0000-00000000dead": d1 database info: [7404]'
-expect_contains "$WORK/missing_ids.out" 'fix: check d1.app.database_id "00000000-0000-0000-0000-00000000dead" (it does not exist in this account)'
-expect_contains "$WORK/missing_ids.out" 'namespace_id "0000000000000000000000000000dead": kv namespace info: [10009] namespace not found (http 404)'
+expect_contains "$WORK/missing_ids.out" "database_id \"$miss_db\": d1 database info: [7404]"
+expect_contains "$WORK/missing_ids.out" "fix: check d1.app.database_id \"$miss_db\" (it does not exist in this account)"
+expect_contains "$WORK/missing_ids.out" "namespace_id \"$miss_ns\": kv namespace info: [10009] namespace not found (http 404)"
 expect_contains "$WORK/missing_ids.out" 'queue_id "0000dead": queue info:'
 R2_SECRET_ACCESS_KEY=doctor-wrong-r2-secret run_w2e badkeys --config "$WORK/edge.jsonc" doctor
 expect_rc badkeys 1

@@ -138,7 +138,7 @@ variable "token_allowed_ips" {
 }
 
 variable "token_owner" {
-  description = "\"account\": an account-owned token for the bridge (survives people leaving); \"user\": owned by the deploy token's user. `wal2edge doctor` verifies tokens at /user/tokens/verify, which answers only for user-owned ones (docs/deploy.md)."
+  description = "\"account\": an account-owned token for the bridge (survives people leaving); \"user\": owned by the deploy token's user. `wal2edge doctor` verifies either kind."
   type        = string
   default     = "account"
   validation {
