@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cf/api.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -450,12 +451,7 @@ static bool file_md5(const char *path, char out_hex[33], uint64_t *out_size, Err
             err_set(err, ERR_INTERNAL, "md5 of '%s' failed", path);
         return false;
     }
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 16; i++) {
-        out_hex[2 * i] = hex[dig[i] >> 4];
-        out_hex[2 * i + 1] = hex[dig[i] & 15];
-    }
-    out_hex[32] = '\0';
+    hex_encode(dig, 16, out_hex);
     *out_size = total;
     return true;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cf/sigv4.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -472,7 +473,7 @@ static bool r2_call(R2Client *c, const R2Call *call, HttpResponse *resp, Err *er
         if (c->opts.unsigned_payload) {
             payload_hash = SIGV4_UNSIGNED_PAYLOAD;
         } else {
-            sigv4_sha256_hex(call->body, call->body_len, hash);
+            sha256_hex(call->body, call->body_len, hash);
             payload_hash = hash;
         }
     }
@@ -642,12 +643,7 @@ static bool file_sha256(const char *path, uint64_t offset, uint64_t len, char ou
     close(fd);
     if (!ok)
         return err_set(err, ERR_INTERNAL, "sha-256 of '%s' failed", path);
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[64] = '\0';
+    hex_encode(d, 32, out);
     return true;
 }
 

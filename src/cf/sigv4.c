@@ -6,31 +6,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 
 #define UNCAPPED (SIZE_MAX / 2)
-
-static const char HEX[] = "0123456789abcdef";
-
-static void to_hex(const unsigned char *d, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = HEX[d[i] >> 4];
-        out[2 * i + 1] = HEX[d[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-void sigv4_sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256(data ? data : (const void *)"", len, d);
-    to_hex(d, sizeof d, out);
-}
 
 void sigv4_cache_clear(SigV4KeyCache *cache)
 {
@@ -124,17 +106,6 @@ static bool amz_date_ok(const char *s)
 
 /* ---- canonical request ------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Owned percent-decoded copy of s[0..len). */
 static char *pct_decode(const char *s, size_t len, size_t *out_len)
 {
@@ -142,8 +113,8 @@ static char *pct_decode(const char *s, size_t len, size_t *out_len)
     size_t j = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && len - i >= 3 && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && len - i >= 3 && (hi = hex_value(s[i + 1])) >= 0 &&
+            (lo = hex_value(s[i + 2])) >= 0) {
             o[j++] = (char)(hi * 16 + lo);
             i += 2;
         } else {
@@ -321,7 +292,7 @@ static bool sts_build(const SigV4Request *req, const SigV4Creds *creds, const ch
         return false;
     }
     char h[65];
-    sigv4_sha256_hex(creq.data, creq.len, h);
+    sha256_hex(creq.data, creq.len, h);
     buf_free(&creq);
     return buf_printf(out, err, "AWS4-HMAC-SHA256\n%s\n", amz_date) &&
            scope_append(out, creds, amz_date, err) && buf_printf(out, err, "\n%s", h);
@@ -397,7 +368,7 @@ bool sigv4_sign(const SigV4Request *req, const SigV4Creds *creds, const char *am
             err_set(err, ERR_INTERNAL, "sigv4: hmac failed");
     }
     if (ok) {
-        to_hex(sig, 32, out_signature);
+        hex_encode(sig, 32, out_signature);
         Buf a;
         buf_init(&a, UNCAPPED);
         ok = buf_printf(&a, err, "AWS4-HMAC-SHA256 Credential=%s/", creds->access_key_id) &&

@@ -84,9 +84,6 @@ bool sigv4_sign(const SigV4Request *req, const SigV4Creds *creds, const char *am
 /* "YYYYMMDDTHHMMSSZ" for a Unix time (UTC). */
 void sigv4_format_date(int64_t epoch_s, char out[17]);
 
-/* Lower-case hex SHA-256 of data. */
-void sigv4_sha256_hex(const void *data, size_t len, char out[65]);
-
 /* Append "/" + key with every byte except A-Z a-z 0-9 - _ . ~ and '/' percent-encoded. */
 bool sigv4_encode_path(Buf *out, const char *key, Err *err) WARN_UNUSED;
 

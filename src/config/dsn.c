@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -116,17 +117,6 @@ char *dsn_redacted(const char *dsn)
     return buf_take(&b);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *dsn_password_decoded(const char *dsn, const DsnPasswords *found, size_t i)
 {
     const char *s = dsn + found->start[i];
@@ -135,8 +125,8 @@ char *dsn_password_decoded(const char *dsn, const DsnPasswords *found, size_t i)
     size_t o = 0;
     if (dsn_is_uri(dsn)) {
         for (size_t k = 0; k < n; k++) {
-            if (s[k] == '%' && k + 2 < n && hexval(s[k + 1]) >= 0 && hexval(s[k + 2]) >= 0) {
-                out[o++] = (char)(hexval(s[k + 1]) * 16 + hexval(s[k + 2]));
+            if (s[k] == '%' && k + 2 < n && hex_value(s[k + 1]) >= 0 && hex_value(s[k + 2]) >= 0) {
+                out[o++] = (char)(hex_value(s[k + 1]) * 16 + hex_value(s[k + 2]));
                 k += 2;
             } else {
                 out[o++] = s[k];

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/mem.h"
 
 typedef struct Parser {
@@ -97,22 +98,11 @@ static JsoncNode *node_new(JsoncType type, int line, int col)
     return n;
 }
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool read_hex4(Parser *p, uint32_t *out)
 {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(peek(p));
+        int h = hex_value((char)peek(p));
         if (h < 0)
             return FAIL(p, "expected 4 hex digits in \\u escape");
         v = v << 4 | (uint32_t)h;

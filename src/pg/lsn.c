@@ -2,19 +2,9 @@
  * pg/lsn.c - see lsn.h.
  */
 #include "pg/lsn.h"
+#include "core/hex.h"
 
 #include <stddef.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* One half: 1..8 hex digits. Advances *s past them. */
 static bool parse_half(const char **s, uint32_t *out)
@@ -22,7 +12,7 @@ static bool parse_half(const char **s, uint32_t *out)
     uint32_t v = 0;
     size_t n = 0;
     int d;
-    while ((d = hexval((*s)[n])) >= 0) {
+    while ((d = hex_value((*s)[n])) >= 0) {
         if (n == 8)
             return false;
         v = v << 4 | (uint32_t)d;

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
 
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/hex.h"
 #include "core/mem.h"
 #include "pg/relcache.h"
 #include "pg/walproto.h"
@@ -71,11 +71,8 @@ static char *stream_path(const Assembler *a, uint32_t xid)
 /* GIDs are up to 200 arbitrary bytes: name the file by their hash. */
 static char *prepared_path(const Assembler *a, const PgoStr *gid)
 {
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    SHA256((const unsigned char *)gid->p, gid->len, digest);
-    for (size_t i = 0; i < sizeof digest; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    char hex[SHA256_HEX_SIZE];
+    sha256_hex(gid->p, gid->len, hex);
     return xasprintf("%s/prepared-%s.spool", a->spool_dir, hex);
 }
 

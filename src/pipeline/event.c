@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "core/hex.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "pipeline/rowjson.h"
@@ -223,15 +224,8 @@ static bool append_value(Buf *b, const D1Type *type, const PgoCol *col, const Re
         }
         return json_text_append_str(b, (const char *)col->data, col->len, err);
     default: {
-        static const char hex[] = "0123456789abcdef";
-        if (!buf_append_str(b, "\"\\\\x", err))
-            return false;
-        for (uint32_t i = 0; i < col->len; i++) {
-            char pair[2] = {hex[col->data[i] >> 4], hex[col->data[i] & 15]};
-            if (!buf_append(b, pair, 2, err))
-                return false;
-        }
-        return buf_append_str(b, "\"", err);
+        return buf_append_str(b, "\"\\\\x", err) && hex_append(b, col->data, col->len, err) &&
+               buf_append_str(b, "\"", err);
     }
     }
 }

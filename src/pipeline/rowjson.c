@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 
@@ -67,15 +68,7 @@ static const ShapeCol *find_col(const RowShape *shape, const char *name, size_t 
 
 static bool append_hex_string(Buf *out, const uint8_t *p, size_t n, Err *err)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (!buf_append_str(out, "\"\\\\x", err))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char pair[2] = {hex[p[i] >> 4], hex[p[i] & 15]};
-        if (!buf_append(out, pair, 2, err))
-            return false;
-    }
-    return buf_append_str(out, "\"", err);
+    return buf_append_str(out, "\"\\\\x", err) && hex_append(out, p, n, err) && buf_append_str(out, "\"", err);
 }
 
 bool rowjson_append(const RowShape *shape, const Rel *rel, const PgoTuple *tup, RowJsonUnchanged unchanged,

@@ -6,14 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static int hex_digit(char c)
-{
-    static const char digits[] = "0123456789abcdef";
-    if (c >= 'A' && c <= 'F')
-        c = (char)(c - 'A' + 'a');
-    const char *p = c ? strchr(digits, c) : NULL;
-    return p ? (int)(p - digits) : -1;
-}
+#include "core/hex.h"
 
 /* Unescape p[0..end) in place from the first backslash at bs; returns the new end. */
 static char *unescape(char *bs, char *end, Err *err)
@@ -37,13 +30,13 @@ static char *unescape(char *bs, char *end, Err *err)
         case 't': *w++ = '\t'; break;
         case 'v': *w++ = '\v'; break;
         case 'x': {
-            int v = r < end ? hex_digit(*r) : -1;
+            int v = r < end ? hex_value(*r) : -1;
             if (v < 0) {
                 *w++ = 'x'; /* as Postgres reads it: \x without a hex digit is x */
                 break;
             }
             r++;
-            int d = r < end ? hex_digit(*r) : -1;
+            int d = r < end ? hex_value(*r) : -1;
             if (d >= 0) {
                 v = v * 16 + d;
                 r++;

@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/fs.h"
+#include "core/hex.h"
 #include "core/mem.h"
 
 #define PARTW_IN_BYTES (256u * 1024u)
@@ -203,8 +204,7 @@ bool partw_file_sha256(const char *path, char out[65], uint64_t *size, Err *err)
     EVP_MD_CTX_free(md);
     if (!ok)
         return false;
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    hex_encode(d, 32, out);
     if (size)
         *size = total;
     return true;

@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/fs.h"
+#include "core/hex.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -93,15 +94,8 @@ static bool append_value(Buf *b, const PgoCol *col, Err *err)
         return json_text_append_str(b, (const char *)col->data, col->len, err);
     default: {
         /* binary (send-function) bytes, shown as bytea hex text */
-        static const char hex[] = "0123456789abcdef";
-        if (!buf_append_str(b, "\"\\\\x", err))
-            return false;
-        for (uint32_t i = 0; i < col->len; i++) {
-            char pair[2] = {hex[col->data[i] >> 4], hex[col->data[i] & 15]};
-            if (!buf_append(b, pair, 2, err))
-                return false;
-        }
-        return buf_append_str(b, "\"", err);
+        return buf_append_str(b, "\"\\\\x", err) && hex_append(b, col->data, col->len, err) &&
+               buf_append_str(b, "\"", err);
     }
     }
 }

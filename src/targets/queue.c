@@ -21,10 +21,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "cf/r2.h"
 #include "core/fs.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/deadletter.h"
@@ -311,19 +311,6 @@ static bool refuse_if_broken(const Queue *q, Err *err)
 }
 
 /* -- claim check -- */
-
-static void sha256_hex(const void *data, size_t len, char out[65])
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[64] = '\0';
-}
 
 static bool write_file_atomic(const char *path, const void *data, size_t len, Err *err)
 {

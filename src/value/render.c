@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "core/buf.h"
+#include "core/hex.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -271,24 +272,13 @@ static bool conv_interval(const D1Type *t, const char *s, size_t n, Buf *b, Err 
     return buf_append(b, s, n, err);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool conv_bytea(const D1Type *t, const char *s, size_t n, Buf *b, Err *err)
 {
     if (n >= 2 && s[0] == '\\' && s[1] == 'x') {
         if ((n - 2) % 2)
             return bad(err, t, s, n);
         for (size_t i = 2; i < n; i += 2) {
-            int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+            int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
             if (hi < 0 || lo < 0)
                 return bad(err, t, s, n);
             uint8_t byte = (uint8_t)(hi << 4 | lo);

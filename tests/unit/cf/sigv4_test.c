@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cf/sigv4.h"
+#include "core/hex.h"
 #include "cf_test_util.h"
 
 static const SigV4Creds SUITE = {"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -74,7 +75,7 @@ Test(sigv4, aws_suite_get_vanilla_query_order_key_case)
 Test(sigv4, aws_suite_post_x_www_form_urlencoded)
 {
     char h[65];
-    sigv4_sha256_hex("Param1=value1", 13, h);
+    sha256_hex("Param1=value1", 13, h);
     cr_assert_str_eq(h, "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e");
     SigV4Header hs[] = {{"Content-Type", "application/x-www-form-urlencoded"},
                         {"Host", "example.amazonaws.com"},
