@@ -20,7 +20,7 @@ config() {   # config HEARTBEAT_MS MAX_RETAINED
 }
 start_run() { start_metrics_run "$WORK/w.jsonc" --log-level debug; }
 stop_run() { kill -TERM $run_pid; wait $run_pid || fail "run exits $? on SIGTERM"; }
-trap 'rc=$?; [ -n "${run_pid:-}" ] && kill $run_pid 2>/dev/null; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+trap 'rc=$?; if [ -n "${run_pid:-}" ]; then kill $run_pid 2>/dev/null || true; fi; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 value() { metric_value "$1"; }
 
 config 500 10737418240
