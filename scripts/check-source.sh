@@ -42,7 +42,7 @@ layers=(
     'net:core'
     'pg:core'
     'value:core pg'
-    'cf:core net'
+    'cf:config core net'
     'mapping:config core'
     'metrics:config core net pg'
     'state:core pg'

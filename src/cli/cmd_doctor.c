@@ -20,6 +20,7 @@
 
 #include "cf/client.h"
 #include "cf/r2.h"
+#include "cf/r2_target.h"
 #include "cli/commands.h"
 #include "cli/mapcheck.h"
 #include "core/log.h"
@@ -340,7 +341,7 @@ static void check_r2_target(Report *r, const Config *cfg, const ConfigTarget *t,
     char *endpoint = config_r2_endpoint(cfg, t);
     Err err;
     bool found = false;
-    R2Client *c = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, &o, &err);
+    R2Client *c = r2_client_for_target(cfg, t, &o, &err);
     bool ok = c && r2_head_bucket(c, &found, &err);
     r2_client_free(c);
     if (ok && found)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cf/r2.h"
+#include "cf/r2_target.h"
 #include "core/buf.h"
 #include "core/mem.h"
 #include "snapshot/export.h"
@@ -64,16 +65,7 @@ static bool connect_store(SnapReader *r, const Config *cfg, const ConfigTarget *
         return true;
     }
     r->desc = xasprintf("r2.%s (bucket %s) %s", t->name, t->remote_id, r->dir);
-    if (!t->access_key_id || !t->secret_access_key || secret_is_empty(t->secret_access_key))
-        return err_set(err, ERR_CONFIG,
-                       "r2.%s: no credentials (set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, or the target's "
-                       "access_key_id / secret_access_key)",
-                       t->name);
-    char *endpoint = config_r2_endpoint(cfg, t);
-    r->r2 = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, NULL, err);
-    free(endpoint);
-    if (!r->r2)
-        err_prefix(err, "r2.%s", t->name);
+    r->r2 = r2_client_for_target(cfg, t, NULL, err);
     return r->r2 != NULL;
 }
 

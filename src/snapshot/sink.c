@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cf/r2.h"
+#include "cf/r2_target.h"
 #include "core/fs.h"
 #include "core/mem.h"
 
@@ -21,8 +22,8 @@ struct SnapSink {
     char *dir;                 /* local: root directory */
     /* remote */
     R2Client *r2;
-    char *endpoint, *bucket, *access_key_id;
-    const Secret *secret;
+    const Config *cfg;         /* borrowed, with the target: both outlive the sink */
+    const ConfigTarget *target;
     char *spool_dir;
     uint64_t chunk;
     SinkStats stats;
@@ -33,9 +34,8 @@ struct SnapSink {
 
 static SnapSink *make_remote(SnapSink *s, Err *err)
 {
-    s->r2 = r2_client_new(s->endpoint, s->bucket, s->access_key_id, s->secret, NULL, err);
+    s->r2 = r2_client_for_target(s->cfg, s->target, NULL, err);
     if (!s->r2) {
-        err_prefix(err, "r2.%s", s->name);
         sink_free(s);
         return NULL;
     }
@@ -62,20 +62,10 @@ SnapSink *sink_open(const Config *cfg, const ConfigTarget *t, const char *spool_
         }
         return s;
     }
-    s->bucket = xstrdup(t->remote_id);
-    s->endpoint = config_r2_endpoint(cfg, t);
-    s->access_key_id = t->access_key_id ? xstrdup(t->access_key_id) : NULL;
-    s->secret = t->secret_access_key;
+    s->cfg = cfg;
+    s->target = t;
     s->spool_dir = xstrdup(spool_dir);
     s->desc = xasprintf("r2.%s (bucket %s)", t->name, t->remote_id);
-    if (!s->access_key_id || !s->secret || secret_is_empty(s->secret)) {
-        err_set(err, ERR_CONFIG,
-                "r2.%s: no credentials (set R2_ACCESS_KEY_ID and R2_SECRET_ACCESS_KEY, or the target's "
-                "access_key_id / secret_access_key)",
-                t->name);
-        sink_free(s);
-        return NULL;
-    }
     if (!fs_mkdir_p(s->spool_dir, err)) {
         sink_free(s);
         return NULL;
@@ -93,10 +83,8 @@ SnapSink *sink_clone(const SnapSink *o, Err *err)
         s->dir = xstrdup(o->dir);
         return s;
     }
-    s->bucket = xstrdup(o->bucket);
-    s->endpoint = xstrdup(o->endpoint);
-    s->access_key_id = xstrdup(o->access_key_id);
-    s->secret = o->secret;
+    s->cfg = o->cfg;
+    s->target = o->target;
     s->spool_dir = xstrdup(o->spool_dir);
     return make_remote(s, err);
 }
@@ -109,9 +97,6 @@ void sink_free(SnapSink *s)
     free(s->name);
     free(s->desc);
     free(s->dir);
-    free(s->endpoint);
-    free(s->bucket);
-    free(s->access_key_id);
     free(s->spool_dir);
     free(s);
 }

@@ -17,12 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "cf/r2.h"
+#include "cf/r2_target.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/hex.h"
 #include "core/log.h"
@@ -296,13 +297,6 @@ typedef struct Queue {
     QueueStats stats;
 } Queue;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool refuse_if_broken(const Queue *q, Err *err)
 {
     if (q->broken)
@@ -349,11 +343,7 @@ static ClaimStore *open_store(Queue *q, const Config *cfg, const char *name, Err
     if (target_is_embedded(t)) {
         s.dir = xstrdup(t->embedded_path);
     } else {
-        char *endpoint = t->endpoint ? xstrdup(t->endpoint)
-                                     : xasprintf("https://%s.r2.cloudflarestorage.com",
-                                                 cfg->cloudflare.account_id ? cfg->cloudflare.account_id : "");
-        s.r2 = r2_client_new(endpoint, t->remote_id, t->access_key_id, t->secret_access_key, NULL, err);
-        free(endpoint);
+        s.r2 = r2_client_for_target(cfg, t, NULL, err);
         if (!s.r2) {
             err_prefix(err, "queue \"%s\": claim-check bucket r2.%s", q->qname, name);
             free(s.name);
@@ -958,7 +948,7 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
     if (!q->opts.max_buffer_bytes)
         q->opts.max_buffer_bytes = QUEUE_MAX_BUFFER_BYTES;
     if (!q->opts.now_ms)
-        q->opts.now_ms = wall_ms;
+        q->opts.now_ms = clock_wall_ms;
     if (!q->opts.send) {
         q->opts.send = default_send;
         q->opts.send_user = NULL;
