@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
 #include "cli/commands.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -31,13 +31,6 @@
 #include "state/store.h"
 
 #define STATUS_MAX_TARGETS 64
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static json_t *iso_time(int64_t unix_us)
 {
@@ -163,7 +156,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         if (t && (!oldest || t < oldest))
             oldest = t;
     }
-    int64_t now = now_us();
+    int64_t now = clock_wall_us();
     double lag_seconds = lag_bytes == 0 ? 0.0 : oldest ? (double)(now - oldest) / 1e6 : -1.0;
 
     char current_text[LSN_STR_MAX];

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -480,9 +479,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             fprintf(stderr, "%s: resuming an interrupted warm\n", targets[i]->name);
     }
     WarmUi ui = {.tty = isatty(STDERR_FILENO) == 1, .start_ms = clock_mono_ms(), .log = {.component = "warm"}};
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    int64_t time_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000;
+    int64_t time_us = clock_wall_us();
     for (size_t i = 0; ok && i < target_count; i++) {
         for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
             const Mapping *m = mapping_set_find(maps, kv_target_table(targets[i], k));

@@ -16,3 +16,15 @@ int64_t clock_mono_ms(void)
 {
     return clock_mono_us() / 1000;
 }
+
+int64_t clock_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t clock_wall_ms(void)
+{
+    return clock_wall_us() / 1000;
+}

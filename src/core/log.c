@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -131,9 +131,7 @@ char *log_redact(const char *text)
 
 static void log_timestamp(char out[TIMEFMT_ISO_MAX])
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    timefmt_iso((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, 3, out);
+    timefmt_iso(clock_wall_us(), 3, out);
 }
 
 static bool log_use_json(void)

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -93,13 +92,6 @@ typedef struct Run {
     Err pump_err;
 } Run;
 
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- a target that keeps failing falls behind on its own ---- */
 
 static bool save_health(Run *r, const Slot *s, Err *err)
@@ -108,8 +100,8 @@ static bool save_health(Run *r, const Slot *s, Err *err)
         .lagging = s->lagging || s->catching_up,
         .retries = s->retry.attempts,
         .since_us = s->lagging || s->catching_up ? s->lagging_since_us : 0,
-        .next_retry_us = s->lagging ? wall_us() + (s->next_retry_ms - clock_mono_ms()) * 1000 : 0,
-        .updated_at_us = wall_us(),
+        .next_retry_us = s->lagging ? clock_wall_us() + (s->next_retry_ms - clock_mono_ms()) * 1000 : 0,
+        .updated_at_us = clock_wall_us(),
     };
     snprintf(h.target, sizeof h.target, "%s", s->target->name);
     snprintf(h.last_error, sizeof h.last_error, "%s", s->last_error);
@@ -131,10 +123,10 @@ static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
         s->missed = true;
     }
     if (!s->lagging && !s->catching_up)
-        s->lagging_since_us = wall_us();
+        s->lagging_since_us = clock_wall_us();
     s->lagging = true;
     s->catching_up = false;
-    int64_t delay = backoff_next(&s->retry, (uint32_t)wall_us());
+    int64_t delay = backoff_next(&s->retry, (uint32_t)clock_wall_us());
     s->next_retry_ms = clock_mono_ms() + delay;
     snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
     metrics_target_failing(r->metrics, s->target->name, err);
@@ -196,7 +188,7 @@ static bool message_has_prefix(const Change *c, const char *prefix)
 static bool is_internal_message(Run *r, const Change *c)
 {
     if (message_has_prefix(c, PGCONN_HEARTBEAT_PREFIX)) {
-        metrics_heartbeat(r->metrics, (double)wall_us() / 1e6);
+        metrics_heartbeat(r->metrics, (double)clock_wall_us() / 1e6);
         return true;
     }
     return message_has_prefix(c, PGCONN_SYNC_MESSAGE_PREFIX);
@@ -311,10 +303,10 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
     Target *t = s->target;
     TargetCheckpoint before = t->durable;
     *failed = false;
-    int64_t started_us = wall_us();
+    int64_t started_us = clock_wall_us();
     bool flushed = t->ops->flush(t, err);
     metrics_target_request(r->metrics, t->name, flushed ? "ok" : err_retryable(err) ? "retryable" : "fatal",
-                           (double)(wall_us() - started_us) / 1e6);
+                           (double)(clock_wall_us() - started_us) / 1e6);
     if (!flushed) {
         err_prefix_name(err, t->name);
         *failed = true;
@@ -332,7 +324,7 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
             if (!save_health(r, s, err))
                 return false;
         }
-        if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, wall_us(), err))
+        if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, clock_wall_us(), err))
             return false;
     }
     return true;
@@ -490,7 +482,7 @@ static void report_metrics(Run *r)
     if (end && confirmed >= end)
         lag = 0;
     else if (oldest != INT64_MAX)
-        lag = (double)(wall_us() - oldest) / 1e6;
+        lag = (double)(clock_wall_us() - oldest) / 1e6;
     metrics_lag_seconds(r->metrics, lag);
     metrics_spool_bytes(r->metrics, assembler_stats(r->asm_)->spooled_bytes);
 }
@@ -650,7 +642,7 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
             /* a checkpoint the target reached without this state directory (migrate, warm) is
              * recorded now, so the idle positions recorded from here on speak for it */
             if (t->durable.commit_lsn && (!in.recorded || in.rec_commit_lsn != t->durable.commit_lsn))
-                ok = store_save_checkpoint(r->store, t->name, &t->durable, 0, wall_us(), err);
+                ok = store_save_checkpoint(r->store, t->name, &t->durable, 0, clock_wall_us(), err);
             continue;
         }
         if (accepts_gap(r, t->name)) {
@@ -910,7 +902,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         metrics_set_state(r.metrics, METRICS_CONNECTING, err->msg);
         if (r.transactions > before)
             backoff_reset(&backoff); /* the session made progress: start the backoff over */
-        int64_t delay = backoff_next(&backoff, (uint32_t)wall_us());
+        int64_t delay = backoff_next(&backoff, (uint32_t)clock_wall_us());
         log_warn(&r.log, "%s; reconnecting in %lld ms (attempt %u)", err->msg, (long long)delay,
                  backoff.attempts);
         signals_sleep_ms(delay);

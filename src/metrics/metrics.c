@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -403,10 +402,7 @@ void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_
 {
     if (!m || commit_time_us <= 0)
         return;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    double age = now - (double)commit_time_us / 1e6;
+    double age = (double)(clock_wall_us() - commit_time_us) / 1e6;
     metric_observe(m->commit_to_durable, (const char *const[]){target}, age > 0 ? age : 0);
 }
 

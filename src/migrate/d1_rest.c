@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/fs.h"
 #include "core/mem.h"
@@ -60,9 +60,7 @@ bool mrest_prepare(CfClient *c, const char *database_id, const D1Schema *s, cons
         return false;
 
     char l[LSN_STR_MAX], at[TIMEFMT_ISO_MAX];
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    timefmt_iso((int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, 0, at);
+    timefmt_iso(clock_wall_us(), 0, at);
     const char *row_params[] = {slot, run, lsn_format(lsn, l), at};
     size_t cap = s->table_count + 2, n = 0;
     CfD1Stmt *stmts = xcalloc(cap, sizeof *stmts);

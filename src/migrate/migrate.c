@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cf/client.h"
@@ -61,9 +60,7 @@ typedef struct Copy {
 static bool chunk_begin(Copy *c, Err *err)
 {
     c->txn = (TxnInfo){.xid = 1, .commit_lsn = c->next_lsn, .end_lsn = c->next_lsn};
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    c->txn.commit_time_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    c->txn.commit_time_us = clock_wall_us();
     if (c->next_lsn >= c->point)
         return err_set(err, ERR_TOO_LARGE, "migrate: more chunks than the copy's LSN span allows");
     c->next_lsn++;
@@ -488,10 +485,8 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
         /* the checkpoint: exactly the point */
         if (ok) {
             c.next_lsn = out->lsn;
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
             c.txn = (TxnInfo){.xid = 1, .commit_lsn = out->lsn, .end_lsn = out->lsn,
-                              .commit_time_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000};
+                              .commit_time_us = clock_wall_us()};
             ok = c.target->ops->begin(c.target, &c.txn, err) && c.target->ops->commit(c.target, &c.txn, err) &&
                  (embedded ? c.target->ops->flush(c.target, err) : d1_remote_flush_checkpoint(c.target, err));
         }

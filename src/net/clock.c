@@ -18,9 +18,7 @@ static uint64_t sys_mono_ms(void *user)
 static int64_t sys_wall_s(void *user)
 {
     (void)user;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
+    return clock_wall_us() / 1000000;
 }
 
 static void sys_sleep_ms(void *user, uint64_t ms)

@@ -305,13 +305,6 @@ static int copy_ended(PgStream *s, Err *err)
     return -1;
 }
 
-static int64_t now_unix_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Push queued output, waiting for the socket while libpq says more is pending. */
 static bool flush_output(PgStream *s, Err *err)
 {
@@ -335,7 +328,7 @@ static bool send_status_now(PgStream *s, Lsn write, Lsn flush, bool reply_reques
 {
     uint8_t msg[WALPROTO_STATUS_LEN];
     /* apply = flush: what we report as flushed is also applied downstream */
-    walproto_encode_status(write, flush, flush, walproto_unix_to_pg_us(now_unix_us()), reply_requested,
+    walproto_encode_status(write, flush, flush, walproto_unix_to_pg_us(clock_wall_us()), reply_requested,
                            msg);
     for (int tries = 0;; tries++) {
         int rc = PQputCopyData(s->pg, (const char *)msg, (int)sizeof msg);

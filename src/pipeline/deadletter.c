@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/json_text.h"
 #include "core/log.h"
@@ -76,16 +76,9 @@ bool deadletter_line(const DlEntry *e, int64_t now_us, Buf *out, Err *err)
     return ok && buf_append_str(out, "}\n", err);
 }
 
-static int64_t wall_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 bool deadletter_append(DeadLetter *dl, const DlEntry *e, Err *err)
 {
-    if (!deadletter_line(e, wall_us(), &dl->line, err))
+    if (!deadletter_line(e, clock_wall_us(), &dl->line, err))
         return false;
     if (dl->fd < 0) {
         if (!fs_mkdir_parents(dl->path, err))

@@ -1,0 +1,27 @@
+/* Unit tests for core/clock: the wall clock is the Unix epoch in the units it says, and the
+ * monotonic clock never goes backwards. */
+#include <criterion/criterion.h>
+#include <time.h>
+
+#include "core/clock.h"
+
+Test(clock, wall_is_the_unix_epoch_in_us_and_ms)
+{
+    int64_t before_s = (int64_t)time(NULL);
+    int64_t us = clock_wall_us(), ms = clock_wall_ms();
+    int64_t after_s = (int64_t)time(NULL);
+    cr_assert(us / 1000000 >= before_s && us / 1000000 <= after_s, "%lld", (long long)us);
+    cr_assert(ms / 1000 >= before_s && ms / 1000 <= after_s, "%lld", (long long)ms);
+    cr_assert(ms >= us / 1000 && ms - us / 1000 < 1000);
+}
+
+Test(clock, monotonic_never_goes_back)
+{
+    int64_t last = clock_mono_us();
+    for (int i = 0; i < 1000; i++) {
+        int64_t now = clock_mono_us();
+        cr_assert_geq(now, last);
+        last = now;
+    }
+    cr_assert_leq(clock_mono_ms(), clock_mono_us() / 1000);
+}
