@@ -531,8 +531,8 @@ static bool get_int(Loader *ld, const JsoncNode *obj, const char *parent_path, c
 static bool load_run(Loader *ld, const JsoncNode *root)
 {
     Config *cfg = ld->cfg;
-    cfg->run.flush_interval_ms = 200;
-    cfg->run.status_interval_ms = 10000;
+    cfg->run.flush_interval_ms = CONFIG_DEFAULT_FLUSH_INTERVAL_MS;
+    cfg->run.status_interval_ms = CONFIG_DEFAULT_STATUS_INTERVAL_MS;
     const JsoncMember *m = jsonc_member(root, "run");
     if (!m)
         return true;
@@ -545,7 +545,7 @@ static bool load_run(Loader *ld, const JsoncNode *root)
 static bool load_metrics(Loader *ld, const JsoncNode *root)
 {
     Config *cfg = ld->cfg;
-    cfg->metrics.ready_max_lag_seconds = 60;
+    cfg->metrics.ready_max_lag_seconds = CONFIG_DEFAULT_READY_MAX_LAG_S;
     const JsoncMember *m = jsonc_member(root, "metrics");
     if (!m)
         return true;

@@ -35,8 +35,6 @@
 #include "state/lock.h"
 #include "state/store.h"
 
-#define DEFAULT_STATUS_INTERVAL_MS 10000
-#define DEFAULT_FLUSH_INTERVAL_MS 200
 #define RUN_MAX_RECORDED 256          /* checkpoint rows read for the gap check */
 
 typedef struct Slot {
@@ -835,9 +833,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     r.cfg = cfg;
     r.opts = *opts;
     if (r.opts.status_interval_ms <= 0)
-        r.opts.status_interval_ms = DEFAULT_STATUS_INTERVAL_MS;
+        r.opts.status_interval_ms = CONFIG_DEFAULT_STATUS_INTERVAL_MS;
     if (r.opts.flush_interval_ms <= 0)
-        r.opts.flush_interval_ms = DEFAULT_FLUSH_INTERVAL_MS;
+        r.opts.flush_interval_ms = CONFIG_DEFAULT_FLUSH_INTERVAL_MS;
     r.log.component = "run";
     r.log.slot = cfg->source.slot;
     r.slots = xcalloc(count ? count : 1, sizeof *r.slots);
