@@ -1,8 +1,9 @@
 /*
  * cli/cli.h - the command table, global options and shared helpers for commands.
  *
- * Owns:     parsing `wal2edge [global options] COMMAND [options]`, dispatch,
- *           `help` text (generated from the table), loading the config for a
+ * Owns:     the command table (each command's operands and options, cli/args
+ *           parses them), the global options, dispatch, `help` text and usage
+ *           lines (generated from the tables), loading the config for a
  *           command, and turning an Err into a one-line message + exit code.
  * Not mine: what each command does (cli/cmd_*.c).
  */
@@ -11,6 +12,7 @@
 
 #include <stdbool.h>
 
+#include "cli/args.h"
 #include "config/config.h"
 #include "core/err.h"
 
@@ -25,7 +27,7 @@ typedef int (*CliHandler)(CliCtx *ctx, int argc, char **argv);
 
 typedef struct CliCommand {
     const char *name;
-    const char *usage;         /* "run [--exit-when-caught-up]" */
+    CliSpec spec;              /* its operands and options: parsing and the usage text */
     const char *summary;       /* one line for `help` */
     CliHandler handler;
 } CliCommand;
@@ -35,6 +37,12 @@ int cli_main(int argc, char **argv);
 
 /* The command table, NULL-name terminated. */
 const CliCommand *cli_commands(void);
+
+/*
+ * Check a command's argv (argv[0] its name) against its table into *a: 0, or
+ * the usage error printed (with the command's usage) and 2 to return.
+ */
+int cli_parse(int argc, char **argv, CliArgs *a) WARN_UNUSED;
 
 /* Load and validate the configuration named by ctx; on failure *err says why. */
 Config *cli_load_config(const CliCtx *ctx, Err *err);

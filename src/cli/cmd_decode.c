@@ -30,14 +30,11 @@ int cmd_decode(CliCtx *ctx, int argc, char **argv)
 {
     (void)ctx;
     Err err;
-    if (argc < 2)
-        return cli_usage_error(argv[0], "missing FILE");
-    if (argc > 2)
-        return cli_usage_error(argv[0], "unexpected argument \"%s\"", argv[2]);
-    if (argv[1][0] == '-' && argv[1][1] != '\0')
-        return cli_usage_error(argv[0], "unknown option \"%s\"", argv[1]);
-
-    const char *path = argv[1];
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    const char *path = a.operands[0];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         err_sys(&err, ERR_IO, "cannot open capture \"%s\"", path);

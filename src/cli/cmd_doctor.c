@@ -460,13 +460,11 @@ static void print_text(const Report *r, const Config *cfg)
 
 int cmd_doctor(CliCtx *ctx, int argc, char **argv)
 {
-    bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            as_json = true;
-        else
-            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
-    }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    bool as_json = cli_args_flag(&a, "--json");
     Err err;
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg)

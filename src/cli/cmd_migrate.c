@@ -40,30 +40,28 @@ static void print_table(const MigrateTableResult *r)
 
 int cmd_migrate(CliCtx *ctx, int argc, char **argv)
 {
-    MigrateOptions o = {.tty = isatty(STDERR_FILENO) == 1, .import_rows = MIGRATE_IMPORT_ROWS_DEFAULT};
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--then-stream") == 0)
-            o.then_stream = true;
-        else if (strcmp(argv[i], "--no-progress") == 0)
-            o.tty = false;
-        else if (strcmp(argv[i], "--chunk-rows") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            long v = strtol(argv[++i], &end, 10);
-            if (!end || *end || v < 1 || v > 1000000)
-                return cli_usage_error(argv[0], "--chunk-rows wants 1..1000000");
-            o.chunk_rows = v;
-        } else if (strcmp(argv[i], "--import-rows") == 0 && i + 1 < argc) {
-            char *end = NULL;
-            long long v = strtoll(argv[++i], &end, 10);
-            if (!end || *end || end == argv[i] || v < 0)
-                return cli_usage_error(argv[0], "--import-rows wants a number of rows (0: every table)");
-            o.import_rows = v;
-        } else if (strcmp(argv[i], "--write-migrations") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0])
-                return cli_usage_error(argv[0], "--write-migrations needs a directory");
-            o.write_migrations = argv[++i];
-        } else
-            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    MigrateOptions o = {.tty = isatty(STDERR_FILENO) == 1 && !cli_args_flag(&a, "--no-progress"),
+                        .then_stream = cli_args_flag(&a, "--then-stream"),
+                        .import_rows = MIGRATE_IMPORT_ROWS_DEFAULT,
+                        .write_migrations = cli_args_value(&a, "--write-migrations")};
+    const char *v;
+    if ((v = cli_args_value(&a, "--chunk-rows"))) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (!end || *end || n < 1 || n > 1000000)
+            return cli_usage_error(argv[0], "--chunk-rows wants 1..1000000");
+        o.chunk_rows = n;
+    }
+    if ((v = cli_args_value(&a, "--import-rows"))) {
+        char *end = NULL;
+        long long n = strtoll(v, &end, 10);
+        if (!end || *end || end == v || n < 0)
+            return cli_usage_error(argv[0], "--import-rows wants a number of rows (0: every table)");
+        o.import_rows = n;
     }
     Err err;
     Config *cfg = cli_load_config(ctx, &err);

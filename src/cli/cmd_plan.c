@@ -76,18 +76,11 @@ static void print_ddl(const Config *cfg, const D1Schema *s)
 
 int cmd_plan(CliCtx *ctx, int argc, char **argv)
 {
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--write-migrations") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0])
-                return cli_usage_error(argv[0], "--write-migrations needs a directory");
-            dir = argv[++i];
-        } else if (strncmp(argv[i], "--write-migrations=", 19) == 0 && argv[i][19]) {
-            dir = argv[i] + 19;
-        } else {
-            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
-        }
-    }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    const char *dir = cli_args_value(&a, "--write-migrations");
     Err err;
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg)

@@ -148,26 +148,16 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
 
 int cmd_run(CliCtx *ctx, int argc, char **argv)
 {
-    RunOptions opts = {0};
-    const char *target_log = NULL;
-    const char **accept_gap = calloc((size_t)argc, sizeof *accept_gap);
-    size_t accept_gap_count = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--exit-when-caught-up") == 0)
-            opts.exit_when_caught_up = true;
-        else if (strcmp(argv[i], "--accept-gap") == 0 && i + 1 < argc)
-            accept_gap[accept_gap_count++] = argv[++i];
-        else if (strncmp(argv[i], "--accept-gap=", 13) == 0)
-            accept_gap[accept_gap_count++] = argv[i] + 13;
-        else if (strcmp(argv[i], "--target-log") == 0 && i + 1 < argc)
-            target_log = argv[++i];
-        else if (strncmp(argv[i], "--target-log=", 13) == 0)
-            target_log = argv[i] + 13;
-        else {
-            free(accept_gap);
-            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
-        }
-    }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    RunOptions opts = {.exit_when_caught_up = cli_args_flag(&a, "--exit-when-caught-up")};
+    const char *target_log = cli_args_value(&a, "--target-log");
+    size_t accept_gap_count = cli_args_count(&a, "--accept-gap");
+    const char **accept_gap = calloc(accept_gap_count + 1, sizeof *accept_gap);
+    for (size_t g = 0; g < accept_gap_count; g++)
+        accept_gap[g] = cli_args_nth(&a, "--accept-gap", g);
     opts.accept_gap = accept_gap;
     opts.accept_gap_count = accept_gap_count;
     Err err;

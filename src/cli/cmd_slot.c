@@ -209,18 +209,13 @@ int cmd_slot(CliCtx *ctx, int argc, char **argv)
 {
     if (argc < 2)
         return cli_usage_error(argv[0], "which: create, drop or info?");
-    const char *action = argv[1];
-    bool as_json = false, with_publication = false, force = false;
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0 && strcmp(action, "info") == 0)
-            as_json = true;
-        else if (strcmp(argv[i], "--publication") == 0 && strcmp(action, "drop") == 0)
-            with_publication = true;
-        else if (strcmp(argv[i], "--force") == 0 && strcmp(action, "drop") == 0)
-            force = true;
-        else
-            return cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
-    }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    const char *action = a.operands[0];
+    bool as_json = cli_args_flag(&a, "--json"), with_publication = cli_args_flag(&a, "--publication"),
+         force = cli_args_flag(&a, "--force");
     if (strcmp(action, "create") != 0 && strcmp(action, "drop") != 0 && strcmp(action, "info") != 0)
         return cli_usage_error(argv[0], "unknown action \"%s\" (create, drop or info)", action);
     Err err;

@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "mapping/mapping.h"
 #include "snapshot/export.h"
+#include "snapshot/manifest.h"
 #include "state/lock.h"
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -41,71 +42,51 @@ static bool parse_u64(const char *s, uint64_t *out)
     return true;
 }
 
-/* "--name VALUE" or "--name=VALUE"; advances *i. */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strcmp(argv[*i], name) == 0 && *i + 1 < argc)
-        return argv[++*i];
-    if (strncmp(argv[*i], name, n) == 0 && argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    return NULL;
-}
-
 int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
 {
-    SnapshotOptions o = {.tty = isatty(STDERR_FILENO) == 1};
-    int rc = 0;
-    for (int i = 1; i < argc && rc == 0; i++) {
-        const char *v;
-        uint64_t u = 0;
-        if ((v = opt_value(argc, argv, &i, "--table"))) {
-            if (!strchr(v, '.'))
-                rc = cli_usage_error(argv[0], "--table wants SCHEMA.TABLE, not \"%s\"", v);
-            o.tables = xrealloc(o.tables, (o.table_count + 1) * sizeof *o.tables);
-            o.tables[o.table_count++] = (char *)v;
-        } else if ((v = opt_value(argc, argv, &i, "--bucket"))) {
-            o.bucket = v;
-        } else if ((v = opt_value(argc, argv, &i, "--jobs"))) {
-            if (!parse_u64(v, &u) || u < 1 || u > SNAP_MAX_JOBS)
-                rc = cli_usage_error(argv[0], "--jobs wants 1..%d", SNAP_MAX_JOBS);
-            o.jobs = (int)u;
-        } else if ((v = opt_value(argc, argv, &i, "--level"))) {
-            if (!parse_u64(v, &u) || u < 1 || u > 19)
-                rc = cli_usage_error(argv[0], "--level wants a zstd level 1..19");
-            o.level = (int)u;
-        } else if ((v = opt_value(argc, argv, &i, "--part-size"))) {
-            if (!parse_u64(v, &u) || u < 1024)
-                rc = cli_usage_error(argv[0], "--part-size wants bytes (at least 1024; suffixes K, M, G)");
-            o.part_bytes = u;
-        } else if ((v = opt_value(argc, argv, &i, "--chunk-size"))) {
-            if (!parse_u64(v, &u) || u < 5ull * 1024 * 1024)
-                rc = cli_usage_error(argv[0], "--chunk-size wants bytes, at least 5M (R2's smallest multipart part)");
-            o.chunk_bytes = u;
-        } else if ((v = opt_value(argc, argv, &i, "--range-size"))) {
-            if (!parse_u64(v, &u) || u < 8192)
-                rc = cli_usage_error(argv[0], "--range-size wants bytes (at least 8K; suffixes K, M, G)");
-            o.range_bytes = u;
-        } else if ((v = opt_value(argc, argv, &i, "--id"))) {
-            for (const char *p = v; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      *p == '-' || *p == '_' || *p == '.'))
-                    rc = cli_usage_error(argv[0], "--id wants letters, digits, '-', '_' or '.'");
-            if (!*v || strlen(v) > 60)
-                rc = cli_usage_error(argv[0], "--id wants 1..60 characters");
-            o.snapshot_id = v;
-        } else if (strcmp(argv[i], "--no-slot") == 0) {
-            o.no_slot = true;
-        } else if (strcmp(argv[i], "--no-progress") == 0) {
-            o.tty = false;
-        } else {
-            rc = cli_usage_error(argv[0], "unknown option \"%s\"", argv[i]);
-        }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    SnapshotOptions o = {.tty = isatty(STDERR_FILENO) == 1 && !cli_args_flag(&a, "--no-progress"),
+                         .no_slot = cli_args_flag(&a, "--no-slot"),
+                         .bucket = cli_args_value(&a, "--bucket"),
+                         .snapshot_id = cli_args_value(&a, "--id")};
+    for (size_t k = 0; k < cli_args_count(&a, "--table"); k++) {
+        const char *v = cli_args_nth(&a, "--table", k);
+        if (!strchr(v, '.'))
+            return cli_usage_error(argv[0], "--table wants SCHEMA.TABLE, not \"%s\"", v);
     }
-    if (rc) {
-        free(o.tables);
-        return rc;
+    /* each size option: its value, its lower bound and what it wants */
+    const struct { const char *name; uint64_t min; uint64_t *out; const char *want; } sizes[] = {
+        {"--part-size", 1024, &o.part_bytes, "bytes (at least 1024; suffixes K, M, G)"},
+        {"--chunk-size", 5ull * 1024 * 1024, &o.chunk_bytes,
+         "bytes, at least 5M (R2's smallest multipart part)"},
+        {"--range-size", 8192, &o.range_bytes, "bytes (at least 8K; suffixes K, M, G)"},
+    };
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const char *v = cli_args_value(&a, sizes[k].name);
+        if (v && (!parse_u64(v, sizes[k].out) || *sizes[k].out < sizes[k].min))
+            return cli_usage_error(argv[0], "%s wants %s", sizes[k].name, sizes[k].want);
     }
+    const char *v;
+    uint64_t u = 0;
+    if ((v = cli_args_value(&a, "--jobs"))) {
+        if (!parse_u64(v, &u) || u < 1 || u > SNAP_MAX_JOBS)
+            return cli_usage_error(argv[0], "--jobs wants 1..%d", SNAP_MAX_JOBS);
+        o.jobs = (int)u;
+    }
+    if ((v = cli_args_value(&a, "--level"))) {
+        if (!parse_u64(v, &u) || u < 1 || u > 19)
+            return cli_usage_error(argv[0], "--level wants a zstd level 1..19");
+        o.level = (int)u;
+    }
+    if (o.snapshot_id && !manifest_id_valid(o.snapshot_id))
+        return cli_usage_error(argv[0], "--id wants %s", MANIFEST_ID_RULE);
+    o.table_count = cli_args_count(&a, "--table");
+    o.tables = xcalloc(o.table_count + 1, sizeof *o.tables);
+    for (size_t k = 0; k < o.table_count; k++)
+        o.tables[k] = (char *)cli_args_nth(&a, "--table", k);
     Err err;
     Config *cfg = cli_load_config(ctx, &err);
     if (!cfg) {

@@ -25,6 +25,7 @@
 #include "pg/snapshot.h"
 #include "pg/stream.h"
 #include "pipeline/deadletter.h"
+#include "snapshot/manifest.h"
 #include "snapshot/pgtext.h"
 #include "snapshot/reader.h"
 #include "state/lock.h"
@@ -321,47 +322,19 @@ static bool check_slot_for(const Config *cfg, const char *id, Lsn lsn, Err *err)
 
 int cmd_warm(CliCtx *ctx, int argc, char **argv)
 {
-    char **names = NULL;
-    size_t name_count = 0;
-    bool restart = false;
-    const char *from_snapshot = NULL;
-    const char *bucket = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = NULL;
-        if (strcmp(a, "--mapping") == 0 && i + 1 < argc)
-            v = argv[++i];
-        else if (strncmp(a, "--mapping=", 10) == 0)
-            v = a + 10;
-        else if (strcmp(a, "--restart") == 0)
-            restart = true;
-        else if (strcmp(a, "--from-snapshot") == 0 && i + 1 < argc)
-            from_snapshot = argv[++i];
-        else if (strncmp(a, "--from-snapshot=", 16) == 0)
-            from_snapshot = a + 16;
-        else if (strcmp(a, "--bucket") == 0 && i + 1 < argc)
-            bucket = argv[++i];
-        else if (strncmp(a, "--bucket=", 9) == 0)
-            bucket = a + 9;
-        else {
-            free(names);
-            return cli_usage_error(argv[0], "unknown option \"%s\"", a);
-        }
-        if (v) {
-            names = xrealloc(names, (name_count + 1) * sizeof *names);
-            names[name_count++] = (char *)v;
-        }
-    }
-    /* the id names a directory: the same characters `snapshot --id` allows, and never "." or ".." */
-    bool id_ok = from_snapshot && *from_snapshot && strlen(from_snapshot) <= 60 && strcmp(from_snapshot, ".") != 0 &&
-                 strcmp(from_snapshot, "..") != 0;
-    for (const char *p = from_snapshot; id_ok && *p; p++)
-        id_ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '-' ||
-                *p == '_' || *p == '.';
-    if (from_snapshot && !id_ok) {
-        free(names);
-        return cli_usage_error(argv[0], "--from-snapshot wants a snapshot id (1..60 letters, digits, '-', '_' or '.')");
-    }
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    bool restart = cli_args_flag(&a, "--restart");
+    const char *from_snapshot = cli_args_value(&a, "--from-snapshot");
+    const char *bucket = cli_args_value(&a, "--bucket");
+    if (from_snapshot && !manifest_id_valid(from_snapshot))
+        return cli_usage_error(argv[0], "--from-snapshot wants a snapshot id (%s)", MANIFEST_ID_RULE);
+    size_t name_count = cli_args_count(&a, "--mapping");
+    char **names = xcalloc(name_count + 1, sizeof *names);
+    for (size_t k = 0; k < name_count; k++)
+        names[k] = (char *)cli_args_nth(&a, "--mapping", k);
     if (bucket && !from_snapshot) {
         free(names);
         return cli_usage_error(argv[0], "--bucket goes with --from-snapshot ID");

@@ -59,6 +59,11 @@ typedef struct Manifest {
     size_t table_count;
 } Manifest;
 
+/* What a snapshot id may be: it names a directory (PREFIX/TABLE/ID), so `snapshot --id` and
+ * `warm --from-snapshot` accept the same ids. */
+#define MANIFEST_ID_RULE "1..60 letters, digits, '-', '_' or '.', not \".\" or \"..\""
+bool manifest_id_valid(const char *id);
+
 /* Owned JSON text (indented) of the manifest of table `ti`. */
 char *manifest_json(const Manifest *m, size_t ti);
 
