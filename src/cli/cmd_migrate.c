@@ -96,13 +96,11 @@ int cmd_migrate(CliCtx *ctx, int argc, char **argv)
         char l[LSN_STR_MAX];
         fprintf(stderr, "continuing as `wal2edge run` right after %s\n", lsn_format(lsn, l));
         fflush(stdout);
-        fflush(stderr);
-        char *args[] = {(char *)"wal2edge", (char *)"--config", xstrdup(ctx->config_path), (char *)"run", NULL};
         config_free(cfg);
-        execv("/proc/self/exe", args);
-        err_sys(&err, ERR_IO, "cannot start `wal2edge run`");
-        free(args[2]);
-        return cli_fail(&err);
+        /* in this process, so the global options (--config, --log-level, --log-format) carry on */
+        char run_name[] = "run";
+        char *run_argv[] = {run_name, NULL};
+        return cmd_run(ctx, 1, run_argv);
     }
     config_free(cfg);
     return ok ? 0 : cli_fail(&err);
