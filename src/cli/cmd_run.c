@@ -132,7 +132,9 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
             ok = add_target(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err));
         } else if (t->kind == TARGET_D1) {
             ok = shared_client(cfg, t, client, err) &&
-                 add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client, NULL, err));
+                 add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client,
+                                                     &(D1RemoteOptions){.fence_interval_ms = cfg->run.fence_interval_ms},
+                                                     err));
         } else if (t->kind == TARGET_QUEUE) {
             ok = (target_is_embedded(t) || shared_client(cfg, t, client, err)) &&
                  add_target(ts, queue_target_new(cfg, t, maps, cat, target_is_embedded(t) ? NULL : *client, NULL,

@@ -31,6 +31,7 @@
 #include "pg/stream.h"
 #include "pg/walproto.h"
 #include "pipeline/assembler.h"
+#include "pipeline/deadletter.h"
 #include "pipeline/gap.h"
 #include "state/lock.h"
 #include "state/store.h"
@@ -43,6 +44,7 @@ typedef struct Slot {
     bool skip_current;             /* the current transaction is at or below accepted */
     int64_t durable_commit_time;
     int64_t pending_commit_time;
+    bool pending_is_fence;         /* the checkpoint waiting for a flush is a fence (no transaction) */
     /* A target whose apply or flush fails with a retryable error falls behind on its own:
      * it gets nothing more (its checkpoint, and so the slot's confirmed position, stay put)
      * until a retry succeeds; then a new session from its checkpoint brings it what it missed. */
@@ -235,6 +237,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         s->accepted.commit_lsn = txn->commit_lsn;
         s->accepted.end_lsn = txn->end_lsn;
         s->pending_commit_time = txn->commit_time_us;
+        s->pending_is_fence = false;
     }
     r->txn_open = false;
     r->transactions++;
@@ -312,7 +315,8 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
     }
     if (t->durable.commit_lsn != before.commit_lsn) {
         s->durable_commit_time = s->pending_commit_time;
-        metrics_target_durable(r->metrics, t->name, s->durable_commit_time);
+        if (!s->pending_is_fence)
+            metrics_target_durable(r->metrics, t->name, s->durable_commit_time);
         unsigned attempts = s->retry.attempts;
         backoff_reset(&s->retry); /* progress: a later failure starts the backoff over */
         if (s->catching_up) {
@@ -387,26 +391,63 @@ static int64_t lag_wait_ms(const Run *r, int64_t now, int64_t cap)
 }
 
 /* The LSN every target has made durable; when idle, also the server's position. */
+/* The server's position when the stream is idle between transactions and every target is
+ * current (every transaction committed before it has arrived and is durable everywhere); else 0. */
+static Lsn idle_position(const Run *r)
+{
+    for (size_t i = 0; i < r->slot_count; i++) {
+        const Slot *s = &r->slots[i];
+        if (s->lagging || s->missed || s->target->durable.commit_lsn != s->accepted.commit_lsn ||
+            s->target->ops->has_pending(s->target))
+            return 0;
+    }
+    /* not in the middle of a replay either: a stop may still abandon the transaction */
+    if (r->txn_open || pgstream_has_queued(r->stream) || !assembler_idle(r->asm_))
+        return 0;
+    return r->keepalive_end;
+}
+
 static Lsn confirmable(const Run *r)
 {
     Lsn durable = UINT64_MAX;
-    bool all_current = true;
-    for (size_t i = 0; i < r->slot_count; i++) {
-        const Slot *s = &r->slots[i];
-        Lsn end = s->target->durable.end_lsn;
-        if (end < durable)
-            durable = end;
-        if (s->lagging || s->missed || s->target->durable.commit_lsn != s->accepted.commit_lsn ||
-            s->target->ops->has_pending(s->target))
-            all_current = false;
-    }
+    for (size_t i = 0; i < r->slot_count; i++)
+        if (r->slots[i].target->durable.end_lsn < durable)
+            durable = r->slots[i].target->durable.end_lsn;
     if (durable == UINT64_MAX)
         durable = 0;
-    Lsn lsn = durable;
-    /* not in the middle of a replay either: a stop may still abandon the transaction */
-    if (all_current && !r->txn_open && !pgstream_has_queued(r->stream) && assembler_idle(r->asm_) && r->keepalive_end > lsn)
-        lsn = r->keepalive_end;
+    Lsn idle = idle_position(r);
+    Lsn lsn = idle > durable ? idle : durable;
     return lsn > r->confirmed ? lsn : r->confirmed;
+}
+
+/*
+ * The fence: while the stream is idle, each target that can moves its checkpoint to the
+ * server's position although no change of its came (the embedded D1 within the flush
+ * interval, a REST target at most every run.fence_interval_ms), so a client that committed
+ * anything, even to an unmapped table, can wait for the checkpoint to pass its commit.
+ */
+static bool fence_targets(Run *r, Err *err)
+{
+    Lsn at = idle_position(r);
+    for (size_t i = 0; at && i < r->slot_count; i++) {
+        Slot *s = &r->slots[i];
+        Target *t = s->target;
+        if (!t->ops->fence || at <= s->accepted.end_lsn)
+            continue;
+        if (!t->ops->fence(t, at, clock_wall_us(), err)) {
+            err_prefix_name(err, t->name);
+            if (!fall_behind(r, s, false, err))
+                return false;
+            continue;
+        }
+        s->accepted.commit_lsn = at;
+        s->accepted.end_lsn = at;
+        s->pending_is_fence = true;
+    }
+    /* work that becomes due later (a REST target's fence) is flushed on the usual timer */
+    if (!r->first_pending_ms && any_pending(r))
+        r->first_pending_ms = clock_mono_ms();
+    return true;
 }
 
 /*
@@ -779,6 +820,8 @@ static bool session(Run *r, bool *stop, Err *err)
             if (resync)
                 return true; /* *stop stays false: run_pipeline starts a new session */
         }
+        if (!fence_targets(r, err))
+            return false;
         report_metrics(r);
         walguard_tick(r->guard, r->last_data_ms);
         bool advanced = confirmable(r) > r->confirmed;
@@ -856,6 +899,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             names[i] = targets[i]->name;
         ok = metrics_start(cfg, names, count, &r.metrics, err);
         free(names);
+        for (size_t i = 0; r.metrics && i < count; i++)
+            if (targets[i]->deadletter) /* one file for every target */
+                deadletter_observe(targets[i]->deadletter, metrics_skipped, r.metrics);
         r.guard = walguard_new(cfg, r.metrics);
     }
     /* health is this run's: a target that was lagging when the last run stopped starts current */
@@ -935,6 +981,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
     walguard_free(r.guard);
+    for (size_t i = 0; r.metrics && i < count; i++)
+        if (targets[i]->deadletter)
+            deadletter_observe(targets[i]->deadletter, NULL, NULL);
     metrics_stop(r.metrics);
     assembler_free(r.asm_);
     source_watch_free(r.watch);

@@ -406,6 +406,13 @@ void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_
     metric_observe(m->commit_to_durable, (const char *const[]){target}, age > 0 ? age : 0);
 }
 
+void metrics_skipped(void *metrics, const char *target, ErrCode code)
+{
+    Metrics *m = metrics;
+    if (m)
+        metric_add(m->skipped, (const char *const[]){target, code == ERR_TOO_LARGE ? "too_large" : "refused"}, 1);
+}
+
 void metrics_target_retry(Metrics *m, const char *target)
 {
     if (m)

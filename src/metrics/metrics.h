@@ -55,6 +55,9 @@ void metrics_change(Metrics *m, const char *table, const char *op);
 void metrics_target_request(Metrics *m, const char *target, const char *outcome, double seconds);
 /* The target made a transaction committed at commit_time_us (wall clock) durable. */
 void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us);
+/* A change the target skipped (on_error skip): reason "too_large" (over a limit) or "refused"
+ * (the destination refused it, e.g. a constraint). A DlObserver (pipeline/deadletter). */
+void metrics_skipped(void *metrics, const char *target, ErrCode code);
 /* The target is retried after falling behind. */
 void metrics_target_retry(Metrics *m, const char *target);
 /* error: why the target is failing (it falls behind alone), NULL once it takes writes again;

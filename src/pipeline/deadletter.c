@@ -27,7 +27,15 @@ struct DeadLetter {
     int fd;                        /* -1 until the first line */
     uint64_t appended;
     Buf line;
+    DlObserver observer;
+    void *observer_user;
 };
+
+void deadletter_observe(DeadLetter *dl, DlObserver fn, void *user)
+{
+    dl->observer = fn;
+    dl->observer_user = user;
+}
 
 DeadLetter *deadletter_new(const char *state_dir)
 {
@@ -106,6 +114,8 @@ bool deadletter_refuse(DeadLetter *dl, const DlPolicy *p, const DlEntry *e, Err 
             err_prefix(err, "%s: skipping a row of %s at %s", e->target, e->table, lsn);
             return false;
         }
+        if (dl->observer)
+            dl->observer(dl->observer_user, e->target, p->code);
         LogCtx lc = {.component = e->target, .lsn = e->commit_lsn, .has_lsn = true};
         log_warn(&lc, "%s: skipped a change of %s, key %.200s, transaction %s (xid %" PRIu32
                  "): %s; recorded in %s (\"on_error\": \"skip\" in %s)",

@@ -63,6 +63,10 @@ typedef struct DlPolicy {
 /* The file STATE_DIR/deadletter.ndjson, opened (created) on first use. Owned. */
 DeadLetter *deadletter_new(const char *state_dir);
 void deadletter_free(DeadLetter *dl);
+/* Told of every change skipped under "on_error": "skip" (target name, the refusal's code). */
+typedef void (*DlObserver)(void *user, const char *target, ErrCode code);
+void deadletter_observe(DeadLetter *dl, DlObserver fn, void *user);
+
 /* Lines appended by this process. */
 uint64_t deadletter_appended(const DeadLetter *dl);
 

@@ -267,6 +267,29 @@ static bool emb_flush(Target *t, Err *err)
     return true;
 }
 
+static bool emb_fence(Target *t, Lsn position, int64_t at_us, Err *err)
+{
+    D1Embedded *d = (D1Embedded *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    if (d->applying || position <= d->pending.end_lsn)
+        return true;
+    if (!d->in_tx) {
+        if (!sqlite_begin(d->db, err))
+            return fail_and_rollback(d, err);
+        d->in_tx = true;
+    }
+    /* the checkpoint row alone, committed by the next flush like a transaction's */
+    D1StmtList l = {0};
+    bool ok = d1_sql_checkpoint(d->slot, position, position, at_us, &l, err) && exec_list(d, &l, err);
+    d1_stmt_list_clear(&l);
+    if (!ok)
+        return fail_and_rollback(d, err);
+    d->pending.commit_lsn = position;
+    d->pending.end_lsn = position;
+    return true;
+}
+
 static bool emb_has_pending(const Target *t)
 {
     const D1Embedded *d = (const D1Embedded *)t;
@@ -299,6 +322,7 @@ static const TargetOps ops = {
     .rollback = emb_rollback,
     .message = NULL,
     .flush = emb_flush,
+    .fence = emb_fence,
     .has_pending = emb_has_pending,
     .free = emb_free,
 };

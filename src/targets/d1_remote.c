@@ -630,11 +630,12 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
 }
 
 /*
- * Transactions that touched no table of this database only move the checkpoint:
- * that costs a request, so it is sent at most every CHECKPOINT_ONLY_MS (the slot's
- * confirmed position waits for it meanwhile), not at every flush.
+ * Transactions that touched no table of this database, and fences, only move the
+ * checkpoint: that costs a request, so it is sent at most every fence interval
+ * (opts.fence_interval_ms; the slot's confirmed position waits for it meanwhile),
+ * not at every flush.
  */
-#define CHECKPOINT_ONLY_MS 10000
+#define DEFAULT_FENCE_INTERVAL_MS 5000
 
 static bool rem_has_pending(const Target *t)
 {
@@ -643,7 +644,22 @@ static bool rem_has_pending(const Target *t)
         return false;
     if (d->committed > 0)
         return true;
-    return d->pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= CHECKPOINT_ONLY_MS;
+    int64_t interval = d->opts.fence_interval_ms > 0 ? d->opts.fence_interval_ms : DEFAULT_FENCE_INTERVAL_MS;
+    return d->pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
+}
+
+static bool rem_fence(Target *t, Lsn position, int64_t at_us, Err *err)
+{
+    D1Remote *d = (D1Remote *)t;
+    if (!refuse_if_broken(d, err))
+        return false;
+    /* only with nothing buffered: the checkpoint alone, sent once the fence interval passed */
+    if (d->applying || d->count > 0 || position <= d->pending.end_lsn)
+        return true;
+    d->pending.commit_lsn = position;
+    d->pending.end_lsn = position;
+    d->pending_time_us = at_us;
+    return true;
 }
 
 static bool rem_flush(Target *t, Err *err)
@@ -691,6 +707,7 @@ static const TargetOps ops = {
     .rollback = rem_rollback,
     .message = NULL,
     .flush = rem_flush,
+    .fence = rem_fence,
     .has_pending = rem_has_pending,
     .free = rem_free,
 };

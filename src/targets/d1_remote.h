@@ -69,6 +69,7 @@ typedef struct D1RemoteOptions {
                                       single statement larger than this goes alone. */
     D1RemoteSendFn send;           /* NULL → cf_d1_batch(client, t->remote_id, ...) */
     void *send_user;
+    int fence_interval_ms;         /* a checkpoint-only request at most this often; 0 → 5000 */
 } D1RemoteOptions;
 
 typedef struct D1RemoteStats {
@@ -94,7 +95,7 @@ D1RemoteStats d1_remote_stats(const Target *t);
 
 /* Send what is committed and the last committed transaction's checkpoint now,
  * even when the checkpoint is all there is to send (flush sends such a
- * request at most every 10 s). migrate uses it to leave the checkpoint at
+ * request at most every fence interval). migrate uses it to leave the checkpoint at
  * exactly the copy's point. */
 bool d1_remote_flush_checkpoint(Target *t, Err *err) WARN_UNUSED;
 

@@ -2,7 +2,8 @@
 # The metrics endpoint of a running `wal2edge run` (change log + embedded D1) during a workload:
 # /metrics passes `promtool check metrics` and carries the contract's names; the transaction and
 # change counters move with the workload; the slot figures come from pg_replication_slots;
-# /healthz answers 200, /readyz 200 once streaming and caught up; other paths 404, POST 405;
+# /healthz answers 200, /readyz 200 once streaming and caught up; a row over D1's limit counts as a
+# skipped change; other paths 404, POST 405;
 # no secret (the DSN's password) and no row data appear in the output.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
@@ -66,6 +67,12 @@ reqs=$(awk '$1 == "wal2edge_target_requests_total{target=\"d1.app\",outcome=\"ok
 [ "${reqs:-0}" -gt 0 ] && pass "d1.app made $reqs durable writes" || fail "no durable write to d1.app counted"
 expect_not_contains "$WORK/after.prom" "secret-row" "no row data in the metrics"
 expect_not_contains "$WORK/after.prom" "$PGPASSWORD" "no password in the metrics"
+
+# a row over D1's 2 MB row limit is skipped (on_error skip) and counted
+psql_q -c "INSERT INTO me_t VALUES (100000, repeat('x', 2500000))" >/dev/null
+skipped() { [ "$(value 'wal2edge_skipped_changes_total{target="d1.app",reason="too_large"}')" = 1 ]; }
+wait_for 30 skipped && pass "a row over D1's limit counts in wal2edge_skipped_changes_total (too_large)" ||
+    fail "skipped changes: $(scrape | grep skipped_changes)"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/nope")
 [ "$code" = 404 ] && pass "an unknown path is 404" || fail "an unknown path answers $code"

@@ -20,14 +20,15 @@ scrape() { curl -sS "$base/metrics"; }
 metric_value() { scrape | awk -v k="$1" '$1 == k { print $2 }'; }
 
 # metrics_d1_setup TABLE [METRICS_MEMBERS]: table TABLE (id int, v text) in publication $TEST_PUBLICATION,
-# mapped to an embedded D1 "app" and a change log; $WORK/w.jsonc with the metrics endpoint on a free
+# mapped to an embedded D1 "app" (on_error skip) and a change log; $WORK/w.jsonc with the metrics endpoint on a free
 # port; the slot created and D1 migrated. Then `run` starts with start_metrics_run (stopped at exit).
 metrics_d1_setup() {
     local table=$1 extra=${2:-}
     psql_q -c "CREATE TABLE $table (id int PRIMARY KEY, v text NOT NULL)" \
         -c "CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE $table" >/dev/null
     mkdir -p "$WORK/mappings"
-    echo "{ \"table\": \"public.$table\", \"d1\": { \"database\": \"app\" } }" >"$WORK/mappings/$table.jsonc"
+    echo "{ \"table\": \"public.$table\", \"d1\": { \"database\": \"app\", \"on_error\": \"skip\" } }" \
+        >"$WORK/mappings/$table.jsonc"
     write_config "$WORK/w.jsonc" "\"changelog\": {\"path\": \"$WORK/changes.ndjson\"}, \"d1\": { \"app\": {} },
   \"mappings\": [\"mappings/*.jsonc\"], \"metrics\": { \"listen\": \"127.0.0.1:0\"$extra }"
     run_w2e slot --config "$WORK/w.jsonc" slot create

@@ -3,7 +3,8 @@
 # second and evaluates the shipped alert rules (monitoring/alerts.yml, with every `for:` cut to
 # 3 s so the test stays short): `up` is 1, wal2edge_changes_total moves with a workload, and
 # Wal2edgeTargetFailing fires once the local edge answers 500 to every push to the REST queue
-# (its fault endpoint), then resolves when the fault is cleared. Needs the local edge
+# (its fault endpoint), then resolves when the fault is cleared; every query of the Grafana
+# dashboard (monitoring/grafana-dashboard.json) is answered. Needs the local edge
 # (scripts/edge-local.sh start) and prometheus (scripts/install-deps.sh).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
@@ -65,6 +66,14 @@ wait_for 30 inserts && pass "Prometheus sees wal2edge_changes_total reach 50 ins
     fail "wal2edge_changes_total in Prometheus: $(query 'wal2edge_changes_total{op="insert"}')"
 firing Wal2edgeTargetFailing && fail "Wal2edgeTargetFailing fires before any fault" ||
     pass "no alert for the queue while it works"
+
+# every query of the shipped Grafana dashboard is valid PromQL that Prometheus answers
+bad=0
+while IFS= read -r expr; do
+    [ "$(curl -sS --get "$PROM/api/v1/query" --data-urlencode "query=${expr//\$instance/.*}" | jq -r .status)" = success ] ||
+        { bad=$((bad + 1)); echo "    | $expr" >&2; }
+done < <(jq -r '.panels[].targets[].expr' "$WAL2EDGE_SOURCE_DIR/monitoring/grafana-dashboard.json")
+[ $bad = 0 ] && pass "Prometheus answers every query of monitoring/grafana-dashboard.json" || fail "$bad dashboard queries fail"
 
 # every push to the queue fails: the target falls behind, the alert fires
 curl -sS -X POST "$EDGE_ADMIN_URL/faults" -d "{\"path\":\"/queues/$Q_ID/messages\",\"status\":500,\"count\":1000000}" >/dev/null

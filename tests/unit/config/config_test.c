@@ -253,3 +253,16 @@ Test(config, heartbeat_and_wal_guard)
     expect_error("{\"source\": {\"dsn\": \"x\", \"max_retained_wal_bytes\": 0}}",
                  "1:51: source.max_retained_wal_bytes: must be an integer from 1 to 9223372036854775807");
 }
+
+Test(config, fence_interval)
+{
+    Err err;
+    Config *cfg = parse_with("{\"source\": {\"dsn\": \"x\"}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_eq(cfg->run.fence_interval_ms, 5000);
+    config_free(cfg);
+    cfg = parse_with("{\"source\": {\"dsn\": \"x\"}, \"run\": {\"fence_interval_ms\": 1000}}", fake_env, &err);
+    cr_assert_not_null(cfg, "%s", err.msg);
+    cr_assert_eq(cfg->run.fence_interval_ms, 1000);
+    config_free(cfg);
+}

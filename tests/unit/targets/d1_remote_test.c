@@ -3,6 +3,7 @@
  * a refused batch to one transaction, rollback, and reading the checkpoint on open. */
 #include "../d1/d1_test_util.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include "pipeline/deadletter.h"
@@ -305,5 +306,35 @@ Test(d1_remote, rollback_drops_the_open_transaction_only)
     txn(t, 0x2000, 1, "again@x");
     cr_assert(t->ops->flush(t, &err), "%s", err.msg);
     cr_expect_eq(t->durable.commit_lsn, 0x2000);
+    t->ops->free(t);
+}
+
+Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_most_every_fence_interval)
+{
+    static char db_id[] = "db-1";
+    ConfigTarget ct = *config_target(cfg, TARGET_D1, "app");
+    ct.remote_id = db_id;
+    D1RemoteOptions o = {.send = fake_send, .fence_interval_ms = 100};
+    Err err;
+    Target *t = d1_remote_target_new(&ct, maps, &test_cat, "slot1", NULL, &o, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    txn(t, 0x1000, 1, "a@x");
+    cr_assert(t->ops->fence(t, 0x3000, 1793613600000000, &err), "%s", err.msg);
+    cr_expect_eq(t->durable.commit_lsn, 0, "a fence waits while statements are buffered");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(t->durable.commit_lsn, 0x1000, "the transaction's own checkpoint, not the fence's");
+    size_t sent = fk.nreq;
+    cr_assert(t->ops->fence(t, 0x3000, 1793613600000000, &err), "%s", err.msg);
+    cr_expect_not(t->ops->has_pending(t), "the fence interval has not passed since the last request");
+    nanosleep(&(struct timespec){.tv_nsec = 120 * 1000 * 1000}, NULL);
+    cr_expect(t->ops->has_pending(t));
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, sent + 1, "one request");
+    cr_expect_eq(lines(fk.reqs[sent], "INSERT INTO \"users"), 0, "no row: %s", fk.reqs[sent]);
+    cr_expect(strstr(fk.reqs[sent], "0/3000") != NULL, "the checkpoint at the fence: %s", fk.reqs[sent]);
+    cr_expect_eq(t->durable.commit_lsn, 0x3000);
+    cr_expect_eq(t->durable.end_lsn, 0x3000);
+    txn(t, 0x2000, 1, "b@x"); /* before the fence: already had */
+    cr_expect_not(t->ops->has_pending(t));
     t->ops->free(t);
 }
