@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "core/mem.h"
 #include "mapping/mapping.h"
+#include "metrics/metrics.h"
 #include "snapshot/export.h"
 #include "snapshot/manifest.h"
 #include "state/lock.h"
@@ -101,7 +102,13 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv)
     }
     MappingSet *maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
     SnapshotResult res;
-    bool ok = maps && snapshot_run(cfg, maps, &o, &res, &err);
+    Metrics *metrics = NULL; /* metrics.listen: the endpoint serves the job's progress */
+    bool ok = maps && metrics_start(cfg, NULL, 0, &metrics, &err);
+    metrics_set_state(metrics, METRICS_JOB, "snapshot");
+    o.table_rows = metrics_snapshot_rows;
+    o.table_rows_user = metrics;
+    ok = ok && snapshot_run(cfg, maps, &o, &res, &err);
+    metrics_stop(metrics);
     if (ok) {
         char l[LSN_STR_MAX];
         printf("snapshot %s at %s: %zu table(s), %" PRIu64 " rows, %" PRIu64 " parts, %.1f MB (%.1f MB raw) in %.1f s "

@@ -20,6 +20,7 @@
 #include "core/mem.h"
 #include "daemon/source_watch.h"
 #include "mapping/mapping.h"
+#include "metrics/metrics.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
 #include "pg/snapshot.h"
@@ -42,11 +43,21 @@ typedef struct WarmUi {
     uint64_t keys_before;      /* keys of finished tables */
     uint64_t keys_total;
     LogCtx log;
+    Metrics *metrics;          /* metrics.listen: the endpoint serves the keys written so far */
+    const char *ns;            /* the namespace of ns_before */
+    uint64_t ns_before;        /* its keys of finished tables */
 } WarmUi;
 
 static void progress(void *user, const KvWarmProgress *p)
 {
     WarmUi *ui = user;
+    if (!ui->ns || strcmp(ui->ns, p->namespace_name) != 0) {
+        ui->ns = p->namespace_name;
+        ui->ns_before = 0;
+    }
+    metrics_warm_keys(ui->metrics, p->namespace_name, ui->ns_before + p->keys);
+    if (p->done)
+        ui->ns_before += p->keys;
     int64_t now = clock_mono_ms();
     if (!p->done && now - ui->last_ms < (ui->tty ? 200 : 5000))
         return;
@@ -452,6 +463,8 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
             fprintf(stderr, "%s: resuming an interrupted warm\n", targets[i]->name);
     }
     WarmUi ui = {.tty = isatty(STDERR_FILENO) == 1, .start_ms = clock_mono_ms(), .log = {.component = "warm"}};
+    ok = ok && metrics_start(cfg, NULL, 0, &ui.metrics, &err);
+    metrics_set_state(ui.metrics, METRICS_JOB, "warm");
     int64_t time_us = clock_wall_us();
     for (size_t i = 0; ok && i < target_count; i++) {
         for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
@@ -513,6 +526,7 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
         else
             printf("); snapshot at %s\n", lsn_format(lsn, l));
     }
+    metrics_stop(ui.metrics);
     pgsnap_close(snap);
     for (size_t i = 0; i < target_count; i++)
         targets[i]->ops->free(targets[i]);

@@ -53,7 +53,8 @@ struct Metrics {
     /* families */
     MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
         *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
-        *request_duration, *commit_to_durable, *spool_bytes, *skipped, *heartbeat, *target_failing;
+        *request_duration, *commit_to_durable, *spool_bytes, *skipped, *heartbeat, *target_failing, *snapshot_rows,
+        *warm_keys;
 };
 
 static const double duration_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -125,6 +126,13 @@ static void register_families(Metrics *m)
     m->target_failing = metricreg_family(r, "wal2edge_target_failing",
                                          "1 while a target fails and falls behind alone.", METRIC_GAUGE, l_target,
                                          NULL, 0);
+    static const char *const l_table[] = {"table", NULL};
+    static const char *const l_namespace[] = {"namespace", NULL};
+    m->snapshot_rows = metricreg_family(r, "wal2edge_snapshot_rows_total",
+                                        "Rows a running snapshot has exported, by table.", METRIC_COUNTER, l_table,
+                                        NULL, 0);
+    m->warm_keys = metricreg_family(r, "wal2edge_warm_keys_total", "Keys a running warm has written, by namespace.",
+                                    METRIC_COUNTER, l_namespace, NULL, 0);
     metric_set(m->build_info, (const char *const[]){WAL2EDGE_VERSION}, 1);
     const char *const slot[] = {m->cfg->source.slot};
     metric_set(m->connected, slot, 0);
@@ -149,7 +157,7 @@ static TargetState *target_state(Metrics *m, const char *name)
 
 static const char *state_name(MetricsState s)
 {
-    static const char *const names[] = {"starting", "connecting", "streaming", "stopping", "failed"};
+    static const char *const names[] = {"starting", "connecting", "streaming", "stopping", "failed", "running"};
     return names[s];
 }
 
@@ -492,6 +500,19 @@ void metrics_slot(Metrics *m, const PgSlotFacts *s, const char *problem)
     snprintf(m->wal_status, sizeof m->wal_status, "%s", s->exists ? s->wal_status : "");
     snprintf(m->slot_problem, sizeof m->slot_problem, "%s", problem ? problem : "");
     pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_snapshot_rows(void *metrics, const char *table, uint64_t rows)
+{
+    Metrics *m = metrics;
+    if (m)
+        metric_set(m->snapshot_rows, (const char *const[]){table}, (double)rows);
+}
+
+void metrics_warm_keys(Metrics *m, const char *namespace_name, uint64_t keys)
+{
+    if (m)
+        metric_set(m->warm_keys, (const char *const[]){namespace_name}, (double)keys);
 }
 
 void metrics_heartbeat(Metrics *m, double unix_seconds)

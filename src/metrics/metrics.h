@@ -31,6 +31,7 @@ typedef enum {
     METRICS_STREAMING,
     METRICS_STOPPING,
     METRICS_FATAL,          /* a failure retrying cannot cure: /healthz answers 503 */
+    METRICS_JOB,            /* snapshot or warm running (not streaming: /readyz answers 503) */
 } MetricsState;
 
 typedef struct Metrics Metrics;
@@ -69,6 +70,10 @@ void metrics_target_lag_bytes(Metrics *m, const char *target, uint64_t bytes);
  * negative when unknown yet. */
 void metrics_lag_seconds(Metrics *m, double lag_seconds);
 void metrics_spool_bytes(Metrics *m, uint64_t bytes);
+/* The jobs that serve the endpoint too: rows a snapshot has exported so far from a table,
+ * keys a warm has written so far into a namespace. */
+void metrics_snapshot_rows(void *metrics, const char *table, uint64_t rows);
+void metrics_warm_keys(Metrics *m, const char *namespace_name, uint64_t keys);
 /* The slot's row (daemon/walguard); problem: the WAL guard's finding ("is unreserved ...",
  * "retains N bytes ..."), which fails /readyz, or NULL. */
 void metrics_slot(Metrics *m, const PgSlotFacts *facts, const char *problem);

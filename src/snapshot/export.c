@@ -695,6 +695,17 @@ static void *worker_main(void *arg)
 
 /* ================================================================ progress */
 
+static void report_rows(Exp *x)
+{
+    if (!x->opts->table_rows)
+        return;
+    pthread_mutex_lock(&x->mu);
+    for (size_t i = 0; i < x->table_count; i++)
+        if (x->tables[i].started)
+            x->opts->table_rows(x->opts->table_rows_user, x->tables[i].ct->qualname, x->tables[i].rows);
+    pthread_mutex_unlock(&x->mu);
+}
+
 static void show_progress(Exp *x, bool final)
 {
     pthread_mutex_lock(&x->mu);
@@ -1001,7 +1012,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
                 workers[i].started = true;
             }
         }
-        int64_t last_progress = clock_mono_ms(), last_wal = 0;
+        int64_t last_progress = clock_mono_ms(), last_wal = 0, last_rows = 0;
         for (;;) {
             pthread_mutex_lock(&x.mu);
             bool busy = x.running > 0;
@@ -1013,6 +1024,10 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             if (now - last_progress >= (opts->tty ? 250 : 5000)) {
                 show_progress(&x, false);
                 last_progress = now;
+            }
+            if (now - last_rows >= 1000) {
+                report_rows(&x);
+                last_rows = now;
             }
             if (now - last_wal >= 10000) {
                 snap_point_check_wal(x.point);
@@ -1026,6 +1041,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             *err = x.err;
             ok = false;
         }
+        report_rows(&x);
         if (ok)
             show_progress(&x, true);
     }

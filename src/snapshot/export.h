@@ -75,6 +75,9 @@ typedef struct SnapshotOptions {
     const char *snapshot_id;   /* NULL: from the clock */
     bool no_slot;              /* never create the configured slot */
     bool tty;                  /* progress bars instead of log lines */
+    /* told every second of each started table's rows so far (the metrics endpoint); may be NULL */
+    void (*table_rows)(void *user, const char *table, uint64_t rows);
+    void *table_rows_user;
 } SnapshotOptions;
 
 typedef struct SnapshotResult {

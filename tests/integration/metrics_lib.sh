@@ -1,18 +1,23 @@
 # tests/integration/metrics_lib.sh - helpers for the tests of the metrics endpoint (sourced after lib.sh).
 
-# start_metrics_run CONFIG [ARGS...]: `wal2edge run` in the background (output in $WORK/run.{out,err});
-# sets run_pid and base (http://127.0.0.1:PORT, the port the config's "127.0.0.1:0" got).
-start_metrics_run() {
-    local config=$1; shift
-    "$WAL2EDGE_BIN" --config "$config" "$@" run >"$WORK/run.out" 2>"$WORK/run.err" &
+# start_metrics_cmd NAME CONFIG ARGS...: `wal2edge --config CONFIG ARGS...` in the background (output in
+# $WORK/NAME.{out,err}); sets run_pid and base (http://127.0.0.1:PORT, the port "127.0.0.1:0" got).
+start_metrics_cmd() {
+    local name=$1 config=$2; shift 2
+    "$WAL2EDGE_BIN" --config "$config" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     run_pid=$!
     local port="" _
     for _ in $(seq 100); do
-        port=$(grep -o 'port [0-9]*' "$WORK/run.err" | head -1 | cut -d' ' -f2) && [ -n "$port" ] && break
+        port=$(grep -o 'port [0-9]*' "$WORK/$name.err" | head -1 | cut -d' ' -f2) && [ -n "$port" ] && break
         sleep 0.1
     done
-    [ -n "$port" ] || { fail "run never said where it listens"; sed 's/^/    | /' "$WORK/run.err" >&2; finish; }
+    [ -n "$port" ] || { fail "$name never said where it listens"; sed 's/^/    | /' "$WORK/$name.err" >&2; finish; }
     base="http://127.0.0.1:$port"
+}
+# start_metrics_run CONFIG [GLOBAL OPTIONS...]: `wal2edge run` so ($WORK/run.{out,err}).
+start_metrics_run() {
+    local config=$1; shift
+    start_metrics_cmd run "$config" "$@" run
 }
 
 scrape() { curl -sS "$base/metrics"; }
