@@ -523,7 +523,7 @@ static void report_metrics(Run *r)
     else if (oldest != INT64_MAX)
         lag = (double)(clock_wall_us() - oldest) / 1e6;
     metrics_lag_seconds(r->metrics, lag);
-    metrics_spool_bytes(r->metrics, assembler_stats(r->asm_)->spooled_bytes);
+    metrics_spool_bytes(r->metrics, assembler_spool_bytes(r->asm_));
 }
 
 /* ---- the session ---- */

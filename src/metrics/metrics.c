@@ -115,7 +115,7 @@ static void register_families(Metrics *m)
     m->commit_to_durable = metricreg_family(r, "wal2edge_commit_to_durable_seconds",
                                             "Commit time in Postgres to durable in the target.", METRIC_HISTOGRAM,
                                             l_target, duration_buckets, duration_bucket_count);
-    m->spool_bytes = metricreg_family(r, "wal2edge_spool_bytes", "Bytes staged in the spool so far.",
+    m->spool_bytes = metricreg_family(r, "wal2edge_spool_bytes", "Bytes in the spool files being written now (streamed and prepared transactions).",
                                       METRIC_GAUGE, NULL, NULL, 0);
     m->skipped = metricreg_family(r, "wal2edge_skipped_changes_total",
                                   "Changes a target skipped (on_error skip: dead letters), by reason.",

@@ -162,6 +162,15 @@ bool assembler_idle(const Assembler *a)
     return !a->in_txn && !a->in_prepare && !a->live.in_stream;
 }
 
+uint64_t assembler_spool_bytes(const Assembler *a)
+{
+    uint64_t bytes = a->prepare_w ? spool_writer_bytes(a->prepare_w) : 0;
+    for (size_t i = 0; i < a->stream_count; i++)
+        if (a->streams[i].w)
+            bytes += spool_writer_bytes(a->streams[i].w);
+    return bytes;
+}
+
 const AsmStats *assembler_stats(const Assembler *a) { return &a->stats; }
 
 bool assembler_reset(Assembler *a, Err *err)

@@ -78,5 +78,7 @@ bool assembler_idle(const Assembler *a);
 bool assembler_reset(Assembler *a, Err *err) WARN_UNUSED;
 
 const AsmStats *assembler_stats(const Assembler *a);
+/* Bytes in the spool files being written now (open streamed transactions, a prepare in progress). */
+uint64_t assembler_spool_bytes(const Assembler *a);
 
 #endif

@@ -3,13 +3,15 @@
 # /metrics passes `promtool check metrics` and carries the contract's names; the transaction and
 # change counters move with the workload; the slot figures come from pg_replication_slots;
 # /healthz answers 200, /readyz 200 once streaming and caught up; a row over D1's limit counts as a
-# skipped change; other paths 404, POST 405;
+# skipped change; a streamed transaction shows in wal2edge_spool_bytes; other paths 404, POST 405;
 # no secret (the DSN's password) and no row data appear in the output.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
 
 export TEST_SLOT=metrics_endpoint TEST_PUBLICATION=metrics_endpoint_pub
 command -v promtool >/dev/null || { echo "$TEST_NAME: promtool is required (scripts/install-deps.sh)" >&2; exit 1; }
+# a small logical_decoding_work_mem for our walsender only, so that a big transaction streams
+export DATABASE_URL="$DATABASE_URL?options=-c%20logical_decoding_work_mem%3D64kB"
 metrics_d1_setup me_t ", \"ready_max_lag_seconds\": 30"
 value() { metric_value "$1"; }
 wait_for() {   # wait_for SECONDS CMD...: until CMD succeeds
@@ -67,6 +69,17 @@ reqs=$(awk '$1 == "wal2edge_target_requests_total{target=\"d1.app\",outcome=\"ok
 [ "${reqs:-0}" -gt 0 ] && pass "d1.app made $reqs durable writes" || fail "no durable write to d1.app counted"
 expect_not_contains "$WORK/after.prom" "secret-row" "no row data in the metrics"
 expect_not_contains "$WORK/after.prom" "$PGPASSWORD" "no password in the metrics"
+
+# a big transaction streams before it commits: wal2edge_spool_bytes shows its spool, then 0 again
+psql_q -c "BEGIN" -c "INSERT INTO me_t SELECT g, md5(g::text) FROM generate_series(200001, 230000) g" \
+    -c "SELECT pg_sleep(4)" -c "COMMIT" >/dev/null &
+big_pid=$!
+spooling() { [ "$(value wal2edge_spool_bytes)" -gt 100000 ] 2>/dev/null; }
+wait_for 10 spooling && pass "wal2edge_spool_bytes shows the streamed transaction ($(value wal2edge_spool_bytes) bytes)" ||
+    fail "wal2edge_spool_bytes stays at $(value wal2edge_spool_bytes)"
+wait $big_pid
+spool_empty() { [ "$(value wal2edge_spool_bytes)" = 0 ]; }
+wait_for 30 spool_empty && pass "and 0 once it committed" || fail "wal2edge_spool_bytes stays at $(value wal2edge_spool_bytes)"
 
 # a row over D1's 2 MB row limit is skipped (on_error skip) and counted
 psql_q -c "INSERT INTO me_t VALUES (100000, repeat('x', 2500000))" >/dev/null
