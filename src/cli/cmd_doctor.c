@@ -199,13 +199,19 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
         char *fix = xasprintf("start wal2edge run now so the slot catches up before the next checkpoint "
                               "removes its WAL, or raise max_slot_wal_keep_size (now %s)",
                               f->max_slot_wal_keep_size);
-        report_add(r, CHECK_FAIL, "slot", fix,
+        /* a warning (lost is the error): run can still save it */
+        report_add(r, CHECK_WARN, "slot", fix,
                    "replication slot \"%s\" is unreserved: it is past max_slot_wal_keep_size and will be "
                    "invalidated at the next checkpoint (safe_wal_size %lld bytes%s)",
                    slot, s->has_safe_wal_size ? (long long)s->safe_wal_size : 0LL, retained);
         free(fix);
         return;
     }
+    if (s->retained_bytes > cfg->source.max_retained_wal_bytes)
+        report_add(r, CHECK_WARN, "slot_wal", "see what holds the slot back: wal2edge status (a failing target, a "
+                   "stopped run); or raise source.max_retained_wal_bytes",
+                   "replication slot \"%s\" retains %lld bytes of WAL, over source.max_retained_wal_bytes (%lld)",
+                   slot, (long long)s->retained_bytes, (long long)cfg->source.max_retained_wal_bytes);
     report_add(r, CHECK_OK, "slot", NULL, "replication slot \"%s\" exists (%s, confirmed %s%s)", slot,
                s->active ? "active" : "inactive", s->confirmed_flush_lsn[0] ? s->confirmed_flush_lsn : "-",
                retained);

@@ -2,14 +2,16 @@
  * cli/cmd_status.c - `wal2edge status [--json]`: how far behind the source are we?
  *
  * lag_bytes   = pg_current_wal_lsn() - the slot's confirmed_flush_lsn
- * lag_seconds = 0 when lag_bytes is 0; otherwise the seconds since the newest
- *               target checkpoint was recorded (how long progress has stalled),
+ * lag_seconds = 0 when lag_bytes is 0; otherwise now - the commit time of the
+ *               last transaction every target has (as wal2edge_replication_lag_seconds),
  *               or null when nothing was ever applied.
  * gap         = per target, when the slot has confirmed past where the target is
  *               complete (pipeline/gap); any gap makes status exit 1.
  *
- * Exit 1 when the slot is lost or unreserved (its WAL is or may soon be gone),
- * with the problem in "problems"; with --json an error is a JSON document too
+ * Exit 1 when the slot is lost (its WAL is gone), with the problem in "problems".
+ * An unreserved slot (its WAL may soon be gone) or one retaining more WAL than
+ * source.max_retained_wal_bytes is a warning (daemon/walguard): in "warnings",
+ * on a "warning" line and on stderr, exit 0. With --json an error is a JSON document too
  * ({"ok": false, "error": ...}) besides the one line on stderr.
  */
 #include <inttypes.h>
@@ -55,17 +57,12 @@ static int status_fail(bool as_json, const Err *err)
     return rc;
 }
 
-/* Why the slot is in trouble, or NULL: a lost slot cannot resume, an unreserved one is about to be. */
+/* Why the slot is in trouble, or NULL: a lost slot cannot resume (an unreserved one is a warning). */
 static const char *slot_problem(const PgSlotFacts *s)
 {
-    if (!s->exists)
-        return NULL;
-    if (strcmp(s->wal_status, "lost") == 0)
+    if (s->exists && strcmp(s->wal_status, "lost") == 0)
         return "the slot is invalidated (wal_status lost): its WAL was removed; recreate it and resync the "
                "targets (see wal2edge doctor)";
-    if (strcmp(s->wal_status, "unreserved") == 0)
-        return "the slot retains more WAL than max_slot_wal_keep_size: it will be invalidated at the next "
-               "checkpoint unless it catches up";
     return NULL;
 }
 
@@ -294,6 +291,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_decref(health);
     if (problem)
         fprintf(stderr, "wal2edge: replication slot \"%s\": %s\n", cfg->source.slot, problem);
+    else if (guard_warns)
+        fprintf(stderr, "wal2edge: warning: replication slot \"%s\" %s\n", cfg->source.slot, guard);
     json_decref(doc);
     config_free(cfg);
     return problem || gaps ? 1 : 0; /* a gap needs a rebuild: not a healthy state either */

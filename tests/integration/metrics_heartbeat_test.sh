@@ -3,7 +3,7 @@
 # emits wal2edge.heartbeat messages: wal2edge_last_heartbeat_timestamp_seconds moves, the slot's
 # confirmed position passes a WAL position taken while idle, and no heartbeat reaches the change
 # log. With source.max_retained_wal_bytes below what the slot retains, the WAL guard warns in the
-# log, /readyz answers 503 saying so, and `status` (text and --json) says so too. With heartbeats
+# log, /readyz answers 503 saying so, and `status` (text and --json) and `doctor` say so too. With heartbeats
 # off the gauge stays 0.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
@@ -71,6 +71,9 @@ run_w2e status_json --config "$WORK/w.jsonc" status --json
     pass "status --json carries the guard's warning and limit" || fail "status --json: $(cat "$WORK/status_json.out")"
 [ "$(jq -r '.lag_seconds' "$WORK/status_json.out")" != null ] && pass "status --json carries lag_seconds" ||
     fail "status --json has no lag_seconds"
+run_w2e doctor --config "$WORK/w.jsonc" doctor
+expect_contains "$WORK/doctor.out" 'retains' "doctor warns about the retained WAL too"
+expect_contains "$WORK/doctor.out" 'over source.max_retained_wal_bytes (1)'
 stop_run
 
 # heartbeats off: the gauge stays 0
