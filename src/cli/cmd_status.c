@@ -9,9 +9,10 @@
  *               complete (pipeline/gap); any gap makes status exit 1.
  *
  * Exit 1 when the slot is lost (its WAL is gone), with the problem in "problems".
- * An unreserved slot (its WAL may soon be gone) or one retaining more WAL than
- * source.max_retained_wal_bytes is a warning (daemon/walguard): in "warnings",
- * on a "warning" line and on stderr, exit 0. With --json an error is a JSON document too
+ * An unreserved slot (its WAL may soon be gone) is a warning (daemon/walguard):
+ * in "warnings", on a "warning" line and on stderr, and status exits 1 ("ok":
+ * false) so a monitor acts before the next checkpoint invalidates the slot. A
+ * slot retaining more WAL than source.max_retained_wal_bytes is a warning, exit 0. With --json an error is a JSON document too
  * ({"ok": false, "error": ...}) besides the one line on stderr.
  */
 #include <inttypes.h>
@@ -162,8 +163,11 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     bool guard_warns = s->exists && !problem &&
                        walguard_judge(s->wal_status, s->retained_bytes, cfg->source.max_retained_wal_bytes, guard,
                                       sizeof guard) == WALGUARD_WARNING;
+    /* unreserved: a warning (its WAL is still there), but status fails so a monitor sees it
+     * before the next checkpoint invalidates the slot */
+    bool unreserved = s->exists && strcmp(s->wal_status, "unreserved") == 0;
     json_t *doc = json_object();
-    json_object_set_new(doc, "ok", json_boolean(problem == NULL));
+    json_object_set_new(doc, "ok", json_boolean(problem == NULL && !unreserved));
     json_object_set_new(doc, "problems", problem ? json_pack("[s]", problem) : json_array());
     json_object_set_new(doc, "slot", json_string(cfg->source.slot));
     json_object_set_new(doc, "slot_exists", json_boolean(s->exists));
@@ -295,5 +299,5 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         fprintf(stderr, "wal2edge: warning: replication slot \"%s\" %s\n", cfg->source.slot, guard);
     json_decref(doc);
     config_free(cfg);
-    return problem || gaps ? 1 : 0; /* a gap needs a rebuild: not a healthy state either */
+    return problem || unreserved || gaps ? 1 : 0; /* a gap needs a rebuild: not a healthy state either */
 }

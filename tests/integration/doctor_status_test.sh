@@ -42,15 +42,16 @@ expect_rc reserved 0
 for _ in 1 2; do lq -c "INSERT INTO filler SELECT repeat('x', 100) FROM generate_series(1, 10)" -c "SELECT pg_switch_wal()" >/dev/null; done
 wal_status=$(lq -c "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'doctor_lost_slot'")
 if [ "$wal_status" = unreserved ]; then
-    # unreserved is a warning (lost is the error): said everywhere, exit 0
+    # unreserved is a warning (lost is the error), said everywhere; status still exits 1 so
+    # a monitor sees it before a checkpoint invalidates the slot
     DATABASE_URL=$lost_url run_w2e unreserved --config "$WORK/c.jsonc" status
-    expect_rc unreserved 0
+    expect_rc unreserved 1
     expect_contains "$WORK/unreserved.out" "wal_status           unreserved"
     expect_contains "$WORK/unreserved.out" "warning              the slot is unreserved (wal_status unreserved)"
     expect_contains "$WORK/unreserved.err" 'wal2edge: warning: replication slot "doctor_lost_slot" is unreserved'
     DATABASE_URL=$lost_url run_w2e unreserved_json --config "$WORK/c.jsonc" status --json
-    expect_rc unreserved_json 0
-    jq -e '.ok == true and .wal_status == "unreserved" and (.problems | length == 0) and (.warnings | length == 1)' \
+    expect_rc unreserved_json 1
+    jq -e '.ok == false and .wal_status == "unreserved" and (.problems | length == 0) and (.warnings | length == 1)' \
         "$WORK/unreserved_json.out" >/dev/null &&
         pass "status --json: unreserved is a warning" || fail "status --json unreserved: $(cat "$WORK/unreserved_json.out")"
     DATABASE_URL=$lost_url run_w2e doctor_unreserved --config "$WORK/c.jsonc" doctor
