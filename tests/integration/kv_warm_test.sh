@@ -42,7 +42,7 @@ SQL
     # 1. warm, killed once some progress is committed
     "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" warm >"$WORK/warm1.out" 2>"$WORK/warm1.err" &
     pid=$!
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 4000); do   # up to ~2 min: the emulator's first bulk write is slow on a loaded machine
         n=$(sqlite3 "$INDEX_DB" "SELECT coalesce(max(rows), 0) FROM _wal2edge_kv_warm WHERE done = 0" 2>/dev/null || echo 0)
         [ "${n:-0}" -gt 0 ] && break
         sleep 0.02
