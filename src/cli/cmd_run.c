@@ -16,51 +16,7 @@
 #include "pg/catalog.h"
 #include "pipeline/deadletter.h"
 #include "targets/changelog.h"
-#include "targets/d1_embedded.h"
-#include "targets/d1_remote.h"
-#include "targets/kv.h"
-#include "targets/queue.h"
-
-#define RUN_MAX_TARGETS 64
-
-typedef struct Targets {
-    Target *items[RUN_MAX_TARGETS];
-    size_t count;
-} Targets;
-
-static bool add_target(Targets *ts, Target *t)
-{
-    if (!t)
-        return false;
-    if (ts->count == RUN_MAX_TARGETS) {
-        t->ops->free(t);
-        return false;
-    }
-    ts->items[ts->count++] = t;
-    return true;
-}
-
-static bool mapping_uses(const MappingSet *maps, const ConfigTarget *t)
-{
-    for (size_t i = 0; i < maps->count; i++) {
-        const Mapping *m = &maps->items[i];
-        if (t->kind == TARGET_D1 && m->d1.present && strcmp(m->d1.database, t->name) == 0)
-            return true;
-        for (size_t k = 0; t->kind == TARGET_KV && k < m->kv_count; k++)
-            if (strcmp(m->kv[k].namespace_name, t->name) == 0)
-                return true;
-        if (t->kind == TARGET_QUEUE && m->queue_node) {
-            /* a routed mapping may send to several queues */
-            QueueMapOptions o;
-            Err ignored;
-            bool uses = queue_map_options_parse(m, NULL, &o, &ignored) && queue_map_options_uses(&o, t->name);
-            queue_map_options_clear(&o);
-            if (uses)
-                return true;
-        }
-    }
-    return false;
-}
+#include "targets/registry.h"
 
 /* The HTTP client's waits (retry backoff, rate budget) end once a stop is requested: its
  * remaining attempts then fail at once, so SIGTERM is answered in moments even while a
@@ -69,23 +25,6 @@ static void stop_aware_sleep_ms(void *user, uint64_t ms)
 {
     (void)user;
     signals_sleep_ms((int64_t)ms);
-}
-
-/* One client for every REST target of a run: they share the account's request budget. */
-static bool shared_client(const Config *cfg, const ConfigTarget *t, CfClient **client, Err *err)
-{
-    static NetClock clock;
-    clock = *net_clock_system();
-    clock.sleep_ms = stop_aware_sleep_ms;
-    CfClientOptions opts;
-    cf_client_options_default(&opts);
-    opts.clock = &clock;
-    if (!*client)
-        *client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
-                                cfg->cloudflare.api_token, &opts, err);
-    if (!*client)
-        err_prefix(err, "%s.%s (%s)", target_kind_name(t->kind), t->name, t->remote_id);
-    return *client != NULL;
 }
 
 /*
@@ -112,9 +51,9 @@ static CatalogInfo *read_catalog(const Config *cfg, const char **names, size_t c
     }
 }
 
-/* One target per configured target that a mapping uses. */
-static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Targets *ts, CfClient **client,
-                               bool *stopped, Err *err)
+/* One target per configured target that a mapping uses (targets/registry); the REST ones share a
+ * client whose waits end on SIGINT/SIGTERM. */
+static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, TargetSet *ts, bool *stopped, Err *err)
 {
     const char **names = calloc(maps->count ? maps->count : 1, sizeof *names);
     for (size_t i = 0; i < maps->count; i++)
@@ -123,27 +62,14 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
     free(names);
     if (!cat)
         return false;
-    bool ok = true;
-    for (size_t i = 0; ok && i < cfg->target_count; i++) {
-        const ConfigTarget *t = &cfg->targets[i];
-        if (!mapping_uses(maps, t))
-            continue;
-        if (t->kind == TARGET_D1 && target_is_embedded(t)) {
-            ok = add_target(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err));
-        } else if (t->kind == TARGET_D1) {
-            ok = shared_client(cfg, t, client, err) &&
-                 add_target(ts, d1_remote_target_new(t, maps, cat, cfg->source.slot, *client,
-                                                     &(D1RemoteOptions){.fence_interval_ms = cfg->run.fence_interval_ms},
-                                                     err));
-        } else if (t->kind == TARGET_QUEUE) {
-            ok = (target_is_embedded(t) || shared_client(cfg, t, client, err)) &&
-                 add_target(ts, queue_target_new(cfg, t, maps, cat, target_is_embedded(t) ? NULL : *client, NULL,
-                                                 err));
-        } else if (t->kind == TARGET_KV) {
-            ok = (target_is_embedded(t) || shared_client(cfg, t, client, err)) &&
-                 add_target(ts, kv_target_new(cfg, t, maps, cat, target_is_embedded(t) ? NULL : *client, err));
-        }
-    }
+    static NetClock clock;
+    clock = *net_clock_system();
+    clock.sleep_ms = stop_aware_sleep_ms;
+    CfClientOptions opts;
+    cf_client_options_default(&opts);
+    opts.clock = &clock;
+    RegistryWant want = {.client_opts = &opts};
+    bool ok = registry_build(ts, cfg, maps, cat, &want, err);
     catalog_free(cat);
     return ok;
 }
@@ -169,18 +95,17 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         return cli_fail(&err);
     }
 
-    Targets ts = {.count = 0};
+    TargetSet ts = {.count = 0}; /* its client outlives the targets (run_pipeline frees them) */
     MappingSet *maps = NULL;
-    CfClient *client = NULL; /* outlives the targets (run_pipeline frees them) */
     bool ok = true;
     bool stopped = false; /* SIGINT/SIGTERM while the source was still unreachable */
     signals_install();
     const char *log_path = target_log ? target_log : cfg->changelog_path;
     if (log_path)
-        ok = add_target(&ts, changelog_target_new(log_path, &err));
+        ok = registry_add(&ts, changelog_target_new(log_path, &err), &err);
     if (ok && cfg->mapping_file_count > 0) {
         maps = mapping_set_load(cfg, &err);
-        ok = maps && add_mapped_targets(cfg, maps, &ts, &client, &stopped, &err);
+        ok = maps && add_mapped_targets(cfg, maps, &ts, &stopped, &err);
     }
     if (stopped) {
         LogCtx lc = {.component = "run", .slot = cfg->source.slot};
@@ -216,11 +141,10 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     if (ok) {
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
     } else {
-        for (size_t i = 0; i < ts.count; i++)
-            ts.items[i]->ops->free(ts.items[i]);
+        registry_free_targets(&ts);
     }
     deadletter_free(dl);
-    cf_client_free(client);
+    registry_free_client(&ts);
     free(accept_gap);
     free(tables);
     free(watch);

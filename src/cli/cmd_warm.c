@@ -32,10 +32,10 @@
 #include "state/lock.h"
 #include "state/store.h"
 #include "targets/kv.h"
+#include "targets/registry.h"
 #include "value/render.h"
 
 
-#define WARM_MAX_TARGETS 64
 
 typedef struct WarmUi {
     bool tty;
@@ -94,31 +94,6 @@ static void progress(void *user, const KvWarmProgress *p)
     }
     if (p->done)
         ui->keys_before += p->keys;
-}
-
-static bool mapping_selected(const Mapping *m, char **names, size_t n)
-{
-    if (n == 0)
-        return true;
-    const char *base = strrchr(m->file, '/');
-    base = base ? base + 1 : m->file;
-    size_t blen = strlen(base);
-    if (blen > 6 && strcmp(base + blen - 6, ".jsonc") == 0)
-        blen -= 6;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], m->source) == 0 || strcmp(names[i], m->relname) == 0 ||
-            (strlen(names[i]) == blen && strncmp(names[i], base, blen) == 0))
-            return true;
-    return false;
-}
-
-static bool ns_used(const MappingSet *maps, const ConfigTarget *t, char **names, size_t n)
-{
-    for (size_t i = 0; i < maps->count; i++)
-        for (size_t k = 0; mapping_selected(&maps->items[i], names, n) && k < maps->items[i].kv_count; k++)
-            if (strcmp(maps->items[i].kv[k].namespace_name, t->name) == 0)
-                return true;
-    return false;
 }
 
 /* Slot: create it (exporting its snapshot) when missing, so that run continues right after the warm. */
@@ -366,20 +341,20 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
         if (!found)
             ok = err_set(&err, ERR_USAGE, "warm: no mapping named \"%s\"", names[i]);
     }
-    Target *targets[WARM_MAX_TARGETS];
+    TargetSet ts = {.count = 0};
+    Target **targets = ts.items;
     size_t target_count = 0;
-    CfClient *client = NULL;
     DeadLetter *dl = NULL;
     CatalogInfo *cat = NULL;
     PgSnapshot *snap = NULL;
     int lock_fd = -1;
     if (ok) {
+        bool any = false;
         for (size_t i = 0; i < cfg->target_count; i++)
-            if (cfg->targets[i].kind == TARGET_KV && ns_used(maps, &cfg->targets[i], names, name_count))
-                target_count++;
-        if (target_count == 0)
+            any = any || (cfg->targets[i].kind == TARGET_KV &&
+                          registry_mapping_uses(maps, &cfg->targets[i], names, name_count));
+        if (!any)
             ok = err_set(&err, ERR_CONFIG, "warm: no %smapping has \"kv\" entries", name_count ? "selected " : "");
-        target_count = 0;
     }
     ok = ok && state_dir_lock(cfg->state_dir, "warm", &lock_fd, &err);
     if (ok) {
@@ -390,29 +365,16 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
         free(qn);
         ok = cat != NULL;
     }
-    for (size_t i = 0; ok && i < cfg->target_count; i++) {
-        const ConfigTarget *t = &cfg->targets[i];
-        if (t->kind != TARGET_KV || !ns_used(maps, t, names, name_count) || target_count == WARM_MAX_TARGETS)
-            continue;
-        if (t->remote_id && !client) {
-            client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
-                                   cfg->cloudflare.api_token, NULL, &err);
-            if (!client) {
-                err_prefix(&err, "kv.%s (namespace_id %s)", t->name, t->remote_id);
-                ok = false;
-                break;
-            }
-        }
-        Target *kt = kv_target_new(cfg, t, maps, cat, t->remote_id ? client : NULL, &err);
-        if (!kt) {
-            ok = false;
-        } else {
-            if (!dl)
-                dl = deadletter_new(cfg->state_dir); /* rows "on_error": "skip" leaves out */
-            kt->deadletter = dl;
-            targets[target_count++] = kt;
-        }
+    if (ok) {
+        RegistryWant want = {.kinds = 1u << TARGET_KV, .names = names, .name_count = name_count};
+        ok = registry_build(&ts, cfg, maps, cat, &want, &err);
+        target_count = ts.count;
+        if (ok)
+            dl = deadletter_new(cfg->state_dir); /* rows "on_error": "skip" leaves out */
+        for (size_t i = 0; ok && i < target_count; i++)
+            targets[i]->deadletter = dl;
     }
+    CfClient *client = ts.client;
     Lsn lsn = 0, slot_at = 0;
     bool created = false;
     char tag[96] = "";
@@ -528,10 +490,9 @@ int cmd_warm(CliCtx *ctx, int argc, char **argv)
     }
     metrics_stop(ui.metrics);
     pgsnap_close(snap);
-    for (size_t i = 0; i < target_count; i++)
-        targets[i]->ops->free(targets[i]);
+    registry_free_targets(&ts);
     deadletter_free(dl);
-    cf_client_free(client);
+    registry_free_client(&ts);
     catalog_free(cat);
     mapping_set_free(maps);
     state_dir_unlock(lock_fd);

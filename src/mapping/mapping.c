@@ -600,6 +600,22 @@ MappingSet *mapping_set_load(const Config *cfg, Err *err)
     return set;
 }
 
+bool mapping_selected(const Mapping *m, char **names, size_t n)
+{
+    if (n == 0)
+        return true;
+    const char *base = strrchr(m->file, '/');
+    base = base ? base + 1 : m->file;
+    size_t blen = strlen(base);
+    if (blen > 6 && strcmp(base + blen - 6, ".jsonc") == 0)
+        blen -= 6;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], m->source) == 0 || strcmp(names[i], m->relname) == 0 ||
+            (strlen(names[i]) == blen && strncmp(names[i], base, blen) == 0))
+            return true;
+    return false;
+}
+
 const Mapping *mapping_set_find(const MappingSet *set, const char *source)
 {
     if (!set || !source)

@@ -112,6 +112,10 @@ void mapping_set_free(MappingSet *set);
 /* Borrowed mapping of a source table ("schema.name"), or NULL. */
 const Mapping *mapping_set_find(const MappingSet *set, const char *source);
 
+/* Whether m is among names (`--mapping` values: its source "schema.name", its table name, or its
+ * file's name without ".jsonc"); every mapping is when n is 0. */
+bool mapping_selected(const Mapping *m, char **names, size_t n);
+
 /* "stop" or "skip". */
 const char *mapping_on_error_name(MapOnError e);
 
