@@ -4,7 +4,8 @@
 # confirmed position passes a WAL position taken while idle, and no heartbeat reaches the change
 # log. With source.max_retained_wal_bytes below what the slot retains, the WAL guard warns in the
 # log, /readyz answers 503 saying so, and `status` (text and --json) and `doctor` say so too. With heartbeats
-# off the gauge stays 0.
+# off none is sent; a role without EXECUTE on pg_logical_emit_message gets one warning and
+# replication goes on.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
 
@@ -80,7 +81,32 @@ stop_run
 config 0 10737418240
 start_run
 sleep 2
-[ "$(value wal2edge_last_heartbeat_timestamp_seconds)" = 0 ] && pass "no heartbeat with heartbeat_interval_ms 0" ||
-    fail "a heartbeat with heartbeat_interval_ms 0"
+# (a heartbeat the previous run sent just before it stopped may still come back: count the sent ones)
+grep -q 'heartbeat sent' "$WORK/run.err" && fail "a heartbeat with heartbeat_interval_ms 0" ||
+    pass "no heartbeat with heartbeat_interval_ms 0"
+stop_run
+
+# a role that may not emit messages: one warning, no heartbeat, replication goes on
+psql_q <<'SQL' >/dev/null
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'metrics_hb_role') THEN
+        CREATE ROLE metrics_hb_role LOGIN REPLICATION PASSWORD 'metrics-hb-pw';
+    END IF;
+END $$;
+GRANT SELECT ON mh_t TO metrics_hb_role;
+REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, bytea) FROM PUBLIC;
+SQL
+config 500 10737418240
+DATABASE_URL="postgresql://metrics_hb_role:metrics-hb-pw@$PGHOST:$PGPORT/$PGDATABASE" start_run
+psql_q -c "INSERT INTO mh_t VALUES (1)" >/dev/null
+for _ in $(seq 50); do grep -q '"new":{"id":"1"}' "$WORK/changes.ndjson" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 50); do grep -q 'heartbeats are off' "$WORK/run.err" && break; sleep 0.2; done
+sleep 1.5 # three more intervals: still said once
+expect_contains "$WORK/run.err" 'heartbeats are off: ' "without EXECUTE on pg_logical_emit_message run says heartbeats are off"
+expect_contains "$WORK/changes.ndjson" '"new":{"id":"1"}' "and replication goes on"
+[ "$(grep -c 'heartbeats are off' "$WORK/run.err")" = 1 ] && pass "said once" || fail "said $(grep -c 'heartbeats are off' "$WORK/run.err") times"
+grep -q 'heartbeat sent' "$WORK/run.err" && fail "a heartbeat without the privilege" ||
+    pass "no heartbeat without the privilege"
 stop_run
 finish
