@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "mapping/mapping.h"
 #include "pg/conn.h"
+#include "pg/source.h"
 #include "pg/stream.h"
 #include "state/store.h"
 
@@ -29,10 +30,8 @@ static int slot_create(const Config *cfg)
         pgconn_close(conn);
         return cli_fail(&err);
     }
-    if (strcmp(facts.wal_level, "logical") != 0) {
+    if (!source_check_wal_level(&facts, &err)) {
         pgconn_close(conn);
-        err_set(&err, ERR_CHECK, "wal_level is %s, logical replication needs logical (run wal2edge doctor)",
-                facts.wal_level);
         return cli_fail(&err);
     }
     if (!facts.publication_exists) {
@@ -45,7 +44,7 @@ static int slot_create(const Config *cfg)
             tables = calloc(count ? count : 1, sizeof *tables);
             for (size_t i = 0; i < count; i++)
                 tables[i] = maps->items[i].source;
-            ok = pgconn_create_publication(conn, cfg->source.publication, tables, count, &err);
+            ok = source_ensure_publication(conn, &facts, cfg->source.publication, tables, count, NULL, &err);
         }
         if (ok)
             printf("created publication \"%s\" for %s\n", cfg->source.publication,
@@ -70,8 +69,8 @@ static int slot_create(const Config *cfg)
     if (!stream)
         return cli_fail(&err);
     PgSlotCreated created;
-    bool two_phase = pgstream_server_version(stream) >= 150000;
-    bool ok = pgstream_create_slot(stream, cfg->source.slot, two_phase ? PGSLOT_TWO_PHASE : 0, &created, &err);
+    bool two_phase = false;
+    bool ok = source_create_slot(stream, cfg->source.slot, 0, &created, &two_phase, &err);
     pgstream_close(stream);
     ok = ok && store_record_incarnation(cfg->state_dir, created.consistent_point, &err);
     if (!ok)

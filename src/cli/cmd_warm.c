@@ -24,6 +24,7 @@
 #include "pg/catalog.h"
 #include "pg/conn.h"
 #include "pg/snapshot.h"
+#include "pg/source.h"
 #include "pg/stream.h"
 #include "pipeline/deadletter.h"
 #include "snapshot/manifest.h"
@@ -107,14 +108,13 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
         return false;
     PgServerFacts facts;
     bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err);
-    if (ok && !facts.slot.exists && strcmp(facts.wal_level, "logical") != 0)
-        ok = err_set(err, ERR_CHECK, "wal_level is %s, logical replication needs logical (run wal2edge doctor)",
-                     facts.wal_level);
+    if (ok && !facts.slot.exists)
+        ok = source_check_wal_level(&facts, err);
     if (ok && !facts.publication_exists) {
         const char **tables = calloc(maps->count ? maps->count : 1, sizeof *tables);
         for (size_t i = 0; i < maps->count; i++)
             tables[i] = maps->items[i].source;
-        ok = pgconn_create_publication(conn, cfg->source.publication, tables, maps->count, err);
+        ok = source_ensure_publication(conn, &facts, cfg->source.publication, tables, maps->count, NULL, err);
         free(tables);
         if (ok)
             fprintf(stderr, "created publication \"%s\" for the mapped tables\n", cfg->source.publication);
@@ -140,9 +140,7 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
     if (!stream)
         return false;
     PgSlotCreated sc;
-    bool two_phase = pgstream_server_version(stream) >= 150000;
-    ok = pgstream_create_slot(stream, cfg->source.slot, PGSLOT_EXPORT_SNAPSHOT | (two_phase ? PGSLOT_TWO_PHASE : 0), &sc,
-                              err);
+    ok = source_create_slot(stream, cfg->source.slot, PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err);
     ok = ok && store_record_incarnation(cfg->state_dir, sc.consistent_point, err);
     if (ok) {
         *created = true;

@@ -28,6 +28,7 @@
 #include "daemon/walguard.h"
 #include "metrics/metrics.h"
 #include "pg/conn.h"
+#include "pg/source.h"
 #include "pg/stream.h"
 #include "pg/walproto.h"
 #include "pipeline/assembler.h"
@@ -580,22 +581,14 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
         return false;
     PgServerFacts facts;
     bool ok = pgconn_server_facts(conn, r->cfg->source.publication, r->cfg->source.slot, &facts, err);
-    if (ok && strcmp(facts.wal_level, "logical") != 0)
-        ok = err_set(err, ERR_CHECK,
-                     "wal_level is %s; logical replication needs wal_level = logical (see wal2edge doctor)",
-                     facts.wal_level);
-    if (ok && !facts.publication_exists) {
-        /* as `slot create` would: the mapped tables, or all tables for a change-log-only run */
-        ok = pgconn_create_publication(conn, r->cfg->source.publication, r->opts.publication_tables,
-                                       r->opts.publication_table_count, err);
-        if (ok)
-            log_info(&r->log, "created publication \"%s\" for %s", r->cfg->source.publication,
-                     r->opts.publication_table_count ? "the mapped tables" : "all tables");
-        else {
-            err_prefix(err, "publication \"%s\" does not exist and could not be created", r->cfg->source.publication);
-            err->code = ERR_CHECK; /* a privilege problem: retrying will not help */
-        }
-    }
+    ok = ok && source_check_wal_level(&facts, err);
+    /* as `slot create` would: the mapped tables, or all tables for a change-log-only run */
+    bool created_publication = false;
+    ok = ok && source_ensure_publication(conn, &facts, r->cfg->source.publication, r->opts.publication_tables,
+                                         r->opts.publication_table_count, &created_publication, err);
+    if (created_publication)
+        log_info(&r->log, "created publication \"%s\" for %s", r->cfg->source.publication,
+                 r->opts.publication_table_count ? "the mapped tables" : "all tables");
     if (ok && r->opts.exit_when_caught_up && !r->catch_up_target)
         ok = pgconn_sync_point(conn, &r->catch_up_target, err);
     if (ok && r->opts.exit_when_caught_up) {
@@ -625,8 +618,7 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
         return true;
     }
     PgSlotCreated created;
-    *two_phase = facts.server_version_num >= 150000;
-    if (!pgstream_create_slot(r->stream, r->cfg->source.slot, *two_phase ? PGSLOT_TWO_PHASE : 0, &created, err))
+    if (!source_create_slot(r->stream, r->cfg->source.slot, 0, &created, two_phase, err))
         return false;
     r->log.lsn = created.consistent_point;
     r->log.has_lsn = true;

@@ -23,6 +23,7 @@
 #include "pg/catalog.h"
 #include "pg/conn.h"
 #include "pg/snapshot.h"
+#include "pg/source.h"
 #include "pipeline/target.h"
 #include "snapshot/export.h"
 #include "state/sqlite.h"
@@ -376,12 +377,11 @@ static bool ensure_publication(const Config *cfg, const char *const *names, size
     if (!conn)
         return false;
     PgServerFacts facts;
-    bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err);
-    if (ok && !facts.publication_exists) {
-        ok = pgconn_create_publication(conn, cfg->source.publication, names, n, err);
-        if (ok)
-            fprintf(stderr, "created publication \"%s\" for the mapped tables\n", cfg->source.publication);
-    }
+    bool created = false;
+    bool ok = pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err) &&
+              source_ensure_publication(conn, &facts, cfg->source.publication, names, n, &created, err);
+    if (created)
+        fprintf(stderr, "created publication \"%s\" for the mapped tables\n", cfg->source.publication);
     pgconn_close(conn);
     return ok;
 }

@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "pg/conn.h"
 #include "pg/relcache.h"
+#include "pg/source.h"
 #include "pg/stream.h"
 #include "pipeline/rowjson.h"
 #include "snapshot/copytext.h"
@@ -77,11 +78,8 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
         pgconn_close(conn);
         return NULL;
     }
-    if (strcmp(facts.wal_level, "logical") != 0) {
+    if (!source_check_wal_level(&facts, err)) {
         pgconn_close(conn);
-        err_set(err, ERR_CHECK,
-                "wal_level is %s; a consistent snapshot with its LSN needs wal_level=logical (run wal2edge doctor)",
-                facts.wal_level);
         return NULL;
     }
     SnapPoint *p = xcalloc(1, sizeof *p);
@@ -100,11 +98,10 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
         return NULL;
     }
     PgSlotCreated sc;
-    bool two_phase = use_main && pgstream_server_version(p->exporter) >= 150000;
-    if (!pgstream_create_slot(p->exporter, p->slot,
-                              PGSLOT_EXPORT_SNAPSHOT | (two_phase ? PGSLOT_TWO_PHASE : 0) |
-                                  (p->helper ? PGSLOT_TEMPORARY : 0),
-                              &sc, err)) {
+    /* the main slot as every command makes it; a helper only exports the snapshot, then goes */
+    bool made = use_main ? source_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err)
+                         : pgstream_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT | PGSLOT_TEMPORARY, &sc, err);
+    if (!made) {
         err_prefix(err, "creating %sreplication slot \"%s\"", p->helper ? "helper " : "", p->slot);
         p->helper = false; /* nothing to drop */
         snap_point_close(p);

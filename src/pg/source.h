@@ -1,0 +1,48 @@
+/*
+ * pg/source.h - making the source ready for replication: one set of rules for
+ *               run, slot create, migrate, snapshot and warm.
+ *
+ * Owns:     the wal_level check and its message, creating the publication when
+ *           it is missing (for every mapped table of every target kind, or
+ *           every table when nothing is mapped), and creating the main slot
+ *           (pgoutput; two-phase when the server allows, PG15+).
+ * Not mine: the SQL and the replication protocol (pg/conn, pg/stream); recording
+ *           a new slot's incarnation (state/store: every caller that creates the
+ *           main slot calls store_record_incarnation or store_set_incarnation -
+ *           the gap rule of docs/internals/replication.md, "Gaps").
+ * Pure:     no (it talks to the server through pg/conn and pg/stream).
+ */
+#ifndef WAL2EDGE_PG_SOURCE_H
+#define WAL2EDGE_PG_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "pg/conn.h"
+#include "pg/stream.h"
+
+/* The server release from which a slot can decode PREPARE TRANSACTION. */
+#define SOURCE_TWO_PHASE_MIN_VERSION 150000
+
+/* ERR_CHECK naming wal_level unless it is logical. */
+bool source_check_wal_level(const PgServerFacts *facts, Err *err) WARN_UNUSED;
+
+/*
+ * Create publication `name` unless facts says it exists: for tables[0..count)
+ * ("schema.name"), or FOR ALL TABLES when count is 0. *created (may be NULL)
+ * tells whether it was made now. A failure is ERR_CHECK naming the publication
+ * (a privilege problem: retrying will not help).
+ */
+bool source_ensure_publication(PgConn *conn, const PgServerFacts *facts, const char *name,
+                               const char *const *tables, size_t count, bool *created, Err *err) WARN_UNUSED;
+
+/*
+ * Create the main slot `slot` on stream: two-phase when the server allows it,
+ * plus `extra` PGSLOT_* flags (PGSLOT_EXPORT_SNAPSHOT); *two_phase (may be
+ * NULL) tells which. The caller then records the incarnation (see above).
+ */
+bool source_create_slot(PgStream *stream, const char *slot, unsigned extra, PgSlotCreated *out, bool *two_phase,
+                        Err *err) WARN_UNUSED;
+
+#endif
