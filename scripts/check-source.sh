@@ -52,7 +52,8 @@ layers=(
     'targets:cf config core d1 mapping pg pipeline state value'
     'daemon:config core mapping metrics pg pipeline state'
     'migrate:cf config core d1 daemon mapping pg pipeline snapshot state targets value'
-    'cli:cf config core d1 daemon mapping metrics migrate net pg pipeline snapshot state targets value'
+    'warm:cf config core daemon mapping metrics pg pipeline snapshot state targets value'
+    'cli:cf config core d1 daemon mapping metrics migrate net pg pipeline snapshot state targets value warm'
     'main:cli core net'
 )
 declare -A may=()
