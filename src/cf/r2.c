@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cf/sigv4.h"
+#include "core/fs.h"
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -610,43 +611,6 @@ bool r2_put_object(R2Client *c, const char *key, const void *data, size_t len,
     return true;
 }
 
-static bool file_sha256(const char *path, uint64_t offset, uint64_t len, char out[65], Err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_sys(err, ERR_IO, "opening '%s'", path);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    char buf[65536];
-    uint64_t done = 0;
-    while (ok && done < len) {
-        size_t want = len - done < sizeof buf ? (size_t)(len - done) : sizeof buf;
-        ssize_t got = pread(fd, buf, want, (off_t)(offset + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            if (got < 0)
-                err_sys(err, ERR_IO, "reading '%s'", path);
-            else
-                err_set(err, ERR_IO, "'%s' is shorter than the range to upload", path);
-            close(fd);
-            EVP_MD_CTX_free(md);
-            return false;
-        }
-        ok = EVP_DigestUpdate(md, buf, (size_t)got) == 1;
-        done += (uint64_t)got;
-    }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
-    ok = ok && EVP_DigestFinal_ex(md, d, &dl) == 1 && dl == 32;
-    EVP_MD_CTX_free(md);
-    close(fd);
-    if (!ok)
-        return err_set(err, ERR_INTERNAL, "sha-256 of '%s' failed", path);
-    hex_encode(d, 32, out);
-    return true;
-}
-
 bool r2_put_object_file(R2Client *c, const char *key, const char *path, uint64_t offset,
                         uint64_t len, const R2PutOptions *opts, R2ObjectInfo *out, Err *err)
 {
@@ -656,7 +620,7 @@ bool r2_put_object_file(R2Client *c, const char *key, const char *path, uint64_t
         return err_set(err, ERR_TOO_LARGE, "r2 put '%s': %llu bytes is over the single-upload "
                        "limit; use multipart", key, (unsigned long long)len);
     char hash[65];
-    if (!c->opts.unsigned_payload && !file_sha256(path, offset, len, hash, err))
+    if (!c->opts.unsigned_payload && !fs_sha256_hex(path, offset, len, hash, NULL, err))
         return false;
     HttpHeader h[4];
     R2Call call = {.what = "r2 put", .method = "PUT", .key = key, .extra = h,
@@ -825,7 +789,7 @@ static bool upload_part(R2Client *c, const char *key, const char *upload_id, uns
     if (path) {
         if (c->opts.unsigned_payload)
             ph = SIGV4_UNSIGNED_PAYLOAD;
-        else if (file_sha256(path, offset, flen, hash, err))
+        else if (fs_sha256_hex(path, offset, flen, hash, NULL, err))
             ph = hash;
         else {
             buf_free(&q);

@@ -6,6 +6,7 @@
 #include "core/fs.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 
 bool fs_mkdir_p(const char *path, Err *err)
@@ -117,4 +119,47 @@ void fs_start_writeback(int fd, long long from, long long len)
     (void)from;
     (void)len;
 #endif
+}
+
+bool fs_sha256_hex(const char *path, uint64_t offset, uint64_t len, char out[65], uint64_t *size, Err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_sys(err, ERR_IO, "cannot open \"%s\"", path);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    if (!ok)
+        err_set(err, ERR_INTERNAL, "sha-256 of \"%s\" failed", path);
+    enum { CHUNK = 1 << 16 };
+    char *buf = xmalloc(CHUNK);
+    uint64_t done = 0;
+    while (ok && done < len) {
+        size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)(offset + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            ok = err_sys(err, ERR_IO, "cannot read \"%s\"", path);
+        } else if (got == 0) {
+            if (len != FS_TO_END)
+                ok = err_set(err, ERR_IO, "\"%s\" is shorter than the range to hash", path);
+            break;
+        } else {
+            ok = EVP_DigestUpdate(md, buf, (size_t)got) == 1;
+            done += (uint64_t)got;
+        }
+    }
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    if (ok && (EVP_DigestFinal_ex(md, d, &dl) != 1 || dl != 32))
+        ok = err_set(err, ERR_INTERNAL, "sha-256 of \"%s\" failed", path);
+    EVP_MD_CTX_free(md);
+    free(buf);
+    close(fd);
+    if (!ok)
+        return false;
+    hex_encode(d, 32, out);
+    if (size)
+        *size = done;
+    return true;
 }

@@ -173,43 +173,6 @@ bool partw_close(PartWriter *w, PartInfo *out, Err *err)
     return true;
 }
 
-bool partw_file_sha256(const char *path, char out[65], uint64_t *size, Err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_sys(err, ERR_IO, "cannot open \"%s\"", path);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    char *buf = xmalloc(1 << 16);
-    uint64_t total = 0;
-    bool ok = true;
-    for (;;) {
-        ssize_t n = read(fd, buf, 1 << 16);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            ok = err_sys(err, ERR_IO, "cannot read \"%s\"", path);
-            break;
-        }
-        if (n == 0)
-            break;
-        EVP_DigestUpdate(md, buf, (size_t)n);
-        total += (uint64_t)n;
-    }
-    close(fd);
-    free(buf);
-    unsigned char d[32];
-    unsigned int dl = 0;
-    EVP_DigestFinal_ex(md, d, &dl);
-    EVP_MD_CTX_free(md);
-    if (!ok)
-        return false;
-    hex_encode(d, 32, out);
-    if (size)
-        *size = total;
-    return true;
-}
-
 /* ---------------------------------------------------------------- reading */
 
 struct PartReader {

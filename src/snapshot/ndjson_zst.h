@@ -44,8 +44,6 @@ bool partw_is_open(const PartWriter *w);
 /* End the zstd frame, fsync and close; *out describes the part. */
 bool partw_close(PartWriter *w, PartInfo *out, Err *err) WARN_UNUSED;
 
-/* SHA-256 (hex) and size of a whole file, to check a part that is already written. */
-bool partw_file_sha256(const char *path, char out[65], uint64_t *size, Err *err) WARN_UNUSED;
 
 /* ---- reading a part back (warm --from-snapshot) ----
  * A PartReader decompresses one part in streaming mode and hands out its

@@ -16,6 +16,7 @@
 #include "cf/r2.h"
 #include "cf/r2_target.h"
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/mem.h"
 #include "snapshot/export.h"
 #include "snapshot/manifest.h"
@@ -295,7 +296,7 @@ static bool part_open(SnapReader *r, Err *err)
         char *path = xasprintf("%s/%s", r->local_root, p->key);
         char sha[65];
         uint64_t size = 0;
-        bool ok = partw_file_sha256(path, sha, &size, err);
+        bool ok = fs_sha256_hex(path, 0, FS_TO_END, sha, &size, err);
         if (!ok)
             err_prefix(err, "%s: part listed in the manifest", r->desc);
         else if (strcmp(sha, p->sha256) != 0 || size != p->bytes)

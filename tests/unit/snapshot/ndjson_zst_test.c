@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/fs.h"
 #include "core/mem.h"
 #include "snapshot/manifest.h"
 #include "snapshot/ndjson_zst.h"
@@ -74,7 +75,7 @@ Test(ndjson_zst, rows_round_trip_through_one_zstd_frame_with_counts_and_checksum
     cr_assert_eq(plain[raw - 1], '\n');
     char sha[65];
     uint64_t size;
-    cr_assert(partw_file_sha256(path, sha, &size, &err), "%s", err.msg);
+    cr_assert(fs_sha256_hex(path, 0, FS_TO_END, sha, &size, &err), "%s", err.msg);
     cr_assert_str_eq(sha, info.sha256);
     cr_assert_eq(size, clen);
     /* the writer is reusable for the next part */
