@@ -12,6 +12,7 @@
 #include "d1/ddl.h"
 #include "d1/sql.h"
 #include "state/sqlite.h"
+#include "targets/checkpoint.h"
 
 #define STMT_CACHE 64
 
@@ -329,23 +330,7 @@ static const TargetOps ops = {
 
 static bool read_checkpoint(D1Embedded *d, Err *err)
 {
-    SqliteStmt *st = sqlite_prepare(d->db, d1_sql_checkpoint_query(), err);
-    if (!st)
-        return false;
-    bool ok = sqlite_bind_text(st, 1, d->slot, strlen(d->slot), err);
-    int rc = ok ? sqlite_step(st, err) : -1;
-    if (rc == 1) {
-        const char *c = sqlite_column_text(st, 0, NULL);
-        const char *e = sqlite_column_text(st, 1, NULL);
-        Err sub;
-        if (!c || !e || !lsn_parse(c, &d->base.durable.commit_lsn, &sub) ||
-            !lsn_parse(e, &d->base.durable.end_lsn, &sub))
-            ok = err_set(err, ERR_STORE, "%s: the checkpoint of slot \"%s\" is corrupt",
-                         sqlite_path(d->db), d->slot);
-    } else if (rc < 0) {
-        ok = false;
-    }
-    sqlite_finalize(st);
+    bool ok = checkpoint_read_sqlite(d->db, d1_sql_checkpoint_query(), d->slot, "checkpoint", &d->base.durable, err);
     d->pending = d->base.durable;
     return ok;
 }

@@ -20,6 +20,7 @@
 #include "pipeline/keytemplate.h"
 #include "pipeline/rowjson.h"
 #include "state/sqlite.h"
+#include "targets/checkpoint.h"
 #include "value/render.h"
 
 #define KV_COOLDOWN_MS 1000    /* one write per second per key */
@@ -1330,24 +1331,8 @@ static const char *const SCHEMA_SQL =
 
 static bool read_checkpoint(Kv *kv, Err *err)
 {
-    SqliteStmt *st = sqlite_prepare(kv->db, "SELECT commit_lsn, end_lsn FROM _wal2edge_kv_checkpoint WHERE slot = ?1",
-                                    err);
-    if (!st)
-        return false;
-    bool ok = sqlite_bind_text(st, 1, kv->slot, strlen(kv->slot), err);
-    int rc = ok ? sqlite_step(st, err) : -1;
-    if (rc == 1) {
-        const char *c = sqlite_column_text(st, 0, NULL);
-        const char *e = sqlite_column_text(st, 1, NULL);
-        Err sub;
-        if (!c || !e || !lsn_parse(c, &kv->base.durable.commit_lsn, &sub) ||
-            !lsn_parse(e, &kv->base.durable.end_lsn, &sub))
-            ok = err_set(err, ERR_STORE, "%s: the KV checkpoint of slot \"%s\" is corrupt", sqlite_path(kv->db),
-                         kv->slot);
-    } else if (rc < 0) {
-        ok = false;
-    }
-    sqlite_finalize(st);
+    bool ok = checkpoint_read_sqlite(kv->db, "SELECT commit_lsn, end_lsn FROM _wal2edge_kv_checkpoint WHERE slot = ?1",
+                                     kv->slot, "KV checkpoint", &kv->base.durable, err);
     kv->pending_ckpt = kv->base.durable;
     return ok;
 }

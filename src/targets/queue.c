@@ -30,6 +30,7 @@
 #include "core/mem.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/event.h"
+#include "targets/checkpoint.h"
 
 #define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
 #define QUEUE_IO_BUFFER (1 << 20)
@@ -889,9 +890,7 @@ static bool open_spool(Queue *q, Err *err)
         const char *c = json_string_value(json_object_get(ck, "commit_lsn"));
         const char *e = json_string_value(json_object_get(ck, "end_lsn"));
         json_t *off = json_object_get(ck, "offset");
-        Err sub;
-        bool ok = c && e && json_is_integer(off) && json_integer_value(off) >= 0 &&
-                  lsn_parse(c, &q->base.durable.commit_lsn, &sub) && lsn_parse(e, &q->base.durable.end_lsn, &sub);
+        bool ok = json_is_integer(off) && json_integer_value(off) >= 0 && checkpoint_parse(c, e, &q->base.durable);
         keep = ok ? (off_t)json_integer_value(off) : 0;
         json_decref(ck);
         if (!ok) {
