@@ -80,7 +80,8 @@ typedef struct Run {
     int64_t last_flush_ms;
     int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
     bool caught_up;
-    bool txn_open;                 /* a transaction is begun in the targets and not yet committed */
+    bool txn_open;                 /* a transaction is being delivered and not yet committed */
+    bool txn_begun;                /* and it has reached the targets (see sink_begin) */
     uint32_t txn_xid;              /* and its xid */
     bool long_replay_logged;
     uint64_t transactions;
@@ -158,12 +159,26 @@ static bool sink_wants(void *ctx, Lsn commit_lsn)
     return false;
 }
 
+/*
+ * A transaction reaches the targets with its first change that is not wal2edge's own:
+ * one that holds only a heartbeat or a sync-point message is not delivered at all (no
+ * empty transaction in the change log every heartbeat); the slot still passes it, as an
+ * idle advance.
+ */
 static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
 {
+    (void)err;
     Run *r = ctx;
     r->txn_open = true;
+    r->txn_begun = false;
     r->txn_xid = txn->xid;
     r->long_replay_logged = false;
+    return true;
+}
+
+static bool begin_targets(Run *r, const TxnInfo *txn, Err *err)
+{
+    r->txn_begun = true;
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         s->skip_current = s->lagging || txn->commit_lsn <= s->accepted.commit_lsn;
@@ -210,6 +225,8 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
     Run *r = ctx;
     if (is_internal_message(r, c))
         return true;
+    if (!r->txn_begun && !begin_targets(r, txn, err))
+        return false;
     count_change(r, c);
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
@@ -225,6 +242,10 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
 static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
 {
     Run *r = ctx;
+    if (!r->txn_begun) { /* only wal2edge's own messages: nothing for the targets */
+        r->txn_open = false;
+        return true;
+    }
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         if (s->skip_current)
@@ -241,6 +262,7 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         s->pending_is_fence = false;
     }
     r->txn_open = false;
+    r->txn_begun = false;
     r->transactions++;
     metrics_transaction(r->metrics);
     if (!r->first_pending_ms)
@@ -252,6 +274,9 @@ static void sink_rollback(void *ctx)
 {
     Run *r = ctx;
     r->txn_open = false;
+    if (!r->txn_begun)
+        return;
+    r->txn_begun = false;
     for (size_t i = 0; i < r->slot_count; i++)
         if (!r->slots[i].skip_current)
             r->slots[i].target->ops->rollback(r->slots[i].target);

@@ -50,6 +50,7 @@ retained=$(value 'wal2edge_slot_retained_wal_bytes{slot="metrics_heartbeat"}')
 code=$(curl -s -o "$WORK/readyz" -w '%{http_code}' "$base/readyz")
 [ "$code" = 200 ] && pass "/readyz 200 under the WAL limit" || fail "/readyz $code: $(cat "$WORK/readyz")"
 expect_not_contains "$WORK/changes.ndjson" "wal2edge.heartbeat" "no heartbeat in the change log"
+expect_not_contains "$WORK/changes.ndjson" '"changes":0' "a transaction holding only a heartbeat reaches no target"
 grep -q 'heartbeat sent' "$WORK/run.err" && pass "run logs its heartbeats at debug level" || fail "no heartbeat logged"
 stop_run
 
