@@ -185,8 +185,10 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
     }
     if (strcmp(s->wal_status, "lost") == 0) {
         char *fix = xasprintf("the slot's WAL was removed: drop and recreate it (wal2edge slot drop --force; wal2edge "
-                              "slot create), resync the targets (wal2edge migrate; wal2edge warm), then "
-                              "wal2edge run; raise max_slot_wal_keep_size (now %s) so it does not happen again",
+                              "slot create), rebuild each target as wal2edge run then lists it (D1: wal2edge migrate; KV: "
+                              "wal2edge warm; a queue: re-sync its consumers, then wal2edge run --accept-gap "
+                              "queues.NAME; the change log: --accept-gap changelog); raise max_slot_wal_keep_size "
+                              "(now %s) so it does not happen again",
                               f->max_slot_wal_keep_size);
         report_add(r, CHECK_FAIL, "slot", fix, "replication slot \"%s\" is invalidated (wal_status lost)", slot);
         free(fix);

@@ -101,8 +101,9 @@ static bool result_error(PGresult *res, const char *what, Err *err)
         return err_set(err, ERR_CHECK,
                        "%s: %s at the slot's position: it was dropped (perhaps created again) while the slot had "
                        "changes to send from before, and the slot cannot decode past them; the way back: "
-                       "wal2edge slot drop --force; wal2edge slot create; wal2edge migrate and wal2edge warm (re-copy "
-                       "the targets); then wal2edge run",
+                       "wal2edge slot drop --force; wal2edge slot create; then rebuild each target as wal2edge run "
+                       "lists them: D1 with wal2edge migrate, KV with wal2edge warm, a queue's consumers re-synced "
+                       "then --accept-gap queues.NAME, the change log with --accept-gap changelog",
                        what, line);
     }
     err_set(err, ERR_PG, "%s: %s", what, msg);

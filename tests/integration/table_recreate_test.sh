@@ -114,7 +114,7 @@ psql_q -c "DROP PUBLICATION tr_pub" -c "INSERT INTO tr_items VALUES (30, 'unpubl
 run_w2e pubgap --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc pubgap 1
 expect_contains "$WORK/pubgap.err" 'publication "tr_pub" does not exist at the slot'"'"'s position'
-expect_contains "$WORK/pubgap.err" 'the way back: wal2edge slot drop --force; wal2edge slot create; wal2edge migrate and wal2edge warm'
+expect_contains "$WORK/pubgap.err" 'the way back: wal2edge slot drop --force; wal2edge slot create; then rebuild each target as wal2edge run lists them: D1 with wal2edge migrate, KV with wal2edge warm'
 run_w2e pubgap_drop --config "$DIR/w.jsonc" slot drop --force
 expect_rc pubgap_drop 0
 run_w2e pubgap_create --config "$DIR/w.jsonc" slot create
