@@ -18,6 +18,7 @@
 #include "d1/ddl.h"
 #include "d1/sql.h"
 #include "pipeline/deadletter.h"
+#include "targets/txnmarks.h"
 
 typedef struct Pend {
     D1Stmt st;                 /* owned */
@@ -28,13 +29,6 @@ typedef struct Pend {
     char *key;                 /* owned: the row's key as JSON (pipeline/deadletter); NULL for a truncate */
     size_t bytes;
 } Pend;
-
-typedef struct Mark {
-    size_t end;                /* the transaction's statements end here in the buffer */
-    Lsn commit_lsn;
-    Lsn end_lsn;
-    int64_t commit_time_us;
-} Mark;
 
 typedef struct D1Remote {
     Target base;
@@ -48,8 +42,7 @@ typedef struct D1Remote {
     size_t count, cap;
     size_t bytes;              /* of buf[0..count) */
     size_t committed;          /* buf[0..committed) belongs to committed transactions */
-    Mark *marks;
-    size_t mark_count, mark_cap;
+    TxnMarks marks;            /* where each committed transaction ends in buf */
     bool skipping;             /* the current source transaction is already applied */
     bool applying;             /* between begin and commit of an applied transaction */
     bool broken;               /* a permanent error: refuse everything until freed */
@@ -105,14 +98,7 @@ static void drop_prefix(D1Remote *d, size_t n)
         memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
     d->count -= n;
     d->committed = d->committed > n ? d->committed - n : 0;
-    size_t m = 0;
-    while (m < d->mark_count && d->marks[m].end <= n)
-        m++;
-    if (m > 0 && d->mark_count > m)
-        memmove(d->marks, d->marks + m, (d->mark_count - m) * sizeof *d->marks);
-    d->mark_count -= m;
-    for (size_t i = 0; i < d->mark_count; i++)
-        d->marks[i].end -= n;
+    txn_marks_drop_prefix(&d->marks, n, NULL);
 }
 
 /* Drop the open transaction's statements: buf[committed..count). */
@@ -131,9 +117,7 @@ static void drop_at(D1Remote *d, size_t k)
     d->count--;
     if (k < d->committed)
         d->committed--;
-    for (size_t m = 0; m < d->mark_count; m++)
-        if (d->marks[m].end > k)
-            d->marks[m].end--;
+    txn_marks_drop_at(&d->marks, k);
 }
 
 static bool param_text(const D1Value *v, const char **out, Err *err)
@@ -171,7 +155,7 @@ static bool param_text(const D1Value *v, const char **out, Err *err)
 static bool read_checkpoint_lsn(D1Remote *d, Lsn *out, Err *err);
 
 /* After a guard refusal: was the request in fact applied already (its answer lost)? */
-static bool read_back_applied(D1Remote *d, const Mark *ck, const Err *cause, Err *err)
+static bool read_back_applied(D1Remote *d, const TxnMark *ck, const Err *cause, Err *err)
 {
     Lsn now = 0;
     if (!read_checkpoint_lsn(d, &now, err))
@@ -189,7 +173,7 @@ static bool read_back_applied(D1Remote *d, const Mark *ck, const Err *cause, Err
 /* Appended to a probe (send_range with probe): fails always, so D1 applies none of the request. */
 #define PROBE_SQL "SELECT json('wal2edge probe')"
 
-static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, bool probe, Err *err)
+static bool send_range(D1Remote *d, size_t from, size_t to, const TxnMark *ck, bool probe, Err *err)
 {
     D1StmtList ckl = {0};
     if (ck && !d1_sql_checkpoint(d->slot, ck->commit_lsn, ck->end_lsn, ck->commit_time_us, &ckl, err))
@@ -250,7 +234,7 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const Mark *ck, bool
 }
 
 /* The checkpoint mark of the last committed transaction, if it is not durable yet. */
-static bool pending_mark(const D1Remote *d, Mark *out)
+static bool pending_mark(const D1Remote *d, TxnMark *out)
 {
     if (d->pending.commit_lsn == d->base.durable.commit_lsn)
         return false;
@@ -361,7 +345,7 @@ static bool refuse_stmt(D1Remote *d, size_t k, const Err *cause, Err *err)
  * rows and checkpoint still commit together. *to moves down by the statements
  * skipped.
  */
-static bool skip_refused(D1Remote *d, size_t from, size_t *to, const Mark *ck, const Err *cause, Err *err)
+static bool skip_refused(D1Remote *d, size_t from, size_t *to, const TxnMark *ck, const Err *cause, Err *err)
 {
     Err refusal = *cause;
     for (;;) {
@@ -403,8 +387,8 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
 {
     size_t from = 0;
     bool skipped = false;
-    for (size_t m = 0; m < d->mark_count && d->marks[m].end <= *n; m++) {
-        Mark mk = d->marks[m];
+    for (size_t m = 0; m < d->marks.count && d->marks.items[m].end <= *n; m++) {
+        TxnMark mk = d->marks.items[m];
         Err sub;
         if (!send_range(d, from, mk.end, &mk, false, &sub)) {
             if (err_retryable(&sub)) {
@@ -450,7 +434,7 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
 /* Send buf[0..n) (n is `committed` or `count`) with the pending checkpoint. */
 static bool send_prefix(D1Remote *d, size_t n, Err *err)
 {
-    Mark ck;
+    TxnMark ck;
     bool has_ck = pending_mark(d, &ck);
     if (n == 0 && !has_ck)
         return true;
@@ -467,10 +451,7 @@ static bool send_prefix(D1Remote *d, size_t n, Err *err)
         return true;
     }
     d->stats.statements += n;
-    d->stats.transactions += d->mark_count;
-    for (size_t m = 0; m < d->mark_count; m++)
-        if (d->marks[m].end > n)
-            d->stats.transactions--;
+    d->stats.transactions += txn_marks_within(&d->marks, n);
     if (has_ck) {
         d->base.durable = d->pending;
     }
@@ -616,11 +597,7 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
         d->skipping = false;
         return true;
     }
-    if (d->mark_count == d->mark_cap) {
-        d->mark_cap = d->mark_cap ? d->mark_cap * 2 : 64;
-        d->marks = xrealloc(d->marks, d->mark_cap * sizeof *d->marks);
-    }
-    d->marks[d->mark_count++] = (Mark){d->count, txn->commit_lsn, txn->end_lsn, txn->commit_time_us};
+    txn_marks_push(&d->marks, d->count, txn);
     d->committed = d->count;
     d->applying = false;
     d->pending.commit_lsn = txn->commit_lsn;
@@ -691,7 +668,7 @@ static void rem_free(Target *t)
     for (size_t i = 0; i < d->count; i++)
         pend_free(d, &d->buf[i]);
     free(d->buf);
-    free(d->marks);
+    txn_marks_free(&d->marks);
     d1_schema_free(d->schema);
     free(d->database_id);
     free(d->slot);

@@ -31,6 +31,7 @@
 #include "pipeline/deadletter.h"
 #include "pipeline/event.h"
 #include "targets/checkpoint.h"
+#include "targets/txnmarks.h"
 
 #define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
 #define QUEUE_IO_BUFFER (1 << 20)
@@ -256,11 +257,6 @@ typedef struct Ev {
     Lsn lsn;
 } Ev;
 
-typedef struct Mark {
-    size_t end;                /* the transaction's events end here in evs */
-    Lsn commit_lsn, end_lsn;
-} Mark;
-
 typedef struct Queue {
     Target base;
     bool remote;
@@ -287,8 +283,7 @@ typedef struct Queue {
     /* REST */
     Ev *evs;
     size_t count, cap, committed, bytes;
-    Mark *marks;
-    size_t mark_count, mark_cap;
+    TxnMarks marks;            /* where each committed transaction ends in evs */
     /* spool */
     char *path, *ckpt_path;
     FILE *f;
@@ -368,17 +363,11 @@ static void drop_prefix(Queue *q, size_t n)
         memmove(q->evs, q->evs + n, (q->count - n) * sizeof *q->evs);
     q->count -= n;
     q->committed = q->committed > n ? q->committed - n : 0;
-    size_t m = 0;
-    while (m < q->mark_count && q->marks[m].end <= n) {
-        q->base.durable.commit_lsn = q->marks[m].commit_lsn;
-        q->base.durable.end_lsn = q->marks[m].end_lsn;
-        m++;
+    TxnMark reached;
+    if (txn_marks_drop_prefix(&q->marks, n, &reached)) {
+        q->base.durable.commit_lsn = reached.commit_lsn;
+        q->base.durable.end_lsn = reached.end_lsn;
     }
-    if (m > 0 && q->mark_count > m)
-        memmove(q->marks, q->marks + m, (q->mark_count - m) * sizeof *q->marks);
-    q->mark_count -= m;
-    for (size_t i = 0; i < q->mark_count; i++)
-        q->marks[i].end -= n;
 }
 
 static bool default_send(void *user, const CfQueueMsg *msgs, size_t n, Err *err)
@@ -686,11 +675,7 @@ static bool q_commit(Target *t, const TxnInfo *txn, Err *err)
     q->pending.commit_lsn = txn->commit_lsn;
     q->pending.end_lsn = txn->end_lsn;
     if (q->remote) {
-        if (q->mark_count == q->mark_cap) {
-            q->mark_cap = q->mark_cap ? q->mark_cap * 2 : 64;
-            q->marks = xrealloc(q->marks, q->mark_cap * sizeof *q->marks);
-        }
-        q->marks[q->mark_count++] = (Mark){q->count, txn->commit_lsn, txn->end_lsn};
+        txn_marks_push(&q->marks, q->count, txn);
         q->committed = q->count;
     } else {
         q->unit_end = q->offset;
@@ -802,7 +787,7 @@ static void q_free(Target *t)
     for (size_t i = 0; i < q->count; i++)
         free(q->evs[i].data);
     free(q->evs);
-    free(q->marks);
+    txn_marks_free(&q->marks);
     buf_free(&q->cur);
     buf_free(&q->pend);
     buf_free(&q->claim);
