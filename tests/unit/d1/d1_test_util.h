@@ -137,4 +137,27 @@ static inline PgoTuple test_tuple(PgoCol *cols, const char *const *vals, uint16_
     return t;
 }
 
+/* A Change of rel from strings (test_tuple): newv / oldv of n columns, either may be NULL; the
+ * tuples live in *buf, which must outlive the Change. */
+#define TEST_MAX_COLS 32
+typedef struct TestChangeBuf {
+    PgoCol nc[TEST_MAX_COLS], oc[TEST_MAX_COLS];
+    PgoTuple nt, ot;
+} TestChangeBuf;
+static inline Change test_change(TestChangeBuf *buf, Rel *rel, ChangeOp op, const char *const *newv,
+                                 const char *const *oldv, uint8_t old_kind, uint16_t n)
+{
+    Change c = {.op = op, .rel = rel};
+    if (newv) {
+        buf->nt = test_tuple(buf->nc, newv, n);
+        c.new_tuple = &buf->nt;
+    }
+    if (oldv) {
+        buf->ot = test_tuple(buf->oc, oldv, n);
+        c.old_tuple = &buf->ot;
+        c.old_kind = old_kind;
+    }
+    return c;
+}
+
 #endif

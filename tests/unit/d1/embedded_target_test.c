@@ -64,18 +64,8 @@ static Target *open_target(void)
 static void change(Target *t, const TxnInfo *txn, ChangeOp op, const char *const *newv,
                    const char *const *oldv)
 {
-    PgoCol nc[NCOLS], oc[NCOLS];
-    PgoTuple nt, ot;
-    Change c = {.op = op, .rel = fx.rel};
-    if (newv) {
-        nt = test_tuple(nc, newv, NCOLS);
-        c.new_tuple = &nt;
-    }
-    if (oldv) {
-        ot = test_tuple(oc, oldv, NCOLS);
-        c.old_tuple = &ot;
-        c.old_kind = 'K';
-    }
+    TestChangeBuf buf;
+    Change c = test_change(&buf, fx.rel, op, newv, oldv, 'K', NCOLS);
     Err err;
     cr_assert(t->ops->change(t, txn, &c, &err), "%s", err.msg);
 }
