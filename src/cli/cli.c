@@ -1,5 +1,9 @@
 /*
- * cli/cli.c - see cli.h.
+ * cli/cli.c - see cli.h. The command table holds each command's options
+ * (cli/args): the global options are parsed up to COMMAND with the same
+ * parser, the command's handler calls cli_parse first, and `help` and every
+ * usage error print the usage generated from the table, so the parser and the
+ * help cannot disagree.
  */
 #include "cli/cli.h"
 

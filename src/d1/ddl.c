@@ -1,5 +1,10 @@
 /*
- * d1/ddl.c - see ddl.h.
+ * d1/ddl.c - see ddl.h. Each mapping with a "d1" part is resolved on its own
+ * against the catalog: columns (minus "exclude", renamed), their D1 types
+ * (value/pgtype), the key (the mapping's, else the primary key, else the
+ * replica identity index), the indexes; every check that fails is a problem
+ * with the mapping file's line and column, and the table is left out. The DDL
+ * is then printed from the resolved tables, deterministically.
  */
 #include "d1/ddl.h"
 

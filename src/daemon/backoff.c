@@ -1,5 +1,7 @@
 /*
- * daemon/backoff.c - see backoff.h.
+ * daemon/backoff.c - see backoff.h. The delay doubles per attempt up to the
+ * maximum; each one drawn is 75..125 % of it (the caller's random draw), so
+ * many clients retrying at once spread out.
  */
 #include "daemon/backoff.h"
 

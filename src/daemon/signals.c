@@ -1,5 +1,8 @@
 /*
- * daemon/signals.c - see signals.h.
+ * daemon/signals.c - see signals.h. The handler only counts (a sig_atomic_t);
+ * it is installed without SA_RESTART so a blocking poll() returns EINTR and the
+ * loop notices at once, and signals_sleep_ms sleeps in slices of at most 50 ms
+ * so a stop ends any wait promptly.
  */
 #include "daemon/signals.h"
 

@@ -1,10 +1,13 @@
 /*
- * pg/lsn.c - see lsn.h.
+ * pg/lsn.c - see lsn.h. Each half of "HI/LO" is read digit by digit (at most
+ * eight, through core/hex), so nothing a libc parser would accept - signs,
+ * spaces, "0x", overflow - gets through.
  */
 #include "pg/lsn.h"
-#include "core/hex.h"
 
 #include <stddef.h>
+
+#include "core/hex.h"
 
 /* One half: 1..8 hex digits. Advances *s past them. */
 static bool parse_half(const char **s, uint32_t *out)
