@@ -159,11 +159,11 @@ static bool parse_escape(Parser *p, Buf *b)
     advance(p);
     if (simple)
         return buf_append(b, simple, 1, p->err);
-    uint32_t cp;
+    uint32_t cp = 0;
     if (!read_hex4(p, &cp))
         return false;
     if (cp >= 0xD800 && cp <= 0xDBFF) {
-        uint32_t low;
+        uint32_t low = 0;
         if (peek(p) != '\\' || p->pos + 1 >= p->len || p->text[p->pos + 1] != 'u')
             return fail_at(p, line, col, "unpaired UTF-16 surrogate in \\u escape");
         advance(p);
