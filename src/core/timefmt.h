@@ -1,6 +1,8 @@
 /*
  * core/timefmt.h - ISO 8601 UTC timestamps, the one way wal2edge writes times
  *                  (logs, change log, checkpoints, status, KV metadata).
+ * Owns:     formatting a Unix time in microseconds as UTC text.
+ * Not mine: reading the clock (core/clock).
  * Pure:     yes (gmtime_r only).
  */
 #ifndef WAL2EDGE_CORE_TIMEFMT_H

@@ -2,6 +2,8 @@
  * pg/conn_intern.h - for the pg/ modules that wrap libpq beside pg/conn
  *                    (pg/catalog, pg/snapshot, pg/stream). Nothing outside
  *                    src/pg/ includes it: everyone else sees PgConn only.
+ *
+ * Owns:     the way from a PgConn to its libpq connection (part of pg/conn).
  */
 #ifndef WAL2EDGE_PG_CONN_INTERN_H
 #define WAL2EDGE_PG_CONN_INTERN_H
