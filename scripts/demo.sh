@@ -17,7 +17,7 @@ eval "$(scripts/pg-local.sh env)"
 bin=build/release/wal2edge
 
 echo "== load the demo shop (sql/demo.sql)"
-"$bin" slot drop >/dev/null 2>&1 || true      # start over: a fresh slot for a fresh schema
+"$bin" slot drop --force >/dev/null 2>&1 || true   # start over: a fresh slot for a fresh schema (its old state goes too)
 rm -rf .wal2edge
 psql -X -q -v ON_ERROR_STOP=1 -f sql/demo.sql
 
