@@ -466,7 +466,7 @@ static bool fence_targets(Run *r, Err *err)
                 return false;
             continue;
         }
-        s->accepted.commit_lsn = at;
+        s->accepted.commit_lsn = at - 1; /* a commit starting at `at` is still to come (target.h) */
         s->accepted.end_lsn = at;
         s->pending_is_fence = true;
     }

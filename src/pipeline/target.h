@@ -49,7 +49,11 @@ typedef struct TargetOps {
      * of its came; made durable by a later flush (a REST target's at most every
      * run.fence_interval_ms). Lets a client that committed anything wait for the target's
      * checkpoint to pass its commit. at_us: the wall-clock time it stands for (stored as
-     * the checkpoint's commit time). May be NULL (the checkpoint waits for a change). */
+     * the checkpoint's commit time). May be NULL (the checkpoint waits for a change).
+     * The checkpoint becomes end_lsn = position, commit_lsn = position - 1: `position` is
+     * where the server's reading stopped, so a transaction whose commit record starts
+     * exactly there is still to come and must not count as applied (skips compare
+     * commit_lsn <= checkpoint.commit_lsn). */
     bool (*fence)(Target *t, Lsn position, int64_t at_us, Err *err);
     /* Whether unflushed work is waiting (the loop flushes on a timer or when asked). */
     bool (*has_pending)(const Target *t);

@@ -282,11 +282,11 @@ static bool emb_fence(Target *t, Lsn position, int64_t at_us, Err *err)
     }
     /* the checkpoint row alone, committed by the next flush like a transaction's */
     D1StmtList l = {0};
-    bool ok = d1_sql_checkpoint(d->slot, position, position, at_us, &l, err) && exec_list(d, &l, err);
+    bool ok = d1_sql_checkpoint(d->slot, position - 1, position, at_us, &l, err) && exec_list(d, &l, err);
     d1_stmt_list_clear(&l);
     if (!ok)
         return fail_and_rollback(d, err);
-    d->pending.commit_lsn = position;
+    d->pending.commit_lsn = position - 1; /* see target.h: a commit at `position` is still to come */
     d->pending.end_lsn = position;
     return true;
 }

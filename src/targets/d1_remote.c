@@ -633,7 +633,7 @@ static bool rem_fence(Target *t, Lsn position, int64_t at_us, Err *err)
     /* only with nothing buffered: the checkpoint alone, sent once the fence interval passed */
     if (d->applying || d->count > 0 || position <= d->pending.end_lsn)
         return true;
-    d->pending.commit_lsn = position;
+    d->pending.commit_lsn = position - 1; /* see target.h: a commit at `position` is still to come */
     d->pending.end_lsn = position;
     d->pending_time_us = at_us;
     return true;
