@@ -454,20 +454,20 @@ static Lsn confirmable(const Run *r)
  */
 static bool fence_targets(Run *r, Err *err)
 {
-    Lsn at = idle_position(r);
-    for (size_t i = 0; at && i < r->slot_count; i++) {
+    Lsn position = idle_position(r);
+    TargetCheckpoint at = target_fence_checkpoint(position);
+    for (size_t i = 0; position && i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
         Target *t = s->target;
-        if (!t->ops->fence || at <= s->accepted.end_lsn)
+        if (!t->ops->fence || position <= s->accepted.end_lsn)
             continue;
-        if (!t->ops->fence(t, at, clock_wall_us(), err)) {
+        if (!t->ops->fence(t, &at, clock_wall_us(), err)) {
             err_prefix_name(err, t->name);
             if (!fall_behind(r, s, false, err))
                 return false;
             continue;
         }
-        s->accepted.commit_lsn = at - 1; /* a commit starting at `at` is still to come (target.h) */
-        s->accepted.end_lsn = at;
+        s->accepted = at;
         s->pending_is_fence = true;
     }
     /* work that becomes due later (a REST target's fence) is flushed on the usual timer */

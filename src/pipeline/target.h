@@ -44,21 +44,29 @@ typedef struct TargetOps {
     /* A non-transactional logical message (outside any transaction); may be NULL. */
     bool (*message)(Target *t, const Change *c, Err *err);
     bool (*flush)(Target *t, Err *err);
-    /* The fence: every transaction committed before `position` is applied (the stream is
-     * idle and this target current), so its checkpoint may move there although no change
-     * of its came; made durable by a later flush (a REST target's at most every
-     * run.fence_interval_ms). Lets a client that committed anything wait for the target's
-     * checkpoint to pass its commit. at_us: the wall-clock time it stands for (stored as
-     * the checkpoint's commit time). May be NULL (the checkpoint waits for a change).
-     * The checkpoint becomes end_lsn = position, commit_lsn = position - 1: `position` is
-     * where the server's reading stopped, so a transaction whose commit record starts
-     * exactly there is still to come and must not count as applied (skips compare
-     * commit_lsn <= checkpoint.commit_lsn). */
-    bool (*fence)(Target *t, Lsn position, int64_t at_us, Err *err);
+    /* The fence: every transaction committed before the stream's position is applied (the
+     * stream is idle and this target current), so its checkpoint may move to `at`
+     * (target_fence_checkpoint) although no change of its came; made durable by a later
+     * flush (a REST target's at most every run.fence_interval_ms). Lets a client that
+     * committed anything wait for the target's checkpoint to pass its commit. at_us: the
+     * wall-clock time it stands for (stored as the checkpoint's commit time). May be NULL
+     * (the checkpoint waits for a change). */
+    bool (*fence)(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err);
     /* Whether unflushed work is waiting (the loop flushes on a timer or when asked). */
     bool (*has_pending)(const Target *t);
     void (*free)(Target *t);
 } TargetOps;
+
+/*
+ * The checkpoint a fence at `position` (where the server's reading stopped) stands for:
+ * end_lsn = position, commit_lsn = position - 1. A transaction whose commit record starts
+ * exactly at position is still to come and must not count as applied (skips compare
+ * commit_lsn <= checkpoint.commit_lsn).
+ */
+static inline TargetCheckpoint target_fence_checkpoint(Lsn position)
+{
+    return (TargetCheckpoint){.commit_lsn = position - 1, .end_lsn = position};
+}
 
 struct Target {
     const TargetOps *ops;

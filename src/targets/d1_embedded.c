@@ -268,12 +268,12 @@ static bool emb_flush(Target *t, Err *err)
     return true;
 }
 
-static bool emb_fence(Target *t, Lsn position, int64_t at_us, Err *err)
+static bool emb_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
     if (!refuse_if_broken(d, err))
         return false;
-    if (d->applying || position <= d->pending.end_lsn)
+    if (d->applying || at->end_lsn <= d->pending.end_lsn)
         return true;
     if (!d->in_tx) {
         if (!sqlite_begin(d->db, err))
@@ -282,12 +282,11 @@ static bool emb_fence(Target *t, Lsn position, int64_t at_us, Err *err)
     }
     /* the checkpoint row alone, committed by the next flush like a transaction's */
     D1StmtList l = {0};
-    bool ok = d1_sql_checkpoint(d->slot, position - 1, position, at_us, &l, err) && exec_list(d, &l, err);
+    bool ok = d1_sql_checkpoint(d->slot, at->commit_lsn, at->end_lsn, at_us, &l, err) && exec_list(d, &l, err);
     d1_stmt_list_clear(&l);
     if (!ok)
         return fail_and_rollback(d, err);
-    d->pending.commit_lsn = position - 1; /* see target.h: a commit at `position` is still to come */
-    d->pending.end_lsn = position;
+    d->pending = *at;
     return true;
 }
 

@@ -625,16 +625,15 @@ static bool rem_has_pending(const Target *t)
     return d->pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
 }
 
-static bool rem_fence(Target *t, Lsn position, int64_t at_us, Err *err)
+static bool rem_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
     if (!refuse_if_broken(d, err))
         return false;
     /* only with nothing buffered: the checkpoint alone, sent once the fence interval passed */
-    if (d->applying || d->count > 0 || position <= d->pending.end_lsn)
+    if (d->applying || d->count > 0 || at->end_lsn <= d->pending.end_lsn)
         return true;
-    d->pending.commit_lsn = position - 1; /* see target.h: a commit at `position` is still to come */
-    d->pending.end_lsn = position;
+    d->pending = *at;
     d->pending_time_us = at_us;
     return true;
 }

@@ -318,13 +318,14 @@ Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_most_every_fence_interval)
     Err err;
     Target *t = d1_remote_target_new(&ct, maps, &test_cat, "slot1", NULL, &o, &err);
     cr_assert_not_null(t, "%s", err.msg);
+    TargetCheckpoint fence = target_fence_checkpoint(0x3000);
     txn(t, 0x1000, 1, "a@x");
-    cr_assert(t->ops->fence(t, 0x3000, 1793613600000000, &err), "%s", err.msg);
+    cr_assert(t->ops->fence(t, &fence, 1793613600000000, &err), "%s", err.msg);
     cr_expect_eq(t->durable.commit_lsn, 0, "a fence waits while statements are buffered");
     cr_assert(t->ops->flush(t, &err), "%s", err.msg);
     cr_expect_eq(t->durable.commit_lsn, 0x1000, "the transaction's own checkpoint, not the fence's");
     size_t sent = fk.nreq;
-    cr_assert(t->ops->fence(t, 0x3000, 1793613600000000, &err), "%s", err.msg);
+    cr_assert(t->ops->fence(t, &fence, 1793613600000000, &err), "%s", err.msg);
     cr_expect_not(t->ops->has_pending(t), "the fence interval has not passed since the last request");
     nanosleep(&(struct timespec){.tv_nsec = 120 * 1000 * 1000}, NULL);
     cr_expect(t->ops->has_pending(t));
