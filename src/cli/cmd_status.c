@@ -68,16 +68,14 @@ static const char *slot_problem(const PgSlotFacts *s)
 }
 
 /* Per target, from the last run: {"lagging", "retries", "lagging_since", "next_retry_at", "last_error"}. */
-static json_t *target_health(const char *state_dir)
+static json_t *target_health(Store *store)
 {
     json_t *out = json_object();
     Err err;
-    Store *store = store_open_existing(state_dir, &err);
     StoreTargetHealth *hs = xcalloc(STATUS_MAX_TARGETS, sizeof *hs);
     size_t n = 0;
     if (store && !store_list_target_health(store, hs, STATUS_MAX_TARGETS, &n, &err))
         n = 0;
-    store_close(store);
     for (size_t i = 0; i < n && i < STATUS_MAX_TARGETS; i++)
         json_object_set_new(out, hs[i].target,
                             json_pack("{s:b, s:i, s:o, s:o, s:o}", "lagging", hs[i].lagging, "retries",
@@ -135,6 +133,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     Store *store = store_open_existing(cfg->state_dir, &store_err);
     if (store && !store_list_checkpoints(store, cps, STATUS_MAX_TARGETS, &cp_count, &store_err))
         cp_count = 0;
+    Lsn incarnation = store ? store_incarnation(store) : 0;
+    json_t *health = target_health(store);
     store_close(store);
     if (cp_count > STATUS_MAX_TARGETS)
         cp_count = STATUS_MAX_TARGETS;
@@ -182,22 +182,26 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_object_set_new(doc, "retained_wal_bytes", s->retained_bytes >= 0 ? json_integer(s->retained_bytes) : json_null());
     json_object_set_new(doc, "max_retained_wal_bytes", json_integer(cfg->source.max_retained_wal_bytes));
     json_object_set_new(doc, "warnings", guard_warns ? json_pack("[s+]", "the slot ", guard) : json_array());
-    /* the gap rule (pipeline/gap), judged on what this state directory recorded */
-    GapVerdict verdicts[STATUS_MAX_TARGETS];
+    /* the gap rule (pipeline/gap), judged on what this state directory recorded: each
+     * target's description of its gap (and way back), NULL when it has none */
+    char *gap_text[STATUS_MAX_TARGETS] = {0};
     size_t gaps = 0;
-    Lsn incarnation = 0;
-    Err inc_err;
-    Store *meta = s->exists ? store_open_existing(cfg->state_dir, &inc_err) : NULL;
-    if (meta)
-        incarnation = store_incarnation(meta);
-    store_close(meta);
-    for (size_t i = 0; i < cp_count; i++) {
+    for (size_t i = 0; have_confirmed && i < cp_count; i++) {
         GapInput in = {.target = cps[i].target, .own = cps[i].checkpoint, .recorded = true,
                        .rec_commit_lsn = cps[i].checkpoint.commit_lsn, .rec_through_known = cps[i].through_known,
                        .rec_through = cps[i].through, .rec_incarnation = cps[i].incarnation};
-        verdicts[i] = gap_judge(&in, have_confirmed ? confirmed : 0, incarnation);
-        if (have_confirmed && gap_is_gap(verdicts[i].kind))
-            gaps++;
+        GapVerdict v = gap_judge(&in, confirmed, incarnation);
+        if (!gap_is_gap(v.kind))
+            continue;
+        Buf why;
+        buf_init(&why, 4096);
+        Err cut; /* a description too long for its buffer is cut, never fatal */
+        if (!gap_describe(cps[i].target, &v, cfg->source.slot, confirmed, &why, &cut) && !why.data)
+            gap_text[i] = xstrdup(cut.msg);
+        else
+            gap_text[i] = buf_take(&why);
+        buf_free(&why);
+        gaps++;
     }
     json_t *targets = json_array();
     for (size_t i = 0; i < cp_count; i++) {
@@ -208,16 +212,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
                               iso_time(cps[i].commit_time_us), "updated_at", iso_time(cps[i].updated_at_us),
                               "behind_bytes",
                               (json_int_t)(current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0));
-        if (have_confirmed && gap_is_gap(verdicts[i].kind)) {
-            Buf why;
-            buf_init(&why, 4096);
-            Err cut;
-            json_object_set_new(t, "gap", gap_describe(cps[i].target, &verdicts[i], cfg->source.slot, confirmed,
-                                                       &why, &cut) ? json_string(why.data) : json_string(cut.msg));
-            buf_free(&why);
-        } else {
-            json_object_set_new(t, "gap", json_null());
-        }
+        json_object_set_new(t, "gap", gap_text[i] ? json_string(gap_text[i]) : json_null());
         json_array_append_new(targets, t);
     }
     json_object_set_new(doc, "targets_with_gap", json_integer((json_int_t)gaps));
@@ -238,7 +233,6 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     for (size_t i = 0; i < dead_count; i++)
         json_object_set_new(dead_obj, dead[i].target, json_integer((json_int_t)dead[i].lines));
     json_object_set_new(doc, "dead_letters", dead_obj);
-    json_t *health = target_health(cfg->state_dir);
     json_object_set(doc, "target_health", health);
 
     if (as_json) {
@@ -276,14 +270,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
             printf("target %-13s commit %s, %" PRIu64 " bytes behind\n", cps[i].target,
                    lsn_format(cps[i].checkpoint.commit_lsn, commit),
                    current > cps[i].checkpoint.end_lsn ? current - cps[i].checkpoint.end_lsn : 0);
-            if (have_confirmed && gap_is_gap(verdicts[i].kind)) {
-                Buf why;
-                buf_init(&why, 4096);
-                Err cut;
-                printf("  GAP: %s\n", gap_describe(cps[i].target, &verdicts[i], cfg->source.slot, confirmed, &why,
-                                                   &cut) ? why.data : cut.msg);
-                buf_free(&why);
-            }
+            if (gap_text[i])
+                printf("  GAP: %s\n", gap_text[i]);
         }
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
@@ -293,6 +281,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
             printf("problem              %s\n", problem);
     }
     json_decref(health);
+    for (size_t i = 0; i < cp_count; i++)
+        free(gap_text[i]);
     if (problem)
         fprintf(stderr, "wal2edge: replication slot \"%s\": %s\n", cfg->source.slot, problem);
     else if (guard_warns)
