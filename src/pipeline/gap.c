@@ -42,21 +42,25 @@ static bool starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* The commands that rebuild a target of this kind, then hand over to run. */
-static const char *way_back(const char *target)
+/*
+ * The commands that rebuild a target of this kind, then hand over to run. *then_accept:
+ * the way ends with `wal2edge run --accept-gap TARGET` (nothing can rebuild it).
+ */
+static const char *way_back(const char *target, bool *then_accept)
 {
+    *then_accept = false;
     if (starts_with(target, "d1."))
         return "re-copy it with `wal2edge migrate` (it copies the mapped tables at a new point of the same slot "
                "and moves the checkpoint there), then `wal2edge run`";
     if (starts_with(target, "kv."))
         return "re-fill it with `wal2edge warm` (or `wal2edge warm --mapping NAME` for each mapping of this "
                "namespace; it moves the checkpoint to its snapshot), then `wal2edge run`";
+    *then_accept = true;
     if (starts_with(target, "queues."))
         return "its consumers missed these changes: re-sync them from a consistent copy (`wal2edge snapshot`, "
                "whose manifest names its LSN; the consumer Worker's D1 with `wal2edge migrate`), then accept the "
-               "gap for the queue with `wal2edge run --accept-gap TARGET`";
-    return "the change log misses these transactions; keep the file apart if it matters, then accept the gap with "
-           "`wal2edge run --accept-gap TARGET`";
+               "gap for the queue with ";
+    return "the change log misses these transactions; keep the file apart if it matters, then accept the gap with ";
 }
 
 bool gap_describe(const char *target, const GapVerdict *v, const char *slot, Lsn slot_confirmed, Buf *out,
@@ -78,10 +82,9 @@ bool gap_describe(const char *target, const GapVerdict *v, const char *slot, Lsn
                         "created again, advanced, or used by another state directory); the changes committed in "
                         "between can no longer be streamed.",
                         target, pos, slot, conf);
-    const char *how = way_back(target);
-    const char *mark = strstr(how, "TARGET");
-    if (mark)
-        return ok && buf_printf(out, err, " Way back: %.*s%s%s.", (int)(mark - how), how, target,
-                                mark + strlen("TARGET"));
+    bool then_accept;
+    const char *how = way_back(target, &then_accept);
+    if (then_accept)
+        return ok && buf_printf(out, err, " Way back: %s`wal2edge run --accept-gap %s`.", how, target);
     return ok && buf_printf(out, err, " Way back: %s.", how);
 }
