@@ -65,6 +65,7 @@ typedef struct Run {
     const Config *cfg;
     RunOptions opts;
     Slot *slots;
+    const char **target_names;     /* slots[i].target->name, for the state store and metrics */
     size_t slot_count;
     Store *store;
     SourceWatch *watch;            /* the mapped tables are still the ones the targets hold */
@@ -490,15 +491,8 @@ static bool record_through(Run *r, Lsn flush, Err *err)
     for (size_t i = 0; i < r->slot_count; i++)
         if (flush > r->slots[i].target->durable.end_lsn)
             past_a_checkpoint = true;
-    if (past_a_checkpoint) {
-        const char **names = xcalloc(r->slot_count ? r->slot_count : 1, sizeof *names);
-        for (size_t i = 0; i < r->slot_count; i++)
-            names[i] = r->slots[i].target->name;
-        bool ok = store_save_through(r->store, names, r->slot_count, flush, err);
-        free(names);
-        if (!ok)
-            return false;
-    }
+    if (past_a_checkpoint && !store_save_through(r->store, r->target_names, r->slot_count, flush, err))
+        return false;
     r->through_recorded = flush;
     return true;
 }
@@ -899,10 +893,12 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     r.log.component = "run";
     r.log.slot = cfg->source.slot;
     r.slots = xcalloc(count ? count : 1, sizeof *r.slots);
+    r.target_names = xcalloc(count ? count : 1, sizeof *r.target_names);
     r.slot_count = count;
     for (size_t i = 0; i < count; i++) {
         r.slots[i].target = targets[i];
         r.slots[i].accepted = targets[i]->durable;
+        r.target_names[i] = targets[i]->name;
         backoff_init(&r.slots[i].retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     }
     int lock_fd = -1;
@@ -911,11 +907,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
     if (ok) {
-        const char **names = xcalloc(count ? count : 1, sizeof *names);
-        for (size_t i = 0; i < count; i++)
-            names[i] = targets[i]->name;
-        ok = metrics_start(cfg, names, count, &r.metrics, err);
-        free(names);
+        ok = metrics_start(cfg, r.target_names, count, &r.metrics, err);
         for (size_t i = 0; r.metrics && i < count; i++)
             if (targets[i]->deadletter) /* one file for every target */
                 deadletter_observe(targets[i]->deadletter, metrics_skipped, r.metrics);
@@ -1007,6 +999,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     for (size_t i = 0; i < count; i++)
         targets[i]->ops->free(targets[i]);
     free(r.slots);
+    free(r.target_names);
     store_close(r.store);
     state_dir_unlock(lock_fd);
     return ok;

@@ -172,11 +172,20 @@ static bool warmed_whole(Target *t, const MappingSet *maps, char **names, size_t
     return true;
 }
 
-static bool record_complete_through(const Config *cfg, const char *target, Lsn at, Err *err)
+/* The namespaces warmed whole are complete through the slot's position `at` (pipeline/gap):
+ * one transaction of the state store for all of them. */
+static bool record_complete_through(const Config *cfg, Target *const *targets, size_t count, const MappingSet *maps,
+                                    char **names, size_t name_count, Lsn at, Err *err)
 {
-    Store *store = store_open(cfg->state_dir, err);
-    bool ok = store && store_save_through(store, &target, 1, at, err);
+    const char **whole = xcalloc(count ? count : 1, sizeof *whole);
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (warmed_whole(targets[i], maps, names, name_count))
+            whole[n++] = targets[i]->name;
+    Store *store = n ? store_open(cfg->state_dir, err) : NULL;
+    bool ok = n == 0 || (store && store_save_through(store, whole, n, at, err));
     store_close(store);
+    free(whole);
     return ok;
 }
 
@@ -447,9 +456,8 @@ bool warm_run(const Config *cfg, const MappingSet *maps, const WarmOptions *o, W
         ok = kv_warm_set_checkpoint(targets[i], lsn, &err);
     /* From a fresh snapshot of an existing slot, the checkpoint stays (run replays from the slot);
      * a namespace warmed whole is complete through the slot's position (pipeline/gap). */
-    for (size_t i = 0; ok && slot_at && i < target_count; i++)
-        if (warmed_whole(targets[i], maps, names, name_count))
-            ok = record_complete_through(cfg, targets[i]->name, slot_at, &err);
+    if (ok && slot_at)
+        ok = record_complete_through(cfg, targets, target_count, maps, names, name_count, slot_at, &err);
     /* KV now holds these relations' rows: `run` goes on from them (daemon/source_watch); a snapshot
      * may predate a table dropped and created again, so only a warm from Postgres says so */
     for (size_t i = 0; ok && !from_snapshot && i < target_count; i++)
