@@ -473,8 +473,25 @@ char *d1_ddl_state_table(void)
                    "  \"slot\" TEXT NOT NULL PRIMARY KEY,\n"
                    "  \"commit_lsn\" TEXT NOT NULL,\n"
                    "  \"end_lsn\" TEXT NOT NULL,\n"
-                   "  \"updated_at\" TEXT NOT NULL\n"
+                   "  \"updated_at\" TEXT NOT NULL,\n"
+                   "  \"position\" TEXT NOT NULL DEFAULT ''\n"
                    ");\n");
+}
+
+const char *d1_ddl_state_missing_position(void)
+{
+    return "SELECT 1 AS \"missing\" WHERE EXISTS (SELECT 1 FROM pragma_table_info('" D1_STATE_TABLE "')) "
+           "AND NOT EXISTS (SELECT 1 FROM pragma_table_info('" D1_STATE_TABLE "') WHERE \"name\" = 'position')";
+}
+
+/* The position from end_lsn ("X/Y", upper-case hex as Postgres writes it): each
+ * half left-padded to 8 digits, which is what lsn_format_fixed writes. */
+char *d1_ddl_state_upgrade(void)
+{
+    return xstrdup("ALTER TABLE \"" D1_STATE_TABLE "\" ADD COLUMN \"position\" TEXT NOT NULL DEFAULT '';\n"
+                   "UPDATE \"" D1_STATE_TABLE "\" SET \"position\" = upper("
+                   "substr('00000000' || substr(\"end_lsn\", 1, instr(\"end_lsn\", '/') - 1), -8) || "
+                   "substr('00000000' || substr(\"end_lsn\", instr(\"end_lsn\", '/') + 1), -8));\n");
 }
 
 static int cmp_str(const void *a, const void *b)

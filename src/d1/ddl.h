@@ -5,7 +5,8 @@
  * Owns:     D1Schema (mappings + catalog resolved into D1 tables), the checks
  *           `wal2edge plan` reports (unknown table or column, no usable key,
  *           more than 100 columns, unsupported types, row and statement size),
- *           the CREATE TABLE / CREATE INDEX text, and the _wal2edge_state table.
+ *           the CREATE TABLE / CREATE INDEX text, and the _wal2edge_state table
+ *           (and its upgrade to the read-your-writes position).
  * Not mine: reading files or the catalog (mapping/, pg/catalog), statements for
  *           changes (d1/sql), writing migration files (d1/migrations).
  * Pure:     yes.
@@ -50,8 +51,16 @@ const D1Table *d1_schema_table(const D1Schema *s, const char *source);
 
 /* Owned SQL: CREATE TABLE IF NOT EXISTS + its CREATE INDEX statements. */
 char *d1_ddl_table(const D1Table *t);
-/* Owned SQL creating the checkpoint table. */
+/*
+ * Owned SQL creating the checkpoint table. Its "position" is end_lsn as 16
+ * hex digits (pg/lsn's lsn_format_fixed): it compares correctly as text, so a
+ * Worker waits for its write with one indexed query (docs/workers.md).
+ */
 char *d1_ddl_state_table(void);
+/* A query returning a row when the checkpoint table predates "position" (static text). */
+const char *d1_ddl_state_missing_position(void);
+/* Owned SQL adding "position" to such a table and filling it from end_lsn. */
+char *d1_ddl_state_upgrade(void);
 /* Owned list of the distinct databases of s, sorted; *count set. */
 char **d1_schema_databases(const D1Schema *s, size_t *count);
 

@@ -148,12 +148,20 @@ static bool write_database(const D1Schema *s, const char *db, const char *dir, M
     unsigned next = 0;
     bool ok = existing(dir, &all, &next, err);
     const char *have = all.data ? all.data : "";
-    if (ok && !strstr(have, "CREATE TABLE IF NOT EXISTS \"" D1_STATE_TABLE "\"")) {
-        char *ddl = d1_ddl_state_table();
-        char *text = xasprintf("-- wal2edge: the replication checkpoint (slot, last applied commit "
-                               "LSN), written in the same batch as the data\n%s",
-                               ddl);
-        char *path = xasprintf("%s/%04u_wal2edge_state.sql", dir, next);
+    char *state_ddl = d1_ddl_state_table(), *upgrade = d1_ddl_state_upgrade();
+    bool has_state = strstr(have, "CREATE TABLE IF NOT EXISTS \"" D1_STATE_TABLE "\"") != NULL;
+    /* a directory written before the position: its upgrade as the next file */
+    bool old_state = has_state && !strstr(have, state_ddl) && !strstr(have, upgrade);
+    if (ok && (!has_state || old_state)) {
+        char *text = has_state
+            ? xasprintf("-- wal2edge: the checkpoint's read-your-writes position (end LSN as 16 hex "
+                        "digits, compared as text)\n%s",
+                        upgrade)
+            : xasprintf("-- wal2edge: the replication checkpoint (slot, last applied commit "
+                        "LSN), written in the same batch as the data\n%s",
+                        state_ddl);
+        char *path = xasprintf(has_state ? "%s/%04u_wal2edge_state_position.sql" : "%s/%04u_wal2edge_state.sql",
+                               dir, next);
         ok = next <= 9999 && write_file(path, text, err);
         if (ok) {
             push(&out->written, &out->written_count, path);
@@ -161,9 +169,10 @@ static bool write_database(const D1Schema *s, const char *db, const char *dir, M
         } else {
             free(path);
         }
-        free(ddl);
         free(text);
     }
+    free(state_ddl);
+    free(upgrade);
     Buf add;
     buf_init(&add, MIGRATIONS_MAX_BYTES);
     size_t added = 0;

@@ -5,9 +5,11 @@
  *           DIR/NNNN_description.sql (one directory per D1 database when the
  *           mappings use more than one: DIR/DATABASE/NNNN_...), so that
  *           `wrangler d1 migrations apply` applies them. First
- *           NNNN_wal2edge_state.sql (the checkpoint table), then one file with
- *           every table not yet created by an earlier file. Rerunning writes
- *           nothing new when the schema did not change.
+ *           NNNN_wal2edge_state.sql (the checkpoint table; in a directory
+ *           written before its position column, NNNN_wal2edge_state_position.sql
+ *           upgrading it), then one file with every table not yet created by an
+ *           earlier file. Rerunning writes nothing new when the schema did not
+ *           change.
  * Not mine: the DDL text (d1/ddl).
  * Edge:     reads and writes files under DIR (each file written to a temporary
  *           name and renamed).

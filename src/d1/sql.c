@@ -574,19 +574,20 @@ bool d1_sql_checkpoint(const char *slot, Lsn commit_lsn, Lsn end_lsn, int64_t co
                        D1StmtList *out, Err *err)
 {
     (void)err;
-    char c[LSN_STR_MAX], e[LSN_STR_MAX], ts[TIMEFMT_ISO_MAX];
+    char c[LSN_STR_MAX], e[LSN_STR_MAX], pos[LSN_FIXED_MAX], ts[TIMEFMT_ISO_MAX];
     timefmt_iso(commit_time_us, 6, ts);
     D1Stmt st;
     st.sql = xstrdup("INSERT INTO \"" D1_STATE_TABLE "\" (\"slot\", \"commit_lsn\", \"end_lsn\", "
-                     "\"updated_at\") VALUES (?1, ?2, ?3, ?4) ON CONFLICT (\"slot\") DO UPDATE SET "
+                     "\"updated_at\", \"position\") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (\"slot\") DO UPDATE SET "
                      "\"commit_lsn\" = excluded.\"commit_lsn\", \"end_lsn\" = excluded.\"end_lsn\", "
-                     "\"updated_at\" = excluded.\"updated_at\"");
-    st.param_count = 4;
-    st.params = xcalloc(4, sizeof *st.params);
+                     "\"updated_at\" = excluded.\"updated_at\", \"position\" = excluded.\"position\"");
+    st.param_count = 5;
+    st.params = xcalloc(5, sizeof *st.params);
     text_value(&st.params[0], slot);
     text_value(&st.params[1], lsn_format(commit_lsn, c));
     text_value(&st.params[2], lsn_format(end_lsn, e));
     text_value(&st.params[3], ts);
+    text_value(&st.params[4], lsn_format_fixed(end_lsn, pos));
     out->items = xrealloc(out->items, (out->count + 1) * sizeof *out->items);
     out->items[out->count++] = st;
     return true;

@@ -95,7 +95,8 @@ void d1_refusal_free(D1Refusal *r);
 void d1_sql_change_key(const D1Table *t, const Change *c, Buf *key);
 void d1_sql_refusal_policy(const D1Table *t, bool constraint, ErrCode code, DlPolicy *policy);
 
-/* The checkpoint row: slot, commit and end LSN, updated_at = the commit time (UTC). */
+/* The checkpoint row: slot, commit and end LSN, updated_at = the commit time (UTC),
+ * position = end LSN as 16 hex digits (what a Worker compares its token with). */
 bool d1_sql_checkpoint(const char *slot, Lsn commit_lsn, Lsn end_lsn, int64_t commit_time_us,
                        D1StmtList *out, Err *err) WARN_UNUSED;
 

@@ -65,3 +65,12 @@ char *lsn_format(Lsn lsn, char *buf)
     *p = '\0';
     return buf;
 }
+
+char *lsn_format_fixed(Lsn lsn, char *buf)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    for (int i = 15; i >= 0; i--, lsn >>= 4)
+        buf[i] = digits[lsn & 0xF];
+    buf[16] = '\0';
+    return buf;
+}

@@ -2,7 +2,8 @@
  * pg/lsn.h - PostgreSQL log sequence numbers: the "X/X" text form and ordering.
  *
  * Owns:     Lsn (a plain uint64), strict parsing and formatting of "HI/LO" hex,
- *           and TargetCheckpoint (a transaction's commit and end LSN).
+ *           the fixed-width "16 hex digits" form that sorts like the number
+ *           (D1's read-your-writes position), and TargetCheckpoint (a transaction's commit and end LSN).
  * Not mine: where LSNs come from (pg/pgoutput, pg/walproto) or are persisted.
  * Pure:     yes; no allocation.
  * Trust:    lsn_parse accepts untrusted text (config, server replies) and is
@@ -35,6 +36,12 @@ bool lsn_parse(const char *s, Lsn *out, Err *err) WARN_UNUSED;
 
 /* Format as Postgres does ("%X/%X", upper case); buf holds LSN_STR_MAX bytes. Returns buf. */
 char *lsn_format(Lsn lsn, char *buf);
+
+/* "0000001600B37480": 16 upper-case hex digits, so text order is LSN order (a
+ * SQL comparison, or JavaScript's, needs no 64-bit arithmetic). buf holds
+ * LSN_FIXED_MAX bytes. Returns buf. */
+#define LSN_FIXED_MAX 17
+char *lsn_format_fixed(Lsn lsn, char *buf);
 
 /* -1, 0 or 1, like strcmp. */
 static inline int lsn_cmp(Lsn a, Lsn b)

@@ -327,6 +327,24 @@ static const TargetOps ops = {
     .free = emb_free,
 };
 
+/* Add the read-your-writes position to a checkpoint table made before it (d1/ddl). */
+static bool upgrade_state(Sqlite *db, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(db, d1_ddl_state_missing_position(), err);
+    if (!st)
+        return false;
+    int rc = sqlite_step(st, err);
+    sqlite_finalize(st);
+    if (rc <= 0)
+        return rc == 0;
+    char *sql = d1_ddl_state_upgrade();
+    bool ok = sqlite_begin(db, err) && sqlite_exec(db, sql, err) && sqlite_commit(db, err);
+    if (!ok)
+        sqlite_rollback(db);
+    free(sql);
+    return ok;
+}
+
 static bool read_checkpoint(D1Embedded *d, Err *err)
 {
     bool ok = checkpoint_read_sqlite(d->db, d1_sql_checkpoint_query(), d->slot, "checkpoint", &d->base.durable, err);
@@ -355,7 +373,7 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
     d->slot = xstrdup(slot);
     d->limits = d1_sql_default_limits();
     char *ddl = d1_ddl_state_table();
-    bool ok = sqlite_exec(db, ddl, err);
+    bool ok = sqlite_exec(db, ddl, err) && upgrade_state(db, err);
     free(ddl);
     for (size_t i = 0; ok && i < schema->table_count; i++) {
         ddl = d1_ddl_table(&schema->tables[i]);

@@ -730,7 +730,29 @@ static bool read_checkpoint_lsn(D1Remote *d, Lsn *out, Err *err)
     return ok;
 }
 
-/* Create the schema (idempotent) and read the checkpoint, in one request. */
+/* Add the read-your-writes position to a checkpoint table made before it (d1/ddl). */
+static bool upgrade_state(D1Remote *d, Err *err)
+{
+    char **sqls = NULL;
+    size_t n = 0;
+    char *ddl = d1_ddl_state_upgrade();
+    split_ddl(ddl, &sqls, &n);
+    free(ddl);
+    CfD1Stmt *stmts = xcalloc(n, sizeof *stmts);
+    for (size_t i = 0; i < n; i++)
+        stmts[i].sql = sqls[i];
+    CfD1Result res = {0};
+    bool ok = do_send(d, stmts, n, &res, err);
+    cf_d1_result_free(&res);
+    for (size_t i = 0; i < n; i++)
+        free(sqls[i]);
+    free(sqls);
+    free(stmts);
+    return ok;
+}
+
+/* Create the schema (idempotent), read the checkpoint and whether the checkpoint
+ * table needs its upgrade, in one request. */
 static bool open_database(D1Remote *d, Err *err)
 {
     char **sqls = NULL;
@@ -743,16 +765,17 @@ static bool open_database(D1Remote *d, Err *err)
         split_ddl(ddl, &sqls, &n);
         free(ddl);
     }
-    CfD1Stmt *stmts = xcalloc(n + 1, sizeof *stmts);
+    CfD1Stmt *stmts = xcalloc(n + 2, sizeof *stmts);
     for (size_t i = 0; i < n; i++)
         stmts[i].sql = sqls[i];
     const char *slot_param[] = {d->slot};
     stmts[n].sql = d1_sql_checkpoint_query();
     stmts[n].params = slot_param;
     stmts[n].param_count = 1;
+    stmts[n + 1].sql = d1_ddl_state_missing_position();
     CfD1Result res = {0};
-    bool ok = do_send(d, stmts, n + 1, &res, err);
-    if (ok && res.count == n + 1) {
+    bool ok = do_send(d, stmts, n + 2, &res, err);
+    if (ok && res.count == n + 2) {
         const json_t *rows = res.stmts[n].rows;
         const json_t *row = json_is_array(rows) && json_array_size(rows) > 0 ? json_array_get(rows, 0) : NULL;
         if (row) {
@@ -764,9 +787,12 @@ static bool open_database(D1Remote *d, Err *err)
                 ok = err_set(err, ERR_PROTOCOL, "the checkpoint of slot \"%s\" in d1 database \"%s\" is corrupt",
                              d->slot, d->database_id);
         }
+        const json_t *missing = res.stmts[n + 1].rows;
+        if (ok && json_is_array(missing) && json_array_size(missing) > 0)
+            ok = upgrade_state(d, err);
     } else if (ok) {
         ok = err_set(err, ERR_PROTOCOL, "d1 database \"%s\": %zu results for %zu statements", d->database_id,
-                     res.count, n + 1);
+                     res.count, n + 2);
     }
     cf_d1_result_free(&res);
     for (size_t i = 0; i < n; i++)

@@ -37,6 +37,7 @@ Test(d1_ddl, users_table_ddl)
     free(ddl);
     ddl = d1_ddl_state_table();
     cr_expect(strstr(ddl, "\"_wal2edge_state\"") && strstr(ddl, "\"slot\" TEXT NOT NULL PRIMARY KEY"));
+    cr_expect(strstr(ddl, "\"position\" TEXT NOT NULL DEFAULT ''") != NULL, "%s", ddl);
     free(ddl);
     size_t n;
     char **dbs = d1_schema_databases(s, &n);

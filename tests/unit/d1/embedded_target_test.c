@@ -197,3 +197,71 @@ Test(d1_embedded, mapping_problems_are_config_errors)
     cr_expect(strstr(err.msg, "public.nokey has no primary key") != NULL, "%s", err.msg);
     mapping_set_free(maps);
 }
+
+/* One text value of the checkpoint row of slot1. */
+static char *state_value(const char *col)
+{
+    Err err;
+    Sqlite *db = sqlite_open(config_target(fx.cfg, TARGET_D1, "app")->embedded_path, false, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT \"%s\" FROM _wal2edge_state WHERE slot = 'slot1'", col);
+    SqliteStmt *st = sqlite_prepare(db, sql, &err);
+    cr_assert_not_null(st, "%s", err.msg);
+    char *out = sqlite_step(st, &err) == 1 ? strdup(sqlite_column_text(st, 0, NULL)) : NULL;
+    sqlite_finalize(st);
+    sqlite_close(db);
+    return out;
+}
+
+Test(d1_embedded, checkpoint_position_compares_as_text)
+{
+    Target *t = open_target();
+    Err err;
+    /* end LSNs whose "X/X" text sorts wrong: 0/FFFFFFF0 then 1/10 */
+    TxnInfo a = {.xid = 1, .commit_lsn = 0xFFFFFFE0, .end_lsn = 0xFFFFFFF0};
+    TxnInfo b = {.xid = 2, .commit_lsn = UINT64_C(0x100000000), .end_lsn = UINT64_C(0x100000010)};
+    const TxnInfo *txns[] = {&a, &b};
+    const char *want[] = {"00000000FFFFFFF0", "0000000100000010"};
+    for (int i = 0; i < 2; i++) {
+        cr_assert(t->ops->begin(t, txns[i], &err), "%s", err.msg);
+        const char *r[NCOLS] = {i ? "2" : "1", i ? "b@example.com" : "a@example.com", "A", "h", NULL, NULL, NULL};
+        change(t, txns[i], CHANGE_INSERT, r, NULL);
+        cr_assert(t->ops->commit(t, txns[i], &err));
+        cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+        char *pos = state_value("position");
+        cr_expect_str_eq(pos, want[i]);
+        free(pos);
+    }
+    /* a fence moves it too, with no change of the database's tables */
+    TargetCheckpoint at = target_fence_checkpoint(UINT64_C(0x100000400));
+    cr_assert(t->ops->fence(t, &at, 1793613600000000, &err), "%s", err.msg);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    char *pos = state_value("position");
+    cr_expect_str_eq(pos, "0000000100000400");
+    free(pos);
+    t->ops->free(t);
+}
+
+Test(d1_embedded, checkpoint_table_without_position_is_upgraded_on_open)
+{
+    Err err;
+    const ConfigTarget *ct = config_target(fx.cfg, TARGET_D1, "app");
+    Sqlite *db = sqlite_open(ct->embedded_path, true, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    /* the table as wal2edge made it before the position */
+    cr_assert(sqlite_exec(db, "CREATE TABLE _wal2edge_state (slot TEXT NOT NULL PRIMARY KEY, commit_lsn TEXT "
+                              "NOT NULL, end_lsn TEXT NOT NULL, updated_at TEXT NOT NULL);"
+                              "INSERT INTO _wal2edge_state VALUES ('slot1', '16/B374D800', '16/B374D848', 'x');",
+                          &err),
+              "%s", err.msg);
+    sqlite_close(db);
+    for (int i = 0; i < 2; i++) { /* twice: the upgrade is idempotent */
+        Target *t = open_target();
+        cr_expect_eq(t->durable.end_lsn, UINT64_C(0x16B374D848));
+        char *pos = state_value("position");
+        cr_expect_str_eq(pos, "00000016B374D848");
+        free(pos);
+        t->ops->free(t);
+    }
+}

@@ -248,8 +248,10 @@ Test(d1_sql, checkpoint)
     cr_assert(d1_sql_checkpoint("wal2edge", 0x16B3748, 0x16B3780, 1793613600500000, &l, &err));
     cr_assert_eq(l.count, 1);
     cr_expect(strstr(l.items[0].sql, "INSERT INTO \"_wal2edge_state\"") == l.items[0].sql);
-    const char *want[] = {"wal2edge", "0/16B3748", "0/16B3780", "2026-11-02T10:00:00.500000Z"};
-    expect_params(&l.items[0], want, 4);
+    const char *want[] = {"wal2edge", "0/16B3748", "0/16B3780", "2026-11-02T10:00:00.500000Z",
+                          "00000000016B3780"};
+    expect_params(&l.items[0], want, 5);
+    cr_expect(strstr(l.items[0].sql, "\"position\" = excluded.\"position\"") != NULL);
     d1_stmt_list_clear(&l);
     cr_expect(strstr(d1_sql_checkpoint_query(), "WHERE \"slot\" = ?1") != NULL);
 }

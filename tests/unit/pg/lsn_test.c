@@ -52,3 +52,19 @@ Test(lsn, compare)
     cr_assert_eq(lsn_cmp(UINT64_MAX, UINT64_MAX), 0);
     cr_assert_eq(lsn_cmp(UINT64_C(0x100000000), UINT64_C(0xFFFFFFFF)), 1);
 }
+
+Test(lsn, fixed_width_sorts_like_the_number)
+{
+    char a[LSN_FIXED_MAX], b[LSN_FIXED_MAX];
+    cr_expect_str_eq(lsn_format_fixed(0, a), "0000000000000000");
+    cr_expect_str_eq(lsn_format_fixed(UINT64_C(0x16B374D848), a), "00000016B374D848");
+    cr_expect_str_eq(lsn_format_fixed(UINT64_MAX, a), "FFFFFFFFFFFFFFFF");
+    /* text order = LSN order, where the "X/X" form gets it wrong ("0/A0" > "1/0" as text) */
+    static const Lsn pairs[][2] = {{0xA0, UINT64_C(0x100000000)}, {0xF, 0x10}, {0x16B3748, 0x16B3780},
+                                   {UINT64_C(0x1FFFFFFFF), UINT64_C(0x200000000)}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        lsn_format_fixed(pairs[i][0], a);
+        lsn_format_fixed(pairs[i][1], b);
+        cr_expect_lt(strcmp(a, b), 0, "%s < %s", a, b);
+    }
+}

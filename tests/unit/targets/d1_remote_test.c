@@ -19,6 +19,7 @@ typedef struct Fake {
     ErrCode fail_code;
     const char *refuse_param;   /* refuse (ERR_CF_API) every request with this parameter value */
     const char *ck_commit, *ck_end;   /* the checkpoint row the open request returns */
+    bool no_position;                 /* the checkpoint table predates its position column */
 } Fake;
 
 static Fake fk;
@@ -80,9 +81,17 @@ static bool fake_send(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result *o
     if (fk.ck_commit)
         json_array_append_new(rows, json_pack("{s:s,s:s}", "commit_lsn", fk.ck_commit, "end_lsn", fk.ck_end));
     json_array_append_new(out->root, rows);
+    json_t *missing = json_array(), *none = json_array();
+    if (fk.no_position)
+        json_array_append_new(missing, json_pack("{s:i}", "missing", 1));
+    json_array_append_new(out->root, missing);
+    json_array_append_new(out->root, none);
     for (size_t i = 0; i < n; i++) {
         out->stmts[i].success = true;
-        out->stmts[i].rows = json_array_get(out->root, 0);
+        size_t which = strstr(stmts[i].sql, "pragma_table_info") ? 1
+                       : strncmp(stmts[i].sql, "SELECT", 6) == 0 ? 0
+                                                                  : 2;
+        out->stmts[i].rows = json_array_get(out->root, which);
     }
     return true;
 }
@@ -149,6 +158,19 @@ Test(d1_remote, open_creates_schema_and_reads_checkpoint)
     /* a transaction at or before the checkpoint is skipped */
     txn(t, 0x2000, 1, "a@x");
     cr_expect_not(t->ops->has_pending(t));
+    t->ops->free(t);
+}
+
+Test(d1_remote, open_upgrades_a_checkpoint_table_without_position)
+{
+    Target *t = open_target(0);
+    cr_expect_eq(fk.nreq, 1, "a current table needs no upgrade request");
+    t->ops->free(t);
+    fk.no_position = true;
+    t = open_target(0);
+    cr_assert_eq(fk.nreq, 3);
+    cr_expect(strstr(fk.reqs[2], "ALTER TABLE \"_wal2edge_state\" ADD COLU") != NULL, "%s", fk.reqs[2]);
+    cr_expect(strstr(fk.reqs[2], "UPDATE \"_wal2edge_state\" SET \"positi") != NULL, "%s", fk.reqs[2]);
     t->ops->free(t);
 }
 
