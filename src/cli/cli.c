@@ -81,6 +81,8 @@ static const CliCommand commands[] = {
      cmd_status},
     {"doctor", {NULL, 0, 0, json_opt},
      "check the source and every target's credentials; print a fix for each problem", cmd_doctor},
+    {"setup", {NULL, 0, 0, NULL},
+     "make the source ready: the publication and the DDL capture trigger (idempotent)", cmd_setup},
     {"slot", {"create|drop|info", 1, 1, slot_opts}, "manage the replication slot (and the publication)",
      cmd_slot},
     {"decode", {"FILE", 1, 1, NULL}, "print a captured pgoutput stream as NDJSON, one object per message",

@@ -29,6 +29,7 @@
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pg/conn.h"
+#include "pg/ddlcapture.h"
 #include "state/store.h"
 
 /* doctor waits for an answer, not for a recovery: few retries, short timeouts */
@@ -223,6 +224,30 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
                    "replication slot \"%s\" retains more WAL than max_wal_size (wal_status extended); "
                    "%lld bytes more and it is invalidated",
                    slot, (long long)s->safe_wal_size);
+}
+
+/* The DDL capture trigger: without it schema changes are followed from Relation messages only. */
+static void check_ddl_capture(Report *r, PgConn *conn)
+{
+    Err err;
+    DdlCaptureState st;
+    if (!ddlcapture_check(conn, &st, &err)) {
+        report_add(r, CHECK_WARN, "ddl_capture", "check the role's privileges on the source", "%s", err.msg);
+        return;
+    }
+    static const char *const what[] = {
+        [DDLCAPTURE_MISSING] = "the DDL capture trigger is not installed: a column rename stops its table",
+        [DDLCAPTURE_OUTDATED] = "the DDL capture trigger is another version",
+        [DDLCAPTURE_DISABLED] = "the DDL capture trigger is disabled: a column rename stops its table",
+        [DDLCAPTURE_INSTALLED] = "the DDL capture trigger is installed",
+    };
+    if (st.status == DDLCAPTURE_INSTALLED)
+        report_add(r, CHECK_OK, "ddl_capture", NULL, "%s (version %d)", what[st.status], st.version);
+    else if (st.status == DDLCAPTURE_OUTDATED)
+        report_add(r, CHECK_WARN, "ddl_capture", ddlcapture_fix(st.status), "%s (%d, this build ships %d)",
+                   what[st.status], st.version, DDLCAPTURE_VERSION);
+    else
+        report_add(r, CHECK_WARN, "ddl_capture", ddlcapture_fix(st.status), "%s", what[st.status]);
 }
 
 /* A mapped table dropped and created again since its targets were filled: what `run` would stop on. */
@@ -491,6 +516,7 @@ int cmd_doctor(CliCtx *ctx, int argc, char **argv)
             check_server(&r, &facts);
             check_capacity(&r, &facts);
             check_publication_and_slot(&r, cfg, &facts);
+            check_ddl_capture(&r, conn);
             check_mappings(&r, cfg, facts.publication_exists);
         } else {
             report_add(&r, CHECK_FAIL, "catalog", "check the role's privileges on the source",

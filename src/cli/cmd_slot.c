@@ -30,34 +30,10 @@ static int slot_create(const Config *cfg)
         pgconn_close(conn);
         return cli_fail(&err);
     }
-    if (!source_check_wal_level(&facts, &err)) {
+    int rc = cli_setup_source(cfg, conn, &facts);
+    if (rc) {
         pgconn_close(conn);
-        return cli_fail(&err);
-    }
-    if (!facts.publication_exists) {
-        /* the mapped tables, or every table when nothing is mapped (a change-log-only setup) */
-        MappingSet *maps = cfg->mapping_file_count ? mapping_set_load(cfg, &err) : mapping_set_new();
-        bool ok = maps != NULL;
-        const char **tables = NULL;
-        size_t count = maps ? maps->count : 0;
-        if (ok) {
-            tables = calloc(count ? count : 1, sizeof *tables);
-            for (size_t i = 0; i < count; i++)
-                tables[i] = maps->items[i].source;
-            ok = source_ensure_publication(conn, &facts, cfg->source.publication, tables, count, NULL, &err);
-        }
-        if (ok)
-            printf("created publication \"%s\" for %s\n", cfg->source.publication,
-                   count ? "the mapped tables" : "all tables");
-        free(tables);
-        mapping_set_free(maps);
-        if (!ok) {
-            pgconn_close(conn);
-            return cli_fail(&err);
-        }
-    } else {
-        printf("publication \"%s\" exists (%d table%s)\n", cfg->source.publication, facts.publication_table_count,
-               facts.publication_table_count == 1 ? "" : "s");
+        return rc;
     }
     pgconn_close(conn);
     if (facts.slot.exists) {

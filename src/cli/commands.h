@@ -11,6 +11,7 @@
 #define WAL2EDGE_CLI_COMMANDS_H
 
 #include "cli/cli.h"
+#include "pg/conn.h"
 
 int cmd_help(CliCtx *ctx, int argc, char **argv);
 int cmd_version(CliCtx *ctx, int argc, char **argv);
@@ -24,5 +25,13 @@ int cmd_snapshot(CliCtx *ctx, int argc, char **argv);
 int cmd_migrate(CliCtx *ctx, int argc, char **argv);
 int cmd_slot(CliCtx *ctx, int argc, char **argv);
 int cmd_status(CliCtx *ctx, int argc, char **argv);
+int cmd_setup(CliCtx *ctx, int argc, char **argv);
+
+/*
+ * What `setup` does, shared with `slot create` (cli/cmd_setup.c): wal_level
+ * checked, the publication created when missing, the DDL capture trigger
+ * installed (a refused privilege is said, not fatal). 0 or the exit code.
+ */
+int cli_setup_source(const Config *cfg, PgConn *conn, PgServerFacts *facts);
 
 #endif
