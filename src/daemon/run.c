@@ -182,8 +182,9 @@ static bool begin_targets(Run *r, const TxnInfo *txn, Err *err)
     r->txn_begun = true;
     for (size_t i = 0; i < r->slot_count; i++) {
         Slot *s = &r->slots[i];
-        s->skip_current = s->lagging || txn->commit_lsn <= s->accepted.commit_lsn;
-        if (s->lagging && txn->commit_lsn > s->accepted.commit_lsn)
+        bool applied = target_covers(&s->accepted, txn->commit_lsn);
+        s->skip_current = s->lagging || applied;
+        if (s->lagging && !applied)
             s->missed = true;
         if (!s->skip_current && !s->target->ops->begin(s->target, txn, err)) {
             err_prefix_name(err, s->target->name);
@@ -329,7 +330,7 @@ static bool any_pending(const Run *r)
 static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
 {
     Target *t = s->target;
-    TargetCheckpoint before = t->durable;
+    TargetCheckpoint before = target_durable(t);
     *failed = false;
     int64_t started_us = clock_wall_us();
     bool flushed = t->ops->flush(t, err);
@@ -340,7 +341,7 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
         *failed = true;
         return false;
     }
-    if (t->durable.commit_lsn != before.commit_lsn) {
+    if (target_durable(t).commit_lsn != before.commit_lsn) {
         s->durable_commit_time = s->pending_commit_time;
         if (!s->pending_is_fence)
             metrics_target_durable(r->metrics, t->name, s->durable_commit_time);
@@ -353,7 +354,8 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
             if (!save_health(r, s, err))
                 return false;
         }
-        if (!store_save_checkpoint(r->store, t->name, &t->durable, s->durable_commit_time, clock_wall_us(), err))
+        TargetCheckpoint durable = target_durable(t);
+        if (!store_save_checkpoint(r->store, t->name, &durable, s->durable_commit_time, clock_wall_us(), err))
             return false;
     }
     return true;
@@ -424,7 +426,7 @@ static Lsn idle_position(const Run *r)
 {
     for (size_t i = 0; i < r->slot_count; i++) {
         const Slot *s = &r->slots[i];
-        if (s->lagging || s->missed || s->target->durable.commit_lsn != s->accepted.commit_lsn ||
+        if (s->lagging || s->missed || target_durable(s->target).commit_lsn != s->accepted.commit_lsn ||
             s->target->ops->has_pending(s->target))
             return 0;
     }
@@ -438,8 +440,8 @@ static Lsn confirmable(const Run *r)
 {
     Lsn durable = UINT64_MAX;
     for (size_t i = 0; i < r->slot_count; i++)
-        if (r->slots[i].target->durable.end_lsn < durable)
-            durable = r->slots[i].target->durable.end_lsn;
+        if (target_durable(r->slots[i].target).end_lsn < durable)
+            durable = target_durable(r->slots[i].target).end_lsn;
     if (durable == UINT64_MAX)
         durable = 0;
     Lsn idle = idle_position(r);
@@ -489,7 +491,7 @@ static bool record_through(Run *r, Lsn flush, Err *err)
         return true;
     bool past_a_checkpoint = false;
     for (size_t i = 0; i < r->slot_count; i++)
-        if (flush > r->slots[i].target->durable.end_lsn)
+        if (flush > target_durable(r->slots[i].target).end_lsn)
             past_a_checkpoint = true;
     if (past_a_checkpoint && !store_save_through(r->store, r->target_names, r->slot_count, flush, err))
         return false;
@@ -528,8 +530,8 @@ static void report_metrics(Run *r)
     int64_t oldest = INT64_MAX;
     for (size_t i = 0; i < r->slot_count; i++) {
         const Slot *s = &r->slots[i];
-        Lsn at = s->target->durable.end_lsn;
-        bool current = !s->lagging && !s->missed && s->target->durable.commit_lsn == s->accepted.commit_lsn &&
+        Lsn at = target_durable(s->target).end_lsn;
+        bool current = !s->lagging && !s->missed && target_durable(s->target).commit_lsn == s->accepted.commit_lsn &&
                        !s->target->ops->has_pending(s->target);
         if (current && confirmed > at)
             at = confirmed; /* idle: it has everything up to the confirmed position */
@@ -672,7 +674,7 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
     size_t gaps = 0;
     for (size_t i = 0; ok && i < r->slot_count; i++) {
         Target *t = r->slots[i].target;
-        GapInput in = {.target = t->name, .own = t->durable};
+        GapInput in = {.target = t->name, .own = target_durable(t)};
         for (size_t k = 0; k < count; k++)
             if (strcmp(rows[k].target, t->name) == 0) {
                 in.recorded = true;
@@ -691,8 +693,8 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
         if (!gap_is_gap(v.kind)) {
             /* a checkpoint the target reached without this state directory (migrate, warm) is
              * recorded now, so the idle positions recorded from here on speak for it */
-            if (t->durable.commit_lsn && (!in.recorded || in.rec_commit_lsn != t->durable.commit_lsn))
-                ok = store_save_checkpoint(r->store, t->name, &t->durable, 0, clock_wall_us(), err);
+            if (in.own.commit_lsn && (!in.recorded || in.rec_commit_lsn != in.own.commit_lsn))
+                ok = store_save_checkpoint(r->store, t->name, &in.own, 0, clock_wall_us(), err);
             continue;
         }
         if (accepts_gap(r, t->name)) {
@@ -738,8 +740,8 @@ static Lsn start_position(const Run *r)
 {
     Lsn start = UINT64_MAX;
     for (size_t i = 0; i < r->slot_count; i++)
-        if (r->slots[i].target->durable.end_lsn < start)
-            start = r->slots[i].target->durable.end_lsn;
+        if (target_durable(r->slots[i].target).end_lsn < start)
+            start = target_durable(r->slots[i].target).end_lsn;
     return start == UINT64_MAX ? 0 : start;
 }
 
@@ -897,7 +899,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     r.slot_count = count;
     for (size_t i = 0; i < count; i++) {
         r.slots[i].target = targets[i];
-        r.slots[i].accepted = targets[i]->durable;
+        r.slots[i].accepted = target_durable(targets[i]);
         r.target_names[i] = targets[i]->name;
         backoff_init(&r.slots[i].retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     }

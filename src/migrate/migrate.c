@@ -332,7 +332,7 @@ static Target *remote_open(const Config *cfg, const ConfigTarget *t, const Mappi
     Target *tg = d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err);
     if (!tg)
         return NULL;
-    Lsn held = tg->durable.commit_lsn;
+    Lsn held = target_durable(tg).commit_lsn;
     tg->ops->free(tg);
     MrestEarlier e;
     if (!mrest_prepare(client, t->remote_id, schema, t->name, cfg->source.slot, run, point, &e, err)) {

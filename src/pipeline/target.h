@@ -68,11 +68,27 @@ static inline TargetCheckpoint target_fence_checkpoint(Lsn position)
     return (TargetCheckpoint){.commit_lsn = position - 1, .end_lsn = position};
 }
 
+/*
+ * The skip decision, the one rule for the loop and every target: a transaction committed
+ * at commit_lsn is already applied when a checkpoint covers it (commit_lsn <=
+ * checkpoint.commit_lsn; an empty checkpoint covers nothing).
+ */
+static inline bool target_covers(const TargetCheckpoint *cp, Lsn commit_lsn)
+{
+    return cp->commit_lsn != LSN_INVALID && commit_lsn <= cp->commit_lsn;
+}
+
 struct Target {
     const TargetOps *ops;
     char *name;                /* "changelog", "d1.app" */
-    TargetCheckpoint durable;  /* maintained by the target: what flush() made durable */
+    TargetCheckpoint durable;  /* written by the target alone (what flush() made durable); read it through target_durable */
     DeadLetter *deadletter;    /* borrowed, set by the command; NULL: "on_error": "skip" stops too */
 };
+
+/* What the target has made durable: its checkpoint as of its last successful flush. */
+static inline TargetCheckpoint target_durable(const Target *t)
+{
+    return t->durable;
+}
 
 #endif

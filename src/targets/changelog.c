@@ -21,6 +21,8 @@
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "targets/checkpoint.h"
+#include "targets/core.h"
 
 #define CHANGELOG_IO_BUFFER (1 << 20)
 #define CHANGELOG_WRITEBACK_STEP (8 << 20)
@@ -34,12 +36,11 @@ typedef struct Changelog {
     char *iobuf;
     Buf line;
     bool pending;              /* written but not yet fsynced */
-    TargetCheckpoint written;  /* last commit written (durable after flush) */
+    TxnCore core;              /* skip / apply / broken; pending: the last commit written (durable after flush) */
     uint64_t changes;          /* in the current transaction */
     off_t offset;              /* bytes written so far (buffered included) */
     off_t unit_end;            /* offset just after the last commit or standalone message */
     off_t writeback_from;      /* bytes before this offset are already being written back */
-    bool broken;               /* a rollback could not cut the file: refuse to go on */
 } Changelog;
 
 /* Decimal digits of v, without snprintf: this runs for every line. */
@@ -160,8 +161,8 @@ static bool write_line(Changelog *cl, Err *err)
 {
     if (!buf_append(&cl->line, "\n", 1, err))
         return false;
-    if (cl->broken)
-        return err_set(err, ERR_IO, "change log \"%s\" could not be rolled back", cl->path);
+    if (!txn_core_ok(&cl->core, err))
+        return false;
     if (fwrite(cl->line.data, 1, cl->line.len, cl->f) != cl->line.len)
         return err_sys(err, ERR_IO, "writing change log \"%s\"", cl->path);
     cl->offset += (off_t)cl->line.len;
@@ -179,6 +180,9 @@ static bool write_line(Changelog *cl, Err *err)
 static bool cl_begin(Target *t, const TxnInfo *txn, Err *err)
 {
     Changelog *cl = (Changelog *)t;
+    TxnStep step = txn_core_begin(&cl->core, txn, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     cl->changes = 0;
     buf_reset(&cl->line);
     return append_txn_head(&cl->line, "begin", txn, err) && append_time(&cl->line, txn->commit_time_us, err) &&
@@ -188,6 +192,9 @@ static bool cl_begin(Target *t, const TxnInfo *txn, Err *err)
 static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     Changelog *cl = (Changelog *)t;
+    TxnStep step = txn_core_change(&cl->core, c, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     buf_reset(&cl->line);
     cl->changes++;
     return append_txn_head(&cl->line, op_name(c->op), txn, err) &&
@@ -199,13 +206,15 @@ static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 static bool cl_commit(Target *t, const TxnInfo *txn, Err *err)
 {
     Changelog *cl = (Changelog *)t;
+    TxnStep step = txn_core_commit(&cl->core, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     buf_reset(&cl->line);
     if (!append_txn_head(&cl->line, "commit", txn, err) || !append_lsn(&cl->line, "end_lsn", txn->end_lsn, err) ||
         !append_time(&cl->line, txn->commit_time_us, err) ||
         !buf_printf(&cl->line, err, ",\"changes\":%" PRIu64 "}", cl->changes) || !write_line(cl, err))
         return false;
-    cl->written.commit_lsn = txn->commit_lsn;
-    cl->written.end_lsn = txn->end_lsn;
+    txn_core_committed(&cl->core, txn);
     cl->unit_end = cl->offset;
     return true;
 }
@@ -233,9 +242,10 @@ static void cl_rollback(Target *t)
 {
     Changelog *cl = (Changelog *)t;
     /* The server sends the interrupted transaction again in full: cut its lines. */
+    txn_core_rollback(&cl->core);
     Err err;
     if (!truncate_to(cl, cl->unit_end, &err))
-        cl->broken = true; /* reported by the next write or flush */
+        txn_core_break(&cl->core); /* reported by the next write or flush */
     cl->offset = cl->unit_end;
     if (cl->writeback_from > cl->offset)
         cl->writeback_from = cl->offset;
@@ -246,12 +256,12 @@ static bool cl_flush(Target *t, Err *err)
     Changelog *cl = (Changelog *)t;
     if (!cl->pending)
         return true;
-    if (cl->broken)
-        return err_set(err, ERR_IO, "change log \"%s\" could not be rolled back", cl->path);
+    if (!txn_core_ok(&cl->core, err))
+        return false;
     if (fflush(cl->f) != 0 || fdatasync(fileno(cl->f)) != 0)
         return err_sys(err, ERR_IO, "syncing change log \"%s\"", cl->path);
     cl->pending = false;
-    t->durable = cl->written;
+    t->durable = cl->core.pending;
     return true;
 }
 
@@ -265,6 +275,7 @@ static void cl_free(Target *t)
     free(cl->iobuf);
     buf_free(&cl->line);
     free(cl->path);
+    txn_core_free(&cl->core);
     free(t->name);
     free(cl);
 }
@@ -297,9 +308,7 @@ static bool parse_commit_line(int fd, off_t start, off_t end, TargetCheckpoint *
     json_t *doc = json_loads(text, 0, NULL);
     const char *commit = json_string_value(json_object_get(doc, "commit_lsn"));
     const char *end_lsn = json_string_value(json_object_get(doc, "end_lsn"));
-    Err ignored;
-    bool ok = commit && end_lsn && lsn_parse(commit, &out->commit_lsn, &ignored) &&
-              lsn_parse(end_lsn, &out->end_lsn, &ignored);
+    bool ok = checkpoint_parse(commit, end_lsn, out);
     json_decref(doc);
     return ok;
 }
@@ -415,8 +424,9 @@ Target *changelog_target_new(const char *path, Err *err)
     cl->base.ops = &changelog_ops;
     cl->base.name = xstrdup("changelog");
     cl->base.durable = checkpoint;
-    cl->written = checkpoint;
     cl->path = xstrdup(path);
+    txn_core_init(&cl->core, &cl->base, ERR_IO, xasprintf("change log \"%s\" could not be rolled back", path));
+    cl->core.messages = true;
     cl->f = f;
     cl->iobuf = iobuf;
     buf_init(&cl->line, CHANGELOG_LINE_MAX);

@@ -1,5 +1,8 @@
 /*
- * targets/d1_embedded.c - see d1_embedded.h.
+ * targets/d1_embedded.c - see d1_embedded.h. Source transactions accumulate in
+ * one SQLite transaction, each in a savepoint of its own (so a half-received one
+ * rolls back alone), with the checkpoint row written at each commit; flush
+ * commits the SQLite transaction. targets/core decides skip, apply or refuse.
  */
 #include "targets/d1_embedded.h"
 
@@ -13,6 +16,7 @@
 #include "d1/sql.h"
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
+#include "targets/core.h"
 
 #define STMT_CACHE 64
 
@@ -30,10 +34,7 @@ typedef struct D1Embedded {
     CachedStmt cache[STMT_CACHE];
     size_t cache_next;
     bool in_tx;                /* a SQLite transaction is open */
-    bool skipping;             /* the current source transaction is already applied */
-    bool applying;             /* between begin and commit of an applied transaction */
-    bool broken;               /* a failure rolled back unflushed work */
-    TargetCheckpoint pending;  /* last committed (not yet flushed) transaction */
+    TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
 } D1Embedded;
 
 static SqliteStmt *prepared(D1Embedded *d, const char *sql, Err *err)
@@ -98,32 +99,17 @@ static bool fail_and_rollback(D1Embedded *d, Err *err)
     if (d->in_tx)
         sqlite_rollback(d->db);
     d->in_tx = false;
-    d->applying = false;
-    d->pending = d->base.durable;
-    d->broken = true;
+    d->core.pending = target_durable(&d->base); /* the unflushed work is gone */
+    txn_core_break(&d->core);
     return false;
-}
-
-static bool refuse_if_broken(const D1Embedded *d, Err *err)
-{
-    if (d->broken)
-        return err_set(err, ERR_STORE,
-                       "embedded D1 \"%s\" rolled back after an earlier error; restart to resume "
-                       "from its checkpoint",
-                       sqlite_path(d->db));
-    return true;
 }
 
 static bool emb_begin(Target *t, const TxnInfo *txn, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    Lsn last = d->pending.commit_lsn > d->base.durable.commit_lsn ? d->pending.commit_lsn
-                                                                     : d->base.durable.commit_lsn;
-    d->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
-    if (d->skipping)
-        return true;
+    TxnStep step = txn_core_begin(&d->core, txn, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (!d->in_tx) {
         if (!sqlite_begin(d->db, err))
             return fail_and_rollback(d, err);
@@ -132,23 +118,17 @@ static bool emb_begin(Target *t, const TxnInfo *txn, Err *err)
     /* a savepoint per source transaction, so one can be rolled back alone (emb_rollback) */
     if (!sqlite_exec(d->db, "SAVEPOINT wal2edge_txn", err))
         return fail_and_rollback(d, err);
-    d->applying = true;
     return true;
 }
 
 static void emb_rollback(Target *t)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (d->skipping) {
-        d->skipping = false;
-        return;
-    }
-    if (!d->applying)
+    if (!txn_core_rollback(&d->core))
         return;
     Err err;
     if (!sqlite_exec(d->db, "ROLLBACK TO wal2edge_txn; RELEASE wal2edge_txn", &err))
         fail_and_rollback(d, &err); /* the next call reports the broken state */
-    d->applying = false;
 }
 
 static bool apply_truncate(D1Embedded *d, const Change *c, Err *err)
@@ -207,12 +187,9 @@ static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, con
 static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    if (d->skipping || c->op == CHANGE_MESSAGE)
-        return true;
-    if (!d->applying)
-        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    TxnStep step = txn_core_change(&d->core, c, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     bool ok, refused = false;
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
@@ -236,45 +213,39 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 static bool emb_commit(Target *t, const TxnInfo *txn, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    if (d->skipping) {
-        d->skipping = false;
-        return true;
-    }
+    TxnStep step = txn_core_commit(&d->core, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     D1StmtList l = {0};
     bool ok = d1_sql_checkpoint(d->slot, txn->commit_lsn, txn->end_lsn, txn->commit_time_us, &l, err) &&
               exec_list(d, &l, err) && sqlite_exec(d->db, "RELEASE wal2edge_txn", err);
     d1_stmt_list_clear(&l);
     if (!ok)
         return fail_and_rollback(d, err);
-    d->applying = false;
-    d->pending.commit_lsn = txn->commit_lsn;
-    d->pending.end_lsn = txn->end_lsn;
+    txn_core_committed(&d->core, txn);
     return true;
 }
 
 static bool emb_flush(Target *t, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (!refuse_if_broken(d, err))
+    if (!txn_core_ok(&d->core, err))
         return false;
-    if (!d->in_tx || d->applying)
+    if (!d->in_tx || d->core.applying)
         return true; /* nothing, or a transaction still open: flush at its commit */
     if (!sqlite_commit(d->db, err))
         return fail_and_rollback(d, err);
     d->in_tx = false;
-    d->base.durable = d->pending;
+    d->base.durable = d->core.pending;
     return true;
 }
 
 static bool emb_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    if (d->applying || at->end_lsn <= d->pending.end_lsn)
-        return true;
+    TxnStep step = txn_core_fence(&d->core, at, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (!d->in_tx) {
         if (!sqlite_begin(d->db, err))
             return fail_and_rollback(d, err);
@@ -286,14 +257,14 @@ static bool emb_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err 
     d1_stmt_list_clear(&l);
     if (!ok)
         return fail_and_rollback(d, err);
-    d->pending = *at;
+    txn_core_fenced(&d->core, at);
     return true;
 }
 
 static bool emb_has_pending(const Target *t)
 {
     const D1Embedded *d = (const D1Embedded *)t;
-    return d->in_tx && !d->applying;
+    return d->in_tx && !d->core.applying;
 }
 
 static void emb_free(Target *t)
@@ -308,6 +279,7 @@ static void emb_free(Target *t)
     if (d->in_tx)
         sqlite_rollback(d->db);
     sqlite_close(d->db);
+    txn_core_free(&d->core);
     d1_schema_free(d->schema);
     free(d->slot);
     free(d->base.name);
@@ -348,7 +320,7 @@ static bool upgrade_state(Sqlite *db, Err *err)
 static bool read_checkpoint(D1Embedded *d, Err *err)
 {
     bool ok = checkpoint_read_sqlite(d->db, d1_sql_checkpoint_query(), d->slot, "checkpoint", &d->base.durable, err);
-    d->pending = d->base.durable;
+    d->core.pending = d->base.durable;
     return ok;
 }
 
@@ -372,6 +344,10 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
     d->schema = schema;
     d->slot = xstrdup(slot);
     d->limits = d1_sql_default_limits();
+    txn_core_init(&d->core, &d->base, ERR_STORE,
+                  xasprintf("embedded D1 \"%s\" rolled back after an earlier error; restart to resume from its "
+                            "checkpoint",
+                            t->embedded_path));
     char *ddl = d1_ddl_state_table();
     bool ok = sqlite_exec(db, ddl, err) && upgrade_state(db, err);
     free(ddl);

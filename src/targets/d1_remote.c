@@ -18,6 +18,8 @@
 #include "d1/ddl.h"
 #include "d1/sql.h"
 #include "pipeline/deadletter.h"
+#include "targets/checkpoint.h"
+#include "targets/core.h"
 #include "targets/txnmarks.h"
 
 typedef struct Pend {
@@ -43,11 +45,8 @@ typedef struct D1Remote {
     size_t bytes;              /* of buf[0..count) */
     size_t committed;          /* buf[0..committed) belongs to committed transactions */
     TxnMarks marks;            /* where each committed transaction ends in buf */
-    bool skipping;             /* the current source transaction is already applied */
-    bool applying;             /* between begin and commit of an applied transaction */
-    bool broken;               /* a permanent error: refuse everything until freed */
+    TxnCore core;              /* skip / apply / broken, and the checkpoint not yet sent */
     Lsn open_lsn;              /* the open transaction's commit LSN */
-    TargetCheckpoint pending;  /* last committed transaction (maybe not yet sent) */
     int64_t pending_time_us;
     int64_t last_send_ms;      /* monotonic time of the last request that moved the checkpoint */
     D1RemoteStats stats;
@@ -236,11 +235,11 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const TxnMark *ck, b
 /* The checkpoint mark of the last committed transaction, if it is not durable yet. */
 static bool pending_mark(const D1Remote *d, TxnMark *out)
 {
-    if (d->pending.commit_lsn == d->base.durable.commit_lsn)
+    if (d->core.pending.commit_lsn == d->base.durable.commit_lsn)
         return false;
     out->end = d->committed;
-    out->commit_lsn = d->pending.commit_lsn;
-    out->end_lsn = d->pending.end_lsn;
+    out->commit_lsn = d->core.pending.commit_lsn;
+    out->end_lsn = d->core.pending.end_lsn;
     out->commit_time_us = d->pending_time_us;
     return true;
 }
@@ -273,7 +272,7 @@ static bool permanent(D1Remote *d, const Err *cause, size_t from, size_t to, Lsn
             range_table(d, from, to, cause->msg), lsn_format(lsn, l), e.msg,
             lsn_format(d->base.durable.commit_lsn, c));
     err->detail = cause->detail;
-    d->broken = true;
+    txn_core_break(&d->core);
     return false;
 }
 
@@ -353,7 +352,7 @@ static bool skip_refused(D1Remote *d, size_t from, size_t *to, const TxnMark *ck
         if (*to == from || !find_refused(d, from, *to, &k, err) || !refuse_stmt(d, k, &refusal, err)) {
             if (*to == from)
                 *err = refusal;
-            d->broken = true;
+            txn_core_break(&d->core);
             return false;
         }
         /* every statement of that change (a key change is a delete and an upsert) */
@@ -369,7 +368,7 @@ static bool skip_refused(D1Remote *d, size_t from, size_t *to, const TxnMark *ck
             return true;
         if (!is_constraint(&sub)) {
             *err = sub;
-            d->broken = true;
+            txn_core_break(&d->core);
             return false;
         }
         refusal = sub;
@@ -393,7 +392,7 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
         if (!send_range(d, from, mk.end, &mk, false, &sub)) {
             if (err_retryable(&sub)) {
                 *err = sub;
-                d->broken = true;
+                txn_core_break(&d->core);
                 return false;
             }
             if (!is_constraint(&sub))
@@ -427,7 +426,7 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
     if (skipped)
         return true;
     /* each part alone was accepted: report the original refusal */
-    Lsn lsn = *n ? d->buf[*n - 1].lsn : d->pending.commit_lsn;
+    Lsn lsn = *n ? d->buf[*n - 1].lsn : d->core.pending.commit_lsn;
     return permanent(d, cause, 0, *n, lsn, err);
 }
 
@@ -453,34 +452,19 @@ static bool send_prefix(D1Remote *d, size_t n, Err *err)
     d->stats.statements += n;
     d->stats.transactions += txn_marks_within(&d->marks, n);
     if (has_ck) {
-        d->base.durable = d->pending;
+        d->base.durable = d->core.pending;
     }
     drop_prefix(d, n);
-    return true;
-}
-
-static bool refuse_if_broken(const D1Remote *d, Err *err)
-{
-    if (d->broken)
-        return err_set(err, ERR_CF_API,
-                       "d1 database \"%s\" refused a request earlier; fix it and restart to resume "
-                       "from the checkpoint",
-                       d->database_id);
     return true;
 }
 
 static bool rem_begin(Target *t, const TxnInfo *txn, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    Lsn last = d->pending.commit_lsn > d->base.durable.commit_lsn ? d->pending.commit_lsn
-                                                                     : d->base.durable.commit_lsn;
-    d->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
-    if (d->skipping)
-        return true;
+    TxnStep step = txn_core_begin(&d->core, txn, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     drop_open(d); /* nothing should be there; be safe */
-    d->applying = true;
     d->open_lsn = txn->commit_lsn;
     return true;
 }
@@ -488,14 +472,8 @@ static bool rem_begin(Target *t, const TxnInfo *txn, Err *err)
 static void rem_rollback(Target *t)
 {
     D1Remote *d = (D1Remote *)t;
-    if (d->skipping) {
-        d->skipping = false;
-        return;
-    }
-    if (!d->applying)
-        return;
-    drop_open(d);
-    d->applying = false;
+    if (txn_core_rollback(&d->core))
+        drop_open(d);
 }
 
 /* Append the statements of l (moved out of it) for change `change` of txn on `table` (key: the row's, or
@@ -539,12 +517,9 @@ static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const cha
 static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    if (d->skipping || c->op == CHANGE_MESSAGE)
-        return true;
-    if (!d->applying)
-        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    TxnStep step = txn_core_change(&d->core, c, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
             const D1Table *tab = d1_schema_table(d->schema, c->truncate_rels[i]->qualname);
@@ -574,13 +549,14 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         d1_refusal_free(&r);
         d1_stmt_list_clear(&l);
         buf_free(&key);
-        d->broken = !ok;
+        if (!ok)
+            txn_core_break(&d->core);
         return ok;
     }
     if (!ok) {
         d1_stmt_list_clear(&l);
         buf_free(&key);
-        d->broken = true;
+        txn_core_break(&d->core);
         return false;
     }
     ok = add_list(d, &l, tab, key.data, txn, c->index, err);
@@ -591,17 +567,12 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
-    if (d->skipping) {
-        d->skipping = false;
-        return true;
-    }
+    TxnStep step = txn_core_commit(&d->core, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     txn_marks_push(&d->marks, d->count, txn);
     d->committed = d->count;
-    d->applying = false;
-    d->pending.commit_lsn = txn->commit_lsn;
-    d->pending.end_lsn = txn->end_lsn;
+    txn_core_committed(&d->core, txn);
     d->pending_time_us = txn->commit_time_us;
     return true;
 }
@@ -617,23 +588,22 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
 static bool rem_has_pending(const Target *t)
 {
     const D1Remote *d = (const D1Remote *)t;
-    if (d->broken)
+    if (d->core.broken)
         return false;
     if (d->committed > 0)
         return true;
     int64_t interval = d->opts.fence_interval_ms > 0 ? d->opts.fence_interval_ms : DEFAULT_FENCE_INTERVAL_MS;
-    return d->pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
+    return d->core.pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
 }
 
 static bool rem_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
-        return false;
+    TxnStep step = txn_core_fence(&d->core, at, err);
     /* only with nothing buffered: the checkpoint alone, sent once the fence interval passed */
-    if (d->applying || d->count > 0 || at->end_lsn <= d->pending.end_lsn)
-        return true;
-    d->pending = *at;
+    if (step != TXN_APPLY || d->count > 0)
+        return step != TXN_FAIL;
+    txn_core_fenced(&d->core, at);
     d->pending_time_us = at_us;
     return true;
 }
@@ -641,7 +611,7 @@ static bool rem_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err 
 static bool rem_flush(Target *t, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err))
+    if (!txn_core_ok(&d->core, err))
         return false;
     if (!rem_has_pending(t))
         return true;
@@ -668,6 +638,7 @@ static void rem_free(Target *t)
         pend_free(d, &d->buf[i]);
     free(d->buf);
     txn_marks_free(&d->marks);
+    txn_core_free(&d->core);
     d1_schema_free(d->schema);
     free(d->database_id);
     free(d->slot);
@@ -781,9 +752,7 @@ static bool open_database(D1Remote *d, Err *err)
         if (row) {
             const char *c = json_string_value(json_object_get(row, "commit_lsn"));
             const char *e = json_string_value(json_object_get(row, "end_lsn"));
-            Err sub;
-            if (!c || !e || !lsn_parse(c, &d->base.durable.commit_lsn, &sub) ||
-                !lsn_parse(e, &d->base.durable.end_lsn, &sub))
+            if (!checkpoint_parse(c, e, &d->base.durable))
                 ok = err_set(err, ERR_PROTOCOL, "the checkpoint of slot \"%s\" in d1 database \"%s\" is corrupt",
                              d->slot, d->database_id);
         }
@@ -799,7 +768,7 @@ static bool open_database(D1Remote *d, Err *err)
         free(sqls[i]);
     free(sqls);
     free(stmts);
-    d->pending = d->base.durable;
+    d->core.pending = d->base.durable;
     return ok;
 }
 
@@ -826,6 +795,10 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
     d->slot = xstrdup(slot);
     d->limits = d1_sql_default_limits();
     d->limits.inline_blobs = true;
+    txn_core_init(&d->core, &d->base, ERR_CF_API,
+                  xasprintf("d1 database \"%s\" refused a request earlier; fix it and restart to resume from the "
+                            "checkpoint",
+                            t->remote_id));
     if (opts)
         d->opts = *opts;
     if (!d->opts.max_statements)
@@ -849,7 +822,7 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
 bool d1_remote_flush_checkpoint(Target *t, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!refuse_if_broken(d, err) || !send_prefix(d, d->committed, err))
+    if (!txn_core_ok(&d->core, err) || !send_prefix(d, d->committed, err))
         return false;
     d->last_send_ms = clock_mono_ms();
     return true;

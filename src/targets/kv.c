@@ -21,6 +21,7 @@
 #include "pipeline/rowjson.h"
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
+#include "targets/core.h"
 #include "value/render.h"
 
 #define KV_COOLDOWN_MS 1000    /* one write per second per key */
@@ -397,8 +398,8 @@ typedef struct Kv {
     SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of;
     SqliteStmt *put, *del;     /* embedded: the kv table; remote: the pending table */
     SqliteStmt *page, *get_pending;
-    bool in_tx, skipping, applying, broken;
-    TargetCheckpoint pending_ckpt;
+    bool in_tx;                /* a SQLite transaction is open */
+    TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
     uint64_t window_emits;     /* puts + deletes emitted since the last flush */
     uint64_t emit_bytes;       /* bytes of keys, values and metadata emitted */
     KvStats stats;
@@ -1118,7 +1119,7 @@ static bool send_pending(Kv *kv, Err *err)
 
 static bool write_checkpoint(Kv *kv, Err *err)
 {
-    if (kv->pending_ckpt.commit_lsn == kv->base.durable.commit_lsn)
+    if (kv->core.pending.commit_lsn == kv->base.durable.commit_lsn)
         return true;
     SqliteStmt *st = sqlite_prepare(kv->db,
                                     "INSERT INTO _wal2edge_kv_checkpoint(slot, commit_lsn, end_lsn, updated_at) "
@@ -1129,8 +1130,8 @@ static bool write_checkpoint(Kv *kv, Err *err)
     if (!st)
         return false;
     char c[LSN_STR_MAX], e[LSN_STR_MAX];
-    lsn_format(kv->pending_ckpt.commit_lsn, c);
-    lsn_format(kv->pending_ckpt.end_lsn, e);
+    lsn_format(kv->core.pending.commit_lsn, c);
+    lsn_format(kv->core.pending.end_lsn, e);
     bool ok = sqlite_bind_text(st, 1, kv->slot, strlen(kv->slot), err) && sqlite_bind_text(st, 2, c, strlen(c), err) &&
               sqlite_bind_text(st, 3, e, strlen(e), err) && step_done(st, err) == 0;
     sqlite_finalize(st);
@@ -1142,19 +1143,10 @@ static bool fail_and_rollback(Kv *kv)
     if (kv->in_tx)
         sqlite_rollback(kv->db);
     kv->in_tx = false;
-    kv->applying = false;
-    kv->pending_ckpt = kv->base.durable;
+    kv->core.pending = target_durable(&kv->base); /* the unflushed work is gone */
     kv->window_emits = 0;
-    kv->broken = true;
+    txn_core_break(&kv->core);
     return false;
-}
-
-static bool refuse_if_broken(const Kv *kv, Err *err)
-{
-    if (kv->broken)
-        return err_set(err, ERR_STORE, "%s rolled back after an earlier error; restart to resume from its checkpoint",
-                       kv->base.name);
-    return true;
 }
 
 static bool open_tx(Kv *kv, Err *err)
@@ -1171,16 +1163,11 @@ static bool open_tx(Kv *kv, Err *err)
 static bool kv_begin(Target *t, const TxnInfo *txn, Err *err)
 {
     Kv *kv = (Kv *)t;
-    if (!refuse_if_broken(kv, err))
-        return false;
-    Lsn last = kv->pending_ckpt.commit_lsn > kv->base.durable.commit_lsn ? kv->pending_ckpt.commit_lsn
-                                                                         : kv->base.durable.commit_lsn;
-    kv->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
-    if (kv->skipping)
-        return true;
+    TxnStep step = txn_core_begin(&kv->core, txn, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (!open_tx(kv, err) || !sqlite_exec(kv->db, "SAVEPOINT wal2edge_kv_txn", err))
         return fail_and_rollback(kv);
-    kv->applying = true;
     kv->xid = txn->xid;
     kv->lsn = txn->commit_lsn;
     kv->time_us = txn->commit_time_us;
@@ -1190,28 +1177,20 @@ static bool kv_begin(Target *t, const TxnInfo *txn, Err *err)
 static void kv_rollback(Target *t)
 {
     Kv *kv = (Kv *)t;
-    if (kv->skipping) {
-        kv->skipping = false;
-        return;
-    }
-    if (!kv->applying)
+    if (!txn_core_rollback(&kv->core))
         return;
     Err err;
     if (!sqlite_exec(kv->db, "ROLLBACK TO wal2edge_kv_txn; RELEASE wal2edge_kv_txn", &err))
         fail_and_rollback(kv);
-    kv->applying = false;
 }
 
 static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     (void)txn;
     Kv *kv = (Kv *)t;
-    if (!refuse_if_broken(kv, err))
-        return false;
-    if (kv->skipping || c->op == CHANGE_MESSAGE)
-        return true;
-    if (!kv->applying)
-        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    TxnStep step = txn_core_change(&kv->core, c, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     bool ok = true;
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; ok && i < c->truncate_count; i++) {
@@ -1238,26 +1217,21 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 static bool kv_commit(Target *t, const TxnInfo *txn, Err *err)
 {
     Kv *kv = (Kv *)t;
-    if (!refuse_if_broken(kv, err))
-        return false;
-    if (kv->skipping) {
-        kv->skipping = false;
-        return true;
-    }
+    TxnStep step = txn_core_commit(&kv->core, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (!sqlite_exec(kv->db, "RELEASE wal2edge_kv_txn", err))
         return fail_and_rollback(kv);
-    kv->applying = false;
-    kv->pending_ckpt.commit_lsn = txn->commit_lsn;
-    kv->pending_ckpt.end_lsn = txn->end_lsn;
+    txn_core_committed(&kv->core, txn);
     return true;
 }
 
 static bool kv_flush(Target *t, Err *err)
 {
     Kv *kv = (Kv *)t;
-    if (!refuse_if_broken(kv, err))
+    if (!txn_core_ok(&kv->core, err))
         return false;
-    if (!kv->in_tx || kv->applying)
+    if (!kv->in_tx || kv->core.applying)
         return true;
     /* KV first (retryable failures keep everything for the next flush), then index + checkpoint */
     if (!send_pending(kv, err)) {
@@ -1270,14 +1244,14 @@ static bool kv_flush(Target *t, Err *err)
         return fail_and_rollback(kv);
     kv->in_tx = false;
     kv->window_emits = 0;
-    kv->base.durable = kv->pending_ckpt;
+    kv->base.durable = kv->core.pending;
     return true;
 }
 
 static bool kv_has_pending(const Target *t)
 {
     const Kv *kv = (const Kv *)t;
-    return kv->in_tx && !kv->applying;
+    return kv->in_tx && !kv->core.applying;
 }
 
 static void kv_free(Target *t)
@@ -1292,6 +1266,7 @@ static void kv_free(Target *t)
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite_finalize(sts[i]);
     sqlite_close(kv->db);
+    txn_core_free(&kv->core);
     for (size_t i = 0; i < kv->table_count; i++)
         table_clear(&kv->tables[i]);
     free(kv->tables);
@@ -1333,7 +1308,7 @@ static bool read_checkpoint(Kv *kv, Err *err)
 {
     bool ok = checkpoint_read_sqlite(kv->db, "SELECT commit_lsn, end_lsn FROM _wal2edge_kv_checkpoint WHERE slot = ?1",
                                      kv->slot, "KV checkpoint", &kv->base.durable, err);
-    kv->pending_ckpt = kv->base.durable;
+    kv->core.pending = kv->base.durable;
     return ok;
 }
 
@@ -1395,6 +1370,8 @@ Target *kv_target_new(const Config *cfg, const ConfigTarget *t, const MappingSet
     kv->tables = tables;
     kv->table_count = count;
     kv->log.component = "kv";
+    txn_core_init(&kv->core, &kv->base, ERR_STORE,
+                  xasprintf("kv.%s rolled back after an earlier error; restart to resume from its checkpoint", t->name));
     buf_init(&kv->key, 64 * 1024);
     buf_init(&kv->value, KV_MAX_VALUE_BYTES + 1024 * 1024);
     buf_init(&kv->meta, 64 * 1024);
@@ -1733,14 +1710,14 @@ bool kv_warm_set_checkpoint(Target *t, Lsn lsn, Err *err)
      * (decoding starts there), so only what committed before it is skipped */
     TargetCheckpoint ck = {.commit_lsn = lsn - 1, .end_lsn = lsn};
     TargetCheckpoint old = kv->base.durable;
-    kv->pending_ckpt = ck;
+    kv->core.pending = ck;
     kv->base.durable = (TargetCheckpoint){.commit_lsn = LSN_INVALID, .end_lsn = LSN_INVALID}; /* it writes changes only */
     bool ok = write_checkpoint(kv, err);
     if (ok) {
         kv->base.durable = ck;
     } else {
         kv->base.durable = old;
-        kv->pending_ckpt = old;
+        kv->core.pending = old;
     }
     return ok;
 }

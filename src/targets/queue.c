@@ -31,6 +31,7 @@
 #include "pipeline/deadletter.h"
 #include "pipeline/event.h"
 #include "targets/checkpoint.h"
+#include "targets/core.h"
 #include "targets/txnmarks.h"
 
 #define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
@@ -270,7 +271,7 @@ typedef struct Queue {
     ClaimStore *stores;
     size_t store_count;
     /* the open transaction */
-    bool skipping, applying, broken;
+    TxnCore core;              /* skip / apply / broken, and the checkpoint not yet durable */
     TxnInfo txn;
     uint64_t txn_gen;
     uint64_t txn_events;
@@ -279,7 +280,6 @@ typedef struct Queue {
     size_t pend_table;
     bool have_pend;
     Buf claim;                 /* pointer events */
-    TargetCheckpoint pending;  /* last committed transaction */
     /* REST */
     Ev *evs;
     size_t count, cap, committed, bytes;
@@ -292,13 +292,6 @@ typedef struct Queue {
     bool dirty;
     QueueStats stats;
 } Queue;
-
-static bool refuse_if_broken(const Queue *q, Err *err)
-{
-    if (q->broken)
-        return err_set(err, ERR_IO, "queue \"%s\" failed earlier; restart to resume from the checkpoint", q->qname);
-    return true;
-}
 
 /* -- claim check -- */
 
@@ -406,7 +399,7 @@ static bool push_one(Queue *q, size_t limit, Err *err)
                 q->qname, q->queue_id, lsn_format(q->evs[0].lsn, l), e.msg,
                 lsn_format(q->base.durable.commit_lsn, c));
         err->detail = cause.detail;
-        q->broken = true;
+        txn_core_break(&q->core);
         return false;
     }
     q->stats.requests++;
@@ -556,13 +549,9 @@ static const char *route_of(const QTable *qt, const Change *c)
 static bool q_begin(Target *t, const TxnInfo *txn, Err *err)
 {
     Queue *q = (Queue *)t;
-    if (!refuse_if_broken(q, err))
-        return false;
-    Lsn last = q->pending.commit_lsn > q->base.durable.commit_lsn ? q->pending.commit_lsn : q->base.durable.commit_lsn;
-    q->skipping = last != LSN_INVALID && txn->commit_lsn <= last;
-    if (q->skipping)
-        return true;
-    q->applying = true;
+    TxnStep step = txn_core_begin(&q->core, txn, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     q->txn = *txn;
     q->txn.gid = NULL;
     q->txn_gen++;
@@ -616,12 +605,9 @@ static bool refuse_event(Queue *q, const QTable *qt, const TxnInfo *txn, const C
 static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     Queue *q = (Queue *)t;
-    if (!refuse_if_broken(q, err))
-        return false;
-    if (q->skipping || c->op == CHANGE_MESSAGE)
-        return true;
-    if (!q->applying)
-        return err_set(err, ERR_INTERNAL, "change outside a transaction");
+    TxnStep step = txn_core_change(&q->core, c, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     size_t idx;
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
@@ -660,20 +646,15 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 static bool q_commit(Target *t, const TxnInfo *txn, Err *err)
 {
     Queue *q = (Queue *)t;
-    if (!refuse_if_broken(q, err))
-        return false;
-    if (q->skipping) {
-        q->skipping = false;
-        return true;
-    }
+    TxnStep step = txn_core_commit(&q->core, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
     if (q->have_pend) {
         if (!event_mark_last(&q->pend, q->txn_events, err) || !publish(q, &q->pend, q->pend_table, err))
             return false;
         q->have_pend = false;
     }
-    q->applying = false;
-    q->pending.commit_lsn = txn->commit_lsn;
-    q->pending.end_lsn = txn->end_lsn;
+    txn_core_committed(&q->core, txn);
     if (q->remote) {
         txn_marks_push(&q->marks, q->count, txn);
         q->committed = q->count;
@@ -696,13 +677,8 @@ static void q_rollback(Target *t)
 {
     Queue *q = (Queue *)t;
     q->have_pend = false;
-    if (q->skipping) {
-        q->skipping = false;
+    if (!txn_core_rollback(&q->core))
         return;
-    }
-    if (!q->applying)
-        return;
-    q->applying = false;
     if (q->remote) {
         /* events of the open transaction already pushed will be pushed again: duplicates, same ids */
         for (size_t i = q->committed; i < q->count; i++) {
@@ -713,7 +689,7 @@ static void q_rollback(Target *t)
     } else {
         Err e;
         if (!spool_cut(q, q->unit_end, &e))
-            q->broken = true;
+            txn_core_break(&q->core);
     }
 }
 
@@ -721,7 +697,7 @@ static bool write_ckpt(Queue *q, Err *err)
 {
     char c[LSN_STR_MAX], e[LSN_STR_MAX];
     char *text = xasprintf("{\"commit_lsn\":\"%s\",\"end_lsn\":\"%s\",\"offset\":%lld}\n",
-                           lsn_format(q->pending.commit_lsn, c), lsn_format(q->pending.end_lsn, e),
+                           lsn_format(q->core.pending.commit_lsn, c), lsn_format(q->core.pending.end_lsn, e),
                            (long long)q->unit_end);
     bool ok = write_file_atomic(q->ckpt_path, text, strlen(text), err);
     free(text);
@@ -731,7 +707,7 @@ static bool write_ckpt(Queue *q, Err *err)
 static bool q_flush(Target *t, Err *err)
 {
     Queue *q = (Queue *)t;
-    if (!refuse_if_broken(q, err))
+    if (!txn_core_ok(&q->core, err))
         return false;
     if (!q->remote) {
         if (!q->dirty)
@@ -742,7 +718,7 @@ static bool q_flush(Target *t, Err *err)
             return false;
         q->dirty = false;
         q->durable_offset = q->unit_end;
-        t->durable = q->pending;
+        t->durable = q->core.pending;
         return true;
     }
     while (q->committed > 0)
@@ -755,11 +731,11 @@ static bool q_flush(Target *t, Err *err)
 static bool q_has_pending(const Target *t)
 {
     const Queue *q = (const Queue *)t;
-    if (q->broken)
+    if (q->core.broken)
         return false;
     if (!q->remote)
         return q->dirty;
-    return q->committed > 0 || q->pending.commit_lsn != q->base.durable.commit_lsn;
+    return q->committed > 0 || q->core.pending.commit_lsn != q->base.durable.commit_lsn;
 }
 
 static void q_free(Target *t)
@@ -788,6 +764,7 @@ static void q_free(Target *t)
         free(q->evs[i].data);
     free(q->evs);
     txn_marks_free(&q->marks);
+    txn_core_free(&q->core);
     buf_free(&q->cur);
     buf_free(&q->pend);
     buf_free(&q->claim);
@@ -920,6 +897,8 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
     q->base.ops = &queue_ops;
     q->base.name = xasprintf("queues.%s", t->name);
     q->qname = xstrdup(t->name);
+    txn_core_init(&q->core, &q->base, ERR_IO,
+                  xasprintf("queue \"%s\" failed earlier; restart to resume from the checkpoint", t->name));
     q->remote = t->remote_id != NULL;
     q->queue_id = t->remote_id ? xstrdup(t->remote_id) : NULL;
     q->client = client;
@@ -1007,6 +986,6 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
             return NULL;
         }
     }
-    q->pending = q->base.durable;
+    q->core.pending = q->base.durable;
     return &q->base;
 }

@@ -394,7 +394,7 @@ bool warm_run(const Config *cfg, const MappingSet *maps, const WarmOptions *o, W
         for (size_t i = 0; ok && i < target_count; i++)
             for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
                 const Mapping *m = mapping_set_find(maps, kv_target_table(targets[i], k));
-                if (m && !mapping_selected(m, names, name_count) && targets[i]->durable.end_lsn < lsn)
+                if (m && !mapping_selected(m, names, name_count) && target_durable(targets[i]).end_lsn < lsn)
                     ok = err_set(&err, ERR_USAGE,
                                  "%s also holds %s, which --mapping leaves out: after a warm from a snapshot `run` "
                                  "continues from the snapshot's point for the whole namespace, so every table of it "
