@@ -16,8 +16,6 @@
 #include "core/err.h"
 #include "pg/conn.h"
 
-/* The logical message prefix of the trigger's messages. */
-#define DDLCAPTURE_PREFIX "wal2edge.ddl"
 /* The version of sql/ddl_capture.sql this build ships (_wal2edge.ddl_capture_version()). */
 #define DDLCAPTURE_VERSION 1
 

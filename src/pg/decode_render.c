@@ -8,9 +8,11 @@
 #include "pg/decode_render.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/json_text.h"
+#include "pg/ddlmsg.h"
 #include "pg/lsn.h"
 
 /* ---- capture splitting --------------------------------------------------- */
@@ -411,8 +413,18 @@ static void render_truncate(DecodeRender *r, const PgoEvent *ev, W *w)
     w_bool(w, (ev->u.truncate.options & PGO_TRUNCATE_RESTART_IDENTITY) != 0);
 }
 
-static void render_message(const PgoEvent *ev, W *w)
+/* ddl: a DDL capture message's content as one line of JSON, or NULL for any other message. */
+static void render_message(const PgoEvent *ev, const char *ddl, W *w)
 {
+    if (ddl) {
+        w_key(w, "transactional");
+        w_bool(w, (ev->u.message.flags & PGO_MESSAGE_TRANSACTIONAL) != 0);
+        w_key(w, "prefix");
+        w_pgstr(w, ev->u.message.prefix);
+        w_key(w, "ddl");
+        w_raw(w, ddl, strlen(ddl));
+        return;
+    }
     bool text = utf8_valid(ev->u.message.content, ev->u.message.len);
     w_key(w, "transactional");
     w_bool(w, (ev->u.message.flags & PGO_MESSAGE_TRANSACTIONAL) != 0);
@@ -478,7 +490,12 @@ bool decode_render_event(DecodeRender *r, const PgoEvent *ev, Buf *out, Err *err
     }
 
     w_lit(&w, "{\"type\":\"");
-    w_lit(&w, pgo_type_name(ev->type));
+    /* a DDL capture message is a "ddl" record of its own */
+    char *ddl = NULL;
+    if (ev->type == PGO_MESSAGE && (ev->u.message.flags & PGO_MESSAGE_TRANSACTIONAL))
+        ddl = ddlmsg_record_json(ev->u.message.prefix.p, ev->u.message.prefix.len, ev->u.message.content,
+                                 ev->u.message.len);
+    w_lit(&w, ddl ? "ddl" : pgo_type_name(ev->type));
     w_lit(&w, "\",\"lsn\":");
     if (event_lsn(ev, &lsn))
         w_lsn(&w, lsn);
@@ -541,7 +558,8 @@ bool decode_render_event(DecodeRender *r, const PgoEvent *ev, Buf *out, Err *err
         render_truncate(r, ev, &w);
         break;
     case PGO_MESSAGE:
-        render_message(ev, &w);
+        render_message(ev, ddl, &w);
+        free(ddl);
         break;
     case PGO_STREAM_START:
         w_key(&w, "first_segment");

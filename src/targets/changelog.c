@@ -21,6 +21,7 @@
 #include "core/json_text.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
+#include "pg/ddlmsg.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
 
@@ -141,20 +142,37 @@ static bool append_change_body(Buf *b, const Change *c, Err *err)
         return buf_printf(b, err, "],\"cascade\":%s,\"restart_identity\":%s",
                           c->truncate_cascade ? "true" : "false",
                           c->truncate_restart_identity ? "true" : "false");
-    case CHANGE_MESSAGE:
-        return buf_printf(b, err, ",\"transactional\":%s", c->message_transactional ? "true" : "false") &&
-               append_lsn(b, "lsn", c->message_lsn, err) && buf_append_str(b, ",\"prefix\":", err) &&
-               json_text_append_str(b, c->message_prefix.p, c->message_prefix.len, err) &&
-               buf_append_str(b, ",\"content\":", err) &&
-               json_text_append_str(b, (const char *)c->message_content, c->message_len, err);
+    case CHANGE_MESSAGE: {
+        if (!buf_printf(b, err, ",\"transactional\":%s", c->message_transactional ? "true" : "false") ||
+            !append_lsn(b, "lsn", c->message_lsn, err) || !buf_append_str(b, ",\"prefix\":", err) ||
+            !json_text_append_str(b, c->message_prefix.p, c->message_prefix.len, err))
+            return false;
+        /* a schema change is a "ddl" record: its message, as JSON (docs/schema-changes.md) */
+        char *ddl = c->message_transactional ? ddlmsg_record_json(c->message_prefix.p, c->message_prefix.len,
+                                                                   c->message_content, c->message_len)
+                                             : NULL;
+        bool ok = ddl ? buf_append_str(b, ",\"ddl\":", err) && buf_append_str(b, ddl, err)
+                      : buf_append_str(b, ",\"content\":", err) &&
+                            json_text_append_str(b, (const char *)c->message_content, c->message_len, err);
+        free(ddl);
+        return ok;
+    }
     }
     return err_set(err, ERR_INTERNAL, "unknown change op %d", (int)c->op);
 }
 
-static const char *op_name(ChangeOp op)
+static const char *op_name(const Change *c)
 {
     static const char *const names[] = {"insert", "update", "delete", "truncate", "message"};
-    return names[op];
+    if (c->op == CHANGE_MESSAGE && c->message_transactional &&
+        ddlmsg_prefix_is(c->message_prefix.p, c->message_prefix.len)) {
+        char *ddl = ddlmsg_record_json(c->message_prefix.p, c->message_prefix.len, c->message_content,
+                                       c->message_len);
+        free(ddl);
+        if (ddl)
+            return "ddl";
+    }
+    return names[c->op];
 }
 
 static bool write_line(Changelog *cl, Err *err)
@@ -197,7 +215,7 @@ static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return step == TXN_SKIP;
     buf_reset(&cl->line);
     cl->changes++;
-    return append_txn_head(&cl->line, op_name(c->op), txn, err) &&
+    return append_txn_head(&cl->line, op_name(c), txn, err) &&
            buf_append_str(&cl->line, ",\"index\":", err) && append_u64(&cl->line, c->index, err) &&
            append_change_body(&cl->line, c, err) && buf_append_str(&cl->line, "}", err) &&
            write_line(cl, err);
@@ -223,7 +241,7 @@ static bool cl_message(Target *t, const Change *c, Err *err)
 {
     Changelog *cl = (Changelog *)t;
     buf_reset(&cl->line);
-    if (!buf_append_str(&cl->line, "{\"type\":\"message\"", err) || !append_change_body(&cl->line, c, err) ||
+    if (!buf_printf(&cl->line, err, "{\"type\":\"%s\"", op_name(c)) || !append_change_body(&cl->line, c, err) ||
         !buf_append_str(&cl->line, "}", err) || !write_line(cl, err))
         return false;
     cl->unit_end = cl->offset;

@@ -3,7 +3,8 @@
 # may not create event triggers is told what it needs and setup still succeeds without it;
 # `doctor` reports it missing, disabled or installed with a fix; `slot create` installs it too;
 # once installed, a schema change of a published table reaches the stream as a transactional
-# 'wal2edge.ddl' message carrying the new column list (read here with test_decoding).
+# 'wal2edge.ddl' message carrying the new column list (read here with test_decoding), and the
+# change log and `decode` show it as a "ddl" record of its own.
 source "$(dirname "$0")/lib.sh"
 
 export TEST_SLOT=sc_slot TEST_PUBLICATION=sc_pub
@@ -77,6 +78,31 @@ grep -q "sc_other" "$WORK/ddl.ndjson" && fail "a table outside the publication w
     pass "a table outside the publication is not reported"
 awk '/^BEGIN/{n=0} /INSERT/{ins=NR} /wal2edge.ddl/{if(!m) m=NR} END{exit !(ins < m)}' "$WORK/probe.txt" &&
     pass "the message follows the row change before it in the same transaction" || fail "message order"
+
+# 4. The change log and `decode` show each captured DDL as a "ddl" record of its own, in its
+#    transaction (the DDLs of part 3 came after the slot).
+run_w2e run --config "$DIR/w.jsonc" run --exit-when-caught-up --target-log "$WORK/changes.ndjson"
+expect_rc run 0
+jq -c 'select(.type == "ddl") | [.ddl.event, ([.ddl.columns[]?.name] | join(","))]' "$WORK/changes.ndjson" >"$WORK/cl_ddl.txt"
+[ "$(tr -d '\n' <"$WORK/cl_ddl.txt")" = '["ddl_command_end","id,v,n"]["ddl_command_end","id,label,n"]["table_rewrite",""]["ddl_command_end","id,label,n"]["ddl_command_end","id,n"]' ] &&
+    pass "the change log has the five DDL records in order" || { fail "change log ddl records"; cat "$WORK/cl_ddl.txt" >&2; }
+[ "$(jq -r 'select(.type == "ddl") | .transactional' "$WORK/changes.ndjson" | sort -u)" = true ] &&
+    pass "DDL records sit inside their transactions" || fail "a DDL record outside a transaction"
+[ "$(jq -c 'select(.type == "insert" or .type == "ddl") | .type' "$WORK/changes.ndjson" | head -2 | tr -d '\n')" = '"insert""ddl"' ] &&
+    pass "the row change before the ADD COLUMN comes first" || fail "order in the change log"
+psql_q -c "SELECT pg_create_logical_replication_slot('sc_cap', 'pgoutput')" >/dev/null
+PGOPTIONS='-c synchronous_commit=on' psql_q -c "ALTER TABLE sc_items ADD COLUMN note text DEFAULT 'x'" \
+    -c "SELECT pg_logical_emit_message(true, 'wal2edge.ddl', 'not json')" >/dev/null
+end=$(psql_q -c "SELECT pg_current_wal_flush_lsn()")
+"$PG_BINDIR/pg_recvlogical" -d "$TEST_DB" --slot sc_cap --start --endpos "$end" -o proto_version=1 \
+    -o publication_names=sc_pub -o messages=true -f "$WORK/capture.bin" --no-loop
+psql_q -c "SELECT pg_drop_replication_slot('sc_cap')" >/dev/null
+run_w2e decode --config "$DIR/w.jsonc" decode "$WORK/capture.bin"
+expect_rc decode 0
+[ "$(jq -r 'select(.type == "ddl") | .ddl.columns[-1] | "\(.name) \(.default)"' "$WORK/decode.out")" = "note 'x'::text" ] &&
+    pass "decode prints the DDL record with the new column" || { fail "decode ddl record"; cat "$WORK/decode.out" >&2; }
+[ "$(jq -r 'select(.type == "message") | .content' "$WORK/decode.out")" = "not json" ] &&
+    pass "a malformed message under the prefix stays a plain message" || fail "malformed message in decode"
 
 psql_q -d postgres -c "DROP OWNED BY sc_plain" -d "$TEST_DB" >/dev/null 2>&1 || true
 psql_q -c "REVOKE ALL ON DATABASE $TEST_DB FROM sc_plain" -c "DROP OWNED BY sc_plain" >/dev/null
