@@ -20,7 +20,7 @@
 #include "pipeline/deadletter.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
-#include "targets/txnmarks.h"
+#include "targets/sendbuf.h"
 
 typedef struct Pend {
     D1Stmt st;                 /* owned */
@@ -40,11 +40,7 @@ typedef struct D1Remote {
     char *slot;
     D1SqlLimits limits;
     D1RemoteOptions opts;
-    Pend *buf;
-    size_t count, cap;
-    size_t bytes;              /* of buf[0..count) */
-    size_t committed;          /* buf[0..committed) belongs to committed transactions */
-    TxnMarks marks;            /* where each committed transaction ends in buf */
+    SendBuf sb;                /* Pend items: the statements waiting to be sent */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet sent */
     Lsn open_lsn;              /* the open transaction's commit LSN */
     int64_t pending_time_us;
@@ -80,43 +76,23 @@ static size_t stmt_bytes(const D1Stmt *s)
     return n;
 }
 
-static void pend_free(D1Remote *d, Pend *p)
+static void pend_free(void *item)
 {
-    d->bytes -= p->bytes;
+    Pend *p = item;
     stmt_free(&p->st);
     free(p->key);
     p->key = NULL;
 }
 
-/* Drop buf[0..n) and the marks inside it. */
-static void drop_prefix(D1Remote *d, size_t n)
+static size_t pend_bytes(const void *item)
 {
-    for (size_t i = 0; i < n; i++)
-        pend_free(d, &d->buf[i]);
-    if (n > 0 && d->count > n)
-        memmove(d->buf, d->buf + n, (d->count - n) * sizeof *d->buf);
-    d->count -= n;
-    d->committed = d->committed > n ? d->committed - n : 0;
-    txn_marks_drop_prefix(&d->marks, n, NULL);
+    return ((const Pend *)item)->bytes;
 }
 
-/* Drop the open transaction's statements: buf[committed..count). */
-static void drop_open(D1Remote *d)
+/* Statement i of the send buffer. */
+static Pend *pend_at(const D1Remote *d, size_t i)
 {
-    for (size_t i = d->committed; i < d->count; i++)
-        pend_free(d, &d->buf[i]);
-    d->count = d->committed;
-}
-
-/* Drop buf[k] alone (a skipped statement); the marks after it move down. */
-static void drop_at(D1Remote *d, size_t k)
-{
-    pend_free(d, &d->buf[k]);
-    memmove(d->buf + k, d->buf + k + 1, (d->count - k - 1) * sizeof *d->buf);
-    d->count--;
-    if (k < d->committed)
-        d->committed--;
-    txn_marks_drop_at(&d->marks, k);
+    return sendbuf_at(&d->sb, i);
 }
 
 static bool param_text(const D1Value *v, const char **out, Err *err)
@@ -185,7 +161,7 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const TxnMark *ck, b
     const char **params = NULL;
     size_t param_total = 2 * guard;
     for (size_t i = from; i < to; i++)
-        param_total += d->buf[i].st.param_count;
+        param_total += pend_at(d, i)->st.param_count;
     for (size_t i = 0; i < ckl.count; i++)
         param_total += ckl.items[i].param_count;
     params = xcalloc(param_total ? param_total : 1, sizeof *params);
@@ -203,7 +179,7 @@ static bool send_range(D1Remote *d, size_t from, size_t to, const TxnMark *ck, b
         s = 1;
     }
     for (size_t i = from; ok && i < to + ckl.count; i++) {
-        const D1Stmt *st = i < to ? &d->buf[i].st : &ckl.items[i - to];
+        const D1Stmt *st = i < to ? &pend_at(d, i)->st : &ckl.items[i - to];
         stmts[s].sql = st->sql;
         stmts[s].params = params + p;
         stmts[s].param_count = st->param_count;
@@ -237,7 +213,7 @@ static bool pending_mark(const D1Remote *d, TxnMark *out)
 {
     if (d->core.pending.commit_lsn == d->base.durable.commit_lsn)
         return false;
-    out->end = d->committed;
+    out->end = d->sb.committed;
     out->commit_lsn = d->core.pending.commit_lsn;
     out->end_lsn = d->core.pending.end_lsn;
     out->commit_time_us = d->pending_time_us;
@@ -248,7 +224,7 @@ static const char *range_table(const D1Remote *d, size_t from, size_t to, const 
 {
     const char *first = NULL;
     for (size_t i = from; i < to; i++) {
-        const char *t = d->buf[i].table ? d->buf[i].table->name : NULL;
+        const char *t = pend_at(d, i)->table ? pend_at(d, i)->table->name : NULL;
         if (!t)
             continue;
         if (!first)
@@ -265,13 +241,10 @@ static const char *range_table(const D1Remote *d, size_t from, size_t to, const 
 
 static bool permanent(D1Remote *d, const Err *cause, size_t from, size_t to, Lsn lsn, Err *err)
 {
-    char l[LSN_STR_MAX], c[LSN_STR_MAX];
-    Err e = *cause;
-    err_set(err, cause->code == ERR_HTTP || cause->code == ERR_TIMEOUT ? ERR_CF_API : cause->code,
-            "table \"%s\", transaction at %s: %s; the checkpoint stays at %s",
-            range_table(d, from, to, cause->msg), lsn_format(lsn, l), e.msg,
-            lsn_format(d->base.durable.commit_lsn, c));
-    err->detail = cause->detail;
+    char l[LSN_STR_MAX];
+    sendbuf_refused(err, cause->code == ERR_HTTP || cause->code == ERR_TIMEOUT ? ERR_CF_API : cause->code, cause,
+                    target_durable(&d->base).commit_lsn, "table \"%s\", transaction at %s",
+                    range_table(d, from, to, cause->msg), lsn_format(lsn, l));
     txn_core_break(&d->core);
     return false;
 }
@@ -311,7 +284,7 @@ static bool find_refused(D1Remote *d, size_t from, size_t to, size_t *out, Err *
 /* D1 refused buf[k] for its row alone (cause): dead letter, or stop (docs/mappings.md, "on_error"). */
 static bool refuse_stmt(D1Remote *d, size_t k, const Err *cause, Err *err)
 {
-    const Pend *p = &d->buf[k];
+    const Pend *p = pend_at(d, k);
     Buf value;
     Err ignored;
     buf_init(&value, 2 * DEADLETTER_MAX_VALUE);
@@ -356,11 +329,11 @@ static bool skip_refused(D1Remote *d, size_t from, size_t *to, const TxnMark *ck
             return false;
         }
         /* every statement of that change (a key change is a delete and an upsert) */
-        Lsn lsn = d->buf[k].lsn;
-        uint32_t change = d->buf[k].change;
+        Lsn lsn = pend_at(d, k)->lsn;
+        uint32_t change = pend_at(d, k)->change;
         for (size_t i = *to; i-- > from;)
-            if (d->buf[i].lsn == lsn && d->buf[i].change == change) {
-                drop_at(d, i);
+            if (pend_at(d, i)->lsn == lsn && pend_at(d, i)->change == change) {
+                sendbuf_drop_at(&d->sb, i);
                 (*to)--;
             }
         Err sub;
@@ -386,8 +359,8 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
 {
     size_t from = 0;
     bool skipped = false;
-    for (size_t m = 0; m < d->marks.count && d->marks.items[m].end <= *n; m++) {
-        TxnMark mk = d->marks.items[m];
+    for (size_t m = 0; m < d->sb.marks.count && d->sb.marks.items[m].end <= *n; m++) {
+        TxnMark mk = d->sb.marks.items[m];
         Err sub;
         if (!send_range(d, from, mk.end, &mk, false, &sub)) {
             if (err_retryable(&sub)) {
@@ -415,7 +388,7 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
         Err sub;
         if (!send_range(d, from, *n, NULL, false, &sub)) {
             if (!is_constraint(&sub))
-                return permanent(d, &sub, from, *n, d->buf[from].lsn, err);
+                return permanent(d, &sub, from, *n, pend_at(d, from)->lsn, err);
             size_t to = *n;
             if (!skip_refused(d, from, &to, NULL, &sub, err))
                 return false;
@@ -426,7 +399,7 @@ static bool narrow_down(D1Remote *d, size_t *n, const Err *cause, Err *err)
     if (skipped)
         return true;
     /* each part alone was accepted: report the original refusal */
-    Lsn lsn = *n ? d->buf[*n - 1].lsn : d->core.pending.commit_lsn;
+    Lsn lsn = *n ? pend_at(d, *n - 1)->lsn : d->core.pending.commit_lsn;
     return permanent(d, cause, 0, *n, lsn, err);
 }
 
@@ -446,15 +419,15 @@ static bool send_prefix(D1Remote *d, size_t n, Err *err)
         if (!narrow_down(d, &n, &cause, err))
             return false;
         /* applied, less the rows skipped: durable is where narrow_down left it */
-        drop_prefix(d, n);
+        sendbuf_drop_prefix(&d->sb, n, NULL);
         return true;
     }
     d->stats.statements += n;
-    d->stats.transactions += txn_marks_within(&d->marks, n);
+    d->stats.transactions += txn_marks_within(&d->sb.marks, n);
     if (has_ck) {
         d->base.durable = d->core.pending;
     }
-    drop_prefix(d, n);
+    sendbuf_drop_prefix(&d->sb, n, NULL);
     return true;
 }
 
@@ -464,7 +437,7 @@ static bool rem_begin(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_begin(&d->core, txn, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    drop_open(d); /* nothing should be there; be safe */
+    sendbuf_drop_open(&d->sb); /* nothing should be there; be safe */
     d->open_lsn = txn->commit_lsn;
     return true;
 }
@@ -473,7 +446,7 @@ static void rem_rollback(Target *t)
 {
     D1Remote *d = (D1Remote *)t;
     if (txn_core_rollback(&d->core))
-        drop_open(d);
+        sendbuf_drop_open(&d->sb);
 }
 
 /* Append the statements of l (moved out of it) for change `change` of txn on `table` (key: the row's, or
@@ -486,24 +459,14 @@ static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const cha
     for (; ok && i < l->count; i++) {
         size_t b = stmt_bytes(&l->items[i]);
         /* keep one slot for the checkpoint */
-        if (d->count > 0 && (d->count + 2 > d->opts.max_statements || d->bytes + b > d->opts.max_request_bytes)) {
-            ok = send_prefix(d, d->count, err);
+        if (d->sb.count > 0 && (d->sb.count + 2 > d->opts.max_statements || d->sb.bytes + b > d->opts.max_request_bytes)) {
+            ok = send_prefix(d, d->sb.count, err);
             if (!ok)
                 break;
         }
-        if (d->count == d->cap) {
-            d->cap = d->cap ? d->cap * 2 : 64;
-            d->buf = xrealloc(d->buf, d->cap * sizeof *d->buf);
-        }
-        d->buf[d->count].st = l->items[i];
-        d->buf[d->count].table = table;
-        d->buf[d->count].lsn = d->open_lsn;
-        d->buf[d->count].xid = txn->xid;
-        d->buf[d->count].change = change;
-        d->buf[d->count].key = key ? xstrdup(key) : NULL;
-        d->buf[d->count].bytes = b;
-        d->count++;
-        d->bytes += b;
+        Pend p = {.st = l->items[i], .table = table, .lsn = d->open_lsn, .xid = txn->xid, .change = change,
+                  .key = key ? xstrdup(key) : NULL, .bytes = b};
+        sendbuf_push(&d->sb, &p);
         memset(&l->items[i], 0, sizeof l->items[i]);
     }
     for (; i < l->count; i++)
@@ -570,8 +533,7 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_commit(&d->core, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    txn_marks_push(&d->marks, d->count, txn);
-    d->committed = d->count;
+    sendbuf_commit(&d->sb, txn);
     txn_core_committed(&d->core, txn);
     d->pending_time_us = txn->commit_time_us;
     return true;
@@ -590,7 +552,7 @@ static bool rem_has_pending(const Target *t)
     const D1Remote *d = (const D1Remote *)t;
     if (d->core.broken)
         return false;
-    if (d->committed > 0)
+    if (d->sb.committed > 0)
         return true;
     int64_t interval = d->opts.fence_interval_ms > 0 ? d->opts.fence_interval_ms : DEFAULT_FENCE_INTERVAL_MS;
     return d->core.pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
@@ -601,7 +563,7 @@ static bool rem_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err 
     D1Remote *d = (D1Remote *)t;
     TxnStep step = txn_core_fence(&d->core, at, err);
     /* only with nothing buffered: the checkpoint alone, sent once the fence interval passed */
-    if (step != TXN_APPLY || d->count > 0)
+    if (step != TXN_APPLY || d->sb.count > 0)
         return step != TXN_FAIL;
     txn_core_fenced(&d->core, at);
     d->pending_time_us = at_us;
@@ -616,7 +578,7 @@ static bool rem_flush(Target *t, Err *err)
     if (!rem_has_pending(t))
         return true;
     Lsn before = d->base.durable.commit_lsn;
-    if (!send_prefix(d, d->committed, err))
+    if (!send_prefix(d, d->sb.committed, err))
         return false;
     if (d->base.durable.commit_lsn != before)
         d->last_send_ms = clock_mono_ms();
@@ -634,10 +596,7 @@ static void rem_free(Target *t)
                  (unsigned long long)d->stats.transactions, (unsigned long long)d->stats.statements,
                  (unsigned long long)d->stats.requests, (unsigned long long)d->stats.failed_requests);
     }
-    for (size_t i = 0; i < d->count; i++)
-        pend_free(d, &d->buf[i]);
-    free(d->buf);
-    txn_marks_free(&d->marks);
+    sendbuf_free(&d->sb);
     txn_core_free(&d->core);
     d1_schema_free(d->schema);
     free(d->database_id);
@@ -787,6 +746,7 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
         return NULL;
     }
     D1Remote *d = xcalloc(1, sizeof *d);
+    sendbuf_init(&d->sb, sizeof(Pend), pend_free, pend_bytes);
     d->base.ops = &ops;
     d->base.name = xasprintf("d1.%s", t->name);
     d->client = client;
@@ -822,7 +782,7 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
 bool d1_remote_flush_checkpoint(Target *t, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
-    if (!txn_core_ok(&d->core, err) || !send_prefix(d, d->committed, err))
+    if (!txn_core_ok(&d->core, err) || !send_prefix(d, d->sb.committed, err))
         return false;
     d->last_send_ms = clock_mono_ms();
     return true;

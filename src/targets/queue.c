@@ -32,7 +32,7 @@
 #include "pipeline/event.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
-#include "targets/txnmarks.h"
+#include "targets/sendbuf.h"
 
 #define QUEUE_EVENT_MAX ((size_t)1 << 31)   /* a rendered event (a row can hold 1 GB fields) */
 #define QUEUE_IO_BUFFER (1 << 20)
@@ -281,9 +281,7 @@ typedef struct Queue {
     bool have_pend;
     Buf claim;                 /* pointer events */
     /* REST */
-    Ev *evs;
-    size_t count, cap, committed, bytes;
-    TxnMarks marks;            /* where each committed transaction ends in evs */
+    SendBuf sb;                /* Ev items: the events waiting to be pushed */
     /* spool */
     char *path, *ckpt_path;
     FILE *f;
@@ -346,18 +344,26 @@ static ClaimStore *open_store(Queue *q, const Config *cfg, const char *name, Err
 
 /* -- REST buffer -- */
 
+static void ev_free(void *item)
+{
+    free(((Ev *)item)->data);
+}
+
+static size_t ev_bytes(const void *item)
+{
+    return ((const Ev *)item)->len;
+}
+
+static Ev *ev_at(const Queue *q, size_t i)
+{
+    return sendbuf_at(&q->sb, i);
+}
+
+/* The first n events were pushed: the checkpoint moves to the last transaction they complete. */
 static void drop_prefix(Queue *q, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        q->bytes -= q->evs[i].len;
-        free(q->evs[i].data);
-    }
-    if (n > 0 && q->count > n)
-        memmove(q->evs, q->evs + n, (q->count - n) * sizeof *q->evs);
-    q->count -= n;
-    q->committed = q->committed > n ? q->committed - n : 0;
     TxnMark reached;
-    if (txn_marks_drop_prefix(&q->marks, n, &reached)) {
+    if (sendbuf_drop_prefix(&q->sb, n, &reached)) {
         q->base.durable.commit_lsn = reached.commit_lsn;
         q->base.durable.end_lsn = reached.end_lsn;
     }
@@ -374,7 +380,7 @@ static bool push_one(Queue *q, size_t limit, Err *err)
 {
     size_t n = 0, bytes = 0;
     while (n < limit && n < CF_QUEUE_MAX_BATCH_MESSAGES) {
-        size_t b = q->evs[n].len + CF_QUEUE_MESSAGE_OVERHEAD;
+        size_t b = ev_at(q, n)->len + CF_QUEUE_MESSAGE_OVERHEAD;
         if (n > 0 && bytes + b > CF_QUEUE_MAX_BATCH_BYTES)
             break;
         bytes += b;
@@ -384,7 +390,7 @@ static bool push_one(Queue *q, size_t limit, Err *err)
         return true;
     CfQueueMsg msgs[CF_QUEUE_MAX_BATCH_MESSAGES];
     for (size_t i = 0; i < n; i++)
-        msgs[i] = (CfQueueMsg){.body = q->evs[i].data, .body_len = q->evs[i].len, .content_type = CF_QUEUE_JSON,
+        msgs[i] = (CfQueueMsg){.body = ev_at(q, i)->data, .body_len = ev_at(q, i)->len, .content_type = CF_QUEUE_JSON,
                                .delay_seconds = -1};
     Err cause;
     if (!q->opts.send(q->opts.send_user ? q->opts.send_user : q, msgs, n, &cause)) {
@@ -393,19 +399,17 @@ static bool push_one(Queue *q, size_t limit, Err *err)
             *err = cause; /* everything stays buffered */
             return false;
         }
-        char l[LSN_STR_MAX], c[LSN_STR_MAX];
-        Err e = cause;
-        err_set(err, cause.code, "queue \"%s\" (queue_id %s), transaction at %s: %s; the checkpoint stays at %s",
-                q->qname, q->queue_id, lsn_format(q->evs[0].lsn, l), e.msg,
-                lsn_format(q->base.durable.commit_lsn, c));
-        err->detail = cause.detail;
+        char l[LSN_STR_MAX];
+        sendbuf_refused(err, cause.code, &cause, target_durable(&q->base).commit_lsn,
+                        "queue \"%s\" (queue_id %s), transaction at %s", q->qname, q->queue_id,
+                        lsn_format(ev_at(q, 0)->lsn, l));
         txn_core_break(&q->core);
         return false;
     }
     q->stats.requests++;
     q->stats.events += n;
     for (size_t i = 0; i < n; i++)
-        q->stats.bytes += q->evs[i].len;
+        q->stats.bytes += ev_at(q, i)->len;
     drop_prefix(q, n);
     return true;
 }
@@ -467,15 +471,11 @@ static bool publish(Queue *q, Buf *ev, size_t table, Err *err)
     }
     if (!q->remote)
         return spool_write(q, data, len, err);
-    if (q->count == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 256;
-        q->evs = xrealloc(q->evs, q->cap * sizeof *q->evs);
-    }
-    q->evs[q->count++] = (Ev){.data = xstrndup(data, len), .len = len, .lsn = q->txn.commit_lsn};
-    q->bytes += len;
+    Ev item = {.data = xstrndup(data, len), .len = len, .lsn = q->txn.commit_lsn};
+    sendbuf_push(&q->sb, &item);
     /* bounded memory: push full batches from the front once the buffer is large */
-    while (q->count >= q->opts.max_buffer_events || q->bytes >= q->opts.max_buffer_bytes)
-        if (!push_one(q, q->count, err))
+    while (q->sb.count >= q->opts.max_buffer_events || q->sb.bytes >= q->opts.max_buffer_bytes)
+        if (!push_one(q, q->sb.count, err))
             return false;
     return true;
 }
@@ -656,8 +656,7 @@ static bool q_commit(Target *t, const TxnInfo *txn, Err *err)
     }
     txn_core_committed(&q->core, txn);
     if (q->remote) {
-        txn_marks_push(&q->marks, q->count, txn);
-        q->committed = q->count;
+        sendbuf_commit(&q->sb, txn);
     } else {
         q->unit_end = q->offset;
         q->dirty = true;
@@ -681,11 +680,7 @@ static void q_rollback(Target *t)
         return;
     if (q->remote) {
         /* events of the open transaction already pushed will be pushed again: duplicates, same ids */
-        for (size_t i = q->committed; i < q->count; i++) {
-            q->bytes -= q->evs[i].len;
-            free(q->evs[i].data);
-        }
-        q->count = q->committed;
+        sendbuf_drop_open(&q->sb);
     } else {
         Err e;
         if (!spool_cut(q, q->unit_end, &e))
@@ -721,8 +716,8 @@ static bool q_flush(Target *t, Err *err)
         t->durable = q->core.pending;
         return true;
     }
-    while (q->committed > 0)
-        if (!push_one(q, q->committed, err))
+    while (q->sb.committed > 0)
+        if (!push_one(q, q->sb.committed, err))
             return false;
     drop_prefix(q, 0); /* transactions without events */
     return true;
@@ -735,7 +730,7 @@ static bool q_has_pending(const Target *t)
         return false;
     if (!q->remote)
         return q->dirty;
-    return q->committed > 0 || q->core.pending.commit_lsn != q->base.durable.commit_lsn;
+    return q->sb.committed > 0 || q->core.pending.commit_lsn != q->base.durable.commit_lsn;
 }
 
 static void q_free(Target *t)
@@ -760,10 +755,7 @@ static void q_free(Target *t)
         r2_client_free(q->stores[i].r2);
     }
     free(q->stores);
-    for (size_t i = 0; i < q->count; i++)
-        free(q->evs[i].data);
-    free(q->evs);
-    txn_marks_free(&q->marks);
+    sendbuf_free(&q->sb);
     txn_core_free(&q->core);
     buf_free(&q->cur);
     buf_free(&q->pend);
@@ -897,6 +889,7 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
     q->base.ops = &queue_ops;
     q->base.name = xasprintf("queues.%s", t->name);
     q->qname = xstrdup(t->name);
+    sendbuf_init(&q->sb, sizeof(Ev), ev_free, ev_bytes);
     txn_core_init(&q->core, &q->base, ERR_IO,
                   xasprintf("queue \"%s\" failed earlier; restart to resume from the checkpoint", t->name));
     q->remote = t->remote_id != NULL;
