@@ -93,6 +93,16 @@ write_config() {   # write_config FILE [EXTRA_MEMBERS]
 JSONC
 }
 
+# DIR/w.jsonc: TABLE's changes go to the queue target "changes", which pushes to QUEUE_ID through
+# the emulator's REST API (start_consumer_edge sets the CLOUDFLARE_* variables it names).
+write_queue_config() {   # write_queue_config DIR QUEUE_ID TABLE
+    mkdir -p "$1/mappings"
+    write_config "$1/w.jsonc" "\"queues\": { \"changes\": { \"queue_id\": \"$2\" } }, \"mappings\": [\"mappings/*.jsonc\"],
+  \"cloudflare\": { \"account_id\": \"\${CLOUDFLARE_ACCOUNT_ID}\", \"api_token\": \"\${CLOUDFLARE_API_TOKEN}\",
+                  \"api_base_url\": \"\${CLOUDFLARE_API_BASE_URL}\" }"
+    echo "{ \"table\": \"$3\", \"queue\": { \"queue\": \"changes\" } }" >"$1/mappings/queue.jsonc"
+}
+
 # A private edge emulator running the reference queue consumer (workers/queue-consumer) on every
 # queue, applying events to its D1 database D1_ID; extra NAME=VALUE settings for the emulator may
 # follow. Exports CLOUDFLARE_API_BASE_URL/ACCOUNT_ID/API_TOKEN and sets ADMIN (the admin API);

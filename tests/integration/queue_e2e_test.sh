@@ -23,11 +23,7 @@ CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE qe_acct;
 SELECT pg_create_logical_replication_slot('$TEST_SLOT', 'pgoutput');
 INSERT INTO qe_acct SELECT g, 0, 'start' FROM generate_series(0, 49) g;
 SQL
-mkdir -p "$WORK/w/mappings"
-write_config "$WORK/w/w.jsonc" "\"queues\": { \"changes\": { \"queue_id\": \"e2e-changes\" } }, \"mappings\": [\"mappings/*.jsonc\"],
-  \"cloudflare\": { \"account_id\": \"\${CLOUDFLARE_ACCOUNT_ID}\", \"api_token\": \"\${CLOUDFLARE_API_TOKEN}\",
-                  \"api_base_url\": \"\${CLOUDFLARE_API_BASE_URL}\" }"
-echo '{ "table": "public.qe_acct", "queue": { "queue": "changes" } }' >"$WORK/w/mappings/acct.jsonc"
+write_queue_config "$WORK/w" e2e-changes public.qe_acct
 
 writer() {   # writer W TXNS
     local w=$1 n=$2 i

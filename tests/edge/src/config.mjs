@@ -37,6 +37,7 @@ export function loadConfig(env = process.env) {
       r2: int(env.EDGE_SLOTS_R2, 32),
     },
     consumerScript: env.EDGE_CONSUMER_SCRIPT ? path.resolve(env.EDGE_CONSUMER_SCRIPT) : null,
+    consumerConfig: env.EDGE_CONSUMER_CONFIG ? path.resolve(env.EDGE_CONSUMER_CONFIG) : null,
     logLimit: int(env.EDGE_LOG_LIMIT, 20000),
     clockSkewS: int(env.EDGE_S3_MAX_SKEW_S, 900),
   };

@@ -31,6 +31,11 @@ export function miniflareOptions(cfg, internalSecret) {
   }
   const workerDir = path.join(EDGE_DIR, "worker");
   const consumerPath = cfg.consumerScript || path.join(workerDir, "consumer.mjs");
+  // EDGE_CONSUMER_CONFIG: {"consumer": more Miniflare options of the consumer Worker (Durable
+  // Object, Analytics Engine bindings, vars), "workers": more Workers beside it (the scripts
+  // those Durable Objects live in, reachable on their own unsafeDirectSockets)}
+  const extra = cfg.consumerConfig ? JSON.parse(fs.readFileSync(cfg.consumerConfig, "utf8")) : {};
+  const more = extra.consumer || {};
   return {
     host: "127.0.0.1",
     port: 0,
@@ -38,6 +43,7 @@ export function miniflareOptions(cfg, internalSecret) {
     d1Persist: path.join(dataDir, "d1"),
     kvPersist: path.join(dataDir, "kv"),
     r2Persist: path.join(dataDir, "r2"),
+    durableObjectsPersist: path.join(dataDir, "do"),
     cachePersist: false,
     cf: false, // never fetch Request.cf from the internet
     workers: [
@@ -70,10 +76,12 @@ export function miniflareOptions(cfg, internalSecret) {
         scriptPath: consumerPath,
         modulesRoot: path.dirname(consumerPath),
         compatibilityDate: COMPAT_DATE,
-        bindings: { ACCOUNT_ID: cfg.accountId, API_TOKEN: cfg.apiToken },
+        ...more,
+        bindings: { ...more.bindings, ACCOUNT_ID: cfg.accountId, API_TOKEN: cfg.apiToken },
         // The consumer can call the emulator's REST API directly: env.EDGE.fetch("http://edge/client/v4/...").
-        serviceBindings: { EDGE: "edge" },
+        serviceBindings: { ...more.serviceBindings, EDGE: "edge" },
       },
+      ...(extra.workers || []),
     ],
   };
 }

@@ -17,7 +17,10 @@
 //
 // Bindings: DB (D1; or, in the local edge emulator, env.EDGE + the REST API), optional
 // CLAIMS (R2 bucket holding claim-checked events), optional TABLE_MAP var: JSON object
-// {"schema.table": "d1_table"} (default: the source table's name).
+// {"schema.table": "d1_table"} (default: the source table's name). Optional ANALYTICS
+// (Analytics Engine dataset): one data point per table per batch ("Analytics Engine" below). Optional
+// LIVE (the LiveChannel Durable Object class of workers/live) with the LIVE_CHANNELS var: the
+// applied changes are published to the live channels before their messages are acked ("Live channels" below).
 
 const GUARD_DDL = [
   "CREATE TABLE IF NOT EXISTS _wal2edge_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, lsn INTEGER NOT NULL, ord REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, pk))",
@@ -207,8 +210,10 @@ export function makeConsumer(options = {}) {
     const ev = await resolveClaim(env, typeof raw === "string" ? JSON.parse(raw) : raw);
     if (!ev || !ev.source || !ev.op) return; // not a wal2edge event: nothing to do
     const table = targetTable(env, ev);
-    if (ev.op === "t") return applyTruncate(db, table, ev);
-    if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") return applyRow(db, table, ev);
+    if (ev.op === "t") await applyTruncate(db, table, ev);
+    else if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") await applyRow(db, table, ev);
+    else return;
+    return ev;
   }
 
   return {
@@ -218,20 +223,164 @@ export function makeConsumer(options = {}) {
         await db.batch(GUARD_DDL.map((sql) => ({ sql })));
         ready = true;
       }
+      const applied = []; // { m, ev, at }: applied to D1, acked once published live
+      const retried = [];   // tables of the messages retried
+      const retry = (m, body) => {
+        retried.push(tableOf(typeof body === "string" ? safeParse(body) : body));
+        m.retry({ delaySeconds: options.retryDelaySeconds ?? 1 });
+      };
       for (const m of batch.messages) {
         try {
-          await apply(env, db, m.body);
-          m.ack();
+          const ev = await apply(env, db, m.body);
+          if (ev) applied.push({ m, ev, at: Date.now() });
+          else m.ack();
         } catch (e) {
           if (!(e instanceof RetryLater)) console.error(`wal2edge consumer: message ${m.id}: ${e && e.message}`);
           columns.clear(); // the schema may have changed
-          m.retry({ delaySeconds: options.retryDelaySeconds ?? 1 });
+          retry(m, m.body);
         }
       }
+      // a message whose change did not reach its live channels is retried: D1's guard skips it
+      // the second time and the channel drops the duplicate, so every subscriber gets it once
+      const live = env.LIVE;
+      const failed = live && applied.length ? await publishLive(live, parseChannelMap(env.LIVE_CHANNELS), applied.map((a) => a.ev)) : new Set();
+      for (const a of applied) {
+        if (failed.has(a.ev)) retry(a.m, a.ev);
+        else a.m.ack();
+      }
+      writePoints(env.ANALYTICS, batchPoints(batch.queue, applied.filter((a) => !failed.has(a.ev)), retried));
     },
   };
 }
 
+// ---- Analytics Engine ----
+// Data points for one consumed batch: one point per source table, so the SQL
+// API can chart events and replication lag (commit in Postgres -> applied by this consumer) by
+// table. The layout is a contract with the queries in docs/workers.md:
+//   index1 = blob1 = "schema.table", blob2 = the queue's name,
+//   double1 events applied, double2 events retried, double3 sum of their lags (ms),
+//   double4 the largest lag (ms), double5 inserts (and snapshot reads), double6 updates,
+//   double7 deletes, double8 truncates.
+// Lag is the consumer's clock when the event was applied minus the commit time (source.ts_ms).
+
+const OPS = { c: 4, r: 4, u: 5, d: 6, t: 7 };
+
+function batchPoints(queue, applied, retried) {
+  const byTable = new Map();
+  const row = (table) => {
+    if (!byTable.has(table)) byTable.set(table, [0, 0, 0, 0, 0, 0, 0, 0]);
+    return byTable.get(table);
+  };
+  for (const { ev, at } of applied) {
+    const d = row(tableOf(ev));
+    const lag = Math.max(0, at - Number(ev.source.ts_ms));
+    d[0] += 1;
+    d[2] += lag;
+    d[3] = Math.max(d[3], lag);
+    if (ev.op in OPS) d[OPS[ev.op]] += 1;
+  }
+  for (const table of retried) row(table)[1] += 1;
+  return [...byTable].map(([table, doubles]) => ({ indexes: [table], blobs: [table, String(queue || "")], doubles }));
+}
+
+function tableOf(ev) {
+  return ev && ev.source ? `${ev.source.schema}.${ev.source.table}` : "unknown";
+}
+
+// Writing a data point never fails the batch: analytics are best effort.
+function writePoints(dataset, points) {
+  if (!dataset) return;
+  for (const p of points) {
+    try {
+      dataset.writeDataPoint(p);
+    } catch (e) {
+      console.error(`wal2edge consumer: analytics data point for ${p.blobs[0]}: ${e && e.message}`);
+    }
+  }
+}
+
+// ---- Live channels ----
+// Publishing applied changes to the live channels (workers/live): each event goes to the
+// channels its table's templates name, one POST per channel per batch, in the batch's order.
+//
+// LIVE_CHANNELS (a JSON var) maps "schema.table" (or "*" for every other table) to a list of
+// channel templates; {schema}, {table} and {COLUMN} are replaced by the event's values (COLUMN
+// from the new row, or the old one for a delete). Without it every table has one channel,
+// "{schema}.{table}". A template naming a column the event lacks (a truncate, an excluded
+// column) is left out for that event.
+
+const DEFAULT_TEMPLATES = ["{schema}.{table}"];
+
+function channelsOf(map, ev) {
+  const table = `${ev.source.schema}.${ev.source.table}`;
+  const templates = map[table] || map["*"] || DEFAULT_TEMPLATES;
+  const row = ev.after || ev.before || ev.key || {};
+  const out = [];
+  for (const t of templates) {
+    let missing = false;
+    const name = t.replace(/\{([^{}]+)\}/g, (_, c) => {
+      if (c === "schema") return ev.source.schema;
+      if (c === "table") return ev.source.table;
+      const v = row[c];
+      if (v === undefined || v === null || typeof v === "object") missing = true;
+      return String(v);
+    });
+    if (!missing && !out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+function parseChannelMap(text) {
+  if (!text) return {};
+  const map = JSON.parse(text);
+  for (const [k, v] of Object.entries(map)) {
+    if (!Array.isArray(v) || v.some((t) => typeof t !== "string")) throw new Error(`LIVE_CHANNELS["${k}"] must be a list of channel templates`);
+  }
+  return map;
+}
+
+// What a subscriber receives of an event (docs/workers.md, "The live channel").
+function liveChange(ev) {
+  return {
+    pos: ev.id, op: ev.op, table: `${ev.source.schema}.${ev.source.table}`, key: ev.key,
+    row: ev.after, before: ev.before, commit_ts_ms: ev.source.ts_ms,
+  };
+}
+
+// Publishes the events; returns the set of events whose publishing failed (to be retried).
+async function publishLive(namespace, map, events) {
+  const byChannel = new Map();
+  for (const ev of events) {
+    for (const ch of channelsOf(map, ev)) {
+      if (!byChannel.has(ch)) byChannel.set(ch, []);
+      byChannel.get(ch).push(ev);
+    }
+  }
+  const failed = new Set();
+  await Promise.all([...byChannel].map(async ([channel, evs]) => {
+    try {
+      const stub = namespace.get(namespace.idFromName(channel));
+      const r = await stub.fetch("https://live/publish", {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ changes: evs.map(liveChange) }),
+      });
+      if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
+    } catch (e) {
+      console.error(`wal2edge consumer: live channel ${channel}: ${e && e.message}`);
+      for (const ev of evs) failed.add(ev);
+    }
+  }));
+  return failed;
+}
+
 class RetryLater extends Error {}
+
+function safeParse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
 
 export default makeConsumer();
