@@ -67,6 +67,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 step "edge emulator and Worker tests (workerd)"
 npm run --silent test:edge
 npm run --silent test:workers
+npm run --silent test:shop      # the shop Worker on the whole loop: Postgres, wal2edge run, the edge
 
 if [ -x tests/fuzz/run-smoke.sh ] || [ -f tests/fuzz/run-smoke.sh ]; then
     step "fuzz smoke run"

@@ -38,6 +38,7 @@ export function loadConfig(env = process.env) {
     },
     consumerScript: env.EDGE_CONSUMER_SCRIPT ? path.resolve(env.EDGE_CONSUMER_SCRIPT) : null,
     consumerConfig: env.EDGE_CONSUMER_CONFIG ? path.resolve(env.EDGE_CONSUMER_CONFIG) : null,
+    appWorkers: env.EDGE_APP_WORKERS ? path.resolve(env.EDGE_APP_WORKERS) : null,
     logLimit: int(env.EDGE_LOG_LIMIT, 20000),
     clockSkewS: int(env.EDGE_S3_MAX_SKEW_S, 900),
   };

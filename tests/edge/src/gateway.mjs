@@ -338,6 +338,10 @@ export class Gateway {
     if (p === "/__admin/resources" && (m === "GET" || m === "POST")) {
       return this.proxyInternal(res, m, "resources", body);
     }
+    if (p === "/__admin/analytics" && m === "GET") {
+      return this.proxyInternal(res, "GET", `analytics?dataset=${encodeURIComponent(q.get("dataset") || "")}`);
+    }
+    if (p === "/__admin/apps" && m === "GET") return send(200, this.rt.apps || {});
     const dm = /^\/__admin\/queues\/([^/]+)\/delivered$/.exec(p);
     if (dm && m === "GET") {
       return this.proxyInternal(res, "GET", `delivered?queue=${encodeURIComponent(decodeURIComponent(dm[1]))}&since=${encodeURIComponent(q.get("since") || "0")}`);

@@ -34,6 +34,6 @@ try {
   console.error("edge emulator failed to start:", e && e.stack ? e.stack : e);
   await stop(1);
 }
-const info = { ready: true, pid: process.pid, port: gw.port, ...gw.envVars() };
+const info = { ready: true, pid: process.pid, port: gw.port, ...gw.envVars(), apps: rt.apps };
 fs.writeFileSync(path.join(cfg.stateDir, "edge.json"), JSON.stringify(info, null, 1) + "\n");
 console.log(JSON.stringify(info));

@@ -63,7 +63,7 @@ export function miniflareOptions(cfg, internalSecret) {
           EDGE_R2_WRITE_INTERVAL_MS: String(cfg.r2WriteIntervalMs),
           EDGE_QUEUE_DEFAULT_CONSUMER: cfg.queueDefaultConsumer,
         },
-        d1Databases: { META: "edge-meta", ...slotMap("D1_", cfg.slots.d1, "edge-d1-") },
+        d1Databases: { META: "edge-meta", AE_STORE: "edge-analytics", ...slotMap("D1_", cfg.slots.d1, "edge-d1-") },
         kvNamespaces: slotMap("KV_", cfg.slots.kv, "edge-kv-"),
         r2Buckets: { R2_INTERNAL: "edge-internal", ...slotMap("R2_", cfg.slots.r2, "edge-r2-") },
         queueProducers,
@@ -86,6 +86,46 @@ export function miniflareOptions(cfg, internalSecret) {
   };
 }
 
+// Analytics Engine for app Workers (a wrapped binding, so no compatibility date of its own): each
+// data point a row of the edge-analytics D1 database, read back through the admin API (workerd's
+// own binding keeps nothing locally).
+const ANALYTICS_WORKER = {
+  name: "edge-analytics",
+  modules: true,
+  scriptPath: path.join(EDGE_DIR, "worker", "analytics.mjs"),
+  modulesRoot: path.join(EDGE_DIR, "worker"),
+  d1Databases: { AE_STORE: "edge-analytics" },
+};
+
+/*
+ * App Workers (EDGE_APP_WORKERS, a JSON file: a list of {name, script, compatibilityDate,
+ * compatibilityFlags, vars, d1: {BINDING: database id}, kv: {BINDING: namespace id},
+ * hyperdrive: {BINDING: connection string}, analyticsEngine: {BINDING: dataset}}): a Worker such
+ * as workers/shop, bound to the SAME D1 databases and KV namespaces the REST API serves (the ids
+ * resolved to their binding slots, created when new), each on a port of its own.
+ */
+export function appWorkerOptions(app, slots) {
+  const d1Databases = {}, kvNamespaces = {}, wrappedBindings = {};
+  for (const [b, id] of Object.entries(app.d1 || {})) d1Databases[b] = `edge-d1-${pad(slots.d1[id])}`;
+  for (const [b, id] of Object.entries(app.kv || {})) kvNamespaces[b] = `edge-kv-${pad(slots.kv[id])}`;
+  for (const [b, dataset] of Object.entries(app.analyticsEngine || {}))
+    wrappedBindings[b] = { scriptName: "edge-analytics", bindings: { dataset, worker: app.name } };
+  return {
+    name: app.name,
+    modules: true,
+    scriptPath: path.resolve(app.script),
+    modulesRoot: path.dirname(path.resolve(app.script)),
+    compatibilityDate: app.compatibilityDate || COMPAT_DATE,
+    compatibilityFlags: app.compatibilityFlags || [],
+    bindings: app.vars || {},
+    d1Databases,
+    kvNamespaces,
+    hyperdrives: app.hyperdrive || {},
+    wrappedBindings,
+    unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+  };
+}
+
 export class Runtime {
   constructor(cfg) {
     this.cfg = cfg;
@@ -95,8 +135,29 @@ export class Runtime {
 
   async start() {
     fs.mkdirSync(path.join(this.cfg.stateDir, "data"), { recursive: true });
-    this.mf = new Miniflare(miniflareOptions(this.cfg, this.secret));
+    const opts = miniflareOptions(this.cfg, this.secret);
+    this.mf = new Miniflare(opts);
     await this.mf.ready;
+    this.apps = {};
+    if (!this.cfg.appWorkers) return;
+    const apps = JSON.parse(fs.readFileSync(this.cfg.appWorkers, "utf8"));
+    const slots = { d1: {}, kv: {} };
+    for (const app of apps)
+      for (const kind of ["d1", "kv"])
+        for (const id of Object.values(app[kind] || {})) slots[kind][id] = await this.resolveSlot(kind, id);
+    opts.workers.push(ANALYTICS_WORKER, ...apps.map((app) => appWorkerOptions(app, slots)));
+    await this.mf.setOptions(opts);
+    for (const app of apps) this.apps[app.name] = (await this.mf.unsafeGetDirectURL(app.name)).href.replace(/\/$/, "");
+  }
+
+  async resolveSlot(kind, id) {
+    const r = await this.fetch("http://127.0.0.1/__edge/internal/resources", {
+      method: "POST", headers: { "x-edge-internal": this.secret, "content-type": "application/json" },
+      body: JSON.stringify({ kind, id }),
+    });
+    const body = await r.json();
+    if (r.status !== 200) throw new Error(`app Workers: cannot bind ${kind} ${id}: ${JSON.stringify(body)}`);
+    return body.slot;
   }
 
   async stop() {

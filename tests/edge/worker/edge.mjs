@@ -89,6 +89,16 @@ async function internal(req, env, parts) {
     const { results } = await stmt.all();
     return json(results.map((r) => ({ ...r, body: JSON.parse(r.body) })));
   }
+  if (parts[0] === "analytics" && req.method === "GET") {
+    // the data points app Workers wrote (worker/analytics.mjs), oldest first
+    const exists = await env.AE_STORE.prepare("SELECT 1 FROM sqlite_master WHERE name = 'points'").first();
+    if (!exists) return json([]);
+    const ds = url.searchParams.get("dataset");
+    const stmt = ds ? env.AE_STORE.prepare("SELECT * FROM points WHERE dataset = ?1 ORDER BY seq").bind(ds)
+      : env.AE_STORE.prepare("SELECT * FROM points ORDER BY seq");
+    const { results } = await stmt.all();
+    return json(results.map((r) => ({ dataset: r.dataset, worker: r.worker, timestamp: r.timestamp, ...JSON.parse(r.point) })));
+  }
   return json({ error: "no such internal route" }, 404);
 }
 
