@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Miniflare, Log, LogLevel } from "miniflare";
+// the local cluster's settings (scripts/pg-local.sh env), shared with the shop's loop test
+import { pgEnv } from "../../shop/test/harness.mjs";
 import {
   lsnToToken, isToken, lagBytes, tokenFromRequest, withToken, bookmarkFromRequest, tokenAfterCommit,
   tokenBeforeCommit, TOKEN_HEADER,
@@ -171,9 +173,10 @@ test("kvWaitFor: waits for a value whose commit_lsn reaches the token", async ()
   assert.equal((await wait({ key: "plain", token, timeout: 100 })).ok, false);
 });
 
-test("tokens from the real Postgres: after a commit, past the commit; before it, a floor", { skip: !process.env.DATABASE_URL && "no DATABASE_URL (scripts/pg-local.sh env)" }, async () => {
+const pg = pgEnv();
+test("tokens from the real Postgres: after a commit, past the commit; before it, a floor", { skip: pg.skip }, async () => {
   const { default: postgres } = await import("postgres");
-  const sql = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
+  const sql = postgres(pg.DATABASE_URL, { max: 1, onnotice: () => {} });
   try {
     await sql`CREATE TEMP TABLE lib_t (id int)`;
     let floor;
