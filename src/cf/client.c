@@ -5,6 +5,9 @@
  * wait for one), send, classify, and either return the response or sleep the
  * retry delay and go again. A 429 also pauses the shared budget until the
  * server's Retry-After, so other calls do not walk into the same wall.
+ * A target handle is a CfClient whose `root` is the client: cf_call sends
+ * through the root's connection and budget, counts on both, and reports each
+ * attempt to the root's observer under the handle's label.
  */
 #include "cf/client.h"
 
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "cf/api.h"
+#include "core/clock.h"
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -35,6 +39,12 @@ struct CfClient {
     bool own_rl;
     const NetClock *clock;
     CfClientStats stats;
+    CfClient *root;            /* a target handle's client; NULL on the client itself */
+    char *label;               /* a handle's target name */
+    CfClient *handles;         /* the client's handles (a list through next) */
+    CfClient *next;
+    CfObserver observe;        /* the client's */
+    void *observe_user;
 };
 
 static const LogCtx cf_log = {"cf", NULL, 0, false};
@@ -106,8 +116,14 @@ CfClient *cf_client_new(const char *base_url, const char *account_id, const Secr
 
 void cf_client_free(CfClient *c)
 {
-    if (!c)
+    if (!c || c->root)
         return;
+    while (c->handles) {
+        CfClient *h = c->handles;
+        c->handles = h->next;
+        free(h->label);
+        free(h);
+    }
     http_client_free(c->http);
     if (c->own_rl)
         ratelimit_free(c->rl);
@@ -118,6 +134,33 @@ void cf_client_free(CfClient *c)
 
 CfClientStats cf_client_stats(const CfClient *c) { return c->stats; }
 uint64_t cf_client_request_count(const CfClient *c) { return c->stats.requests; }
+
+CfClient *cf_client_for_target(CfClient *c, const char *label)
+{
+    if (c->root)
+        c = c->root;
+    for (CfClient *h = c->handles; h; h = h->next)
+        if (strcmp(h->label, label) == 0)
+            return h;
+    CfClient *h = xmalloc(sizeof *h);
+    *h = *c; /* base URL, account, token, options, budget and connection: borrowed from c */
+    memset(&h->stats, 0, sizeof h->stats);
+    h->own_rl = false;
+    h->root = c;
+    h->label = xstrdup(label);
+    h->handles = NULL;
+    h->next = c->handles;
+    c->handles = h;
+    return h;
+}
+
+void cf_client_observe(CfClient *c, CfObserver fn, void *user)
+{
+    if (c->root)
+        c = c->root;
+    c->observe = fn;
+    c->observe_user = user;
+}
 
 /* ---- the call loop ------------------------------------------------------ */
 
@@ -139,12 +182,29 @@ typedef struct CfCall {
 
 static uint64_t now_ms(const CfClient *c) { return c->clock->mono_ms(c->clock->user); }
 
+/* Count on the handle and on its client. */
+#define CF_COUNT(c, field, n)                                                                      \
+    do {                                                                                           \
+        (c)->stats.field += (n);                                                                   \
+        if ((c)->root)                                                                             \
+            (c)->root->stats.field += (n);                                                         \
+    } while (0)
+
 static void cf_pause(CfClient *c, uint64_t ms)
 {
     if (ms == 0)
         return;
     c->clock->sleep_ms(c->clock->user, ms);
-    c->stats.waited_ms += ms;
+    CF_COUNT(c, waited_ms, ms);
+}
+
+/* Tell the observer about one attempt (outcome NULL: none went out). */
+static void report(const CfClient *c, const char *outcome, int64_t started_us, unsigned attempt, bool throttled)
+{
+    const CfClient *root = c->root ? c->root : c;
+    if (root->observe)
+        root->observe(root->observe_user, c->label, outcome,
+                      outcome ? (double)(clock_mono_us() - started_us) / 1e6 : 0.0, attempt, throttled);
 }
 
 static void wipe_free(char *s)
@@ -178,6 +238,7 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
                             (unsigned long long)(ratelimit_window_ms(c->rl) / 1000u),
                             (unsigned long long)wait);
                     err->detail = 429;
+                    report(c, NULL, 0, attempt, true);
                     return false;
                 }
                 log_debug(&cf_log, "%s: waiting %llu ms for the api request budget", call->what,
@@ -205,9 +266,10 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
         http_response_free(resp);
         Err terr;
         err_clear(&terr);
+        int64_t sent_us = clock_mono_us();
         bool sent = http_do(c->http, &req, resp, &terr);
         wipe_free(auth);
-        c->stats.requests++;
+        CF_COUNT(c, requests, 1);
 
         RetryInput in = {0};
         CfEnvelope tmp;
@@ -221,21 +283,24 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             long status = resp->status;
             ray = http_response_header(resp, "cf-ray");
             if (status >= 200 && status < 300) {
-                if (!call->envelope || resp->body.len == 0)
-                    return true;
                 Err perr;
-                if (!cf_envelope_parse(resp->body.data, resp->body.len, env, &perr)) {
+                bool parsed = !call->envelope || resp->body.len == 0 ||
+                              cf_envelope_parse(resp->body.data, resp->body.len, env, &perr);
+                if (!parsed || !call->envelope || resp->body.len == 0 || env->success)
+                    report(c, parsed ? "ok" : "fatal", sent_us, attempt, false);
+                if (!parsed) {
                     *err = perr;
                     err_prefix(err, "%s", call->what);
                     http_response_free(resp);
                     return false;
                 }
-                if (env->success)
+                if (!call->envelope || resp->body.len == 0 || env->success)
                     return true;
                 tmp = *env;   /* success:false in a 2xx: classify like an error */
                 memset(env, 0, sizeof *env);
                 have_env = true;
             } else if (status == 404 && call->accept_404) {
+                report(c, "ok", sent_us, attempt, false);
                 return true;
             } else {
                 Err perr;
@@ -243,6 +308,7 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             }
             const char *mitigated = http_response_header(resp, "cf-mitigated");
             if (mitigated && strcmp(mitigated, "challenge") == 0) {
+                report(c, "fatal", sent_us, attempt, status == 429);
                 cf_envelope_free(&tmp);
                 err_set(err, ERR_CF_API,
                         "%s: blocked by a cloudflare waf challenge (http %ld%s%s); not retrying",
@@ -258,8 +324,9 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             if (have_env && !in.x_should_retry && cf_api_error_transient(&tmp))
                 in.x_should_retry = "true";
             if (status == 429)
-                c->stats.throttled++;
+                CF_COUNT(c, throttled, 1);
         }
+        report(c, retry_is_retryable(&in) ? "retryable" : "fatal", sent_us, attempt, sent && resp->status == 429);
         uint64_t elapsed = now_ms(c) - t0;
         RetryDecision d = retry_decide(&c->opts.retry, &in, attempt, elapsed,
                                        c->clock->wall_s(c->clock->user),
@@ -288,7 +355,7 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             log_debug(&cf_log, "%s: %s; retrying in %llu ms (attempt %u)", call->what, terr.msg,
                       (unsigned long long)d.delay_ms, attempt + 1);
         cf_envelope_free(&tmp);
-        c->stats.retries++;
+        CF_COUNT(c, retries, 1);
         cf_pause(c, d.delay_ms);
     }
 }

@@ -5,13 +5,16 @@
  *           budget (net/ratelimit, shared by every call of the client), the
  *           retry loop (net/retry) and the typed calls below, which split work
  *           into requests that respect every documented limit (cf/payload).
- *           Counters of requests made, retries and waits.
+ *           Counters of requests made, retries and waits. Per-target handles
+ *           over the one client, and telling an observer (set by the command:
+ *           `run` points it at its metrics) about every attempt, per target.
  * Not mine: what the targets write (pipeline), R2 (cf/r2: a different API,
  *           not counted against the REST budget).
  * Pure:     no (network, clock via NetClock).
- * Threads:  one thread at a time per CfClient. Give every REST target the same
- *           CfClient (or the same RateLimit via opts.shared_ratelimit) so they
- *           share the 1,200 / 5 min budget.
+ * Threads:  one thread at a time per CfClient and all its target handles. Give
+ *           every REST target the same CfClient (or a handle of it, or the same
+ *           RateLimit via opts.shared_ratelimit) so they share the 1,200 / 5 min
+ *           budget.
  * Secrets:  the token is sent only as `Authorization: Bearer` and never enters
  *           a message, log line or error; the debug trace masks it.
  *
@@ -70,8 +73,31 @@ CfClient *cf_client_new(const char *base_url, const char *account_id, const Secr
                         const CfClientOptions *opts, Err *err) WARN_UNUSED;
 void cf_client_free(CfClient *c);
 
+/* A handle's own figures; the client's count every handle's too. */
 CfClientStats cf_client_stats(const CfClient *c);
 uint64_t cf_client_request_count(const CfClient *c);
+
+/*
+ * A handle of c for one target (label "kv.cache"): the same connection, budget, retries and
+ * observer, each request reported under its label. Owned by c (freed with it; cf_client_free on
+ * a handle does nothing); the same label again gives the same handle. c may be a handle: its
+ * client is used.
+ */
+CfClient *cf_client_for_target(CfClient *c, const char *label);
+
+/*
+ * Told about every HTTP attempt of the client and its handles: target is the handle's label
+ * (NULL through the client itself); outcome "ok" (a 2xx with success, or an accepted 404),
+ * "retryable" (what the retry policy retries: 408, 409, 429, 5xx, transport errors, transient
+ * API errors - whether or not attempts were left) or "fatal" (any other answer); NULL when no
+ * request went out because the account's request budget ran out before the retry time did;
+ * seconds the attempt took; attempt 1 for the first try of a call, 2.. for its retries;
+ * throttled: a 429 answer, or the budget ran out. Called on the calling thread.
+ */
+typedef void (*CfObserver)(void *user, const char *target, const char *outcome, double seconds,
+                           unsigned attempt, bool throttled);
+/* Set (fn NULL: clear) the observer of c and all its handles. */
+void cf_client_observe(CfClient *c, CfObserver fn, void *user);
 
 /* Is the token valid? GET /accounts/ID/tokens/verify (an account-owned token), then
  * /user/tokens/verify (a user token) when the API refused the first. (doctor) */

@@ -74,6 +74,13 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
     return ok;
 }
 
+/* The run's metrics count every request of the REST targets, per target (cf_client_for_target). */
+static void observe_requests(void *client, Metrics *metrics)
+{
+    if (client)
+        cf_client_observe(client, metrics ? metrics_target_http : NULL, metrics);
+}
+
 int cmd_run(CliCtx *ctx, int argc, char **argv)
 {
     CliArgs a;
@@ -126,6 +133,8 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     opts.watch_table_count = opts.publication_table_count;
     opts.flush_interval_ms = cfg->run.flush_interval_ms;
     opts.status_interval_ms = cfg->run.status_interval_ms;
+    opts.on_metrics = observe_requests;
+    opts.on_metrics_user = ts.client;
     DeadLetter *dl = deadletter_new(cfg->state_dir); /* outlives the targets */
     for (size_t i = 0; i < ts.count; i++)
         ts.items[i]->deadletter = dl;

@@ -14,6 +14,10 @@
  * false) so a monitor acts before the next checkpoint invalidates the slot. A
  * slot retaining more WAL than source.max_retained_wal_bytes is a warning, exit 0. With --json an error is a JSON document too
  * ({"ok": false, "error": ...}) besides the one line on stderr.
+ *
+ * The live figures (the same as /metrics: lag, heartbeat, counters, requests per target) come
+ * from STATE_DIR/stats.json, which `run` rewrites every 2 s (metrics/stats); they are shown only
+ * while that run is alive ("run": {"running": true}), never as live when it stopped or died.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "daemon/walguard.h"
+#include "metrics/stats.h"
 #include "pg/conn.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/gap.h"
@@ -103,6 +108,85 @@ static void print_lagging(json_t *health)
                text_or_dash(h, "lagging_since"),
                (int)json_integer_value(json_object_get(h, "retries")),
                text_or_dash(h, "next_retry_at"), text_or_dash(h, "last_error"));
+    }
+}
+
+/* "run" (is one running, and since when are its figures) and "live" (its figures, null unless
+ * it runs) from STATE_DIR/stats.json. */
+static void live_figures(const Config *cfg, json_t *doc)
+{
+    Stats *st = xcalloc(1, sizeof *st);
+    bool found = false;
+    Err err;
+    int64_t now = clock_wall_us();
+    json_t *run = json_object(), *live = json_null();
+    if (!stats_read(cfg->state_dir, st, &found, &err)) {
+        json_object_set_new(run, "running", json_null());
+        json_object_set_new(run, "error", json_string(err.msg));
+    } else {
+        bool running = found && stats_live(st, now);
+        json_object_set_new(run, "running", json_boolean(running));
+        json_object_set_new(run, "pid", running ? json_integer(st->pid) : json_null());
+        json_object_set_new(run, "state", running ? json_string(st->state) : json_null());
+        json_object_set_new(run, "figures_at", found ? iso_time(st->written_at_us) : json_null());
+        if (running) {
+            live = stats_to_json(st);
+            const char *const run_keys[] = {"version", "running", "pid", "written_at", "written_at_unix_ms", "state"};
+            for (size_t i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++)
+                json_object_del(live, run_keys[i]);
+            int64_t hb_us = (int64_t)(st->heartbeat_unix * 1e6);
+            json_object_set_new(live, "last_heartbeat_at", iso_time(hb_us));
+            json_object_set_new(live, "heartbeat_age_seconds",
+                                hb_us > 0 ? json_real((double)(now - hb_us) / 1e6) : json_null());
+        }
+    }
+    json_object_set_new(doc, "run", run);
+    json_object_set_new(doc, "live", live);
+    free(st);
+}
+
+static double num_or(const json_t *obj, const char *key, double dflt)
+{
+    const json_t *v = json_object_get(obj, key);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static void print_live(const json_t *run, const json_t *live)
+{
+    const char *error = json_string_value(json_object_get(run, "error"));
+    if (error) {
+        printf("run                  unknown: %s\n", error);
+        return;
+    }
+    if (!json_is_true(json_object_get(run, "running"))) {
+        const char *at = json_string_value(json_object_get(run, "figures_at"));
+        printf("run                  not running%s%s%s\n", at ? " (its last figures are of " : "", at ? at : "",
+               at ? ")" : "");
+        return;
+    }
+    printf("run                  running (pid %lld, %s)\n", (long long)json_integer_value(json_object_get(run, "pid")),
+           json_string_value(json_object_get(run, "state")));
+    double lag_s = num_or(live, "lag_seconds", -1), lag_b = num_or(live, "lag_bytes", -1);
+    double hb_age = num_or(live, "heartbeat_age_seconds", -1);
+    char lag[48] = "- s (nothing applied yet)", bytes[32] = "- bytes", heartbeat[48] = "no heartbeat yet";
+    if (lag_s >= 0)
+        snprintf(lag, sizeof lag, "%.1f s", lag_s);
+    if (lag_b >= 0)
+        snprintf(bytes, sizeof bytes, "%.0f bytes", lag_b);
+    if (hb_age >= 0)
+        snprintf(heartbeat, sizeof heartbeat, "last heartbeat %.0f s ago", hb_age);
+    printf("live lag             %s, %s; %s\n", lag, bytes, heartbeat);
+    printf("live totals          %.0f transactions, %.0f changes, %.0f bytes spooled\n", num_or(live, "transactions", 0),
+           num_or(live, "changes", 0), num_or(live, "spool_bytes", 0));
+    const char *name;
+    json_t *t;
+    json_object_foreach(json_object_get(live, "targets"), name, t) {
+        const json_t *req = json_object_get(t, "requests");
+        printf("live %-15s %.0f flushes; requests %.0f ok, %.0f retryable, %.0f fatal; %.0f retries, %.0f "
+               "rate-limited, %.0f skipped%s\n",
+               name, num_or(t, "flushes", 0), num_or(req, "ok", 0), num_or(req, "retryable", 0),
+               num_or(req, "fatal", 0), num_or(t, "retries", 0), num_or(t, "rate_limited", 0),
+               num_or(t, "skipped", 0), json_is_true(json_object_get(t, "failing")) ? "; FAILING" : "");
     }
 }
 
@@ -234,6 +318,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         json_object_set_new(dead_obj, dead[i].target, json_integer((json_int_t)dead[i].lines));
     json_object_set_new(doc, "dead_letters", dead_obj);
     json_object_set(doc, "target_health", health);
+    live_figures(cfg, doc);
 
     if (as_json) {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -277,6 +362,7 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
                    dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
         print_lagging(health);
+        print_live(json_object_get(doc, "run"), json_object_get(doc, "live"));
         if (problem)
             printf("problem              %s\n", problem);
     }

@@ -334,7 +334,7 @@ static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
     *failed = false;
     int64_t started_us = clock_wall_us();
     bool flushed = t->ops->flush(t, err);
-    metrics_target_request(r->metrics, t->name, flushed ? "ok" : err_retryable(err) ? "retryable" : "fatal",
+    metrics_target_flush(r->metrics, t->name, flushed ? "ok" : err_retryable(err) ? "retryable" : "fatal",
                            (double)(clock_wall_us() - started_us) / 1e6);
     if (!flushed) {
         err_prefix_name(err, t->name);
@@ -909,7 +909,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
     if (ok) {
-        ok = metrics_start(cfg, r.target_names, count, &r.metrics, err);
+        ok = metrics_open(cfg, r.target_names, count, &r.metrics, err);
+        if (ok && opts->on_metrics)
+            opts->on_metrics(opts->on_metrics_user, r.metrics);
         for (size_t i = 0; r.metrics && i < count; i++)
             if (targets[i]->deadletter) /* one file for every target */
                 deadletter_observe(targets[i]->deadletter, metrics_skipped, r.metrics);
@@ -995,6 +997,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     for (size_t i = 0; r.metrics && i < count; i++)
         if (targets[i]->deadletter)
             deadletter_observe(targets[i]->deadletter, NULL, NULL);
+    if (r.metrics && opts->on_metrics)
+        opts->on_metrics(opts->on_metrics_user, NULL);
     metrics_stop(r.metrics);
     assembler_free(r.asm_);
     source_watch_free(r.watch);

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "core/err.h"
 #include "daemon/source_watch.h"
+#include "metrics/metrics.h"
 #include "pipeline/target.h"
 
 typedef struct RunOptions {
@@ -42,6 +43,11 @@ typedef struct RunOptions {
     /* The mapped tables, checked at every start and every status interval (daemon/source_watch). */
     const SourceWatchTable *watch_tables;
     size_t watch_table_count;
+    /* Called with the run's metrics once they exist and with NULL before they go, so the
+     * caller can feed them what the run cannot see (cli/cmd_run: the Cloudflare client's
+     * requests per target). May be NULL. */
+    void (*on_metrics)(void *user, Metrics *metrics);
+    void *on_metrics_user;
 } RunOptions;
 
 /*

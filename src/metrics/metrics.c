@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "metrics/page.h"
 #include "metrics/registry.h"
+#include "metrics/stats.h"
 #include "net/httpd.h"
 
 #define METRICS_ERRORS_KEPT 5
@@ -34,10 +37,16 @@ struct Metrics {
     MetricReg *reg;
     Httpd *httpd;
     LogCtx log;
+    bool stats_on;                 /* the stats file's writer thread runs (metrics_open) */
+    pthread_t stats_thread;
+    pthread_cond_t stats_wake;     /* with mu: the writer's sleep, cut short by metrics_stop */
+    bool stopping;
+    bool stats_warned;
     pthread_mutex_t mu;            /* the fields below */
     MetricsState state;
     char reason[256];
     double lag_seconds;            /* < 0: unknown */
+    double lag_bytes;              /* the slot's, < 0: not read yet */
     char wal_status[16];
     TargetState *targets;
     size_t target_count;
@@ -54,7 +63,7 @@ struct Metrics {
     MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
         *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
         *request_duration, *commit_to_durable, *spool_bytes, *skipped, *heartbeat, *target_failing, *snapshot_rows,
-        *warm_keys;
+        *warm_keys, *flushes, *flush_duration, *behind_retries;
 };
 
 static const double duration_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -102,16 +111,29 @@ static void register_families(Metrics *m)
     m->changes = metricreg_family(r, "wal2edge_changes_total", "Row changes delivered, by table and operation.",
                                   METRIC_COUNTER, l_table_op, NULL, 0);
     m->requests = metricreg_family(r, "wal2edge_target_requests_total",
-                                   "Durable writes (flushes) to a target by outcome (ok, retryable, fatal).",
+                                   "HTTP requests a REST target sent to the API, every attempt (retries included), "
+                                   "by the answer: ok, retryable (429, 5xx, transport error) or fatal.",
                                    METRIC_COUNTER, l_target_outcome, NULL, 0);
     m->retries = metricreg_family(r, "wal2edge_target_retries_total",
-                                  "Retries of a target that fell behind.", METRIC_COUNTER, l_target, NULL, 0);
+                                  "HTTP requests a REST target sent again after a retryable answer.", METRIC_COUNTER,
+                                  l_target, NULL, 0);
     m->rate_limited = metricreg_family(r, "wal2edge_target_rate_limited_total",
-                                       "Failed writes to a target that the API rate-limited (HTTP 429).",
+                                       "HTTP 429 answers a REST target got, and its calls that gave up waiting for "
+                                       "the account's request budget.",
                                        METRIC_COUNTER, l_target, NULL, 0);
     m->request_duration = metricreg_family(r, "wal2edge_target_request_duration_seconds",
-                                           "Duration of durable writes (flushes) to a target.", METRIC_HISTOGRAM,
-                                           l_target, duration_buckets, duration_bucket_count);
+                                           "Duration of each HTTP request (attempt) of a REST target.",
+                                           METRIC_HISTOGRAM, l_target, duration_buckets, duration_bucket_count);
+    m->flushes = metricreg_family(r, "wal2edge_target_flushes_total",
+                                  "Durable writes (flushes) to a target by outcome (ok, retryable, fatal); a REST "
+                                  "target's flush is one or more requests.",
+                                  METRIC_COUNTER, l_target_outcome, NULL, 0);
+    m->flush_duration = metricreg_family(r, "wal2edge_target_flush_duration_seconds",
+                                         "Duration of durable writes (flushes) to a target.", METRIC_HISTOGRAM,
+                                         l_target, duration_buckets, duration_bucket_count);
+    m->behind_retries = metricreg_family(r, "wal2edge_target_behind_retries_total",
+                                         "Flushes of a target that fell behind, tried again after its backoff.",
+                                         METRIC_COUNTER, l_target, NULL, 0);
     m->commit_to_durable = metricreg_family(r, "wal2edge_commit_to_durable_seconds",
                                             "Commit time in Postgres to durable in the target.", METRIC_HISTOGRAM,
                                             l_target, duration_buckets, duration_bucket_count);
@@ -142,6 +164,8 @@ static void register_families(Metrics *m)
         metric_add(m->requests, (const char *const[]){m->targets[i].name, "ok"}, 0);
         metric_add(m->retries, t, 0);
         metric_add(m->rate_limited, t, 0);
+        metric_add(m->flushes, (const char *const[]){m->targets[i].name, "ok"}, 0);
+        metric_add(m->behind_retries, t, 0);
         metric_set(m->target_failing, t, 0);
         metric_set(m->target_lag_bytes, t, 0);
     }
@@ -229,7 +253,7 @@ static char *render_page(Metrics *m)
         const char *const t[] = {m->targets[i].name};
         targets[i].name = m->targets[i].name;
         targets[i].lag_bytes = metric_value(m->target_lag_bytes, t);
-        targets[i].writes_ok = metric_value(m->requests, (const char *const[]){m->targets[i].name, "ok"});
+        targets[i].writes_ok = metric_value(m->flushes, (const char *const[]){m->targets[i].name, "ok"});
         targets[i].commit_to_durable_avg = metric_mean(m->commit_to_durable, t);
         targets[i].failing = failing[i];
     }
@@ -322,31 +346,126 @@ static void serve(void *user, const char *path, HttpdReply *reply)
     }
 }
 
-bool metrics_start(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err)
+static Metrics *metrics_new(const Config *cfg, const char *const *targets, size_t count)
 {
-    *out = NULL;
-    if (!cfg->metrics.listen)
-        return true;
     Metrics *m = xcalloc(1, sizeof *m);
     m->cfg = cfg;
     m->log.component = "metrics";
     m->lag_seconds = -1;
+    m->lag_bytes = -1;
     m->heartbeat_mono_s = -1;
     m->last_sample_ms = clock_mono_ms();
     pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->stats_wake, NULL);
     m->targets = xcalloc(count ? count : 1, sizeof *m->targets);
     m->target_count = count;
     for (size_t i = 0; i < count; i++)
         m->targets[i].name = xstrdup(targets[i]);
     m->reg = metricreg_new();
     register_families(m);
-    m->httpd = httpd_start(cfg->metrics.listen, serve, m, err);
-    if (!m->httpd) {
+    return m;
+}
+
+static bool serve_endpoint(Metrics *m, Err *err)
+{
+    m->httpd = httpd_start(m->cfg->metrics.listen, serve, m, err);
+    if (!m->httpd)
+        return false;
+    log_info(&m->log, "serving /metrics, /healthz, /readyz and / on %s (port %u)", m->cfg->metrics.listen,
+             httpd_port(m->httpd));
+    return true;
+}
+
+bool metrics_start(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err)
+{
+    *out = NULL;
+    if (!cfg->metrics.listen)
+        return true;
+    Metrics *m = metrics_new(cfg, targets, count);
+    if (!serve_endpoint(m, err)) {
         metrics_stop(m);
         return false;
     }
-    log_info(&m->log, "serving /metrics, /healthz, /readyz and / on %s (port %u)", cfg->metrics.listen,
-             httpd_port(m->httpd));
+    *out = m;
+    return true;
+}
+
+/* The figures `status` shows, from the same families /metrics serves. */
+static void collect(Metrics *m, bool running, Stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->running = running;
+    s->pid = (long)getpid();
+    s->written_at_us = clock_wall_us();
+    s->heartbeat_unix = metric_value(m->heartbeat, NULL);
+    s->transactions = metric_value(m->transactions, NULL);
+    s->changes = metric_sum(m->changes, 0, NULL);
+    s->spool_bytes = metric_value(m->spool_bytes, NULL);
+    s->target_count = m->target_count < STATS_MAX_TARGETS ? m->target_count : STATS_MAX_TARGETS;
+    for (size_t i = 0; i < s->target_count; i++) {
+        StatsTarget *t = &s->targets[i];
+        const char *name = m->targets[i].name;
+        const char *const l[] = {name};
+        snprintf(t->name, sizeof t->name, "%s", name);
+        t->requests_ok = metric_value(m->requests, (const char *const[]){name, "ok"});
+        t->requests_retryable = metric_value(m->requests, (const char *const[]){name, "retryable"});
+        t->requests_fatal = metric_value(m->requests, (const char *const[]){name, "fatal"});
+        t->retries = metric_value(m->retries, l);
+        t->rate_limited = metric_value(m->rate_limited, l);
+        t->flushes = metric_value(m->flushes, (const char *const[]){name, "ok"});
+        t->skipped = metric_sum(m->skipped, 0, name);
+        t->lag_bytes = metric_value(m->target_lag_bytes, l);
+    }
+    pthread_mutex_lock(&m->mu);
+    snprintf(s->state, sizeof s->state, "%s", state_name(m->state));
+    s->lag_seconds = m->lag_seconds;
+    s->lag_bytes = m->lag_bytes;
+    for (size_t i = 0; i < s->target_count; i++)
+        s->targets[i].failing = m->targets[i].failing[0] != '\0';
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void write_stats(Metrics *m, bool running)
+{
+    Stats *s = xcalloc(1, sizeof *s);
+    collect(m, running, s);
+    Err err;
+    if (!stats_write(m->cfg->state_dir, s, &err) && !m->stats_warned) {
+        m->stats_warned = true; /* once: status then says it has no live figures */
+        log_warn(&m->log, "%s (status cannot show the live figures)", err.msg);
+    }
+    free(s);
+}
+
+static void *stats_loop(void *arg)
+{
+    Metrics *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += STATS_INTERVAL_MS / 1000;
+        (void)pthread_cond_timedwait(&m->stats_wake, &m->mu, &until);
+        if (m->stopping)
+            break;
+        pthread_mutex_unlock(&m->mu);
+        write_stats(m, true);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+bool metrics_open(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err)
+{
+    Metrics *m = metrics_new(cfg, targets, count);
+    *out = NULL;
+    if (cfg->metrics.listen && !serve_endpoint(m, err)) {
+        metrics_stop(m);
+        return false;
+    }
+    write_stats(m, true); /* status sees this run from its first moment */
+    m->stats_on = pthread_create(&m->stats_thread, NULL, stats_loop, m) == 0;
     *out = m;
     return true;
 }
@@ -355,11 +474,20 @@ void metrics_stop(Metrics *m)
 {
     if (!m)
         return;
+    if (m->stats_on) {
+        pthread_mutex_lock(&m->mu);
+        m->stopping = true;
+        pthread_cond_signal(&m->stats_wake);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->stats_thread, NULL);
+        write_stats(m, false); /* the last figures, marked as a run that stopped */
+    }
     httpd_stop(m->httpd);
     metricreg_free(m->reg);
     for (size_t i = 0; i < m->target_count; i++)
         free(m->targets[i].name);
     free(m->targets);
+    pthread_cond_destroy(&m->stats_wake);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
@@ -398,12 +526,29 @@ void metrics_change(Metrics *m, const char *table, const char *op)
         metric_add(m->changes, (const char *const[]){table, op}, 1);
 }
 
-void metrics_target_request(Metrics *m, const char *target, const char *outcome, double seconds)
+void metrics_target_flush(Metrics *m, const char *target, const char *outcome, double seconds)
 {
     if (!m)
         return;
-    metric_add(m->requests, (const char *const[]){target, outcome}, 1);
-    metric_observe(m->request_duration, (const char *const[]){target}, seconds);
+    metric_add(m->flushes, (const char *const[]){target, outcome}, 1);
+    metric_observe(m->flush_duration, (const char *const[]){target}, seconds);
+}
+
+void metrics_target_http(void *metrics, const char *target, const char *outcome, double seconds, unsigned attempt,
+                         bool throttled)
+{
+    Metrics *m = metrics;
+    if (!m || !target)
+        return;
+    const char *const t[] = {target};
+    if (outcome) {
+        metric_add(m->requests, (const char *const[]){target, outcome}, 1);
+        metric_observe(m->request_duration, t, seconds);
+        if (attempt > 1)
+            metric_add(m->retries, t, 1);
+    }
+    if (throttled)
+        metric_add(m->rate_limited, t, 1);
 }
 
 void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us)
@@ -424,7 +569,7 @@ void metrics_skipped(void *metrics, const char *target, ErrCode code)
 void metrics_target_retry(Metrics *m, const char *target)
 {
     if (m)
-        metric_add(m->retries, (const char *const[]){target}, 1);
+        metric_add(m->behind_retries, (const char *const[]){target}, 1);
 }
 
 void metrics_target_failing(Metrics *m, const char *target, const Err *error)
@@ -432,9 +577,6 @@ void metrics_target_failing(Metrics *m, const char *target, const Err *error)
     if (!m)
         return;
     metric_set(m->target_failing, (const char *const[]){target}, error != NULL);
-    /* the client's own budget (detail 429) or the API's answer after its retries */
-    if (error && (error->detail == 429 || strstr(error->msg, "(http 429)")))
-        metric_add(m->rate_limited, (const char *const[]){target}, 1);
     pthread_mutex_lock(&m->mu);
     TargetState *t = target_state(m, target);
     if (t)
@@ -497,6 +639,8 @@ void metrics_slot(Metrics *m, const PgSlotFacts *s, const char *problem)
             metric_set(m->wal_status_f, (const char *const[]){m->cfg->source.slot, s->wal_status}, 1);
     }
     pthread_mutex_lock(&m->mu);
+    if (s->exists && s->flush_lag_bytes >= 0)
+        m->lag_bytes = (double)s->flush_lag_bytes;
     snprintf(m->wal_status, sizeof m->wal_status, "%s", s->exists ? s->wal_status : "");
     snprintf(m->slot_problem, sizeof m->slot_problem, "%s", problem ? problem : "");
     pthread_mutex_unlock(&m->mu);

@@ -4,7 +4,8 @@
  *
  * Owns:     the metric names (a contract: docs/operations.md; extend, never
  *           rename), the run's state as /healthz and /readyz see it, the routes
- *           of the endpoint.
+ *           of the endpoint, and keeping STATE_DIR/stats.json (metrics/stats)
+ *           up to date for `status` while `run` runs.
  * Not mine: the exposition format (metrics/registry), HTTP (net/httpd), the
  *           replication loop that reports here (daemon/run), reading the slot
  *           and judging its WAL (daemon/walguard).
@@ -41,6 +42,12 @@ typedef struct Metrics Metrics;
  * targets: the configured target names (the only values of the target label).
  */
 bool metrics_start(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err) WARN_UNUSED;
+/*
+ * For `run`: always made (the figures feed `status` too), the endpoint started when
+ * cfg->metrics.listen is set, and STATE_DIR/stats.json (metrics/stats) written now, every
+ * STATS_INTERVAL_MS by a thread of its own, and once more by metrics_stop (marked stopped).
+ */
+bool metrics_open(const Config *cfg, const char *const *targets, size_t count, Metrics **out, Err *err) WARN_UNUSED;
 void metrics_stop(Metrics *m);
 
 void metrics_set_state(Metrics *m, MetricsState state, const char *reason);
@@ -53,13 +60,19 @@ void metrics_change(Metrics *m, const char *table, const char *op);
 
 /* A flush (one durable write, a batch of requests for a REST target): outcome "ok",
  * "retryable" or "fatal"; seconds it took. */
-void metrics_target_request(Metrics *m, const char *target, const char *outcome, double seconds);
+void metrics_target_flush(Metrics *m, const char *target, const char *outcome, double seconds);
+/* One HTTP request of a REST target (each attempt, retries included): outcome "ok", "retryable"
+ * or "fatal", NULL when none went out (the account's request budget ran out); attempt 1 for a
+ * first try; throttled: the answer was a 429 or the budget ran out. A CfObserver (cf/client),
+ * set by `run` on its Cloudflare client. */
+void metrics_target_http(void *metrics, const char *target, const char *outcome, double seconds, unsigned attempt,
+                         bool throttled);
 /* The target made a transaction committed at commit_time_us (wall clock) durable. */
 void metrics_target_durable(Metrics *m, const char *target, int64_t commit_time_us);
 /* A change the target skipped (on_error skip): reason "too_large" (over a limit) or "refused"
  * (the destination refused it, e.g. a constraint). A DlObserver (pipeline/deadletter). */
 void metrics_skipped(void *metrics, const char *target, ErrCode code);
-/* The target is retried after falling behind. */
+/* The target is retried after falling behind (wal2edge_target_behind_retries_total). */
 void metrics_target_retry(Metrics *m, const char *target);
 /* error: why the target is failing (it falls behind alone), NULL once it takes writes again;
  * one that was an HTTP 429 counts as rate-limited. */

@@ -197,6 +197,19 @@ double metric_value(MetricFamily *f, const char *const *label_values)
     return v;
 }
 
+double metric_sum(MetricFamily *f, size_t label_index, const char *label_value)
+{
+    double sum = 0;
+    if (!f)
+        return 0;
+    pthread_mutex_lock(&f->reg->mu);
+    for (size_t i = 0; i < f->series_count; i++)
+        if (!label_value || (label_index < f->label_count && strcmp(f->series[i].values[label_index], label_value) == 0))
+            sum += f->series[i].value;
+    pthread_mutex_unlock(&f->reg->mu);
+    return sum;
+}
+
 double metric_mean(MetricFamily *f, const char *const *label_values)
 {
     double sum;

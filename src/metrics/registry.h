@@ -47,6 +47,9 @@ void metric_observe(MetricFamily *f, const char *const *label_values, double val
 void metric_clear(MetricFamily *f);
 /* The value of a counter or gauge series, 0 when it does not exist (tests, the status page). */
 double metric_value(MetricFamily *f, const char *const *label_values);
+/* The sum of a counter's or gauge's series whose label number label_index has label_value (every
+ * series when label_value is NULL): changes of every table, skipped changes of every reason. */
+double metric_sum(MetricFamily *f, size_t label_index, const char *label_value);
 /* A histogram series' mean (sum / count), -1 when it has no observation. */
 double metric_mean(MetricFamily *f, const char *const *label_values);
 

@@ -6,6 +6,7 @@
  */
 #include "targets/registry.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "targets/d1_embedded.h"
@@ -57,9 +58,14 @@ static CfClient *shared_client(TargetSet *ts, const Config *cfg, const ConfigTar
     if (!ts->client)
         ts->client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
                                    cfg->cloudflare.api_token, opts, err);
-    if (!ts->client)
+    if (!ts->client) {
         err_prefix(err, "%s.%s (%s)", target_kind_name(t->kind), t->name, t->remote_id);
-    return ts->client;
+        return NULL;
+    }
+    /* the target's own handle: its requests are counted under its name (metrics) */
+    char label[256];
+    snprintf(label, sizeof label, "%s.%s", target_kind_name(t->kind), t->name);
+    return cf_client_for_target(ts->client, label);
 }
 
 bool registry_build(TargetSet *ts, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,

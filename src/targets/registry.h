@@ -28,7 +28,8 @@
 typedef struct TargetSet {
     Target *items[REGISTRY_MAX_TARGETS];
     size_t count;
-    CfClient *client;          /* the REST targets' shared client, made on first need; owned */
+    CfClient *client;          /* the REST targets' shared client, made on first need; owned. Each
+                                  target gets its own handle of it (cf_client_for_target) */
 } TargetSet;
 
 typedef struct RegistryWant {

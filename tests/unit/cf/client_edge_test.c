@@ -10,6 +10,7 @@
 
 #define D1_DB "w2e-cfclient-d1"
 #define D1_FAULT_DB "w2e-cfclient-d1-faults"
+#define D1_OBSERVED_DB "w2e-cfclient-d1-observed"
 #define KV_NS "w2e-cfclient-kv"
 #define QUEUE "w2e-cfclient-queue"
 
@@ -368,17 +369,27 @@ Test(cf_edge, exhausted_retries_give_a_retryable_error, .timeout = 60)
     done(c);
 }
 
-Test(cf_edge, the_client_budget_spaces_requests, .timeout = 60)
+/* A client whose own request budget is `requests` per `window_ms`; max_total_ms 0: the default. */
+static CfClient *budget_client(unsigned requests, uint64_t window_ms, uint64_t max_total_ms)
 {
     EDGE_SKIP_UNLESS_UP();
     g_token = secret_new(edge_env("CLOUDFLARE_API_TOKEN"));
     CfClientOptions o;
     cf_client_options_default(&o);
-    o.rate_requests = 2;
-    o.rate_window_ms = 1000;
+    o.rate_requests = requests;
+    o.rate_window_ms = window_ms;
+    if (max_total_ms)
+        o.retry.max_total_ms = max_total_ms;
     Err e;
-    CfClient *c = cf_client_new(edge_env("CLOUDFLARE_API_BASE_URL"),
-                                edge_env("CLOUDFLARE_ACCOUNT_ID"), g_token, &o, &e);
+    CfClient *c = cf_client_new(edge_env("CLOUDFLARE_API_BASE_URL"), edge_env("CLOUDFLARE_ACCOUNT_ID"), g_token, &o, &e);
+    cr_assert_not_null(c, "%s", e.msg);
+    return c;
+}
+
+Test(cf_edge, the_client_budget_spaces_requests, .timeout = 60)
+{
+    CfClient *c = budget_client(2, 1000, 0);
+    Err e;
     uint64_t t0 = edge_now_ms();
     for (int i = 0; i < 5; i++)
         cr_assert(cf_token_verify(c, &e), "%s", e.msg);
@@ -386,5 +397,78 @@ Test(cf_edge, the_client_budget_spaces_requests, .timeout = 60)
     cr_assert_geq(took, 2000, "5 requests at 2/s need at least 2 s (took %llu)",
                   (unsigned long long)took);
     cr_assert_geq(cf_client_stats(c).waited_ms, 1900);
+    done(c);
+}
+
+/* What an observer of the client saw: one line per attempt, "target outcome attempt throttled". */
+typedef struct Seen {
+    char lines[16][96];
+    size_t n;
+} Seen;
+
+static void record_attempt(void *user, const char *target, const char *outcome, double seconds, unsigned attempt,
+                           bool throttled)
+{
+    Seen *seen = user;
+    cr_assert_geq(seconds, 0);
+    if (seen->n < 16)
+        snprintf(seen->lines[seen->n++], 96, "%s %s %u%s", target ? target : "-", outcome ? outcome : "none",
+                 attempt, throttled ? " throttled" : "");
+}
+
+Test(cf_edge, each_attempt_is_reported_under_its_targets_label, .timeout = 60)
+{
+    CfClient *c = edge_client();
+    Seen seen = {.n = 0};
+    cf_client_observe(c, record_attempt, &seen);
+    CfClient *d1 = cf_client_for_target(c, "d1.app");
+    CfClient *q = cf_client_for_target(c, "queues.changes");
+    cr_assert_eq(cf_client_for_target(c, "d1.app"), d1, "one handle per label");
+    cr_assert_eq(cf_client_for_target(q, "d1.app"), d1, "a handle's handle is the client's");
+    edge_add_fault("[{\"path\":\"/d1/database/" D1_OBSERVED_DB "/\",\"status\":429,\"retry_after\":0,\"count\":1},"
+                   "{\"path\":\"/d1/database/" D1_OBSERVED_DB "/\",\"status\":500,\"count\":1}]");
+    CfD1Stmt s = {"SELECT 1 AS one", NULL, 0};
+    CfD1Result r;
+    Err e;
+    cr_assert(cf_d1_batch(d1, D1_OBSERVED_DB, &s, 1, &r, &e), "%s", e.msg);
+    cf_d1_result_free(&r);
+    CfD1Stmt bad = {"SELEC nonsense", NULL, 0};
+    cr_assert_not(cf_d1_batch(d1, D1_OBSERVED_DB, &bad, 1, &r, &e), "a 400 is not retried");
+    CfQueueMsg m = {"{\"n\":1}", 7, CF_QUEUE_JSON, -1};
+    cr_assert(cf_queue_send(q, QUEUE, &m, &e), "%s", e.msg);
+    cr_assert(cf_token_verify(c, &e), "%s", e.msg);
+    cr_assert_eq(seen.n, 6, "six attempts, got %zu", seen.n);
+    cr_assert_str_eq(seen.lines[0], "d1.app retryable 1 throttled");
+    cr_assert_str_eq(seen.lines[1], "d1.app retryable 2");
+    cr_assert_str_eq(seen.lines[2], "d1.app ok 3");
+    cr_assert_str_eq(seen.lines[3], "d1.app fatal 1");
+    cr_assert_str_eq(seen.lines[4], "queues.changes ok 1");
+    cr_assert_str_eq(seen.lines[5], "- ok 1", "the client itself reports no label");
+    CfClientStats ds = cf_client_stats(d1), cs = cf_client_stats(c);
+    cr_assert_eq(ds.requests, 4);
+    cr_assert_eq(ds.retries, 2);
+    cr_assert_eq(ds.throttled, 1);
+    cr_assert_eq(cf_client_stats(q).requests, 1);
+    cr_assert_eq(cs.requests, 6, "the client counts its handles' requests too");
+    cf_client_free(d1); /* a handle: nothing happens, the client frees it */
+    cf_client_observe(c, NULL, NULL);
+    cr_assert(cf_token_verify(c, &e), "%s", e.msg);
+    cr_assert_eq(seen.n, 6, "no observer, no report");
+    done(c);
+}
+
+Test(cf_edge, a_call_that_runs_out_of_budget_is_reported_as_throttled, .timeout = 60)
+{
+    CfClient *c = budget_client(1, 60000, 200);
+    Err e;
+    Seen seen = {.n = 0};
+    cf_client_observe(c, record_attempt, &seen);
+    CfClient *kv = cf_client_for_target(c, "kv.cache");
+    cr_assert(cf_token_verify(kv, &e), "%s", e.msg);
+    cr_assert_not(cf_token_verify(kv, &e), "the budget of 1 request a minute is used up");
+    cr_assert_eq(e.detail, 429, "%s", e.msg);
+    cr_assert_eq(seen.n, 2);
+    cr_assert_str_eq(seen.lines[0], "kv.cache ok 1");
+    cr_assert_str_eq(seen.lines[1], "kv.cache none 1 throttled", "no request went out");
     done(c);
 }

@@ -118,3 +118,19 @@ Test(registry, special_values_clear_and_the_series_cap)
     free(text);
     metricreg_free(reg);
 }
+
+Test(registry, sum_over_one_label)
+{
+    MetricReg *reg = metricreg_new();
+    static const char *const labels[] = {"target", "reason", NULL};
+    MetricFamily *f = metricreg_family(reg, "w_skipped_total", "Skipped.", METRIC_COUNTER, labels, NULL, 0);
+    metric_add(f, (const char *const[]){"d1.app", "too_large"}, 2);
+    metric_add(f, (const char *const[]){"d1.app", "refused"}, 3);
+    metric_add(f, (const char *const[]){"kv.cache", "refused"}, 5);
+    cr_assert_float_eq(metric_sum(f, 0, "d1.app"), 5, 0);
+    cr_assert_float_eq(metric_sum(f, 1, "refused"), 8, 0);
+    cr_assert_float_eq(metric_sum(f, 0, NULL), 10, 0);
+    cr_assert_float_eq(metric_sum(f, 0, "queues.x"), 0, 0);
+    cr_assert_float_eq(metric_sum(f, 7, "d1.app"), 0, 0, "no such label");
+    metricreg_free(reg);
+}
