@@ -15,6 +15,7 @@
 import { parsePosition, comparePositions, PositionError } from "./position.mjs";
 
 const DEFAULT_BUFFER = 1000;
+const MAX_CHANGE_BYTES = 1 << 20; // a WebSocket message is at most 1 MiB
 const LATE = 1e-7; // below the step between two indexes (1e-6 at most, docs/events.md)
 
 const SCHEMA = [
@@ -29,6 +30,7 @@ export function bufferSize(env) {
   return n;
 }
 
+const utf8 = new TextEncoder();
 const json = (status, body) => Response.json(body, { status });
 
 export class LiveChannel {
@@ -94,7 +96,12 @@ export class LiveChannel {
         }
         const late = head !== null && comparePositions(p, head) < 0;
         if (!late) head = p;
-        const msg = JSON.stringify({ type: "change", ...c, ...(late ? { late: true } : {}) });
+        let msg = JSON.stringify({ type: "change", ...c, ...(late ? { late: true } : {}) });
+        if (msg.length * 3 > MAX_CHANGE_BYTES && utf8.encode(msg).length > MAX_CHANGE_BYTES) {
+          // over a WebSocket message (and a SQLite row): the subscriber reads the row from D1
+          msg = JSON.stringify({ type: "change", pos: c.pos, op: c.op, table: c.table, key: c.key, row: null, before: null,
+                                 commit_ts_ms: c.commit_ts_ms, oversize: true, ...(late ? { late: true } : {}) });
+        }
         this.sql.exec("INSERT INTO changes (id, head_lsn, head_ord, head, late, msg) VALUES (?, ?, ?, ?, ?, ?)", p.text, head.lsn, head.ord, head.text, late ? 1 : 0, msg);
         out.push(msg);
       }

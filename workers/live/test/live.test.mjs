@@ -37,6 +37,7 @@ before(async () => {
         modulesRoot: WORKERS,
         compatibilityDate: "2025-04-01",
         d1Databases: { DB: "app" },
+        r2Buckets: { CLAIMS: "lake" },
         analyticsEngineDatasets: { ANALYTICS: { dataset: "wal2edge_replication" } },
         durableObjects: { LIVE: { className: "LiveChannel", scriptName: "wal2edge-live", useSQLite: true } },
         queueProducers: { Q: { queueName: "changes" } },
@@ -221,6 +222,33 @@ test("LIVE_CHANNELS: a key-prefix channel gets only its rows, the table's channe
   assert.deepEqual(a.changes().map((m) => m.key.id), [1, 3, 5]);
   assert.deepEqual(b.changes().map((m) => m.key.id), [2, 4]);
   await Promise.all([all, a, b].map((s) => s.close()));
+});
+
+test("a change over a WebSocket message's 1 MiB comes without its row, marked oversize", async () => {
+  const s = await subscriber("public.big");
+  const db = await mf.getD1Database("DB", "consumer");
+  await db.exec("CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT)");
+  // over the queue's message limit, so wal2edge sends it claim-checked through R2
+  const full = ev("big", 0x9000, 1, 0, "é".repeat(600_000));
+  await (await mf.getR2Bucket("CLAIMS", "consumer")).put("claims/big-1.json", JSON.stringify(full));
+  const pointer = { ...full, before: undefined, after: undefined, claim_check: { bucket: "lake", key: "claims/big-1.json" } };
+  await send([pointer, ev("big", 0x9100, 2)]);
+  await until("2 changes", () => s.changes().length >= 2);
+  const [big, small] = s.changes();
+  assert.deepEqual(big, { type: "change", pos: full.id, op: "c", table: "public.big", key: { id: 1 }, row: null, before: null,
+                          commit_ts_ms: full.source.ts_ms, oversize: true });
+  assert.equal(small.row.v, "v2");
+  assert.equal((await db.prepare("SELECT length(v) AS n FROM big WHERE id = 1").first()).n, 600_000, "D1 has the whole row");
+  await s.close();
+});
+
+test("a message that cannot be applied is retried and counted in double2", async () => {
+  await send([ev("nosuchtable", 0xa000, 1)]);
+  const worker = await mf.getWorker("consumer");
+  await until("a retry counted", async () => {
+    const points = await (await worker.fetch("http://consumer/points")).json();
+    return points.some((p) => p.blobs[0] === "public.nosuchtable" && p.doubles[1] >= 1 && p.doubles[0] === 0);
+  });
 });
 
 test("the page is plain HTML with its script inline and no external asset", async () => {

@@ -223,6 +223,7 @@ export function makeConsumer(options = {}) {
         await db.batch(GUARD_DDL.map((sql) => ({ sql })));
         ready = true;
       }
+      const channels = env.LIVE ? parseChannelMap(env.LIVE_CHANNELS) : null; // a bad var fails the batch here
       const applied = []; // { m, ev, at }: applied to D1, acked once published live
       const retried = [];   // tables of the messages retried
       const retry = (m, body) => {
@@ -241,9 +242,8 @@ export function makeConsumer(options = {}) {
         }
       }
       // a message whose change did not reach its live channels is retried: D1's guard skips it
-      // the second time and the channel drops the duplicate, so every subscriber gets it once
-      const live = env.LIVE;
-      const failed = live && applied.length ? await publishLive(live, parseChannelMap(env.LIVE_CHANNELS), applied.map((a) => a.ev)) : new Set();
+      // the second time and the channel drops the duplicate
+      const failed = channels && applied.length ? await publishLive(env.LIVE, channels, applied.map((a) => a.ev)) : new Set();
       for (const a of applied) {
         if (failed.has(a.ev)) retry(a.m, a.ev);
         else a.m.ack();
@@ -332,7 +332,13 @@ function channelsOf(map, ev) {
 
 function parseChannelMap(text) {
   if (!text) return {};
-  const map = JSON.parse(text);
+  let map;
+  try {
+    map = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`LIVE_CHANNELS is not JSON: ${e.message}`);
+  }
+  if (!map || typeof map !== "object" || Array.isArray(map)) throw new Error(`LIVE_CHANNELS must be an object {"schema.table": ["channel template", ...]}`);
   for (const [k, v] of Object.entries(map)) {
     if (!Array.isArray(v) || v.some((t) => typeof t !== "string")) throw new Error(`LIVE_CHANNELS["${k}"] must be a list of channel templates`);
   }
