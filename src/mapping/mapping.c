@@ -206,6 +206,25 @@ static bool load_on_error(Ld *ld, const JsoncNode *obj, const char *parent, MapO
 
 const char *mapping_on_error_name(MapOnError e) { return e == MAP_ON_ERROR_SKIP ? "skip" : "stop"; }
 
+/* "on_schema_change": "evolve" | "stop" of the mapping (absent: evolve; docs/schema-changes.md). */
+static bool load_on_schema_change(Ld *ld, const JsoncNode *root, MapOnSchemaChange *out)
+{
+    *out = MAP_SCHEMA_EVOLVE;
+    const JsoncMember *m = jsonc_member(root, "on_schema_change");
+    if (!m)
+        return true;
+    if (!expect_type(ld, m->value, JSONC_STRING, "on_schema_change"))
+        return false;
+    if (strcmp(m->value->text, "stop") == 0)
+        *out = MAP_SCHEMA_STOP;
+    else if (strcmp(m->value->text, "evolve") != 0)
+        return fail(ld, m->value->line, m->value->col, "on_schema_change",
+                    "\"%s\" is not an on_schema_change policy (use \"evolve\" or \"stop\")", m->value->text);
+    return true;
+}
+
+const char *mapping_on_schema_change_name(MapOnSchemaChange p) { return p == MAP_SCHEMA_STOP ? "stop" : "evolve"; }
+
 static bool load_d1(Ld *ld, const JsoncNode *node, Mapping *mp)
 {
     if (!expect_type(ld, node, JSONC_OBJECT, "d1"))
@@ -501,9 +520,9 @@ bool mapping_set_add_text(MappingSet *set, const Config *cfg, const char *text, 
         return false;
     mp.file = xstrdup(path);
     const JsoncNode *root = mp.root;
-    static const char *const keys[] = {"table", "d1", "kv", "queue", "snapshot", NULL};
+    static const char *const keys[] = {"table", "d1", "kv", "queue", "snapshot", "on_schema_change", NULL};
     bool ok = expect_type(&ld, root, JSONC_OBJECT, "") && check_keys(&ld, root, "", keys) &&
-              load_source(&ld, root, &mp);
+              load_source(&ld, root, &mp) && load_on_schema_change(&ld, root, &mp.on_schema_change);
     const JsoncMember *m;
     if (ok && (m = jsonc_member(root, "d1")))
         ok = load_d1(&ld, m->value, &mp);

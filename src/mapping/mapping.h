@@ -38,6 +38,13 @@ typedef enum {
     MAP_ON_ERROR_SKIP,         /* the change goes to the dead-letter file (pipeline/deadletter) */
 } MapOnError;
 
+/* "on_schema_change" of a mapping: what a schema change of its table does to its
+ * targets (docs/schema-changes.md). */
+typedef enum {
+    MAP_SCHEMA_EVOLVE = 0,     /* default: the targets follow the new shape */
+    MAP_SCHEMA_STOP,           /* the mapping stops, naming the change and the way back */
+} MapOnSchemaChange;
+
 /* A "from": "to" pair ("rename" and "types"). */
 typedef struct MapPair {
     char *key;
@@ -89,6 +96,7 @@ typedef struct Mapping {
     MapOnError queue_on_error; /* "queue": {"on_error": ...} */
     char *snapshot_bucket;     /* "snapshot": {"bucket": NAME, "prefix": P} */
     char *snapshot_prefix;     /* NULL when absent */
+    MapOnSchemaChange on_schema_change;
     JsoncNode *root;           /* owned parse tree */
 } Mapping;
 
@@ -118,6 +126,8 @@ bool mapping_selected(const Mapping *m, char **names, size_t n);
 
 /* "stop" or "skip". */
 const char *mapping_on_error_name(MapOnError e);
+/* "evolve" or "stop". */
+const char *mapping_on_schema_change_name(MapOnSchemaChange p);
 
 /* Whether the D1 part of m excludes Postgres column `col`. */
 bool mapping_d1_excludes(const Mapping *m, const char *col);

@@ -184,6 +184,28 @@ Test(mapping, on_error_per_target_section)
                  "\"skip\")");
 }
 
+Test(mapping, on_schema_change_per_mapping)
+{
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, "{\"table\": \"a.b\", \"d1\": {\"database\": \"app\"}}", &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_eq(set->items[0].on_schema_change, MAP_SCHEMA_EVOLVE, "the default is evolve");
+    cr_expect_str_eq(mapping_on_schema_change_name(set->items[0].on_schema_change), "evolve");
+    mapping_set_free(set);
+    set = parse_one(cfg, "{\"table\": \"a.b\", \"on_schema_change\": \"stop\", \"d1\": {\"database\": \"app\"}}",
+                    &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_eq(set->items[0].on_schema_change, MAP_SCHEMA_STOP);
+    mapping_set_free(set);
+    config_free(cfg);
+    expect_error("{\"table\": \"a.b\", \"on_schema_change\": \"ignore\", \"d1\": {\"database\": \"app\"}}",
+                 "mappings/t.jsonc:1:38: on_schema_change: \"ignore\" is not an on_schema_change policy (use "
+                 "\"evolve\" or \"stop\")");
+    expect_error("{\"table\": \"a.b\", \"on_schema_change\": 1, \"d1\": {\"database\": \"app\"}}",
+                 "mappings/t.jsonc:1:38: on_schema_change: expected a string, got number");
+}
+
 Test(mapping, two_writers_of_one_d1_table_name_both_files)
 {
     Config *cfg = test_config();

@@ -12,15 +12,9 @@
 
 static DdlMsg parse_fixture(const char *name)
 {
-    char rel[128];
-    snprintf(rel, sizeof rel, "ddl/%s.json", name);
-    size_t n = 0;
-    uint8_t *text = read_fixture(rel, &n);
-    cr_assert_not_null(text, "fixture %s", rel);
     DdlMsg m;
     Err err;
-    cr_assert(ddlmsg_parse(text, n, &m, &err), "%s: %s", rel, err.msg);
-    free(text);
+    cr_assert(ddl_fixture(name, &m, &err), "%s: %s", name, err.msg);
     return m;
 }
 

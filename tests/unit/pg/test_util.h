@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg/ddlmsg.h"
+
 /* Decode hex (spaces ignored) into a malloc'd buffer; *n = byte count. */
 static inline uint8_t *hex_bytes(const char *hex, size_t *n)
 {
@@ -55,6 +57,20 @@ static inline uint8_t *read_fixture(const char *rel, size_t *n)
     buf[got] = 0;
     *n = got;
     return buf;
+}
+
+/* The DDL capture message of fixture ddl/<name>.json (captured from PostgreSQL 15); false if unreadable. */
+static inline bool ddl_fixture(const char *name, DdlMsg *out, Err *err)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "ddl/%s.json", name);
+    size_t n = 0;
+    uint8_t *text = read_fixture(rel, &n);
+    if (!text)
+        return err_set(err, ERR_IO, "fixture %s is missing", rel);
+    bool ok = ddlmsg_parse(text, n, out, err);
+    free(text);
+    return ok;
 }
 
 #endif
