@@ -27,4 +27,5 @@ module "wal2edge" {
   hyperdrive_password = var.origin_password
   token_allowed_ips   = var.bridge_ips
   token_owner         = var.bridge_token_owner
+  shop_script_path    = var.shop_script_path
 }

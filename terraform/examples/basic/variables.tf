@@ -44,3 +44,9 @@ variable "bridge_token_owner" {
   type        = string
   default     = "account"
 }
+
+variable "shop_script_path" {
+  description = "The demo shop's bundle (npm run build:shop: ../../../workers/shop/dist/index.js), or null for no shop; needs origin."
+  type        = string
+  default     = null
+}

@@ -96,3 +96,31 @@ resource "cloudflare_hyperdrive_config" "origin" {
     }
   }
 }
+
+# The demo shop Worker (workers/shop): it imports postgres.js, so it is deployed as wrangler's
+# bundle (`npm run build:shop` writes workers/shop/dist/index.js); products from KV, orders from
+# D1, new orders through the Hyperdrive config above (docs/workers.md).
+resource "cloudflare_workers_script" "shop" {
+  count               = var.shop_script_path == null ? 0 : 1
+  account_id          = var.account_id
+  script_name         = "${var.name_prefix}-shop"
+  content_file        = var.shop_script_path
+  content_sha256      = filesha256(var.shop_script_path)
+  main_module         = "index.js"
+  compatibility_date  = "2025-04-01"
+  compatibility_flags = ["nodejs_compat"]
+  bindings = [
+    { name = "DB", type = "d1", id = try(cloudflare_d1_database.db[var.shop_d1_database].id, null) },
+    { name = "CACHE", type = "kv_namespace", namespace_id = cloudflare_workers_kv_namespace.cache.id },
+    { name = "HYPERDRIVE", type = "hyperdrive", id = one(cloudflare_hyperdrive_config.origin[*].id) },
+    { name = "SHOP_METRICS", type = "analytics_engine", dataset = var.shop_dataset },
+    { name = "WAL2EDGE_SLOT", type = "plain_text", text = var.shop_slot },
+    { name = "WAIT_TIMEOUT_MS", type = "plain_text", text = tostring(var.shop_wait_timeout_ms) },
+  ]
+  lifecycle {
+    precondition {
+      condition     = var.hyperdrive != null && contains(var.d1_databases, var.shop_d1_database)
+      error_message = "the shop needs hyperdrive set (it writes orders through it) and shop_d1_database one of d1_databases."
+    }
+  }
+}

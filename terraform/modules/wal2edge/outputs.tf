@@ -94,3 +94,8 @@ output "wrangler_d1_config" {
     }]
   })
 }
+
+output "shop_script_name" {
+  description = "The demo shop Worker's name, or null."
+  value       = one(cloudflare_workers_script.shop[*].script_name)
+}

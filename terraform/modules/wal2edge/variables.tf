@@ -146,3 +146,37 @@ variable "token_owner" {
     error_message = "token_owner must be \"account\" or \"user\"."
   }
 }
+
+variable "shop_script_path" {
+  description = "The demo shop Worker's bundle (workers/shop/dist/index.js after `npm run build:shop`); null deploys no shop."
+  type        = string
+  default     = null
+}
+
+variable "shop_d1_database" {
+  description = "Which of d1_databases the shop reads orders from (binding DB)."
+  type        = string
+  default     = "app"
+}
+
+variable "shop_slot" {
+  description = "wal2edge's source.slot: whose checkpoint the shop waits on (WAL2EDGE_SLOT)."
+  type        = string
+  default     = "wal2edge"
+}
+
+variable "shop_dataset" {
+  description = "The Analytics Engine dataset of the shop's per-request data points (SHOP_METRICS)."
+  type        = string
+  default     = "wal2edge_shop"
+}
+
+variable "shop_wait_timeout_ms" {
+  description = "How long a shop read waits for the client's token (WAIT_TIMEOUT_MS)."
+  type        = number
+  default     = 3000
+  validation {
+    condition     = var.shop_wait_timeout_ms >= 0 && var.shop_wait_timeout_ms <= 30000
+    error_message = "shop_wait_timeout_ms must be 0-30000."
+  }
+}

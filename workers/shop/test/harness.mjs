@@ -97,7 +97,8 @@ export async function startLoop({ name, flushIntervalMs = 200, fenceIntervalMs =
     queues: { changes: {} },
     r2: { lake: {} },
     mappings: ["mappings/*.jsonc"],
-    run: { flush_interval_ms: flushIntervalMs, fence_interval_ms: fenceIntervalMs },
+    // fenceIntervalMs null: the config's default
+    run: { flush_interval_ms: flushIntervalMs, ...(fenceIntervalMs === null ? {} : { fence_interval_ms: fenceIntervalMs }) },
   }, null, 1));
   const env = { ...process.env, ...pg, DATABASE_URL: dbUrl, PGDATABASE: db,
     CLOUDFLARE_API_BASE_URL: edge.info.CLOUDFLARE_API_BASE_URL, CLOUDFLARE_ACCOUNT_ID: edge.info.CLOUDFLARE_ACCOUNT_ID,
