@@ -63,6 +63,11 @@ for i in $(seq 1 90); do
 done
 if [ "$got" = "$want" ]; then pass "D1 equals Postgres ($(echo "$want" | wc -l) rows) after redelivery and a SIGKILL"; else
     fail "D1 differs from Postgres"; diff <(echo "$want") <(echo "$got") | head -20 >&2; fi
+# the consumer's checkpoint, written in the same D1 batch as the rows: the newest event delivered
+top=$(curl -s "$ADMIN/queues/e2e-changes/delivered" | jq '[.[] | .body.source.lsn] | max')
+cp=$(d1 "SELECT lsn FROM _wal2edge_consumer WHERE queue = 'e2e-changes'" | jq '.result[0].results[0].lsn')
+[ "$cp" = "$top" ] && pass "the consumer's checkpoint is at the newest event's commit LSN ($top)" ||
+    fail "consumer checkpoint $cp, newest event delivered $top"
 dups=$(curl -s "$ADMIN/queues/e2e-changes/delivered" | jq '[.[] | .body.id] | length - (unique | length)')
 [ "$dups" -gt 0 ] && pass "the consumer saw $dups redelivered events and ignored them" ||
     echo "note: no duplicate delivery happened this time"

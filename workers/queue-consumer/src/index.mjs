@@ -5,8 +5,10 @@
 // under a per-row guard: the table _wal2edge_rows remembers, for each (table, key), the
 // position (commit LSN, index in the transaction) of the last event applied to it. An
 // event at or before that position is a duplicate or arrived late, and is skipped. The
-// check, the change and the guard update run in one D1 batch (one transaction), so a
-// crash or a redelivery can never apply an event twice or half-way. Deletes leave their
+// checks, changes and guard updates of all of a queue batch's messages, and the consumer's
+// checkpoint (_wal2edge_consumer), run in one D1 batch (one transaction, one subrequest), so
+// a crash or a redelivery can never apply an event twice or half-way, and consumers running
+// concurrently (max_concurrency > 1) converge whatever the interleaving (docs/scale.md). Deletes leave their
 // guard row behind (a tombstone), so an insert delivered after its delete stays ignored.
 // A truncate records a per-table watermark: rows last written before it are removed and
 // events older than it are ignored.
@@ -25,6 +27,7 @@
 const GUARD_DDL = [
   "CREATE TABLE IF NOT EXISTS _wal2edge_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, lsn INTEGER NOT NULL, ord REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, pk))",
   "CREATE TABLE IF NOT EXISTS _wal2edge_truncates (tbl TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS _wal2edge_consumer (queue TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL, commit_lsn TEXT, events INTEGER NOT NULL, applied_ms INTEGER NOT NULL)",
 ];
 
 // A D1 binding, or the REST API reached through a service binding (the local emulator).
@@ -133,14 +136,15 @@ export function makeConsumer(options = {}) {
     ];
   }
 
-  async function applyRow(db, table, ev) {
+  // The statements applying a row event (guarded; run as one batch they are one transaction).
+  async function rowStmts(db, table, ev) {
     const cols = await tableColumns(db, table);
     const p = position(ev);
     const key = ev.key;
     if (!key || typeof key !== "object") throw new Error(`${table}: event ${ev.id} has no key; cannot apply idempotently`);
     const pk = JSON.stringify(key);
     const json = new Set(ev.json_columns || []);
-    if (ev.op === "d") return db.batch(deleteStmts(table, cols, key, p, json));
+    if (ev.op === "d") return deleteStmts(table, cols, key, p, json);
     const stmts = [];
     // the key changed: remove the row under its old key (at the same position)
     if (ev.op === "u" && ev.before) {
@@ -173,10 +177,10 @@ export function makeConsumer(options = {}) {
       params: [...ins, ...kw2, ...guardParams(table, pk, p)],
     });
     stmts.push(guardUpsert(table, pk, p, false));
-    return db.batch(stmts);
+    return stmts;
   }
 
-  async function applyTruncate(db, table, ev) {
+  async function truncateStmts(db, table, ev) {
     const p = position(ev);
     const cols = await tableColumns(db, table);
     const keyCols = [...cols.keys()];
@@ -195,7 +199,7 @@ export function makeConsumer(options = {}) {
     stmts.push({ sql: `DELETE FROM ${q(table)}${conds.length ? ` WHERE ${conds.join(" AND ")}` : ""}`, params });
     stmts.push({ sql: `UPDATE _wal2edge_rows SET deleted = 1, lsn = ?, ord = ? WHERE tbl = ? AND (lsn < ? OR (lsn = ? AND ord < ?))`, params: [p.lsn, p.ord, table, p.lsn, p.lsn, p.ord] });
     void keyCols;
-    return db.batch(stmts);
+    return stmts;
   }
 
   async function resolveClaim(env, ev) {
@@ -206,14 +210,57 @@ export function makeConsumer(options = {}) {
     return JSON.parse(await obj.text());
   }
 
-  async function apply(env, db, raw) {
+  // A message's event and the statements applying it; null for a message that is not a
+  // wal2edge change (acked, nothing to do).
+  async function prepare(env, db, raw) {
     const ev = await resolveClaim(env, typeof raw === "string" ? JSON.parse(raw) : raw);
-    if (!ev || !ev.source || !ev.op) return; // not a wal2edge event: nothing to do
+    if (!ev || !ev.source || !ev.op) return null;
     const table = targetTable(env, ev);
-    if (ev.op === "t") await applyTruncate(db, table, ev);
-    else if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") await applyRow(db, table, ev);
-    else return;
-    return ev;
+    if (ev.op === "t") return { ev, stmts: await truncateStmts(db, table, ev) };
+    if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") return { ev, stmts: await rowStmts(db, table, ev) };
+    return null;
+  }
+
+  // The consumer's checkpoint, in the same D1 batch as the rows it covers: the newest
+  // position this queue's consumer applied, and when (the per-row guards are what make the
+  // apply effectively-once; this row says how far the consumer got, docs/scale.md).
+  function checkpointStmt(queue, events) {
+    let top = null;
+    for (const ev of events) {
+      const p = position(ev);
+      if (!top || p.lsn > top.lsn || (p.lsn === top.lsn && p.ord > top.ord)) top = { ...p, commit: ev.source.commit_lsn || null };
+    }
+    return {
+      sql: `INSERT INTO _wal2edge_consumer (queue, lsn, ord, commit_lsn, events, applied_ms) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (queue) DO UPDATE SET events = _wal2edge_consumer.events + excluded.events, applied_ms = excluded.applied_ms,
+              lsn = max(_wal2edge_consumer.lsn, excluded.lsn),
+              ord = CASE WHEN excluded.lsn > _wal2edge_consumer.lsn THEN excluded.ord WHEN excluded.lsn = _wal2edge_consumer.lsn THEN max(_wal2edge_consumer.ord, excluded.ord) ELSE _wal2edge_consumer.ord END,
+              commit_lsn = CASE WHEN excluded.lsn > _wal2edge_consumer.lsn THEN excluded.commit_lsn ELSE _wal2edge_consumer.commit_lsn END`,
+      params: [String(queue || ""), top.lsn, top.ord, top.commit, events.length, Date.now()],
+    };
+  }
+
+  // Applies the prepared messages: all in one D1 batch (one transaction, one subrequest) with
+  // the checkpoint; when that batch fails, each message alone, so only the bad one is retried.
+  // Returns the messages applied and the failed ones with their error.
+  async function applyAll(db, queue, prepared) {
+    if (!prepared.length) return { ok: [], failed: [] };
+    try {
+      await db.batch([...prepared.flatMap((x) => x.stmts), checkpointStmt(queue, prepared.map((x) => x.ev))]);
+      return { ok: prepared, failed: [] };
+    } catch (e) {
+      if (prepared.length === 1) return { ok: [], failed: [{ ...prepared[0], error: e }] };
+    }
+    const ok = [], failed = [];
+    for (const x of prepared) {
+      try {
+        await db.batch([...x.stmts, checkpointStmt(queue, [x.ev])]);
+        ok.push(x);
+      } catch (error) {
+        failed.push({ ...x, error });
+      }
+    }
+    return { ok, failed };
   }
 
   return {
@@ -230,17 +277,25 @@ export function makeConsumer(options = {}) {
         retried.push(tableOf(typeof body === "string" ? safeParse(body) : body));
         m.retry({ delaySeconds: options.retryDelaySeconds ?? 1 });
       };
+      const fail = (m, body, e) => {
+        if (!(e instanceof RetryLater)) console.error(`wal2edge consumer: message ${m.id}: ${e && e.message}`);
+        columns.clear(); // the schema may have changed
+        retry(m, body);
+      };
+      const prepared = [];
       for (const m of batch.messages) {
         try {
-          const ev = await apply(env, db, m.body);
-          if (ev) applied.push({ m, ev, at: Date.now() });
+          const x = await prepare(env, db, m.body);
+          if (x) prepared.push({ m, ...x });
           else m.ack();
         } catch (e) {
-          if (!(e instanceof RetryLater)) console.error(`wal2edge consumer: message ${m.id}: ${e && e.message}`);
-          columns.clear(); // the schema may have changed
-          retry(m, m.body);
+          fail(m, m.body, e);
         }
       }
+      const done = await applyAll(db, batch.queue, prepared);
+      for (const x of done.failed) fail(x.m, x.m.body, x.error);
+      const at = Date.now();
+      for (const x of done.ok) applied.push({ m: x.m, ev: x.ev, at });
       // a message whose change did not reach its live channels is retried: D1's guard skips it
       // the second time and the channel drops the duplicate
       const failed = channels && applied.length ? await publishLive(env.LIVE, channels, applied.map((a) => a.ev)) : new Set();
