@@ -464,7 +464,8 @@ static bool fence_targets(Run *r, Err *err)
         Target *t = s->target;
         if (!t->ops->fence || position <= s->accepted.end_lsn)
             continue;
-        if (!t->ops->fence(t, &at, clock_wall_us(), err)) {
+        int64_t at_us = clock_wall_us();
+        if (!t->ops->fence(t, &at, at_us, err)) {
             err_prefix_name(err, t->name);
             if (!fall_behind(r, s, false, err))
                 return false;
@@ -472,6 +473,7 @@ static bool fence_targets(Run *r, Err *err)
         }
         s->accepted = at;
         s->pending_is_fence = true;
+        s->pending_commit_time = at_us; /* current as of now: what lag_seconds measures from */
     }
     /* work that becomes due later (a REST target's fence) is flushed on the usual timer */
     if (!r->first_pending_ms && any_pending(r))

@@ -1,5 +1,9 @@
 /*
- * targets/changelog.c - see changelog.h.
+ * targets/changelog.c - see changelog.h. Lines are appended through a large
+ * stdio buffer; flush is fflush + fdatasync. The checkpoint is the last commit
+ * line, found by scanning back from the end on open - or, after a fence (an idle
+ * stream moving the checkpoint with no transaction), PATH.ckpt, which names the
+ * file length it was written at and counts only while the file still ends there.
  */
 #include "targets/changelog.h"
 
@@ -42,6 +46,8 @@ typedef struct Changelog {
     off_t offset;              /* bytes written so far (buffered included) */
     off_t unit_end;            /* offset just after the last commit or standalone message */
     off_t writeback_from;      /* bytes before this offset are already being written back */
+    char *ckpt_path;           /* PATH.ckpt: the checkpoint of a fence */
+    bool fenced;               /* a fence waits for the next flush to write ckpt_path */
 } Changelog;
 
 /* Decimal digits of v, without snprintf: this runs for every line. */
@@ -269,6 +275,17 @@ static void cl_rollback(Target *t)
         cl->writeback_from = cl->offset;
 }
 
+static bool write_fence(Changelog *cl, Err *err)
+{
+    char c[LSN_STR_MAX], e[LSN_STR_MAX];
+    char *text = xasprintf("{\"commit_lsn\":\"%s\",\"end_lsn\":\"%s\",\"offset\":%lld}\n",
+                           lsn_format(cl->core.pending.commit_lsn, c), lsn_format(cl->core.pending.end_lsn, e),
+                           (long long)cl->unit_end);
+    bool ok = fs_write_file_durably(cl->ckpt_path, ".tmp", text, strlen(text), 0600, err);
+    free(text);
+    return ok;
+}
+
 static bool cl_flush(Target *t, Err *err)
 {
     Changelog *cl = (Changelog *)t;
@@ -278,8 +295,25 @@ static bool cl_flush(Target *t, Err *err)
         return false;
     if (fflush(cl->f) != 0 || fdatasync(fileno(cl->f)) != 0)
         return err_sys(err, ERR_IO, "syncing change log \"%s\"", cl->path);
+    if (cl->fenced && !write_fence(cl, err))
+        return false;
     cl->pending = false;
+    cl->fenced = false;
     t->durable = cl->core.pending;
+    return true;
+}
+
+/* The checkpoint moves to `at` with no line written (the format has none for it): PATH.ckpt
+ * records it, with the file length it stands for, at the next flush. */
+static bool cl_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
+{
+    (void)at_us;
+    Changelog *cl = (Changelog *)t;
+    TxnStep step = txn_core_fence(&cl->core, at, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
+    txn_core_fenced(&cl->core, at);
+    cl->fenced = cl->pending = true;
     return true;
 }
 
@@ -293,6 +327,7 @@ static void cl_free(Target *t)
     free(cl->iobuf);
     buf_free(&cl->line);
     free(cl->path);
+    free(cl->ckpt_path);
     txn_core_free(&cl->core);
     free(t->name);
     free(cl);
@@ -396,9 +431,32 @@ static const TargetOps changelog_ops = {
     .rollback = cl_rollback,
     .message = cl_message,
     .flush = cl_flush,
+    .fence = cl_fence,
     .has_pending = cl_has_pending,
     .free = cl_free,
 };
+
+/*
+ * A fence's checkpoint (PATH.ckpt) replaces the last commit line's when the file still ends
+ * where it was written (nothing came after the fence) and it is further on; otherwise the file
+ * speaks for itself. A malformed one is an error: it was written atomically.
+ */
+static bool read_fence(const char *ckpt_path, off_t unit_end, TargetCheckpoint *checkpoint, Err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(ckpt_path, 0, &jerr);
+    if (!doc)
+        return access(ckpt_path, F_OK) != 0 ||
+               err_set(err, ERR_IO, "change log checkpoint \"%s\" is malformed: %s", ckpt_path, jerr.text);
+    TargetCheckpoint fence;
+    json_t *off = json_object_get(doc, "offset");
+    bool ok = json_is_integer(off) && checkpoint_parse(json_string_value(json_object_get(doc, "commit_lsn")),
+                                                       json_string_value(json_object_get(doc, "end_lsn")), &fence);
+    if (ok && json_integer_value(off) == (json_int_t)unit_end && fence.end_lsn > checkpoint->end_lsn)
+        *checkpoint = fence;
+    json_decref(doc);
+    return ok || err_set(err, ERR_IO, "change log checkpoint \"%s\" is malformed", ckpt_path);
+}
 
 Target *changelog_target_new(const char *path, Err *err)
 {
@@ -432,10 +490,12 @@ Target *changelog_target_new(const char *path, Err *err)
     }
     char *iobuf = xmalloc(CHANGELOG_IO_BUFFER);
     setvbuf(f, iobuf, _IOFBF, CHANGELOG_IO_BUFFER); /* before any other use of the stream */
-    if (fseeko(f, unit_end, SEEK_SET) != 0) {
-        err_sys(err, ERR_IO, "cannot open change log \"%s\"", path);
+    char *ckpt_path = xasprintf("%s.ckpt", path);
+    bool ok = fseeko(f, unit_end, SEEK_SET) == 0 || err_sys(err, ERR_IO, "cannot open change log \"%s\"", path);
+    if (!ok || !read_fence(ckpt_path, unit_end, &checkpoint, err)) {
         fclose(f);
         free(iobuf);
+        free(ckpt_path);
         return NULL;
     }
     Changelog *cl = xcalloc(1, sizeof *cl);
@@ -443,6 +503,7 @@ Target *changelog_target_new(const char *path, Err *err)
     cl->base.name = xstrdup("changelog");
     cl->base.durable = checkpoint;
     cl->path = xstrdup(path);
+    cl->ckpt_path = ckpt_path;
     txn_core_init(&cl->core, &cl->base, ERR_IO, xasprintf("change log \"%s\" could not be rolled back", path));
     cl->core.messages = true;
     cl->f = f;

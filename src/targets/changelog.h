@@ -6,7 +6,8 @@
  *           durability: the file is its own checkpoint. On open, anything after
  *           the last complete unit (a commit line, or a non-transactional
  *           message line) is a torn write from a crash and is cut off; the
- *           last commit line gives the checkpoint.
+ *           last commit line gives the checkpoint, or PATH.ckpt when a fence
+ *           moved it later with no line written.
  * Not mine: choosing which transactions arrive (daemon/run skips those at or
  *           below the checkpoint).
  * Format:   {"type":"begin",...} · one line per change · {"type":"commit",...}

@@ -1248,6 +1248,21 @@ static bool kv_flush(Target *t, Err *err)
     return true;
 }
 
+/* The checkpoint row alone, written with the next flush like a transaction's (no KV request:
+ * the checkpoint lives in the local file, remote or not). */
+static bool kv_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
+{
+    (void)at_us;
+    Kv *kv = (Kv *)t;
+    TxnStep step = txn_core_fence(&kv->core, at, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
+    if (!open_tx(kv, err))
+        return fail_and_rollback(kv);
+    txn_core_fenced(&kv->core, at);
+    return true;
+}
+
 static bool kv_has_pending(const Target *t)
 {
     const Kv *kv = (const Kv *)t;
@@ -1290,6 +1305,7 @@ static const TargetOps ops = {
     .rollback = kv_rollback,
     .message = NULL,
     .flush = kv_flush,
+    .fence = kv_fence,
     .has_pending = kv_has_pending,
     .free = kv_free,
 };

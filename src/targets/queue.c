@@ -723,6 +723,25 @@ static bool q_flush(Target *t, Err *err)
     return true;
 }
 
+/*
+ * The checkpoint alone: the spool's checkpoint file is rewritten by the next flush; a REST
+ * queue's checkpoint (no request: it is not kept at Cloudflare) moves once everything before
+ * it is pushed, like a transaction without events.
+ */
+static bool q_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
+{
+    Queue *q = (Queue *)t;
+    TxnStep step = txn_core_fence(&q->core, at, err);
+    if (step != TXN_APPLY)
+        return step == TXN_SKIP;
+    txn_core_fenced(&q->core, at);
+    if (q->remote)
+        sendbuf_commit(&q->sb, &(TxnInfo){.commit_lsn = at->commit_lsn, .end_lsn = at->end_lsn, .commit_time_us = at_us});
+    else
+        q->dirty = true;
+    return true;
+}
+
 static bool q_has_pending(const Target *t)
 {
     const Queue *q = (const Queue *)t;
@@ -781,6 +800,7 @@ static const TargetOps queue_ops = {
     .rollback = q_rollback,
     .message = NULL,
     .flush = q_flush,
+    .fence = q_fence,
     .has_pending = q_has_pending,
     .free = q_free,
 };

@@ -147,3 +147,45 @@ Test(changelog, an_unwritable_path_is_a_clear_error)
     cr_assert(strstr(err.msg, "under-a-file") || strstr(err.msg, path), "%s", err.msg);
     rmdir(bad);
 }
+
+static char *ckpt_path(void)
+{
+    static char p[300];
+    snprintf(p, sizeof p, "%s.ckpt", path);
+    return p;
+}
+
+Test(changelog, a_fence_moves_the_checkpoint_without_a_line_until_a_transaction_follows)
+{
+    Err err;
+    Target *t = changelog_target_new(path, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    apply_txn(t, 900, 0x1000, true, "one");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    TargetCheckpoint at = target_fence_checkpoint(0x5000);
+    cr_assert(t->ops->fence(t, &at, 0, &err), "%s", err.msg);
+    cr_assert(t->ops->has_pending(t));
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(target_durable(t).end_lsn, 0x5000);
+    cr_assert_eq(target_durable(t).commit_lsn, 0x4fff);
+    cr_assert_eq(count_lines(), 3, "the format gains no line");
+    t->ops->free(t);
+
+    t = changelog_target_new(path, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    cr_assert_eq(target_durable(t).end_lsn, 0x5000, "reopened at the fence");
+    apply_txn(t, 901, 0x6000, true, "two");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    t->ops->free(t);
+    t = changelog_target_new(path, &err);
+    cr_assert_not_null(t, "%s", err.msg);
+    cr_assert_eq(target_durable(t).commit_lsn, 0x6000, "a transaction after the fence speaks for itself");
+    t->ops->free(t);
+
+    FILE *f = fopen(ckpt_path(), "w");
+    fputs("{\"commit_lsn\":\"0/1\"", f);
+    fclose(f);
+    cr_assert_null(changelog_target_new(path, &err));
+    cr_assert(strstr(err.msg, ".ckpt\" is malformed"), "%s", err.msg);
+    unlink(ckpt_path());
+}

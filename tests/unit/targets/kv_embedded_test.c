@@ -158,3 +158,46 @@ Test(kv_embedded, keys_index_and_checkpoint)
     cr_expect_eq(t->durable.end_lsn, 0x3010);
     t->ops->free(t);
 }
+
+Test(kv_embedded, a_fence_moves_the_checkpoint_with_no_key_written)
+{
+    Target *t = open_target();
+    const char *ada[NCOLS] = {"1", "ada@example.com", "Ada", "h", NULL, "1.5", "{}"};
+    TxnInfo a = {.xid = 1, .commit_lsn = 0x1000, .end_lsn = 0x1010, .commit_time_us = 1793613600000000};
+    txn(t, &a, CHANGE_INSERT, ada, NULL);
+    Err err;
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    char *before = dump();
+    TargetCheckpoint at = target_fence_checkpoint(0x9000);
+    cr_assert(t->ops->fence(t, &at, 1793613601000000, &err), "%s", err.msg);
+    cr_assert(t->ops->has_pending(t), "the fence waits for a flush");
+    cr_assert_eq(target_durable(t).commit_lsn, 0x1000);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(target_durable(t).commit_lsn, 0x8fff);
+    cr_assert_eq(target_durable(t).end_lsn, 0x9000);
+    char *after = dump();
+    cr_expect_str_eq(after, before, "no key changes");
+    free(before);
+    free(after);
+    TargetCheckpoint older = target_fence_checkpoint(0x5000);
+    cr_assert(t->ops->fence(t, &older, 0, &err), "%s", err.msg);
+    cr_assert_not(t->ops->has_pending(t), "a fence never moves the checkpoint back");
+    /* not in the middle of a transaction */
+    TxnInfo b = {.xid = 2, .commit_lsn = 0xa000, .end_lsn = 0xa010, .commit_time_us = 1793613602000000};
+    cr_assert(t->ops->begin(t, &b, &err), "%s", err.msg);
+    TargetCheckpoint later = target_fence_checkpoint(0xb000);
+    cr_assert(t->ops->fence(t, &later, 0, &err), "%s", err.msg);
+    t->ops->rollback(t);
+    t->ops->free(t);
+
+    t = open_target();
+    cr_expect_eq(target_durable(t).end_lsn, 0x9000, "the fence's checkpoint was committed");
+    const char *eve[NCOLS] = {"3", "eve@example.com", "Eve", "h", NULL, "3", "{}"};
+    TxnInfo early = {.xid = 3, .commit_lsn = 0x8fff, .end_lsn = 0x9000, .commit_time_us = 1793613600500000};
+    txn(t, &early, CHANGE_INSERT, eve, NULL);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    char *got = dump();
+    cr_expect_null(strstr(got, "eve@"), "a transaction before the fence's position counts as applied: %s", got);
+    free(got);
+    t->ops->free(t);
+}

@@ -489,3 +489,54 @@ Test(queue, claim_check_into_local_r2_directory)
     free(spool);
     free(big);
 }
+
+Test(queue, a_fence_moves_the_checkpoint_without_an_event)
+{
+    set_mapping("{\"queue\": \"changes\"}");
+    Err err;
+    /* the spool: the checkpoint file follows at the next flush, and a reopen starts there */
+    Target *t = open_queue("changes", false, 0);
+    txn(t, 0x100, 2, "A");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    TargetCheckpoint at = target_fence_checkpoint(0x900);
+    cr_assert(t->ops->fence(t, &at, 1793613600000000, &err), "%s", err.msg);
+    cr_assert(t->ops->has_pending(t), "the fence waits for a flush");
+    cr_assert_eq(target_durable(t).commit_lsn, 0x100);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(target_durable(t).commit_lsn, 0x8ff);
+    cr_assert_eq(target_durable(t).end_lsn, 0x900);
+    TargetCheckpoint older = target_fence_checkpoint(0x800);
+    cr_assert(t->ops->fence(t, &older, 0, &err), "%s", err.msg);
+    cr_assert_not(t->ops->has_pending(t), "a fence never moves the checkpoint back");
+    t->ops->free(t);
+    char *path = xasprintf("%s/queues/changes.ndjson", dir);
+    char *text = slurp(path);
+    cr_assert_eq(count_lines(text), 2, "no event for the fence: %s", text);
+    free(text);
+    free(path);
+    t = open_queue("changes", false, 0);
+    cr_assert_eq(target_durable(t).end_lsn, 0x900);
+    txn(t, 0x8ff, 1, "skipped"); /* committed before the fence's position: applied already */
+    txn(t, 0x900, 1, "B");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    t->ops->free(t);
+    path = xasprintf("%s/queues/changes.ndjson", dir);
+    text = slurp(path);
+    cr_assert_eq(count_lines(text), 3, "%s", text);
+    cr_assert_null(strstr(text, "skipped"), "%s", text);
+    free(text);
+    free(path);
+
+    /* REST: no request, the checkpoint moves at the next flush */
+    t = open_queue("changes", true, 0);
+    txn(t, 0x100, 1, "A");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    size_t requests = fk.nreq;
+    cr_assert(t->ops->fence(t, &at, 1793613600000000, &err), "%s", err.msg);
+    cr_assert(t->ops->has_pending(t));
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, requests, "a fence sends nothing to the queue");
+    cr_assert_eq(target_durable(t).end_lsn, 0x900);
+    cr_assert_not(t->ops->has_pending(t));
+    t->ops->free(t);
+}
