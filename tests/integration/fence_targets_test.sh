@@ -115,4 +115,6 @@ events=$(jq -c '.payload.after.id // .after.id' "$WORK/state/queues/spool.ndjson
 [ "$(kv_keys)" = "a:1,a:2" ] && pass "and the embedded KV" || fail "the embedded KV holds $(kv_keys)"
 kill -TERM $run_pid
 wait $run_pid || fail "the second run exits $?"
+# slots are few on a shared server: give ours back
+psql_q -c "SELECT pg_drop_replication_slot('$TEST_SLOT')" >/dev/null
 finish
