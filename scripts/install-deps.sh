@@ -14,6 +14,9 @@ packages=(
     sqlite3 zstd jq curl ca-certificates util-linux
     systemd docker.io mmdebstrap docker-compose
     prometheus chromium
+    # the benchmarks only (bench/replication: GNU time for peak RSS, callgrind for instruction
+    # counts); no test needs them
+    time valgrind
 )
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -9,7 +9,8 @@
  * Not mine: the exposition format (metrics/registry), HTTP (net/httpd), the
  *           replication loop that reports here (daemon/run), reading the slot
  *           and judging its WAL (daemon/walguard).
- * Pure:     no (a listening socket and its thread).
+ * Pure:     no (a listening socket and its thread; for run, the thread that
+ *           writes the stats file).
  * Threads:  every function may be called from the replication loop while the
  *           HTTP thread reads; all are no-ops on a NULL Metrics.
  * Secrets:  no label or page carries a secret or row data; label values are
