@@ -154,6 +154,15 @@ int sqlite_step(SqliteStmt *st, Err *err)
     return -1;
 }
 
+bool sqlite_run(SqliteStmt *st, Err *err)
+{
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+    }
+    sqlite3_reset(st->st);
+    return rc == 0;
+}
+
 int sqlite_column_count(SqliteStmt *st) { return sqlite3_column_count(st->st); }
 const char *sqlite_column_name(SqliteStmt *st, int col) { return sqlite3_column_name(st->st, col); }
 

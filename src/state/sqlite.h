@@ -50,6 +50,8 @@ bool sqlite_bind_blob(SqliteStmt *st, int idx, const void *p, size_t len, Err *e
 
 /* 1: a row is ready; 0: done; -1: error in *err. */
 int sqlite_step(SqliteStmt *st, Err *err) WARN_UNUSED;
+/* Step a statement through all its rows (a write) and reset it: true when it ran to the end. */
+bool sqlite_run(SqliteStmt *st, Err *err) WARN_UNUSED;
 
 int sqlite_column_count(SqliteStmt *st);
 const char *sqlite_column_name(SqliteStmt *st, int col);

@@ -3,17 +3,13 @@
  *                per configured KV namespace that some mapping uses; embedded
  *                (STATE_DIR/kv/NAME.sqlite, table kv) or remote (REST bulk API).
  *
- * Owns:     turning row changes into KV puts and deletes (key templates, the
- *           value: "row" rendered by pipeline/rowjson, a template or a column
- *           list; metadata with the change's commit LSN and time; ttl),
- *           per-window coalescing (only the newest value of a key is written),
- *           the one-write-per-second-per-key guard, the key index (which keys
- *           were written for each row, so stale keys are deleted without
- *           REPLICA IDENTITY FULL), the local row state that fills unchanged
- *           TOAST values, the KV checkpoint, and `warm` (filling the
- *           namespace from a snapshot, resumably), refusing a key or value
- *           over its limit per the entry's "on_error" (pipeline/deadletter).
- *           docs/kv.md describes it.
+ * Owns:     the KV target: its SQLite file and transaction, the KV
+ *           checkpoint, and `warm` (filling the namespace from a snapshot,
+ *           resumably). Its parts: the key specs (targets/kv_spec), the key
+ *           index and row state (targets/kv_index), turning a row change into
+ *           puts and deletes (targets/kv_apply), writing them over REST with
+ *           coalescing and the one-write-per-second-per-key guard
+ *           (targets/kv_rest). docs/kv.md describes it.
  * Not mine: HTTP, retries of a request, the request budget (cf/client), the
  *           snapshot connection (pg/snapshot), SQLite (state/sqlite).
  * Pure:     no (SQLite files; network through CfClient when remote).
@@ -44,12 +40,8 @@
 #include "pg/catalog.h"
 #include "pg/snapshot.h"
 #include "pipeline/target.h"
-
-/* Largest KV value and metadata (cloudflare-api.md §3). */
-#define KV_MAX_VALUE_BYTES (25u * 1024 * 1024)
-#define KV_MAX_METADATA_BYTES 1024
-/* Keys per bulk request. */
-#define KV_BULK_PAIRS 10000
+#include "targets/kv_rest.h"
+#include "targets/kv_spec.h"
 
 /*
  * The target for KV namespace `t` (kind TARGET_KV): every kv entry of `maps`
@@ -61,17 +53,11 @@
  */
 Target *kv_target_new(const Config *cfg, const ConfigTarget *t, const MappingSet *maps,
                       const CatalogInfo *cat, CfClient *client, Err *err) WARN_UNUSED;
+/* The same with the REST requests sent through http (a test's fake; NULL: embedded only). */
+Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const MappingSet *maps,
+                           const CatalogInfo *cat, const KvHttp *http, Err *err) WARN_UNUSED;
 
-/* Counters (for tests, benchmarks and logs). */
-typedef struct KvStats {
-    uint64_t puts;             /* keys written (sent or stored) */
-    uint64_t deletes;          /* keys deleted */
-    uint64_t requests;         /* bulk requests made (remote) */
-    uint64_t retried_keys;     /* unsuccessful_keys sent again */
-    uint64_t coalesced;        /* key writes dropped because a newer value replaced them in the window */
-    uint64_t skipped_keys;     /* keys not written: NULL key column, invalid key, value over the limit */
-    uint64_t cooldown_waits;   /* flushes that waited for the 1-write-per-second-per-key window */
-} KvStats;
+/* Counters (KvStats: targets/kv_spec.h). */
 KvStats kv_target_stats(const Target *t);
 
 /* ---- warm ---- */
@@ -129,19 +115,5 @@ bool kv_warm_progress_tag(Target *t, char **tag, Err *err) WARN_UNUSED;
 /* After a complete warm from a snapshot at lsn: `run` continues from there
  * (transactions that committed before lsn are in the snapshot and skipped). */
 bool kv_warm_set_checkpoint(Target *t, Lsn lsn, Err *err) WARN_UNUSED;
-
-/* ---- plan ---- */
-
-typedef struct KvPlanNotes {
-    char **errors;             /* "mappings/users.jsonc:3:40: kv[0].key: unknown column \"emial\" ..." */
-    size_t error_count;
-    char **warnings;
-    size_t warning_count;
-} KvPlanNotes;
-/* The KV checks of `plan`: templates naming unknown columns, tables without a
- * row identity, values that could exceed 25 MiB, unchanged TOAST columns a
- * value needs (filled from local row state; REPLICA IDENTITY FULL otherwise). */
-void kv_plan_check(const MappingSet *maps, const CatalogInfo *cat, KvPlanNotes *out);
-void kv_plan_notes_free(KvPlanNotes *n);
 
 #endif

@@ -1,0 +1,152 @@
+/*
+ * targets/kv_index.c - see kv_index.h. One row per source row, keyed by table
+ * and the identity as a JSON array of its Postgres texts (so every key type and
+ * composite keys compare as text); keys and state are stored as compact JSON.
+ * The statements are prepared once and reset after each use.
+ */
+#include "targets/kv_index.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json_text.h"
+
+bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
+{
+    memset(ix, 0, sizeof *ix);
+    ix->db = db;
+    return sqlite_exec(db,
+                       "CREATE TABLE IF NOT EXISTS _wal2edge_kv_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, keys TEXT "
+                       "NOT NULL, state TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;",
+                       err) &&
+           (ix->get_row = sqlite_prepare(db, "SELECT keys, state FROM _wal2edge_kv_rows WHERE tbl = ?1 AND pk = ?2",
+                                         err)) &&
+           (ix->put_row = sqlite_prepare(db, "INSERT OR REPLACE INTO _wal2edge_kv_rows(tbl, pk, keys, state) VALUES "
+                                             "(?1, ?2, ?3, ?4)",
+                                         err)) &&
+           (ix->del_row = sqlite_prepare(db, "DELETE FROM _wal2edge_kv_rows WHERE tbl = ?1 AND pk = ?2", err)) &&
+           (ix->rows_of = sqlite_prepare(db, "SELECT keys FROM _wal2edge_kv_rows WHERE tbl = ?1", err)) &&
+           (ix->del_rows_of = sqlite_prepare(db, "DELETE FROM _wal2edge_kv_rows WHERE tbl = ?1", err));
+}
+
+void kv_index_close(KvIndex *ix)
+{
+    SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of};
+    for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
+        sqlite_finalize(sts[i]);
+    memset(ix, 0, sizeof *ix);
+}
+
+bool kv_identity_json(const KvTable *tab, const Rel *rel, const PgoTuple *tup, Buf *out, Err *err,
+                          bool *complete)
+{
+    buf_reset(out);
+    *complete = false;
+    if (!buf_append(out, "[", 1, err))
+        return false;
+    for (size_t i = 0; i < tab->ident_count; i++) {
+        long c = kt_rel_column(rel, tab->ident[i]);
+        if (c < 0 || (size_t)c >= tup->ncols || tup->cols[c].kind == PGO_COL_UNCHANGED)
+            return true;
+        const PgoCol *col = &tup->cols[c];
+        if (i && !buf_append(out, ",", 1, err))
+            return false;
+        bool ok = col->kind == PGO_COL_NULL ? buf_append_str(out, "null", err)
+                                            : json_text_append_str(out, (const char *)col->data, col->len, err);
+        if (!ok)
+            return false;
+    }
+    *complete = true;
+    return buf_append(out, "]", 1, err);
+}
+
+void kv_index_row_clear(KvIndexRow *r)
+{
+    json_decref(r->keys);
+    json_decref(r->state);
+    memset(r, 0, sizeof *r);
+}
+
+bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, Err *err)
+{
+    memset(out, 0, sizeof *out);
+    SqliteStmt *st = ix->get_row;
+    sqlite_reset(st);
+    if (!sqlite_bind_text(st, 1, tbl, strlen(tbl), err) ||
+        !sqlite_bind_text(st, 2, pk->data, pk->len, err))
+        return false;
+    int rc = sqlite_step(st, err);
+    if (rc < 0)
+        return false;
+    if (rc == 1) {
+        size_t kl = 0, sl = 0;
+        const char *k = sqlite_column_text(st, 0, &kl);
+        const char *s = sqlite_column_text(st, 1, &sl);
+        out->found = true;
+        out->keys = k ? json_loadb(k, kl, 0, NULL) : NULL;
+        out->state = s ? json_loadb(s, sl, 0, NULL) : NULL;
+        if (!json_is_array(out->keys)) {
+            json_decref(out->keys);
+            out->keys = json_array();
+        }
+    }
+    sqlite_reset(st);
+    return true;
+}
+
+bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, json_t *keys, const char *state, Err *err)
+{
+    char *k = json_dumps(keys, JSON_COMPACT);
+    SqliteStmt *st = ix->put_row;
+    sqlite_reset(st);
+    bool ok = sqlite_bind_text(st, 1, tbl, strlen(tbl), err) &&
+              sqlite_bind_text(st, 2, pk->data, pk->len, err) && sqlite_bind_text(st, 3, k, strlen(k), err) &&
+              (state ? sqlite_bind_text(st, 4, state, strlen(state), err) : sqlite_bind_null(st, 4, err)) &&
+              sqlite_run(st, err);
+    free(k);
+    return ok;
+}
+
+bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)
+{
+    SqliteStmt *st = ix->del_row;
+    sqlite_reset(st);
+    return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) &&
+           sqlite_bind_text(st, 2, pk->data, pk->len, err) && sqlite_run(st, err);
+}
+
+bool kv_keys_have(const json_t *a, const char *s, size_t len)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v) {
+        if (json_string_length(v) == len && memcmp(json_string_value(v), s, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err)
+{
+    SqliteStmt *st = ix->rows_of;
+    sqlite_reset(st);
+    if (!sqlite_bind_text(st, 1, tbl, strlen(tbl), err))
+        return false;
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        size_t len = 0;
+        const char *k = sqlite_column_text(st, 0, &len);
+        json_t *keys = k ? json_loadb(k, len, 0, NULL) : NULL;
+        if (json_is_array(keys))
+            json_array_extend(all, keys);
+        json_decref(keys);
+    }
+    sqlite_reset(st);
+    return rc == 0;
+}
+
+bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err)
+{
+    sqlite_reset(ix->del_rows_of);
+    return sqlite_bind_text(ix->del_rows_of, 1, tbl, strlen(tbl), err) && sqlite_run(ix->del_rows_of, err);
+}

@@ -1,0 +1,58 @@
+/*
+ * targets/kv_index.h - the KV key index: for each source row (table and row
+ *                      identity), the keys written for it and its row state.
+ *
+ * Owns:     the _wal2edge_kv_rows table of a KV target's SQLite file (which
+ *           keys each row has in KV, so a stale key is deleted when a key's
+ *           inputs change, without REPLICA IDENTITY FULL; the TOAST-able
+ *           column values that fill an unchanged TOAST value later) and a
+ *           row's identity as the index's key.
+ * Not mine: which keys a row forms (targets/kv_apply), the SQLite transaction
+ *           around it (targets/kv).
+ * Pure:     no (SQLite).
+ */
+#ifndef WAL2EDGE_TARGETS_KV_INDEX_H
+#define WAL2EDGE_TARGETS_KV_INDEX_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "pg/pgoutput.h"
+#include "state/sqlite.h"
+#include "targets/kv_spec.h"
+
+typedef struct KvIndex {
+    Sqlite *db;                /* borrowed */
+    SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of;
+} KvIndex;
+
+typedef struct KvIndexRow {
+    bool found;
+    json_t *keys;              /* array of strings */
+    json_t *state;             /* object or NULL */
+} KvIndexRow;
+
+/* Create the index table in db (if missing) and prepare its statements. */
+bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err) WARN_UNUSED;
+void kv_index_close(KvIndex *ix);
+
+bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, Err *err) WARN_UNUSED;
+bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, json_t *keys, const char *state, Err *err) WARN_UNUSED;
+bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err) WARN_UNUSED;
+void kv_index_row_clear(KvIndexRow *r);
+/* Every key indexed for the rows of tbl, appended to the JSON array all. */
+bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err) WARN_UNUSED;
+/* Forget every row of tbl (a truncate). */
+bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
+
+/* The row identity as a JSON array of Postgres texts into out; *complete false when an identity
+ * column is absent or an unchanged TOAST value. */
+bool kv_identity_json(const KvTable *tab, const Rel *rel, const PgoTuple *tup, Buf *out, Err *err, bool *complete);
+
+/* Whether the JSON array of strings a holds s. */
+bool kv_keys_have(const json_t *a, const char *s, size_t len);
+
+#endif
