@@ -1,6 +1,12 @@
 /*
  * daemon/run.c - see run.h.
  *
+ * A thin loop: a session connects, checks the source and each target's gap, and
+ * starts the stream at the slowest target's checkpoint; then it reads a batch of
+ * frames (a keepalive moves the received position, an XLogData goes through the
+ * assembler into the fan-out, daemon/fanout), and between batches flushes, retries
+ * a lagging target, fences and sends the status.
+ *
  * Durability rule (pgoutput.md 5.12): a transaction reaches the targets in
  * commit order; each target makes it durable together with its checkpoint at
  * flush(); the flush LSN sent to Postgres is the smallest end_lsn that every
@@ -10,20 +16,15 @@
  */
 #include "daemon/run.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "core/clock.h"
-#include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "daemon/backoff.h"
+#include "daemon/fanout.h"
 #include "daemon/signals.h"
 #include "daemon/walguard.h"
 #include "metrics/metrics.h"
@@ -39,34 +40,10 @@
 
 #define RUN_MAX_RECORDED 256          /* checkpoint rows read for the gap check */
 
-typedef struct Slot {
-    Target *target;
-    TargetCheckpoint accepted;     /* last transaction committed to it (maybe not yet durable) */
-    bool skip_current;             /* the current transaction is at or below accepted */
-    int64_t durable_commit_time;
-    int64_t pending_commit_time;
-    bool pending_is_fence;         /* the checkpoint waiting for a flush is a fence (no transaction) */
-    /* A target whose apply or flush fails with a retryable error falls behind on its own:
-     * it gets nothing more (its checkpoint, and so the slot's confirmed position, stay put)
-     * until a retry succeeds; then a new session from its checkpoint brings it what it missed. */
-    bool lagging;
-    bool missed;                   /* transactions went by while it was lagging (until a new session
-                                      from its checkpoint starts, nothing past it may be confirmed) */
-    bool catching_up;              /* retried and fed again, but its checkpoint has not moved yet:
-                                      still reported lagging */
-    Backoff retry;                 /* reset when its checkpoint moves */
-    int64_t next_retry_ms;         /* monotonic */
-    int64_t lagging_since_us;      /* wall clock, 0 when current */
-    char last_error[ERR_MSG_MAX];
-} Slot;
-
-/* One frame read ahead of processing, kept in arrival order. */
 typedef struct Run {
     const Config *cfg;
     RunOptions opts;
-    Slot *slots;
-    const char **target_names;     /* slots[i].target->name, for the state store and metrics */
-    size_t slot_count;
+    Fanout *fanout;                /* the targets, behind the assembler's sink */
     Store *store;
     SourceWatch *watch;            /* the mapped tables are still the ones the targets hold */
     Assembler *asm_;
@@ -78,407 +55,31 @@ typedef struct Run {
     Lsn through_recorded;          /* highest idle position recorded as every target's "through" */
     Lsn catch_up_target;           /* exit-when-caught-up: WAL end when we started */
     int64_t last_status_ms;
-    int64_t last_flush_ms;
-    int64_t first_pending_ms;      /* when unflushed work appeared, 0 if none */
+    int64_t last_ping_ms;          /* exit-when-caught-up: the last status asking for a reply */
     bool caught_up;
-    bool txn_open;                 /* a transaction is being delivered and not yet committed */
-    bool txn_begun;                /* and it has reached the targets (see sink_begin) */
-    uint32_t txn_xid;              /* and its xid */
-    bool long_replay_logged;
-    uint64_t transactions;
     Metrics *metrics;              /* NULL without metrics.listen */
     int64_t last_metrics_ms;
     WalGuard *guard;               /* slot figures, the WAL guard, heartbeats */
     int64_t last_data_ms;          /* when WAL data last arrived (the stream is quiet since) */
-    /* status updates during a long replay (see pump) */
-    bool pump_failed;
-    Err pump_err;
 } Run;
 
-/* ---- a target that keeps failing falls behind on its own ---- */
-
-static bool save_health(Run *r, const Slot *s, Err *err)
-{
-    StoreTargetHealth h = {
-        .lagging = s->lagging || s->catching_up,
-        .retries = s->retry.attempts,
-        .since_us = s->lagging || s->catching_up ? s->lagging_since_us : 0,
-        .next_retry_us = s->lagging ? clock_wall_us() + (s->next_retry_ms - clock_mono_ms()) * 1000 : 0,
-        .updated_at_us = clock_wall_us(),
-    };
-    snprintf(h.target, sizeof h.target, "%s", s->target->name);
-    snprintf(h.last_error, sizeof h.last_error, "%s", s->last_error);
-    return store_save_target_health(r->store, &h, err);
-}
-
-/*
- * A target failed (err, already naming it). Retryable: it falls behind alone: the open
- * transaction is rolled back in it, it is skipped from now on and retried with backoff,
- * while the others go on. Returns false (the run stops) for a permanent error.
- */
-static bool fall_behind(Run *r, Slot *s, bool in_txn, Err *err)
-{
-    if (!err_retryable(err))
-        return false;
-    if (in_txn) {
-        s->target->ops->rollback(s->target);
-        s->skip_current = true;
-        s->missed = true;
-    }
-    if (!s->lagging && !s->catching_up)
-        s->lagging_since_us = clock_wall_us();
-    s->lagging = true;
-    s->catching_up = false;
-    int64_t delay = backoff_next(&s->retry, (uint32_t)clock_wall_us());
-    s->next_retry_ms = clock_mono_ms() + delay;
-    snprintf(s->last_error, sizeof s->last_error, "%s", err->msg);
-    metrics_target_failing(r->metrics, s->target->name, err);
-    log_warn(&r->log, "%s; this target falls behind alone (the others go on), retry %u in %lld ms", err->msg,
-             s->retry.attempts, (long long)delay);
-    Err store_err;
-    if (!save_health(r, s, &store_err))
-        log_warn(&r->log, "recording the health of %s: %s", s->target->name, store_err.msg);
-    return true;
-}
-
-static bool any_lagging(const Run *r)
-{
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (r->slots[i].lagging)
-            return true;
-    return false;
-}
-
-/* ---- the sink the assembler delivers to: fan out to every target ---- */
-
-static bool sink_wants(void *ctx, Lsn commit_lsn)
-{
-    Run *r = ctx;
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (!r->slots[i].lagging && commit_lsn > r->slots[i].accepted.commit_lsn)
-            return true;
-    return false;
-}
-
-/*
- * A transaction reaches the targets with its first change that is not wal2edge's own:
- * one that holds only a heartbeat or a sync-point message is not delivered at all (no
- * empty transaction in the change log every heartbeat); the slot still passes it, as an
- * idle advance.
- */
-static bool sink_begin(void *ctx, const TxnInfo *txn, Err *err)
-{
-    (void)err;
-    Run *r = ctx;
-    r->txn_open = true;
-    r->txn_begun = false;
-    r->txn_xid = txn->xid;
-    r->long_replay_logged = false;
-    return true;
-}
-
-static bool begin_targets(Run *r, const TxnInfo *txn, Err *err)
-{
-    r->txn_begun = true;
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        bool applied = target_covers(&s->accepted, txn->commit_lsn);
-        s->skip_current = s->lagging || applied;
-        if (s->lagging && !applied)
-            s->missed = true;
-        if (!s->skip_current && !s->target->ops->begin(s->target, txn, err)) {
-            err_prefix_name(err, s->target->name);
-            if (!fall_behind(r, s, true, err))
-                return false;
-        }
-    }
-    return true;
-}
-
-static bool message_has_prefix(const Change *c, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return c->op == CHANGE_MESSAGE && c->message_prefix.len == n && memcmp(c->message_prefix.p, prefix, n) == 0;
-}
-
-/* wal2edge's own sync-point and heartbeat messages are not user data; a heartbeat that
- * comes back proves the whole path alive. */
-static bool is_internal_message(Run *r, const Change *c)
-{
-    if (message_has_prefix(c, PGCONN_HEARTBEAT_PREFIX)) {
-        metrics_heartbeat(r->metrics, (double)clock_wall_us() / 1e6);
-        return true;
-    }
-    return message_has_prefix(c, PGCONN_SYNC_MESSAGE_PREFIX);
-}
-
-static void count_change(Run *r, const Change *c)
-{
-    static const char *const ops[] = {"insert", "update", "delete", "truncate"};
-    if (c->op == CHANGE_TRUNCATE)
-        for (uint32_t k = 0; k < c->truncate_count; k++)
-            metrics_change(r->metrics, c->truncate_rels[k]->qualname, ops[CHANGE_TRUNCATE]);
-    else if (c->op != CHANGE_MESSAGE && c->rel)
-        metrics_change(r->metrics, c->rel->qualname, ops[c->op]);
-}
-
-static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err)
-{
-    Run *r = ctx;
-    if (is_internal_message(r, c))
-        return true;
-    if (!r->txn_begun && !begin_targets(r, txn, err))
-        return false;
-    count_change(r, c);
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err)) {
-            err_prefix_name(err, s->target->name);
-            if (!fall_behind(r, s, true, err))
-                return false;
-        }
-    }
-    return true;
-}
-
-static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
-{
-    Run *r = ctx;
-    if (!r->txn_begun) { /* only wal2edge's own messages: nothing for the targets */
-        r->txn_open = false;
-        return true;
-    }
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        if (s->skip_current)
-            continue;
-        if (!s->target->ops->commit(s->target, txn, err)) {
-            err_prefix_name(err, s->target->name);
-            if (!fall_behind(r, s, true, err))
-                return false;
-            continue;
-        }
-        s->accepted.commit_lsn = txn->commit_lsn;
-        s->accepted.end_lsn = txn->end_lsn;
-        s->pending_commit_time = txn->commit_time_us;
-        s->pending_is_fence = false;
-    }
-    r->txn_open = false;
-    r->txn_begun = false;
-    r->transactions++;
-    metrics_transaction(r->metrics);
-    if (!r->first_pending_ms)
-        r->first_pending_ms = clock_mono_ms();
-    return true;
-}
-
-static void sink_rollback(void *ctx)
-{
-    Run *r = ctx;
-    r->txn_open = false;
-    if (!r->txn_begun)
-        return;
-    r->txn_begun = false;
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (!r->slots[i].skip_current)
-            r->slots[i].target->ops->rollback(r->slots[i].target);
-}
-
-static bool sink_message(void *ctx, const Change *c, Err *err)
-{
-    Run *r = ctx;
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        Target *t = s->target;
-        if (s->lagging) {
-            s->missed = true;
-            continue;
-        }
-        if (t->ops->message && !t->ops->message(t, c, err)) {
-            err_prefix_name(err, t->name);
-            if (!fall_behind(r, s, false, err))
-                return false;
-            s->missed = true;
-        }
-    }
-    if (!r->first_pending_ms)
-        r->first_pending_ms = clock_mono_ms();
-    return true;
-}
-
-/* A stop abandons a long replay (rolled back in every target; the server sends it again),
- * so SIGTERM is answered in moments whatever the transaction's size. */
-static bool sink_stop(void *ctx)
-{
-    (void)ctx;
-    return signals_stop_requested() > 0;
-}
-
-/* ---- durability ---- */
-
-/* Unflushed work in a target that is not lagging (a lagging one waits for its retry). */
-static bool any_pending(const Run *r)
-{
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (!r->slots[i].lagging && r->slots[i].target->ops->has_pending(r->slots[i].target))
-            return true;
-    return false;
-}
-
-/* Flush one target and record its checkpoint when it moved; *failed: the target's own flush
- * failed (err names it), as opposed to the state store. */
-static bool flush_one(Run *r, Slot *s, bool *failed, Err *err)
-{
-    Target *t = s->target;
-    TargetCheckpoint before = target_durable(t);
-    *failed = false;
-    int64_t started_us = clock_wall_us();
-    bool flushed = t->ops->flush(t, err);
-    metrics_target_flush(r->metrics, t->name, flushed ? "ok" : err_retryable(err) ? "retryable" : "fatal",
-                           (double)(clock_wall_us() - started_us) / 1e6);
-    if (!flushed) {
-        err_prefix_name(err, t->name);
-        *failed = true;
-        return false;
-    }
-    if (target_durable(t).commit_lsn != before.commit_lsn) {
-        s->durable_commit_time = s->pending_commit_time;
-        if (!s->pending_is_fence)
-            metrics_target_durable(r->metrics, t->name, s->durable_commit_time);
-        unsigned attempts = s->retry.attempts;
-        backoff_reset(&s->retry); /* progress: a later failure starts the backoff over */
-        if (s->catching_up) {
-            s->catching_up = false;
-            log_info(&r->log, "%s is current again after %u failed attempts: its checkpoint moves", t->name,
-                     attempts);
-            if (!save_health(r, s, err))
-                return false;
-        }
-        TargetCheckpoint durable = target_durable(t);
-        if (!store_save_checkpoint(r->store, t->name, &durable, s->durable_commit_time, clock_wall_us(), err))
-            return false;
-    }
-    return true;
-}
-
-static bool flush_targets(Run *r, Err *err)
-{
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        bool failed;
-        if (s->lagging || !s->target->ops->has_pending(s->target) || flush_one(r, s, &failed, err))
-            continue;
-        if (!failed || !fall_behind(r, s, false, err))
-            return false;
-    }
-    r->last_flush_ms = clock_mono_ms();
-    /* work a target keeps back (it could not or chose not to flush yet) waits a full interval again */
-    r->first_pending_ms = any_pending(r) ? r->last_flush_ms : 0;
-    return true;
-}
-
-/*
- * Retry the lagging targets that are due: flush what they still hold. One that takes it is
- * current again; if transactions went by meanwhile, *resync asks for a new session from the
- * slowest checkpoint (the server sends them again; the others skip what they already have).
- */
-static bool retry_lagging(Run *r, bool *resync, Err *err)
-{
-    int64_t now = clock_mono_ms();
-    for (size_t i = 0; i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        if (!s->lagging || now < s->next_retry_ms)
-            continue;
-        bool failed;
-        unsigned attempts = s->retry.attempts; /* a flush that moves the checkpoint resets them */
-        metrics_target_retry(r->metrics, s->target->name);
-        if (s->target->ops->has_pending(s->target) && !flush_one(r, s, &failed, err)) {
-            if (!failed || !fall_behind(r, s, false, err))
-                return false;
-            continue;
-        }
-        s->lagging = false;
-        s->catching_up = s->missed;
-        metrics_target_failing(r->metrics, s->target->name, NULL);
-        if (s->missed)
-            *resync = true;
-        log_info(&r->log, "%s takes writes again after %u failed attempts; %s", s->target->name, attempts,
-                 s->missed ? "resuming from its checkpoint to bring it what it missed" : "it missed nothing");
-        if (!save_health(r, s, err))
-            return false;
-    }
-    return true;
-}
-
-/* Milliseconds until the next lagging target's retry, or `cap` when sooner or none. */
-static int64_t lag_wait_ms(const Run *r, int64_t now, int64_t cap)
-{
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (r->slots[i].lagging && r->slots[i].next_retry_ms - now < cap)
-            cap = r->slots[i].next_retry_ms - now;
-    return cap;
-}
-
-/* The LSN every target has made durable; when idle, also the server's position. */
 /* The server's position when the stream is idle between transactions and every target is
  * current (every transaction committed before it has arrived and is durable everywhere); else 0. */
 static Lsn idle_position(const Run *r)
 {
-    for (size_t i = 0; i < r->slot_count; i++) {
-        const Slot *s = &r->slots[i];
-        if (s->lagging || s->missed || target_durable(s->target).commit_lsn != s->accepted.commit_lsn ||
-            s->target->ops->has_pending(s->target))
-            return 0;
-    }
     /* not in the middle of a replay either: a stop may still abandon the transaction */
-    if (r->txn_open || pgstream_has_queued(r->stream) || !assembler_idle(r->asm_))
+    if (!fanout_all_current(r->fanout) || pgstream_has_queued(r->stream) || !assembler_idle(r->asm_))
         return 0;
     return r->keepalive_end;
 }
 
+/* The LSN every target has made durable; when idle, also the server's position. */
 static Lsn confirmable(const Run *r)
 {
-    Lsn durable = UINT64_MAX;
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (target_durable(r->slots[i].target).end_lsn < durable)
-            durable = target_durable(r->slots[i].target).end_lsn;
-    if (durable == UINT64_MAX)
-        durable = 0;
+    Lsn durable = fanout_durable_end(r->fanout);
     Lsn idle = idle_position(r);
     Lsn lsn = idle > durable ? idle : durable;
     return lsn > r->confirmed ? lsn : r->confirmed;
-}
-
-/*
- * The fence: while the stream is idle, each target that can moves its checkpoint to the
- * server's position although no change of its came (the embedded D1 within the flush
- * interval, a REST target at most every run.fence_interval_ms), so a client that committed
- * anything, even to an unmapped table, can wait for the checkpoint to pass its commit.
- */
-static bool fence_targets(Run *r, Err *err)
-{
-    Lsn position = idle_position(r);
-    TargetCheckpoint at = target_fence_checkpoint(position);
-    for (size_t i = 0; position && i < r->slot_count; i++) {
-        Slot *s = &r->slots[i];
-        Target *t = s->target;
-        if (!t->ops->fence || position <= s->accepted.end_lsn)
-            continue;
-        int64_t at_us = clock_wall_us();
-        if (!t->ops->fence(t, &at, at_us, err)) {
-            err_prefix_name(err, t->name);
-            if (!fall_behind(r, s, false, err))
-                return false;
-            continue;
-        }
-        s->accepted = at;
-        s->pending_is_fence = true;
-        s->pending_commit_time = at_us; /* current as of now: what lag_seconds measures from */
-    }
-    /* work that becomes due later (a REST target's fence) is flushed on the usual timer */
-    if (!r->first_pending_ms && any_pending(r))
-        r->first_pending_ms = clock_mono_ms();
-    return true;
 }
 
 /*
@@ -491,31 +92,45 @@ static bool record_through(Run *r, Lsn flush, Err *err)
 {
     if (flush <= r->through_recorded)
         return true;
-    bool past_a_checkpoint = false;
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (flush > target_durable(r->slots[i].target).end_lsn)
-            past_a_checkpoint = true;
-    if (past_a_checkpoint && !store_save_through(r->store, r->target_names, r->slot_count, flush, err))
+    if (flush > fanout_durable_end(r->fanout) &&
+        !store_save_through(r->store, fanout_names(r->fanout), fanout_count(r->fanout), flush, err))
         return false;
     r->through_recorded = flush;
     return true;
 }
 
-static bool send_status(Run *r, bool reply_requested, Err *err)
+typedef enum StatusKind {
+    STATUS_CONFIRM,                /* confirm what may be confirmed now */
+    STATUS_PING,                   /* ask the server where it is; repeat what is confirmed */
+} StatusKind;
+
+/*
+ * The one place the loop sends a standby status update. A ping (exit-when-caught-up,
+ * every 50 ms on a quiet stream) repeats the position already confirmed: moving it makes
+ * the walsender do slot bookkeeping (and fsync the slot), which that often slows it.
+ * While the loop is busy (a long replay, a slow flush), the stream's reader thread
+ * answers a keepalive that asks for a reply by repeating what was last sent here.
+ */
+static bool send_status(Run *r, StatusKind kind, Err *err)
 {
-    Lsn flush = confirmable(r);
+    Lsn flush = kind == STATUS_PING ? r->confirmed : confirmable(r);
     if (!record_through(r, flush, err))
         return false;
     Lsn write = r->received > flush ? r->received : flush;
-    if (!pgstream_send_status(r->stream, write, flush, reply_requested, err))
+    if (!pgstream_send_status(r->stream, write, flush, kind == STATUS_PING, err))
         return false;
+    int64_t now = clock_mono_ms();
+    if (kind == STATUS_PING) {
+        r->last_ping_ms = now;
+        return true;
+    }
     if (flush != r->confirmed) {
         r->log.lsn = flush;
         r->log.has_lsn = true;
         log_debug(&r->log, "confirmed flush position");
     }
     r->confirmed = flush;
-    r->last_status_ms = clock_mono_ms();
+    r->last_status_ms = now;
     return true;
 }
 
@@ -529,18 +144,7 @@ static void report_metrics(Run *r)
     r->last_metrics_ms = now;
     Lsn end = r->received > r->keepalive_end ? r->received : r->keepalive_end;
     Lsn confirmed = confirmable(r);
-    int64_t oldest = INT64_MAX;
-    for (size_t i = 0; i < r->slot_count; i++) {
-        const Slot *s = &r->slots[i];
-        Lsn at = target_durable(s->target).end_lsn;
-        bool current = !s->lagging && !s->missed && target_durable(s->target).commit_lsn == s->accepted.commit_lsn &&
-                       !s->target->ops->has_pending(s->target);
-        if (current && confirmed > at)
-            at = confirmed; /* idle: it has everything up to the confirmed position */
-        metrics_target_lag_bytes(r->metrics, s->target->name, end > at ? end - at : 0);
-        if (s->durable_commit_time > 0 && s->durable_commit_time < oldest)
-            oldest = s->durable_commit_time;
-    }
+    int64_t oldest = fanout_report(r->fanout, end, confirmed);
     double lag = -1;
     if (end && confirmed >= end)
         lag = 0;
@@ -551,25 +155,6 @@ static void report_metrics(Run *r)
 }
 
 /* ---- the session ---- */
-
-/*
- * While a long staged transaction is replayed into the targets, keep status
- * updates on schedule (with what is already durable). The stream's reader
- * thread goes on receiving meanwhile, so the server streams the next
- * transactions while this one is applied.
- */
-static void pump(void *ctx)
-{
-    Run *r = ctx;
-    if (r->txn_open && !r->long_replay_logged) {
-        r->long_replay_logged = true;
-        log_debug(&r->log, "replaying staged transaction %u into the targets", r->txn_xid);
-    }
-    if (!r->stream || r->pump_failed)
-        return;
-    if (clock_mono_ms() - r->last_status_ms >= r->opts.status_interval_ms && !send_status(r, false, &r->pump_err))
-        r->pump_failed = true;
-}
 
 static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_now, Err *err)
 {
@@ -587,13 +172,7 @@ static bool handle_frame(Run *r, const uint8_t *frame, size_t len, bool *reply_n
     if (msg.u.xlog.wal_start > r->received)
         r->received = msg.u.xlog.wal_start;
     r->last_data_ms = clock_mono_ms();
-    if (!assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err))
-        return false;
-    if (r->pump_failed) {
-        *err = r->pump_err; /* the connection broke during a replay */
-        return false;
-    }
-    return true;
+    return assembler_feed(r->asm_, msg.u.xlog.wal_start, msg.u.xlog.payload, msg.u.xlog.payload_len, err);
 }
 
 /* Make sure the slot (and publication) exist and the server can decode; fill *two_phase. */
@@ -674,8 +253,8 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
     Buf names;
     buf_init(&names, ERR_MSG_MAX);
     size_t gaps = 0;
-    for (size_t i = 0; ok && i < r->slot_count; i++) {
-        Target *t = r->slots[i].target;
+    for (size_t i = 0; ok && i < fanout_count(r->fanout); i++) {
+        Target *t = fanout_target(r->fanout, i);
         GapInput in = {.target = t->name, .own = target_durable(t)};
         for (size_t k = 0; k < count; k++)
             if (strcmp(rows[k].target, t->name) == 0) {
@@ -730,27 +309,89 @@ static bool check_gaps(Run *r, Lsn slot_confirmed, Err *err)
     return ok;
 }
 
-/* A session starting at start_position() brings every target that is not lagging what it missed. */
-static void forget_missed(Run *r)
+/* How long the loop may wait for the next frame: until the next status, flush or retry. */
+static int64_t next_wait_ms(const Run *r)
 {
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (!r->slots[i].lagging)
-            r->slots[i].missed = false;
+    int64_t now = clock_mono_ms();
+    int64_t wait = r->opts.status_interval_ms - (now - r->last_status_ms);
+    int64_t pending_since = fanout_pending_since_ms(r->fanout);
+    if (pending_since && r->opts.flush_interval_ms - (now - pending_since) < wait)
+        wait = r->opts.flush_interval_ms - (now - pending_since);
+    wait = fanout_retry_wait_ms(r->fanout, now, wait);
+    if (wait > 1000)
+        wait = 1000; /* the WAL guard's poll and heartbeats are due on their own clock */
+    if (r->opts.exit_when_caught_up && wait > 50)
+        wait = 50;
+    return wait < 0 ? 0 : wait;
 }
 
-static Lsn start_position(const Run *r)
+/* Wait up to wait_ms for frames, then handle what is already here, a bounded batch at a
+ * time. *quiet: nothing arrived while we waited; *reply_now: a keepalive asked for a reply. */
+static bool read_frames(Run *r, int64_t wait_ms, bool *quiet, bool *reply_now, Err *err)
 {
-    Lsn start = UINT64_MAX;
-    for (size_t i = 0; i < r->slot_count; i++)
-        if (target_durable(r->slots[i].target).end_lsn < start)
-            start = target_durable(r->slots[i].target).end_lsn;
-    return start == UINT64_MAX ? 0 : start;
+    const uint8_t *frame;
+    size_t len;
+    int rc = pgstream_next(r->stream, (int)wait_ms, &frame, &len, err);
+    *quiet = rc == 0;
+    *reply_now = false;
+    for (int batch = 0; rc == 1 && batch <= 10000; batch++) {
+        if (!handle_frame(r, frame, len, reply_now, err))
+            return false;
+        if (batch < 10000)
+            rc = pgstream_next(r->stream, 0, &frame, &len, err);
+    }
+    return rc >= 0;
+}
+
+/* Between batches of frames: flush, retry lagging targets, fence, figures, the status. */
+static bool housekeeping(Run *r, bool quiet, bool reply_now, bool *resync, Err *err)
+{
+    int64_t now = clock_mono_ms();
+    /* Flush once the stream goes quiet, or at most every 5 flush intervals under a
+     * continuous load: each flush is an fsync that stops reading for a moment. */
+    int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
+    int64_t pending_since = fanout_pending_since_ms(r->fanout);
+    if (pending_since && now - pending_since >= flush_due && !fanout_flush(r->fanout, err))
+        return false;
+    if (fanout_any_lagging(r->fanout) && assembler_idle(r->asm_)) {
+        if (!fanout_retry_lagging(r->fanout, resync, err))
+            return false;
+        if (*resync)
+            return true;
+    }
+    if (!fanout_fence(r->fanout, idle_position(r), err))
+        return false;
+    report_metrics(r);
+    walguard_tick(r->guard, r->last_data_ms);
+    bool advanced = confirmable(r) > r->confirmed;
+    if ((reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
+         (advanced && now - r->last_status_ms >= 1000)) &&
+        !send_status(r, STATUS_CONFIRM, err))
+        return false;
+    return source_watch_tick(r->watch, err);
+}
+
+/* exit-when-caught-up: stop once the walsender's position passed the sync point (everything
+ * committed before it is here and durable); on a quiet stream, ask the server where it is. */
+static bool catch_up(Run *r, bool quiet, bool *stop, Err *err)
+{
+    bool idle = assembler_idle(r->asm_);
+    if (idle && !fanout_any_pending(r->fanout) && !fanout_any_lagging(r->fanout) &&
+        r->keepalive_end >= r->catch_up_target) {
+        char text[LSN_STR_MAX];
+        log_debug(&r->log, "caught up: the server has sent everything up to %s", lsn_format(r->keepalive_end, text));
+        r->caught_up = true;
+        *stop = true;
+        return true;
+    }
+    if (!quiet || !idle || clock_mono_ms() - r->last_ping_ms < 50)
+        return true;
+    return fanout_flush(r->fanout, err) && send_status(r, STATUS_PING, err);
 }
 
 /* One replication session, until stop, catch-up or an error. */
 static bool session(Run *r, bool *stop, Err *err)
 {
-    r->pump_failed = false;
     metrics_set_state(r->metrics, METRICS_CONNECTING, NULL);
     r->stream = pgstream_connect(r->cfg->source.dsn, err);
     if (!r->stream)
@@ -772,10 +413,10 @@ static bool session(Run *r, bool *stop, Err *err)
         .messages = true,
         .two_phase = two_phase,
     };
-    Lsn start = start_position(r);
+    Lsn start = fanout_start_position(r->fanout);
     if (!pgstream_start(r->stream, &so, start, err))
         return false;
-    forget_missed(r);
+    fanout_forget_missed(r->fanout);
     r->last_data_ms = clock_mono_ms();
     metrics_set_state(r->metrics, METRICS_STREAMING, NULL);
     /* 0: a target that keeps no checkpoint of its own (a REST queue) takes what the slot
@@ -785,89 +426,24 @@ static bool session(Run *r, bool *stop, Err *err)
     log_info(&r->log, "streaming from slot \"%s\"%s (protocol %d, system %s)", r->cfg->source.slot,
              start ? "" : " at its confirmed position", pgstream_max_proto_version(r->stream), sys.system_id);
     r->keepalive_end = 0;
-    int64_t last_ping_ms = 0;
+    r->last_ping_ms = 0;
     for (;;) {
         if (signals_stop_requested()) {
             *stop = true;
             return true;
         }
-        int64_t now = clock_mono_ms();
-        int64_t wait = r->opts.status_interval_ms - (now - r->last_status_ms);
-        if (r->first_pending_ms) {
-            int64_t flush_wait = r->opts.flush_interval_ms - (now - r->first_pending_ms);
-            if (flush_wait < wait)
-                wait = flush_wait;
-        }
-        wait = lag_wait_ms(r, now, wait);
-        if (wait > 1000)
-            wait = 1000; /* the WAL guard's poll and heartbeats are due on their own clock */
-        if (r->opts.exit_when_caught_up && wait > 50)
-            wait = 50;
-        if (wait < 0)
-            wait = 0;
-        const uint8_t *frame;
-        size_t len;
-        int rc = pgstream_next(r->stream, (int)wait, &frame, &len, err);
-        if (rc < 0)
+        bool quiet, reply_now;
+        if (!read_frames(r, next_wait_ms(r), &quiet, &reply_now, err))
             return false;
-        bool quiet = rc == 0; /* nothing arrived while we waited */
-        bool reply_now = false;
-        /* Drain what is already here before doing periodic work, a bounded batch at a time. */
-        for (int batch = 0; rc == 1 && batch < 10000; batch++) {
-            if (!handle_frame(r, frame, len, &reply_now, err))
-                return false;
-            rc = pgstream_next(r->stream, 0, &frame, &len, err);
-            if (rc < 0)
-                return false;
-        }
-        if (rc == 1 && !handle_frame(r, frame, len, &reply_now, err))
+        bool resync = false;
+        if (!housekeeping(r, quiet, reply_now, &resync, err))
             return false;
-        now = clock_mono_ms();
-        /* Flush once the stream goes quiet, or at most every 5 flush intervals under a
-         * continuous load: each flush is an fsync that stops reading for a moment. */
-        int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
-        if (r->first_pending_ms && now - r->first_pending_ms >= flush_due && !flush_targets(r, err))
+        if (resync)
+            return true; /* *stop stays false: run_pipeline starts a new session */
+        if (r->opts.exit_when_caught_up && !catch_up(r, quiet, stop, err))
             return false;
-        if (any_lagging(r) && assembler_idle(r->asm_)) {
-            bool resync = false;
-            if (!retry_lagging(r, &resync, err))
-                return false;
-            if (resync)
-                return true; /* *stop stays false: run_pipeline starts a new session */
-        }
-        if (!fence_targets(r, err))
-            return false;
-        report_metrics(r);
-        walguard_tick(r->guard, r->last_data_ms);
-        bool advanced = confirmable(r) > r->confirmed;
-        if (reply_now || now - r->last_status_ms >= r->opts.status_interval_ms ||
-            (advanced && now - r->last_status_ms >= 1000)) {
-            if (!send_status(r, false, err))
-                return false;
-        }
-        if (!source_watch_tick(r->watch, err))
-            return false;
-        if (r->opts.exit_when_caught_up) {
-            /* the walsender's position passed the sync point: everything committed before it is here */
-            if (assembler_idle(r->asm_) && !any_pending(r) && !any_lagging(r) &&
-                r->keepalive_end >= r->catch_up_target) {
-                char text[LSN_STR_MAX];
-                log_debug(&r->log, "caught up: the server has sent everything up to %s",
-                          lsn_format(r->keepalive_end, text));
-                r->caught_up = true;
-                *stop = true;
-                return true;
-            }
-            /* A quiet stream between transactions: ask the server where it is. The ping
-             * repeats the flush position already confirmed: moving it makes the walsender
-             * do slot bookkeeping (and fsync the slot), which 20 times a second slows it. */
-            if (quiet && assembler_idle(r->asm_) && now - last_ping_ms >= 50) {
-                Lsn write = r->received > r->confirmed ? r->received : r->confirmed;
-                if (!flush_targets(r, err) || !pgstream_send_status(r->stream, write, r->confirmed, true, err))
-                    return false;
-                last_ping_ms = now;
-            }
-        }
+        if (*stop)
+            return true;
     }
 }
 
@@ -877,7 +453,7 @@ static void close_session(Run *r, bool clean)
         return;
     if (clean) {
         Err err;
-        if (!send_status(r, false, &err) || !pgstream_finish(r->stream, &err))
+        if (!send_status(r, STATUS_CONFIRM, &err) || !pgstream_finish(r->stream, &err))
             log_warn(&r->log, "ending the replication stream: %s", err.msg);
     }
     pgstream_close(r->stream);
@@ -896,38 +472,29 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         r.opts.flush_interval_ms = CONFIG_DEFAULT_FLUSH_INTERVAL_MS;
     r.log.component = "run";
     r.log.slot = cfg->source.slot;
-    r.slots = xcalloc(count ? count : 1, sizeof *r.slots);
-    r.target_names = xcalloc(count ? count : 1, sizeof *r.target_names);
-    r.slot_count = count;
-    for (size_t i = 0; i < count; i++) {
-        r.slots[i].target = targets[i];
-        r.slots[i].accepted = target_durable(targets[i]);
-        r.target_names[i] = targets[i]->name;
-        backoff_init(&r.slots[i].retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    }
+    r.fanout = fanout_new(targets, count, &r.log);
     int lock_fd = -1;
     bool ok = state_dir_lock(cfg->state_dir, "run", &lock_fd, err);
     if (ok)
         r.store = store_open(cfg->state_dir, err);
     ok = ok && r.store;
     if (ok) {
-        ok = metrics_open(cfg, r.target_names, count, &r.metrics, err);
+        ok = metrics_open(cfg, fanout_names(r.fanout), count, &r.metrics, err);
         if (ok && opts->on_metrics)
             opts->on_metrics(opts->on_metrics_user, r.metrics);
+        fanout_attach(r.fanout, r.store, r.metrics);
         for (size_t i = 0; r.metrics && i < count; i++)
             if (targets[i]->deadletter) /* one file for every target */
                 deadletter_observe(targets[i]->deadletter, metrics_skipped, r.metrics);
         r.guard = walguard_new(cfg, r.metrics);
     }
     /* health is this run's: a target that was lagging when the last run stopped starts current */
-    for (size_t i = 0; ok && i < count; i++)
-        ok = save_health(&r, &r.slots[i], err);
+    ok = ok && fanout_reset_health(r.fanout, err);
     if (ok)
         r.watch = source_watch_new(cfg, r.store, opts->watch_tables, opts->watch_table_count, r.opts.status_interval_ms);
     if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
-        AsmSink sink = {&r, sink_wants, sink_begin, sink_change, sink_commit, sink_rollback, sink_message, pump,
-                       sink_stop};
+        AsmSink sink = fanout_sink(r.fanout);
         r.asm_ = assembler_new(spool_dir, &sink, err);
         free(spool_dir);
         ok = r.asm_ != NULL;
@@ -938,7 +505,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     int reconnects = 0;
     bool stop = false;
     while (ok && !stop) {
-        uint64_t before = r.transactions;
+        uint64_t before = fanout_transactions(r.fanout);
         bool session_ok = session(&r, &stop, err);
         if (session_ok) {
             close_session(&r, true);
@@ -959,7 +526,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             break;
         }
         metrics_set_state(r.metrics, METRICS_CONNECTING, err->msg);
-        if (r.transactions > before)
+        if (fanout_transactions(r.fanout) > before)
             backoff_reset(&backoff); /* the session made progress: start the backoff over */
         int64_t delay = backoff_next(&backoff, (uint32_t)clock_wall_us());
         log_warn(&r.log, "%s; reconnecting in %lld ms (attempt %u)", err->msg, (long long)delay,
@@ -973,7 +540,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     Err flush_err;
     if (r.asm_ && !assembler_reset(r.asm_, &flush_err))
         log_warn(&r.log, "cleaning up the spool: %s", flush_err.msg);
-    if (r.store && !flush_targets(&r, &flush_err)) {
+    if (r.store && !fanout_flush(r.fanout, &flush_err)) {
         if (ok) {
             *err = flush_err;
             ok = false;
@@ -990,7 +557,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         log_info(&r.log,
                  "stopped%s: %llu transactions, %llu changes, %llu streamed, %llu prepared, "
                  "%llu bytes spooled, %.2f s replaying them, peak RSS %ld KB",
-                 r.caught_up ? " (caught up)" : "", (unsigned long long)r.transactions,
+                 r.caught_up ? " (caught up)" : "", (unsigned long long)fanout_transactions(r.fanout),
                  st ? (unsigned long long)st->changes : 0ULL, st ? (unsigned long long)st->streamed : 0ULL,
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
@@ -1004,10 +571,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     metrics_stop(r.metrics);
     assembler_free(r.asm_);
     source_watch_free(r.watch);
-    for (size_t i = 0; i < count; i++)
-        targets[i]->ops->free(targets[i]);
-    free(r.slots);
-    free(r.target_names);
+    fanout_free(r.fanout);
     store_close(r.store);
     state_dir_unlock(lock_fd);
     return ok;

@@ -1,18 +1,18 @@
 /*
  * daemon/run.h - `wal2edge run`: the replication loop.
  *
- * Owns:     wiring the stream (pg/stream) through the assembler to every
- *           target, the durability rule (confirm to Postgres only what every
- *           target has made durable; when idle, confirm the server's position
- *           so a quiet slot does not pin WAL; the fence: each target that can
- *           moves its checkpoint there too), status updates, reconnecting
- *           with backoff and jitter, a target that keeps failing falling behind
- *           on its own (retried with backoff, caught up from its checkpoint;
- *           its health recorded for `status`), and clean shutdown on
- *           SIGINT/SIGTERM (a long replay abandoned).
- * Not mine: decoding, staging, and each target's storage; the metrics endpoint
- *           (metrics/metrics, fed from here), heartbeats and the WAL guard
- *           (daemon/walguard, ticked from here).
+ * Owns:     the session: connecting, checking the source and each target's gap,
+ *           starting the stream at the slowest target's checkpoint, wiring the
+ *           stream (pg/stream) through the assembler to the fan-out; the
+ *           durability rule (confirm to Postgres only what every target has
+ *           made durable; when idle, confirm the server's position so a quiet
+ *           slot does not pin WAL, and fence the targets there); the one place
+ *           that decides standby status updates; reconnecting with backoff and
+ *           jitter; clean shutdown on SIGINT/SIGTERM (a long replay abandoned).
+ * Not mine: decoding and staging (pipeline/assembler); which target gets what,
+ *           a target falling behind alone and its retries (daemon/fanout); each
+ *           target's storage; the metrics endpoint (metrics/metrics, fed from
+ *           here), heartbeats and the WAL guard (daemon/walguard, ticked here).
  */
 #ifndef WAL2EDGE_DAEMON_RUN_H
 #define WAL2EDGE_DAEMON_RUN_H

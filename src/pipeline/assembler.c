@@ -388,7 +388,9 @@ static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, cons
 static bool replay(Assembler *a, const char *path, const TxnInfo *txn, const OpenStream *open, Err *err)
 {
     int64_t start = clock_mono_us();
-    bool ok = replay_file(a, path, txn, open, err);
+    TxnInfo staged = *txn;
+    staged.staged = true;
+    bool ok = replay_file(a, path, &staged, open, err);
     a->stats.replay_us += (uint64_t)(clock_mono_us() - start);
     return ok;
 }
@@ -460,9 +462,7 @@ static bool replay_file(Assembler *a, const char *path, const TxnInfo *txn, cons
     }
     uint64_t replayed = 0;
     while (ok && (rc = spool_read(r, &rec, err)) == 1) {
-        if (++replayed % 4096 == 0 && a->sink.pump)
-            a->sink.pump(a->sink.ctx);
-        if (replay_interrupted(a, replayed, txn, err)) {
+        if (replay_interrupted(a, ++replayed, txn, err)) {
             ok = false;
             break;
         }

@@ -10,7 +10,7 @@
  *           two-phase transactions are staged durably at PREPARE and replayed
  *           at COMMIT PREPARED, dropped at ROLLBACK PREPARED. Also the relation
  *           cache that gives every change its table and columns.
- * Not mine: sockets (pg/stream), which target gets what (daemon/run's sink),
+ * Not mine: sockets (pg/stream), which target gets what (daemon/fanout, the sink),
  *           rendering values (targets).
  * Memory:   no transaction is held in memory; only spool file handles and the
  *           set of aborted subtransactions per open streamed transaction.
@@ -38,9 +38,6 @@ typedef struct AsmSink {
     void (*rollback)(void *ctx);
     /* Non-transactional logical message. */
     bool (*message)(void *ctx, const Change *c, Err *err);
-    /* Called every few thousand changes while a staged transaction is replayed, so the
-     * caller can keep the replication connection moving; may be NULL. */
-    void (*pump)(void *ctx);
     /* Asked every few hundred records while a staged transaction is replayed; true abandons
      * the replay: the sink gets rollback(), the feed fails with ERR_INTERRUPTED and nothing
      * of the transaction is committed (the server sends it again). May be NULL. */

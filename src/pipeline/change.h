@@ -28,6 +28,7 @@ typedef struct TxnInfo {
     Lsn end_lsn;               /* end of that record: what the slot is confirmed up to */
     int64_t commit_time_us;    /* microseconds since the Unix epoch */
     const char *gid;           /* two-phase transactions: the GID; NULL otherwise */
+    bool staged;               /* replayed from the spool (a streamed or prepared transaction) */
 } TxnInfo;
 
 typedef enum ChangeOp {

@@ -168,7 +168,7 @@ static uint8_t *read_fixture(const char *name, size_t *len)
 
 static Assembler *new_assembler(Recorder *r)
 {
-    AsmSink sink = {r, rec_wants, rec_begin, rec_change, rec_commit, rec_rollback, rec_message, NULL, rec_stop};
+    AsmSink sink = {r, rec_wants, rec_begin, rec_change, rec_commit, rec_rollback, rec_message, rec_stop};
     Err err;
     Assembler *a = assembler_new(spool_dir, &sink, &err);
     cr_assert_not_null(a, "%s", err.msg);

@@ -9,25 +9,12 @@
 #include <unistd.h>
 
 #include "state/store.h"
+#include "store_dir.h"
 
 static char dir[256];
 
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "%s/w2e-store-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    const char *files[] = {"state.sqlite", "state.sqlite-wal", "state.sqlite-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
+static void make_dir(void) { store_dir_make(dir, sizeof dir, "store"); }
+static void remove_dir(void) { store_dir_remove(dir); }
 
 TestSuite(store, .init = make_dir, .fini = remove_dir);
 
