@@ -1,19 +1,16 @@
 /*
  * cf/r2.h - an S3 client for Cloudflare R2 (SigV4, path-style URLs).
  *
- * Owns:     R2Client: object PUT/GET (Range)/HEAD/DELETE, ListObjectsV2, and
- *           multipart upload (create, upload part, complete, abort, list
- *           parts) against `{endpoint}/{bucket}/{key}`, signed with cf/sigv4
- *           (region "auto", service "s3", x-amz-content-sha256 of the body or
- *           UNSIGNED-PAYLOAD), retried with net/retry (429 TooManyRequests,
- *           5xx, transport errors); R2's multipart rules checked client-side
- *           (parts ≥ 5 MiB except the last, all non-final parts the same size,
- *           the last no larger, ≤ 10,000 parts, ≤ 5 GiB − 5 MiB per part);
- *           minimal, bounded parsing of S3 XML (list results, errors).
- * Not mine: the REST API budget (R2's S3 API is not counted), snapshots'
- *           layout (pipeline), signing internals (cf/sigv4).
- * Pure:     no (network). r2_parts_check(), r2_part_count() and the
- *           r2_xml_* parsers are pure.
+ * Owns:     R2Client: object PUT/GET (Range)/HEAD/DELETE, HeadBucket,
+ *           ListObjectsV2 against `{endpoint}/{bucket}/{key}`, and the one
+ *           request path every call takes (cf/r2_intern.h): signed with
+ *           cf/sigv4 (region "auto", service "s3", x-amz-content-sha256 of the
+ *           body or UNSIGNED-PAYLOAD), retried with net/retry (429
+ *           TooManyRequests, 5xx, transport errors), S3 errors read.
+ * Not mine: multipart uploads (cf/r2_multipart), reading S3 XML (cf/r2_xml),
+ *           the REST API budget (R2's S3 API is not counted), snapshots'
+ *           layout (snapshot/), signing internals (cf/sigv4).
+ * Pure:     no (network).
  * Threads:  one thread at a time per R2Client.
  * Secrets:  the secret key is borrowed from a Secret, used only to derive the
  *           signing key (cached per day, wiped on free); never logged.
@@ -28,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cf/r2_xml.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/secret.h"
@@ -95,63 +93,9 @@ bool r2_head_bucket(R2Client *c, bool *found, Err *err) WARN_UNUSED;
 /* DeleteObject (deleting a missing key succeeds, as in S3). */
 bool r2_delete_object(R2Client *c, const char *key, Err *err) WARN_UNUSED;
 
-typedef struct R2ListEntry {
-    char *key;
-    uint64_t size;
-    char *etag;
-    char *last_modified;
-} R2ListEntry;
-
-typedef struct R2ListResult {
-    R2ListEntry *items;
-    size_t count;
-    char **common_prefixes;
-    size_t prefix_count;
-    bool truncated;
-    char *next_token;          /* NextContinuationToken when truncated */
-} R2ListResult;
-
-void r2_list_result_free(R2ListResult *r);
-
 /* ListObjectsV2 (one page). prefix/delimiter/token may be NULL; max_keys 0 → 1000. */
 bool r2_list_objects(R2Client *c, const char *prefix, const char *delimiter,
                      const char *continuation_token, unsigned max_keys, R2ListResult *out,
                      Err *err) WARN_UNUSED;
-
-typedef struct R2Part {
-    unsigned part_number;      /* 1..10,000, ascending */
-    char *etag;                /* as returned by upload_part */
-    uint64_t size;
-} R2Part;
-
-/* Pure: R2's multipart rules over the parts to complete. */
-bool r2_parts_check(const R2Part *parts, size_t n, Err *err) WARN_UNUSED;
-/* Pure: how many parts an object of `size` needs at `part_size` (checked against the rules). */
-bool r2_part_count(uint64_t size, uint64_t part_size, size_t *out, Err *err) WARN_UNUSED;
-
-bool r2_mpu_create(R2Client *c, const char *key, const char *content_type, char **out_upload_id,
-                   Err *err) WARN_UNUSED;
-/* UploadPart from memory; *out_etag owned. */
-bool r2_mpu_upload_part(R2Client *c, const char *key, const char *upload_id, unsigned part_number,
-                        const void *data, size_t len, char **out_etag, Err *err) WARN_UNUSED;
-/* UploadPart from a file range. */
-bool r2_mpu_upload_part_file(R2Client *c, const char *key, const char *upload_id,
-                             unsigned part_number, const char *path, uint64_t offset,
-                             uint64_t len, char **out_etag, Err *err) WARN_UNUSED;
-/* Checks r2_parts_check() first, then CompleteMultipartUpload. out may be NULL. */
-bool r2_mpu_complete(R2Client *c, const char *key, const char *upload_id, const R2Part *parts,
-                     size_t n, R2ObjectInfo *out, Err *err) WARN_UNUSED;
-bool r2_mpu_abort(R2Client *c, const char *key, const char *upload_id, Err *err) WARN_UNUSED;
-/* ListParts (first page, up to 1000): *out owned, free with r2_parts_free. */
-bool r2_mpu_list_parts(R2Client *c, const char *key, const char *upload_id, R2Part **out,
-                       size_t *out_count, Err *err) WARN_UNUSED;
-void r2_parts_free(R2Part *parts, size_t n);
-
-/* ---- pure XML helpers (exposed for tests) ---- */
-
-/* Owned, entity-decoded text of the first <tag>…</tag> in xml[from..len) ;
- * NULL when absent. *next (optional) gets the offset after the closing tag. */
-char *r2_xml_text(const char *xml, size_t len, size_t from, const char *tag, size_t *next);
-bool r2_xml_parse_list(const char *xml, size_t len, R2ListResult *out, Err *err) WARN_UNUSED;
 
 #endif

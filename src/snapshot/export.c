@@ -1,5 +1,12 @@
 /*
  * snapshot/export.c - see export.h.
+ *
+ * Plan: each selected table gets its columns, key and row shape from the catalog,
+ * and is cut into units (the whole table, or block ranges of a large one), largest
+ * first. Run: the point is taken (snapshot/point), one reader per worker imports
+ * it, and each worker thread takes the next unit, renders its rows as NDJSON into
+ * zstd parts that roll over at the part size, and places each part (snapshot/sink),
+ * recording it in the ledger (snapshot/ledger). Manifests are written last.
  */
 #include "snapshot/export.h"
 
@@ -16,146 +23,21 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "pg/conn.h"
 #include "pg/relcache.h"
-#include "pg/source.h"
-#include "pg/stream.h"
 #include "pipeline/rowjson.h"
 #include "snapshot/copytext.h"
+#include "snapshot/ledger.h"
 #include "snapshot/manifest.h"
 #include "snapshot/ndjson_zst.h"
 #include "snapshot/sink.h"
-#include "state/sqlite.h"
-#include "state/store.h"
 
 #define SNAP_SHOW_ROWS 4096     /* rows between progress updates of a worker */
 #define SNAP_DEFAULT_RANGE_BYTES (64ull * 1024 * 1024)
 #define SNAP_MAX_RANGES 4096u
 #define SNAP_RANGES_PER_JOB 4u
 #define SNAP_ROW_CAP (256u * 1024 * 1024)
-#define SNAP_WAL_WARN_BYTES (1024ll * 1024 * 1024)
 
 static const LogCtx LOGC = {.component = "snapshot"};
-
-/* ================================================================ time */
-
-void snap_time_id(char out[17])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
-}
-
-void snap_time_rfc3339(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* ================================================================ the point */
-
-struct SnapPoint {
-    const Config *cfg;
-    PgStream *exporter;
-    PgConn *watch;
-    char snapshot_name[64];
-    char slot[64];
-    bool helper;               /* a temporary helper slot: it ends with the exporting session */
-    bool created;
-    Lsn lsn;
-};
-
-SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
-{
-    PgConn *conn = pgconn_open(cfg->source.dsn, err);
-    if (!conn)
-        return NULL;
-    PgServerFacts facts;
-    if (!pgconn_server_facts(conn, cfg->source.publication, cfg->source.slot, &facts, err)) {
-        pgconn_close(conn);
-        return NULL;
-    }
-    if (!source_check_wal_level(&facts, err)) {
-        pgconn_close(conn);
-        return NULL;
-    }
-    SnapPoint *p = xcalloc(1, sizeof *p);
-    p->cfg = cfg;
-    p->watch = conn;
-    bool use_main = mode != SNAP_POINT_HELPER && !facts.slot.exists;
-    if (use_main) {
-        snprintf(p->slot, sizeof p->slot, "%s", cfg->source.slot);
-    } else {
-        snprintf(p->slot, sizeof p->slot, "w2e_snap_%ld", (long)getpid());
-        p->helper = true;
-    }
-    p->exporter = pgstream_connect(cfg->source.dsn, err);
-    if (!p->exporter) {
-        snap_point_close(p);
-        return NULL;
-    }
-    PgSlotCreated sc;
-    /* the main slot as every command makes it; a helper only exports the snapshot, then goes */
-    bool made = use_main ? source_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err)
-                         : pgstream_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT | PGSLOT_TEMPORARY, &sc, err);
-    if (!made) {
-        err_prefix(err, "creating %sreplication slot \"%s\"", p->helper ? "helper " : "", p->slot);
-        p->helper = false; /* nothing to drop */
-        snap_point_close(p);
-        return NULL;
-    }
-    p->created = use_main;
-    p->lsn = sc.consistent_point;
-    if (use_main && !store_record_incarnation(cfg->state_dir, p->lsn, err)) {
-        snap_point_close(p);
-        return NULL;
-    }
-    snprintf(p->snapshot_name, sizeof p->snapshot_name, "%s", sc.snapshot_name);
-    char l[LSN_STR_MAX];
-    if (use_main)
-        log_info(&LOGC, "created replication slot \"%s\" at %s; `wal2edge run` continues right after this point",
-                 p->slot, lsn_format(p->lsn, l));
-    return p;
-}
-
-Lsn snap_point_lsn(const SnapPoint *p) { return p->lsn; }
-bool snap_point_created_slot(const SnapPoint *p) { return p->created; }
-const char *snap_point_slot(const SnapPoint *p) { return p->slot; }
-
-PgSnapshot *snap_point_reader(SnapPoint *p, Err *err)
-{
-    return pgsnap_open(p->cfg->source.dsn, p->snapshot_name, err);
-}
-
-void snap_point_check_wal(SnapPoint *p)
-{
-    if (!p->watch || !p->slot[0])
-        return;
-    PgServerFacts f;
-    Err e;
-    if (!pgconn_server_facts(p->watch, p->cfg->source.publication, p->slot, &f, &e))
-        return;
-    if (f.slot.exists && f.slot.safe_wal_size >= 0 && f.slot.safe_wal_size < SNAP_WAL_WARN_BYTES)
-        log_warn(&LOGC,
-                 "slot \"%s\" holding the snapshot point has only %" PRId64
-                 " MB of WAL left before max_slot_wal_keep_size invalidates it (wal_status %s); "
-                 "a lost slot ends the snapshot",
-                 p->slot, f.slot.safe_wal_size / (1024 * 1024), f.slot.wal_status);
-}
-
-void snap_point_close(SnapPoint *p)
-{
-    if (!p)
-        return;
-    /* The helper slot is temporary: the server drops it as this session ends, and
-     * also when the process dies without getting here, so it never pins WAL. */
-    pgstream_close(p->exporter);
-    pgconn_close(p->watch);
-    free(p);
-}
 
 /* ================================================================ plan */
 
@@ -192,7 +74,7 @@ typedef struct Exp {
     const Config *cfg;
     const SnapshotOptions *opts;
     SnapPoint *point;
-    Sqlite *db;
+    SnapLedger *ledger;
     char snapshot_id[64];
     STable *tables;
     size_t table_count;
@@ -312,166 +194,6 @@ static bool plan_table(Exp *x, const CatalogInfo *cat, const Mapping *m, const c
     return true;
 }
 
-/* ================================================================ state */
-
-static const char *const STATE_SCHEMA =
-    "CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, lsn TEXT NOT NULL, status TEXT NOT NULL, "
-    "started_at TEXT NOT NULL, finished_at TEXT);"
-    "CREATE TABLE IF NOT EXISTS parts (snapshot_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, "
-    "tbl TEXT NOT NULL, part INTEGER NOT NULL, rows INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, "
-    "bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (snapshot_id, key));"
-    /* R2 multipart uploads between create and complete/abort: what a crash leaves behind */
-    "CREATE TABLE IF NOT EXISTS uploads (snapshot_id TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, "
-    "upload_id TEXT NOT NULL, PRIMARY KEY (snapshot_id, key, upload_id));";
-
-static bool state_exec(Sqlite *db, const char *sql, const char *const *args, size_t n, Err *err)
-{
-    SqliteStmt *st = sqlite_prepare(db, sql, err);
-    if (!st)
-        return false;
-    bool ok = true;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = sqlite_bind_text(st, (int)i + 1, args[i], strlen(args[i]), err);
-    ok = ok && sqlite_step(st, err) >= 0;
-    sqlite_finalize(st);
-    return ok;
-}
-
-/* A sink for cleaning up in r2 target `bucket`; NULL when it is no longer configured. */
-static SnapSink *cleanup_sink(Exp *x, const char *bucket, Err *err)
-{
-    const ConfigTarget *t = config_target(x->cfg, TARGET_R2, bucket);
-    if (!t)
-        return NULL;
-    char *spool = xasprintf("%s/snapshot/spool", x->cfg->state_dir);
-    SnapSink *s = sink_open(x->cfg, t, spool, 0, err);
-    free(spool);
-    return s;
-}
-
-/* Multipart uploads recorded but never completed or aborted belong to a process
- * that died (the state directory is locked): abort them, so that no uploaded
- * chunks are left behind; a record stays until its abort succeeds. */
-static bool abort_recorded_uploads(Exp *x, Err *err)
-{
-    SqliteStmt *st = sqlite_prepare(x->db, "SELECT snapshot_id, bucket, key, upload_id FROM uploads", err);
-    if (!st)
-        return false;
-    char **rows = NULL; /* 4 strings per upload */
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite_step(st, err)) == 1) {
-        rows = xrealloc(rows, (n + 1) * 4 * sizeof *rows);
-        for (int c = 0; c < 4; c++)
-            rows[n * 4 + (size_t)c] = xstrdup(sqlite_column_text(st, c, NULL));
-        n++;
-    }
-    sqlite_finalize(st);
-    bool ok = rc == 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        const char *const *r = (const char *const *)&rows[i * 4];
-        Err e = {0};
-        SnapSink *s = cleanup_sink(x, r[1], &e);
-        bool aborted = s && sink_abort_upload(s, r[2], r[3], &e);
-        sink_free(s);
-        if (aborted) {
-            log_info(&LOGC, "aborted the unfinished multipart upload of %s left by snapshot %s", r[2], r[0]);
-            const char *a[] = {r[0], r[2], r[3]};
-            ok = state_exec(x->db, "DELETE FROM uploads WHERE snapshot_id = ?1 AND key = ?2 AND upload_id = ?3", a,
-                            3, err);
-        } else {
-            log_warn(&LOGC, "could not abort the unfinished multipart upload of %s (r2.%s) left by snapshot %s: %s",
-                     r[2], r[1], r[0], e.msg[0] ? e.msg : "the r2 target is no longer configured");
-        }
-    }
-    for (size_t i = 0; i < n * 4; i++)
-        free(rows[i]);
-    free(rows);
-    return ok;
-}
-
-/* Records an R2 multipart upload while it is open (snapshot/sink's hook). */
-static bool record_upload(void *ctx, const char *target, const char *key, const char *upload_id, bool started,
-                          Err *err)
-{
-    Exp *x = ctx;
-    const char *a[] = {x->snapshot_id, target, key, upload_id};
-    pthread_mutex_lock(&x->mu);
-    bool ok = started ? state_exec(x->db,
-                                   "INSERT OR REPLACE INTO uploads (snapshot_id, bucket, key, upload_id) "
-                                   "VALUES (?1, ?2, ?3, ?4)",
-                                   a, 4, err)
-                      : state_exec(x->db,
-                                   "DELETE FROM uploads WHERE snapshot_id = ?1 AND bucket = ?2 AND key = ?3 "
-                                   "AND upload_id = ?4",
-                                   a, 4, err);
-    pthread_mutex_unlock(&x->mu);
-    return ok;
-}
-
-/* An earlier snapshot that did not finish: its point in time is gone with the
- * process that held it, so its parts are removed and a new snapshot starts. */
-static bool cleanup_interrupted(Exp *x, Err *err)
-{
-    SqliteStmt *st = sqlite_prepare(x->db, "SELECT id, lsn FROM snapshots WHERE status = 'running'", err);
-    if (!st)
-        return false;
-    char **ids = NULL, **lsns = NULL;
-    size_t n = 0;
-    int rc;
-    while ((rc = sqlite_step(st, err)) == 1) {
-        ids = xrealloc(ids, (n + 1) * sizeof *ids);
-        lsns = xrealloc(lsns, (n + 1) * sizeof *lsns);
-        ids[n] = xstrdup(sqlite_column_text(st, 0, NULL));
-        lsns[n++] = xstrdup(sqlite_column_text(st, 1, NULL));
-    }
-    sqlite_finalize(st);
-    bool ok = rc == 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        fprintf(stderr,
-                "snapshot %s (at %s) was interrupted; its point in time ended with the process that held it, "
-                "so it cannot be continued consistently: removing its parts and starting a new snapshot\n",
-                ids[i], lsns[i]);
-        st = sqlite_prepare(x->db, "SELECT bucket, key FROM parts WHERE snapshot_id = ?1", err);
-        ok = st && sqlite_bind_text(st, 1, ids[i], strlen(ids[i]), err);
-        size_t removed = 0;
-        while (ok && (rc = sqlite_step(st, err)) == 1) {
-            const char *bucket = sqlite_column_text(st, 0, NULL);
-            const char *key = sqlite_column_text(st, 1, NULL);
-            Err e = {0};
-            SnapSink *s = cleanup_sink(x, bucket, &e);
-            if (!s) {
-                if (e.msg[0])
-                    log_warn(&LOGC, "could not remove %s: %s", key, e.msg);
-                continue;
-            }
-            char *sp = sink_spool_path(s, key);
-            unlink(sp);
-            free(sp);
-            if (sink_delete(s, key, &e))
-                removed++;
-            else
-                log_warn(&LOGC, "could not remove %s: %s", key, e.msg);
-            sink_free(s);
-        }
-        if (ok && rc < 0)
-            ok = false;
-        sqlite_finalize(st);
-        if (ok)
-            log_info(&LOGC, "removed %zu parts of interrupted snapshot %s", removed, ids[i]);
-        const char *a[] = {ids[i]};
-        ok = ok && state_exec(x->db, "UPDATE snapshots SET status = 'abandoned' WHERE id = ?1", a, 1, err) &&
-             state_exec(x->db, "DELETE FROM parts WHERE snapshot_id = ?1", a, 1, err);
-    }
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
-        free(lsns[i]);
-    }
-    free(ids);
-    free(lsns);
-    return ok;
-}
-
 /* ================================================================ workers */
 
 static void fail(Exp *x, const Err *e)
@@ -494,22 +216,6 @@ static bool stopped(Exp *x)
 
 static size_t target_index(const Config *cfg, const ConfigTarget *t) { return (size_t)(t - cfg->targets); }
 
-/* A part is recorded before it is written (sha256 empty), so that an interrupted
- * snapshot's half-written spool file is found and removed too. */
-static bool record_part_start(Exp *x, STable *t, const char *key, unsigned part_no, Err *err)
-{
-    char part[16];
-    snprintf(part, sizeof part, "%u", part_no);
-    const char *a[] = {x->snapshot_id, t->r2->name, key, t->ct->qualname, part};
-    pthread_mutex_lock(&x->mu);
-    bool ok = state_exec(x->db,
-                         "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
-                         "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), 0, 0, -1, '')",
-                         a, 5, err);
-    pthread_mutex_unlock(&x->mu);
-    return ok;
-}
-
 /* Place the worker's open part and record it (state and manifest). */
 static bool finish_part(Worker *w, Err *err)
 {
@@ -530,17 +236,7 @@ static bool finish_part(Worker *w, Err *err)
         pthread_mutex_unlock(&x->mu);
         return false;
     }
-    char rows[24], raw[24], bytes[24], part[16];
-    snprintf(rows, sizeof rows, "%" PRIu64, info.rows);
-    snprintf(raw, sizeof raw, "%" PRIu64, info.raw_bytes);
-    snprintf(bytes, sizeof bytes, "%" PRIu64, info.bytes);
-    snprintf(part, sizeof part, "%u", w->part_no);
-    const char *a[] = {x->snapshot_id, t->r2->name, w->key, t->ct->qualname, part, rows, raw, bytes, info.sha256};
-    ok = state_exec(x->db,
-                    "INSERT OR REPLACE INTO parts (snapshot_id, bucket, key, tbl, part, rows, raw_bytes, bytes, "
-                    "sha256) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), CAST(?6 AS INTEGER), "
-                    "CAST(?7 AS INTEGER), CAST(?8 AS INTEGER), ?9)",
-                    a, 9, err);
+    ok = ledger_part_placed(x->ledger, t->r2->name, w->key, t->ct->qualname, w->part_no, &info, err);
     t->parts = xrealloc(t->parts, (t->part_count + 1) * sizeof *t->parts);
     ManifestPart *mp = &t->parts[t->part_count++];
     memset(mp, 0, sizeof *mp);
@@ -569,8 +265,8 @@ static bool start_part(Worker *w, STable *t, SnapSink *sink, Err *err)
     free(w->spool);
     w->key = xasprintf("%s/part-%05u.ndjson.zst", t->dir, w->part_no);
     w->spool = sink_spool_path(sink, w->key);
-    return record_part_start(x, t, w->key, w->part_no, err) && fs_mkdir_parents(w->spool, err) &&
-           partw_open(w->pw, w->spool, err);
+    return ledger_part_started(x->ledger, t->r2->name, w->key, t->ct->qualname, w->part_no, err) &&
+           fs_mkdir_parents(w->spool, err) && partw_open(w->pw, w->spool, err);
 }
 
 /* After a failure: the open part's spool file goes (the state row stays for cleanup). */
@@ -756,20 +452,6 @@ static void show_progress(Exp *x, bool final)
 
 /* ================================================================ run */
 
-static bool open_state(Exp *x, Err *err)
-{
-    char *dir = xasprintf("%s/snapshot", x->cfg->state_dir);
-    char *path = xasprintf("%s/state.sqlite", dir);
-    bool ok = fs_mkdir_p(dir, err);
-    if (ok) {
-        x->db = sqlite_open(path, true, err);
-        ok = x->db && sqlite_exec(x->db, STATE_SCHEMA, err);
-    }
-    free(dir);
-    free(path);
-    return ok;
-}
-
 static int cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -925,13 +607,9 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             x.table_count = i + 1;
         }
     }
-    ok = ok && open_state(&x, err) && abort_recorded_uploads(&x, err) && cleanup_interrupted(&x, err);
     if (ok) {
-        SqliteStmt *st = sqlite_prepare(x.db, "SELECT count(*) FROM snapshots WHERE id = ?1", err);
-        ok = st && sqlite_bind_text(st, 1, x.snapshot_id, strlen(x.snapshot_id), err) && sqlite_step(st, err) == 1;
-        if (ok && sqlite_column_int64(st, 0) > 0)
-            ok = err_set(err, ERR_USAGE, "snapshot id \"%s\" was used before; choose another", x.snapshot_id);
-        sqlite_finalize(st);
+        x.ledger = ledger_open(cfg, err);
+        ok = x.ledger && ledger_clean_up(x.ledger, err) && ledger_reserve(x.ledger, x.snapshot_id, err);
     }
     int jobs = opts->jobs > 0 ? (opts->jobs > SNAP_MAX_JOBS ? SNAP_MAX_JOBS : opts->jobs) : cores();
     Worker *workers = xcalloc((size_t)jobs, sizeof *workers);
@@ -942,13 +620,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
             log_info(&LOGC, "helper slot \"%s\" holds the point until the snapshot is complete",
                      snap_point_slot(x.point));
     }
-    if (ok) {
-        char l[LSN_STR_MAX];
-        lsn_format(snap_point_lsn(x.point), l);
-        const char *a[] = {x.snapshot_id, l, started_at};
-        ok = state_exec(x.db, "INSERT INTO snapshots (id, lsn, status, started_at) VALUES (?1, ?2, 'running', ?3)", a,
-                        3, err);
-    }
+    ok = ok && ledger_begin(x.ledger, snap_point_lsn(x.point), started_at, err);
     /* the first connection sizes the tables inside the snapshot; as many more as
      * there are units to read import the point while the exporter is idle */
     int opened = 0;
@@ -987,7 +659,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
                                   : sink_clone(workers[0].sinks[ti], err);
             ok = w->sinks[ti] != NULL;
             if (ok)
-                sink_set_upload_hook(w->sinks[ti], record_upload, &x);
+                sink_set_upload_hook(w->sinks[ti], ledger_upload, x.ledger);
         }
     }
     free(spool);
@@ -1047,8 +719,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
     if (ok) {
         char done_at[32];
         snap_time_rfc3339(done_at);
-        const char *a[] = {x.snapshot_id, done_at};
-        ok = state_exec(x.db, "UPDATE snapshots SET status = 'complete', finished_at = ?2 WHERE id = ?1", a, 2, err);
+        ok = ledger_complete(x.ledger, done_at, err);
     }
     if (ok) {
         snprintf(out->snapshot_id, sizeof out->snapshot_id, "%s", x.snapshot_id);
@@ -1080,7 +751,7 @@ bool snapshot_run(const Config *cfg, const MappingSet *maps, const SnapshotOptio
         stable_free(&x.tables[i]);
     free(x.tables);
     free(x.units);
-    sqlite_close(x.db);
+    ledger_close(x.ledger);
     catalog_free(cat);
     free(names);
     free(mlist);

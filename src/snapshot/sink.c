@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cf/r2.h"
+#include "cf/r2_multipart.h"
 #include "cf/r2_target.h"
 #include "core/fs.h"
 #include "core/mem.h"

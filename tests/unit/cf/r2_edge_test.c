@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cf/r2.h"
+#include "cf/r2_multipart.h"
 #include "edge_util.h"
 
 #define BUCKET "w2e-cfclient-r2"

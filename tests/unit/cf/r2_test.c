@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cf/r2.h"
+#include "cf/r2_multipart.h"
 
 #define MIB (1024ull * 1024ull)
 #define E(s) ((char *)(s))
