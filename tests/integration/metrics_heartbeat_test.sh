@@ -66,8 +66,11 @@ done
 [ "$code" = 503 ] && pass "/readyz 503 over the WAL limit: $(cat "$WORK/readyz")" || fail "/readyz $code: $(cat "$WORK/readyz")"
 expect_contains "$WORK/readyz" 'over source.max_retained_wal_bytes (1)'
 expect_contains "$WORK/run.err" 'over source.max_retained_wal_bytes (1)'
-# lag_seconds needs a transaction every target has (heartbeats reach no target): one row
-psql_q -c "CREATE TABLE hb_lag (id int PRIMARY KEY)" -c "INSERT INTO hb_lag VALUES (1)" >/dev/null
+# lag_seconds needs a transaction every target has (heartbeats reach no target): one row of
+# a published table (otherwise only a moment when the slot is at the server's WAL end shows
+# it, and other databases of the same server move that end)
+psql_q -c "CREATE TABLE hb_lag (id int PRIMARY KEY)" -c "ALTER PUBLICATION $TEST_PUBLICATION ADD TABLE hb_lag" \
+    -c "INSERT INTO hb_lag VALUES (1)" >/dev/null
 for _ in $(seq 50); do
     "$WAL2EDGE_BIN" --config "$WORK/w.jsonc" status --json 2>/dev/null | jq -e '.lag_seconds != null' >/dev/null && break
     sleep 0.2
