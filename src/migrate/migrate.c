@@ -25,10 +25,10 @@
 #include "pg/snapshot.h"
 #include "pg/source.h"
 #include "pipeline/target.h"
-#include "snapshot/export.h"
+#include "snapshot/point.h"
 #include "state/sqlite.h"
-#include "targets/d1_embedded.h"
 #include "targets/d1_remote.h"
+#include "targets/registry.h"
 
 #define MIGRATE_FETCH 2000
 /* chunk i of the copy commits at point - MIGRATE_LSN_SPAN + i; the last at the point itself */
@@ -327,15 +327,15 @@ void migrate_result_free(MigrateResult *r)
  * empty state. Says which of the three it found.
  */
 static Target *remote_open(const Config *cfg, const ConfigTarget *t, const MappingSet *maps, const CatalogInfo *cat,
-                           const D1Schema *schema, CfClient *client, const char *run, Lsn point, Err *err)
+                           const D1Schema *schema, TargetSet *ts, const char *run, Lsn point, Err *err)
 {
-    Target *tg = d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err);
+    Target *tg = registry_target_new(ts, cfg, maps, cat, t, NULL, err);
     if (!tg)
         return NULL;
     Lsn held = target_durable(tg).commit_lsn;
     tg->ops->free(tg);
     MrestEarlier e;
-    if (!mrest_prepare(client, t->remote_id, schema, t->name, cfg->source.slot, run, point, &e, err)) {
+    if (!mrest_prepare(ts->client, t->remote_id, schema, t->name, cfg->source.slot, run, point, &e, err)) {
         err_prefix(err, "preparing d1.%s for the copy", t->name);
         return NULL;
     }
@@ -352,7 +352,7 @@ static Target *remote_open(const Config *cfg, const ConfigTarget *t, const Mappi
                 t->name, lsn_format(held, l), cfg->source.slot);
     else
         fprintf(stderr, "d1.%s: copying into the D1 database %s\n", t->name, t->remote_id);
-    return d1_remote_target_new(t, maps, cat, cfg->source.slot, client, NULL, err);
+    return registry_target_new(ts, cfg, maps, cat, t, NULL, err);
 }
 
 /* `wal2edge plan --write-migrations DIR`'s files, from the same schema. */
@@ -437,7 +437,7 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
                  lsn_format(out->lsn, l));
         out->tables = xcalloc(schema->table_count + 1, sizeof *out->tables);
     }
-    CfClient *client = NULL;
+    TargetSet ts = {0}; /* only for its shared client: the databases are copied one at a time */
     char run[40], stamp[17];
     snap_time_id(stamp);
     snprintf(run, sizeof run, "%s-%ld", stamp, (long)getpid());
@@ -456,17 +456,14 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
             fprintf(stderr, "d1.%s: copying into %s (rows of the mapped tables there are replaced)\n", t->name,
                     t->embedded_path);
             ok = embedded_reset(t, schema, cfg->source.slot, err);
-            c.target = ok ? d1_embedded_target_new(t, maps, cat, cfg->source.slot, err) : NULL;
+            c.target = ok ? registry_target_new(&ts, cfg, maps, cat, t, NULL, err) : NULL;
         } else {
-            if (!client)
-                client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
-                                       cfg->cloudflare.api_token, NULL, err);
-            ok = client && fs_mkdir_parents(import_path, err);
-            c.target = ok ? remote_open(cfg, t, maps, cat, schema, client, run, out->lsn, err) : NULL;
+            ok = registry_client(&ts, cfg, t, NULL, err) && fs_mkdir_parents(import_path, err);
+            c.target = ok ? remote_open(cfg, t, maps, cat, schema, &ts, run, out->lsn, err) : NULL;
         }
         ok = ok && c.target;
         c.remote = !embedded;
-        c.client = client;
+        c.client = ts.client;
         c.database_id = t->remote_id;
         c.point = out->lsn;
         c.next_lsn = out->lsn - MIGRATE_LSN_SPAN;
@@ -502,12 +499,12 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
             if (embedded)
                 ok = embedded_verify(t, dt, r, err);
             else
-                ok = r->verified = mrest_verify(client, t->remote_id, dt, 0, &r->d1_rows, &r->d1_sum, err);
+                ok = r->verified = mrest_verify(ts.client, t->remote_id, dt, 0, &r->d1_rows, &r->d1_sum, err);
             db_match = db_match && r->pg_rows == r->d1_rows && r->pg_sum == r->d1_sum;
         }
         /* verified: a rerun no longer sees an unfinished copy (kept otherwise, so it says so) */
         if (ok && !embedded && db_match)
-            ok = mrest_finish(client, t->remote_id, cfg->source.slot, run, err);
+            ok = mrest_finish(ts.client, t->remote_id, cfg->source.slot, run, err);
     }
     /* the D1 tables now hold these relations' rows: `run` goes on from them (daemon/source_watch) */
     ok = ok && source_watch_record(cfg, cat, names, n, "d1", err);
@@ -524,7 +521,7 @@ bool migrate_run(const Config *cfg, const MappingSet *maps, const MigrateOptions
         free(dbs[d]);
     free(dbs);
     free(import_path);
-    cf_client_free(client);
+    registry_free_client(&ts);
     pgsnap_close(snap);
     snap_point_close(point);
     d1_schema_free(schema);

@@ -52,8 +52,8 @@ bool registry_add(TargetSet *ts, Target *t, Err *err)
     return true;
 }
 
-static CfClient *shared_client(TargetSet *ts, const Config *cfg, const ConfigTarget *t, const CfClientOptions *opts,
-                               Err *err)
+CfClient *registry_client(TargetSet *ts, const Config *cfg, const ConfigTarget *t, const CfClientOptions *opts,
+                         Err *err)
 {
     if (!ts->client)
         ts->client = cf_client_new(cfg->cloudflare.api_base_url, cfg->cloudflare.account_id,
@@ -68,6 +68,28 @@ static CfClient *shared_client(TargetSet *ts, const Config *cfg, const ConfigTar
     return cf_client_for_target(ts->client, label);
 }
 
+Target *registry_target_new(TargetSet *ts, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,
+                            const ConfigTarget *t, const CfClientOptions *client_opts, Err *err)
+{
+    CfClient *client = NULL;
+    if (!target_is_embedded(t) && (t->kind == TARGET_D1 || t->kind == TARGET_KV || t->kind == TARGET_QUEUE)) {
+        client = registry_client(ts, cfg, t, client_opts, err);
+        if (!client)
+            return NULL;
+    }
+    if (t->kind == TARGET_D1 && !client)
+        return d1_embedded_target_new(t, maps, cat, cfg->source.slot, err);
+    if (t->kind == TARGET_D1)
+        return d1_remote_target_new(t, maps, cat, cfg->source.slot, client,
+                                    &(D1RemoteOptions){.fence_interval_ms = cfg->run.fence_interval_ms}, err);
+    if (t->kind == TARGET_QUEUE)
+        return queue_target_new(cfg, t, maps, cat, client, NULL, err);
+    if (t->kind == TARGET_KV)
+        return kv_target_new(cfg, t, maps, cat, client, err);
+    err_set(err, ERR_CONFIG, "%s.%s: not a target of the change stream", target_kind_name(t->kind), t->name);
+    return NULL;
+}
+
 bool registry_build(TargetSet *ts, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,
                     const RegistryWant *want, Err *err)
 {
@@ -77,27 +99,12 @@ bool registry_build(TargetSet *ts, const Config *cfg, const MappingSet *maps, co
     bool ok = true;
     for (size_t i = 0; ok && i < cfg->target_count; i++) {
         const ConfigTarget *t = &cfg->targets[i];
+        if (t->kind != TARGET_D1 && t->kind != TARGET_KV && t->kind != TARGET_QUEUE)
+            continue;
         if ((want->kinds && !(want->kinds & (1u << t->kind))) ||
             !registry_mapping_uses(maps, t, want->names, want->name_count))
             continue;
-        CfClient *client = NULL;
-        if (!target_is_embedded(t) && (t->kind == TARGET_D1 || t->kind == TARGET_KV || t->kind == TARGET_QUEUE)) {
-            client = shared_client(ts, cfg, t, want->client_opts, err);
-            if (!client)
-                return false;
-        }
-        if (t->kind == TARGET_D1 && !client)
-            ok = registry_add(ts, d1_embedded_target_new(t, maps, cat, cfg->source.slot, err), err);
-        else if (t->kind == TARGET_D1)
-            ok = registry_add(ts,
-                              d1_remote_target_new(t, maps, cat, cfg->source.slot, client,
-                                                   &(D1RemoteOptions){.fence_interval_ms = cfg->run.fence_interval_ms},
-                                                   err),
-                              err);
-        else if (t->kind == TARGET_QUEUE)
-            ok = registry_add(ts, queue_target_new(cfg, t, maps, cat, client, NULL, err), err);
-        else if (t->kind == TARGET_KV)
-            ok = registry_add(ts, kv_target_new(cfg, t, maps, cat, client, err), err);
+        ok = registry_add(ts, registry_target_new(ts, cfg, maps, cat, t, want->client_opts, err), err);
     }
     return ok;
 }

@@ -1,11 +1,12 @@
 /*
  * targets/registry.h - the targets of a command, built from the config and the
- *                      mappings: one place for run, warm (and what comes next).
+ *                      mappings: one place for run, warm and migrate.
  *
  * Owns:     which configured targets a set of mappings uses (D1 databases, KV
  *           namespaces, queues, routed queues included), building one target of
- *           each (embedded or REST), and the one Cloudflare client the REST
- *           targets of a command share (one account, one request budget).
+ *           each (embedded or REST) for run, warm and migrate, and the one
+ *           Cloudflare client the REST targets of a command share (one account,
+ *           one request budget).
  * Not mine: reading the catalog (pg/catalog; run retries it), what a target
  *           does (each target module), the change log target (run adds it).
  * Pure:     no (the targets open their files and clients).
@@ -52,6 +53,14 @@ bool registry_add(TargetSet *ts, Target *t, Err *err) WARN_UNUSED;
  */
 bool registry_build(TargetSet *ts, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,
                     const RegistryWant *want, Err *err) WARN_UNUSED;
+
+/* One target for configured target t (a D1 database, KV namespace or queue): embedded, or
+ * REST through ts's shared client (made on first need). Not added to ts; NULL with *err. */
+Target *registry_target_new(TargetSet *ts, const Config *cfg, const MappingSet *maps, const CatalogInfo *cat,
+                            const ConfigTarget *t, const CfClientOptions *client_opts, Err *err) WARN_UNUSED;
+/* ts's shared Cloudflare client, made on first need (t names the target that needs it in an error). */
+CfClient *registry_client(TargetSet *ts, const Config *cfg, const ConfigTarget *t, const CfClientOptions *opts,
+                         Err *err) WARN_UNUSED;
 
 /* Free the targets of ts (not its client: the targets may be handed on, see run_pipeline). */
 void registry_free_targets(TargetSet *ts);
