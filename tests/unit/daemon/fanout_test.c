@@ -18,7 +18,7 @@
 #include "core/mem.h"
 #include "daemon/fanout.h"
 #include "pg/conn.h"
-#include "../state/store_dir.h"
+#include "../state/store_test_util.h"
 
 /* ---- a fake target: a call log, a pending checkpoint, failures on demand ---- */
 
@@ -178,17 +178,7 @@ static bool deliver(Lsn commit, int changes, Err *err)
     return sink.commit(sink.ctx, &txn, err);
 }
 
-static StoreCheckpoint recorded(const char *target)
-{
-    StoreCheckpoint rows[8];
-    size_t n = 0;
-    Err err;
-    cr_assert(store_list_checkpoints(store, rows, 8, &n, &err), "%s", err.msg);
-    for (size_t i = 0; i < n && i < 8; i++)
-        if (strcmp(rows[i].target, target) == 0)
-            return rows[i];
-    return (StoreCheckpoint){0};
-}
+static StoreCheckpoint recorded(const char *target) { return store_row_of(store, target); }
 
 TestSuite(fanout, .init = setup, .fini = teardown);
 /* targets that start from checkpoints of their own: each test sets them up */
