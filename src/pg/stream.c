@@ -3,6 +3,10 @@
  *
  * The replication connection accepts only the simple query protocol, so
  * commands are built as text with identifiers and literals escaped by libpq.
+ * Once streaming, a reader thread owns the connection and reaches it only
+ * through a PgWire (libpq's here; a test's in tests/unit/pg/stream_test.c):
+ * it queues frames, sends the status updates it is handed, and answers a
+ * keepalive that asks for a reply with the position last handed over.
  */
 #include "pg/stream.h"
 
@@ -72,7 +76,8 @@ typedef struct Reader {
 } Reader;
 
 struct PgStream {
-    PGconn *pg;
+    PGconn *pg;            /* NULL for a stream over a test's wire */
+    PgWire wire;           /* how the reader talks to the server: libpq, or a test's */
     char *frame;           /* the frame handed out last, freed on the next call */
     bool copying;
     Reader *reader;        /* set while streaming */
@@ -117,6 +122,8 @@ static bool result_error(PGresult *res, const char *what, Err *err)
     return false;
 }
 
+static PgWire libpq_wire(PgStream *s);
+
 PgStream *pgstream_connect(const Secret *dsn, Err *err)
 {
     PGconn *pg = pg_connect_pinned(dsn, "wal2edge", true, err);
@@ -124,6 +131,7 @@ PgStream *pgstream_connect(const Secret *dsn, Err *err)
         return NULL;
     PgStream *s = xcalloc(1, sizeof *s);
     s->pg = pg;
+    s->wire = libpq_wire(s);
     return s;
 }
 
@@ -136,8 +144,9 @@ void pgstream_close(PgStream *s)
         return;
     reader_stop(s);
     if (s->frame)
-        PQfreemem(s->frame);
-    PQfinish(s->pg);
+        s->wire.free_frame(s->wire.ctx, s->frame);
+    if (s->pg)
+        PQfinish(s->pg);
     free(s);
 }
 
@@ -285,6 +294,18 @@ bool pgstream_start(PgStream *s, const PgStreamOptions *opts, Lsn start, Err *er
     return reader_start(s, start, err);
 }
 
+PgStream *pgstream_over_wire(const PgWire *wire, Lsn start, Err *err)
+{
+    PgStream *s = xcalloc(1, sizeof *s);
+    s->wire = *wire;
+    s->copying = true;
+    if (!reader_start(s, start, err)) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
 /* After the COPY ends (-1): collect the final result, which says why. */
 static int copy_ended(PgStream *s, Err *err)
 {
@@ -324,15 +345,34 @@ static bool flush_output(PgStream *s, Err *err)
     return err_set(err, ERR_TIMEOUT, "sending to the server: the socket stayed full");
 }
 
-/* On the reader thread (or before it starts): put one status update on the wire. */
-static bool send_status_now(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err)
+/* ---- the wire: libpq's connection, the one the reader thread uses ---- */
+
+static int wire_socket(void *ctx) { return PQsocket(((PgStream *)ctx)->pg); }
+
+static bool wire_consume(void *ctx, Err *err)
 {
-    uint8_t msg[WALPROTO_STATUS_LEN];
-    /* apply = flush: what we report as flushed is also applied downstream */
-    walproto_encode_status(write, flush, flush, walproto_unix_to_pg_us(clock_wall_us()), reply_requested,
-                           msg);
+    PgStream *s = ctx;
+    return PQconsumeInput(s->pg) || conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+}
+
+static int wire_get_frame(void *ctx, char **frame, Err *err)
+{
+    PgStream *s = ctx;
+    *frame = NULL;
+    int n = PQgetCopyData(s->pg, frame, 1);
+    if (n >= 0)
+        return n;
+    if (n == -1)
+        return copy_ended(s, err);
+    conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+    return -1;
+}
+
+static bool wire_put_frame(void *ctx, const char *data, int len, Err *err)
+{
+    PgStream *s = ctx;
     for (int tries = 0;; tries++) {
-        int rc = PQputCopyData(s->pg, (const char *)msg, (int)sizeof msg);
+        int rc = PQputCopyData(s->pg, data, len);
         if (rc == 1)
             break;
         if (rc < 0 || tries > 100)
@@ -343,6 +383,27 @@ static bool send_status_now(PgStream *s, Lsn write, Lsn flush, bool reply_reques
     return flush_output(s, err);
 }
 
+static void wire_free_frame(void *ctx, char *frame)
+{
+    (void)ctx;
+    PQfreemem(frame);
+}
+
+static PgWire libpq_wire(PgStream *s)
+{
+    return (PgWire){s, wire_socket, wire_consume, wire_get_frame, wire_put_frame, wire_free_frame};
+}
+
+/* On the reader thread (or before it starts): put one status update on the wire. */
+static bool send_status_now(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err)
+{
+    uint8_t msg[WALPROTO_STATUS_LEN];
+    /* apply = flush: what we report as flushed is also applied downstream */
+    walproto_encode_status(write, flush, flush, walproto_unix_to_pg_us(clock_wall_us()), reply_requested,
+                           msg);
+    return s->wire.put_frame(s->wire.ctx, (const char *)msg, (int)sizeof msg, err);
+}
+
 /* ---- the reader thread ---- */
 
 /* Read what the socket holds into *out (at most max frames); 0 frames when nothing is
@@ -351,21 +412,17 @@ static bool read_available(PgStream *s, QueuedFrame *out, size_t max, size_t *go
 {
     *got = 0;
     *bytes = 0;
-    if (!PQconsumeInput(s->pg))
-        return conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+    if (!s->wire.consume(s->wire.ctx, err))
+        return false;
     while (*got < max) {
         char *buf = NULL;
-        int n = PQgetCopyData(s->pg, &buf, 1);
+        int n = s->wire.get_frame(s->wire.ctx, &buf, err);
         if (n > 0) {
             out[(*got)++] = (QueuedFrame){buf, n};
             *bytes += (size_t)n;
             continue;
         }
-        if (n == 0)
-            return true;
-        if (n == -1)
-            return copy_ended(s, err) == 0;
-        return conn_error(s, ERR_PG_CONNECT, "reading the replication stream", err);
+        return n == 0;
     }
     return true;
 }
@@ -470,7 +527,7 @@ static void *reader_main(void *arg)
         if (!read_available(s, batch, BATCH, &got, &bytes, &err)) {
             /* frames read before the end are not confirmed: the server sends them again */
             for (size_t i = 0; i < got; i++)
-                PQfreemem(batch[i].data);
+                s->wire.free_frame(s->wire.ctx, batch[i].data);
             reader_fail(rd, &err);
             return NULL;
         }
@@ -495,7 +552,8 @@ static void *reader_main(void *arg)
         round_bytes += bytes;
         if (got == BATCH)
             continue;  /* more may be buffered in libpq */
-        struct pollfd pfd[2] = {{.fd = PQsocket(s->pg), .events = POLLIN}, {.fd = rd->wake_fd, .events = POLLIN}};
+        struct pollfd pfd[2] = {{.fd = s->wire.socket(s->wire.ctx), .events = POLLIN},
+                                {.fd = rd->wake_fd, .events = POLLIN}};
         if (pfd[0].fd < 0) {
             err_set(&err, ERR_PG_CONNECT, "reading the replication stream: connection lost");
             reader_fail(rd, &err);
@@ -568,12 +626,12 @@ static void reader_stop(PgStream *s)
     pthread_join(rd->thread, NULL);
     /* Blocking reads from here on (pgstream_finish) must not wait for a bulk. */
     int lowat = 0;   /* unknown: always set */
-    if (PQsocket(s->pg) >= 0)
-        set_bulk(PQsocket(s->pg), false, &lowat);
+    if (s->wire.socket(s->wire.ctx) >= 0)
+        set_bulk(s->wire.socket(s->wire.ctx), false, &lowat);
     for (size_t i = 0; i < rd->count; i++)
-        PQfreemem(rd->ring[(rd->head + i) % rd->cap].data);
+        s->wire.free_frame(s->wire.ctx, rd->ring[(rd->head + i) % rd->cap].data);
     for (size_t i = rd->taken_i; i < rd->taken_n; i++)
-        PQfreemem(rd->taken[i].data);
+        s->wire.free_frame(s->wire.ctx, rd->taken[i].data);
     free(rd->ring);
     close(rd->wake_fd);
     pthread_mutex_destroy(&rd->mu);
@@ -586,7 +644,7 @@ static void reader_stop(PgStream *s)
 int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *len, Err *err)
 {
     if (s->frame) {
-        PQfreemem(s->frame);
+        s->wire.free_frame(s->wire.ctx, s->frame);
         s->frame = NULL;
     }
     Reader *rd = s->reader;
@@ -675,7 +733,7 @@ bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requeste
 bool pgstream_finish(PgStream *s, Err *err)
 {
     reader_stop(s);
-    if (!s->copying)
+    if (!s->copying || !s->pg)
         return true;
     s->copying = false;
     if (PQputCopyEnd(s->pg, NULL) < 0 || !flush_output(s, err))

@@ -7,7 +7,8 @@
  *           hex bytea, UTF8), IDENTIFY_SYSTEM, CREATE/DROP_REPLICATION_SLOT,
  *           START_REPLICATION with pgoutput options, reading CopyData frames
  *           on a reader thread into a bounded queue (so the server never waits
- *           for wal2edge's own work), and sending standby status updates.
+ *           for wal2edge's own work), sending standby status updates, and the
+ *           wire seam (PgWire) under the reader, which a test can drive.
  * Not mine: what the frames mean (pg/walproto, pg/pgoutput) and which LSN is
  *           safe to confirm (daemon/run decides; this module sends what it is told).
  * Trust:    frames are returned raw; callers decode them with bounds checks.
@@ -89,6 +90,26 @@ int pgstream_next(PgStream *s, int timeout_ms, const uint8_t **frame, size_t *le
 /* Send a standby status update ('r'): queued for the reader thread while streaming;
  * false only when the stream already broke. */
 bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requested, Err *err) WARN_UNUSED;
+
+/*
+ * The seam under the reader thread: the few calls it makes on the connection once
+ * streaming. pgstream_start uses libpq's; a test drives the reader, pgstream_next and
+ * pgstream_send_status with its own (frames captured from a server, status updates
+ * recorded) through pgstream_over_wire.
+ */
+typedef struct PgWire {
+    void *ctx;
+    int (*socket)(void *ctx);                  /* the fd to poll for input; < 0: lost */
+    bool (*consume)(void *ctx, Err *err);      /* take in what the socket holds */
+    /* The next complete CopyData payload: its length (> 0, *frame owned), 0 when none is
+     * complete yet, -1 when the stream ended or broke (*err says which). */
+    int (*get_frame)(void *ctx, char **frame, Err *err);
+    bool (*put_frame)(void *ctx, const char *data, int len, Err *err); /* send one CopyData */
+    void (*free_frame)(void *ctx, char *frame);
+} PgWire;
+
+/* A stream already streaming over wire (copied) from start: the reader thread starts at once. */
+PgStream *pgstream_over_wire(const PgWire *wire, Lsn start, Err *err) WARN_UNUSED;
 
 /* Whether frames have arrived that pgstream_next has not returned yet. */
 bool pgstream_has_queued(PgStream *s);
