@@ -18,7 +18,9 @@ const LSN_RE = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 // one indexed lookup (slot is the primary key); the comparison is D1's
 const POSITION_SQL =
   'SELECT "position", "position" >= ?2 AS "reached" FROM "_wal2edge_state" WHERE "slot" = ?1';
-const BACKOFF_MS = [10, 20, 40, 80, 160, 250];
+// short first waits (the checkpoint is often a flush away), then every 100 ms: one cheap indexed
+// read on the primary per poll, and at most 100 ms of latency added to the wait
+const BACKOFF_MS = [10, 20, 40, 80, 100];
 
 /** "16/B374D848" (Postgres' pg_lsn text) -> "00000016B374D848". Throws on anything else. */
 export function lsnToToken(lsn) {

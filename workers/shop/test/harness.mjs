@@ -103,8 +103,17 @@ export async function startLoop({ name, flushIntervalMs = 200, fenceIntervalMs =
   const env = { ...process.env, ...pg, DATABASE_URL: dbUrl, PGDATABASE: db,
     CLOUDFLARE_API_BASE_URL: edge.info.CLOUDFLARE_API_BASE_URL, CLOUDFLARE_ACCOUNT_ID: edge.info.CLOUDFLARE_ACCOUNT_ID,
     CLOUDFLARE_API_TOKEN: edge.info.CLOUDFLARE_API_TOKEN };
-  const w2e = (...args) => execFileSync(bin, ["--config", path.join(work, "w.jsonc"), ...args],
-    { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const w2e = async (...args) => {
+    // a shared server may be out of replication slots for a while (slot create, migrate's helper slot)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return execFileSync(bin, ["--config", path.join(work, "w.jsonc"), ...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+      } catch (e) {
+        if (attempt >= 30 || !/all replication slots are in use/.test(e.stderr || "")) throw e;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  };
   let run = null;
   const stop = async () => {
     if (run && run.exitCode === null) {
@@ -113,11 +122,15 @@ export async function startLoop({ name, flushIntervalMs = 200, fenceIntervalMs =
     }
     await edge.stop();
     fs.rmSync(work, { recursive: true, force: true });
+    // slots are few on a shared server: give ours back, with its database
+    psql(pg, "postgres", `SET client_min_messages = warning;
+      SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '${db}' AND NOT active;
+      DROP DATABASE IF EXISTS ${db} WITH (FORCE);`);
   };
   try {
-    w2e("slot", "create");
-    w2e("migrate");
-    w2e("warm");
+    await w2e("slot", "create");
+    await w2e("migrate");
+    await w2e("warm");
     run = spawn(bin, ["--config", path.join(work, "w.jsonc"), "run"], { env, stdio: ["ignore", "ignore", "pipe"] });
     let runErr = "";
     run.stderr.on("data", (d) => { runErr = (runErr + d).slice(-20000); });
