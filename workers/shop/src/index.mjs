@@ -7,10 +7,13 @@
 // freshness, time waited, bytes behind.
 import postgres from "postgres";
 import {
-  tokenAfterCommit, waitFor, withToken, tokenFromRequest, bookmarkFromRequest, WaitTimeoutError,
+  tokenAfterCommit, waitFor, kvWaitFor, withToken, tokenFromRequest, bookmarkFromRequest, isToken, WaitTimeoutError,
 } from "@wal2edge/workers";
 
 const FRESHNESS_HEADER = "x-wal2edge-freshness";
+// a floor token (tokenBeforeCommit) for a KV read: the product's key must come from a
+// transaction that committed at or after it (docs/workers.md, "KV")
+const KV_FLOOR_HEADER = "x-wal2edge-kv-floor";
 
 class HttpError extends Error {
   constructor(status, message) {
@@ -67,6 +70,27 @@ async function listProducts(env) {
   } while (cursor);
   out.sort((a, b) => (a.sku < b.sku ? -1 : 1));
   return json(200, { products: out });
+}
+
+async function getProduct(env, request, sku) {
+  const key = `product:${sku}`;
+  const floor = request.headers.get(KV_FLOOR_HEADER);
+  if (floor !== null && !isToken(floor)) throw new HttpError(400, `${KV_FLOOR_HEADER}: 16 hex digits expected`);
+  if (!floor) {
+    const product = await env.CACHE.get(key, { type: "json" });
+    return { response: json(product ? 200 : 404, product ? { product } : { error: `no product ${sku}` }) };
+  }
+  const timeoutMs = Number(env.WAIT_TIMEOUT_MS || 3000);
+  try {
+    const r = await kvWaitFor(env.CACHE, key, floor, { timeoutMs, type: "json" });
+    const freshness = { state: "caught-up", token: floor, commit_lsn: r.metadata.commit_lsn, waited_ms: r.waitedMs, polls: r.polls };
+    return { response: json(200, { product: r.value, freshness }), freshness };
+  } catch (e) {
+    if (!(e instanceof WaitTimeoutError)) throw e;
+    const freshness = { state: "behind", token: floor, waited_ms: e.waitedMs, lag_bytes: e.lagBytes };
+    const product = await env.CACHE.get(key, { type: "json" });
+    return { response: json(product ? 200 : 404, product ? { product, freshness } : { error: `no product ${sku}`, freshness }), freshness };
+  }
 }
 
 async function listOrders(env, request, url) {
@@ -165,8 +189,10 @@ function route(env, request, url, ctx) {
   if (p === "/orders" && request.method === "GET") return { name: "orders", run: () => listOrders(env, request, url) };
   if (p === "/orders" && request.method === "POST") return { name: "place", run: () => placeOrder(env, request, url, ctx) };
   if (m && request.method === "GET") return { name: "order", run: () => getOrder(env, request, m[1]) };
+  const sku = /^\/products\/([A-Za-z0-9_.-]{1,64})$/.exec(p);
+  if (sku && request.method === "GET") return { name: "product", run: () => getProduct(env, request, sku[1]) };
   return { name: "unknown", run: async () => {
-    throw new HttpError(404, `no route ${request.method} ${p} (GET /products, GET /orders?user_id=, GET /orders/ID, POST /orders)`);
+    throw new HttpError(404, `no route ${request.method} ${p} (GET /products, GET /products/SKU, GET /orders?user_id=, GET /orders/ID, POST /orders)`);
   } };
 }
 

@@ -73,6 +73,26 @@ test("a commit to a table no mapping names is caught up too (the fence)", { skip
   assert.ok(r.json.freshness.waited_ms < 3000);
 });
 
+test("a product changed in Postgres is read from KV once its key's commit_lsn reaches the floor", { skip: why }, async () => {
+  // the floor: the insert position read as the transaction's last statement, before COMMIT
+  const out = loop.sql(`BEGIN;
+    UPDATE products SET price = price + 1 WHERE sku = 'CB-004' RETURNING price;
+    SELECT upper(lpad(to_hex((pg_current_wal_insert_lsn() - '0/0')::bigint), 16, '0'));
+    COMMIT;`).split("\n");
+  const [price, floor] = out;
+  const r = await get("/products/CB-004", { "x-wal2edge-kv-floor": floor });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.freshness.state, "caught-up", JSON.stringify(r.json.freshness));
+  assert.equal(r.json.product.price, price);
+  assert.ok(r.json.freshness.commit_lsn, "the KV target's metadata");
+  // a floor no write has reached yet: the old value, saying it is behind
+  const ahead = await get("/products/CB-004", { "x-wal2edge-kv-floor": "7FFFFFFF00000000" });
+  assert.equal(ahead.json.freshness.state, "behind");
+  assert.equal(ahead.json.product.price, price);
+  assert.equal((await get("/products/CB-004", { "x-wal2edge-kv-floor": "16/0" })).status, 400);
+  assert.equal((await get("/products/NOPE")).status, 404);
+});
+
 test("bad orders get a clear 400 and write nothing", { skip: why }, async () => {
   const before = loop.sql("SELECT count(*) FROM orders");
   let r = await post("/orders", { user_id: 1, items: [{ sku: "NOPE-1", quantity: 1 }] });
