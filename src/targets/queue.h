@@ -4,9 +4,8 @@
  *                   over the HTTP push API, or appended to the embedded
  *                   spool STATE_DIR/queues/NAME.ndjson (one event per line).
  *
- * Owns:     the mapping's "queue" options (parsed from Mapping.queue_node with
- *           FILE:LINE:COL errors): "ops", "exclude", "route", "oversize",
- *           "claim_check"; choosing the events of this queue; limit-aware
+ * Owns:     choosing the events of this queue (by the mapping's "queue"
+ *           options, targets/queue_opts); limit-aware
  *           batches (≤ 100 messages, ≤ 256,000 bytes per request, each message
  *           ≤ 128,000 bytes counting 100 bytes of metadata); the claim check
  *           (an oversized event stored in R2, or the local R2 directory, and
@@ -47,53 +46,10 @@
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pipeline/target.h"
+#include "targets/queue_opts.h"
 
 #define QUEUE_MAX_BUFFER_EVENTS 2000
 #define QUEUE_MAX_BUFFER_BYTES (4u * 1024u * 1024u)
-#define QUEUE_CLAIM_PREFIX "wal2edge-claims"
-
-enum {
-    QUEUE_OP_C = 1,
-    QUEUE_OP_U = 2,
-    QUEUE_OP_D = 4,
-    QUEUE_OP_T = 8,
-    QUEUE_OP_ALL = 15,
-};
-
-typedef struct QueueRoute {
-    char *value;               /* the column's Postgres text */
-    char *queue;               /* a queues target of the config */
-} QueueRoute;
-
-/* A mapping's "queue" section. */
-typedef struct QueueMapOptions {
-    char *queue;               /* the default queue */
-    unsigned ops;              /* QUEUE_OP_* */
-    char **exclude;
-    size_t exclude_count;
-    char *route_column;        /* NULL: no routing */
-    QueueRoute *routes;
-    size_t route_count;
-    bool claim_check;          /* "oversize": "claim_check" (default "error") */
-    char *claim_bucket;        /* an r2 target of the config */
-    char *claim_prefix;        /* default QUEUE_CLAIM_PREFIX */
-} QueueMapOptions;
-
-/*
- * Parse m->queue_node (the mapping's "queue" object):
- *   {"queue": "changes",
- *    "ops": ["c","u","d","t"],                 // or "insert","update","delete","truncate"
- *    "exclude": ["password_hash"],
- *    "route": {"column": "region", "queues": {"eu": "changes_eu"}},  // others → "queue"
- *    "oversize": "claim_check" | "error",      // default "error"
- *    "claim_check": {"bucket": "lake", "prefix": "wal2edge-claims"}}
- * ERR_CONFIG "FILE:LINE:COL: queue.KEY: problem". cfg (may be NULL) checks target names.
- */
-bool queue_map_options_parse(const Mapping *m, const Config *cfg, QueueMapOptions *out, Err *err) WARN_UNUSED;
-void queue_map_options_clear(QueueMapOptions *o);
-/* Whether events of a mapping with these options may go to queue `name`. */
-bool queue_map_options_uses(const QueueMapOptions *o, const char *name);
-
 /* Tests substitute these. */
 typedef bool (*QueueSendFn)(void *user, const CfQueueMsg *msgs, size_t n, Err *err);
 typedef bool (*QueueClaimPutFn)(void *user, const char *bucket, const char *key, const void *data, size_t len,
