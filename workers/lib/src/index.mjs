@@ -65,9 +65,10 @@ async function queryLsn(client) {
 }
 
 /**
- * The token for everything this connection has committed: call it after COMMIT returned, on the
- * same connection. Inside the transaction the position is before our commit record, and a later
- * unrelated commit could carry the checkpoint past it while ours is not applied yet.
+ * The token for everything committed so far: call it after COMMIT returned, on the same
+ * connection (or any other to the same primary). Inside the transaction the position is before our
+ * commit record, and a later unrelated commit could carry the checkpoint past it while ours is not
+ * applied yet.
  */
 export async function tokenAfterCommit(client) {
   return lsnToToken(await queryLsn(client));
