@@ -18,6 +18,7 @@
 -- new shape follows in the ddl_command_end message of the same statement).
 
 BEGIN;
+SET LOCAL client_min_messages = warning;
 
 -- Not "wal2edge": a role of that name would get it as "$user" on its search_path.
 CREATE SCHEMA IF NOT EXISTS _wal2edge;
@@ -58,14 +59,16 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
                    WHERE c.oid = rel)
 $$;
 
--- Never fails the user's DDL: a capture that cannot be written is a WARNING,
--- and wal2edge falls back to comparing Relation messages.
+-- No EXCEPTION block here: it would run the emit in a subtransaction, and logical
+-- decoding then delivers the message after the row changes that follow the DDL
+-- (seen on PostgreSQL 15). Without wal_level = logical the emit would fail the
+-- user's DDL, so it is skipped (nothing decodes the WAL then anyway).
 CREATE OR REPLACE FUNCTION _wal2edge.ddl_emit(body jsonb) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog AS $$
 BEGIN
-    PERFORM pg_logical_emit_message(true, 'wal2edge.ddl', body::text);
-EXCEPTION WHEN OTHERS THEN
-    RAISE WARNING 'wal2edge: schema change of % not captured: %', body->>'table', SQLERRM;
+    IF current_setting('wal_level') = 'logical' THEN
+        PERFORM pg_logical_emit_message(true, 'wal2edge.ddl', body::text);
+    END IF;
 END
 $$;
 

@@ -173,6 +173,7 @@ static void plan_d1_op(const Mapping *m, const SchemaOp *op, SchemaPlan *out)
         PlanStep *s = push(out, PLAN_RENAME_COLUMN);
         s->column = xstrdup(from);
         s->new_name = xstrdup(to);
+        s->col = op->after;
         return;
     }
     case SCHEMA_RETYPE_COLUMN:

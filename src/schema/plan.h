@@ -32,7 +32,7 @@ typedef enum PlanKind {
 typedef struct PlanStep {
     PlanKind kind;
     char *column, *new_name;
-    const ShapeCol *col;       /* PLAN_ADD_COLUMN: the new Postgres column (borrowed from the shape) */
+    const ShapeCol *col;       /* ADD, RENAME: the new Postgres column (borrowed from the shape) */
     const char *type_override; /* PLAN_ADD_COLUMN: the mapping's "types" entry, or NULL (borrowed) */
     bool has_default;
     char *default_value;       /* PLAN_ADD_COLUMN: the constant default as Postgres text (NULL: SQL NULL) */

@@ -17,6 +17,7 @@
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
+#include "targets/d1_follow.h"
 
 #define STMT_CACHE 64
 
@@ -34,6 +35,7 @@ typedef struct D1Embedded {
     CachedStmt cache[STMT_CACHE];
     size_t cache_next;
     bool in_tx;                /* a SQLite transaction is open */
+    uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
 } D1Embedded;
 
@@ -191,6 +193,8 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
     bool ok, refused = false;
+    if (c->op == CHANGE_MESSAGE) /* schema changes; the error names the table and the way back */
+        return d1_follow_message(d->db, d->schema, d->base.name, c, &d->rewritten, err) || fail_and_rollback(d, err);
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
     } else {
@@ -348,6 +352,7 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
                   xasprintf("embedded D1 \"%s\" rolled back after an earlier error; restart to resume from its "
                             "checkpoint",
                             t->embedded_path));
+    d->core.messages = true; /* DDL capture messages: the tables follow the source's schema */
     char *ddl = d1_ddl_state_table();
     bool ok = sqlite_exec(db, ddl, err) && upgrade_state(db, err);
     free(ddl);

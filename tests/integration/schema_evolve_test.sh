@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Schema changes followed into the embedded D1 while `run` streams and a writer keeps changing the
+# table: ADD COLUMN with a constant default (the rows already there get it), RENAME COLUMN, DROP
+# COLUMN, each in a transaction with row changes before and after it; after each, D1 is compared
+# with Postgres value by value. Then the changes D1 cannot follow stop the run naming the way
+# back: a rewrite by a type change, and any change of a mapping with "on_schema_change": "stop".
+source "$(dirname "$0")/lib.sh"
+
+export TEST_SLOT=se_slot TEST_PUBLICATION=se_pub
+DIR=$WORK/se
+mkdir -p "$DIR/mappings"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.se_users", "d1": { "database": "app" } }' >"$DIR/mappings/users.jsonc"
+echo '{ "table": "public.se_orders", "on_schema_change": "stop", "d1": { "database": "app" } }' >"$DIR/mappings/orders.jsonc"
+D1=$DIR/state/d1/app.sqlite
+
+psql_q -c "CREATE TABLE se_users (id bigint PRIMARY KEY, email text NOT NULL, name text, score numeric(8,2))" \
+    -c "CREATE TABLE se_orders (id int PRIMARY KEY, total int)" \
+    -c "CREATE PUBLICATION se_pub FOR TABLE se_users, se_orders" \
+    -c "INSERT INTO se_users SELECT g, 'u' || g || '@x', 'n' || g, g * 1.5 FROM generate_series(1, 50) g" \
+    -c "INSERT INTO se_orders VALUES (1, 10)" >/dev/null
+run_w2e slot --config "$DIR/w.jsonc" slot create
+expect_rc slot 0
+run_w2e migrate --config "$DIR/w.jsonc" migrate
+expect_rc migrate 0
+
+# D1 equals Postgres, value by value, over the columns the table has now (in Postgres order)
+compare() {   # compare WHAT
+    local cols pg d1
+    cols=$(psql_q -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+                       WHERE attrelid = 'se_users'::regclass AND attnum > 0 AND NOT attisdropped")
+    pg=$(psql_q -F '|' -c "SELECT $cols FROM se_users ORDER BY id")
+    d1=$(sqlite3 -batch -noheader -separator '|' "$D1" "SELECT $cols FROM se_users ORDER BY id" 2>&1) || true
+    if [ "$pg" = "$d1" ] && [ -n "$pg" ]; then pass "$1: D1 equals Postgres ($(wc -l <<<"$pg") rows, columns $cols)"; else
+        fail "$1: D1 differs from Postgres"; diff <(echo "$pg") <(echo "$d1") | head -10 >&2; fi
+}
+
+# A writer that keeps inserting and updating rows while run streams; it holds still while
+# $WORK/pause exists (and says so with $WORK/paused), so D1 can be compared with a still table.
+writer() {
+    local i=1000
+    while [ ! -e "$WORK/stop_writer" ]; do
+        if [ -e "$WORK/pause" ]; then touch "$WORK/paused"; sleep 0.1; continue; fi
+        rm -f "$WORK/paused"
+        psql_q -c "INSERT INTO se_users (id, email) VALUES ($i, 'w$i@x') ON CONFLICT DO NOTHING;
+                   UPDATE se_users SET email = email || '.' WHERE id = $((i % 50 + 1))" >/dev/null 2>&1 || true
+        i=$((i + 1))
+    done
+}
+pause_writer() {
+    touch "$WORK/pause"
+    local _
+    for _ in $(seq 1 100); do [ -e "$WORK/paused" ] && return 0; sleep 0.1; done
+}
+resume_writer() { rm -f "$WORK/pause"; }
+wait_caught_up() {   # until D1 has the row just written (a marker insert), or 60 s
+    local id=$1 _
+    psql_q -c "INSERT INTO se_users (id, email) VALUES ($id, 'marker')" >/dev/null
+    for _ in $(seq 1 240); do
+        [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM se_users WHERE id = $id" 2>/dev/null)" = 1 ] && return 0
+        sleep 0.25
+    done
+    fail "D1 did not catch up to marker $id"; cat "$WORK/run.err" >&2
+}
+checkpoint() {   # checkpoint MARKER WHAT: writer held, D1 caught up, compared, writer resumed
+    pause_writer
+    wait_caught_up "$1"
+    compare "$2"
+    resume_writer
+}
+
+"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
+run_pid=$!
+writer &
+writer_pid=$!
+
+psql_q >/dev/null <<'SQL'
+BEGIN;
+UPDATE se_users SET name = 'before add' WHERE id = 1;
+ALTER TABLE se_users ADD COLUMN plan text NOT NULL DEFAULT 'free';
+INSERT INTO se_users (id, email, plan) VALUES (100, 'new@x', 'pro');
+UPDATE se_users SET plan = 'team' WHERE id = 2;
+COMMIT;
+SQL
+checkpoint 9001 "ADD COLUMN with a default"
+[ "$(sqlite3 -batch -noheader "$D1" "SELECT plan FROM se_users WHERE id = 3")" = free ] &&
+    pass "a row from before the ADD COLUMN has the default in D1" || fail "default not applied to old rows"
+
+psql_q >/dev/null <<'SQL'
+BEGIN;
+UPDATE se_users SET name = 'before rename' WHERE id = 4;
+ALTER TABLE se_users RENAME COLUMN name TO full_name;
+UPDATE se_users SET full_name = 'after rename' WHERE id = 5;
+INSERT INTO se_users (id, email, full_name) VALUES (101, 'r@x', 'renamed');
+COMMIT;
+SQL
+checkpoint 9002 "RENAME COLUMN"
+[ "$(sqlite3 -batch -noheader "$D1" "SELECT full_name FROM se_users WHERE id = 101")" = renamed ] &&
+    pass "a row after the rename has its value under the new name" || fail "renamed column lost its value"
+
+psql_q >/dev/null <<'SQL'
+BEGIN;
+UPDATE se_users SET score = 99 WHERE id = 6;
+ALTER TABLE se_users DROP COLUMN score;
+INSERT INTO se_users (id, email) VALUES (102, 'd@x');
+COMMIT;
+SQL
+checkpoint 9003 "DROP COLUMN"
+[ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM pragma_table_info('se_users') WHERE name = 'score'")" = 0 ] &&
+    pass "the dropped column is gone from D1" || fail "score still in D1"
+
+touch "$WORK/stop_writer"
+wait "$writer_pid"
+wait_caught_up 9004
+compare "after the writer stopped"
+kill -TERM "$run_pid"
+wait "$run_pid" && pass "run drained on SIGTERM" || fail "run exit after SIGTERM"
+expect_contains "$WORK/run.err" "add column plan (text)" "run logs the change it followed"
+
+# A restart replays nothing twice: the shape is kept with the checkpoint.
+run_w2e again --config "$DIR/w.jsonc" run --exit-when-caught-up
+expect_rc again 0
+compare "after a restart"
+
+# 2. A rewrite (a type change that converts) cannot be followed in place: run stops naming the way back.
+psql_q -c "ALTER TABLE se_users ALTER COLUMN id TYPE int" >/dev/null
+run_w2e rewrite --config "$DIR/w.jsonc" run --exit-when-caught-up
+expect_rc rewrite 1
+expect_contains "$WORK/rewrite.err" "rewrote public.se_users" "the stop says the table was rewritten"
+expect_contains "$WORK/rewrite.err" "wal2edge migrate" "and names the way back"
+run_w2e remigrate --config "$DIR/w.jsonc" migrate
+expect_rc remigrate 0
+run_w2e after_remigrate --config "$DIR/w.jsonc" run --exit-when-caught-up
+expect_rc after_remigrate 0
+compare "after the way back (migrate)"
+
+# 3. "on_schema_change": "stop": any change stops, naming the mapping and the change.
+psql_q -c "ALTER TABLE se_orders ADD COLUMN note text" >/dev/null
+run_w2e stop --config "$DIR/w.jsonc" run --exit-when-caught-up
+expect_rc stop 1
+expect_contains "$WORK/stop.err" "\"on_schema_change\": \"stop\"" "the stop names the mapping's policy"
+expect_contains "$WORK/stop.err" "add column note (text)" "and the change"
+
+psql_q -c "SELECT pg_drop_replication_slot('se_slot')" >/dev/null
+finish
