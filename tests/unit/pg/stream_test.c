@@ -1,8 +1,9 @@
 /*
  * Unit tests for pg/stream's reader thread through its wire seam (PgWire): a fake
- * wire hands over CopyData frames - XLogData frames carrying the pgoutput messages a
- * real PostgreSQL 15 sent (tests/fixtures/pgoutput/proto1_basic.bin) and keepalives -
- * and records the status updates put on it. Shows: frames come out of pgstream_next
+ * wire hands over CopyData frames - the XLogData and keepalive frames a real
+ * PostgreSQL 15 sent (tests/fixtures/walframes/stream.frames), and keepalives made
+ * here where the capture has none asking for a reply - and records the status
+ * updates put on it. Shows: frames come out of pgstream_next
  * in order and byte for byte; a status update is sent as the 34-byte 'r' message; a
  * keepalive that asks for a reply is answered by the reader thread alone with the
  * position last handed over; the end of the stream comes after the frames before it.
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 #include "core/mem.h"
-#include "pg/decode_render.h"
+#include "pg/pgoutput.h"
 #include "pg/stream.h"
 #include "pg/walproto.h"
 #include "test_util.h"
@@ -141,16 +142,6 @@ static Frame keepalive(Lsn wal_end, bool reply)
     return f;
 }
 
-static Frame xlogdata(Lsn start, const uint8_t *msg, size_t len)
-{
-    Frame f = {xcalloc(1, 25 + len), 25 + len};
-    f.data[0] = 'w';
-    put_be64(f.data + 1, start);
-    put_be64(f.data + 9, start + len);
-    memcpy(f.data + 25, msg, len);
-    return f;
-}
-
 static FakeWire *wire;
 static PgStream *stream;
 
@@ -181,28 +172,20 @@ static void teardown(void)
 
 TestSuite(stream, .init = setup, .fini = teardown);
 
-/* The messages of a real capture as XLogData frames, a keepalive after each commit. */
-static size_t capture_frames(Frame *out, size_t max, uint8_t **capture)
+/* The frames of a real replication session (tests/fixtures/walframes/README.md). */
+static size_t captured_frames(Frame *out, size_t max, uint8_t **capture)
 {
-    size_t n = 0;
-    *capture = read_fixture("pgoutput/proto1_basic.bin", &n);
-    CaptureSplitter sp;
-    capture_splitter_init(&sp, *capture, n);
-    PgoDecoder d;
-    pgo_decoder_init(&d, PGO_ABORT_INFO_AUTO);
-    PgoEvent ev;
-    Err err;
-    size_t count = 0;
-    Lsn at = 0x2000;
-    int rc;
-    while ((rc = capture_next(&sp, &d, &ev, &err)) == 1 && count + 2 <= max) {
-        out[count++] = xlogdata(at, *capture + sp.pos - ev.len - 1, ev.len);
-        at += ev.len;
-        if (ev.type == PGO_COMMIT)
-            out[count++] = keepalive(at, false);
+    size_t n = 0, count = 0;
+    *capture = read_fixture("walframes/stream.frames", &n);
+    for (size_t at = 0; at + 4 <= n && count < max;) {
+        size_t len = (size_t)(*capture)[at] << 24 | (size_t)(*capture)[at + 1] << 16 |
+                     (size_t)(*capture)[at + 2] << 8 | (*capture)[at + 3];
+        cr_assert_leq(at + 4 + len, n, "a frame runs past the end of the capture");
+        out[count].data = xmalloc(len);
+        memcpy(out[count].data, *capture + at + 4, len);
+        out[count++].len = len;
+        at += 4 + len;
     }
-    cr_assert_eq(rc, 0, "%s", err.msg);
-    pgo_decoder_free(&d);
     return count;
 }
 
@@ -210,12 +193,12 @@ Test(stream, frames_come_out_in_order_byte_for_byte)
 {
     static Frame sent[MAX_FRAMES];
     uint8_t *capture;
-    size_t n = capture_frames(sent, MAX_FRAMES, &capture);
-    cr_assert_gt(n, 20, "the capture holds a few transactions");
+    size_t n = captured_frames(sent, MAX_FRAMES, &capture);
+    cr_assert_gt(n, 300, "the capture holds a streamed transaction");
     send_frames(wire, sent, n / 2, false);
     send_frames(wire, sent + n / 2, n - n / 2, false);
     Err err;
-    size_t got = 0, commits = 0;
+    size_t got = 0, keepalives = 0, commits = 0, stream_blocks = 0;
     PgoDecoder d;
     pgo_decoder_init(&d, PGO_ABORT_INFO_NO);
     while (got < n) {
@@ -229,14 +212,19 @@ Test(stream, frames_come_out_in_order_byte_for_byte)
         cr_assert_eq(memcmp(frame, wire->in[got].data, len), 0, "frame %zu", got);
         WalMsg msg;
         cr_assert(walproto_decode(frame, len, &msg, &err), "%s", err.msg);
-        if (msg.kind == WAL_MSG_XLOGDATA) {
+        if (msg.kind == WAL_MSG_KEEPALIVE) {
+            keepalives++;
+        } else {
             PgoEvent ev;
             cr_assert(pgo_decode(&d, msg.u.xlog.payload, msg.u.xlog.payload_len, &ev, &err), "%s", err.msg);
-            commits += ev.type == PGO_COMMIT;
+            commits += ev.type == PGO_COMMIT || ev.type == PGO_STREAM_COMMIT;
+            stream_blocks += ev.type == PGO_STREAM_START;
         }
         got++;
     }
+    cr_assert_gt(keepalives, 0);
     cr_assert_gt(commits, 3);
+    cr_assert_gt(stream_blocks, 1, "the large transaction came in several stream blocks");
     cr_assert_not(pgstream_has_queued(stream));
     const uint8_t *frame;
     size_t len;
