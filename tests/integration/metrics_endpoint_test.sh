@@ -98,4 +98,5 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d x "$base/metrics")
 
 kill -TERM $run_pid
 wait $run_pid && pass "run stops cleanly with the endpoint up" || fail "run exits $? on SIGTERM"
+give_slot_back
 finish

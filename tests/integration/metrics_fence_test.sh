@@ -76,4 +76,5 @@ passes ck_embedded "$l2" 20 >/dev/null && [ "$(rows)" = 2 ] && pass "after a res
     { fail "after the restart D1 has $(rows) rows"; sed 's/^/    | /' "$WORK/run2.err" >&2; }
 kill -TERM $run_pid
 wait $run_pid || fail "the second run exits $?"
+psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT' AND NOT active" >/dev/null # slots are few on a shared server
 finish

@@ -119,4 +119,5 @@ expect_contains "$WORK/changes.ndjson" '"new":{"id":"1"}' "and replication goes 
 grep -q 'heartbeat sent' "$WORK/run.err" && fail "a heartbeat without the privilege" ||
     pass "no heartbeat without the privilege"
 stop_run
+give_slot_back
 finish

@@ -55,4 +55,5 @@ start_metrics_cmd snap "$WORK/w.jsonc" snapshot --no-progress --jobs 1 --id m1
 watch snap 'wal2edge_snapshot_rows_total{table="public.mj_big"}' $BIG
 [ -n "$last" ] && [ "$last" -gt 0 ] && pass "wal2edge_snapshot_rows_total moved while snapshot ran ($last of $BIG)" ||
     fail "wal2edge_snapshot_rows_total never seen (last $last)"
+give_slot_back
 finish

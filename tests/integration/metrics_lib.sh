@@ -44,3 +44,12 @@ metrics_d1_setup() {
     trap 'rc=$?; kill $run_pid 2>/dev/null || true; wait $run_pid 2>/dev/null || true;
           [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 }
+
+# give_slot_back: drop $TEST_SLOT once no walsender holds it (slots are few on a shared server)
+give_slot_back() {
+    for _ in $(seq 50); do
+        [ "$(psql_q -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT' AND active")" = 0 ] && break
+        sleep 0.1
+    done
+    psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT' AND NOT active" >/dev/null
+}

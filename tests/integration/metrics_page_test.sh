@@ -79,4 +79,5 @@ read -r pw ph green <"$WORK/png.txt"
 [ -n "${W2E_SCREENSHOT_OUT:-}" ] && cp "$WORK/page.png" "$W2E_SCREENSHOT_OUT"
 kill -TERM $run_pid
 wait $run_pid && pass "run stops cleanly" || fail "run exits $?"
+give_slot_back
 finish

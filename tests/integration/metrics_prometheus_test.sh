@@ -91,4 +91,5 @@ not_firing() { ! firing Wal2edgeTargetFailing; }
 wait_for 90 not_firing && pass "the alert resolves once the queue takes writes again" || fail "the alert keeps firing"
 kill -TERM $run_pid
 wait $run_pid && pass "run stops cleanly" || fail "run exits $?"
+give_slot_back
 finish

@@ -109,4 +109,5 @@ check "status after the stop: no live figures" "$(jq -r .live "$WORK/stopped.out
 run_w2e stopped_text --config "$WORK/w.jsonc" status
 expect_contains "$WORK/stopped_text.out" "run                  not running (its last figures are of"
 expect_not_contains "$WORK/stopped_text.out" "live queues.a"
+give_slot_back
 finish
