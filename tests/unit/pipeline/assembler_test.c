@@ -19,6 +19,7 @@ typedef struct Delivered {
     Lsn commit_lsn;
     Lsn end_lsn;
     char gid[64];
+    bool staged;               /* TxnInfo.staged at begin */
     int changes;
     int inserts, updates, deletes, truncates, messages;
     int rows_with_value;       /* new tuples whose 2nd column starts with `needle` */
@@ -53,6 +54,7 @@ static bool rec_begin(void *ctx, const TxnInfo *txn, Err *err)
     memset(d, 0, sizeof *d);
     d->xid = txn->xid;
     d->commit_lsn = txn->commit_lsn;
+    d->staged = txn->staged;
     if (txn->gid)
         snprintf(d->gid, sizeof d->gid, "%s", txn->gid);
     return true;
@@ -240,6 +242,31 @@ Test(assembler, streamed_transactions_with_savepoint_and_abort)
     cr_assert_eq(st->stream_aborts, 1);
     cr_assert_eq(st->subxact_aborts, 1);
     cr_assert_eq(files_in_spool(), 0, "spools removed after commit and abort");
+    assembler_free(a);
+    free(data);
+}
+
+Test(assembler, a_transaction_replayed_from_the_spool_says_so)
+{
+    size_t len;
+    uint8_t *data = read_fixture("proto2_stream.bin", &len);
+    Recorder r = {0};
+    Assembler *a = new_assembler(&r);
+    feed(a, data, len, 0, -1);
+    cr_assert_eq(r.count, 3);
+    cr_assert_not(r.txns[0].staged, "a plain transaction passes straight through");
+    cr_assert(r.txns[1].staged, "the streamed one is replayed from its spool");
+    cr_assert_not(r.txns[2].staged);
+    assembler_free(a);
+    free(data);
+
+    data = read_fixture("proto3_twophase.bin", &len);
+    r = (Recorder){0};
+    a = new_assembler(&r);
+    feed(a, data, len, 0, -1);
+    cr_assert_eq(r.count, 2);
+    cr_assert(r.txns[0].staged, "a prepared transaction is replayed at COMMIT PREPARED");
+    cr_assert_not(r.txns[1].staged);
     assembler_free(a);
     free(data);
 }
