@@ -226,7 +226,7 @@ static const SchemaOp *taking_away(const SchemaDiff *d, const char *name)
 
 /* A stop for each column of `text` (a key or value template) that the change takes away. */
 static void check_template(const Mapping *m, size_t index, const char *what, const char *text, const SchemaDiff *d,
-                           SchemaPlan *out)
+                           const Shape *after, SchemaPlan *out)
 {
     Err err;
     KeyTemplate *kt = keytemplate_parse(text, &err);
@@ -235,9 +235,9 @@ static void check_template(const Mapping *m, size_t index, const char *what, con
     for (size_t i = 0; i < keytemplate_column_count(kt); i++) {
         const char *col = keytemplate_column(kt, i);
         const SchemaOp *op = taking_away(d, col);
-        if (!op)
+        if (!op && (!after || shape_column(after, col)))
             continue;
-        if (op->kind == SCHEMA_RENAME_COLUMN)
+        if (op && op->kind == SCHEMA_RENAME_COLUMN)
             push_message(out, PLAN_STOP,
                          "kv[%zu] of %s: the %s template \"%s\" names column %s, which %s renamed to %s: write "
                          "{%s} in the template, then `wal2edge warm --mapping %s` rebuilds the keys and `wal2edge "
@@ -248,29 +248,27 @@ static void check_template(const Mapping *m, size_t index, const char *what, con
                          "kv[%zu] of %s: the %s template \"%s\" names column %s, which %s no longer has%s: change "
                          "the template, then `wal2edge warm --mapping %s` rebuilds the keys and `wal2edge run` goes on",
                          index, m->file, what, text, col, m->source,
-                         op->kind == SCHEMA_AMBIGUOUS ? " (dropped or renamed: the DDL capture trigger would tell)"
-                                                      : "",
-                         m->source);
+                         op && op->kind == SCHEMA_DROP_COLUMN ? "" : " (dropped or renamed)", m->source);
         break;
     }
     keytemplate_free(kt);
 }
 
-void plan_kv(const Mapping *m, const SchemaDiff *d, SchemaPlan *out)
+void plan_kv(const Mapping *m, const SchemaDiff *d, const Shape *after, SchemaPlan *out)
 {
     memset(out, 0, sizeof *out);
-    if (!d->count || !m->kv_count)
+    if (!m->kv_count)
         return;
-    if (m->on_schema_change == MAP_SCHEMA_STOP) {
+    if (d->count && m->on_schema_change == MAP_SCHEMA_STOP) {
         char way_back[256];
         snprintf(way_back, sizeof way_back, "rebuild the keys with `wal2edge warm --mapping %s`", m->source);
         stop_by_policy(m, d, "kv", way_back, out);
         return;
     }
     for (size_t i = 0; i < m->kv_count; i++) {
-        check_template(m, i, "key", m->kv[i].key, d, out);
+        check_template(m, i, "key", m->kv[i].key, d, after, out);
         if (m->kv[i].value && strcmp(m->kv[i].value, "row") != 0)
-            check_template(m, i, "value", m->kv[i].value, d, out);
+            check_template(m, i, "value", m->kv[i].value, d, after, out);
     }
 }
 

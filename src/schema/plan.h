@@ -46,8 +46,12 @@ typedef struct SchemaPlan {
 
 /* The D1 steps for mapping m (which has a "d1" section). Borrows from d and its shapes. */
 void plan_d1(const Mapping *m, const SchemaDiff *d, SchemaPlan *out);
-/* The KV steps (PLAN_STOP only: values follow the new shape by themselves). */
-void plan_kv(const Mapping *m, const SchemaDiff *d, SchemaPlan *out);
+/*
+ * The KV steps (PLAN_STOP only: values follow the new shape by themselves): a
+ * key or value template naming a column that d takes away or that `after` (may
+ * be NULL) lacks stops, naming the template and the fix.
+ */
+void plan_kv(const Mapping *m, const SchemaDiff *d, const Shape *after, SchemaPlan *out);
 void schema_plan_free(SchemaPlan *p);
 
 /* Whether the plan stops or re-copies (the first such step, or NULL). */

@@ -84,6 +84,17 @@ const ShapeCol *shape_column(const Shape *s, const char *name)
     return NULL;
 }
 
+bool shape_ddl_message(const Change *c, const char *target, DdlMsg *out, bool *is_ddl, Err *err)
+{
+    *is_ddl = c->op == CHANGE_MESSAGE && c->message_transactional &&
+              ddlmsg_prefix_is(c->message_prefix.p, c->message_prefix.len);
+    if (!*is_ddl || ddlmsg_parse(c->message_content, c->message_len, out, err))
+        return true;
+    char lsn[LSN_STR_MAX];
+    err_prefix(err, "%s: the DDL capture message at %s", target, lsn_format(c->message_lsn, lsn));
+    return false;
+}
+
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 
 char *shape_to_json(const Shape *s)

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "pg/ddlmsg.h"
 #include "pg/relcache.h"
+#include "pipeline/change.h"
 
 typedef struct ShapeCol {
     int attnum;                /* 0 when unknown (a shape from a Relation message) */
@@ -50,6 +51,12 @@ void shape_free(Shape *s);
 
 /* The column named `name`, or NULL. */
 const ShapeCol *shape_column(const Shape *s, const char *name);
+
+/*
+ * The DDL capture message change c carries: *is_ddl false for any other change.
+ * A malformed one is an error naming target and the message's LSN (*is_ddl true).
+ */
+bool shape_ddl_message(const Change *c, const char *target, DdlMsg *out, bool *is_ddl, Err *err) WARN_UNUSED;
 
 /* One line of JSON for the state store (owned). */
 char *shape_to_json(const Shape *s);

@@ -144,15 +144,10 @@ static bool follow(Sqlite *db, D1Table *t, const char *target, const Shape *befo
 bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const Change *c, uint32_t *rewritten,
                        Err *err)
 {
-    if (c->op != CHANGE_MESSAGE || !c->message_transactional ||
-        !ddlmsg_prefix_is(c->message_prefix.p, c->message_prefix.len))
-        return true;
     DdlMsg m;
-    if (!ddlmsg_parse(c->message_content, c->message_len, &m, err)) {
-        char lsn[LSN_STR_MAX];
-        err_prefix(err, "%s: the DDL capture message at %s", target, lsn_format(c->message_lsn, lsn));
-        return false;
-    }
+    bool is_ddl;
+    if (!shape_ddl_message(c, target, &m, &is_ddl, err) || !is_ddl)
+        return !is_ddl;
     bool ok = true;
     D1Table *t = mapped_table(schema, m.qualname);
     if (m.event == DDL_EVENT_TABLE_REWRITE) {

@@ -19,6 +19,7 @@
 #include "targets/checkpoint.h"
 #include "targets/core.h"
 #include "targets/kv_apply.h"
+#include "targets/kv_follow.h"
 #include "targets/kv_rest.h"
 
 #define KV_WARM_FETCH 5000
@@ -127,6 +128,12 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
     bool ok = true;
+    if (c->op == CHANGE_MESSAGE) {
+        /* a schema change: a template naming a column that is gone stops (targets/kv_follow) */
+        if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, err))
+            return fail_and_rollback(kv);
+        return true;
+    }
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; ok && i < c->truncate_count; i++) {
             const KvTable *tab = find_table(kv, c->truncate_rels[i]->qualname);
@@ -289,6 +296,7 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
     kv->table_count = count;
     txn_core_init(&kv->core, &kv->base, ERR_STORE,
                   xasprintf("kv.%s rolled back after an earlier error; restart to resume from its checkpoint", t->name));
+    kv->core.messages = true; /* DDL capture messages (targets/kv_follow) */
     bool ok = sqlite_exec(db, SCHEMA_SQL, err) && kv_apply_open(&kv->a, &kv->base, db, remote, err);
     if (ok && remote) {
         ok = kv_rest_open(&kv->rest, db, t->remote_id, kv->base.name, http, err);

@@ -9,8 +9,9 @@ source "$(dirname "$0")/lib.sh"
 export TEST_SLOT=se_slot TEST_PUBLICATION=se_pub
 DIR=$WORK/se
 mkdir -p "$DIR/mappings"
-write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
-echo '{ "table": "public.se_users", "d1": { "database": "app" } }' >"$DIR/mappings/users.jsonc"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.se_users", "d1": { "database": "app" }, "kv": [ { "namespace": "cache", "key": "u:{id}", "value": "row" } ] }' \
+    >"$DIR/mappings/users.jsonc"
 echo '{ "table": "public.se_orders", "on_schema_change": "stop", "d1": { "database": "app" } }' >"$DIR/mappings/orders.jsonc"
 D1=$DIR/state/d1/app.sqlite
 
@@ -122,6 +123,13 @@ run_w2e again --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc again 0
 compare "after a restart"
 
+KV=$DIR/state/kv/cache.sqlite
+[ "$(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:100'" | jq -r '"\(.plan) \(.full_name)"')" = "pro null" ] &&
+    pass "KV values follow the new shape (added and renamed columns)" ||
+    fail "KV value of u:100: $(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:100'")"
+[ "$(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:101'" | jq -r '.full_name')" = renamed ] &&
+    pass "a KV value written after the rename carries the new name" || fail "KV value of u:101"
+
 # 2. A rewrite (a type change that converts) cannot be followed in place: run stops naming the way back.
 psql_q -c "ALTER TABLE se_users ALTER COLUMN id TYPE int" >/dev/null
 run_w2e rewrite --config "$DIR/w.jsonc" run --exit-when-caught-up
@@ -140,6 +148,22 @@ run_w2e stop --config "$DIR/w.jsonc" run --exit-when-caught-up
 expect_rc stop 1
 expect_contains "$WORK/stop.err" "\"on_schema_change\": \"stop\"" "the stop names the mapping's policy"
 expect_contains "$WORK/stop.err" "add column note (text)" "and the change"
+
+# 4. KV: a key template naming a column that a rename took away stops, naming the template and the fix.
+echo '{ "on_schema_change": "evolve", "table": "public.se_orders", "kv": [ { "namespace": "cache", "key": "o:{total}", "value": "row" } ] }' \
+    >"$DIR/mappings/orders.jsonc"
+run_w2e remigrate2 --config "$DIR/w.jsonc" migrate
+run_w2e warm --config "$DIR/w.jsonc" warm
+"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/kvstop.out" 2>"$WORK/kvstop.err" &
+run_pid=$!
+sleep 1   # while run streams (at start, the mapping check against the catalog would catch it)
+psql_q -c "ALTER TABLE se_orders RENAME COLUMN total TO amount" -c "INSERT INTO se_orders VALUES (2, 20)" >/dev/null
+for _ in $(seq 1 120); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.25; done
+kill -TERM "$run_pid" 2>/dev/null && fail "run did not stop at the rename" || true
+set +e; wait "$run_pid"; echo $? >"$WORK/kvstop.rc"; set -e
+expect_rc kvstop 1
+expect_contains "$WORK/kvstop.err" "the key template \"o:{total}\" names column total" "the KV stop names the template and column"
+expect_contains "$WORK/kvstop.err" "wal2edge warm --mapping public.se_orders" "and the way back"
 
 psql_q -c "SELECT pg_drop_replication_slot('se_slot')" >/dev/null
 finish

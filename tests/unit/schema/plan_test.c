@@ -63,7 +63,7 @@ static void run_kv(Case *c, const Mapping *m, Shape *before, Shape *after)
     c->before = before;
     c->after = after;
     schema_diff(before, after, false, &c->diff);
-    plan_kv(m, &c->diff, &c->plan);
+    plan_kv(m, &c->diff, after, &c->plan);
 }
 
 static void done(Case *c)
@@ -185,6 +185,16 @@ Test(plan, kv_template_naming_a_renamed_or_dropped_column_stops)
     run_kv(&c, mapping(m), fixture_base_shape(), fixture_shape("add_default"));
     cr_assert_eq(c.plan.count, 0, "an added column changes no template");
     done(&c);
+    /* with no known shape before (a restart after the change), the new shape alone tells */
+    Shape *after = fixture_shape("rename");
+    SchemaDiff none = {0};
+    SchemaPlan p;
+    plan_kv(mapping(m), &none, after, &p);
+    cr_assert_eq(p.count, 1);
+    cr_assert_not_null(strstr(p.steps[0].message, "which public.users no longer has (dropped or renamed)"), "%s",
+                       p.steps[0].message);
+    schema_plan_free(&p);
+    shape_free(after);
 }
 
 Test(plan, constant_defaults)

@@ -1,0 +1,44 @@
+/*
+ * targets/kv_follow.c - see kv_follow.h. The shape before is the table's
+ * columns as the catalog gave them when the target was built (by name, so a
+ * rename shows as a column gone); the templates are checked against the new
+ * shape as well, which catches a change made while wal2edge was not running.
+ */
+#include "targets/kv_follow.h"
+
+#include <string.h>
+
+#include "pg/ddlmsg.h"
+#include "schema/diff.h"
+#include "schema/plan.h"
+#include "schema/shape.h"
+
+bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c, Err *err)
+{
+    DdlMsg m;
+    bool is_ddl;
+    if (!shape_ddl_message(c, target, &m, &is_ddl, err) || !is_ddl)
+        return !is_ddl;
+    const KvTable *tab = NULL;
+    for (size_t i = 0; i < count && !tab; i++)
+        if (strcmp(tables[i].qualname, m.qualname) == 0)
+            tab = &tables[i];
+    bool ok = true;
+    if (tab && tab->mapping && m.event == DDL_EVENT_COMMAND_END) {
+        Shape *after = shape_from_ddl(&m), *before = shape_from_rel(&tab->rel);
+        before->oid = after->oid; /* the catalog's relation, whatever OID it was read with */
+        SchemaDiff diff;
+        schema_diff(before, after, false, &diff);
+        SchemaPlan plan;
+        plan_kv(tab->mapping, &diff, after, &plan);
+        const PlanStep *stop = schema_plan_blocker(&plan);
+        if (stop)
+            ok = err_set(err, ERR_CHECK, "%s: %s", target, stop->message);
+        schema_plan_free(&plan);
+        schema_diff_free(&diff);
+        shape_free(before);
+        shape_free(after);
+    }
+    ddlmsg_free(&m);
+    return ok;
+}

@@ -1,0 +1,26 @@
+/*
+ * targets/kv_follow.h - a KV target meeting its source tables' schema changes.
+ *
+ * Owns:     the check at a DDL capture message: a key or value template of
+ *           the table's mapping that names a column the change took away stops
+ *           the target, naming the template and the fix (schema/plan); so does
+ *           any change of a mapping with "on_schema_change": "stop". Values
+ *           follow the new shape by themselves (pipeline/rowjson renders the
+ *           stream's columns).
+ * Not mine: keys and values (targets/kv_apply), the transaction (targets/kv).
+ */
+#ifndef WAL2EDGE_TARGETS_KV_FOLLOW_H
+#define WAL2EDGE_TARGETS_KV_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "pipeline/change.h"
+#include "targets/kv_spec.h"
+
+/* Check message c when it is a DDL capture message of one of tables[0..count); ERR_CHECK to stop. */
+bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c,
+                       Err *err) WARN_UNUSED;
+
+#endif
