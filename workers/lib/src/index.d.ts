@@ -80,3 +80,14 @@ export declare function withToken(
   response: Response,
   options?: { token?: Token | null; bookmark?: string | null; cookie?: boolean; maxAge?: number },
 ): Response;
+
+/** One shard_by value: its Postgres text, or an integer (printed the way Postgres prints it). */
+export type ShardValue = string | number | bigint;
+/** The 64-bit FNV-1a hash of a shard key: the values' UTF-8 bytes joined by one 0x00 byte. */
+export declare function shardKeyHash(key: ShardValue | readonly ShardValue[]): bigint;
+/** Jump consistent hash of a 64-bit key into [0, buckets). */
+export declare function jumpHash(key: bigint | number, buckets: number): number;
+/** The index of the database (in the mapping's "database" list) that holds rows with this shard key. */
+export declare function shardFor(key: ShardValue | readonly ShardValue[], databases: number): number;
+/** The element of `databases` (in the mapping's order) that holds rows with this shard key. */
+export declare function shardOf<T>(key: ShardValue | readonly ShardValue[], databases: readonly T[]): T;

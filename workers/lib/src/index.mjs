@@ -183,3 +183,59 @@ export function withToken(response, { token, bookmark, cookie = true, maxAge = 3
   if (bookmark) out.headers.set(BOOKMARK_HEADER, bookmark);
   return out;
 }
+
+// Sharded D1 (docs/sharding.md): which of a mapping's databases holds a row, computed exactly as
+// wal2edge routes it (src/mapping/shard.c; both are tested on tests/fixtures/shard/vectors.json).
+// The key is the row's shard_by values as Postgres prints them (text output): FNV-1a 64 over their
+// UTF-8 bytes joined by one 0x00 byte, then jump consistent hash onto the database count.
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const JUMP_MUL = 2862933555777941757n;
+const UTF8 = new TextEncoder();
+
+function shardText(v) {
+  if (typeof v === "string") return v;
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number" && Number.isSafeInteger(v)) return String(v);
+  // a float or a Date prints differently in JavaScript and Postgres: the caller must pass the text
+  throw new TypeError(`shard key value ${String(v)}: pass a string (Postgres text), an integer or a bigint`);
+}
+
+/** The 64-bit hash of a shard key (one value or the shard_by columns' values in order). */
+export function shardKeyHash(key) {
+  const values = Array.isArray(key) ? key : [key];
+  if (values.length === 0) throw new TypeError("shard key: no value");
+  let h = FNV_OFFSET;
+  values.forEach((v, i) => {
+    const bytes = UTF8.encode(shardText(v));
+    if (i > 0) h = (h * FNV_PRIME) & 0xffffffffffffffffn; // the 0x00 separator: xor with 0 is a no-op
+    for (const b of bytes) h = ((h ^ BigInt(b)) * FNV_PRIME) & 0xffffffffffffffffn;
+  });
+  return h;
+}
+
+/** Jump consistent hash of a 64-bit key into [0, buckets). */
+export function jumpHash(key, buckets) {
+  if (!Number.isInteger(buckets) || buckets < 1) throw new RangeError(`buckets ${buckets}: not an integer >= 1`);
+  let k = BigInt.asUintN(64, BigInt(key));
+  let b = -1;
+  let j = 0;
+  while (j < buckets) {
+    b = j;
+    k = BigInt.asUintN(64, k * JUMP_MUL + 1n);
+    j = Math.trunc((b + 1) * (2147483648 / (Number(k >> 33n) + 1)));
+  }
+  return b;
+}
+
+/** The index in [0, databases) of the database holding rows with this shard key. */
+export function shardFor(key, databases) {
+  const h = shardKeyHash(key);
+  return databases === 1 ? 0 : jumpHash(h, databases);
+}
+
+/** The element of `databases` (names or D1 bindings, in the mapping's order) holding the key's rows. */
+export function shardOf(key, databases) {
+  if (!Array.isArray(databases) || databases.length === 0) throw new TypeError("shardOf: no databases");
+  return databases[shardFor(key, databases.length)];
+}

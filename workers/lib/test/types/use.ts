@@ -1,7 +1,7 @@
 // Compiled (not run) by types.test.mjs: the declarations fit Cloudflare's own binding types.
 import {
   waitFor, tokenAfterCommit, tokenBeforeCommit, withToken, tokenFromRequest, bookmarkFromRequest,
-  kvWaitFor, WaitTimeoutError, lsnToToken, isToken, lagBytes, type Token,
+  kvWaitFor, WaitTimeoutError, lsnToToken, isToken, lagBytes, shardOf, shardFor, type Token,
 } from "@wal2edge/workers";
 
 declare const env: { DB: D1Database; CACHE: KVNamespace };
@@ -28,6 +28,8 @@ export async function handler(req: Request): Promise<Response> {
     }
   }
   const ok: boolean = isToken(back) && (lagBytes(r.position, token) ?? 0) === 0;
-  void waited, sku, lsn, ok;
+  const shard: D1Database = shardOf(["acme", 7], [env.DB, env.DB]);
+  const index: number = shardFor(7n, 4);
+  void waited, sku, lsn, ok, shard, index;
   return withToken(new Response("ok"), { token, bookmark });
 }
