@@ -74,7 +74,7 @@ bool store_accept_gap(Store *s, const char *target, Lsn lsn, Err *err) WARN_UNUS
 /* Fill up to max entries; *count gets how many there are. */
 bool store_list_checkpoints(Store *s, StoreCheckpoint *out, size_t max, size_t *count, Err *err) WARN_UNUSED;
 
-/* A target that keeps failing with retryable errors and falls behind on its own (daemon/run). */
+/* A target that keeps failing with retryable errors and falls behind on its own (daemon/fanout). */
 typedef struct StoreTargetHealth {
     char target[96];
     bool lagging;                 /* behind, waiting for its next retry */
