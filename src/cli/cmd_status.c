@@ -17,9 +17,12 @@
  *
  * The live figures (the same as /metrics: lag, heartbeat, counters, requests per target) come
  * from STATE_DIR/stats.json, which `run` rewrites every 2 s (metrics/stats); they are shown only
- * while that run is alive ("run": {"running": true}), never as live when it stopped or died.
+ * while that run is alive ("run": {"running": true}: the file is fresh and its pid exists), never
+ * as live when it stopped or died.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +127,8 @@ static void live_figures(const Config *cfg, json_t *doc)
         json_object_set_new(run, "running", json_null());
         json_object_set_new(run, "error", json_string(err.msg));
     } else {
-        bool running = found && stats_live(st, now);
+        /* a run killed outright leaves "running" behind: its pid must still be there too */
+        bool running = found && stats_live(st, now) && st->pid > 0 && (kill((pid_t)st->pid, 0) == 0 || errno == EPERM);
         json_object_set_new(run, "running", json_boolean(running));
         json_object_set_new(run, "pid", running ? json_integer(st->pid) : json_null());
         json_object_set_new(run, "state", running ? json_string(st->state) : json_null());

@@ -6,7 +6,8 @@
 # attempts after the first, wal2edge_target_rate_limited_total the 429 (B only), each matching the
 # emulator's own request log for that queue; the flushes (which all succeed) are counted apart.
 # `status --json` carries the same figures while run runs ("run": {"running": true}, "live"), and
-# says run is not running (no live figures) once it stopped. Needs the local edge.
+# says run is not running (no live figures) once it stopped, or at once when it was killed. Needs
+# the local edge.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
 use_edge
@@ -109,5 +110,13 @@ check "status after the stop: no live figures" "$(jq -r .live "$WORK/stopped.out
 run_w2e stopped_text --config "$WORK/w.jsonc" status
 expect_contains "$WORK/stopped_text.out" "run                  not running (its last figures are of"
 expect_not_contains "$WORK/stopped_text.out" "live queues.a"
+# a run killed outright cannot mark its figures stopped: status sees its pid is gone
+start_metrics_run "$WORK/w.jsonc"
+running() { "$WAL2EDGE_BIN" --config "$WORK/w.jsonc" status --json 2>/dev/null | jq -e '.run.running' >/dev/null; }
+wait_for 20 running || fail "status never saw the second run"
+kill -KILL $run_pid
+wait $run_pid 2>/dev/null || true
+run_w2e killed --config "$WORK/w.jsonc" status --json
+check "status right after kill -9: not running" "$(jq -r .run.running "$WORK/killed.out")" false
 give_slot_back
 finish
