@@ -20,6 +20,7 @@
 /* The options of every command: cli/args parses them and prints them in the usage. */
 static const CliOpt run_opts[] = {
     {"--exit-when-caught-up", NULL, false, NULL, "exit 0 once every target has caught up with the server"},
+    {"--standby", NULL, false, NULL, "wait while another instance holds the slot, take over when it is free"},
     {"--target-log", "FILE", false, NULL, "also append every change to FILE as NDJSON (the change log)"},
     {"--accept-gap", "TARGET", true, NULL, "let TARGET continue past a gap in what it was sent"},
     {NULL, NULL, false, NULL, NULL},

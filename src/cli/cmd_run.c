@@ -1,6 +1,7 @@
 /*
- * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--target-log FILE] [--accept-gap TARGET]...`:
- * build the targets from the config and the mapping files, then run the loop.
+ * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--standby] [--target-log FILE] [--accept-gap TARGET]...`:
+ * build the targets from the config and the mapping files, then run the loop; with --standby,
+ * first wait for the replication slot another instance holds (daemon/standby).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "daemon/backoff.h"
 #include "daemon/run.h"
 #include "daemon/signals.h"
+#include "daemon/standby.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
 #include "pipeline/deadletter.h"
@@ -81,45 +83,37 @@ static void observe_requests(void *client, Metrics *metrics)
         cf_client_observe(client, metrics ? metrics_target_http : NULL, metrics);
 }
 
-int cmd_run(CliCtx *ctx, int argc, char **argv)
-{
-    CliArgs a;
-    int parse_rc = cli_parse(argc, argv, &a);
-    if (parse_rc)
-        return parse_rc;
-    RunOptions opts = {.exit_when_caught_up = cli_args_flag(&a, "--exit-when-caught-up")};
-    const char *target_log = cli_args_value(&a, "--target-log");
-    size_t accept_gap_count = cli_args_count(&a, "--accept-gap");
-    const char **accept_gap = calloc(accept_gap_count + 1, sizeof *accept_gap);
-    for (size_t g = 0; g < accept_gap_count; g++)
-        accept_gap[g] = cli_args_nth(&a, "--accept-gap", g);
-    opts.accept_gap = accept_gap;
-    opts.accept_gap_count = accept_gap_count;
-    Err err;
-    Config *cfg = cli_load_config(ctx, &err);
-    if (!cfg) {
-        free(accept_gap);
-        return cli_fail(&err);
-    }
+/* What one run is asked for, from the command line. */
+typedef struct RunWant {
+    bool exit_when_caught_up, standby;
+    const char *target_log;
+    const char **accept_gap;
+    size_t accept_gap_count;
+} RunWant;
 
+/* Build the targets and run the loop once (run_pipeline frees the targets). *stopped: SIGINT or
+ * SIGTERM while the source was still unreachable. */
+static bool run_once(const Config *cfg, const RunWant *w, bool *stopped, Err *err)
+{
+    RunOptions opts = {.exit_when_caught_up = w->exit_when_caught_up, .standby = w->standby};
+    opts.accept_gap = w->accept_gap;
+    opts.accept_gap_count = w->accept_gap_count;
     TargetSet ts = {.count = 0}; /* its client outlives the targets (run_pipeline frees them) */
     MappingSet *maps = NULL;
     bool ok = true;
-    bool stopped = false; /* SIGINT/SIGTERM while the source was still unreachable */
-    signals_install();
-    const char *log_path = target_log ? target_log : cfg->changelog_path;
+    const char *log_path = w->target_log ? w->target_log : cfg->changelog_path;
     if (log_path)
-        ok = registry_add(&ts, changelog_target_new(log_path, &err), &err);
+        ok = registry_add(&ts, changelog_target_new(log_path, err), err);
     if (ok && cfg->mapping_file_count > 0) {
-        maps = mapping_set_load(cfg, &err);
-        ok = maps && add_mapped_targets(cfg, maps, &ts, &stopped, &err);
+        maps = mapping_set_load(cfg, err);
+        ok = maps && add_mapped_targets(cfg, maps, &ts, stopped, err);
     }
-    if (stopped) {
+    if (*stopped) {
         LogCtx lc = {.component = "run", .slot = cfg->source.slot};
         log_info(&lc, "stopped before the source could be reached");
     }
     if (ok && ts.count == 0)
-        ok = err_set(&err, ERR_CONFIG,
+        ok = err_set(err, ERR_CONFIG,
                      "nothing to run: no target is configured (map tables to a d1 database, pass "
                      "--target-log FILE, or set \"changelog\": {\"path\": ...} in %s)",
                      cfg->path);
@@ -138,26 +132,63 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     DeadLetter *dl = deadletter_new(cfg->state_dir); /* outlives the targets */
     for (size_t i = 0; i < ts.count; i++)
         ts.items[i]->deadletter = dl;
-    for (size_t g = 0; ok && g < accept_gap_count; g++) {
+    for (size_t g = 0; ok && g < w->accept_gap_count; g++) {
         bool known = false;
         for (size_t i = 0; i < ts.count; i++)
-            known = known || strcmp(ts.items[i]->name, accept_gap[g]) == 0;
+            known = known || strcmp(ts.items[i]->name, w->accept_gap[g]) == 0;
         if (!known)
-            ok = err_set(&err, ERR_USAGE, "--accept-gap %s: no such target in this run (targets are named like "
+            ok = err_set(err, ERR_USAGE, "--accept-gap %s: no such target in this run (targets are named like "
                          "\"d1.app\", \"kv.cache\", \"queues.changes\", \"changelog\"; wal2edge status lists them)",
-                         accept_gap[g]);
+                         w->accept_gap[g]);
     }
     if (ok) {
-        ok = run_pipeline(cfg, &opts, ts.items, ts.count, &err); /* frees the targets */
+        ok = run_pipeline(cfg, &opts, ts.items, ts.count, err); /* frees the targets */
     } else {
         registry_free_targets(&ts);
     }
     deadletter_free(dl);
     registry_free_client(&ts);
-    free(accept_gap);
     free(tables);
     free(watch);
     mapping_set_free(maps);
+    return ok;
+}
+
+int cmd_run(CliCtx *ctx, int argc, char **argv)
+{
+    CliArgs a;
+    int parse_rc = cli_parse(argc, argv, &a);
+    if (parse_rc)
+        return parse_rc;
+    RunWant w = {.exit_when_caught_up = cli_args_flag(&a, "--exit-when-caught-up"),
+                 .standby = cli_args_flag(&a, "--standby"),
+                 .target_log = cli_args_value(&a, "--target-log"),
+                 .accept_gap_count = cli_args_count(&a, "--accept-gap")};
+    w.accept_gap = calloc(w.accept_gap_count + 1, sizeof *w.accept_gap);
+    for (size_t g = 0; g < w.accept_gap_count; g++)
+        w.accept_gap[g] = cli_args_nth(&a, "--accept-gap", g);
+    Err err;
+    Config *cfg = cli_load_config(ctx, &err);
+    if (!cfg) {
+        free(w.accept_gap);
+        return cli_fail(&err);
+    }
+    signals_install();
+    bool ok, stopped = false;
+    /* A standby waits for the slot, then runs; a run that finds the slot taken by another
+     * instance (a race lost, or this one's connection lost while another took over) stands
+     * by again, and builds its targets afresh from the checkpoints the other one left. */
+    for (;;) {
+        ok = !w.standby || standby_wait(cfg, &stopped, &err);
+        if (!ok || stopped)
+            break;
+        ok = run_once(cfg, &w, &stopped, &err);
+        if (ok || stopped || !w.standby || err.code != ERR_SLOT_BUSY)
+            break;
+        LogCtx lc = {.component = "run", .slot = cfg->source.slot};
+        log_info(&lc, "%s; back to standby", err.msg);
+    }
+    free(w.accept_gap);
     config_free(cfg);
     return ok || stopped ? 0 : cli_fail(&err);
 }

@@ -132,10 +132,14 @@ static void live_figures(const Config *cfg, json_t *doc)
         json_object_set_new(run, "running", json_boolean(running));
         json_object_set_new(run, "pid", running ? json_integer(st->pid) : json_null());
         json_object_set_new(run, "state", running ? json_string(st->state) : json_null());
+        /* run --standby waits as "standby" (docs/scale.md); every other running run is the active one */
+        json_object_set_new(run, "role",
+                            running ? json_string(strcmp(st->state, "standby") == 0 ? "standby" : "active") : json_null());
         json_object_set_new(run, "figures_at", found ? iso_time(st->written_at_us) : json_null());
         if (running) {
             live = stats_to_json(st);
-            const char *const run_keys[] = {"version", "running", "pid", "written_at", "written_at_unix_ms", "state"};
+            const char *const run_keys[] = {"version", "running", "pid", "written_at", "written_at_unix_ms", "state",
+                                            "role"};
             for (size_t i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++)
                 json_object_del(live, run_keys[i]);
             int64_t hb_us = (int64_t)(st->heartbeat_unix * 1e6);

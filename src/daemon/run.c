@@ -504,9 +504,11 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     int reconnects = 0;
     bool stop = false;
+    bool slot_taken = false; /* the last session found another walsender on the slot */
     while (ok && !stop) {
         uint64_t before = fanout_transactions(r.fanout);
         bool session_ok = session(&r, &stop, err);
+        slot_taken = !session_ok && err->code == ERR_SLOT_BUSY;
         if (session_ok) {
             close_session(&r, true);
             if (stop)
@@ -520,6 +522,10 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             break;
         }
         metrics_error(r.metrics, err->msg);
+        if (r.opts.standby && err->code == ERR_SLOT_BUSY) {
+            ok = false; /* another instance took the slot: the caller stands by again */
+            break;
+        }
         if (!err_retryable(err) || (r.opts.max_reconnects && ++reconnects > r.opts.max_reconnects)) {
             metrics_set_state(r.metrics, METRICS_FATAL, err->msg);
             ok = false;
@@ -540,7 +546,11 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     Err flush_err;
     if (r.asm_ && !assembler_reset(r.asm_, &flush_err))
         log_warn(&r.log, "cleaning up the spool: %s", flush_err.msg);
-    if (r.store && !fanout_flush(r.fanout, &flush_err)) {
+    /* ... unless another instance holds the slot: what this one has not confirmed is sent to
+     * that one, and writing it now could overwrite newer rows it already wrote (split brain) */
+    if (slot_taken)
+        log_warn(&r.log, "another instance holds the slot: what this run did not make durable is left to it");
+    else if (r.store && !fanout_flush(r.fanout, &flush_err)) {
         if (ok) {
             *err = flush_err;
             ok = false;

@@ -48,6 +48,10 @@ typedef struct RunOptions {
      * requests per target). May be NULL. */
     void (*on_metrics)(void *user, Metrics *metrics);
     void *on_metrics_user;
+    /* run --standby: the slot held by another walsender (ERR_SLOT_BUSY) ends the run at once
+     * with that error instead of reconnecting, so the caller waits as a standby again
+     * (daemon/standby) and builds its targets afresh when it takes over. */
+    bool standby;
 } RunOptions;
 
 /*

@@ -63,7 +63,7 @@ struct Metrics {
     MetricFamily *build_info, *connected, *slot_active, *retained, *safe_wal, *wal_status_f, *repl_lag_bytes,
         *repl_lag_seconds, *target_lag_bytes, *transactions, *changes, *requests, *retries, *rate_limited,
         *request_duration, *commit_to_durable, *spool_bytes, *skipped, *heartbeat, *target_failing, *snapshot_rows,
-        *warm_keys, *flushes, *flush_duration, *behind_retries;
+        *warm_keys, *flushes, *flush_duration, *behind_retries, *role;
 };
 
 static const double duration_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
@@ -86,6 +86,11 @@ static void register_families(Metrics *m)
                                     "1 while the replication connection streams.", METRIC_GAUGE, l_slot, NULL, 0);
     m->slot_active = metricreg_family(r, "wal2edge_slot_active", "1 while the slot is in use by a walsender.",
                                       METRIC_GAUGE, l_slot, NULL, 0);
+    static const char *const l_role[] = {"role", NULL};
+    m->role = metricreg_family(r, "wal2edge_role",
+                               "1 for this instance's role: active (holds or takes the slot) or standby (run "
+                               "--standby waiting while another instance holds it).",
+                               METRIC_GAUGE, l_role, NULL, 0);
     m->retained = metricreg_family(r, "wal2edge_slot_retained_wal_bytes",
                                    "WAL the slot keeps on the server (current WAL position - restart_lsn).",
                                    METRIC_GAUGE, l_slot, NULL, 0);
@@ -159,6 +164,8 @@ static void register_families(Metrics *m)
     const char *const slot[] = {m->cfg->source.slot};
     metric_set(m->connected, slot, 0);
     metric_set(m->repl_lag_seconds, slot, 0);
+    metric_set(m->role, (const char *const[]){"active"}, 1); /* until run --standby says otherwise */
+    metric_set(m->role, (const char *const[]){"standby"}, 0);
     for (size_t i = 0; i < m->target_count; i++) {
         const char *const t[] = {m->targets[i].name};
         metric_add(m->requests, (const char *const[]){m->targets[i].name, "ok"}, 0);
@@ -181,7 +188,8 @@ static TargetState *target_state(Metrics *m, const char *name)
 
 static const char *state_name(MetricsState s)
 {
-    static const char *const names[] = {"starting", "connecting", "streaming", "stopping", "failed", "running"};
+    static const char *const names[] = {"starting", "connecting", "streaming", "stopping",
+                                        "failed",   "running",    "standby"};
     return names[s];
 }
 
@@ -494,6 +502,12 @@ void metrics_stop(Metrics *m)
 
 /* ---- what the loop reports ---- */
 
+static void set_role(Metrics *m, bool standby)
+{
+    metric_set(m->role, (const char *const[]){"active"}, !standby);
+    metric_set(m->role, (const char *const[]){"standby"}, standby);
+}
+
 void metrics_set_state(Metrics *m, MetricsState state, const char *reason)
 {
     if (!m)
@@ -503,6 +517,7 @@ void metrics_set_state(Metrics *m, MetricsState state, const char *reason)
     snprintf(m->reason, sizeof m->reason, "%s", reason ? reason : "");
     pthread_mutex_unlock(&m->mu);
     metric_set(m->connected, (const char *const[]){m->cfg->source.slot}, state == METRICS_STREAMING);
+    set_role(m, state == METRICS_STANDBY);
 }
 
 void metrics_error(Metrics *m, const char *msg)

@@ -34,6 +34,8 @@ typedef enum {
     METRICS_STOPPING,
     METRICS_FATAL,          /* a failure retrying cannot cure: /healthz answers 503 */
     METRICS_JOB,            /* snapshot or warm running (not streaming: /readyz answers 503) */
+    METRICS_STANDBY,        /* run --standby waiting for the slot another instance holds
+                               (wal2edge_role{role="standby"}; /readyz answers 503) */
 } MetricsState;
 
 typedef struct Metrics Metrics;

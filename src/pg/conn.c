@@ -176,7 +176,8 @@ static const char slot_sql[] =
     "       s.confirmed_flush_lsn::text, s.restart_lsn::text,"
     "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,"
     "       (to_jsonb(s) ->> 'safe_wal_size')::bigint,"
-    "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint"
+    "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,"
+    "       s.active_pid"
     "  FROM pg_replication_slots s WHERE s.slot_name = $1";
 
 bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
@@ -240,6 +241,7 @@ bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *s, Err *err)
         s->safe_wal_size = field_ll(res, 9, -1);
         s->has_safe_wal_size = !PQgetisnull(res, 0, 9);
         s->flush_lag_bytes = field_ll(res, 10, -1);
+        s->active_pid = (int)field_ll(res, 11, 0);
     }
     PQclear(res);
     return true;

@@ -31,6 +31,7 @@ typedef struct PgSlotFacts {
     char database[64];
     char slot_type[16];          /* "logical" / "physical" */
     bool active;
+    int active_pid;              /* the walsender holding the slot, 0 when none */
     bool two_phase;
     char wal_status[16];         /* reserved / extended / unreserved / lost, "" if unknown */
     char confirmed_flush_lsn[32];

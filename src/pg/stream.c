@@ -111,7 +111,8 @@ static bool result_error(PGresult *res, const char *what, Err *err)
                        "then --accept-gap queues.NAME, the change log with --accept-gap changelog",
                        what, line);
     }
-    err_set(err, ERR_PG, "%s: %s", what, msg);
+    /* 55006 object_in_use: another walsender holds the slot (run --standby waits for it) */
+    err_set(err, state && strcmp(state, "55006") == 0 ? ERR_SLOT_BUSY : ERR_PG, "%s: %s", what, msg);
     /* 55000 (slot invalidated, not in prerequisite state) and 42704 (no such slot)
      * will not cure themselves; connection-class errors (08xxx) and "slot is active"
      * (55006) may. */
