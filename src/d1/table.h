@@ -60,6 +60,7 @@ typedef struct D1Table {
     size_t index_count;
     size_t max_row_bytes;      /* bounded columns' sum */
     char *unbounded;           /* "email, profile": columns with no size limit; NULL if none */
+    uint64_t rel_signature;    /* the last Relation's columns checked against the table (targets/d1_follow) */
 } D1Table;
 
 /* Free what t owns and zero it. */

@@ -201,6 +201,9 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
         if (!tab)
             return true; /* not mapped to this database */
+        /* columns changed without a DDL capture message before them (targets/d1_follow) */
+        if (!d1_follow_relation(d->db, d->schema, d->base.name, c->rel, err))
+            return fail_and_rollback(d, err);
         ok = apply_row(d, tab, txn, c, &refused, err);
     }
     if (!ok && refused)

@@ -86,6 +86,15 @@ static Shape *shape_of_d1(Sqlite *db, const D1Table *t, const Shape *after, Err 
     return s;
 }
 
+static bool has_shape_table(Sqlite *db)
+{
+    Err err;
+    SqliteStmt *st = sqlite_prepare(db, "SELECT 1 FROM sqlite_master WHERE name = '" D1_SCHEMA_TABLE "'", &err);
+    bool found = st && sqlite_step(st, &err) == 1;
+    sqlite_finalize(st);
+    return found;
+}
+
 /* The stored shape of source, or NULL (*err set only on a failure). */
 static Shape *stored_shape(Sqlite *db, const char *source, bool *failed, Err *err)
 {
@@ -138,6 +147,50 @@ static bool follow(Sqlite *db, D1Table *t, const char *target, const Shape *befo
     free(what);
     schema_plan_free(&plan);
     schema_diff_free(&diff);
+    return ok;
+}
+
+/* FNV-1a over the Relation's column names and types: changes when its columns do. */
+static uint64_t rel_signature(const Rel *rel)
+{
+    uint64_t h = 1469598103934665603ULL ^ rel->oid;
+    for (uint16_t i = 0; i < rel->ncols; i++) {
+        for (const char *p = rel->cols[i].name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+        h = (h ^ rel->cols[i].type_oid ^ ((uint64_t)(uint32_t)rel->cols[i].typmod << 32)) * 1099511628211ULL;
+    }
+    return h;
+}
+
+bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const Rel *rel, Err *err)
+{
+    D1Table *t = mapped_table(schema, rel->qualname);
+    uint64_t sig = rel_signature(rel);
+    if (!t || t->rel_signature == sig)
+        return true;
+    Shape *after = shape_from_rel(rel);
+    bool failed = false;
+    /* read only: the shape table is made by the first DDL capture message */
+    Shape *before = has_shape_table(db) ? stored_shape(db, rel->qualname, &failed, err) : NULL;
+    if (!before && !failed)
+        before = shape_of_d1(db, t, after, err);
+    bool ok = before != NULL;
+    if (ok) {
+        before->oid = after->oid; /* a new OID is the source watch's to report */
+        for (size_t i = 0; i < after->ncols; i++)
+            if (!shape_column(before, after->cols[i].name) && !mapping_d1_excludes(t->mapping, after->cols[i].name))
+                log_warn(NULL,
+                         "%s: %s gained column %s, seen from its Relation message only (the DDL capture trigger is "
+                         "not installed): rows already in D1 get NULL there even if Postgres gave them a default; "
+                         "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
+                         "if it has one",
+                         target, rel->qualname, after->cols[i].name);
+        ok = follow(db, t, target, before, after, false, err);
+    }
+    if (ok)
+        t->rel_signature = sig;
+    shape_free(before);
+    shape_free(after);
     return ok;
 }
 

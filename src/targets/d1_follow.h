@@ -34,4 +34,14 @@
 bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const Change *c, uint32_t *rewritten,
                        Err *err) WARN_UNUSED;
 
+/*
+ * The Relation fallback: before a row change of a mapped table whose Relation
+ * columns differ from the last ones seen (a schema change without the DDL
+ * capture trigger, or one made while wal2edge was not running), follow them by
+ * name against the shape kept (or the D1 table's own columns): an added or a
+ * dropped column is followed (the added one without its default: a warning
+ * says so), a drop together with an add stops naming the trigger.
+ */
+bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const Rel *rel, Err *err) WARN_UNUSED;
+
 #endif
