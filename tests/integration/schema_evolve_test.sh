@@ -5,6 +5,7 @@
 # with Postgres value by value. Then the changes D1 cannot follow stop the run naming the way
 # back: a rewrite by a type change, and any change of a mapping with "on_schema_change": "stop".
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/schema_lib.sh"
 
 export TEST_SLOT=se_slot TEST_PUBLICATION=se_pub
 DIR=$WORK/se
@@ -26,15 +27,7 @@ run_w2e migrate --config "$DIR/w.jsonc" migrate
 expect_rc migrate 0
 
 # D1 equals Postgres, value by value, over the columns the table has now (in Postgres order)
-compare() {   # compare WHAT
-    local cols pg d1
-    cols=$(psql_q -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-                       WHERE attrelid = 'se_users'::regclass AND attnum > 0 AND NOT attisdropped")
-    pg=$(psql_q -F '|' -c "SELECT $cols FROM se_users ORDER BY id")
-    d1=$(sqlite3 -batch -noheader -separator '|' "$D1" "SELECT $cols FROM se_users ORDER BY id" 2>&1) || true
-    if [ "$pg" = "$d1" ] && [ -n "$pg" ]; then pass "$1: D1 equals Postgres ($(wc -l <<<"$pg") rows, columns $cols)"; else
-        fail "$1: D1 differs from Postgres"; diff <(echo "$pg") <(echo "$d1") | head -10 >&2; fi
-}
+compare() { compare_table se_users "$D1" "$1"; }
 
 # A writer that keeps inserting and updating rows while run streams; it holds still while
 # $WORK/pause exists (and says so with $WORK/paused), so D1 can be compared with a still table.

@@ -4,6 +4,7 @@
 # followed, D1 compared with Postgres value by value after each; a rename, which a Relation
 # message cannot tell from a drop and an add, stops the run with a message naming the trigger.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/schema_lib.sh"
 
 export TEST_SLOT=sf_slot TEST_PUBLICATION=sf_pub
 DIR=$WORK/sf
@@ -20,15 +21,7 @@ PGOPTIONS="-c client_min_messages=warning" psql_q -c "DROP SCHEMA _wal2edge CASC
 run_w2e migrate --config "$DIR/w.jsonc" migrate
 expect_rc migrate 0
 
-compare() {   # compare WHAT
-    local cols pg d1
-    cols=$(psql_q -c "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-                       WHERE attrelid = 'sf_items'::regclass AND attnum > 0 AND NOT attisdropped")
-    pg=$(psql_q -F '|' -c "SELECT $cols FROM sf_items ORDER BY id")
-    d1=$(sqlite3 -batch -noheader -separator '|' "$D1" "SELECT $cols FROM sf_items ORDER BY id" 2>&1) || true
-    if [ "$pg" = "$d1" ]; then pass "$1: D1 equals Postgres (columns $cols)"; else
-        fail "$1: D1 differs from Postgres"; diff <(echo "$pg") <(echo "$d1") | head -10 >&2; fi
-}
+compare() { compare_table sf_items "$D1" "$1"; }
 wait_row() {   # wait_row ID: until D1 has it
     local _
     for _ in $(seq 1 120); do
