@@ -91,8 +91,8 @@ listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$sock'
 wal_level = $wal_level
-max_wal_senders = 20
-max_replication_slots = 20
+max_wal_senders = 40
+max_replication_slots = 64
 max_prepared_transactions = 20
 wal_sender_timeout = '60s'
 # a throwaway cluster: durability against power loss is not needed, speed is
