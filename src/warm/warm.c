@@ -420,6 +420,8 @@ bool warm_run(const Config *cfg, const MappingSet *maps, const WarmOptions *o, W
     WarmUi ui = {.tty = o->tty, .start_ms = clock_mono_ms(), .log = {.component = "warm"}};
     ok = ok && metrics_start(cfg, NULL, 0, &ui.metrics, &err);
     metrics_set_state(ui.metrics, METRICS_JOB, "warm");
+    if (client && ui.metrics) /* the namespaces' requests, per target, as run counts them */
+        cf_client_observe(client, metrics_target_http, ui.metrics);
     int64_t time_us = clock_wall_us();
     for (size_t i = 0; ok && i < target_count; i++) {
         for (size_t k = 0; ok && k < kv_target_table_count(targets[i]); k++) {
@@ -474,6 +476,8 @@ bool warm_run(const Config *cfg, const MappingSet *maps, const WarmOptions *o, W
         out->requests = client ? cf_client_stats(client).requests : 0;
         out->lsn = lsn;
     }
+    if (client)
+        cf_client_observe(client, NULL, NULL);
     metrics_stop(ui.metrics);
     pgsnap_close(snap);
     registry_free_targets(&ts);

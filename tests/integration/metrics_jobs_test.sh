@@ -30,6 +30,7 @@ watch() {
     local v n=$3
     seen_mid="" last=""
     while kill -0 $run_pid 2>/dev/null; do
+        scrape >"$WORK/$1.prom.new" 2>/dev/null && mv "$WORK/$1.prom.new" "$WORK/$1.prom" # the last whole scrape
         v=$(metric_value "$2" 2>/dev/null || true)
         if [ -n "$v" ]; then
             last=$v
@@ -48,6 +49,9 @@ watch warm 'wal2edge_warm_keys_total{namespace="cache"}' $N
 [ -n "$seen_mid" ] && pass "wal2edge_warm_keys_total moved while warm ran (seen at $seen_mid of $N)" ||
     fail "wal2edge_warm_keys_total never seen mid-way (last $last)"
 [ "$health" = 200 ] && pass "/healthz answers 200 during warm" || fail "/healthz answers $health during warm"
+reqs=$(awk '$1 == "wal2edge_target_requests_total{target=\"kv.cache\",outcome=\"ok\"}" { print $2 }' "$WORK/warm.prom")
+[ "${reqs:-0}" -gt 0 ] && pass "warm's bulk requests count under its target ($reqs)" ||
+    fail "no request of kv.cache counted during warm: $(grep -c target_requests "$WORK/warm.prom")"
 case "$ready" in *"running: warm"*503) pass "/readyz answers 503 during warm ($ready)" ;; *) fail "/readyz: $ready" ;; esac
 
 health=""
