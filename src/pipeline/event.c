@@ -383,6 +383,13 @@ bool event_append_truncate(Buf *out, const EventTable *t, const EventMeta *m, Er
            append_source(out, t, m, err) && append_tail(out, m, err);
 }
 
+bool event_append_ddl(Buf *out, const EventTable *t, const EventMeta *m, const char *ddl_json, Err *err)
+{
+    return append_head(out, m, 's', err) &&
+           buf_append_str(out, ",\"key\":null,\"before\":null,\"after\":null,\"ddl\":", err) && buf_append_str(out, ddl_json, err) &&
+           append_source(out, t, m, err) && append_tail(out, m, err);
+}
+
 bool event_mark_last(Buf *event, uint64_t event_count, Err *err)
 {
     if (event->len < 2 || memcmp(event->data + event->len - 2, "}}", 2) != 0)

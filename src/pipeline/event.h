@@ -78,6 +78,10 @@ bool event_append_row(Buf *out, const EventTable *t, const EventMeta *meta, cons
 
 /* Append the truncate event of one table (before/after/key null). */
 bool event_append_truncate(Buf *out, const EventTable *t, const EventMeta *meta, Err *err) WARN_UNUSED;
+/* A schema change of t at its point in the stream: op "s", the DDL capture message as "ddl"
+ * (docs/events.md, "Schema changes"; ddl_json is one line of JSON). */
+bool event_append_ddl(Buf *out, const EventTable *t, const EventMeta *meta, const char *ddl_json,
+                      Err *err) WARN_UNUSED;
 
 /* Mark a rendered event as the last of its transaction: adds transaction.event_count. */
 bool event_mark_last(Buf *event, uint64_t event_count, Err *err) WARN_UNUSED;

@@ -27,6 +27,7 @@
 #include "core/hex.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "pg/ddlmsg.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/event.h"
 #include "targets/checkpoint.h"
@@ -403,6 +404,31 @@ static bool refuse_event(Queue *q, const QTable *qt, const TxnInfo *txn, const C
     return ok;
 }
 
+/* A DDL capture message of a mapped table: a schema-change event (op "s") at its point. */
+static bool stage_ddl(Queue *q, const Change *c, Err *err)
+{
+    if (!c->message_transactional)
+        return true;
+    char *ddl = ddlmsg_record_json(c->message_prefix.p, c->message_prefix.len, c->message_content, c->message_len);
+    DdlMsg m;
+    Err perr;
+    size_t idx;
+    QTable *qt = NULL;
+    if (ddl && ddlmsg_parse(c->message_content, c->message_len, &m, &perr)) {
+        qt = m.event != DDL_EVENT_DROP ? find_table(q, m.qualname, &idx) : NULL;
+        ddlmsg_free(&m);
+    }
+    bool ok = true;
+    if (qt) {
+        EventMeta meta;
+        fill_meta(q, qt, c->index, &meta);
+        buf_reset(&q->cur);
+        ok = event_append_ddl(&q->cur, qt->et, &meta, ddl, err) && stage(q, idx, err);
+    }
+    free(ddl);
+    return ok;
+}
+
 static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     Queue *q = (Queue *)t;
@@ -410,6 +436,8 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
     size_t idx;
+    if (c->op == CHANGE_MESSAGE)
+        return stage_ddl(q, c, err);
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
             QTable *qt = find_table(q, c->truncate_rels[i]->qualname, &idx);
@@ -713,6 +741,7 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
     sendbuf_init(&q->sb, sizeof(Ev), ev_free, ev_bytes);
     txn_core_init(&q->core, &q->base, ERR_IO,
                   xasprintf("queue \"%s\" failed earlier; restart to resume from the checkpoint", t->name));
+    q->core.messages = true; /* DDL capture messages become schema-change events */
     q->remote = t->remote_id != NULL;
     q->queue_id = t->remote_id ? xstrdup(t->remote_id) : NULL;
     q->client = client;

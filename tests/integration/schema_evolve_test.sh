@@ -10,9 +10,9 @@ source "$(dirname "$0")/schema_lib.sh"
 export TEST_SLOT=se_slot TEST_PUBLICATION=se_pub
 DIR=$WORK/se
 mkdir -p "$DIR/mappings"
-write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
-echo '{ "table": "public.se_users", "d1": { "database": "app" }, "kv": [ { "namespace": "cache", "key": "u:{id}", "value": "row" } ] }' \
-    >"$DIR/mappings/users.jsonc"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.se_users", "d1": { "database": "app" }, "kv": [ { "namespace": "cache", "key": "u:{id}", "value": "row" } ],
+        "queue": { "queue": "changes" } }' >"$DIR/mappings/users.jsonc"
 echo '{ "table": "public.se_orders", "on_schema_change": "stop", "d1": { "database": "app" } }' >"$DIR/mappings/orders.jsonc"
 D1=$DIR/state/d1/app.sqlite
 
@@ -122,6 +122,16 @@ KV=$DIR/state/kv/cache.sqlite
     fail "KV value of u:100: $(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:100'")"
 [ "$(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:101'" | jq -r '.full_name')" = renamed ] &&
     pass "a KV value written after the rename carries the new name" || fail "KV value of u:101"
+
+# Queues: each schema change is an event of its own (op "s") at its point in the stream.
+SPOOL=$DIR/state/queues/changes.ndjson
+jq -c 'select(.op == "s") | [.ddl.event, ([.ddl.columns[]?.name] | join(","))]' "$SPOOL" | tr -d '\n' >"$WORK/s_events"
+[ "$(cat "$WORK/s_events")" = '["ddl_command_end","id,email,name,score,plan"]["ddl_command_end","id,email,full_name,score,plan"]["ddl_command_end","id,email,full_name,plan"]' ] &&
+    pass "the queue has the three schema-change events" || fail "schema-change events: $(cat "$WORK/s_events")"
+add_txn=$(jq -r 'select(.op == "s") | .source.lsn' "$SPOOL" | head -1)
+[ "$(jq -r --argjson l "$add_txn" 'select(.source.lsn == $l) | "\(.op):\(.after.plan // "-")"' "$SPOOL" | tr '\n' ' ')" = "u:- s:- c:pro u:team " ] &&
+    pass "in its transaction: the update before it, then the rows in the new shape" ||
+    fail "events of the ADD COLUMN transaction: $(jq -c --argjson l "$add_txn" 'select(.source.lsn == $l) | [.id, .op]' "$SPOOL" | tr '\n' ' ')"
 
 # 2. A rewrite (a type change that converts) cannot be followed in place: run stops naming the way back.
 psql_q -c "ALTER TABLE se_users ALTER COLUMN id TYPE int" >/dev/null
