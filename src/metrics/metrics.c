@@ -262,6 +262,9 @@ static char *render_page(Metrics *m)
         targets[i].name = m->targets[i].name;
         targets[i].lag_bytes = metric_value(m->target_lag_bytes, t);
         targets[i].writes_ok = metric_value(m->flushes, (const char *const[]){m->targets[i].name, "ok"});
+        targets[i].requests = metric_sum(m->requests, 0, m->targets[i].name);
+        targets[i].retries = metric_value(m->retries, t);
+        targets[i].rate_limited = metric_value(m->rate_limited, t);
         targets[i].commit_to_durable_avg = metric_mean(m->commit_to_durable, t);
         targets[i].failing = failing[i];
     }

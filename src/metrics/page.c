@@ -131,18 +131,22 @@ bool page_render(const PageData *d, Buf *out, Err *err)
         snprintf(text, sizeof text, "%.0f", d->transactions);
         ok = row(out, err, "transactions", text, "") &&
              put(out, err, "</table>\n<h2>Targets</h2>\n<table>\n<tr><th>target</th><th>lag</th><th>writes</th>"
-                           "<th>commit to durable</th><th>health</th></tr>\n");
+                           "<th>requests</th><th>commit to durable</th><th>health</th></tr>\n");
     }
     for (size_t i = 0; ok && i < d->target_count; i++) {
         const PageTarget *t = &d->targets[i];
-        char lag[64], ctd[64];
+        char lag[64], ctd[64], requests[96] = "-"; /* "-": an embedded target sends none */
         human_bytes(t->lag_bytes, lag, sizeof lag);
+        if (t->requests > 0)
+            snprintf(requests, sizeof requests, "%.0f (%.0f retried, %.0f rate-limited)", t->requests, t->retries,
+                     t->rate_limited);
         if (t->commit_to_durable_avg >= 0)
             snprintf(ctd, sizeof ctd, "%.3f s avg", t->commit_to_durable_avg);
         else
             snprintf(ctd, sizeof ctd, "-");
         ok = put(out, err, "<tr><td>") && put_text(out, err, t->name) &&
-             buf_printf(out, err, "</td><td>%s</td><td>%.0f</td><td>%s</td>", lag, t->writes_ok, ctd) &&
+             buf_printf(out, err, "</td><td>%s</td><td>%.0f</td><td>%s</td><td>%s</td>", lag, t->writes_ok, requests,
+                        ctd) &&
              (t->failing[0] ? put(out, err, "<td class=\"bad\">failing: ") && put_text(out, err, t->failing)
                             : put(out, err, "<td class=\"ok\">ok")) &&
              put(out, err, "</td></tr>\n");

@@ -20,6 +20,7 @@ typedef struct PageTarget {
     const char *name;
     double lag_bytes;
     double writes_ok;
+    double requests, retries, rate_limited;  /* HTTP requests of a REST target (0 for an embedded one) */
     double commit_to_durable_avg;  /* seconds; < 0 when none yet */
     const char *failing;           /* the error, "" when it works */
 } PageTarget;

@@ -18,7 +18,8 @@ Test(page, figures_escaping_and_sparklines)
 {
     PageTarget targets[] = {
         {.name = "d1.app", .lag_bytes = 2048, .writes_ok = 7, .commit_to_durable_avg = 0.25, .failing = ""},
-        {.name = "queues.q", .lag_bytes = 0, .writes_ok = 1, .commit_to_durable_avg = -1,
+        {.name = "queues.q", .lag_bytes = 0, .writes_ok = 1, .requests = 9, .retries = 3, .rate_limited = 1,
+         .commit_to_durable_avg = -1,
          .failing = "queue push: <b>boom</b> & \"x\" (http 500)"},
     };
     double tput[] = {0, 10, 5};
@@ -39,7 +40,10 @@ Test(page, figures_escaping_and_sparklines)
     cr_assert(strstr(html, "<th>lag</th><td class=\"\">90.0 s</td>"));
     cr_assert(strstr(html, "<th>last heartbeat</th><td class=\"\">none yet</td>"));
     cr_assert(strstr(html, "<th>transactions</th><td class=\"\">42</td>"));
-    cr_assert(strstr(html, "<td>d1.app</td><td>2.0 KiB</td><td>7</td><td>0.250 s avg</td><td class=\"ok\">ok"));
+    cr_assert(strstr(html, "<td>d1.app</td><td>2.0 KiB</td><td>7</td><td>-</td><td>0.250 s avg</td><td class=\"ok\">ok"),
+              "%s", html);
+    cr_assert(strstr(html, "<td>queues.q</td><td>0 B</td><td>1</td><td>9 (3 retried, 1 rate-limited)</td><td>-</td>"),
+              "%s", html);
     cr_assert(strstr(html, "failing: queue push: &lt;b&gt;boom&lt;/b&gt; &amp; &quot;x&quot; (http 500)"), "%s", html);
     cr_assert(strstr(html, "<li class=\"bad\">newest &lt;err&gt;</li>\n<li class=\"bad\">older</li>"));
     cr_assert(strstr(html, "throughput: now 5.00 tx/s, max 10.00 tx/s (last 1 min)"), "%s", html);
