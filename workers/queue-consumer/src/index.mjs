@@ -27,6 +27,7 @@
 const GUARD_DDL = [
   "CREATE TABLE IF NOT EXISTS _wal2edge_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, lsn INTEGER NOT NULL, ord REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, pk))",
   "CREATE TABLE IF NOT EXISTS _wal2edge_truncates (tbl TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS _wal2edge_shapes (tbl TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL, shape TEXT NOT NULL)",
   "CREATE TABLE IF NOT EXISTS _wal2edge_consumer (queue TEXT PRIMARY KEY, lsn INTEGER NOT NULL, ord REAL NOT NULL, commit_lsn TEXT, events INTEGER NOT NULL, applied_ms INTEGER NOT NULL)",
 ];
 
@@ -202,6 +203,65 @@ export function makeConsumer(options = {}) {
     return stmts;
   }
 
+  // D1 column type and DEFAULT clause of a Postgres column of a schema change.
+  const affinity = (type) => /^(smallint|integer|bigint|boolean)\b/.test(type) ? "INTEGER"
+    : /^(real|double precision)\b/.test(type) ? "REAL" : /^bytea\b/.test(type) ? "BLOB" : "TEXT";
+  function defaultClause(expr) {
+    if (expr == null) return "";
+    const s = /^'((?:[^']|'')*)'(::[a-z0-9 _".(),[\]]+)?$/.exec(expr);
+    if (s) return ` DEFAULT '${s[1]}'`;
+    if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(expr)) return ` DEFAULT ${expr}`;
+    if (expr === "true" || expr === "false") return ` DEFAULT ${expr === "true" ? 1 : 0}`;
+    return ""; // not a constant: the rows already there keep NULL
+  }
+
+  // A schema change (op "s", docs/events.md): the D1 table follows it - columns renamed and
+  // dropped by attnum against the last change applied (by name before the first, where a drop
+  // together with an add may be a rename and is refused), then added with a constant default.
+  // An older change than the last applied is skipped.
+  async function schemaStmts(db, table, ev) {
+    const d = ev.ddl;
+    if (!d || d.event !== "ddl_command_end" || !Array.isArray(d.columns)) return [];
+    const p = position(ev);
+    const [rows] = await db.batch([{ sql: `SELECT lsn, ord, shape FROM _wal2edge_shapes WHERE tbl = ?`, params: [table] }]);
+    const last = rows[0];
+    if (last && (last.lsn > p.lsn || (last.lsn === p.lsn && last.ord >= p.ord))) return [];
+    const next = new Map(await tableColumns(db, table));
+    const stmts = [];
+    const alter = (sql) => stmts.push({ sql: `ALTER TABLE ${q(table)} ${sql}` });
+    if (last) {
+      const prev = JSON.parse(last.shape);
+      const nameOf = new Map(prev.map((c) => [c.attnum, c.name]));
+      for (const c of d.columns) {
+        const old = nameOf.get(c.attnum);
+        if (old !== undefined && old !== c.name && next.has(old) && !next.has(c.name)) {
+          alter(`RENAME COLUMN ${q(old)} TO ${q(c.name)}`);
+          next.set(c.name, next.get(old));
+          next.delete(old);
+        }
+      }
+      const nums = new Set(d.columns.map((c) => c.attnum));
+      for (const c of prev) if (!nums.has(c.attnum) && next.has(c.name)) { alter(`DROP COLUMN ${q(c.name)}`); next.delete(c.name); }
+    } else {
+      const names = new Set(d.columns.map((c) => c.name));
+      const gone = [...next.keys()].filter((n) => !names.has(n)), added = d.columns.filter((c) => !next.has(c.name));
+      if (gone.length && added.length) {
+        throw new Error(`${table}: event ${ev.id}: columns ${gone.join(", ")} gone and ${added.map((c) => c.name).join(", ")} new, and no earlier schema change to tell a rename from a drop and an add`);
+      }
+      for (const n of gone) { alter(`DROP COLUMN ${q(n)}`); next.delete(n); }
+    }
+    for (const c of d.columns) {
+      if (next.has(c.name)) continue;
+      alter(`ADD COLUMN ${q(c.name)} ${affinity(c.type)}${defaultClause(c.default)}`);
+      next.set(c.name, affinity(c.type));
+    }
+    stmts.push({ sql: `INSERT INTO _wal2edge_shapes (tbl, lsn, ord, shape) VALUES (?, ?, ?, ?)
+                       ON CONFLICT (tbl) DO UPDATE SET lsn = excluded.lsn, ord = excluded.ord, shape = excluded.shape`,
+                 params: [table, p.lsn, p.ord, JSON.stringify(d.columns.map(({ attnum, name }) => ({ attnum, name })))] });
+    columns.set(table, next); // the events after it in this batch are written in the new shape
+    return stmts;
+  }
+
   async function resolveClaim(env, ev) {
     if (!ev.claim_check) return ev;
     if (!env.CLAIMS) throw new RetryLater(`event ${ev.id} is in R2 (${ev.claim_check.key}) but CLAIMS is not bound`);
@@ -217,6 +277,7 @@ export function makeConsumer(options = {}) {
     if (!ev || !ev.source || !ev.op) return null;
     const table = targetTable(env, ev);
     if (ev.op === "t") return { ev, stmts: await truncateStmts(db, table, ev) };
+    if (ev.op === "s") return { ev, stmts: await schemaStmts(db, table, ev) };
     if (ev.op === "c" || ev.op === "u" || ev.op === "d" || ev.op === "r") return { ev, stmts: await rowStmts(db, table, ev) };
     return null;
   }

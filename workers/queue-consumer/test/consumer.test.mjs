@@ -24,6 +24,8 @@ before(async () => {
     { sql: "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGER, data BLOB)" },
     { sql: "CREATE TABLE logs (id INTEGER PRIMARY KEY, msg TEXT)" },
     { sql: "CREATE TABLE docs (id INTEGER PRIMARY KEY, jb TEXT, js TEXT, ajb TEXT, n TEXT)" },
+    { sql: "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score TEXT)" },
+    { sql: "INSERT INTO users VALUES (1, 'a', '1.5')" },
   ] });
   assert.equal(r.json.success, true, r.text);
 });
@@ -126,4 +128,23 @@ test("JSON null is the text 'null', SQL NULL is NULL, json scalars are their JSO
   assert.deepEqual(await rows("docs"), want);
   const r = await edge.api("POST", `/d1/database/${DB}/query`, { sql: "SELECT id, typeof(jb) AS t FROM docs WHERE id IN (1, 5) ORDER BY id" });
   assert.deepEqual(r.json.result[0].results, [{ id: 1, t: "null" }, { id: 5, t: "text" }]);
+});
+
+test("schema changes (op s) follow in D1: add with a default, rename by attnum, drop", async () => {
+  const col = (attnum, name, type, dflt = null) => ({ attnum, name, type, type_oid: 25, typmod: -1, not_null: false, default: dflt, pk: attnum === 1 });
+  const ddl = (lsn, columns) => ({ ...ev("s", lsn, 0, null, { table: "users" }), ddl: { v: 1, event: "ddl_command_end", command: "ALTER TABLE", schema: "public", table: "users", oid: 7, columns } });
+  const base = [col(1, "id", "bigint"), col(2, "name", "text"), col(3, "score", "numeric(8,2)")];
+  await push([ddl(0x1000, [...base, col(4, "plan", "text", "'free'::text")]),
+              ev("c", 0x1000, 1, { id: 2 }, { table: "users", after: { id: 2, name: "b", score: "2", plan: "pro" } })]);
+  await waitFor(async () => (await rows("users")).length === 2, { timeoutMs: 30000 });
+  assert.deepEqual(await rows("users"), [{ id: 1, name: "a", score: "1.5", plan: "free" }, { id: 2, name: "b", score: "2", plan: "pro" }]);
+  await push([ddl(0x1100, [col(1, "id", "bigint"), col(2, "full_name", "text"), col(4, "plan", "text", "'free'::text")]),
+              ev("u", 0x1100, 1, { id: 1 }, { table: "users", after: { id: 1, full_name: "a2", plan: "team" } })]);
+  await waitFor(async () => (await rows("users"))[0].full_name === "a2", { timeoutMs: 30000 });
+  assert.deepEqual(await rows("users"), [{ id: 1, full_name: "a2", plan: "team" }, { id: 2, full_name: "b", plan: "pro" }]);
+  // a late copy of the first change is skipped: nothing is added back
+  await push([ddl(0x1000, [...base, col(4, "plan", "text", "'free'::text")])]);
+  await push([ev("c", 0x1200, 0, { id: 3 }, { table: "users", after: { id: 3, full_name: "c", plan: "free" } })]);
+  await waitFor(async () => (await rows("users")).length === 3, { timeoutMs: 30000 });
+  assert.deepEqual(Object.keys((await rows("users"))[2]), ["id", "full_name", "plan"]);
 });
