@@ -182,6 +182,14 @@ typedef struct CfCall {
 
 static uint64_t now_ms(const CfClient *c) { return c->clock->mono_ms(c->clock->user); }
 
+bool cf_client_budget_ample(const CfClient *c)
+{
+    if (c->root)
+        c = c->root;
+    uint64_t now = now_ms(c);
+    return ratelimit_wait_ms(c->rl, now) == 0 && 2u * ratelimit_in_window(c->rl, now) < ratelimit_max_requests(c->rl);
+}
+
 /* Count on the handle and on its client. */
 #define CF_COUNT(c, field, n)                                                                      \
     do {                                                                                           \

@@ -99,6 +99,11 @@ typedef void (*CfObserver)(void *user, const char *target, const char *outcome, 
 /* Set (fn NULL: clear) the observer of c and all its handles. */
 void cf_client_observe(CfClient *c, CfObserver fn, void *user);
 
+/* Is most of the account's request budget unspent (under half of the window used, no 429
+ * pause)? For requests that are only nice to have, such as a prompt fence; never for ones
+ * that carry changes. */
+bool cf_client_budget_ample(const CfClient *c);
+
 /* Is the token valid? GET /accounts/ID/tokens/verify (an account-owned token), then
  * /user/tokens/verify (a user token) when the API refused the first. (doctor) */
 bool cf_token_verify(CfClient *c, Err *err) WARN_UNUSED;

@@ -45,6 +45,7 @@ typedef struct D1Remote {
     Lsn open_lsn;              /* the open transaction's commit LSN */
     int64_t pending_time_us;
     int64_t last_send_ms;      /* monotonic time of the last request that moved the checkpoint */
+    bool fence_owed;           /* that request carried rows: one checkpoint-only request may follow at once */
     D1RemoteStats stats;
 } D1Remote;
 
@@ -554,8 +555,15 @@ static bool rem_has_pending(const Target *t)
         return false;
     if (d->sb.committed > 0)
         return true;
+    if (d->core.pending.commit_lsn == d->base.durable.commit_lsn)
+        return false;
+    /* Right after rows went, one checkpoint-only request is sent at once while the budget is
+     * ample: a client's token (read after its commit) is often a little past its transaction,
+     * and waiting a whole fence interval for it would make read-your-writes slow. */
+    if (d->fence_owed && (!d->client || cf_client_budget_ample(d->client)))
+        return true;
     int64_t interval = d->opts.fence_interval_ms > 0 ? d->opts.fence_interval_ms : DEFAULT_FENCE_INTERVAL_MS;
-    return d->core.pending.commit_lsn != d->base.durable.commit_lsn && clock_mono_ms() - d->last_send_ms >= interval;
+    return clock_mono_ms() - d->last_send_ms >= interval;
 }
 
 static bool rem_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err)
@@ -578,10 +586,13 @@ static bool rem_flush(Target *t, Err *err)
     if (!rem_has_pending(t))
         return true;
     Lsn before = d->base.durable.commit_lsn;
+    bool carries_rows = d->sb.committed > 0;
     if (!send_prefix(d, d->sb.committed, err))
         return false;
-    if (d->base.durable.commit_lsn != before)
+    if (d->base.durable.commit_lsn != before) {
         d->last_send_ms = clock_mono_ms();
+        d->fence_owed = carries_rows;
+    }
     return true;
 }
 

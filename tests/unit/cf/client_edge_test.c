@@ -400,6 +400,20 @@ Test(cf_edge, the_client_budget_spaces_requests, .timeout = 60)
     done(c);
 }
 
+Test(cf_edge, the_budget_is_ample_until_half_of_the_window_is_spent, .timeout = 60)
+{
+    CfClient *c = budget_client(4, 60000, 0);
+    CfClient *h = cf_client_for_target(c, "d1.app");
+    Err e;
+    cr_expect(cf_client_budget_ample(h), "nothing spent yet");
+    cr_assert(cf_token_verify(c, &e), "%s", e.msg);
+    cr_expect(cf_client_budget_ample(h), "1 of 4 spent");
+    cr_assert(cf_token_verify(h, &e), "%s", e.msg);
+    cr_expect_not(cf_client_budget_ample(h), "2 of 4 spent: a handle sees the client's budget");
+    cr_expect_not(cf_client_budget_ample(c));
+    done(c);
+}
+
 /* What an observer of the client saw: one line per attempt, "target outcome attempt throttled". */
 typedef struct Seen {
     char lines[16][96];

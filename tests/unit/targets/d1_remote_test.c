@@ -331,7 +331,7 @@ Test(d1_remote, rollback_drops_the_open_transaction_only)
     t->ops->free(t);
 }
 
-Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_most_every_fence_interval)
+Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_once_after_rows_then_at_most_every_fence_interval)
 {
     static char db_id[] = "db-1";
     ConfigTarget ct = *config_target(cfg, TARGET_D1, "app");
@@ -348,19 +348,27 @@ Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_most_every_fence_interval)
     cr_expect_eq(t->durable.commit_lsn, 0x1000, "the transaction's own checkpoint, not the fence's");
     size_t sent = fk.nreq;
     cr_assert(t->ops->fence(t, &fence, 1793613600000000, &err), "%s", err.msg);
-    cr_expect_not(t->ops->has_pending(t), "the fence interval has not passed since the last request");
-    nanosleep(&(struct timespec){.tv_nsec = 120 * 1000 * 1000}, NULL);
-    cr_expect(t->ops->has_pending(t));
+    cr_expect(t->ops->has_pending(t), "right after rows went, one fence goes at once (a token past the commit)");
     cr_assert(t->ops->flush(t, &err), "%s", err.msg);
     cr_assert_eq(fk.nreq, sent + 1, "one request");
     cr_expect_eq(lines(fk.reqs[sent], "INSERT INTO \"users"), 0, "no row: %s", fk.reqs[sent]);
     cr_expect(strstr(fk.reqs[sent], "0/3000") != NULL, "the checkpoint at the fence: %s", fk.reqs[sent]);
     cr_expect_eq(t->durable.commit_lsn, 0x2fff, "a commit starting at the fence is still to come");
     cr_expect_eq(t->durable.end_lsn, 0x3000);
+    /* the next fence, with no rows in between, waits for the interval: idling costs no budget */
+    TargetCheckpoint later = target_fence_checkpoint(0x4000);
+    cr_assert(t->ops->fence(t, &later, 1793613601000000, &err), "%s", err.msg);
+    cr_expect_not(t->ops->has_pending(t), "the fence interval has not passed since the last request");
+    nanosleep(&(struct timespec){.tv_nsec = 120 * 1000 * 1000}, NULL);
+    cr_expect(t->ops->has_pending(t));
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, sent + 2, "one more request");
+    cr_expect(strstr(fk.reqs[sent + 1], "0/4000") != NULL, "the checkpoint at the later fence: %s", fk.reqs[sent + 1]);
+    cr_expect_eq(t->durable.end_lsn, 0x4000);
     txn(t, 0x2000, 1, "b@x"); /* before the fence: already had */
     cr_expect_not(t->ops->has_pending(t));
-    /* the server stopped reading at 0x3000: a commit record starting there is applied */
-    txn(t, 0x3000, 1, "at-the-fence@x");
+    /* the server stopped reading at 0x4000: a commit record starting there is applied */
+    txn(t, 0x4000, 1, "at-the-fence@x");
     cr_expect(t->ops->has_pending(t), "the transaction committed at the fence's position is not skipped");
     t->ops->free(t);
 }
