@@ -178,7 +178,8 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     /* A standby waits for the slot, then runs; a run that finds the slot taken by another
      * instance (a race lost, or this one's connection lost while another took over) stands
      * by again, and builds its targets afresh from the checkpoints the other one left. */
-    for (;;) {
+    ok = !w.standby || standby_check_config(cfg, w.target_log, &err);
+    while (ok) {
         ok = !w.standby || standby_wait(cfg, &stopped, &err);
         if (!ok || stopped)
             break;
@@ -187,6 +188,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
             break;
         LogCtx lc = {.component = "run", .slot = cfg->source.slot};
         log_info(&lc, "%s; back to standby", err.msg);
+        ok = true;
     }
     free(w.accept_gap);
     config_free(cfg);

@@ -25,6 +25,7 @@
 #include "core/mem.h"
 #include "daemon/backoff.h"
 #include "daemon/fanout.h"
+#include "daemon/groupckpt.h"
 #include "daemon/signals.h"
 #include "daemon/walguard.h"
 #include "metrics/metrics.h"
@@ -44,6 +45,7 @@ typedef struct Run {
     const Config *cfg;
     RunOptions opts;
     Fanout *fanout;                /* the targets, behind the assembler's sink */
+    GroupCkpt *group;              /* run --standby: the checkpoints the group shares; NULL otherwise */
     Store *store;
     SourceWatch *watch;            /* the mapped tables are still the ones the targets hold */
     Assembler *asm_;
@@ -117,6 +119,9 @@ static bool send_status(Run *r, StatusKind kind, Err *err)
     if (!record_through(r, flush, err))
         return false;
     Lsn write = r->received > flush ? r->received : flush;
+    /* the group knows each target's checkpoint before the slot may pass it */
+    if (kind != STATUS_PING && r->group && !groupckpt_save(r->group, r->fanout, err))
+        return false;
     if (!pgstream_send_status(r->stream, write, flush, kind == STATUS_PING, err))
         return false;
     int64_t now = clock_mono_ms();
@@ -401,7 +406,8 @@ static bool session(Run *r, bool *stop, Err *err)
     Lsn slot_confirmed = 0;
     if (!pgstream_identify(r->stream, &sys, err) ||
         !store_bind_source(r->store, sys.system_id, sys.dbname, r->cfg->source.slot, err) ||
-        !prepare_source(r, &two_phase, &slot_confirmed, err) || !check_gaps(r, slot_confirmed, err) ||
+        !prepare_source(r, &two_phase, &slot_confirmed, err) ||
+        (r->group && !groupckpt_adopt(r->group, r->fanout, err)) || !check_gaps(r, slot_confirmed, err) ||
         !source_watch_check(r->watch, err) ||
         !assembler_reset(r->asm_, err))
         return false;
@@ -473,6 +479,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     r.log.component = "run";
     r.log.slot = cfg->source.slot;
     r.fanout = fanout_new(targets, count, &r.log);
+    if (r.opts.standby)
+        r.group = groupckpt_new(cfg, &r.log);
     int lock_fd = -1;
     bool ok = state_dir_lock(cfg->state_dir, "run", &lock_fd, err);
     if (ok)
@@ -582,6 +590,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     assembler_free(r.asm_);
     source_watch_free(r.watch);
     fanout_free(r.fanout);
+    groupckpt_free(r.group);
     store_close(r.store);
     state_dir_unlock(lock_fd);
     return ok;

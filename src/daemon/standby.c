@@ -16,6 +16,25 @@
 #include "metrics/metrics.h"
 #include "state/lock.h"
 
+bool standby_check_config(const Config *cfg, const char *target_log, Err *err)
+{
+    const char *log_path = target_log ? target_log : cfg->changelog_path;
+    if (log_path)
+        return err_set(err, ERR_CONFIG,
+                       "run --standby: the change log (%s) is a file of this machine, which the instance that "
+                       "takes over cannot continue; leave it out of a standby group",
+                       log_path);
+    for (size_t i = 0; i < cfg->target_count; i++) {
+        const ConfigTarget *t = &cfg->targets[i];
+        if (t->kind != TARGET_R2 && target_is_embedded(t))
+            return err_set(err, ERR_CONFIG,
+                           "run --standby: %s.%s is the embedded store (%s), a file of this machine that the "
+                           "instance that takes over cannot read; give it its Cloudflare id (%s:%d:%d)",
+                           target_kind_name(t->kind), t->name, t->embedded_path, cfg->path, t->line, t->col);
+    }
+    return true;
+}
+
 StandbyVerdict standby_judge(const PgSlotFacts *slot, const char *slot_name, char *why, size_t why_size)
 {
     if (!slot->exists) {

@@ -12,7 +12,8 @@
  *           this instance loses ends its run with ERR_SLOT_BUSY, and cli/cmd_run
  *           waits here again); the slot's exclusivity itself, which Postgres
  *           guarantees (one walsender per slot).
- * Pure:     standby_judge is; standby_wait polls Postgres and sleeps.
+ * Pure:     standby_check_config and standby_judge are; standby_wait polls
+ *           Postgres and sleeps.
  */
 #ifndef WAL2EDGE_DAEMON_STANDBY_H
 #define WAL2EDGE_DAEMON_STANDBY_H
@@ -31,6 +32,13 @@ typedef enum {
     STANDBY_WAIT,  /* a walsender holds the slot */
     STANDBY_TAKE,  /* nobody holds it (or it does not exist yet: run creates it) */
 } StandbyVerdict;
+
+/*
+ * A standby group shares its targets: each must be one every instance reaches (REST D1, KV,
+ * queues), not a file of one machine (an embedded target, the change log: --target-log or
+ * "changelog"). ERR_CONFIG naming the first that is not; r2 targets (snapshots) do not matter.
+ */
+bool standby_check_config(const Config *cfg, const char *target_log, Err *err) WARN_UNUSED;
 
 /* The rule, and why in `why` (for the log and the standby's reason). */
 StandbyVerdict standby_judge(const PgSlotFacts *slot, const char *slot_name, char *why, size_t why_size);

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# run --standby (docs/scale.md, "Standby takeover"): three instances with the same config (REST
-# D1 on the local edge) and state directories of their own. The first takes the slot, the others
-# stand by (status and wal2edge_role say so); kill -9 of the active under a concurrent writer: a
-# standby with an EMPTY state directory takes over (the takeover time measured: kill -> the slot
-# held again, and -> a row committed after the kill visible in D1); the killed one comes back and
-# stands by; the new active is killed too and the last standby takes over; D1 equals Postgres.
+# run --standby (docs/scale.md, "Standby takeover"): three instances with the same config - a
+# table mapped to REST D1 and to a queue whose consumer (workers/queue-consumer) applies it to a
+# second D1 database, both on a private edge emulator - and state directories of their own. The
+# first takes the slot, the others stand by (status and wal2edge_role say so); kill -9 of the
+# active under two concurrent writers: a standby with an EMPTY state directory takes over (timed:
+# kill -> the slot held again, and -> a row committed after the kill visible in D1); the killed
+# one comes back and stands by; the new active is killed too and one of the two standbys takes
+# over; both D1 databases (direct, and through the queue) equal Postgres.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/d1_lib.sh"
 export TEST_SLOT=standby_t TEST_PUBLICATION=standby_pub
 command -v jq >/dev/null || { echo "$TEST_NAME: jq is required" >&2; exit 1; }
-d1_use rest
+start_consumer_edge sbq EDGE_QUEUE_MAX_BATCH_SIZE=100 EDGE_QUEUE_MAX_RETRIES=50
+D1_BACKEND=rest
+D1_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/sbd"
+q_api="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/sbq"
+D1_API=$q_api d1_exec "CREATE TABLE sb_acct (id INTEGER PRIMARY KEY, n INTEGER, note TEXT)"
 
 psql_q <<SQL >/dev/null
 DROP TABLE IF EXISTS sb_acct;
@@ -17,12 +23,20 @@ CREATE TABLE sb_acct (id int PRIMARY KEY, n int NOT NULL, note text);
 INSERT INTO sb_acct SELECT g, 0, 'start' FROM generate_series(1, 50) g;
 CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE sb_acct;
 SQL
+write_config "$WORK/emb.jsonc" '"d1": { "app": {} }, "mappings": ["m.jsonc"]'
+echo '{ "table": "public.sb_acct", "d1": { "database": "app" } }' >"$WORK/m.jsonc"
 declare -A pid port
 for i in a b c; do
-    d1_config "$WORK/$i" sb_acct
-    # each its own metrics port (a free one); the rest of the config is the same
+    # the same config, but each its own metrics port (a free one)
     port[$i]=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    sed -i "s|\"state_dir\": \"state\",|\"state_dir\": \"state\", \"metrics\": { \"listen\": \"127.0.0.1:${port[$i]}\" },|" "$WORK/$i/w.jsonc"
+    mkdir -p "$WORK/$i/mappings"
+    write_config "$WORK/$i/w.jsonc" "\"metrics\": { \"listen\": \"127.0.0.1:${port[$i]}\" },
+  \"cloudflare\": { \"account_id\": \"\${CLOUDFLARE_ACCOUNT_ID}\", \"api_token\": \"\${CLOUDFLARE_API_TOKEN}\",
+                  \"api_base_url\": \"\${CLOUDFLARE_API_BASE_URL}\" },
+  \"d1\": { \"app\": { \"database_id\": \"sbd\" } }, \"queues\": { \"changes\": { \"queue_id\": \"sb-changes\" } },
+  \"mappings\": [\"mappings/*.jsonc\"]"
+    echo '{ "table": "public.sb_acct", "d1": { "database": "app" }, "queue": { "queue": "changes" } }' \
+        >"$WORK/$i/mappings/sb_acct.jsonc"
 done
 metrics_of() { curl -s "http://127.0.0.1:${port[$1]}/metrics"; }
 # the slot first, as a deployment creates it once (docs/scale.md)
@@ -41,7 +55,7 @@ wait_state() {   # wait_state INSTANCE STATE SECONDS
 holder() { psql_q -c "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT'"; }
 now_ms() { date +%s%3N; }
 cleanup_all() { for p in "${pid[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
-trap 'rc=$?; cleanup_all; psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '"'$TEST_SLOT'"' AND NOT active" >/dev/null 2>&1; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+trap 'rc=$?; cleanup_all; kill $edge_pid 2>/dev/null || true; psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '"'$TEST_SLOT'"' AND NOT active" >/dev/null 2>&1; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 
 start a
 wait_state a streaming 60 && pass "a takes the free slot and streams" || fail "a is $(state_of a), not streaming"
@@ -132,6 +146,30 @@ for _ in $(seq 1 100); do
 done
 [ "$got" = "$want" ] && pass "D1 equals Postgres ($(wc -l <<<"$want") rows) after two takeovers" ||
     { fail "D1 differs from Postgres"; diff <(echo "$want") <(echo "$got") | head -20 >&2; }
-grep -h "taking over\|back to standby" "$WORK"/*.err | sed 's/^/    /' | head -10
+for _ in $(seq 1 100); do
+    got=$(D1_API=$q_api d1_q "SELECT id || '|' || n || '|' || coalesce(note, '~') FROM sb_acct ORDER BY id")
+    [ "$got" = "$want" ] && break
+    sleep 0.3
+done
+[ "$got" = "$want" ] && pass "D1 through the queue equals Postgres after two takeovers" ||
+    { fail "D1 through the queue differs from Postgres"; diff <(echo "$want") <(echo "$got") | head -20 >&2; }
+dups=$(curl -s "$ADMIN/queues/sb-changes/delivered" | jq '[.[] | .body.id] | length - (unique | length)')
+echo "events delivered more than once across the takeovers: $dups (the consumer's guard skips them)"
+
+# the group's checkpoints (pg/sharedckpt): the one that stands by last, its local queue checkpoint
+# behind (or none), alone now, moves up to the group's instead of stopping at a gap
 cleanup_all
+psql_q -c "INSERT INTO sb_acct VALUES (999999, 1, 'last')"
+run_w2e last --config "$WORK/$other/w.jsonc" run --standby --exit-when-caught-up
+expect_rc last 0
+expect_contains "$WORK/last.err" "behind the standby group's" "$other's queue checkpoint moves up to the group's"
+for _ in $(seq 1 50); do
+    [ "$(D1_API=$q_api d1_q "SELECT count(*) FROM sb_acct WHERE id = 999999")" = 1 ] && break
+    sleep 0.3
+done
+[ "$(D1_API=$q_api d1_q "SELECT count(*) FROM sb_acct WHERE id = 999999")" = 1 ] &&
+    pass "and the queue goes on from there" || fail "the last row did not come through the queue"
+run_w2e embedded --config "$WORK/emb.jsonc" run --standby
+expect_rc embedded 2
+expect_contains "$WORK/embedded.err" "run --standby: d1.app is the embedded store" "an embedded target is refused"
 finish
