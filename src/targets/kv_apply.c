@@ -32,6 +32,9 @@ bool kv_apply_open(KvApply *a, Target *t, Sqlite *db, bool remote, Err *err)
     buf_init(&a->meta, 64 * 1024);
     buf_init(&a->pk, 1024 * 1024);
     buf_init(&a->tmp, 64 * 1024);
+    buf_init(&a->key_list, 1024 * 1024);
+    buf_init(&a->keys_json, 4 * 1024 * 1024);
+    buf_init(&a->state, (size_t)2 << 30);
     return kv_index_open(&a->index, db, err);
 }
 
@@ -43,6 +46,9 @@ void kv_apply_close(KvApply *a)
     buf_free(&a->meta);
     buf_free(&a->pk);
     buf_free(&a->tmp);
+    buf_free(&a->key_list);
+    buf_free(&a->keys_json);
+    buf_free(&a->state);
 }
 
 static bool bind_value(SqliteStmt *st, int idx, const char *p, size_t n, Err *err)
@@ -85,11 +91,17 @@ static bool emit_del(KvApply *a, const char *key, size_t len, Err *err)
 /* Metadata: {"commit_lsn","commit_time", user templates...}; falls back to the first two when too large. */
 static bool render_meta(KvApply *a, const KvEntry *en, const Rel *rel, const PgoTuple *tup, Err *err)
 {
-    char lsn[LSN_STR_MAX], ts[TIMEFMT_ISO_MAX];
-    lsn_format(a->lsn, lsn);
-    timefmt_iso(a->time_us, 6, ts);
+    /* the same for every key of a transaction: formatted once */
+    if (!a->meta_head_len || a->meta_lsn != a->lsn || a->meta_time_us != a->time_us) {
+        char lsn[LSN_STR_MAX], ts[TIMEFMT_ISO_MAX];
+        int n = snprintf(a->meta_head, sizeof a->meta_head, "{\"commit_lsn\":\"%s\",\"commit_time\":\"%s\"",
+                         lsn_format(a->lsn, lsn), timefmt_iso(a->time_us, 6, ts));
+        a->meta_head_len = n > 0 && (size_t)n < sizeof a->meta_head ? (size_t)n : 0;
+        a->meta_lsn = a->lsn;
+        a->meta_time_us = a->time_us;
+    }
     buf_reset(&a->meta);
-    if (!buf_printf(&a->meta, err, "{\"commit_lsn\":\"%s\",\"commit_time\":\"%s\"", lsn, ts))
+    if (!buf_append(&a->meta, a->meta_head, a->meta_head_len, err))
         return false;
     size_t base_len = a->meta.len;
     for (size_t i = 0; i < en->meta_count; i++) {
@@ -217,7 +229,7 @@ static bool remove_row(KvApply *a, const KvTable *tab, const Rel *rel, const Pgo
     if (ir.found) {
         size_t i;
         json_t *v;
-        json_array_foreach(ir.keys, i, v) {
+        json_array_foreach(kv_index_row_keys(&ir), i, v) {
             if (ok && json_is_string(v))
                 ok = emit_del(a, json_string_value(v), json_string_length(v), err);
         }
@@ -239,6 +251,58 @@ static bool remove_row(KvApply *a, const KvTable *tab, const Rel *rel, const Pgo
     return ok;
 }
 
+/* The keys the new version of a row forms, as the index stores them (a JSON array, a->keys_json)
+ * and NUL-separated for membership (a->key_list). */
+static void keys_reset(KvApply *a)
+{
+    buf_reset(&a->key_list);
+    buf_reset(&a->keys_json);
+}
+
+static bool keys_have(const KvApply *a, const char *k, size_t n)
+{
+    for (size_t at = 0; at < a->key_list.len;) {
+        size_t len = strlen(a->key_list.data + at);
+        if (len == n && memcmp(a->key_list.data + at, k, n) == 0)
+            return true;
+        at += len + 1;
+    }
+    return false;
+}
+
+static bool keys_add(KvApply *a, const char *k, size_t n, Err *err)
+{
+    return buf_append(&a->key_list, k, n, err) && buf_append(&a->key_list, "", 1, err) &&
+           buf_append(&a->keys_json, a->keys_json.len ? "," : "[", 1, err) &&
+           json_text_append_str(&a->keys_json, k, n, err);
+}
+
+/* The row state (the TOAST-able columns the keys and values need) as a JSON object in a->state;
+ * a value that is not UTF-8 is left out (it cannot be kept as JSON text). NULL on error. */
+static const char *state_json(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *row, Err *err)
+{
+    buf_reset(&a->state);
+    bool ok = buf_append(&a->state, "{", 1, err);
+    bool first = true;
+    for (size_t s = 0; ok && s < tab->state_count; s++) {
+        long c = kt_rel_column(rel, tab->state_cols[s]);
+        if (c < 0 || (size_t)c >= row->ncols)
+            continue;
+        const PgoCol *col = &row->cols[c];
+        bool text = (col->kind == PGO_COL_TEXT || col->kind == PGO_COL_BINARY) &&
+                    kt_utf8_valid((const char *)col->data, col->len);
+        if (col->kind != PGO_COL_NULL && !text)
+            continue;
+        const char *name = tab->state_cols[s];
+        ok = (first || buf_append(&a->state, ",", 1, err)) && json_text_append_str(&a->state, name, strlen(name), err) &&
+             buf_append(&a->state, ":", 1, err) &&
+             (text ? json_text_append_str(&a->state, (const char *)col->data, col->len, err)
+                   : buf_append_str(&a->state, "null", err));
+        first = false;
+    }
+    return ok && buf_append(&a->state, "}", 1, err) ? a->state.data : NULL;
+}
+
 bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *nt, const PgoTuple *ot,
                          uint8_t old_kind, Err *err)
 {
@@ -257,13 +321,11 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
     }
     KvIndexRow ir = {0};
     ok = ok && kv_index_get(&a->index, tab->qualname, &a->pk, &ir, err);
-    if (ok && !ir.found && moved.state) {
-        ir.state = moved.state; /* its row state moves with it (unchanged TOAST values) */
-        moved.state = NULL;
-    }
+    if (ok && !ir.found && moved.state_text)
+        kv_index_row_take_state(&ir, &moved); /* its row state moves with it (unchanged TOAST values) */
     kv_index_row_clear(&moved);
     PgoCol *cols = NULL;
-    json_t *new_keys = json_array();
+    keys_reset(a);
     if (ok) {
         /* fill unchanged TOAST values from the row state or the full old row */
         cols = xcalloc(nt->ncols ? nt->ncols : 1, sizeof *cols);
@@ -271,7 +333,8 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
             cols[i] = nt->cols[i];
             if (cols[i].kind != PGO_COL_UNCHANGED || i >= rel->ncols)
                 continue;
-            json_t *sv = ir.state ? json_object_get(ir.state, rel->cols[i].name) : NULL;
+            json_t *row_state = kv_index_row_state(&ir);
+            json_t *sv = row_state ? json_object_get(row_state, rel->cols[i].name) : NULL;
             if (sv && json_is_string(sv)) {
                 cols[i].kind = PGO_COL_TEXT;
                 cols[i].data = (const uint8_t *)json_string_value(sv);
@@ -330,15 +393,19 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
             continue;
         }
         ok = render_meta(a, en, rel, &merged, err) && emit_put(a, &a->key, &a->value, &a->meta, en->ttl, err);
-        if (ok && !kv_keys_have(new_keys, a->key.data, a->key.len))
-            json_array_append_new(new_keys, json_stringn(a->key.data, a->key.len));
+        if (ok && !keys_have(a, a->key.data, a->key.len))
+            ok = keys_add(a, a->key.data, a->key.len, err);
     }
-    /* stale keys: written for the old version of the row, not formed by the new one */
+    /* stale keys: written for the old version of the row, not formed by the new one (none when the
+     * row forms the same keys as before, compared as the stored text) */
+    ok = ok && buf_append_str(&a->keys_json, a->keys_json.len ? "]" : "[]", err);
+    const char *keys_text = a->keys_json.data;
     if (ok && ir.found) {
         size_t i;
         json_t *v;
-        json_array_foreach(ir.keys, i, v) {
-            if (ok && json_is_string(v) && !kv_keys_have(new_keys, json_string_value(v), json_string_length(v)))
+        json_t *old_keys = strcmp(ir.keys_text, keys_text) != 0 ? kv_index_row_keys(&ir) : NULL;
+        json_array_foreach(old_keys, i, v) {
+            if (ok && json_is_string(v) && !keys_have(a, json_string_value(v), json_string_length(v)))
                 ok = emit_del(a, json_string_value(v), json_string_length(v), err);
         }
     } else if (ok && ot && old_kind == 'O') {
@@ -347,30 +414,17 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
             KtResult r = render_key(a, &tab->entries[e], rel, ot, &invalid, err);
             if (r == KT_ERROR)
                 ok = false;
-            else if (r == KT_OK && !kv_keys_have(new_keys, a->key.data, a->key.len))
+            else if (r == KT_OK && !keys_have(a, a->key.data, a->key.len))
                 ok = emit_del(a, a->key.data, a->key.len, err);
         }
     }
-    char *state = NULL;
-    if (ok && tab->state_count) {
-        json_t *obj = json_object();
-        for (size_t s = 0; s < tab->state_count; s++) {
-            long c = kt_rel_column(rel, tab->state_cols[s]);
-            if (c < 0 || (size_t)c >= merged.ncols)
-                continue;
-            const PgoCol *col = &merged.cols[c];
-            if (col->kind == PGO_COL_NULL)
-                json_object_set_new(obj, tab->state_cols[s], json_null());
-            else if (col->kind == PGO_COL_TEXT || col->kind == PGO_COL_BINARY)
-                json_object_set_new(obj, tab->state_cols[s], json_stringn((const char *)col->data, col->len));
-        }
-        state = json_dumps(obj, JSON_COMPACT);
-        json_decref(obj);
-    }
-    ok = ok && kv_index_put(&a->index, tab->qualname, &a->pk, new_keys, state, err);
-    free(state);
+    const char *state = ok && tab->state_count ? state_json(a, tab, rel, &merged, err) : NULL;
+    ok = ok && (state || !tab->state_count);
+    /* the index row is written only when it changes */
+    bool same = ok && ir.found && strcmp(ir.keys_text, keys_text) == 0 &&
+                (state && ir.state_text ? strcmp(state, ir.state_text) == 0 : !state && !ir.state_text);
+    ok = ok && (same || kv_index_put(&a->index, tab->qualname, &a->pk, keys_text, state, err));
     free(cols);
-    json_decref(new_keys);
     kv_index_row_clear(&ir);
     buf_free(&pk_old);
     return ok;

@@ -37,9 +37,14 @@ typedef struct KvApply {
     uint64_t emit_bytes;       /* bytes of keys, values and metadata emitted */
     KvStats stats;
     Buf key, value, meta, pk, tmp;
+    Buf key_list, keys_json, state; /* the keys a row forms and its row state (kv_apply_upsert) */
     Lsn lsn;                   /* of the change being applied */
     uint32_t xid;              /* and its transaction (0 in warm) */
     int64_t time_us;
+    char meta_head[96];        /* {"commit_lsn":..,"commit_time":.. of (meta_lsn, meta_time_us) */
+    size_t meta_head_len;
+    Lsn meta_lsn;
+    int64_t meta_time_us;
     LogCtx log;
 } KvApply;
 

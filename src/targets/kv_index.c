@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/json_text.h"
+#include "core/mem.h"
 
 bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
 {
@@ -62,9 +63,40 @@ bool kv_identity_json(const KvTable *tab, const Rel *rel, const PgoTuple *tup, B
 
 void kv_index_row_clear(KvIndexRow *r)
 {
+    free(r->keys_text);
+    free(r->state_text);
     json_decref(r->keys);
     json_decref(r->state);
     memset(r, 0, sizeof *r);
+}
+
+json_t *kv_index_row_keys(KvIndexRow *r)
+{
+    if (!r->keys) {
+        r->keys = r->keys_text ? json_loads(r->keys_text, 0, NULL) : NULL;
+        if (!json_is_array(r->keys)) {
+            json_decref(r->keys);
+            r->keys = json_array();
+        }
+    }
+    return r->keys;
+}
+
+json_t *kv_index_row_state(KvIndexRow *r)
+{
+    if (!r->state && r->state_text)
+        r->state = json_loads(r->state_text, 0, NULL);
+    return r->state;
+}
+
+void kv_index_row_take_state(KvIndexRow *to, KvIndexRow *from)
+{
+    free(to->state_text);
+    json_decref(to->state);
+    to->state_text = from->state_text;
+    to->state = from->state;
+    from->state_text = NULL;
+    from->state = NULL;
 }
 
 bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, Err *err)
@@ -83,27 +115,22 @@ bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, 
         const char *k = sqlite_column_text(st, 0, &kl);
         const char *s = sqlite_column_text(st, 1, &sl);
         out->found = true;
-        out->keys = k ? json_loadb(k, kl, 0, NULL) : NULL;
-        out->state = s ? json_loadb(s, sl, 0, NULL) : NULL;
-        if (!json_is_array(out->keys)) {
-            json_decref(out->keys);
-            out->keys = json_array();
-        }
+        out->keys_text = xstrndup(k ? k : "[]", k ? kl : 2);
+        out->state_text = s ? xstrndup(s, sl) : NULL;
     }
     sqlite_reset(st);
     return true;
 }
 
-bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, json_t *keys, const char *state, Err *err)
+bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, const char *state, Err *err)
 {
-    char *k = json_dumps(keys, JSON_COMPACT);
+    const char *k = keys_text;
     SqliteStmt *st = ix->put_row;
     sqlite_reset(st);
     bool ok = sqlite_bind_text(st, 1, tbl, strlen(tbl), err) &&
               sqlite_bind_text(st, 2, pk->data, pk->len, err) && sqlite_bind_text(st, 3, k, strlen(k), err) &&
               (state ? sqlite_bind_text(st, 4, state, strlen(state), err) : sqlite_bind_null(st, 4, err)) &&
               sqlite_run(st, err);
-    free(k);
     return ok;
 }
 
@@ -113,17 +140,6 @@ bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)
     sqlite_reset(st);
     return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) &&
            sqlite_bind_text(st, 2, pk->data, pk->len, err) && sqlite_run(st, err);
-}
-
-bool kv_keys_have(const json_t *a, const char *s, size_t len)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) {
-        if (json_string_length(v) == len && memcmp(json_string_value(v), s, len) == 0)
-            return true;
-    }
-    return false;
 }
 
 bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err)

@@ -29,10 +29,13 @@ typedef struct KvIndex {
     SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of;
 } KvIndex;
 
+/* A row of the index as stored (JSON text), parsed only when asked: most updates change neither
+ * the keys nor the row state, and compare as text. */
 typedef struct KvIndexRow {
     bool found;
-    json_t *keys;              /* array of strings */
-    json_t *state;             /* object or NULL */
+    char *keys_text;           /* a JSON array of strings */
+    char *state_text;          /* a JSON object, or NULL */
+    json_t *keys, *state;      /* parsed by kv_index_row_keys / kv_index_row_state */
 } KvIndexRow;
 
 /* Create the index table in db (if missing) and prepare its statements. */
@@ -40,9 +43,16 @@ bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err) WARN_UNUSED;
 void kv_index_close(KvIndex *ix);
 
 bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, Err *err) WARN_UNUSED;
-bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, json_t *keys, const char *state, Err *err) WARN_UNUSED;
+/* keys_text: a JSON array of strings; state_text: a JSON object or NULL. */
+bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, const char *state_text,
+                  Err *err) WARN_UNUSED;
 bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err) WARN_UNUSED;
 void kv_index_row_clear(KvIndexRow *r);
+/* The row's keys (an array; empty when the stored text is malformed) and state (NULL: none). */
+json_t *kv_index_row_keys(KvIndexRow *r);
+json_t *kv_index_row_state(KvIndexRow *r);
+/* from's row state moves to to (a row whose identity changed keeps its unchanged TOAST values). */
+void kv_index_row_take_state(KvIndexRow *to, KvIndexRow *from);
 /* Every key indexed for the rows of tbl, appended to the JSON array all. */
 bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err) WARN_UNUSED;
 /* Forget every row of tbl (a truncate). */
@@ -51,8 +61,5 @@ bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
 /* The row identity as a JSON array of Postgres texts into out; *complete false when an identity
  * column is absent or an unchanged TOAST value. */
 bool kv_identity_json(const KvTable *tab, const Rel *rel, const PgoTuple *tup, Buf *out, Err *err, bool *complete);
-
-/* Whether the JSON array of strings a holds s. */
-bool kv_keys_have(const json_t *a, const char *s, size_t len);
 
 #endif
