@@ -11,7 +11,7 @@ status=0
 
 # header pattern | files allowed to include it (extended regex over paths)
 wrappers=(
-    'libpq-fe\.h|^src/pg/(conn|catalog|stream|snapshot|ddlcapture)\.c$|^src/pg/conn_intern\.h$'
+    'libpq-fe\.h|^src/pg/(conn|catalog|stream|snapshot|ddlcapture|resync)\.c$|^src/pg/conn_intern\.h$'
     'curl/curl\.h|^src/net/http\.c$'
     'sqlite3\.h|^src/state/sqlite\.c$'
     'microhttpd\.h|^src/net/httpd\.c$'

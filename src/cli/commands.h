@@ -26,6 +26,7 @@ int cmd_migrate(CliCtx *ctx, int argc, char **argv);
 int cmd_slot(CliCtx *ctx, int argc, char **argv);
 int cmd_status(CliCtx *ctx, int argc, char **argv);
 int cmd_setup(CliCtx *ctx, int argc, char **argv);
+int cmd_resync(CliCtx *ctx, int argc, char **argv);
 
 /*
  * What `setup` does, shared with `slot create` (cli/cmd_setup.c): wal_level

@@ -6,13 +6,16 @@
  */
 #include "targets/d1_embedded.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "pipeline/deadletter.h"
 #include "d1/ddl.h"
+#include "d1/resync.h"
 #include "d1/sql.h"
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
@@ -36,6 +39,7 @@ typedef struct D1Embedded {
     size_t cache_next;
     bool in_tx;                /* a SQLite transaction is open */
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
+    D1ResyncWindow resync;     /* between a resync chunk's watermarks (d1/resync) */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
 } D1Embedded;
 
@@ -186,6 +190,28 @@ static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, con
     return refuse_row(d, tab, txn, c, true, err);
 }
 
+/* A resync watermark (d1/resync): a chunk's rows, less those the stream changed meanwhile. */
+static bool apply_resync(D1Embedded *d, const Change *c, Err *err)
+{
+    D1ResyncStep step;
+    D1StmtList l = {0};
+    const D1Table *tab = NULL;
+    long rows = 0;
+    bool ok = d1_resync_message(&d->resync, d->schema->tables, d->schema->table_count, d->base.name, c, &d->limits,
+                                &step, &l, &tab, &rows, err);
+    if (ok && step == D1_RESYNC_APPLY)
+        ok = exec_list(d, &l, err);
+    if (ok && step == D1_RESYNC_APPLY)
+        log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source,
+                  rows, sqlite_changes(d->db));
+    if (step == D1_RESYNC_SKIPPED)
+        log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
+                       "out: run `wal2edge resync` again to copy it",
+                 d->base.name);
+    d1_stmt_list_clear(&l);
+    return ok;
+}
+
 static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Embedded *d = (D1Embedded *)t;
@@ -193,14 +219,16 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
     bool ok, refused = false;
-    if (c->op == CHANGE_MESSAGE) /* schema changes; the error names the table and the way back */
-        return d1_follow_message(d->db, d->schema, d->base.name, c, &d->rewritten, err) || fail_and_rollback(d, err);
+    if (c->op == CHANGE_MESSAGE) /* resync watermarks; schema changes (the error names the way back) */
+        return (apply_resync(d, c, err) && d1_follow_message(d->db, d->schema, d->base.name, c, &d->rewritten, err)) ||
+               fail_and_rollback(d, err);
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
     } else {
         const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
         if (!tab)
             return true; /* not mapped to this database */
+        d1_resync_record(&d->resync, tab, c); /* the stream's version wins over a resync chunk's */
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
         if (!d1_follow_relation(d->db, d->schema, d->base.name, c->rel, err))
             return fail_and_rollback(d, err);
@@ -286,6 +314,7 @@ static void emb_free(Target *t)
     if (d->in_tx)
         sqlite_rollback(d->db);
     sqlite_close(d->db);
+    d1_resync_window_clear(&d->resync);
     txn_core_free(&d->core);
     d1_schema_free(d->schema);
     free(d->slot);

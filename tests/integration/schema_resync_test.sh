@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `wal2edge resync TABLE`: an online re-copy of a 50,000-row table into the embedded D1 while
+# `run` streams and a writer keeps inserting, updating and deleting rows of it. D1 starts out
+# drifted (rows missing, stale values, rows Postgres never had); the resync is killed with
+# SIGKILL half way and started again (it resumes after the last chunk it sent). Afterwards D1
+# equals Postgres value by value.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/schema_lib.sh"
+
+export TEST_SLOT=rs_slot TEST_PUBLICATION=rs_pub
+DIR=$WORK/rs
+mkdir -p "$DIR/mappings"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.rs_items", "d1": { "database": "app" } }' >"$DIR/mappings/items.jsonc"
+D1=$DIR/state/d1/app.sqlite
+
+psql_q -c "CREATE TABLE rs_items (id bigint PRIMARY KEY, v text, n int)" \
+    -c "CREATE PUBLICATION rs_pub FOR TABLE rs_items" \
+    -c "INSERT INTO rs_items (id, v, n) SELECT g, md5(g::text), g % 97 FROM generate_series(1, 50000) g" >/dev/null
+run_w2e slot --config "$DIR/w.jsonc" slot create
+expect_rc slot 0
+run_w2e migrate --config "$DIR/w.jsonc" migrate
+expect_rc migrate 0
+# drift: rows missing, stale values, rows Postgres never had (inside and past the key range)
+sqlite3 "$D1" "DELETE FROM rs_items WHERE id % 500 = 7; UPDATE rs_items SET v = 'stale' WHERE id % 700 = 3;
+               INSERT INTO rs_items (id, v, n) VALUES (-5, 'ghost', 0), (70000, 'ghost', 0);" 
+psql_q -c "DELETE FROM rs_items WHERE id BETWEEN 20000 AND 20010" >/dev/null   # streamed, then re-copied
+sqlite3 "$D1" "INSERT OR REPLACE INTO rs_items (id, v, n) VALUES (20005, 'ghost', 0)"
+
+writer() {
+    local i=0
+    while [ ! -e "$WORK/stop_writer" ]; do
+        psql_q -c "UPDATE rs_items SET v = 'w$i', n = $i WHERE id = $(( (i * 7919) % 50000 + 1 ));
+                   INSERT INTO rs_items (id, v, n) VALUES ($((100000 + i)), 'new', $i);
+                   DELETE FROM rs_items WHERE id = $(( (i * 104729) % 50000 + 1 ))" >/dev/null 2>&1 || true
+        i=$((i + 1))
+    done
+}
+
+"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
+run_pid=$!
+writer &
+writer_pid=$!
+
+# killed half way, then resumed
+"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rs_items --chunk-rows 2000 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
+rs_pid=$!
+for _ in $(seq 1 100); do
+    [ -f "$DIR/state/resync/public.rs_items.json" ] &&
+        [ "$(jq -r .chunk "$DIR/state/resync/public.rs_items.json" 2>/dev/null || echo 0)" -ge 8 ] && break
+    sleep 0.1
+done
+kill -KILL "$rs_pid" 2>/dev/null || true
+wait "$rs_pid" 2>/dev/null || true
+chunk=$(jq -r .chunk "$DIR/state/resync/public.rs_items.json")
+[ "$chunk" -ge 1 ] && [ "$chunk" -lt 25 ] && pass "resync killed after chunk $chunk of 25" || fail "resync not killed half way (chunk $chunk)"
+run_w2e rs2 --config "$DIR/w.jsonc" resync public.rs_items --chunk-rows 2000
+expect_rc rs2 0
+expect_contains "$WORK/rs2.err" "resuming after key" "the second resync resumes"
+expect_contains "$WORK/rs2.out" "resync public.rs_items:" "and reports what it sent"
+[ ! -e "$DIR/state/resync/public.rs_items.json" ] && pass "the progress file is gone once done" || fail "progress file left"
+
+touch "$WORK/stop_writer"
+wait "$writer_pid"
+psql_q -c "INSERT INTO rs_items (id, v) VALUES (999999, 'marker')" >/dev/null
+for _ in $(seq 1 240); do
+    [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rs_items WHERE id = 999999")" = 1 ] && break
+    sleep 0.25
+done
+compare_table rs_items "$D1" "after the resync under writes and a kill -9"
+[ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rs_items WHERE v = 'ghost' OR v = 'stale'")" = 0 ] &&
+    pass "no stale or ghost row is left" || fail "stale rows left"
+kill -TERM "$run_pid"
+wait "$run_pid" && pass "run drained on SIGTERM" || { fail "run exit"; tail -5 "$WORK/run.err" >&2; }
+
+psql_q -c "SELECT pg_drop_replication_slot('rs_slot')" >/dev/null
+finish

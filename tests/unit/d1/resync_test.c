@@ -1,0 +1,96 @@
+/* Unit tests for d1/resync: the watermark window, the chunk's upsert less the recorded rows, the range delete. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "d1/resync.h"
+
+/* items(id bigint key, v text) from public.items */
+static D1Table items(void)
+{
+    D1Table t = {0};
+    t.database = xstrdup("app");
+    t.name = xstrdup("items");
+    t.source = xstrdup("public.items");
+    t.col_count = 2;
+    t.cols = xcalloc(2, sizeof *t.cols);
+    Err err;
+    t.cols[0] = (D1Column){xstrdup("id"), xstrdup("id"), d1_type_resolve(NULL, 20, NULL, &err), xstrdup("bigint"), -1,
+                           true, true};
+    t.cols[1] = (D1Column){xstrdup("v"), xstrdup("v"), d1_type_resolve(NULL, 25, NULL, &err), xstrdup("text"), -1,
+                           false, false};
+    t.key_count = 1;
+    t.key = xcalloc(1, sizeof *t.key);
+    return t;
+}
+
+static Change message(const char *json)
+{
+    Change c = {.op = CHANGE_MESSAGE, .message_transactional = true};
+    c.message_prefix = (PgoStr){D1_RESYNC_PREFIX, strlen(D1_RESYNC_PREFIX)};
+    c.message_content = (const uint8_t *)json;
+    c.message_len = (uint32_t)strlen(json);
+    return c;
+}
+
+Test(d1_resync, chunk_less_the_rows_the_stream_changed)
+{
+    D1Table t = items();
+    D1ResyncWindow w = {0};
+    D1SqlLimits lim = d1_sql_default_limits();
+    D1StmtList l = {0};
+    D1ResyncStep step;
+    const D1Table *tab = NULL;
+    long rows;
+    Err err;
+    Change low = message("{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null}");
+    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &low, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
+    cr_assert_eq(step, D1_RESYNC_OPENED);
+
+    /* the stream updates id 2 between the watermarks */
+    char id_name[] = "id", v_name[] = "v", nsp[] = "public", rel_name[] = "items", qual[] = "public.items";
+    RelCol rc[] = {{id_name, 20, -1, true}, {v_name, 25, -1, false}};
+    Rel rel = {.oid = 1, .nspname = nsp, .relname = rel_name, .qualname = qual, .ncols = 2, .cols = rc};
+    PgoCol cols[] = {{PGO_COL_TEXT, 1, (const uint8_t *)"2"}, {PGO_COL_TEXT, 3, (const uint8_t *)"new"}};
+    PgoTuple tup = {2, cols};
+    Change upd = {.op = CHANGE_UPDATE, .rel = &rel, .new_tuple = &tup};
+    d1_resync_record(&w, &t, &upd);
+    cr_assert_eq(w.key_count, 1);
+
+    Change high = message("{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
+                          "\"from\":null,\"to\":\"3\",\"last\":false,\"columns\":[\"id\",\"v\"],"
+                          "\"rows\":[[\"1\",\"a\"],[\"2\",\"old\"],[\"3\",null]]}");
+    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &high, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
+    cr_assert_eq(step, D1_RESYNC_APPLY);
+    cr_assert_eq(rows, 2, "id 2 is the stream's");
+    cr_assert_eq(tab, &t);
+    cr_assert_eq(l.count, 2);
+    cr_assert_not_null(strstr(l.items[0].sql, "INSERT"), "%s", l.items[0].sql);
+    cr_assert_not_null(strstr(l.items[0].sql, "), ("), "two rows: %s", l.items[0].sql);
+    for (size_t i = 0; i < l.items[0].param_count; i++)
+        cr_assert(!l.items[0].params[i].data || strcmp(l.items[0].params[i].data, "old") != 0,
+                  "not the chunk's stale row of id 2");
+    cr_assert(strstr(l.items[0].sql, "'a'") || l.items[0].param_count > 0, "the values are there");
+    cr_assert_str_eq(l.items[1].sql, "DELETE FROM \"items\" WHERE \"id\" NOT IN (SELECT value FROM json_each(?1)) "
+                                     "AND \"id\" <= ?2");
+    cr_assert_str_eq(l.items[1].params[0].data, "[2,1,2,3]", "the recorded key and the chunk's keys are kept");
+    cr_assert_eq(l.items[1].params[1].i, 3);
+    cr_assert_not(w.open, "the window closes at the high watermark");
+    d1_stmt_list_clear(&l);
+
+    /* a high watermark without its low one (a restart between them) is left out */
+    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &high, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
+    cr_assert_eq(step, D1_RESYNC_SKIPPED);
+    cr_assert_eq(l.count, 0);
+    /* another target's resync is not ours */
+    Change other = message("{\"phase\":\"low\",\"run\":\"r2\",\"table\":\"public.items\",\"chunk\":1,"
+                           "\"targets\":[\"d1.other\"]}");
+    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &other, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
+    cr_assert_eq(step, D1_RESYNC_NONE);
+    Change bad = message("{\"phase\":\"low\"}");
+    cr_assert_not(d1_resync_message(&w, &t, 1, "d1.app", &bad, &lim, &step, &l, &tab, &rows, &err));
+    cr_assert_eq(err.code, ERR_PROTOCOL);
+    d1_resync_window_clear(&w);
+    d1_table_clear(&t);
+}
