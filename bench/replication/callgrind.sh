@@ -29,7 +29,8 @@ if [ -z "${WAL2EDGE_BIN:-}" ] && [ ! -x "$bin" ]; then
 fi
 source "$repo/bench/replication/lib.sh"
 work=$(mktemp -d)
-trap '[ -n "${KEEP_BENCH:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
+# the slots go whatever happens (a slot left behind pins WAL and takes one of few)
+trap 'bench_cleanup 2>/dev/null || true; [ -n "${KEEP_BENCH:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 
 # instructions NAME CLIENT: run the client under callgrind (profile in WORK/NAME.CLIENT.cg); prints Ir
 instructions() {
@@ -81,4 +82,3 @@ for c in $clients; do
     echo "   every function, its own instructions only:"
     per_change "$c" no
 done
-bench_cleanup

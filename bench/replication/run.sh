@@ -31,7 +31,8 @@ bin=${WAL2EDGE_BIN:-$repo/build/release/wal2edge}
 source "$repo/bench/replication/lib.sh"
 
 work=$(mktemp -d)
-trap '[ -n "${KEEP_BENCH:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
+# the slots go whatever happens (a slot left behind pins WAL and takes one of few)
+trap 'bench_cleanup 2>/dev/null || true; [ -n "${KEEP_BENCH:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 
 # bench_one NAME SQL CHANGES: one run of every client over the WAL of SQL
 bench_one() {
@@ -69,7 +70,6 @@ for rep in $(seq 1 "$reps"); do
     [ "$small" -gt 0 ] && bench_one small "$small_sql" $((small * 2))
     [ "$huge" -gt 0 ] && bench_one huge "$huge_sql" $((huge * rows))
 done
-bench_cleanup
 
 echo "medians of $reps runs (clients in rotating order; wall and CPU in seconds, peak RSS in MB)"
 for name in small huge; do
