@@ -277,13 +277,7 @@ static void cl_rollback(Target *t)
 
 static bool write_fence(Changelog *cl, Err *err)
 {
-    char c[LSN_STR_MAX], e[LSN_STR_MAX];
-    char *text = xasprintf("{\"commit_lsn\":\"%s\",\"end_lsn\":\"%s\",\"offset\":%lld}\n",
-                           lsn_format(cl->core.pending.commit_lsn, c), lsn_format(cl->core.pending.end_lsn, e),
-                           (long long)cl->unit_end);
-    bool ok = fs_write_file_durably(cl->ckpt_path, ".tmp", text, strlen(text), 0600, err);
-    free(text);
-    return ok;
+    return checkpoint_file_write(cl->ckpt_path, &cl->core.pending, cl->unit_end, err);
 }
 
 static bool cl_flush(Target *t, Err *err)
@@ -443,19 +437,14 @@ static const TargetOps changelog_ops = {
  */
 static bool read_fence(const char *ckpt_path, off_t unit_end, TargetCheckpoint *checkpoint, Err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_load_file(ckpt_path, 0, &jerr);
-    if (!doc)
-        return access(ckpt_path, F_OK) != 0 ||
-               err_set(err, ERR_IO, "change log checkpoint \"%s\" is malformed: %s", ckpt_path, jerr.text);
     TargetCheckpoint fence;
-    json_t *off = json_object_get(doc, "offset");
-    bool ok = json_is_integer(off) && checkpoint_parse(json_string_value(json_object_get(doc, "commit_lsn")),
-                                                       json_string_value(json_object_get(doc, "end_lsn")), &fence);
-    if (ok && json_integer_value(off) == (json_int_t)unit_end && fence.end_lsn > checkpoint->end_lsn)
+    int64_t offset;
+    bool found;
+    if (!checkpoint_file_read(ckpt_path, "change log checkpoint", &fence, &offset, &found, err))
+        return false;
+    if (found && offset == (int64_t)unit_end && fence.end_lsn > checkpoint->end_lsn)
         *checkpoint = fence;
-    json_decref(doc);
-    return ok || err_set(err, ERR_IO, "change log checkpoint \"%s\" is malformed", ckpt_path);
+    return true;
 }
 
 Target *changelog_target_new(const char *path, Err *err)

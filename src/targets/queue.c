@@ -18,8 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "cf/r2.h"
 #include "cf/r2_target.h"
 #include "core/clock.h"
@@ -519,13 +517,7 @@ static void q_rollback(Target *t)
 
 static bool write_ckpt(Queue *q, Err *err)
 {
-    char c[LSN_STR_MAX], e[LSN_STR_MAX];
-    char *text = xasprintf("{\"commit_lsn\":\"%s\",\"end_lsn\":\"%s\",\"offset\":%lld}\n",
-                           lsn_format(q->core.pending.commit_lsn, c), lsn_format(q->core.pending.end_lsn, e),
-                           (long long)q->unit_end);
-    bool ok = write_file_atomic(q->ckpt_path, text, strlen(text), err);
-    free(text);
-    return ok;
+    return checkpoint_file_write(q->ckpt_path, &q->core.pending, q->unit_end, err);
 }
 
 static bool q_flush(Target *t, Err *err)
@@ -687,19 +679,14 @@ static bool open_spool(Queue *q, Err *err)
         return err_sys(err, ERR_IO, "cannot stat queue spool \"%s\"", q->path);
     }
     off_t keep = 0;
-    json_error_t jerr;
-    json_t *ck = json_load_file(q->ckpt_path, 0, &jerr);
-    if (ck) {
-        const char *c = json_string_value(json_object_get(ck, "commit_lsn"));
-        const char *e = json_string_value(json_object_get(ck, "end_lsn"));
-        json_t *off = json_object_get(ck, "offset");
-        bool ok = json_is_integer(off) && json_integer_value(off) >= 0 && checkpoint_parse(c, e, &q->base.durable);
-        keep = ok ? (off_t)json_integer_value(off) : 0;
-        json_decref(ck);
-        if (!ok) {
-            close(fd);
-            return err_set(err, ERR_IO, "queue spool checkpoint \"%s\" is malformed", q->ckpt_path);
-        }
+    int64_t offset = 0;
+    bool found;
+    if (!checkpoint_file_read(q->ckpt_path, "queue spool checkpoint", &q->base.durable, &offset, &found, err)) {
+        close(fd);
+        return false;
+    }
+    if (found) {
+        keep = (off_t)offset;
         if (keep > st.st_size) {
             close(fd);
             return err_set(err, ERR_IO,

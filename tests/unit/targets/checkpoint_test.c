@@ -49,3 +49,47 @@ Test(checkpoint, read_a_slots_row_from_sqlite)
     sqlite_close(db);
     unlink(path);
 }
+
+Test(checkpoint, a_checkpoint_file_round_trips_and_refuses_what_it_cannot_read)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/w2e-ckpt-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(path);
+    Err err;
+    TargetCheckpoint cp = {1, 2};
+    int64_t off = 9;
+    bool found = true;
+    cr_assert(checkpoint_file_read(path, "test checkpoint", &cp, &off, &found, &err), "%s", err.msg);
+    cr_assert_not(found, "a missing file is no checkpoint yet");
+    cr_assert_eq(cp.commit_lsn, 1);
+    cr_assert_eq(off, 9);
+
+    TargetCheckpoint w = {((Lsn)0x16 << 32) | 0xB374D848, ((Lsn)0x16 << 32) | 0xB374D900};
+    cr_assert(checkpoint_file_write(path, &w, 12345, &err), "%s", err.msg);
+    cr_assert(checkpoint_file_read(path, "test checkpoint", &cp, &off, &found, &err), "%s", err.msg);
+    cr_assert(found);
+    cr_assert_eq(cp.commit_lsn, w.commit_lsn);
+    cr_assert_eq(cp.end_lsn, w.end_lsn);
+    cr_assert_eq(off, 12345);
+    FILE *f = fopen(path, "r");
+    char text[200] = "";
+    cr_assert_not_null(fgets(text, sizeof text, f));
+    fclose(f);
+    cr_assert_str_eq(text, "{\"commit_lsn\":\"16/B374D848\",\"end_lsn\":\"16/B374D900\",\"offset\":12345}\n");
+
+    const char *bad[] = {"{\"commit_lsn\":\"1/0\"", "{\"commit_lsn\":\"1/0\",\"end_lsn\":\"x\",\"offset\":1}",
+                         "{\"commit_lsn\":\"1/0\",\"end_lsn\":\"1/8\",\"offset\":-1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        f = fopen(path, "w");
+        fputs(bad[i], f);
+        fclose(f);
+        cp = (TargetCheckpoint){1, 2};
+        cr_assert_not(checkpoint_file_read(path, "test checkpoint", &cp, &off, &found, &err), "%s", bad[i]);
+        cr_assert(strstr(err.msg, "test checkpoint \"") && strstr(err.msg, "is malformed"), "%s", err.msg);
+        cr_assert_eq(cp.commit_lsn, 1, "never half a checkpoint");
+    }
+    unlink(path);
+}
