@@ -117,9 +117,9 @@ static int resync_table(const Config *cfg, const CliArgs *a, const char *qualnam
     const CatTable *t = NULL;
     const char *key = NULL;
     int rc = table_shape(cfg, qualname, &cat, &t, &key);
-    if (rc) {
+    if (rc || !t) { /* table_shape sets t whenever it returns 0; the check tells the optimizer too */
         catalog_free(cat);
-        return rc;
+        return rc ? rc : 1;
     }
     const char **cols = xcalloc(t->col_count + 1, sizeof *cols);
     size_t ncols = 0;

@@ -36,7 +36,7 @@ static void diff_by_attnum(const Shape *before, const Shape *after, SchemaDiff *
         } else if (a && (!b || a->attnum < b->attnum)) {
             push(d, SCHEMA_ADD_COLUMN, NULL, a);
             j++;
-        } else {
+        } else if (a && b) { /* the same attnum on both sides (the loop guarantees one of them) */
             if (strcmp(b->name, a->name) != 0)
                 push(d, SCHEMA_RENAME_COLUMN, b, a);
             if (!same_type(b, a))
