@@ -71,8 +71,10 @@ curl -sS -X POST "$EDGE_ADMIN_URL/faults" \
     -d "{\"path\":\"/queues/$Q_ID/messages\",\"status\":500,\"count\":1000000}" >/dev/null
 psql_q -c "INSERT INTO lg_t SELECT g, 'bulk' FROM generate_series(100001, 103000) g" >/dev/null
 # the first transaction the queue misses ends before this position: the slot must stay below it
-# (an idle advance before that commit, by a heartbeat or other WAL, is legitimate)
-L0=$(psql_q -c "SELECT pg_current_wal_lsn()")
+# (an idle advance before that commit, by a heartbeat or other WAL, is legitimate). The insert
+# position, not pg_current_wal_lsn(): with synchronous_commit off the write position can still be
+# before the commit record (page-aligned), and an idle advance legitimately reaches it.
+L0=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
 # (the emulator's KV writes 3,000 keys in several seconds: let that pass before the probes)
 for _ in $(seq 120); do d1_ids | grep -qx 103000 && kv_ids | grep -qx 103000 && break; sleep 0.5; done
 d1_ids | grep -qx 103000 && pass "the 3,000-row transaction reached D1 and KV during the fault" ||
