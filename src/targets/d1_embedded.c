@@ -1,8 +1,10 @@
 /*
  * targets/d1_embedded.c - see d1_embedded.h. Source transactions accumulate in
  * one SQLite transaction, each in a savepoint of its own (so a half-received one
- * rolls back alone), with the checkpoint row written at each commit; flush
- * commits the SQLite transaction. targets/core decides skip, apply or refuse.
+ * rolls back alone); the checkpoint row of the last one committed (or fenced) is
+ * written once, by flush, in that same SQLite transaction just before it commits -
+ * one row write per flush instead of one per source transaction. Statements are
+ * prepared once and cached by their text. targets/core decides skip, apply or refuse.
  */
 #include "targets/d1_embedded.h"
 
@@ -41,6 +43,8 @@ typedef struct D1Embedded {
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
     D1ResyncWindow resync;     /* between a resync chunk's watermarks (d1/resync) */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
+    bool ckpt_due;             /* core.pending is not in the checkpoint row yet (written by flush) */
+    int64_t ckpt_time_us;      /* core.pending's commit time */
 } D1Embedded;
 
 static SqliteStmt *prepared(D1Embedded *d, const char *sql, Err *err)
@@ -99,12 +103,24 @@ static bool exec_list(D1Embedded *d, const D1StmtList *l, Err *err)
     return true;
 }
 
+/* One statement without parameters (savepoints), prepared once. */
+static bool exec_one(D1Embedded *d, const char *sql, Err *err)
+{
+    SqliteStmt *st = prepared(d, sql, err);
+    if (!st)
+        return false;
+    int rc = sqlite_step(st, err);
+    sqlite_reset(st);
+    return rc >= 0;
+}
+
 static bool fail_and_rollback(D1Embedded *d, Err *err)
 {
     (void)err;
     if (d->in_tx)
         sqlite_rollback(d->db);
     d->in_tx = false;
+    d->ckpt_due = false;
     d->core.pending = target_durable(&d->base); /* the unflushed work is gone */
     txn_core_break(&d->core);
     return false;
@@ -122,7 +138,7 @@ static bool emb_begin(Target *t, const TxnInfo *txn, Err *err)
         d->in_tx = true;
     }
     /* a savepoint per source transaction, so one can be rolled back alone (emb_rollback) */
-    if (!sqlite_exec(d->db, "SAVEPOINT wal2edge_txn", err))
+    if (!exec_one(d, "SAVEPOINT wal2edge_txn", err))
         return fail_and_rollback(d, err);
     return true;
 }
@@ -133,7 +149,7 @@ static void emb_rollback(Target *t)
     if (!txn_core_rollback(&d->core))
         return;
     Err err;
-    if (!sqlite_exec(d->db, "ROLLBACK TO wal2edge_txn; RELEASE wal2edge_txn", &err))
+    if (!exec_one(d, "ROLLBACK TO wal2edge_txn", &err) || !exec_one(d, "RELEASE wal2edge_txn", &err))
         fail_and_rollback(d, &err); /* the next call reports the broken state */
 }
 
@@ -175,14 +191,14 @@ static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, con
     }
     /* a skipped change of several statements (key change) must leave none of them applied */
     bool guard = l.count > 1 && tab->mapping->d1.on_error == MAP_ON_ERROR_SKIP;
-    ok = (!guard || sqlite_exec(d->db, "SAVEPOINT wal2edge_row", err)) && exec_list(d, &l, err);
+    ok = (!guard || exec_one(d, "SAVEPOINT wal2edge_row", err)) && exec_list(d, &l, err);
     d1_stmt_list_clear(&l);
     if (ok)
-        return !guard || sqlite_exec(d->db, "RELEASE wal2edge_row", err);
+        return !guard || exec_one(d, "RELEASE wal2edge_row", err);
     if (!sqlite_err_is_constraint(err))
         return false;
     Err sub;
-    if (guard && !sqlite_exec(d->db, "ROLLBACK TO wal2edge_row; RELEASE wal2edge_row", &sub)) {
+    if (guard && (!exec_one(d, "ROLLBACK TO wal2edge_row", &sub) || !exec_one(d, "RELEASE wal2edge_row", &sub))) {
         *err = sub;
         return false;
     }
@@ -251,14 +267,26 @@ static bool emb_commit(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_commit(&d->core, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    D1StmtList l = {0};
-    bool ok = d1_sql_checkpoint(d->slot, txn->commit_lsn, txn->end_lsn, txn->commit_time_us, &l, err) &&
-              exec_list(d, &l, err) && sqlite_exec(d->db, "RELEASE wal2edge_txn", err);
-    d1_stmt_list_clear(&l);
-    if (!ok)
+    if (!exec_one(d, "RELEASE wal2edge_txn", err))
         return fail_and_rollback(d, err);
     txn_core_committed(&d->core, txn);
+    d->ckpt_due = true; /* its checkpoint row goes with the flush that commits it */
+    d->ckpt_time_us = txn->commit_time_us;
     return true;
+}
+
+/* The checkpoint row of core.pending, in the open SQLite transaction, just before its COMMIT. */
+static bool write_checkpoint(D1Embedded *d, Err *err)
+{
+    if (!d->ckpt_due)
+        return true;
+    D1StmtList l = {0};
+    bool ok = d1_sql_checkpoint(d->slot, d->core.pending.commit_lsn, d->core.pending.end_lsn, d->ckpt_time_us, &l,
+                                err) &&
+              exec_list(d, &l, err);
+    d1_stmt_list_clear(&l);
+    d->ckpt_due = !ok;
+    return ok;
 }
 
 static bool emb_flush(Target *t, Err *err)
@@ -268,7 +296,7 @@ static bool emb_flush(Target *t, Err *err)
         return false;
     if (!d->in_tx || d->core.applying)
         return true; /* nothing, or a transaction still open: flush at its commit */
-    if (!sqlite_commit(d->db, err))
+    if (!write_checkpoint(d, err) || !sqlite_commit(d->db, err))
         return fail_and_rollback(d, err);
     d->in_tx = false;
     d->base.durable = d->core.pending;
@@ -286,13 +314,10 @@ static bool emb_fence(Target *t, const TargetCheckpoint *at, int64_t at_us, Err 
             return fail_and_rollback(d, err);
         d->in_tx = true;
     }
-    /* the checkpoint row alone, committed by the next flush like a transaction's */
-    D1StmtList l = {0};
-    bool ok = d1_sql_checkpoint(d->slot, at->commit_lsn, at->end_lsn, at_us, &l, err) && exec_list(d, &l, err);
-    d1_stmt_list_clear(&l);
-    if (!ok)
-        return fail_and_rollback(d, err);
+    /* the checkpoint row alone, written and committed by the next flush like a transaction's */
     txn_core_fenced(&d->core, at);
+    d->ckpt_due = true;
+    d->ckpt_time_us = at_us;
     return true;
 }
 
