@@ -33,6 +33,7 @@ typedef struct Kv {
     KvTable *tables;
     size_t table_count;
     SqliteStmt *put, *del;     /* embedded: into the kv table */
+    SqliteStmt *savepoint, *release; /* around each source transaction, prepared once (run per change) */
     KvApply a;
     KvRest rest;
     bool in_tx;                /* a SQLite transaction is open */
@@ -102,7 +103,7 @@ static bool kv_begin(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_begin(&kv->core, txn, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    if (!open_tx(kv, err) || !sqlite_exec(kv->db, "SAVEPOINT wal2edge_kv_txn", err))
+    if (!open_tx(kv, err) || !sqlite_run(kv->savepoint, err))
         return fail_and_rollback(kv);
     kv->a.xid = txn->xid;
     kv->a.lsn = txn->commit_lsn;
@@ -162,7 +163,7 @@ static bool kv_commit(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_commit(&kv->core, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    if (!sqlite_exec(kv->db, "RELEASE wal2edge_kv_txn", err))
+    if (!sqlite_run(kv->release, err))
         return fail_and_rollback(kv);
     txn_core_committed(&kv->core, txn);
     return true;
@@ -223,6 +224,8 @@ static void kv_free(Target *t)
         kv_rest_close(&kv->rest);
     sqlite_finalize(kv->put);
     sqlite_finalize(kv->del);
+    sqlite_finalize(kv->savepoint);
+    sqlite_finalize(kv->release);
     sqlite_close(kv->db);
     txn_core_free(&kv->core);
     for (size_t i = 0; i < kv->table_count; i++)
@@ -297,7 +300,9 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
     txn_core_init(&kv->core, &kv->base, ERR_STORE,
                   xasprintf("kv.%s rolled back after an earlier error; restart to resume from its checkpoint", t->name));
     kv->core.messages = true; /* DDL capture messages (targets/kv_follow) */
-    bool ok = sqlite_exec(db, SCHEMA_SQL, err) && kv_apply_open(&kv->a, &kv->base, db, remote, err);
+    bool ok = sqlite_exec(db, SCHEMA_SQL, err) && kv_apply_open(&kv->a, &kv->base, db, remote, err) &&
+              (kv->savepoint = sqlite_prepare(db, "SAVEPOINT wal2edge_kv_txn", err)) &&
+              (kv->release = sqlite_prepare(db, "RELEASE wal2edge_kv_txn", err));
     if (ok && remote) {
         ok = kv_rest_open(&kv->rest, db, t->remote_id, kv->base.name, http, err);
         kv->a.put = kv->rest.put;
