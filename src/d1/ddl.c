@@ -273,7 +273,50 @@ static void add_indexes(D1Schema *s, const Mapping *m, const CatTable *ct, D1Tab
             }
 }
 
-static void add_table(D1Schema *s, const Mapping *m, const CatalogInfo *cat)
+/* A sharded table's shard_by columns: D1 columns that are never NULL and that every old row
+ * image carries (part of the key, or REPLICA IDENTITY FULL), so that a delete or a change of the
+ * shard key finds the database that holds the old row. */
+static bool choose_shard(D1Schema *s, const Mapping *m, const CatTable *ct, D1Table *t)
+{
+    const MappingD1 *d = &m->d1;
+    t->shard_count = d->database_count;
+    if (!d->shard_by_count)
+        return true;
+    t->shard_cols = xcalloc(d->shard_by_count, sizeof *t->shard_cols);
+    for (size_t i = 0; i < d->shard_by_count; i++) {
+        const MapName *sb = &d->shard_by[i];
+        long c = d1_col_of_pg(t, sb->name);
+        if (c < 0) {
+            if (catalog_column_index(ct, sb->name) >= 0)
+                PROBLEM(s, m, sb->line, sb->col, "d1.shard_by", "column \"%s\" of %s is not replicated to D1",
+                        sb->name, m->source);
+            else
+                PROBLEM(s, m, sb->line, sb->col, "d1.shard_by", "%s has no column \"%s\"", m->source, sb->name);
+            return false;
+        }
+        if (!t->cols[c].not_null) {
+            PROBLEM(s, m, sb->line, sb->col, "d1.shard_by",
+                    "column \"%s\" of %s allows NULL, which has no shard (ALTER TABLE %s ALTER COLUMN %s "
+                    "SET NOT NULL)",
+                    sb->name, m->source, m->source, sb->name);
+            return false;
+        }
+        if (!t->cols[c].is_key && ct->replident != 'f') {
+            char *key = join_cols(t, t->key, t->key_count, true);
+            PROBLEM(s, m, sb->line, sb->col, "d1.shard_by",
+                    "column \"%s\" is not in the key of %s (%s), so deletes and updates would not say "
+                    "which database holds the old row; shard by key columns, or ALTER TABLE %s REPLICA "
+                    "IDENTITY FULL",
+                    sb->name, m->source, key, m->source);
+            free(key);
+            return false;
+        }
+        t->shard_cols[t->shard_col_count++] = (size_t)c;
+    }
+    return true;
+}
+
+static void add_table(D1Schema *s, const Mapping *m, const CatalogInfo *cat, const char *database)
 {
     const MappingD1 *d = &m->d1;
     const CatTable *ct = catalog_table(cat, m->source);
@@ -298,7 +341,8 @@ static void add_table(D1Schema *s, const Mapping *m, const CatalogInfo *cat)
     }
     D1Table t;
     memset(&t, 0, sizeof t);
-    t.database = xstrdup(d->database);
+    t.database = xstrdup(database);
+    t.shard = (size_t)mapping_d1_database_index(m, database);
     t.name = xstrdup(d->table);
     t.source = xstrdup(m->source);
     t.mapping = m;
@@ -379,6 +423,9 @@ static void add_table(D1Schema *s, const Mapping *m, const CatalogInfo *cat)
                         t.cols[t.key[k]].pg_name, m->source);
         }
         add_indexes(s, m, ct, &t);
+        ok = choose_shard(s, m, ct, &t);
+    }
+    if (ok) {
         char *upsert = d1_sql_upsert_text(&t);
         if (strlen(upsert) > D1_MAX_SQL_BYTES) {
             PROBLEM(s, m, d->line, d->col, "d1",
@@ -409,9 +456,26 @@ D1Schema *d1_schema_build(const MappingSet *maps, const CatalogInfo *cat, const 
     D1Schema *s = xcalloc(1, sizeof *s);
     for (size_t i = 0; maps && i < maps->count; i++) {
         const Mapping *m = &maps->items[i];
-        if (!m->d1.present || (database && strcmp(database, m->d1.database) != 0))
+        if (database) {
+            if (mapping_d1_database_index(m, database) >= 0)
+                add_table(s, m, cat, database);
             continue;
-        add_table(s, m, cat);
+        }
+        for (size_t k = 0; m->d1.present && k < m->d1.database_count; k++) {
+            if (k == 0) {
+                add_table(s, m, cat, m->d1.databases[0]);
+                continue;
+            }
+            /* the other shards: the same table, its problems reported once */
+            D1Schema *other = xcalloc(1, sizeof *other);
+            add_table(other, m, cat, m->d1.databases[k]);
+            if (other->table_count) {
+                s->tables = xrealloc(s->tables, (s->table_count + 1) * sizeof *s->tables);
+                s->tables[s->table_count++] = other->tables[0];
+                other->table_count = 0;
+            }
+            d1_schema_free(other);
+        }
     }
     if (s->table_count > 1)
         qsort(s->tables, s->table_count, sizeof *s->tables, table_order);

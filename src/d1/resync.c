@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "mapping/shard.h"
 
 void d1_resync_window_clear(D1ResyncWindow *w)
 {
@@ -101,6 +102,24 @@ static void key_value(const char *text, D1Value *out)
     }
 }
 
+/* Whether a chunk row (Postgres text at[i] for D1 column i) is this database's, for a sharded t (d1/shard). */
+static bool row_in_shard(const D1Table *t, json_t *row, const long *at, bool *mine, Err *err)
+{
+    ShardPart parts[64];
+    *mine = true;
+    if (t->shard_col_count == 0 || t->shard_col_count > 64)
+        return true;
+    for (size_t i = 0; i < t->shard_col_count; i++) {
+        json_t *v = at[t->shard_cols[i]] >= 0 ? json_array_get(row, (size_t)at[t->shard_cols[i]]) : NULL;
+        if (!json_is_string(v))
+            return err_set(err, ERR_PROTOCOL, "resync message: a row of %s without its shard_by column %s",
+                           t->source, t->cols[t->shard_cols[i]].pg_name);
+        parts[i] = (ShardPart){json_string_value(v), json_string_length(v)};
+    }
+    *mine = shard_for(parts, t->shard_col_count, (uint32_t)t->shard_count) == t->shard;
+    return true;
+}
+
 /* The chunk's rows as D1 values of t's columns, less the recorded ones; every key of the chunk in *keep. */
 static bool chunk_rows(const D1ResyncWindow *w, const D1Table *t, json_t *msg, D1Value ***rows_out, size_t *n_out,
                        json_t *keep, Err *err)
@@ -128,6 +147,9 @@ static bool chunk_rows(const D1ResyncWindow *w, const D1Table *t, json_t *msg, D
             ok = err_set(err, ERR_PROTOCOL, "resync message: row %zu is not an array with its key", r);
             break;
         }
+        bool mine;
+        if (!(ok = row_in_shard(t, row, at, &mine, err)) || !mine)
+            continue; /* another database's row: this one deletes its copy, if any */
         json_array_append_new(keep, key_json(json_string_value(kv)));
         if (recorded(w, json_string_value(kv)))
             continue; /* the stream changed it between the watermarks: its version stands */

@@ -20,6 +20,7 @@ bool d1_quote_ident(Buf *b, const char *name, Err *err)
 void d1_table_clear(D1Table *t)
 {
     free(t->database);
+    free(t->shard_cols);
     free(t->name);
     free(t->source);
     for (size_t i = 0; i < t->col_count; i++) {

@@ -61,6 +61,11 @@ typedef struct D1Table {
     size_t max_row_bytes;      /* bounded columns' sum */
     char *unbounded;           /* "email, profile": columns with no size limit; NULL if none */
     uint64_t rel_signature;    /* the last Relation's columns checked against the table (targets/d1_follow) */
+    /* a sharded mapping (docs/sharding.md): this table is shard `shard` of `shard_count`, its rows
+       those whose shard_cols' values map to it (mapping/shard); shard_count 1: not sharded */
+    size_t shard, shard_count;
+    size_t *shard_cols;        /* indexes into cols, in shard_by order */
+    size_t shard_col_count;
 } D1Table;
 
 /* Free what t owns and zero it. */

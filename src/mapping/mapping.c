@@ -17,6 +17,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "mapping/shard.h"
 
 typedef struct Ld {
     const char *path;
@@ -225,23 +226,88 @@ static bool load_on_schema_change(Ld *ld, const JsoncNode *root, MapOnSchemaChan
 
 const char *mapping_on_schema_change_name(MapOnSchemaChange p) { return p == MAP_SCHEMA_STOP ? "stop" : "evolve"; }
 
+/* "database": one d1 target, or a list of them (the shards, in the order the shard function numbers them). */
+static bool load_databases(Ld *ld, const JsoncNode *obj, MappingD1 *d)
+{
+    const JsoncMember *m = jsonc_member(obj, "database");
+    if (!m)
+        return fail(ld, obj->line, obj->col, "d1", "missing required key \"database\"");
+    const JsoncNode *v = m->value;
+    d->database_line = v->line;
+    d->database_col = v->col;
+    if (v->type == JSONC_STRING) {
+        if (!expect_name(ld, v, "d1.database") || !target_exists(ld, TARGET_D1, v, "d1.database"))
+            return false;
+        d->databases = xcalloc(1, sizeof *d->databases);
+        d->databases[d->database_count++] = xstrdup(v->text);
+        return true;
+    }
+    if (v->type != JSONC_ARRAY)
+        return fail(ld, v->line, v->col, "d1.database",
+                    "expected a d1 target's name or a list of them (shards), got %s", jsonc_type_name(v->type));
+    if (v->item_count == 0 || v->item_count > SHARD_MAX_DATABASES)
+        return fail(ld, v->line, v->col, "d1.database", "a list of %zu databases (name 1 to %d)", v->item_count,
+                    SHARD_MAX_DATABASES);
+    d->databases = xcalloc(v->item_count, sizeof *d->databases);
+    for (size_t i = 0; i < v->item_count; i++) {
+        const JsoncNode *it = v->items[i];
+        char path[64];
+        snprintf(path, sizeof path, "d1.database[%zu]", i);
+        if (!expect_name(ld, it, path) || !target_exists(ld, TARGET_D1, it, path))
+            return false;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(d->databases[k], it->text) == 0)
+                return fail(ld, it->line, it->col, path, "\"%s\" is listed twice (each shard is its own database)",
+                            it->text);
+        d->databases[d->database_count++] = xstrdup(it->text);
+    }
+    return true;
+}
+
+/* "shard_by" with a list of databases; checked against the catalog by d1/ddl (NOT NULL, in the key). */
+static bool load_shard_by(Ld *ld, const JsoncNode *obj, MappingD1 *d)
+{
+    const JsoncMember *m = jsonc_member(obj, "shard_by");
+    if (!m) {
+        if (d->database_count > 1)
+            return fail(ld, d->database_line, d->database_col, "d1.database",
+                        "%zu databases need \"shard_by\": the columns whose values pick a row's database "
+                        "(docs/sharding.md)",
+                        d->database_count);
+        return true;
+    }
+    if (!load_name_list(ld, m->value, "d1.shard_by", &d->shard_by, &d->shard_by_count))
+        return false;
+    if (d->shard_by_count == 0)
+        return fail(ld, m->value->line, m->value->col, "d1.shard_by", "must name at least one column");
+    if (d->database_count < 2)
+        return fail(ld, m->line, m->col, "d1.shard_by",
+                    "needs a list of at least two databases in d1.database to spread the rows over");
+    for (size_t i = 0; i < d->shard_by_count; i++)
+        for (size_t k = 0; k < d->exclude_count; k++)
+            if (strcmp(d->shard_by[i].name, d->exclude[k].name) == 0)
+                return fail(ld, d->shard_by[i].line, d->shard_by[i].col, "d1.shard_by",
+                            "column \"%s\" is also in d1.exclude (D1 rows must carry their shard key)",
+                            d->shard_by[i].name);
+    return true;
+}
+
 static bool load_d1(Ld *ld, const JsoncNode *node, Mapping *mp)
 {
     if (!expect_type(ld, node, JSONC_OBJECT, "d1"))
         return false;
-    static const char *const keys[] = {"database", "table",       "exclude",  "rename",
-                                       "types",    "primary_key", "on_error", NULL};
+    static const char *const keys[] = {"database",    "table",    "exclude",  "rename", "types",
+                                       "primary_key", "on_error", "shard_by", NULL};
     if (!check_keys(ld, node, "d1", keys) || !load_on_error(ld, node, "d1", &mp->d1.on_error))
         return false;
     MappingD1 *d = &mp->d1;
     d->present = true;
     d->line = node->line;
     d->col = node->col;
-    const JsoncNode *db, *table = NULL;
-    if (!get_required_string(ld, node, "d1", "database", &db) ||
-        !target_exists(ld, TARGET_D1, db, "d1.database"))
+    const JsoncNode *table = NULL;
+    if (!load_databases(ld, node, d))
         return false;
-    d->database = xstrdup(db->text);
+    d->database = xstrdup(d->databases[0]);
     const JsoncMember *tm = jsonc_member(node, "table");
     if (tm) {
         if (!expect_name(ld, tm->value, "d1.table"))
@@ -308,7 +374,7 @@ static bool load_d1(Ld *ld, const JsoncNode *node, Mapping *mp)
                 return fail(ld, d->rename[i].line, d->rename[i].col, "d1.rename",
                             "columns \"%s\" and \"%s\" are both renamed to \"%s\"", d->rename[k].key,
                             d->rename[i].key, d->rename[i].value);
-    return true;
+    return load_shard_by(ld, node, d);
 }
 
 /* "{col}" placeholders: balanced, non-empty names. */
@@ -467,6 +533,12 @@ static void mapping_clear(Mapping *m)
     free(m->relname);
     MappingD1 *d = &m->d1;
     free(d->database);
+    for (size_t i = 0; i < d->database_count; i++)
+        free(d->databases[i]);
+    free(d->databases);
+    for (size_t i = 0; i < d->shard_by_count; i++)
+        free(d->shard_by[i].name);
+    free(d->shard_by);
     free(d->table);
     for (size_t i = 0; i < d->exclude_count; i++)
         free(d->exclude[i].name);
@@ -557,14 +629,15 @@ bool mapping_set_check(const MappingSet *set, Err *err)
                                "file per source table)",
                                a->file, a->source_line, a->source_col, a->source, b->file,
                                b->source_line, b->source_col);
-            if (a->d1.present && b->d1.present && strcmp(a->d1.database, b->d1.database) == 0 &&
-                strcasecmp(a->d1.table, b->d1.table) == 0)
-                return err_set(err, ERR_CONFIG,
-                               "%s:%d:%d: d1.table: D1 table \"%s\" of database \"%s\" is also "
-                               "written by %s:%d:%d (%s); one source table per D1 table",
-                               a->file, a->d1.table_line, a->d1.table_col, a->d1.table,
-                               a->d1.database, b->file, b->d1.table_line, b->d1.table_col,
-                               b->source);
+            for (size_t d = 0; a->d1.present && b->d1.present && d < a->d1.database_count; d++)
+                if (mapping_d1_database_index(b, a->d1.databases[d]) >= 0 &&
+                    strcasecmp(a->d1.table, b->d1.table) == 0)
+                    return err_set(err, ERR_CONFIG,
+                                   "%s:%d:%d: d1.table: D1 table \"%s\" of database \"%s\" is also "
+                                   "written by %s:%d:%d (%s); one source table per D1 table",
+                                   a->file, a->d1.table_line, a->d1.table_col, a->d1.table,
+                                   a->d1.databases[d], b->file, b->d1.table_line, b->d1.table_col,
+                                   b->source);
         }
     }
     return true;
@@ -644,6 +717,16 @@ const Mapping *mapping_set_find(const MappingSet *set, const char *source)
             return &set->items[i];
     return NULL;
 }
+
+long mapping_d1_database_index(const Mapping *m, const char *database)
+{
+    for (size_t i = 0; m->d1.present && i < m->d1.database_count; i++)
+        if (strcmp(m->d1.databases[i], database) == 0)
+            return (long)i;
+    return -1;
+}
+
+bool mapping_d1_sharded(const Mapping *m) { return m->d1.present && m->d1.shard_by_count > 0; }
 
 bool mapping_d1_excludes(const Mapping *m, const char *col)
 {

@@ -5,7 +5,7 @@
  * Owns:     the meaning of every key of a mapping file (PRODUCT.md, docs/mappings.md),
  *           its validation with "FILE:LINE:COL: key.path: problem" errors, the
  *           cross-file rules (one mapping per source table, one writer per D1
- *           table) and the lookup by source table ("schema.name").
+ *           table), a sharded D1 part's databases and shard_by columns and the lookup by source table ("schema.name").
  * Not mine: JSONC syntax (config/jsonc), checking names against the Postgres
  *           catalog (d1/ddl, `wal2edge plan`), what kv/queue/snapshot do at run
  *           time (later issues: their sections are validated for shape and target
@@ -55,7 +55,13 @@ typedef struct MapPair {
 typedef struct MappingD1 {
     bool present;
     int line, col;             /* of the "d1" object */
-    char *database;            /* a d1 target of the config */
+    char *database;            /* a d1 target of the config: databases[0] */
+    char **databases;          /* every d1 target the table goes to: one, or the shards in order */
+    size_t database_count;
+    int database_line, database_col;
+    MapName *shard_by;         /* the Postgres columns whose values pick the database (mapping/shard,
+                                  docs/sharding.md); empty: one database */
+    size_t shard_by_count;
     char *table;               /* the D1 table name */
     int table_line, table_col;
     MapName *exclude;          /* Postgres columns left out */
@@ -128,6 +134,11 @@ bool mapping_selected(const Mapping *m, char **names, size_t n);
 const char *mapping_on_error_name(MapOnError e);
 /* "evolve" or "stop". */
 const char *mapping_on_schema_change_name(MapOnSchemaChange p);
+
+/* The index of d1 target `database` in m's "database" list, or -1 when m does not write to it. */
+long mapping_d1_database_index(const Mapping *m, const char *database);
+/* Whether m spreads its table over several D1 databases by "shard_by". */
+bool mapping_d1_sharded(const Mapping *m);
 
 /* Whether the D1 part of m excludes Postgres column `col`. */
 bool mapping_d1_excludes(const Mapping *m, const char *col);

@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "d1/ddl.h"
 #include "d1/migrations.h"
+#include "d1/shard.h"
 #include "migrate/checksum.h"
 #include "migrate/d1_rest.h"
 #include "pg/catalog.h"
@@ -153,6 +154,13 @@ static bool copy_table(Copy *c, PgSnapshot *snap, const CatalogInfo *cat, const 
                 vals[i].data = (const uint8_t *)v;
                 vals[i].len = (uint32_t)len;
             }
+            /* a sharded table: this database copies its own rows only (d1/shard) */
+            uint32_t shard = (uint32_t)dt->shard;
+            if (dt->shard_col_count &&
+                !d1_shard_of_tuple(dt, &rel, &(PgoTuple){.ncols = rel.ncols, .cols = vals}, &shard, err))
+                ok = false;
+            if (!ok || shard != dt->shard)
+                continue;
             /* the checksum of the values D1 is to hold */
             for (size_t k = 0; ok && k < dt->col_count; k++) {
                 const PgoCol *pc = &vals[pos[k]];

@@ -18,6 +18,7 @@
 #include "pipeline/deadletter.h"
 #include "d1/ddl.h"
 #include "d1/resync.h"
+#include "d1/shard.h"
 #include "d1/sql.h"
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
@@ -242,13 +243,18 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         ok = apply_truncate(d, c, err);
     } else {
         const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
+        Change moved;
+        const Change *mine = c;
         if (!tab)
             return true; /* not mapped to this database */
         d1_resync_record(&d->resync, tab, c); /* the stream's version wins over a resync chunk's */
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
         if (!d1_follow_relation(d->db, d->schema, d->base.name, c->rel, err))
             return fail_and_rollback(d, err);
-        ok = apply_row(d, tab, txn, c, &refused, err);
+        ok = d1_shard_route(tab, c, &mine, &moved, err);
+        if (ok && !mine)
+            return true; /* another shard's row */
+        ok = ok && apply_row(d, tab, txn, mine, &refused, err);
     }
     if (!ok && refused)
         return fail_and_rollback(d, err); /* the refusal's message names everything */

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/ddl.h"
+#include "d1/shard.h"
 #include "d1/sql.h"
 #include "pipeline/deadletter.h"
 #include "targets/checkpoint.h"
@@ -500,6 +501,15 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
+    Change moved;
+    const Change *mine;
+    if (!d1_shard_route(tab, c, &mine, &moved, err)) {
+        txn_core_break(&d->core);
+        return false;
+    }
+    if (!mine)
+        return true; /* another shard's row */
+    c = mine;
     Buf key;
     buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
     d1_sql_change_key(tab, c, &key);

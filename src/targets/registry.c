@@ -17,7 +17,7 @@
 static bool mapping_uses(const Mapping *m, const ConfigTarget *t)
 {
     if (t->kind == TARGET_D1)
-        return m->d1.present && strcmp(m->d1.database, t->name) == 0;
+        return mapping_d1_database_index(m, t->name) >= 0;
     for (size_t k = 0; t->kind == TARGET_KV && k < m->kv_count; k++)
         if (strcmp(m->kv[k].namespace_name, t->name) == 0)
             return true;

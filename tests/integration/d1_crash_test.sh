@@ -77,13 +77,7 @@ for backend in $D1_BACKENDS; do
     start=$(date +%s.%N)
     writer 4 $((TXNS * 2)) 2 & w1=$!   # slower: they write during most of the kills
     writer 5 $((TXNS * 2)) 2 & w2=$!
-    for k in $(seq 1 10); do
-        "$WAL2EDGE_BIN" --config "$dir/w.jsonc" run 2>>"$WORK/kill_$backend.err" &
-        run_pid=$!
-        sleep "0.$((RANDOM % 7 + 2))"
-        kill -KILL $run_pid 2>/dev/null || true
-        wait $run_pid 2>/dev/null || true
-    done
+    d1_kill_runs "$dir/w.jsonc" 10 "$WORK/kill_$backend.err"
     writing=$(jobs -rp | grep -cE "^($w1|$w2)$" || true)
     wait $w1 $w2
     echo "# [$backend] $(grep -c 'streaming from slot' "$WORK/kill_$backend.err") of 10 killed runs were streaming; writers still busy after the kills: $writing"

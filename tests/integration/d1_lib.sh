@@ -85,3 +85,15 @@ d1_drop_slot() {
     psql_q -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT'" \
         -c "DROP PUBLICATION IF EXISTS $TEST_PUBLICATION" >/dev/null
 }
+
+# Start `run` and SIGKILL it after 0.2-0.8 s, TIMES times (its stderr appended to ERRFILE).
+d1_kill_runs() {   # d1_kill_runs CONFIG TIMES ERRFILE
+    local k pid
+    for k in $(seq 1 "$2"); do
+        "$WAL2EDGE_BIN" --config "$1" run 2>>"$3" &
+        pid=$!
+        sleep "0.$((RANDOM % 7 + 2))"
+        kill -KILL $pid 2>/dev/null || true
+        wait $pid 2>/dev/null || true
+    done
+}

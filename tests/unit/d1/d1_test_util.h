@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "d1/ddl.h"
 #include "core/log.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
@@ -158,6 +159,21 @@ static inline Change test_change(TestChangeBuf *buf, Rel *rel, ChangeOp op, cons
         c.old_kind = old_kind;
     }
     return c;
+}
+
+/* The schema of one mapping has no table and its first problem is `problem`. */
+static inline void d1_expect_problem(const char *mapping, const char *problem)
+{
+    Config *cfg = test_config("state");
+    const char *texts[] = {mapping};
+    MappingSet *maps = test_maps(cfg, texts, 1);
+    D1Schema *s = d1_schema_build(maps, &test_cat, NULL);
+    cr_expect_eq(s->table_count, 0);
+    cr_assert_geq(s->problem_count, 1, "no problem for %s", mapping);
+    cr_expect_str_eq(s->problems[0], problem);
+    d1_schema_free(s);
+    mapping_set_free(maps);
+    config_free(cfg);
 }
 
 #endif

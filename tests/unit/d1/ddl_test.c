@@ -68,45 +68,32 @@ Test(d1_ddl, excluded_index_column_drops_the_index)
     config_free(cfg);
 }
 
-static void expect_problem(const char *mapping, const char *problem)
-{
-    Config *cfg = test_config("state");
-    const char *texts[] = {mapping};
-    MappingSet *maps = test_maps(cfg, texts, 1);
-    D1Schema *s = d1_schema_build(maps, &test_cat, NULL);
-    cr_expect_eq(s->table_count, 0);
-    cr_assert_geq(s->problem_count, 1, "no problem for %s", mapping);
-    cr_expect_str_eq(s->problems[0], problem);
-    d1_schema_free(s);
-    mapping_set_free(maps);
-    config_free(cfg);
-}
 
 Test(d1_ddl, problems_name_file_line_col)
 {
-    expect_problem("{\"table\": \"public.gone\", \"d1\": {\"database\": \"app\"}}",
+    d1_expect_problem("{\"table\": \"public.gone\", \"d1\": {\"database\": \"app\"}}",
                    "m0.jsonc:1:11: table: table \"public.gone\" does not exist in the source database");
-    expect_problem("{\"table\": \"public.users\",\n \"d1\": {\"database\": \"app\", \"exclude\": [\"nope\"]}}",
+    d1_expect_problem("{\"table\": \"public.users\",\n \"d1\": {\"database\": \"app\", \"exclude\": [\"nope\"]}}",
                    "m0.jsonc:2:40: d1.exclude[0]: public.users has no column \"nope\"");
-    expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"rename\": {\"x\": \"y\"}}}",
+    d1_expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"rename\": {\"x\": \"y\"}}}",
                    "m0.jsonc:1:64: d1.rename: public.users has no column \"x\"");
-    expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"exclude\": [\"id\"]}}",
+    d1_expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"exclude\": [\"id\"]}}",
                    "m0.jsonc:1:33: d1: primary key column \"id\" of public.users is excluded; D1 needs "
                    "it to apply updates and deletes (or set d1.primary_key)");
-    expect_problem("{\"table\": \"public.nokey\", \"d1\": {\"database\": \"app\"}}",
+    d1_expect_problem("{\"table\": \"public.nokey\", \"d1\": {\"database\": \"app\"}}",
                    "m0.jsonc:1:33: d1: public.nokey has no primary key and no usable replica identity "
                    "(replica identity default): add a primary key, use ALTER TABLE public.nokey REPLICA "
                    "IDENTITY USING INDEX on a unique index, or set REPLICA IDENTITY FULL and name the "
                    "key in d1.primary_key");
-    expect_problem("{\"table\": \"public.nokey\", \"d1\": {\"database\": \"app\", \"primary_key\": [\"a\"]}}",
+    d1_expect_problem("{\"table\": \"public.nokey\", \"d1\": {\"database\": \"app\", \"primary_key\": [\"a\"]}}",
                    "m0.jsonc:1:68: d1.primary_key: (a) is not covered by the replica identity of "
                    "public.nokey, so deletes and key changes could not find the D1 row; use the "
                    "table's primary key or ALTER TABLE public.nokey REPLICA IDENTITY FULL");
-    expect_problem("{\"table\": \"public.geo\", \"d1\": {\"database\": \"app\"}}",
+    d1_expect_problem("{\"table\": \"public.geo\", \"d1\": {\"database\": \"app\"}}",
                    "m0.jsonc:1:31: d1: column \"where\" of public.geo has type \"point\", which has no "
                    "D1 equivalent (add \"types\": {\"where\": \"TEXT\"} to store its text, or "
                    "\"exclude\": [\"where\"])");
-    expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"rename\": {\"name\": \"EMAIL\"}}}",
+    d1_expect_problem("{\"table\": \"public.users\", \"d1\": {\"database\": \"app\", \"rename\": {\"name\": \"EMAIL\"}}}",
                    "m0.jsonc:1:33: d1.rename: columns \"email\" and \"name\" of public.users would both "
                    "be D1 column \"EMAIL\"");
 }

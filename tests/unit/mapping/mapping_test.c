@@ -248,3 +248,70 @@ Test(mapping, load_reads_the_configured_files)
     cr_expect(strstr(err.msg, "cannot open mapping file") != NULL, "%s", err.msg);
     config_free(cfg);
 }
+
+Test(mapping, d1_database_list_with_shard_by)
+{
+    Config *cfg = test_config();
+    Err err;
+    MappingSet *set = parse_one(cfg, "{\"table\":\"s.t\",\"d1\":{\"database\":[\"app\",\"other\"],"
+                                     "\"shard_by\":[\"tenant_id\", \"id\"]}}", &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    const Mapping *m = &set->items[0];
+    cr_expect_str_eq(m->d1.database, "app");
+    cr_assert_eq(m->d1.database_count, 2);
+    cr_expect_str_eq(m->d1.databases[1], "other");
+    cr_assert_eq(m->d1.shard_by_count, 2);
+    cr_expect_str_eq(m->d1.shard_by[0].name, "tenant_id");
+    cr_expect(mapping_d1_sharded(m));
+    cr_expect_eq(mapping_d1_database_index(m, "other"), 1);
+    cr_expect_eq(mapping_d1_database_index(m, "nope"), -1);
+    mapping_set_free(set);
+    /* a list of one database is the single-database form */
+    set = parse_one(cfg, "{\"table\":\"s.t\",\"d1\":{\"database\":[\"other\"]}}", &err);
+    cr_assert_not_null(set, "%s", err.msg);
+    cr_expect_not(mapping_d1_sharded(&set->items[0]));
+    cr_expect_eq(mapping_d1_database_index(&set->items[0], "other"), 0);
+    cr_expect_eq(mapping_d1_database_index(&set->items[0], "app"), -1);
+    mapping_set_free(set);
+    config_free(cfg);
+}
+
+Test(mapping, d1_shard_errors)
+{
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"]}}",
+                 "mappings/t.jsonc:1:37: d1.database: 2 databases need \"shard_by\": the columns whose values "
+                 "pick a row's database (docs/sharding.md)");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": \"app\", \"shard_by\": [\"id\"]}}",
+                 "mappings/t.jsonc:1:44: d1.shard_by: needs a list of at least two databases in d1.database "
+                 "to spread the rows over");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"app\"], \"shard_by\": [\"id\"]}}",
+                 "mappings/t.jsonc:1:45: d1.database[1]: \"app\" is listed twice (each shard is its own database)");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"nope\"], \"shard_by\": [\"id\"]}}",
+                 "mappings/t.jsonc:1:45: d1.database[1]: \"nope\" is not a d1 target of wal2edge.jsonc "
+                 "(it has \"app\", \"other\")");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": []}}",
+                 "mappings/t.jsonc:1:37: d1.database: a list of 0 databases (name 1 to 1024)");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": 3}}",
+                 "mappings/t.jsonc:1:37: d1.database: expected a d1 target's name or a list of them (shards), "
+                 "got number");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"shard_by\": []}}",
+                 "mappings/t.jsonc:1:67: d1.shard_by: must name at least one column");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"shard_by\": [\"id\", \"id\"]}}",
+                 "mappings/t.jsonc:1:74: d1.shard_by[1]: \"id\" is listed twice");
+    expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"exclude\": [\"t\"], "
+                 "\"shard_by\": [\"t\"]}}",
+                 "mappings/t.jsonc:1:86: d1.shard_by: column \"t\" is also in d1.exclude (D1 rows must carry "
+                 "their shard key)");
+    /* one D1 table, two writers: also when one of them is a shard */
+    Config *cfg = test_config();
+    MappingSet *set = mapping_set_new();
+    Err err;
+    const char *x = "{\"table\": \"a.x\", \"d1\": {\"database\": [\"app\", \"other\"], \"table\": \"t\", \"shard_by\": [\"id\"]}}";
+    const char *y = "{\"table\": \"a.y\", \"d1\": {\"database\": \"other\", \"table\": \"T\"}}";
+    cr_assert(mapping_set_add_text(set, cfg, x, strlen(x), "x.jsonc", &err), "%s", err.msg);
+    cr_assert(mapping_set_add_text(set, cfg, y, strlen(y), "y.jsonc", &err), "%s", err.msg);
+    cr_assert_not(mapping_set_check(set, &err));
+    cr_expect(strstr(err.msg, "D1 table \"T\" of database \"other\" is also written by x.jsonc") != NULL, "%s", err.msg);
+    mapping_set_free(set);
+    config_free(cfg);
+}
