@@ -81,6 +81,24 @@ bool buf_printf(Buf *b, Err *err, const char *fmt, ...)
     return true;
 }
 
+bool buf_append_u64(Buf *b, uint64_t v, Err *err)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return buf_append(b, digits + sizeof digits - n, n, err);
+}
+
+bool buf_append_i64(Buf *b, int64_t v, Err *err)
+{
+    if (v >= 0)
+        return buf_append_u64(b, (uint64_t)v, err);
+    return buf_append(b, "-", 1, err) && buf_append_u64(b, (uint64_t)(-(v + 1)) + 1, err);
+}
+
 char *buf_take(Buf *b)
 {
     char *out = b->data ? b->data : xstrdup("");

@@ -49,6 +49,9 @@ static inline WARN_UNUSED bool buf_append_str(Buf *b, const char *s, Err *err)
     return buf_append(b, s, strlen(s), err);
 }
 bool buf_printf(Buf *b, Err *err, const char *fmt, ...) ATTR_PRINTF(3, 4) WARN_UNUSED;
+/* v in decimal: what buf_printf's %llu / %lld write, without its cost on a hot path. */
+bool buf_append_u64(Buf *b, uint64_t v, Err *err) WARN_UNUSED;
+bool buf_append_i64(Buf *b, int64_t v, Err *err) WARN_UNUSED;
 /* Owned copy of the contents; the buffer is reset. */
 char *buf_take(Buf *b);
 

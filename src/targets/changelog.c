@@ -51,17 +51,6 @@ typedef struct Changelog {
 } Changelog;
 
 /* Decimal digits of v, without snprintf: this runs for every line. */
-static bool append_u64(Buf *b, uint64_t v, Err *err)
-{
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return buf_append(b, digits + sizeof digits - n, n, err);
-}
-
 static bool append_lsn(Buf *b, const char *key, Lsn lsn, Err *err)
 {
     char text[LSN_STR_MAX];
@@ -80,7 +69,7 @@ static bool append_time(Buf *b, int64_t unix_us, Err *err)
 static bool append_txn_head(Buf *b, const char *type, const TxnInfo *txn, Err *err)
 {
     if (!buf_append_str(b, "{\"type\":\"", err) || !buf_append_str(b, type, err) ||
-        !buf_append_str(b, "\",\"xid\":", err) || !append_u64(b, txn->xid, err) ||
+        !buf_append_str(b, "\",\"xid\":", err) || !buf_append_u64(b, txn->xid, err) ||
         !append_lsn(b, "commit_lsn", txn->commit_lsn, err))
         return false;
     if (txn->gid) {
@@ -222,7 +211,7 @@ static bool cl_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     buf_reset(&cl->line);
     cl->changes++;
     return append_txn_head(&cl->line, op_name(c), txn, err) &&
-           buf_append_str(&cl->line, ",\"index\":", err) && append_u64(&cl->line, c->index, err) &&
+           buf_append_str(&cl->line, ",\"index\":", err) && buf_append_u64(&cl->line, c->index, err) &&
            append_change_body(&cl->line, c, err) && buf_append_str(&cl->line, "}", err) &&
            write_line(cl, err);
 }

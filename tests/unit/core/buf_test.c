@@ -1,5 +1,6 @@
 /* Unit tests for core/buf: the capped buffer and the bounds-checked reader. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,32 @@ Test(buf, append_and_printf_grow_until_the_cap)
     cr_assert_not(buf_printf(&b, &e, "%s", "more"));
     cr_assert_str_eq(b.data, "hello1234x", "a refused append leaves the contents alone");
     buf_free(&b);
+}
+
+Test(buf, integers_as_printf_writes_them)
+{
+    Buf b, want;
+    Err e;
+    buf_init(&b, 100);
+    buf_init(&want, 100);
+    const int64_t vals[] = {0, 7, -1, 10, 1234567890123, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        buf_reset(&b);
+        buf_reset(&want);
+        cr_assert(buf_append_i64(&b, vals[i], &e));
+        cr_assert(buf_printf(&want, &e, "%lld", (long long)vals[i]));
+        cr_assert_str_eq(b.data, want.data);
+    }
+    buf_reset(&b);
+    cr_assert(buf_append_u64(&b, UINT64_MAX, &e));
+    cr_assert_str_eq(b.data, "18446744073709551615");
+    buf_free(&b);
+    buf_free(&want);
+    Buf small;
+    buf_init(&small, 3);
+    cr_assert_not(buf_append_u64(&small, 1234, &e));
+    cr_assert_eq(e.code, ERR_TOO_LARGE);
+    buf_free(&small);
 }
 
 Test(buf, take_hands_over_ownership)
