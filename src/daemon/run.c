@@ -206,6 +206,11 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
     if (!ok)
         return false;
     if (facts.slot.exists) {
+        /* held by another walsender: another instance streams, and this one's checkpoints may be
+         * behind what it wrote (no gap to report, nothing to flush: run --standby stands by) */
+        if (facts.slot.active)
+            return err_set(err, ERR_SLOT_BUSY, "replication slot \"%s\" is active for PID %d (another instance "
+                           "holds it)", r->cfg->source.slot, facts.slot.active_pid);
         if (strcmp(facts.slot.plugin, "pgoutput") != 0)
             return err_set(err, ERR_CHECK, "replication slot \"%s\" uses plugin %s, not pgoutput",
                            r->cfg->source.slot, facts.slot.plugin);
