@@ -8,6 +8,7 @@
  * Exit: 0 ok (warnings allowed), 2 config or mapping problems, 1 runtime
  * failure (connection, files).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 #include "core/mem.h"
 #include "d1/migrations.h"
 #include "mapping/mapping.h"
+#include "mapping/shard.h"
 #include "pg/catalog.h"
+#include "pg/keysample.h"
 
 static void print_table_comment(const D1Table *t)
 {
@@ -74,6 +77,115 @@ static void print_ddl(const Config *cfg, const D1Schema *s)
         printf("-- no mapping writes to D1\n");
 }
 
+/* ------------------------------------------------ sharded D1: each database's size */
+
+#define D1_MAX_DATABASE_BYTES (10.0 * 1000 * 1000 * 1000) /* D1's 10 GB per database */
+#define SHARD_SAMPLE_ROWS 200000
+
+typedef struct ShardCount {
+    uint32_t n;
+    int64_t *rows;             /* sampled rows per database */
+} ShardCount;
+
+/* "812 kB", "3.4 MB", "9.1 GB" (decimal units, as D1 counts its 10 GB). */
+static const char *size_text(double bytes, char buf[32])
+{
+    static const char *const units[] = {"bytes", "kB", "MB", "GB", "TB"};
+    size_t u = 0;
+    while (bytes >= 1000.0 && u < 4) {
+        bytes /= 1000.0;
+        u++;
+    }
+    snprintf(buf, 32, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+    return buf;
+}
+
+static bool count_group(void *user, const char *const *values, const size_t *lens, size_t n, int64_t rows, Err *err)
+{
+    (void)err;
+    ShardCount *sc = user;
+    ShardPart parts[64];
+    for (size_t i = 0; i < n && i < 64; i++)
+        parts[i] = (ShardPart){values[i], lens[i]};
+    sc->rows[shard_for(parts, n < 64 ? n : 64, sc->n)] += rows;
+    return true;
+}
+
+/* One sharded mapping: a sample's rows per database, scaled to the table's size; adds to db_bytes. */
+static bool predict_mapping(PgConn *conn, const Mapping *m, double *db_bytes, const char **db_names, size_t db_count,
+                            Err *err)
+{
+    const MappingD1 *d = &m->d1;
+    const char **cols = xcalloc(d->shard_by_count + 1, sizeof *cols);
+    for (size_t i = 0; i < d->shard_by_count; i++)
+        cols[i] = d->shard_by[i].name;
+    ShardCount sc = {.n = (uint32_t)d->database_count, .rows = xcalloc(d->database_count, sizeof(int64_t))};
+    PgKeySample ks;
+    int64_t nulls = 0;
+    bool ok = pg_key_sample(conn, m->schema, m->relname, cols, d->shard_by_count, SHARD_SAMPLE_ROWS, &ks, &nulls,
+                            count_group, &sc, err);
+    if (ok) {
+        char sz[32];
+        printf("\n-- shards of %s: %s %.0f rows in Postgres (%s with indexes), %" PRId64
+               " sampled (%.2f%% of its pages)\n",
+               m->source, ks.est_rows < 0 ? "never analyzed," : "about", ks.est_rows < 0 ? 0 : ks.est_rows,
+               size_text((double)ks.total_bytes, sz), ks.sampled_rows, ks.percent);
+        for (size_t i = 0; i < d->database_count; i++) {
+            double share = ks.sampled_rows ? (double)sc.rows[i] / (double)ks.sampled_rows : 1.0 / (double)sc.n;
+            double bytes = share * (double)ks.total_bytes;
+            printf("--   %s: %.1f%% of the rows, about %s\n", d->databases[i], 100.0 * share, size_text(bytes, sz));
+            for (size_t k = 0; k < db_count; k++)
+                if (strcmp(db_names[k], d->databases[i]) == 0)
+                    db_bytes[k] += bytes;
+        }
+        if (nulls)
+            printf("--   %" PRId64 " sampled rows have a NULL shard key and no database\n", nulls);
+    }
+    free(sc.rows);
+    free(cols);
+    return ok;
+}
+
+/* `plan` with sharded mappings: each database's predicted size against D1's 10 GB (stdout comments, warnings). */
+static bool predict_shards(const Config *cfg, const MappingSet *maps, LogCtx *lc, Err *err)
+{
+    size_t sharded = 0, db_count = 0;
+    const char **db_names = xcalloc(cfg->target_count + 1, sizeof *db_names);
+    for (size_t i = 0; i < maps->count; i++)
+        sharded += mapping_d1_sharded(&maps->items[i]);
+    for (size_t i = 0; i < cfg->target_count; i++)
+        if (cfg->targets[i].kind == TARGET_D1)
+            db_names[db_count++] = cfg->targets[i].name;
+    if (!sharded) {
+        free(db_names);
+        return true;
+    }
+    PgConn *conn = pgconn_open(cfg->source.dsn, err);
+    double *db_bytes = xcalloc(db_count + 1, sizeof *db_bytes);
+    bool ok = conn != NULL;
+    for (size_t i = 0; ok && i < maps->count; i++)
+        if (mapping_d1_sharded(&maps->items[i]))
+            ok = predict_mapping(conn, &maps->items[i], db_bytes, db_names, db_count, err);
+    pgconn_close(conn);
+    if (ok) {
+        printf("\n-- sharded tables per D1 database (D1 holds at most 10 GB each):\n");
+        for (size_t k = 0; k < db_count; k++) {
+            if (db_bytes[k] <= 0)
+                continue;
+            double pct = 100.0 * db_bytes[k] / D1_MAX_DATABASE_BYTES;
+            char sz[32];
+            printf("--   %s: about %s, %.2f%% of 10 GB\n", db_names[k], size_text(db_bytes[k], sz), pct);
+            if (pct >= 80.0)
+                log_warn(lc, "D1 database \"%s\" is predicted at %.1f GB, %s D1's 10 GB limit: spread the "
+                             "sharded tables over more databases (docs/sharding.md)",
+                         db_names[k], db_bytes[k] / 1e9, pct >= 100.0 ? "over" : "near");
+        }
+    }
+    free(db_bytes);
+    free(db_names);
+    return ok;
+}
+
 int cmd_plan(CliCtx *ctx, int argc, char **argv)
 {
     CliArgs a;
@@ -114,8 +226,10 @@ int cmd_plan(CliCtx *ctx, int argc, char **argv)
         rc = 2;
     } else {
         print_ddl(cfg, schema);
+        if (!predict_shards(cfg, maps, &lc, &err))
+            rc = cli_fail(&err);
         fflush(stdout);
-        if (dir) {
+        if (dir && rc == 0) {
             MigrationReport rep;
             if (!d1_migrations_write(schema, dir, &rep, &err)) {
                 rc = cli_fail(&err);

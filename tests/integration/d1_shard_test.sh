@@ -112,6 +112,15 @@ for backend in $D1_BACKENDS; do
     # 1. plan: one DDL per database; migrate: each database gets its own rows
     run_w2e "plan_$backend" --config "$dir/w.jsonc" plan
     expect_rc "plan_$backend" 0
+    [ "$(grep -c '^CREATE TABLE IF NOT EXISTS "shd_acct"' "$WORK/plan_$backend.out")" = 3 ] &&
+        pass "[$backend] plan: the table's DDL for each of the 3 databases" || fail "[$backend] plan: DDL per database"
+    # plan's predicted share of each database = the share shardFor gives the rows (a table this small is read whole)
+    pg_rows_by_shard "SELECT tenant, id FROM shd_acct" | cut -d'|' -f1 | sort | uniq -c >"$WORK/share.txt"
+    for i in 0 1 2; do
+        want=$(awk -v i=$i '$2 == i { printf "%.1f%%", 100 * $1 / 300 }' "$WORK/share.txt")
+        expect_contains "$WORK/plan_$backend.out" "--   s$i: $want of the rows" "[$backend] plan predicts s$i's share ($want)"
+    done
+    expect_contains "$WORK/plan_$backend.out" "-- sharded tables per D1 database (D1 holds at most 10 GB each):"
     run_w2e "migrate_$backend" --config "$dir/w.jsonc" migrate --no-progress
     expect_rc "migrate_$backend" 0
     [ "$(grep -c ': ok$' "$WORK/migrate_$backend.out")" = 6 ] &&
