@@ -1,10 +1,12 @@
 /* Unit tests for d1/resync: the watermark window, the chunk's upsert less the recorded rows, the range delete. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "d1/resync.h"
+#include "mapping/shard.h"
 
 /* items(id bigint key, v text) from public.items */
 static D1Table items(void)
@@ -93,4 +95,58 @@ Test(d1_resync, chunk_less_the_rows_the_stream_changed)
     cr_assert_eq(err.code, ERR_PROTOCOL);
     d1_resync_window_clear(&w);
     d1_table_clear(&t);
+}
+
+/* One resync window of a table: what d1_resync_message hands back. */
+typedef struct Rs {
+    D1ResyncWindow w;
+    D1SqlLimits lim;
+    D1StmtList l;
+    D1ResyncStep step;
+    const D1Table *tab;
+    long rows;
+} Rs;
+
+static void rs_message(Rs *r, D1Table *t, const char *json)
+{
+    Change c = message(json);
+    Err err;
+    cr_assert(d1_resync_message(&r->w, t, 1, "d1.app", &c, &r->lim, &r->step, &r->l, &r->tab, &r->rows, &err), "%s",
+              err.msg);
+}
+
+Test(d1_resync, a_sharded_table_takes_its_own_rows_of_a_chunk)
+{
+    for (size_t s = 0; s < 2; s++) {
+        D1Table t = items();
+        t.shard = s; /* sharded by id over two databases (d1/shard) */
+        t.shard_count = 2;
+        t.shard_cols = xcalloc(1, sizeof *t.shard_cols);
+        t.shard_col_count = 1;
+        Rs r = {.lim = d1_sql_default_limits()};
+        rs_message(&r, &t, "{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null}");
+        rs_message(&r, &t, "{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
+                           "\"from\":null,\"to\":\"6\",\"last\":false,\"columns\":[\"id\",\"v\"],"
+                           "\"rows\":[[\"1\",\"a\"],[\"2\",\"b\"],[\"3\",\"c\"],[\"4\",\"d\"],[\"5\",\"e\"],[\"6\",\"f\"]]}");
+        /* the keys this database keeps: exactly the ids the shard function gives it */
+        char want[64] = "[";
+        long mine = 0;
+        for (int id = 1; id <= 6; id++) {
+            char k[4];
+            snprintf(k, sizeof k, "%d", id);
+            if (shard_for(&(ShardPart){k, 1}, 1, 2) == s) {
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", mine ? "," : "", id);
+                mine++;
+            }
+        }
+        strcat(want, "]");
+        cr_assert(mine > 0 && mine < 6, "both databases get some of ids 1-6 (%ld)", mine);
+        cr_assert_eq(r.step, D1_RESYNC_APPLY);
+        cr_assert_eq(r.rows, mine, "database %zu", s);
+        cr_assert_eq(r.l.count, 2);
+        cr_assert_str_eq(r.l.items[1].params[0].data, want, "the other database's rows are deleted here");
+        d1_stmt_list_clear(&r.l);
+        d1_resync_window_clear(&r.w);
+        d1_table_clear(&t);
+    }
 }
