@@ -47,10 +47,11 @@ typedef struct TargetOps {
     /* The fence: every transaction committed before the stream's position is applied (the
      * stream is idle and this target current), so its checkpoint may move to `at`
      * (target_fence_checkpoint) although no change of its came; made durable by a later
-     * flush (a REST target's at most every run.fence_interval_ms). Lets a client that
-     * committed anything wait for the target's checkpoint to pass its commit. at_us: the
-     * wall-clock time it stands for (stored as the checkpoint's commit time). May be NULL
-     * (the checkpoint waits for a change). */
+     * flush (a REST D1's at most every run.fence_interval_ms: it costs a request; the others
+     * write no key, event or line for it). Lets a client that committed anything wait for
+     * the target's checkpoint to pass its commit. at_us: the wall-clock time it stands for
+     * (stored as the checkpoint's commit time). Every target has one; NULL would leave its
+     * checkpoint waiting for a change. */
     bool (*fence)(Target *t, const TargetCheckpoint *at, int64_t at_us, Err *err);
     /* Whether unflushed work is waiting (the loop flushes on a timer or when asked). */
     bool (*has_pending)(const Target *t);
