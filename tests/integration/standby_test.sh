@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # run --standby (docs/scale.md, "Standby takeover"): three instances with the same config - a
-# table mapped to REST D1 and to a queue whose consumer (workers/queue-consumer) applies it to a
-# second D1 database, both on a private edge emulator - and state directories of their own. The
+# table mapped to REST D1, to KV, and to a queue whose consumer (workers/queue-consumer) applies
+# it to a second D1 database, all on a private edge emulator - and state directories of their own. The
 # first takes the slot, the others stand by (status and wal2edge_role say so); kill -9 of the
 # active under two concurrent writers: a standby with an EMPTY state directory takes over (timed:
 # kill -> the slot held again, and -> a row committed after the kill visible in D1); the killed
 # one comes back and stands by; the new active is killed too and one of the two standbys takes
-# over; both D1 databases (direct, and through the queue) equal Postgres.
+# over; both D1 databases (direct, and through the queue) and KV equal Postgres.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/d1_lib.sh"
+source "$(dirname "$0")/kv_lib.sh"
 export TEST_SLOT=standby_t TEST_PUBLICATION=standby_pub
 command -v jq >/dev/null || { echo "$TEST_NAME: jq is required" >&2; exit 1; }
 start_consumer_edge sbq EDGE_QUEUE_MAX_BATCH_SIZE=100 EDGE_QUEUE_MAX_RETRIES=50
@@ -16,6 +17,8 @@ D1_BACKEND=rest
 D1_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/sbd"
 q_api="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/sbq"
 D1_API=$q_api d1_exec "CREATE TABLE sb_acct (id INTEGER PRIMARY KEY, n INTEGER, note TEXT)"
+KV_BACKEND=rest
+KV_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/storage/kv/namespaces/sbk"
 
 psql_q <<SQL >/dev/null
 DROP TABLE IF EXISTS sb_acct;
@@ -34,8 +37,10 @@ for i in a b c; do
   \"cloudflare\": { \"account_id\": \"\${CLOUDFLARE_ACCOUNT_ID}\", \"api_token\": \"\${CLOUDFLARE_API_TOKEN}\",
                   \"api_base_url\": \"\${CLOUDFLARE_API_BASE_URL}\" },
   \"d1\": { \"app\": { \"database_id\": \"sbd\" } }, \"queues\": { \"changes\": { \"queue_id\": \"sb-changes\" } },
+  \"kv\": { \"cache\": { \"namespace_id\": \"sbk\" } },
   \"mappings\": [\"mappings/*.jsonc\"]"
-    echo '{ "table": "public.sb_acct", "d1": { "database": "app" }, "queue": { "queue": "changes" } }' \
+    echo '{ "table": "public.sb_acct", "d1": { "database": "app" }, "queue": { "queue": "changes" },
+            "kv": [ { "namespace": "cache", "key": "acct:{id}", "value": "row" } ] }' \
         >"$WORK/$i/mappings/sb_acct.jsonc"
 done
 metrics_of() { curl -s "http://127.0.0.1:${port[$1]}/metrics"; }
@@ -153,6 +158,8 @@ for _ in $(seq 1 100); do
 done
 [ "$got" = "$want" ] && pass "D1 through the queue equals Postgres after two takeovers" ||
     { fail "D1 through the queue differs from Postgres"; diff <(echo "$want") <(echo "$got") | head -20 >&2; }
+psql_q -c "SELECT json_build_object('k', 'acct:' || id, 'v', row_to_json(a)) FROM sb_acct a" >"$WORK/kv.want"
+kv_same "KV after two takeovers" "$WORK/kv.want"
 dups=$(curl -s "$ADMIN/queues/sb-changes/delivered" | jq '[.[] | .body.id] | length - (unique | length)')
 echo "events delivered more than once across the takeovers: $dups (the consumer's guard skips them)"
 
