@@ -89,7 +89,7 @@ static bool sb_value(Sb *sb, const D1Value *v, Err *err)
         sb->params = xrealloc(sb->params, sb->cap * sizeof *sb->params);
     }
     value_copy(&sb->params[sb->count++], v);
-    return buf_printf(&sb->sql, err, "?%zu", sb->count);
+    return buf_append(&sb->sql, "?", 1, err) && buf_append_u64(&sb->sql, sb->count, err);
 }
 
 static bool sb_ident(Sb *sb, const char *name, Err *err)

@@ -9,6 +9,9 @@
 
 bool d1_quote_ident(Buf *b, const char *name, Err *err)
 {
+    /* the usual name has no quote to double: three appends, not one per character */
+    if (!strchr(name, '"'))
+        return buf_append(b, "\"", 1, err) && buf_append_str(b, name, err) && buf_append(b, "\"", 1, err);
     if (!buf_append(b, "\"", 1, err))
         return false;
     for (const char *p = name; *p; p++)
