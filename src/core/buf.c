@@ -33,8 +33,7 @@ void buf_reset(Buf *b)
         b->data[0] = '\0';
 }
 
-/* Make room for `extra` more bytes plus the terminating NUL. */
-static bool buf_reserve(Buf *b, size_t extra, Err *err)
+bool buf_reserve(Buf *b, size_t extra, Err *err)
 {
     size_t need;
     if (!size_add(b->len, extra, &need) || need > b->cap)

@@ -27,6 +27,9 @@ typedef struct Buf {
 void buf_init(Buf *b, size_t cap);
 void buf_free(Buf *b);
 void buf_reset(Buf *b);
+/* Make room for `extra` more bytes plus the terminating NUL (a buffer that will grow
+ * anyway, sized once instead of doubled from 64 bytes). */
+bool buf_reserve(Buf *b, size_t extra, Err *err) WARN_UNUSED;
 /* The growing path of buf_append (the inline fast path below handles the rest). */
 bool buf_append_grow(Buf *b, const void *data, size_t len, Err *err) WARN_UNUSED;
 

@@ -17,6 +17,7 @@
 #include "core/timefmt.h"
 
 #define SQL_BUF_CAP ((size_t)64 * 1024 * 1024)
+#define SQL_BUF_START 511 /* an upsert of a dozen columns, without regrowing */
 
 D1SqlLimits d1_sql_default_limits(void)
 {
@@ -59,6 +60,9 @@ static void sb_init(Sb *sb, const D1SqlLimits *lim)
 {
     memset(sb, 0, sizeof *sb);
     buf_init(&sb->sql, SQL_BUF_CAP);
+    Err ignored; /* far under the cap; were it refused, the first append would report it */
+    if (!buf_reserve(&sb->sql, SQL_BUF_START, &ignored))
+        buf_reset(&sb->sql);
     sb->lim = lim;
 }
 
