@@ -104,10 +104,10 @@ static bool count_group(void *user, const char *const *values, const size_t *len
 {
     (void)err;
     ShardCount *sc = user;
-    ShardPart parts[64];
-    for (size_t i = 0; i < n && i < 64; i++)
+    ShardPart parts[SHARD_MAX_COLUMNS];
+    for (size_t i = 0; i < n && i < SHARD_MAX_COLUMNS; i++) /* the mapping has at most that many */
         parts[i] = (ShardPart){values[i], lens[i]};
-    sc->rows[shard_for(parts, n < 64 ? n : 64, sc->n)] += rows;
+    sc->rows[shard_for(parts, n < SHARD_MAX_COLUMNS ? n : SHARD_MAX_COLUMNS, sc->n)] += rows;
     return true;
 }
 

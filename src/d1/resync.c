@@ -105,9 +105,9 @@ static void key_value(const char *text, D1Value *out)
 /* Whether a chunk row (Postgres text at[i] for D1 column i) is this database's, for a sharded t (d1/shard). */
 static bool row_in_shard(const D1Table *t, json_t *row, const long *at, bool *mine, Err *err)
 {
-    ShardPart parts[64];
+    ShardPart parts[SHARD_MAX_COLUMNS];
     *mine = true;
-    if (t->shard_col_count == 0 || t->shard_col_count > 64)
+    if (t->shard_col_count == 0 || t->shard_col_count > SHARD_MAX_COLUMNS)
         return true;
     for (size_t i = 0; i < t->shard_col_count; i++) {
         json_t *v = at[t->shard_cols[i]] >= 0 ? json_array_get(row, (size_t)at[t->shard_cols[i]]) : NULL;

@@ -22,9 +22,9 @@ static const PgoCol *tuple_col(const D1Table *t, const Rel *rel, const PgoTuple 
 
 bool d1_shard_of_tuple(const D1Table *t, const Rel *rel, const PgoTuple *tup, uint32_t *shard, Err *err)
 {
-    ShardPart parts[64];
-    if (t->shard_col_count > sizeof parts / sizeof parts[0])
-        return err_set(err, ERR_CONFIG, "%s: more than 64 shard_by columns", t->source);
+    ShardPart parts[SHARD_MAX_COLUMNS];
+    if (t->shard_col_count > SHARD_MAX_COLUMNS) /* mapping/mapping refuses more */
+        return err_set(err, ERR_CONFIG, "%s: more than %d shard_by columns", t->source, SHARD_MAX_COLUMNS);
     for (size_t i = 0; i < t->shard_col_count; i++) {
         const char *name = t->cols[t->shard_cols[i]].pg_name;
         const PgoCol *pc = tuple_col(t, rel, tup, t->shard_cols[i]);

@@ -278,8 +278,8 @@ static bool load_shard_by(Ld *ld, const JsoncNode *obj, MappingD1 *d)
     }
     if (!load_name_list(ld, m->value, "d1.shard_by", &d->shard_by, &d->shard_by_count))
         return false;
-    if (d->shard_by_count == 0)
-        return fail(ld, m->value->line, m->value->col, "d1.shard_by", "must name at least one column");
+    if (d->shard_by_count == 0 || d->shard_by_count > SHARD_MAX_COLUMNS)
+        return fail(ld, m->value->line, m->value->col, "d1.shard_by", "must name 1 to %d columns", SHARD_MAX_COLUMNS);
     if (d->database_count < 2)
         return fail(ld, m->line, m->col, "d1.shard_by",
                     "needs a list of at least two databases in d1.database to spread the rows over");

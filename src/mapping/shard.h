@@ -20,6 +20,8 @@
 
 /* The most databases one mapping may spread over. */
 #define SHARD_MAX_DATABASES 1024
+/* The most shard_by columns of one mapping. */
+#define SHARD_MAX_COLUMNS 64
 
 /* One shard_by column's value: its Postgres text (never NULL; no 0x00 byte can occur in it). */
 typedef struct ShardPart {

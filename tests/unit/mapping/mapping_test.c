@@ -295,7 +295,7 @@ Test(mapping, d1_shard_errors)
                  "mappings/t.jsonc:1:37: d1.database: expected a d1 target's name or a list of them (shards), "
                  "got number");
     expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"shard_by\": []}}",
-                 "mappings/t.jsonc:1:67: d1.shard_by: must name at least one column");
+                 "mappings/t.jsonc:1:67: d1.shard_by: must name 1 to 64 columns");
     expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"shard_by\": [\"id\", \"id\"]}}",
                  "mappings/t.jsonc:1:74: d1.shard_by[1]: \"id\" is listed twice");
     expect_error("{\"table\": \"a.b\", \"d1\": {\"database\": [\"app\", \"other\"], \"exclude\": [\"t\"], "
