@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/resync/run.sh [ROWS] [CHUNK_ROWS] [RATE] - `wal2edge resync` of a ROWS-row table (default
+# 1,000,000) into the embedded D1 in chunks of CHUNK_ROWS (default 5000) while `run` streams and
+# pgbench updates random rows of the same table at RATE transactions/s (default 500, 2 clients;
+# 0: as fast as it can, which a Debug build of run cannot follow). Prints the
+# resync's rows/s (sent, and applied: until run has passed the last chunk), the stream's lag
+# (bytes between the server's WAL position and the slot's confirmed position, sampled every
+# 0.5 s: max and at the end of the resync) and the load's tps without and with the resync; then
+# checks that D1 equals Postgres. Needs the local Postgres (scripts/pg-local.sh); uses a database
+# of its own (bench_resync). WAL2EDGE_BIN picks the binary (default build/release/wal2edge).
+set -euo pipefail
+ROWS=${1:-1000000}
+CHUNK=${2:-5000}
+RATE=${3:-500}
+CLIENTS=2
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${WAL2EDGE_BIN:-$SRC/build/release/wal2edge}
+eval "$("$SRC/scripts/pg-local.sh" env)"
+export PGDATABASE=bench_resync
+export DATABASE_URL="postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/bench_resync"
+W=$(mktemp -d)
+run_pid=""
+cleanup() {
+    [ -n "$run_pid" ] && kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
+    psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('bench_resync') FROM pg_replication_slots
+                               WHERE slot_name = 'bench_resync'" >/dev/null 2>&1 || true
+    rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS bench_resync WITH (FORCE)" -c "CREATE DATABASE bench_resync"
+psql -X -q -v ON_ERROR_STOP=1 <<SQL
+CREATE TABLE bench_rs (id bigint PRIMARY KEY, email text, score numeric(12,2), n int NOT NULL DEFAULT 0);
+INSERT INTO bench_rs SELECT g, 'user' || g || '@example.com', g % 100000 / 7.0, 0 FROM generate_series(1, $ROWS) g;
+VACUUM ANALYZE bench_rs;
+CREATE PUBLICATION bench_resync FOR TABLE bench_rs;
+SQL
+mkdir -p "$W/mappings"
+cat >"$W/w.jsonc" <<J
+{ "source": { "dsn": "\${DATABASE_URL}", "publication": "bench_resync", "slot": "bench_resync" }, "state_dir": "state",
+  "d1": { "app": {} }, "mappings": ["mappings/*.jsonc"] }
+J
+echo '{ "table": "public.bench_rs", "d1": { "database": "app" } }' >"$W/mappings/m.jsonc"
+cd "$W"
+"$BIN" --config w.jsonc slot create >/dev/null
+"$BIN" --config w.jsonc migrate --no-progress >/dev/null 2>&1
+printf '\\set id random(1, %d)\nUPDATE bench_rs SET n = n + 1 WHERE id = :id;\n' "$ROWS" >load.sql
+"$BIN" --config w.jsonc run >run.out 2>run.err &
+run_pid=$!
+
+RATE_ARGS=()
+[ "$RATE" != 0 ] && RATE_ARGS=(-R "$RATE")
+tps() { "$PG_BINDIR/pgbench" -n -c "$CLIENTS" "${RATE_ARGS[@]}" -T "$1" -f load.sql 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
+lag() { psql -X -At -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots
+                        WHERE slot_name = 'bench_resync'"; }
+echo "load alone: $(tps 10) tps ($CLIENTS clients, 10 s, rate ${RATE:-unlimited})"
+
+"$PG_BINDIR/pgbench" -n -c "$CLIENTS" "${RATE_ARGS[@]}" -T 3600 -f load.sql >pgbench.out 2>&1 &
+load_pid=$!
+(max=0; while :; do l=$(lag); [ "${l%.*}" -gt "$max" ] 2>/dev/null && max=${l%.*}; echo "$max" >lag.max; sleep 0.5; done) &
+sampler=$!
+start=$(date +%s.%N)
+load_start=$(psql -X -At -c "SELECT sum(n) FROM bench_rs")
+"$BIN" --config w.jsonc resync public.bench_rs --chunk-rows "$CHUNK" --no-progress >resync.out ||
+    { tail -3 run.err >&2; exit 1; }
+sent=$(date +%s.%N)
+lag_end=$(lag)
+# applied: run has passed a marker committed after the last chunk
+psql -X -q -c "INSERT INTO bench_rs (id, email) VALUES ($((ROWS + 1)), 'marker')"
+waited=0
+until [ "$(sqlite3 -batch -noheader state/d1/app.sqlite "SELECT count(*) FROM bench_rs WHERE id = $((ROWS + 1))")" = 1 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+    [ "$waited" -lt 6000 ] || { echo "run did not apply the last chunk within 600 s (lag $(lag) bytes)" >&2
+                                tail -3 run.err >&2; exit 1; }
+done
+applied=$(date +%s.%N)
+load_end=$(psql -X -At -c "SELECT sum(n) FROM bench_rs")
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+kill -TERM "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null || true
+during=$(awk -v a="$load_start" -v b="$load_end" -v s="$start" -v e="$applied" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
+awk -v r="$ROWS" -v s="$start" -v m="$sent" -v e="$applied" -v c="$CHUNK" 'BEGIN {
+    printf "resync of %d rows in chunks of %d: sent in %.1f s (%.0f rows/s), applied in %.1f s (%.0f rows/s)\n",
+           r, c, m - s, r / (m - s), e - s, r / (e - s) }'
+echo "stream lag during the resync: max $(cat lag.max) bytes, $lag_end bytes when the last chunk was sent"
+echo "load with the resync: $during updates/s ($CLIENTS clients)"
+sleep 1
+psql -X -At -F '|' -c "SELECT id, email, score, n FROM bench_rs ORDER BY id" >pg.txt
+sqlite3 -batch -noheader -separator '|' state/d1/app.sqlite "SELECT id, email, score, n FROM bench_rs ORDER BY id" >d1.txt
+cmp -s pg.txt d1.txt && echo "D1 equals Postgres ($(wc -l <pg.txt) rows)" || { echo "D1 differs from Postgres" >&2; exit 1; }
