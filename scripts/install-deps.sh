@@ -14,6 +14,7 @@ packages=(
     sqlite3 zstd jq curl ca-certificates util-linux
     systemd docker.io mmdebstrap docker-compose
     prometheus chromium
+    iptables iproute2   # standby_cut_test cuts a connection (needs root; skipped without)
     # the benchmarks only (bench/replication: GNU time for peak RSS, callgrind for instruction
     # counts); no test needs them
     time valgrind
