@@ -300,7 +300,7 @@ typedef struct TargetSpec {
     const char *const *keys;
 } TargetSpec;
 
-static const char *const d1_keys[] = {"database_id", NULL};
+static const char *const d1_keys[] = {"database_id", "migrations_dir", NULL};
 static const char *const kv_keys[] = {"namespace_id", NULL};
 static const char *const queue_keys[] = {"queue_id", NULL};
 static const char *const r2_keys[] = {"bucket", "endpoint", "access_key_id", "secret_access_key", NULL};
@@ -394,6 +394,12 @@ static bool load_targets(Loader *ld, const JsoncNode *root, const TargetSpec *sp
         }
         if (ok && spec->kind == TARGET_R2)
             ok = load_r2_extras(ld, tm->value, key_path, t);
+        char *dir = NULL;
+        if (ok && spec->kind == TARGET_D1)
+            ok = get_string(ld, tm->value, key_path, "migrations_dir", false, &dir, NULL);
+        if (dir && dir[0])
+            t->migrations_dir = path_resolve(cfg->dir, dir); /* relative to the config file, like mappings */
+        free(dir);
         free(key_path);
         if (!ok)
             return false;
@@ -692,6 +698,7 @@ void config_free(Config *cfg)
         free(t->name);
         free(t->remote_id);
         free(t->embedded_path);
+        free(t->migrations_dir);
         free(t->endpoint);
         free(t->access_key_id);
         secret_free(t->secret_access_key);
@@ -765,6 +772,8 @@ char *config_dump_json(const Config *cfg)
             json_object_set_new(obj, spec->id_key, json_string_or_null(t->remote_id));
             json_object_set_new(obj, "mode", json_string(t->remote_id ? "remote" : "embedded"));
             json_object_set_new(obj, "embedded_path", json_string(t->embedded_path));
+            if (t->migrations_dir)
+                json_object_set_new(obj, "migrations_dir", json_string(t->migrations_dir));
             if (t->kind == TARGET_R2) {
                 json_object_set_new(obj, "endpoint", json_string_or_null(t->endpoint));
                 json_object_set_new(obj, "access_key_id", json_string_or_null(t->access_key_id));

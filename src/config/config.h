@@ -42,6 +42,8 @@ typedef struct ConfigTarget {
     char *name;
     char *remote_id;           /* database_id / namespace_id / queue_id / bucket; NULL → embedded */
     char *embedded_path;       /* where the embedded default lives (always set) */
+    /* D1 only */
+    char *migrations_dir;      /* each schema change it follows is also written here as a migration; NULL: not */
     /* R2 only */
     char *endpoint;            /* NULL → https://ACCOUNT_ID.r2.cloudflarestorage.com */
     char *access_key_id;

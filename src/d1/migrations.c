@@ -240,3 +240,24 @@ bool d1_migrations_write(const D1Schema *s, const char *dir, MigrationReport *ou
     free(dbs);
     return ok;
 }
+
+bool d1_migration_append(const char *dir, const char *name, const char *text, char **path_out, Err *err)
+{
+    *path_out = NULL;
+    Buf all;
+    buf_init(&all, (size_t)1 << 30);
+    unsigned next = 1;
+    bool ok = mkdir_p(dir, err) && existing(dir, &all, &next, err);
+    buf_free(&all);
+    if (!ok)
+        return false;
+    char *what = slug(name);
+    char *path = xasprintf("%s/%04u_%s.sql", dir, next, what);
+    free(what);
+    if (!write_file(path, text, err)) {
+        free(path);
+        return false;
+    }
+    *path_out = path;
+    return true;
+}

@@ -34,4 +34,11 @@ bool d1_migrations_write(const D1Schema *s, const char *dir, MigrationReport *ou
                          Err *err) WARN_UNUSED;
 void d1_migration_report_clear(MigrationReport *r);
 
+/*
+ * One more migration file in dir: NNNN_NAME.sql (NAME made a file-name slug,
+ * NNNN after the highest there) holding text; *path (owned) names it. For the
+ * schema changes a D1 target follows (targets/d1_follow).
+ */
+bool d1_migration_append(const char *dir, const char *name, const char *text, char **path, Err *err) WARN_UNUSED;
+
 #endif

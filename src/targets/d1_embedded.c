@@ -43,6 +43,7 @@ typedef struct D1Embedded {
     bool in_tx;                /* a SQLite transaction is open */
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
     D1ResyncWindow resync;     /* between a resync chunk's watermarks (d1/resync) */
+    char *migrations_dir;      /* the target's "migrations_dir" (targets/d1_follow), or NULL */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
     bool ckpt_due;             /* core.pending is not in the checkpoint row yet (written by flush) */
     int64_t ckpt_time_us;      /* core.pending's commit time */
@@ -237,7 +238,8 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return step == TXN_SKIP;
     bool ok, refused = false;
     if (c->op == CHANGE_MESSAGE) /* resync watermarks; schema changes (the error names the way back) */
-        return (apply_resync(d, c, err) && d1_follow_message(d->db, d->schema, d->base.name, c, &d->rewritten, err)) ||
+        return (apply_resync(d, c, err) &&
+                d1_follow_message(d->db, d->schema, d->base.name, d->migrations_dir, c, &d->rewritten, err)) ||
                fail_and_rollback(d, err);
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
@@ -249,7 +251,7 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
             return true; /* not mapped to this database */
         d1_resync_record(&d->resync, tab, c); /* the stream's version wins over a resync chunk's */
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
-        if (!d1_follow_relation(d->db, d->schema, d->base.name, c->rel, err))
+        if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, c->rel, err))
             return fail_and_rollback(d, err);
         ok = d1_shard_route(tab, c, &mine, &moved, err);
         if (ok && !mine)
@@ -346,6 +348,7 @@ static void emb_free(Target *t)
         sqlite_rollback(d->db);
     sqlite_close(d->db);
     d1_resync_window_clear(&d->resync);
+    free(d->migrations_dir);
     txn_core_free(&d->core);
     d1_schema_free(d->schema);
     free(d->slot);
@@ -410,6 +413,7 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
     d->db = db;
     d->schema = schema;
     d->slot = xstrdup(slot);
+    d->migrations_dir = t->migrations_dir ? xstrdup(t->migrations_dir) : NULL;
     d->limits = d1_sql_default_limits();
     txn_core_init(&d->core, &d->base, ERR_STORE,
                   xasprintf("embedded D1 \"%s\" rolled back after an earlier error; restart to resume from its "

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/evolve.h"
+#include "d1/migrations.h"
 #include "pg/ddlmsg.h"
 #include "schema/diff.h"
 #include "schema/plan.h"
@@ -128,8 +129,8 @@ static D1Table *mapped_table(D1Schema *schema, const char *source)
 }
 
 /* Diff, plan and carry out the change from `before` to `after` on t. */
-static bool follow(Sqlite *db, D1Table *t, const char *target, const Shape *before, const Shape *after,
-                   bool rewritten, Err *err)
+static bool follow(Sqlite *db, D1Table *t, const char *target, const char *migrations_dir, const Shape *before,
+                   const Shape *after, bool rewritten, Err *err)
 {
     SchemaDiff diff;
     schema_diff(before, after, rewritten, &diff);
@@ -143,6 +144,15 @@ static bool follow(Sqlite *db, D1Table *t, const char *target, const Shape *befo
         ok = sqlite_exec(db, ev.sql[i], err);
     if (ok && ev.count)
         log_info(NULL, "%s: %s: %s (D1 table \"%s\")", target, t->source, what, t->name);
+    char *path = NULL;
+    if (ok && ev.migration && migrations_dir) {
+        char *name = xasprintf("wal2edge_%s", t->name);
+        ok = d1_migration_append(migrations_dir, name, ev.migration, &path, err);
+        free(name);
+        if (ok)
+            log_info(NULL, "%s: wrote migration %s", target, path);
+        free(path);
+    }
     d1_evolution_clear(&ev);
     free(what);
     schema_plan_free(&plan);
@@ -162,7 +172,8 @@ static uint64_t rel_signature(const Rel *rel)
     return h;
 }
 
-bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const Rel *rel, Err *err)
+bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
+                        const Rel *rel, Err *err)
 {
     D1Table *t = mapped_table(schema, rel->qualname);
     uint64_t sig = rel_signature(rel);
@@ -185,7 +196,7 @@ bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const 
                          "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
                          "if it has one",
                          target, rel->qualname, after->cols[i].name);
-        ok = follow(db, t, target, before, after, false, err);
+        ok = follow(db, t, target, migrations_dir, before, after, false, err);
     }
     if (ok)
         t->rel_signature = sig;
@@ -194,8 +205,8 @@ bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const 
     return ok;
 }
 
-bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const Change *c, uint32_t *rewritten,
-                       Err *err)
+bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
+                       const Change *c, uint32_t *rewritten, Err *err)
 {
     DdlMsg m;
     bool is_ddl;
@@ -211,7 +222,8 @@ bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const C
         Shape *before = failed ? NULL : stored_shape(db, m.qualname, &failed, err);
         if (!before && !failed)
             before = shape_of_d1(db, t, after, err);
-        ok = before && follow(db, t, target, before, after, *rewritten == m.oid, err) && store_shape(db, after, err);
+        ok = before && follow(db, t, target, migrations_dir, before, after, *rewritten == m.oid, err) &&
+             store_shape(db, after, err);
         *rewritten = 0;
         shape_free(before);
         shape_free(after);

@@ -28,11 +28,13 @@
 /*
  * Follow message c when it is a DDL capture message of a table mapped in
  * schema (anything else is left alone). *rewritten carries a table_rewrite's
- * OID to the ddl_command_end of the same statement (0: none). A change that
+ * OID to the ddl_command_end of the same statement (0: none). With a
+ * migrations_dir (the D1 target's "migrations_dir"), each change applied is also
+ * written there as a wrangler migration file (d1/migrations). A change that
  * D1 cannot follow is ERR_CHECK naming it and the way back.
  */
-bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const Change *c, uint32_t *rewritten,
-                       Err *err) WARN_UNUSED;
+bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
+                       const Change *c, uint32_t *rewritten, Err *err) WARN_UNUSED;
 
 /*
  * The Relation fallback: before a row change of a mapped table whose Relation
@@ -42,6 +44,7 @@ bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const C
  * dropped column is followed (the added one without its default: a warning
  * says so), a drop together with an add stops naming the trigger.
  */
-bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const Rel *rel, Err *err) WARN_UNUSED;
+bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
+                        const Rel *rel, Err *err) WARN_UNUSED;
 
 #endif

@@ -10,7 +10,7 @@ source "$(dirname "$0")/schema_lib.sh"
 export TEST_SLOT=se_slot TEST_PUBLICATION=se_pub
 DIR=$WORK/se
 mkdir -p "$DIR/mappings"
-write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+write_config "$DIR/w.jsonc" '"d1": {"app": {"migrations_dir": "migrations"}}, "kv": {"cache": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
 echo '{ "table": "public.se_users", "d1": { "database": "app" }, "kv": [ { "namespace": "cache", "key": "u:{id}", "value": "row" } ],
         "queue": { "queue": "changes" } }' >"$DIR/mappings/users.jsonc"
 echo '{ "table": "public.se_orders", "on_schema_change": "stop", "d1": { "database": "app" } }' >"$DIR/mappings/orders.jsonc"
@@ -122,6 +122,19 @@ KV=$DIR/state/kv/cache.sqlite
     fail "KV value of u:100: $(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:100'")"
 [ "$(sqlite3 -batch -noheader "$KV" "SELECT value FROM kv WHERE key = 'u:101'" | jq -r '.full_name')" = renamed ] &&
     pass "a KV value written after the rename carries the new name" || fail "KV value of u:101"
+
+# D1's migrations folder follows: one wrangler migration per change, which applied in order to
+# the schema migrate made give the same table as the live one.
+ls "$DIR/migrations" >"$WORK/migrations.txt"
+[ "$(tr '\n' ' ' <"$WORK/migrations.txt")" = "0001_wal2edge_se_users.sql 0002_wal2edge_se_users.sql 0003_wal2edge_se_users.sql " ] &&
+    pass "three migration files for the three changes" || fail "migrations: $(tr '\n' ' ' <"$WORK/migrations.txt")"
+expect_contains "$DIR/migrations/0001_wal2edge_se_users.sql" "ALTER TABLE \"se_users\" ADD COLUMN \"plan\" TEXT DEFAULT 'free';" \
+    "the first is the ADD COLUMN with its default"
+sqlite3 "$WORK/replay.sqlite" "CREATE TABLE se_users (id INTEGER, email TEXT, name TEXT, score REAL, PRIMARY KEY (id))"
+cat "$DIR"/migrations/*.sql | sqlite3 "$WORK/replay.sqlite"
+[ "$(sqlite3 "$WORK/replay.sqlite" "SELECT group_concat(name) FROM pragma_table_info('se_users')")" = \
+  "$(sqlite3 "$D1" "SELECT group_concat(name) FROM pragma_table_info('se_users')")" ] &&
+    pass "the migrations replayed give the live D1 table's columns" || fail "replayed migrations differ"
 
 # Queues: each schema change is an event of its own (op "s") at its point in the stream.
 SPOOL=$DIR/state/queues/changes.ndjson

@@ -48,7 +48,7 @@ static const char full_config[] =
     "  \"state_dir\": \"state\",\n"
     "  \"cloudflare\": { \"account_id\": \"${CLOUDFLARE_ACCOUNT_ID}\", \"api_token\": \"${CLOUDFLARE_API_TOKEN}\",\n"
     "                  \"api_base_url\": \"${CLOUDFLARE_API_BASE_URL:-https://api.cloudflare.com/client/v4/}\" },\n"
-    "  \"d1\":     { \"app\":     { \"database_id\": \"d1-uuid\" }, \"local\": {} },\n"
+    "  \"d1\":     { \"app\":     { \"database_id\": \"d1-uuid\" }, \"local\": { \"migrations_dir\": \"migrations\" } },\n"
     "  \"kv\":     { \"cache\":   { \"namespace_id\": \"${EMPTY:-}\" } },\n"
     "  \"queues\": { \"changes\": { \"queue_id\": \"q1\" } },\n"
     "  \"r2\":     { \"lake\":    { \"bucket\": \"lake\", \"endpoint\": \"https://acc123.r2.cloudflarestorage.com\" } },\n"
@@ -74,6 +74,8 @@ Test(config, full_example_loads_with_env_and_defaults)
     const ConfigTarget *local = config_target(cfg, TARGET_D1, "local");
     cr_assert(target_is_embedded(local));
     cr_assert_str_eq(local->embedded_path, WAL2EDGE_FIXTURES "/config/state/d1/local.sqlite");
+    cr_assert_str_eq(local->migrations_dir, WAL2EDGE_FIXTURES "/config/migrations", "relative to the config file");
+    cr_assert_null(app->migrations_dir);
     const ConfigTarget *cache = config_target(cfg, TARGET_KV, "cache");
     cr_assert(target_is_embedded(cache), "an empty id means embedded");
     cr_assert_str_eq(cache->embedded_path, WAL2EDGE_FIXTURES "/config/state/kv/cache.sqlite");
