@@ -222,6 +222,11 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
                            "migrate`, KV with `wal2edge warm`, a queue by re-syncing its consumers then `wal2edge "
                            "run --accept-gap queues.NAME`, the change log with `--accept-gap changelog`",
                            r->cfg->source.slot);
+        /* no position yet: another session is creating it right now (two instances started
+         * together on a missing slot) - the same as held, so a standby waits for it */
+        if (!facts.slot.confirmed_flush_lsn[0])
+            return err_set(err, ERR_SLOT_BUSY, "replication slot \"%s\" is being created by another session",
+                           r->cfg->source.slot);
         *two_phase = facts.slot.two_phase;
         if (!lsn_parse(facts.slot.confirmed_flush_lsn, slot_confirmed, err)) {
             err_prefix(err, "replication slot \"%s\": confirmed_flush_lsn", r->cfg->source.slot);

@@ -111,8 +111,11 @@ static bool result_error(PGresult *res, const char *what, Err *err)
                        "then --accept-gap queues.NAME, the change log with --accept-gap changelog",
                        what, line);
     }
-    /* 55006 object_in_use: another walsender holds the slot (run --standby waits for it) */
-    err_set(err, state && strcmp(state, "55006") == 0 ? ERR_SLOT_BUSY : ERR_PG, "%s: %s", what, msg);
+    /* 55006 object_in_use: another walsender holds the slot (run --standby waits for it);
+     * 42710 duplicate_object: another instance created the slot between our look and our
+     * CREATE_REPLICATION_SLOT - it holds it now, the same for a standby */
+    bool busy = state && (strcmp(state, "55006") == 0 || strcmp(state, "42710") == 0);
+    err_set(err, busy ? ERR_SLOT_BUSY : ERR_PG, "%s: %s", what, msg);
     /* 55000 (slot invalidated, not in prerequisite state) and 42704 (no such slot)
      * will not cure themselves; connection-class errors (08xxx) and "slot is active"
      * (55006) may. */
