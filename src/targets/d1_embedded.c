@@ -42,7 +42,7 @@ typedef struct D1Embedded {
     size_t cache_next;
     bool in_tx;                /* a SQLite transaction is open */
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
-    D1ResyncWindow resync;     /* between a resync chunk's watermarks (d1/resync) */
+    ResyncWindow resync;       /* between a resync chunk's watermarks (pipeline/resync) */
     char *migrations_dir;      /* the target's "migrations_dir" (targets/d1_follow), or NULL */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
     bool ckpt_due;             /* core.pending is not in the checkpoint row yet (written by flush) */
@@ -208,25 +208,34 @@ static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, con
     return refuse_row(d, tab, txn, c, true, err);
 }
 
-/* A resync watermark (d1/resync): a chunk's rows, less those the stream changed meanwhile. */
+static bool has_resync_table(const char *table, void *ctx)
+{
+    D1Embedded *d = ctx;
+    return d1_resync_table(d->schema->tables, d->schema->table_count, table) != NULL;
+}
+
+/* A resync watermark (pipeline/resync, d1/resync): a chunk's rows, less those the stream changed meanwhile. */
 static bool apply_resync(D1Embedded *d, const Change *c, Err *err)
 {
-    D1ResyncStep step;
-    D1StmtList l = {0};
-    const D1Table *tab = NULL;
-    long rows = 0;
-    bool ok = d1_resync_message(&d->resync, d->schema->tables, d->schema->table_count, d->base.name, c, &d->limits,
-                                &step, &l, &tab, &rows, err);
-    if (ok && step == D1_RESYNC_APPLY)
-        ok = exec_list(d, &l, err);
-    if (ok && step == D1_RESYNC_APPLY)
-        log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source,
-                  rows, sqlite_changes(d->db));
-    if (step == D1_RESYNC_SKIPPED)
+    ResyncStep step;
+    ResyncMsg *m = NULL;
+    if (!resync_step(&d->resync, c, d->base.name, has_resync_table, d, &step, &m, err))
+        return false;
+    if (step == RESYNC_SKIPPED)
         log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
                        "out: run `wal2edge resync` again to copy it",
                  d->base.name);
+    if (step != RESYNC_HIGH)
+        return true;
+    const D1Table *tab = d1_resync_table(d->schema->tables, d->schema->table_count, resync_msg_table(m));
+    D1StmtList l = {0};
+    long rows = 0;
+    bool ok = d1_resync_chunk(&d->resync, m, tab, c->message_lsn, &d->limits, &l, &rows, err) && exec_list(d, &l, err);
+    if (ok)
+        log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source, rows,
+                  sqlite_changes(d->db));
     d1_stmt_list_clear(&l);
+    resync_msg_free(m);
     return ok;
 }
 
@@ -249,7 +258,8 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const Change *mine = c;
         if (!tab)
             return true; /* not mapped to this database */
-        d1_resync_record(&d->resync, tab, c); /* the stream's version wins over a resync chunk's */
+        if (tab->key_count == 1) /* the stream's version wins over a resync chunk's */
+            resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
         if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, c->rel, err))
             return fail_and_rollback(d, err);
@@ -347,7 +357,7 @@ static void emb_free(Target *t)
     if (d->in_tx)
         sqlite_rollback(d->db);
     sqlite_close(d->db);
-    d1_resync_window_clear(&d->resync);
+    resync_window_clear(&d->resync);
     free(d->migrations_dir);
     txn_core_free(&d->core);
     d1_schema_free(d->schema);

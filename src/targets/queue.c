@@ -28,6 +28,7 @@
 #include "pg/ddlmsg.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/event.h"
+#include "pipeline/resync.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
 #include "targets/sendbuf.h"
@@ -72,6 +73,7 @@ typedef struct Queue {
     size_t store_count;
     /* the open transaction */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet durable */
+    ResyncWindow resync;       /* between a resync chunk's watermarks (pipeline/resync) */
     TxnInfo txn;
     uint64_t txn_gen;
     uint64_t txn_events;
@@ -427,6 +429,43 @@ static bool stage_ddl(Queue *q, const Change *c, Err *err)
     return ok;
 }
 
+static bool has_resync_table(const char *table, void *ctx)
+{
+    size_t idx;
+    QTable *qt = find_table(ctx, table, &idx);
+    return qt && event_table_key_count(qt->et) == 1;
+}
+
+/* A resync chunk (pipeline/resync): op "r" read events of its rows, less those the stream changed meanwhile. */
+static bool stage_resync(Queue *q, const Change *c, Err *err)
+{
+    ResyncStep step;
+    ResyncMsg *m = NULL;
+    if (!resync_step(&q->resync, c, q->base.name, has_resync_table, q, &step, &m, err))
+        return false;
+    if (step != RESYNC_HIGH)
+        return true;
+    size_t idx;
+    QTable *qt = find_table(q, resync_msg_table(m), &idx);
+    const char *key = event_table_key_name(qt->et, 0);
+    bool ok = true;
+    for (size_t r = 0; ok && r < resync_msg_row_count(m); r++) {
+        const char *k = resync_msg_value(m, r, key);
+        if (!k || resync_recorded(&q->resync, k))
+            continue; /* the stream changed it between the watermarks: its event stands */
+        Change rc = {.op = CHANGE_INSERT, .index = c->index, .rel = resync_msg_rel(m),
+                     .new_tuple = resync_msg_row(m, r)};
+        EventMeta meta;
+        fill_meta(q, qt, c->index, &meta);
+        meta.sub = (uint32_t)r + 1; /* id LSN:INDEX.N: one per row of the chunk */
+        meta.snapshot = true;
+        buf_reset(&q->cur);
+        ok = event_append_row(&q->cur, qt->et, &meta, &rc, err) && stage(q, idx, err);
+    }
+    resync_msg_free(m);
+    return ok;
+}
+
 static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     Queue *q = (Queue *)t;
@@ -435,7 +474,7 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return step == TXN_SKIP;
     size_t idx;
     if (c->op == CHANGE_MESSAGE)
-        return stage_ddl(q, c, err);
+        return stage_resync(q, c, err) && stage_ddl(q, c, err);
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
             QTable *qt = find_table(q, c->truncate_rels[i]->qualname, &idx);
@@ -453,6 +492,8 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     QTable *qt = c->rel ? find_table(q, c->rel->qualname, &idx) : NULL;
     if (!qt)
         return true;
+    if (event_table_key_count(qt->et) == 1) /* a resync chunk leaves this row to the stream */
+        resync_record(&q->resync, event_table_key_name(qt->et, 0), c);
     unsigned bit = c->op == CHANGE_INSERT ? QUEUE_OP_C : c->op == CHANGE_UPDATE ? QUEUE_OP_U : QUEUE_OP_D;
     if (!(qt->opt.ops & bit) || strcmp(route_of(qt, c), q->qname) != 0)
         return true;
@@ -578,6 +619,7 @@ static void q_free(Target *t)
     Queue *q = (Queue *)t;
     if (!q)
         return;
+    resync_window_clear(&q->resync);
     if (q->stats.events) {
         LogCtx lc = {.component = "queue"};
         log_info(&lc, "%s: %llu events in %llu requests (%llu failed), %llu claim checks", q->base.name,

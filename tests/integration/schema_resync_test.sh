@@ -10,8 +10,8 @@ source "$(dirname "$0")/schema_lib.sh"
 export TEST_SLOT=rs_slot TEST_PUBLICATION=rs_pub
 DIR=$WORK/rs
 mkdir -p "$DIR/mappings"
-write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
-echo '{ "table": "public.rs_items", "d1": { "database": "app" } }' >"$DIR/mappings/items.jsonc"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.rs_items", "d1": { "database": "app" }, "queue": { "queue": "changes" } }' >"$DIR/mappings/items.jsonc"
 D1=$DIR/state/d1/app.sqlite
 
 psql_q -c "CREATE TABLE rs_items (id bigint PRIMARY KEY, v text, n int)" \
@@ -72,6 +72,21 @@ compare_table rs_items "$D1" "after the resync under writes and a kill -9"
     pass "no stale or ghost row is left" || fail "stale rows left"
 kill -TERM "$run_pid"
 wait "$run_pid" && pass "run drained on SIGTERM" || { fail "run exit"; tail -5 "$WORK/run.err" >&2; }
+
+# the queue got the chunks as op "r" read events (the rows the stream changed meanwhile left out)
+SPOOL=$DIR/state/queues/changes.ndjson
+jq -r 'select(.op == "r") | "\(.id) \(.source.snapshot) \(.key.id)"' "$SPOOL" >"$WORK/r_events"
+r_count=$(wc -l <"$WORK/r_events")
+[ "$r_count" -ge 45000 ] && [ "$(cut -d' ' -f1 "$WORK/r_events" | sort -u | wc -l)" = "$r_count" ] &&
+    [ "$(cut -d' ' -f2 "$WORK/r_events" | sort -u)" = true ] &&
+    pass "$r_count op \"r\" events, ids unique, marked snapshot" || fail "read events: $r_count"
+# replayed in stream order over an empty copy, the queue's last event per key gives Postgres' rows
+jq -r 'select(.op == "r" or .op == "c" or .op == "u" or .op == "d") | [.op, (.key.id|tostring), (.after.v // ""), (.after.n // "" | tostring)] | @tsv' "$SPOOL" |
+    awk -F'\t' '{ if ($1 == "d") delete row[$2]; else row[$2] = $3 "|" $4 } END { for (k in row) print k "|" row[k] }' |
+    sort -t'|' -k1,1n >"$WORK/replayed"
+psql_q -F '|' -c "SELECT id, v, coalesce(n::text, '') FROM rs_items WHERE id >= 1 ORDER BY id" | sort -t'|' -k1,1n >"$WORK/pg_rows"
+if cmp -s "$WORK/replayed" "$WORK/pg_rows"; then pass "the queue's events replayed give Postgres' rows"; else
+    fail "replayed queue events differ from Postgres"; diff "$WORK/replayed" "$WORK/pg_rows" | head -5 >&2 || true; fi
 
 psql_q -c "SELECT pg_drop_replication_slot('rs_slot')" >/dev/null
 finish

@@ -1,12 +1,13 @@
-/* Unit tests for d1/resync: the watermark window, the chunk's upsert less the recorded rows, the range delete. */
+/*
+ * Unit tests for pipeline/resync (the watermark window, the high watermark as a Relation and
+ * tuples) and d1/resync (the chunk's upsert less the recorded rows, the range delete).
+ */
 #include <criterion/criterion.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "d1/resync.h"
-#include "mapping/shard.h"
 
 /* items(id bigint key, v text) from public.items */
 static D1Table items(void)
@@ -30,25 +31,28 @@ static D1Table items(void)
 static Change message(const char *json)
 {
     Change c = {.op = CHANGE_MESSAGE, .message_transactional = true};
-    c.message_prefix = (PgoStr){D1_RESYNC_PREFIX, strlen(D1_RESYNC_PREFIX)};
+    c.message_prefix = (PgoStr){RESYNC_PREFIX, strlen(RESYNC_PREFIX)};
     c.message_content = (const uint8_t *)json;
     c.message_len = (uint32_t)strlen(json);
     return c;
 }
 
-Test(d1_resync, chunk_less_the_rows_the_stream_changed)
+static bool wants_items(const char *table, void *ctx)
+{
+    (void)ctx;
+    return strcmp(table, "public.items") == 0;
+}
+
+Test(resync, chunk_less_the_rows_the_stream_changed)
 {
     D1Table t = items();
-    D1ResyncWindow w = {0};
-    D1SqlLimits lim = d1_sql_default_limits();
-    D1StmtList l = {0};
-    D1ResyncStep step;
-    const D1Table *tab = NULL;
-    long rows;
+    ResyncWindow w = {0};
+    ResyncStep step;
+    ResyncMsg *m = NULL;
     Err err;
     Change low = message("{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null}");
-    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &low, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
-    cr_assert_eq(step, D1_RESYNC_OPENED);
+    cr_assert(resync_step(&w, &low, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_OPENED);
 
     /* the stream updates id 2 between the watermarks */
     char id_name[] = "id", v_name[] = "v", nsp[] = "public", rel_name[] = "items", qual[] = "public.items";
@@ -57,96 +61,55 @@ Test(d1_resync, chunk_less_the_rows_the_stream_changed)
     PgoCol cols[] = {{PGO_COL_TEXT, 1, (const uint8_t *)"2"}, {PGO_COL_TEXT, 3, (const uint8_t *)"new"}};
     PgoTuple tup = {2, cols};
     Change upd = {.op = CHANGE_UPDATE, .rel = &rel, .new_tuple = &tup};
-    d1_resync_record(&w, &t, &upd);
-    cr_assert_eq(w.key_count, 1);
+    resync_record(&w, "id", &upd);
+    cr_assert(resync_recorded(&w, "2"));
 
     Change high = message("{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
                           "\"from\":null,\"to\":\"3\",\"last\":false,\"columns\":[\"id\",\"v\"],"
                           "\"rows\":[[\"1\",\"a\"],[\"2\",\"old\"],[\"3\",null]]}");
-    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &high, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
-    cr_assert_eq(step, D1_RESYNC_APPLY);
+    cr_assert(resync_step(&w, &high, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_HIGH);
+    cr_assert_not(w.open, "the window closes at the high watermark");
+    cr_assert_eq(resync_msg_row_count(m), 3);
+    cr_assert_eq(resync_msg_rel(m)->ncols, 2);
+    cr_assert_eq(resync_msg_row(m, 2)->cols[1].kind, PGO_COL_NULL);
+    cr_assert_str_eq(resync_msg_value(m, 1, "v"), "old");
+
+    D1SqlLimits lim = d1_sql_default_limits();
+    D1StmtList l = {0};
+    long rows;
+    cr_assert(d1_resync_chunk(&w, m, &t, 0, &lim, &l, &rows, &err), "%s", err.msg);
     cr_assert_eq(rows, 2, "id 2 is the stream's");
-    cr_assert_eq(tab, &t);
     cr_assert_eq(l.count, 2);
-    cr_assert_not_null(strstr(l.items[0].sql, "INSERT"), "%s", l.items[0].sql);
     cr_assert_not_null(strstr(l.items[0].sql, "), ("), "two rows: %s", l.items[0].sql);
     for (size_t i = 0; i < l.items[0].param_count; i++)
         cr_assert(!l.items[0].params[i].data || strcmp(l.items[0].params[i].data, "old") != 0,
                   "not the chunk's stale row of id 2");
-    cr_assert(strstr(l.items[0].sql, "'a'") || l.items[0].param_count > 0, "the values are there");
     cr_assert_str_eq(l.items[1].sql, "DELETE FROM \"items\" WHERE \"id\" NOT IN (SELECT value FROM json_each(?1)) "
                                      "AND \"id\" <= ?2");
     cr_assert_str_eq(l.items[1].params[0].data, "[2,1,2,3]", "the recorded key and the chunk's keys are kept");
     cr_assert_eq(l.items[1].params[1].i, 3);
-    cr_assert_not(w.open, "the window closes at the high watermark");
     d1_stmt_list_clear(&l);
+    resync_msg_free(m);
 
     /* a high watermark without its low one (a restart between them) is left out */
-    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &high, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
-    cr_assert_eq(step, D1_RESYNC_SKIPPED);
-    cr_assert_eq(l.count, 0);
+    cr_assert(resync_step(&w, &high, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_SKIPPED);
+    cr_assert_null(m);
     /* another target's resync is not ours */
     Change other = message("{\"phase\":\"low\",\"run\":\"r2\",\"table\":\"public.items\",\"chunk\":1,"
                            "\"targets\":[\"d1.other\"]}");
-    cr_assert(d1_resync_message(&w, &t, 1, "d1.app", &other, &lim, &step, &l, &tab, &rows, &err), "%s", err.msg);
-    cr_assert_eq(step, D1_RESYNC_NONE);
+    cr_assert(resync_step(&w, &other, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_NONE);
     Change bad = message("{\"phase\":\"low\"}");
-    cr_assert_not(d1_resync_message(&w, &t, 1, "d1.app", &bad, &lim, &step, &l, &tab, &rows, &err));
+    cr_assert_not(resync_step(&w, &bad, "d1.app", wants_items, NULL, &step, &m, &err));
     cr_assert_eq(err.code, ERR_PROTOCOL);
-    d1_resync_window_clear(&w);
+    Change short_row = message("{\"phase\":\"low\",\"run\":\"r3\",\"table\":\"public.items\",\"chunk\":1}");
+    cr_assert(resync_step(&w, &short_row, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    Change broken = message("{\"phase\":\"high\",\"run\":\"r3\",\"table\":\"public.items\",\"chunk\":1,"
+                            "\"columns\":[\"id\",\"v\"],\"rows\":[[\"1\"]]}");
+    cr_assert_not(resync_step(&w, &broken, "d1.app", wants_items, NULL, &step, &m, &err));
+    cr_assert_not_null(strstr(err.msg, "row 0 does not have 2 values"), "%s", err.msg);
+    resync_window_clear(&w);
     d1_table_clear(&t);
-}
-
-/* One resync window of a table: what d1_resync_message hands back. */
-typedef struct Rs {
-    D1ResyncWindow w;
-    D1SqlLimits lim;
-    D1StmtList l;
-    D1ResyncStep step;
-    const D1Table *tab;
-    long rows;
-} Rs;
-
-static void rs_message(Rs *r, D1Table *t, const char *json)
-{
-    Change c = message(json);
-    Err err;
-    cr_assert(d1_resync_message(&r->w, t, 1, "d1.app", &c, &r->lim, &r->step, &r->l, &r->tab, &r->rows, &err), "%s",
-              err.msg);
-}
-
-Test(d1_resync, a_sharded_table_takes_its_own_rows_of_a_chunk)
-{
-    for (size_t s = 0; s < 2; s++) {
-        D1Table t = items();
-        t.shard = s; /* sharded by id over two databases (d1/shard) */
-        t.shard_count = 2;
-        t.shard_cols = xcalloc(1, sizeof *t.shard_cols);
-        t.shard_col_count = 1;
-        Rs r = {.lim = d1_sql_default_limits()};
-        rs_message(&r, &t, "{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null}");
-        rs_message(&r, &t, "{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
-                           "\"from\":null,\"to\":\"6\",\"last\":false,\"columns\":[\"id\",\"v\"],"
-                           "\"rows\":[[\"1\",\"a\"],[\"2\",\"b\"],[\"3\",\"c\"],[\"4\",\"d\"],[\"5\",\"e\"],[\"6\",\"f\"]]}");
-        /* the keys this database keeps: exactly the ids the shard function gives it */
-        char want[64] = "[";
-        long mine = 0;
-        for (int id = 1; id <= 6; id++) {
-            char k[4];
-            snprintf(k, sizeof k, "%d", id);
-            if (shard_for(&(ShardPart){k, 1}, 1, 2) == s) {
-                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", mine ? "," : "", id);
-                mine++;
-            }
-        }
-        strcat(want, "]");
-        cr_assert(mine > 0 && mine < 6, "both databases get some of ids 1-6 (%ld)", mine);
-        cr_assert_eq(r.step, D1_RESYNC_APPLY);
-        cr_assert_eq(r.rows, mine, "database %zu", s);
-        cr_assert_eq(r.l.count, 2);
-        cr_assert_str_eq(r.l.items[1].params[0].data, want, "the other database's rows are deleted here");
-        d1_stmt_list_clear(&r.l);
-        d1_resync_window_clear(&r.w);
-        d1_table_clear(&t);
-    }
 }
