@@ -35,6 +35,7 @@ struct EventTable {
     char **col_names;
     size_t col_count;
     char *json_columns;        /* ,"json_columns":[...] of row events; NULL: no json/jsonb column */
+    char *source_names;        /* ,"schema":..,"table":.. of the source block, rendered once */
 };
 
 /* The columns whose values are json/jsonb documents, so a consumer that stores a value as
@@ -56,6 +57,19 @@ static char *json_columns_member(const CatTable *table, D1Type *const *types, co
         buf_free(&b);
         return NULL;
     }
+    return buf_take(&b);
+}
+
+static bool append_str(Buf *b, const char *s, Err *err);
+
+static char *source_names(const EventTable *t)
+{
+    Buf b;
+    Err err; /* two Postgres names, escaped, are far under the cap */
+    buf_init(&b, 4096);
+    if (!buf_append_str(&b, ",\"schema\":", &err) || !append_str(&b, t->schema, &err) ||
+        !buf_append_str(&b, ",\"table\":", &err) || !append_str(&b, t->name, &err))
+        buf_reset(&b);
     return buf_take(&b);
 }
 
@@ -85,6 +99,7 @@ EventTable *event_table_new(const CatalogInfo *cat, const CatTable *table, const
             t->types[i] = d1_type_resolve(cat, table->cols[i].type_oid, "TEXT", &ignored);
     }
     t->json_columns = json_columns_member(table, t->types, t);
+    t->source_names = source_names(t);
     const CatIndex *ix = catalog_primary_key(table);
     if (!ix)
         ix = catalog_replident_index(table);
@@ -125,6 +140,7 @@ void event_table_free(EventTable *t)
     free(t->types);
     free(t->col_names);
     free(t->json_columns);
+    free(t->source_names);
     free(t->qualname);
     free(t->schema);
     free(t->name);
@@ -290,8 +306,7 @@ static bool append_source(Buf *b, const EventTable *t, const EventMeta *m, Err *
            append_str(b, m->server ? m->server : EVENT_CONNECTOR, err) &&
            buf_append_str(b, ",\"ts_ms\":", err) && buf_append_i64(b, ts_ms, err) &&
            buf_append_str(b, m->snapshot ? ",\"snapshot\":\"true\",\"db\":" : ",\"snapshot\":\"false\",\"db\":", err) &&
-           append_str(b, m->db, err) && buf_append_str(b, ",\"schema\":", err) && append_str(b, t->schema, err) &&
-           buf_append_str(b, ",\"table\":", err) && append_str(b, t->name, err) &&
+           append_str(b, m->db, err) && buf_append_str(b, t->source_names, err) &&
            buf_append_str(b, ",\"txId\":", err) && buf_append_u64(b, m->xid, err) &&
            buf_append_str(b, ",\"lsn\":", err) && buf_append_u64(b, (uint64_t)m->commit_lsn, err) &&
            buf_append_str(b, ",\"commit_lsn\":\"", err) && buf_append_str(b, l, err) && buf_append(b, "\"}", 2, err);
