@@ -460,12 +460,14 @@ static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const cha
     size_t i = 0;
     for (; ok && i < l->count; i++) {
         size_t b = stmt_bytes(&l->items[i]);
-        /* keep one slot for the checkpoint */
-        if (d->sb.count > 0 && (d->sb.count + 2 > d->opts.max_statements || d->sb.bytes + b > d->opts.max_request_bytes)) {
-            ok = send_prefix(d, d->sb.count, err);
-            if (!ok)
-                break;
-        }
+        /* keep one slot for the checkpoint. The committed transactions go first, alone with their
+         * checkpoint: the open one's statements join a request only when it cannot fit in one by
+         * itself, so a kill -9 never leaves part of a transaction that fits applied in D1. */
+        while (ok && d->sb.count > 0 &&
+               (d->sb.count + 2 > d->opts.max_statements || d->sb.bytes + b > d->opts.max_request_bytes))
+            ok = send_prefix(d, d->sb.committed > 0 ? d->sb.committed : d->sb.count, err);
+        if (!ok)
+            break;
         Pend p = {.st = l->items[i], .table = table, .lsn = d->open_lsn, .xid = txn->xid, .change = change,
                   .key = key ? xstrdup(key) : NULL, .bytes = b};
         sendbuf_push(&d->sb, &p);

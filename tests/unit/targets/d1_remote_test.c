@@ -215,6 +215,24 @@ Test(d1_remote, splits_a_large_transaction_checkpoint_in_last_piece)
     t->ops->free(t);
 }
 
+Test(d1_remote, a_full_request_sends_the_committed_transactions_without_the_open_ones_start)
+{
+    Target *t = open_target(5);
+    txn(t, 0x1000, 3, "a@x"); /* 3 statements committed, one slot kept for the checkpoint */
+    cr_expect_eq(fk.nreq, 1, "the open's SELECT only: nothing sent yet");
+    txn(t, 0x2000, 2, "b@x"); /* its first statement does not fit beside the first transaction */
+    cr_assert_eq(fk.nreq, 2, "one request went when the buffer was full");
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"users\""), 3, "the first transaction's rows: %s", fk.reqs[1]);
+    cr_expect(strstr(fk.reqs[1], "b@x") == NULL, "no statement of the open transaction: %s", fk.reqs[1]);
+    cr_expect_eq(lines(fk.reqs[1], "INSERT INTO \"_wal2edge"), 1, "with its checkpoint");
+    cr_expect_eq(t->durable.commit_lsn, 0x1000);
+    Err err;
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect_eq(lines(fk.reqs[2], "INSERT INTO \"users\""), 2, "the second transaction whole: %s", fk.reqs[2]);
+    cr_expect_eq(t->durable.commit_lsn, 0x2000);
+    t->ops->free(t);
+}
+
 Test(d1_remote, retryable_failure_keeps_the_batch)
 {
     Target *t = open_target(0);
