@@ -69,7 +69,7 @@ static const CliOpt slot_opts[] = {
 };
 
 static const CliOpt resync_opts[] = {
-    {"--target", "NAME", true, NULL, "only this target (d1.NAME or queues.NAME; default: all of the table's)"},
+    {"--target", "NAME", true, NULL, "only this target (d1.NAME, kv.NAME, queues.NAME; default: all of the table's)"},
     {"--chunk-rows", "N", false, NULL, "rows per chunk (1..100000, default 1000)"},
     {"--restart", NULL, false, NULL, "start over instead of resuming an interrupted resync"},
     {"--no-progress", NULL, false, NULL, "no progress line on the terminal"},
@@ -91,7 +91,8 @@ static const CliCommand commands[] = {
     {"doctor", {NULL, 0, 0, json_opt},
      "check the source and every target's credentials; print a fix for each problem", cmd_doctor},
     {"resync", {"TABLE", 1, 1, resync_opts},
-     "online re-copy of one table into its D1 targets (read events to its queues) while run streams", cmd_resync},
+     "online re-copy of one table into its D1 and KV targets (read events to its queues) while run streams",
+     cmd_resync},
     {"setup", {NULL, 0, 0, NULL},
      "make the source ready: the publication and the DDL capture trigger (idempotent)", cmd_setup},
     {"slot", {"create|drop|info", 1, 1, slot_opts}, "manage the replication slot (and the publication)",

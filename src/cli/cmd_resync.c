@@ -1,7 +1,7 @@
 /*
  * cli/cmd_resync.c - `wal2edge resync TABLE [--target NAME]... [--chunk-rows N]
  * [--restart] [--no-progress]`: an online re-copy of one mapped table into its
- * D1 targets while `run` streams (docs/resync.md). Reads the table in
+ * D1 and KV targets (read events to its queues) while `run` streams (docs/resync.md). Reads the table in
  * primary-key chunks; around each chunk's read a low and a high watermark go
  * into the WAL (pg/resync), the high one carrying the chunk, so `run` applies
  * it at that point of the stream, less the rows the stream changed between the
@@ -203,8 +203,8 @@ int cmd_resync(CliCtx *ctx, int argc, char **argv)
     const Mapping *m = maps ? mapping_set_find(maps, a.operands[0]) : NULL;
     if (!maps) {
         rc = cli_fail(&err);
-    } else if (!m || !m->d1.present) {
-        fprintf(stderr, "wal2edge: resync: %s has no mapping with a \"d1\" section (resync copies D1 tables)\n",
+    } else if (!m || (!m->d1.present && !m->kv_count && !m->queue)) {
+        fprintf(stderr, "wal2edge: resync: %s has no mapping with a \"d1\", \"kv\" or \"queue\" section\n",
                 a.operands[0]);
         rc = 2;
     } else {

@@ -20,6 +20,7 @@
 #include "targets/core.h"
 #include "targets/kv_apply.h"
 #include "targets/kv_follow.h"
+#include "targets/kv_resync.h"
 #include "targets/kv_rest.h"
 
 #define KV_WARM_FETCH 5000
@@ -35,6 +36,7 @@ typedef struct Kv {
     SqliteStmt *put, *del;     /* embedded: into the kv table */
     SqliteStmt *savepoint, *release; /* around each source transaction, prepared once (run per change) */
     KvApply a;
+    ResyncWindow resync;       /* between a resync chunk's watermarks (pipeline/resync) */
     KvRest rest;
     bool in_tx;                /* a SQLite transaction is open */
     TxnCore core;              /* skip / apply / broken, and the checkpoint not yet flushed */
@@ -130,7 +132,12 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return step == TXN_SKIP;
     bool ok = true;
     if (c->op == CHANGE_MESSAGE) {
-        /* a schema change: a template naming a column that is gone stops (targets/kv_follow) */
+        /* a resync chunk (targets/kv_resync); a schema change: a template naming a column that is gone stops
+         * (targets/kv_follow) */
+        if (!kv_resync_message(&kv->a, &kv->resync, kv->tables, kv->table_count, kv->base.name, c, err)) {
+            err_prefix(err, "%s", kv->base.name);
+            return fail_and_rollback(kv);
+        }
         if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, err))
             return fail_and_rollback(kv);
         return true;
@@ -145,6 +152,8 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const KvTable *tab = c->rel ? find_table(kv, c->rel->qualname) : NULL;
         if (!tab)
             return true;
+        if (tab->ident_count == 1) /* a resync chunk leaves this row to the stream */
+            resync_record(&kv->resync, tab->ident[0], c);
         if (c->op == CHANGE_DELETE)
             ok = kv_apply_delete(&kv->a, tab, c->rel, c->old_tuple, c->old_kind, err);
         else
@@ -220,6 +229,7 @@ static void kv_free(Target *t)
     if (kv->in_tx)
         sqlite_rollback(kv->db);
     kv_apply_close(&kv->a);
+    resync_window_clear(&kv->resync);
     if (kv->remote)
         kv_rest_close(&kv->rest);
     sqlite_finalize(kv->put);

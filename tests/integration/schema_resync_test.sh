@@ -10,8 +10,10 @@ source "$(dirname "$0")/schema_lib.sh"
 export TEST_SLOT=rs_slot TEST_PUBLICATION=rs_pub
 DIR=$WORK/rs
 mkdir -p "$DIR/mappings"
-write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
-echo '{ "table": "public.rs_items", "d1": { "database": "app" }, "queue": { "queue": "changes" } }' >"$DIR/mappings/items.jsonc"
+write_config "$DIR/w.jsonc" '"d1": {"app": {}}, "kv": {"cache": {}}, "queues": {"changes": {}}, "mappings": ["mappings/*.jsonc"], "run": {"flush_interval_ms": 50}'
+echo '{ "table": "public.rs_items", "d1": { "database": "app" }, "queue": { "queue": "changes" },
+        "kv": [ { "namespace": "cache", "key": "i:{id}", "value": "row" } ] }' >"$DIR/mappings/items.jsonc"
+KV=$DIR/state/kv/cache.sqlite
 D1=$DIR/state/d1/app.sqlite
 
 psql_q -c "CREATE TABLE rs_items (id bigint PRIMARY KEY, v text, n int)" \
@@ -21,11 +23,17 @@ run_w2e slot --config "$DIR/w.jsonc" slot create
 expect_rc slot 0
 run_w2e migrate --config "$DIR/w.jsonc" migrate
 expect_rc migrate 0
+run_w2e warm --config "$DIR/w.jsonc" warm
+expect_rc warm 0
 # drift: rows missing, stale values, rows Postgres never had (inside and past the key range)
 sqlite3 "$D1" "DELETE FROM rs_items WHERE id % 500 = 7; UPDATE rs_items SET v = 'stale' WHERE id % 700 = 3;
                INSERT INTO rs_items (id, v, n) VALUES (-5, 'ghost', 0), (70000, 'ghost', 0);" 
 psql_q -c "DELETE FROM rs_items WHERE id BETWEEN 20000 AND 20010" >/dev/null   # streamed, then re-copied
 sqlite3 "$D1" "INSERT OR REPLACE INTO rs_items (id, v, n) VALUES (20005, 'ghost', 0)"
+# KV drifted too: keys missing, stale values, the key of a row Postgres no longer has (in the key index)
+sqlite3 "$KV" "DELETE FROM kv WHERE key IN ('i:7', 'i:507'); UPDATE kv SET value = '{\"v\":\"stale\"}' WHERE key = 'i:3';
+               INSERT OR REPLACE INTO kv (key, value) VALUES ('i:20005', '{\"v\":\"ghost\"}');
+               INSERT OR REPLACE INTO _wal2edge_kv_rows (tbl, pk, keys) VALUES ('public.rs_items', '[\"20005\"]', '[\"i:20005\"]');"
 
 writer() {
     local i=0
@@ -70,6 +78,12 @@ done
 compare_table rs_items "$D1" "after the resync under writes and a kill -9"
 [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rs_items WHERE v = 'ghost' OR v = 'stale'")" = 0 ] &&
     pass "no stale or ghost row is left" || fail "stale rows left"
+# KV: one key per row of Postgres, its value the row
+psql_q -F '|' -c "SELECT 'i:' || id, v, coalesce(n::text, '') FROM rs_items ORDER BY 1" >"$WORK/pg_kv"
+sqlite3 -batch -noheader -separator '|' "$KV" "SELECT key, json_extract(value, '$.v'), coalesce(json_extract(value, '$.n'), '')
+                                               FROM kv ORDER BY 1" >"$WORK/kv_rows"
+if cmp -s "$WORK/pg_kv" "$WORK/kv_rows"; then pass "KV equals Postgres ($(wc -l <"$WORK/kv_rows") keys, values compared)"; else
+    fail "KV differs from Postgres"; diff "$WORK/pg_kv" "$WORK/kv_rows" | head -5 >&2 || true; fi
 kill -TERM "$run_pid"
 wait "$run_pid" && pass "run drained on SIGTERM" || { fail "run exit"; tail -5 "$WORK/run.err" >&2; }
 
