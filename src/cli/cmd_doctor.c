@@ -30,6 +30,7 @@
 #include "pg/catalog.h"
 #include "pg/conn.h"
 #include "pg/ddlcapture.h"
+#include "pg/slotcmd.h"
 #include "state/store.h"
 
 /* doctor waits for an answer, not for a recovery: few retries, short timeouts */
@@ -224,6 +225,49 @@ static void check_publication_and_slot(Report *r, const Config *cfg, const PgSer
                    "replication slot \"%s\" retains more WAL than max_wal_size (wal_status extended); "
                    "%lld bytes more and it is invalidated",
                    slot, (long long)s->safe_wal_size);
+}
+
+/* Whether the slot survives a primary failover (docs/operations.md, "Primary failover on PostgreSQL 17"). */
+static void check_failover_slot(Report *r, const Config *cfg, const PgServerFacts *f)
+{
+    const char *slot = cfg->source.slot;
+    unsigned flags;
+    Err err;
+    if (!slotcmd_main_flags(f->server_version_num, (SlotFailover)cfg->source.failover_slot, &flags, &err)) {
+        report_add(r, CHECK_FAIL, "failover_slot", "remove source.failover_slot or set it to false", "%s", err.msg);
+        return;
+    }
+    if (f->server_version_num < SLOTCMD_FAILOVER_MIN_VERSION) {
+        report_add(r, CHECK_OK, "failover_slot", NULL,
+                   "failover slot: n/a (PostgreSQL %d has none; a primary failover loses the slot and the gap "
+                   "rule names the way back)",
+                   f->server_version_num / 10000);
+        return;
+    }
+    bool wanted = flags & PGSLOT_FAILOVER;
+    if (!f->slot.exists) {
+        report_add(r, CHECK_OK, "failover_slot", NULL, "replication slot \"%s\" will be created %s", slot,
+                   wanted ? "as a failover slot" : "without failover (source.failover_slot is false)");
+        return;
+    }
+    const char *label = slotcmd_failover_label(f->server_version_num, f->slot.failover);
+    if (f->slot.failover || !wanted) {
+        report_add(r, CHECK_OK, "failover_slot", NULL, "replication slot \"%s\" failover: %s%s", slot, label,
+                   f->slot.failover ? " (standbys with sync_replication_slots keep its position)" : "");
+        return;
+    }
+    /* 17 will not make a two-phase slot a failover slot: only a new slot (a gap) will do */
+    char *fix = f->slot.two_phase && f->server_version_num < SLOTCMD_FAILOVER_TWO_PHASE_MIN_VERSION
+                    ? xstrdup("it is two-phase, which PostgreSQL 17 keeps from failover: create it again (wal2edge "
+                              "slot drop --force; wal2edge slot create; then the ways back wal2edge run names) or "
+                              "set source.failover_slot to false")
+                    : xasprintf("stop wal2edge run, then on a replication connection (psql \"dbname=... "
+                                "replication=database\"): ALTER_REPLICATION_SLOT %s (FAILOVER true); "
+                                "or set source.failover_slot to false",
+                                slot);
+    report_add(r, CHECK_WARN, "failover_slot", fix,
+               "replication slot \"%s\" is not a failover slot: a primary failover loses it", slot);
+    free(fix);
 }
 
 /* The DDL capture trigger: without it schema changes are followed from Relation messages only. */
@@ -516,6 +560,7 @@ int cmd_doctor(CliCtx *ctx, int argc, char **argv)
             check_server(&r, &facts);
             check_capacity(&r, &facts);
             check_publication_and_slot(&r, cfg, &facts);
+            check_failover_slot(&r, cfg, &facts);
             check_ddl_capture(&r, conn);
             check_mappings(&r, cfg, facts.publication_exists);
         } else {

@@ -46,7 +46,8 @@ static int slot_create(const Config *cfg)
         return cli_fail(&err);
     PgSlotCreated created;
     bool two_phase = false;
-    bool ok = source_create_slot(stream, cfg->source.slot, 0, &created, &two_phase, &err);
+    bool ok = source_create_slot(stream, cfg->source.slot, (SlotFailover)cfg->source.failover_slot, 0, &created,
+                                 &two_phase, &err);
     pgstream_close(stream);
     ok = ok && store_record_incarnation(cfg->state_dir, created.consistent_point, &err);
     if (!ok)

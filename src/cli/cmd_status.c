@@ -37,6 +37,7 @@
 #include "daemon/walguard.h"
 #include "metrics/stats.h"
 #include "pg/conn.h"
+#include "pg/slotcmd.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/gap.h"
 #include "state/store.h"
@@ -264,6 +265,10 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_object_set_new(doc, "slot", json_string(cfg->source.slot));
     json_object_set_new(doc, "slot_exists", json_boolean(s->exists));
     json_object_set_new(doc, "active", json_boolean(s->active));
+    /* null before 17 and while the slot does not exist */
+    json_object_set_new(doc, "failover_slot", s->exists && facts.server_version_num >= SLOTCMD_FAILOVER_MIN_VERSION
+                                                  ? json_boolean(s->failover)
+                                                  : json_null());
     json_object_set_new(doc, "current_wal_lsn", json_string(current_text));
     json_object_set_new(doc, "confirmed_flush_lsn", s->exists ? json_string(s->confirmed_flush_lsn) : json_null());
     json_object_set_new(doc, "restart_lsn", s->exists && s->restart_lsn[0] ? json_string(s->restart_lsn) : json_null());
@@ -337,7 +342,8 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         if (!s->exists)
             printf(" (does not exist: wal2edge slot create)\n");
         else
-            printf(" (%s)\nconfirmed_flush_lsn  %s\nrestart_lsn          %s\n", s->active ? "active" : "inactive",
+            printf(" (%s)\nfailover slot        %s\nconfirmed_flush_lsn  %s\nrestart_lsn          %s\n",
+                   s->active ? "active" : "inactive", slotcmd_failover_label(facts.server_version_num, s->failover),
                    s->confirmed_flush_lsn, s->restart_lsn[0] ? s->restart_lsn : "-");
         printf("current_wal_lsn      %s\n", current_text);
         if (lag_bytes >= 0)

@@ -164,7 +164,7 @@ static bool load_source(Loader *ld, const JsoncNode *root)
     if (!require_member(ld, root, "", "source", &m) || !expect_type(ld, m->value, JSONC_OBJECT, "source"))
         return false;
     const JsoncNode *src = m->value;
-    static const char *const keys[] = {"dsn", "publication", "slot", "heartbeat_interval_ms",
+    static const char *const keys[] = {"dsn", "publication", "slot", "failover_slot", "heartbeat_interval_ms",
                                        "max_retained_wal_bytes", NULL};
     if (!check_keys(ld, src, "source", keys))
         return false;
@@ -201,6 +201,12 @@ static bool load_source(Loader *ld, const JsoncNode *root)
     if (!get_string(ld, src, "source", "publication", false, &cfg->source.publication, NULL) ||
         !get_string(ld, src, "source", "slot", false, &cfg->source.slot, NULL))
         return false;
+    cfg->source.failover_slot = -1;
+    const JsoncMember *fm = jsonc_member(src, "failover_slot");
+    if (fm && !expect_type(ld, fm->value, JSONC_BOOL, "source.failover_slot"))
+        return false;
+    if (fm)
+        cfg->source.failover_slot = fm->value->boolean ? 1 : 0;
     cfg->source.heartbeat_interval_ms = CONFIG_DEFAULT_HEARTBEAT_MS;
     cfg->source.max_retained_wal_bytes = CONFIG_DEFAULT_MAX_RETAINED_WAL;
     if (!get_int(ld, src, "source", "heartbeat_interval_ms", 0, 3600000, &cfg->source.heartbeat_interval_ms) ||
@@ -750,8 +756,10 @@ char *config_dump_json(const Config *cfg)
     json_t *root = json_object();
     char *dsn = dsn_redacted(secret_reveal(cfg->source.dsn));
     json_object_set_new(root, "source",
-                        json_pack("{s:s, s:s, s:s, s:i, s:I}", "dsn", dsn, "publication", cfg->source.publication,
-                                  "slot", cfg->source.slot, "heartbeat_interval_ms",
+                        json_pack("{s:s, s:s, s:s, s:o, s:i, s:I}", "dsn", dsn, "publication", cfg->source.publication,
+                                  "slot", cfg->source.slot, "failover_slot",
+                                  cfg->source.failover_slot < 0 ? json_null() : json_boolean(cfg->source.failover_slot),
+                                  "heartbeat_interval_ms",
                                   cfg->source.heartbeat_interval_ms, "max_retained_wal_bytes",
                                   (json_int_t)cfg->source.max_retained_wal_bytes));
     free(dsn);

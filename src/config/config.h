@@ -58,6 +58,7 @@ typedef struct Config {
         Secret *dsn;
         char *publication;
         char *slot;
+        int failover_slot;               /* -1 unset (a failover slot where the server has them, 17+), 0 false, 1 true */
         int heartbeat_interval_ms;       /* a logical message when the stream is quiet this long; 0: never */
         int64_t max_retained_wal_bytes;  /* the WAL guard: warn and fail readiness above (default 10 GiB) */
     } source;

@@ -235,7 +235,8 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
         return true;
     }
     PgSlotCreated created;
-    if (!source_create_slot(r->stream, r->cfg->source.slot, 0, &created, two_phase, err))
+    if (!source_create_slot(r->stream, r->cfg->source.slot, (SlotFailover)r->cfg->source.failover_slot, 0, &created,
+                            two_phase, err))
         return false;
     r->log.lsn = created.consistent_point;
     r->log.has_lsn = true;

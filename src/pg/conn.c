@@ -168,7 +168,7 @@ static const char publication_sql[] =
     "       coalesce(bool_or(p.pubtruncate), false)"
     "  FROM pg_publication p WHERE p.pubname = $1";
 
-/* wal_status and safe_wal_size exist since PG13; two_phase since PG14. */
+/* wal_status and safe_wal_size exist since PG13; two_phase since PG14; failover since PG17. */
 static const char slot_sql[] =
     "SELECT s.plugin, s.database, s.slot_type, s.active,"
     "       (to_jsonb(s) ->> 'two_phase')::boolean,"
@@ -177,7 +177,8 @@ static const char slot_sql[] =
     "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint,"
     "       (to_jsonb(s) ->> 'safe_wal_size')::bigint,"
     "       pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint,"
-    "       s.active_pid"
+    "       s.active_pid,"
+    "       coalesce((to_jsonb(s) ->> 'failover')::boolean, false)"
     "  FROM pg_replication_slots s WHERE s.slot_name = $1";
 
 bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot,
@@ -242,6 +243,7 @@ bool pgconn_slot_facts(PgConn *conn, const char *slot, PgSlotFacts *s, Err *err)
         s->has_safe_wal_size = !PQgetisnull(res, 0, 9);
         s->flush_lag_bytes = field_ll(res, 10, -1);
         s->active_pid = (int)field_ll(res, 11, 0);
+        s->failover = field_bool(res, 12);
     }
     PQclear(res);
     return true;

@@ -33,6 +33,7 @@ typedef struct PgSlotFacts {
     bool active;
     int active_pid;              /* the walsender holding the slot, 0 when none */
     bool two_phase;
+    bool failover;               /* synchronized to physical standbys (PG17+; false before) */
     char wal_status[16];         /* reserved / extended / unreserved / lost, "" if unknown */
     char confirmed_flush_lsn[32];
     char restart_lsn[32];

@@ -34,11 +34,13 @@ bool source_ensure_publication(PgConn *conn, const PgServerFacts *facts, const c
     return true;
 }
 
-bool source_create_slot(PgStream *stream, const char *slot, unsigned extra, PgSlotCreated *out, bool *two_phase,
-                        Err *err)
+bool source_create_slot(PgStream *stream, const char *slot, SlotFailover failover, unsigned extra, PgSlotCreated *out,
+                        bool *two_phase, Err *err)
 {
-    bool tp = pgstream_server_version(stream) >= SOURCE_TWO_PHASE_MIN_VERSION;
+    unsigned flags;
+    if (!slotcmd_main_flags(pgstream_server_version(stream), failover, &flags, err))
+        return false;
     if (two_phase)
-        *two_phase = tp;
-    return pgstream_create_slot(stream, slot, extra | (tp ? PGSLOT_TWO_PHASE : 0u), out, err);
+        *two_phase = flags & PGSLOT_TWO_PHASE;
+    return pgstream_create_slot(stream, slot, extra | flags, out, err);
 }

@@ -5,7 +5,8 @@
  * Owns:     the wal_level check and its message, creating the publication when
  *           it is missing (for every mapped table of every target kind, or
  *           every table when nothing is mapped), and creating the main slot
- *           (pgoutput; two-phase when the server allows, PG15+).
+ *           (pgoutput; two-phase when the server allows, PG15+; a failover slot
+ *           on PG17+ unless source.failover_slot is false).
  * Not mine: the SQL and the replication protocol (pg/conn, pg/stream); recording
  *           a new slot's incarnation (state/store: every caller that creates the
  *           main slot calls store_record_incarnation or store_set_incarnation -
@@ -20,10 +21,8 @@
 
 #include "core/err.h"
 #include "pg/conn.h"
+#include "pg/slotcmd.h"
 #include "pg/stream.h"
-
-/* The server release from which a slot can decode PREPARE TRANSACTION. */
-#define SOURCE_TWO_PHASE_MIN_VERSION 150000
 
 /* ERR_CHECK naming wal_level unless it is logical. */
 bool source_check_wal_level(const PgServerFacts *facts, Err *err) WARN_UNUSED;
@@ -38,11 +37,13 @@ bool source_ensure_publication(PgConn *conn, const PgServerFacts *facts, const c
                                const char *const *tables, size_t count, bool *created, Err *err) WARN_UNUSED;
 
 /*
- * Create the main slot `slot` on stream: two-phase when the server allows it,
- * plus `extra` PGSLOT_* flags (PGSLOT_EXPORT_SNAPSHOT); *two_phase (may be
- * NULL) tells which. The caller then records the incarnation (see above).
+ * Create the main slot `slot` on stream: a failover slot as source.failover_slot
+ * and the server decide, two-phase where the server allows it alongside
+ * (pg/slotcmd), plus `extra` PGSLOT_* flags (PGSLOT_EXPORT_SNAPSHOT);
+ * *two_phase (may be NULL) tells which. Asking for a failover slot of a server
+ * without them is ERR_CONFIG. The caller then records the incarnation (see above).
  */
-bool source_create_slot(PgStream *stream, const char *slot, unsigned extra, PgSlotCreated *out, bool *two_phase,
-                        Err *err) WARN_UNUSED;
+bool source_create_slot(PgStream *stream, const char *slot, SlotFailover failover, unsigned extra,
+                        PgSlotCreated *out, bool *two_phase, Err *err) WARN_UNUSED;
 
 #endif

@@ -230,16 +230,7 @@ bool pgstream_create_slot(PgStream *s, const char *slot, unsigned flags, PgSlotC
 {
     memset(out, 0, sizeof *out);
     char *ident = quote_ident(s, slot);
-    bool export_snapshot = flags & PGSLOT_EXPORT_SNAPSHOT;
-    const char *temporary = flags & PGSLOT_TEMPORARY ? " TEMPORARY" : "";
-    /* The parenthesized option form exists since PG15; PG14 needs the legacy keywords. */
-    char *sql;
-    if (PQserverVersion(s->pg) >= 150000)
-        sql = xasprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput (SNAPSHOT '%s'%s)", ident, temporary,
-                        export_snapshot ? "export" : "nothing", flags & PGSLOT_TWO_PHASE ? ", TWO_PHASE" : "");
-    else
-        sql = xasprintf("CREATE_REPLICATION_SLOT %s%s LOGICAL pgoutput %s", ident, temporary,
-                        export_snapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT");
+    char *sql = slotcmd_create(PQserverVersion(s->pg), ident, flags);
     free(ident);
     PGresult *res;
     bool ok = run_command(s, sql, "creating the replication slot", &res, err);

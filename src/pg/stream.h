@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/secret.h"
 #include "pg/lsn.h"
+#include "pg/slotcmd.h"
 
 typedef struct PgStream PgStream;
 
@@ -61,14 +62,7 @@ int pgstream_server_version(const PgStream *s);
 /* The highest pgoutput protocol this server speaks: 4 (16+), 3 (15), 2 (14), 1. */
 int pgstream_max_proto_version(const PgStream *s);
 
-/* How to create a slot (flags for pgstream_create_slot). */
-enum {
-    PGSLOT_TWO_PHASE = 1 << 0,        /* decode PREPARE (PG15+) */
-    PGSLOT_EXPORT_SNAPSHOT = 1 << 1,  /* keep the slot's snapshot until the next command here */
-    PGSLOT_TEMPORARY = 1 << 2,        /* dropped by the server when this session ends, even on a crash */
-};
-
-/* CREATE_REPLICATION_SLOT name [TEMPORARY] LOGICAL pgoutput, with PGSLOT_* flags. */
+/* CREATE_REPLICATION_SLOT name [TEMPORARY] LOGICAL pgoutput, with PGSLOT_* flags (pg/slotcmd). */
 bool pgstream_create_slot(PgStream *s, const char *slot, unsigned flags, PgSlotCreated *out, Err *err) WARN_UNUSED;
 bool pgstream_drop_slot(PgStream *s, const char *slot, Err *err) WARN_UNUSED;
 

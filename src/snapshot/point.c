@@ -87,7 +87,8 @@ SnapPoint *snap_point_open(const Config *cfg, SnapPointMode mode, Err *err)
     }
     PgSlotCreated sc;
     /* the main slot as every command makes it; a helper only exports the snapshot, then goes */
-    bool made = use_main ? source_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err)
+    bool made = use_main ? source_create_slot(p->exporter, p->slot, (SlotFailover)cfg->source.failover_slot,
+                                             PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err)
                          : pgstream_create_slot(p->exporter, p->slot, PGSLOT_EXPORT_SNAPSHOT | PGSLOT_TEMPORARY, &sc, err);
     if (!made) {
         err_prefix(err, "creating %sreplication slot \"%s\"", p->helper ? "helper " : "", p->slot);

@@ -143,7 +143,8 @@ static bool open_snapshot(const Config *cfg, const MappingSet *maps, PgSnapshot 
     if (!stream)
         return false;
     PgSlotCreated sc;
-    ok = source_create_slot(stream, cfg->source.slot, PGSLOT_EXPORT_SNAPSHOT, &sc, NULL, err);
+    ok = source_create_slot(stream, cfg->source.slot, (SlotFailover)cfg->source.failover_slot, PGSLOT_EXPORT_SNAPSHOT,
+                            &sc, NULL, err);
     ok = ok && store_record_incarnation(cfg->state_dir, sc.consistent_point, err);
     if (ok) {
         *created = true;

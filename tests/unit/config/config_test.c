@@ -256,6 +256,25 @@ Test(config, heartbeat_and_wal_guard)
                  "1:51: source.max_retained_wal_bytes: must be an integer from 1 to 9223372036854775807");
 }
 
+static int failover_slot_of(const char *json)
+{
+    Err err;
+    Config *cfg = parse_with(json, fake_env, &err);
+    cr_assert_not_null(cfg, "%s: %s", json, err.msg);
+    int v = cfg->source.failover_slot;
+    config_free(cfg);
+    return v;
+}
+
+Test(config, failover_slot)
+{
+    cr_assert_eq(failover_slot_of("{\"source\": {\"dsn\": \"x\"}}"), -1, "unset: the server's release decides");
+    cr_assert_eq(failover_slot_of("{\"source\": {\"dsn\": \"x\", \"failover_slot\": false}}"), 0);
+    cr_assert_eq(failover_slot_of("{\"source\": {\"dsn\": \"x\", \"failover_slot\": true}}"), 1);
+    expect_error("{\"source\": {\"dsn\": \"x\", \"failover_slot\": \"yes\"}}",
+                 "1:42: source.failover_slot: expected a boolean, got string");
+}
+
 Test(config, fence_interval)
 {
     Err err;
