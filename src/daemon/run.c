@@ -189,6 +189,7 @@ static bool prepare_source(Run *r, bool *two_phase, Lsn *slot_confirmed, Err *er
     PgServerFacts facts;
     bool ok = pgconn_server_facts(conn, r->cfg->source.publication, r->cfg->source.slot, &facts, err);
     ok = ok && source_check_wal_level(&facts, err);
+    ok = ok && source_check_failover(&facts, (SlotFailover)r->cfg->source.failover_slot, err);
     /* as `slot create` would: the mapped tables, or all tables for a change-log-only run */
     bool created_publication = false;
     ok = ok && source_ensure_publication(conn, &facts, r->cfg->source.publication, r->opts.publication_tables,

@@ -17,6 +17,12 @@ bool source_check_wal_level(const PgServerFacts *facts, Err *err)
                    facts->wal_level);
 }
 
+bool source_check_failover(const PgServerFacts *facts, SlotFailover failover, Err *err)
+{
+    unsigned flags;
+    return slotcmd_main_flags(facts->server_version_num, failover, &flags, err);
+}
+
 bool source_ensure_publication(PgConn *conn, const PgServerFacts *facts, const char *name,
                                const char *const *tables, size_t count, bool *created, Err *err)
 {

@@ -28,6 +28,12 @@
 bool source_check_wal_level(const PgServerFacts *facts, Err *err) WARN_UNUSED;
 
 /*
+ * ERR_CONFIG when source.failover_slot is true and the server has no failover
+ * slots (before 17): `run` refuses it even when the slot already exists.
+ */
+bool source_check_failover(const PgServerFacts *facts, SlotFailover failover, Err *err) WARN_UNUSED;
+
+/*
  * Create publication `name` unless facts says it exists: for tables[0..count)
  * ("schema.name"), or FOR ALL TABLES when count is 0. *created (may be NULL)
  * tells whether it was made now. A failure is ERR_CHECK naming the publication

@@ -38,6 +38,12 @@ fi
 run_w2e auto_create --config "$WORK/auto.jsonc" slot create
 expect_rc auto_create 0
 [ "$(slot_count)" = 1 ] && pass "the slot exists" || fail "slot create made no slot"
+if [ "$version" -lt 170000 ]; then
+    # run refuses true too, although the slot exists now (nothing to create)
+    run_w2e on_run --config "$WORK/on.jsonc" run --target-log "$WORK/tl.ndjson" --exit-when-caught-up
+    expect_rc on_run 2
+    expect_contains "$WORK/on_run.err" "source.failover_slot is true but the server is PostgreSQL"
+fi
 if [ "$version" -ge 170000 ]; then
     [ "$(psql_q -c "SELECT failover FROM pg_replication_slots WHERE slot_name = '$TEST_SLOT'")" = t ] &&
         pass "a failover slot on $version" || fail "not a failover slot on $version"

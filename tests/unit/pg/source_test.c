@@ -32,3 +32,18 @@ Test(source, an_existing_publication_is_left_alone)
     cr_assert(source_ensure_publication(NULL, &f, "pub", tables, 1, &created, &e));
     cr_assert_not(created);
 }
+
+Test(source, failover_true_on_an_older_server_is_refused)
+{
+    PgServerFacts f;
+    memset(&f, 0, sizeof f);
+    Err e;
+    f.server_version_num = 160004;
+    cr_assert(source_check_failover(&f, SLOT_FAILOVER_AUTO, &e));
+    cr_assert(source_check_failover(&f, SLOT_FAILOVER_OFF, &e));
+    cr_assert_not(source_check_failover(&f, SLOT_FAILOVER_ON, &e));
+    cr_assert_eq(e.code, ERR_CONFIG);
+    cr_assert(strstr(e.msg, "PostgreSQL 16.4: failover slots need PostgreSQL 17 or later") != NULL, "%s", e.msg);
+    f.server_version_num = 170000;
+    cr_assert(source_check_failover(&f, SLOT_FAILOVER_ON, &e));
+}
