@@ -251,9 +251,24 @@ static void check_failover_slot(Report *r, const Config *cfg, const PgServerFact
         return;
     }
     const char *label = slotcmd_failover_label(f->server_version_num, f->slot.failover);
-    if (f->slot.failover || !wanted) {
-        report_add(r, CHECK_OK, "failover_slot", NULL, "replication slot \"%s\" failover: %s%s", slot, label,
-                   f->slot.failover ? " (standbys with sync_replication_slots keep its position)" : "");
+    if (f->slot.failover && !f->synchronized_standby_slots[0]) {
+        /* without it wal2edge may apply a transaction the promoted standby never received */
+        report_add(r, CHECK_WARN, "failover_slot",
+                   "set synchronized_standby_slots on the primary to the physical slots of the standbys that may "
+                   "take over (ALTER SYSTEM SET synchronized_standby_slots = 'standby1'; SELECT pg_reload_conf())",
+                   "replication slot \"%s\" is a failover slot but synchronized_standby_slots is empty: after a "
+                   "failover the edge may hold changes the new primary never had",
+                   slot);
+        return;
+    }
+    if (f->slot.failover) {
+        report_add(r, CHECK_OK, "failover_slot", NULL, "replication slot \"%s\" failover: %s (synchronized_standby_slots "
+                   "= '%s')", slot, label, f->synchronized_standby_slots);
+        return;
+    }
+    if (!wanted) {
+        report_add(r, CHECK_OK, "failover_slot", NULL, "replication slot \"%s\" failover: %s (source.failover_slot is "
+                   "false)", slot, label);
         return;
     }
     /* 17 will not make a two-phase slot a failover slot: only a new slot (a gap) will do */

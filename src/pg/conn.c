@@ -158,7 +158,8 @@ static const char server_sql[] =
     "       (SELECT count(*) FROM pg_replication_slots)::int,"
     "       current_setting('max_wal_senders')::int,"
     "       (SELECT count(*) FROM pg_stat_replication)::int,"
-    "       current_setting('max_slot_wal_keep_size')"
+    "       current_setting('max_slot_wal_keep_size'),"
+    "       coalesce(current_setting('synchronized_standby_slots', true), '')"  /* PG17+ */
     "  FROM pg_roles r WHERE r.rolname = current_user";
 
 static const char publication_sql[] =
@@ -200,6 +201,7 @@ bool pgconn_server_facts(PgConn *conn, const char *publication, const char *slot
     out->max_wal_senders = (int)field_ll(res, 9, 0);
     out->wal_senders_used = (int)field_ll(res, 10, 0);
     copy_field(res, 11, out->max_slot_wal_keep_size, sizeof out->max_slot_wal_keep_size);
+    copy_field(res, 12, out->synchronized_standby_slots, sizeof out->synchronized_standby_slots);
     PQclear(res);
 
     const char *pub_params[] = {publication};

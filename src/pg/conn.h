@@ -56,6 +56,7 @@ typedef struct PgServerFacts {
     int max_wal_senders;
     int wal_senders_used;
     char max_slot_wal_keep_size[32];   /* as SHOW prints it: "-1", "10GB" */
+    char synchronized_standby_slots[256]; /* PG17+: physical slots failover slots wait for; "" unset or before 17 */
     bool publication_exists;
     bool publication_all_tables;
     int publication_table_count;
