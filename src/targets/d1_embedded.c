@@ -230,8 +230,9 @@ static bool apply_resync(D1Embedded *d, const Change *c, Err *err)
     const D1Table *tab = d1_resync_table(d->schema->tables, d->schema->table_count, resync_msg_table(m));
     D1StmtList l = {0};
     long rows = 0;
-    bool ok = d1_resync_chunk(&d->resync, m, tab, c->message_lsn, &d->limits, &l, &rows, err) && exec_list(d, &l, err);
-    if (ok)
+    bool ok = !tab || /* has_resync_table said it is there */
+              (d1_resync_chunk(&d->resync, m, tab, c->message_lsn, &d->limits, &l, &rows, err) && exec_list(d, &l, err));
+    if (ok && tab)
         log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source, rows,
                   sqlite_changes(d->db));
     d1_stmt_list_clear(&l);

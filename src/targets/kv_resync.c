@@ -91,6 +91,10 @@ bool kv_resync_message(KvApply *a, ResyncWindow *w, const KvTable *tables, size_
     if (step != RESYNC_HIGH)
         return true;
     const KvTable *tab = table_of(tables, count, resync_msg_table(m));
+    if (!tab) { /* wants() said it is there */
+        resync_msg_free(m);
+        return true;
+    }
     bool ok = true;
     for (size_t r = 0; ok && r < resync_msg_row_count(m); r++) {
         const char *k = resync_msg_value(m, r, tab->ident[0]);

@@ -447,6 +447,10 @@ static bool stage_resync(Queue *q, const Change *c, Err *err)
         return true;
     size_t idx;
     QTable *qt = find_table(q, resync_msg_table(m), &idx);
+    if (!qt) { /* has_resync_table said it is there */
+        resync_msg_free(m);
+        return true;
+    }
     const char *key = event_table_key_name(qt->et, 0);
     bool ok = true;
     for (size_t r = 0; ok && r < resync_msg_row_count(m); r++) {
