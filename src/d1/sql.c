@@ -17,6 +17,7 @@
 #include "core/timefmt.h"
 
 #define SQL_BUF_CAP ((size_t)64 * 1024 * 1024)
+#define SQL_LOCAL_COLS 32 /* a row of fewer columns is converted on the stack */
 #define SQL_BUF_START 511 /* an upsert of a dozen columns, without regrowing */
 
 D1SqlLimits d1_sql_default_limits(void)
@@ -369,8 +370,18 @@ bool d1_sql_for_change(const D1Table *t, const Change *c, Lsn lsn, const D1SqlLi
                        D1StmtList *out, Err *err)
 {
     size_t n = t->col_count;
-    D1Value *nv = xcalloc(n + 1, sizeof *nv), *ov = xcalloc(n + 1, sizeof *ov);
-    bool *np = xcalloc(n + 1, sizeof *np), *op = xcalloc(n + 1, sizeof *op);
+    /* the rows of a table under SQL_LOCAL_COLS columns on the stack: four allocations per change less */
+    D1Value nv_local[SQL_LOCAL_COLS], ov_local[SQL_LOCAL_COLS];
+    bool np_local[SQL_LOCAL_COLS], op_local[SQL_LOCAL_COLS];
+    bool local = n < SQL_LOCAL_COLS;
+    D1Value *nv = local ? nv_local : xcalloc(n + 1, sizeof *nv), *ov = local ? ov_local : xcalloc(n + 1, sizeof *ov);
+    bool *np = local ? np_local : xcalloc(n + 1, sizeof *np), *op = local ? op_local : xcalloc(n + 1, sizeof *op);
+    if (local) {
+        memset(nv, 0, (n + 1) * sizeof *nv);
+        memset(ov, 0, (n + 1) * sizeof *ov);
+        memset(np, 0, (n + 1) * sizeof *np);
+        memset(op, 0, (n + 1) * sizeof *op);
+    }
     bool ok = true;
     const bool has_old = c->old_tuple != NULL && c->old_kind != 0;
     if (has_old)
@@ -431,10 +442,12 @@ bool d1_sql_for_change(const D1Table *t, const Change *c, Lsn lsn, const D1SqlLi
 done:
     vals_clear(nv, n);
     vals_clear(ov, n);
-    free(nv);
-    free(ov);
-    free(np);
-    free(op);
+    if (!local) {
+        free(nv);
+        free(ov);
+        free(np);
+        free(op);
+    }
     return ok;
 }
 

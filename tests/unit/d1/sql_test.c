@@ -255,3 +255,54 @@ Test(d1_sql, checkpoint)
     d1_stmt_list_clear(&l);
     cr_expect(strstr(d1_sql_checkpoint_query(), "WHERE \"slot\" = ?1") != NULL);
 }
+
+/* A table of more columns than d1/sql converts on the stack: the same statements from the heap. */
+Test(d1_sql, wide_table_rows)
+{
+    enum { WIDE = 40 };
+    CatColumn cols[WIDE];
+    char names[WIDE][8];
+    for (int i = 0; i < WIDE; i++) {
+        snprintf(names[i], sizeof names[i], "c%d", i);
+        cols[i] = (CatColumn){names[i], (int16_t)(i + 1), 23, -1, "integer", i == 0, false};
+    }
+    const size_t pk[] = {0};
+    const CatIndex ix[] = {{"wide_pkey", true, true, false, false, false, pk, 1}};
+    const CatTable tabs[] = {{"public.wide", "public", "wide", true, 16500, 'r', 'd', true, cols, WIDE, ix, 1}};
+    const CatalogInfo cat = {150000, true, "wal2edge", tabs, 1, NULL, 0, NULL, 0};
+    const char *texts[] = {"{ \"table\": \"public.wide\", \"d1\": { \"database\": \"app\" } }"};
+    MappingSet *maps = test_maps(fx.cfg, texts, 1);
+    D1Schema *schema = d1_schema_build(maps, &cat, NULL);
+    const D1Table *t = d1_schema_table(schema, "public.wide");
+    cr_assert_not_null(t);
+    Rel *rel = test_rel(&tabs[0]);
+    char vals[WIDE][8];
+    const char *row[WIDE], *old[WIDE];
+    for (int i = 0; i < WIDE; i++) {
+        snprintf(vals[i], sizeof vals[i], "%d", 100 + i);
+        row[i] = vals[i];
+        old[i] = i == 0 ? "99" : NULL;
+    }
+    D1SqlLimits lim = d1_sql_default_limits();
+    Err err;
+    D1StmtList l = {0};
+    PgoCol nc[WIDE], oc[WIDE];
+    PgoTuple nt = test_tuple(nc, row, WIDE), ot = test_tuple(oc, old, WIDE);
+    Change c = {.op = CHANGE_INSERT, .rel = rel, .new_tuple = &nt};
+    cr_assert(d1_sql_for_change(t, &c, 0x16B3748, &lim, &l, &err), "%s", err.msg);
+    cr_assert_eq(l.count, 1);
+    cr_assert_eq(l.items[0].param_count, WIDE);
+    cr_expect_eq(l.items[0].params[39].i, 139);
+    d1_stmt_list_clear(&l);
+    /* a key change: DELETE of the old key, then the upsert */
+    c = (Change){.op = CHANGE_UPDATE, .rel = rel, .new_tuple = &nt, .old_tuple = &ot, .old_kind = 'K'};
+    cr_assert(d1_sql_for_change(t, &c, 0x16B3748, &lim, &l, &err), "%s", err.msg);
+    cr_assert_eq(l.count, 2);
+    cr_expect(strncmp(l.items[0].sql, "DELETE FROM \"wide\"", 18) == 0, "%s", l.items[0].sql);
+    cr_expect_eq(l.items[0].params[0].i, 99);
+    cr_expect_eq(l.items[1].param_count, WIDE);
+    d1_stmt_list_clear(&l);
+    test_rel_free(rel);
+    d1_schema_free(schema);
+    mapping_set_free(maps);
+}
