@@ -330,6 +330,11 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
         kv->a.del = kv->del;
     }
     ok = ok && read_checkpoint(kv, err);
+    /* no checkpoint here: a first start, a lost state directory or a standby taking over - the keys
+     * earlier instances wrote are known only to KV */
+    if (ok && remote && !kv->base.durable.end_lsn)
+        ok = kv_rest_rebuild_index(&kv->rest, &kv->a.index, kv->tables, kv->table_count, &kv->a.stats, &kv->a.log,
+                                   err);
     if (!ok) {
         err_prefix(err, "kv.%s", t->name);
         kv_free(&kv->base);

@@ -19,6 +19,7 @@
 #include "core/mem.h"
 #include "core/timefmt.h"
 #include "pipeline/deadletter.h"
+#include "targets/kv_rowtag.h"
 
 bool kv_apply_open(KvApply *a, Target *t, Sqlite *db, bool remote, Err *err)
 {
@@ -116,11 +117,23 @@ static bool render_meta(KvApply *a, const KvEntry *en, const Rel *rel, const Pgo
             !buf_append(&a->meta, ":", 1, err) || !json_text_append_str(&a->meta, a->tmp.data, a->tmp.len, err))
             return false;
     }
+    /* REST: the row the key belongs to, so the key index can be rebuilt from KV (a takeover) */
+    if (a->remote && !kv_rowtag_append(&a->meta, rel->qualname, a->pk.data, a->pk.len, err))
+        return false;
     if (a->meta.len + 1 > KV_MAX_METADATA_BYTES) {
         log_warn(&a->log, "%s: metadata of a key of %s is over %d bytes; only commit_lsn and commit_time are kept",
                  a->target->name, rel->qualname, KV_MAX_METADATA_BYTES);
         a->meta.len = base_len;
         a->meta.data[base_len] = '\0';
+        if (a->remote && !kv_rowtag_append(&a->meta, rel->qualname, a->pk.data, a->pk.len, err))
+            return false;
+        if (a->meta.len + 1 > KV_MAX_METADATA_BYTES) {
+            log_warn(&a->log, "%s: the identity of a row of %s does not fit in a key's metadata: an index rebuilt "
+                              "from KV (a takeover) will not know the key",
+                     a->target->name, rel->qualname);
+            a->meta.len = base_len;
+            a->meta.data[base_len] = '\0';
+        }
     }
     return buf_append(&a->meta, "}", 1, err);
 }

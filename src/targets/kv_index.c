@@ -27,12 +27,16 @@ bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
                                          err)) &&
            (ix->del_row = sqlite_prepare(db, "DELETE FROM _wal2edge_kv_rows WHERE tbl = ?1 AND pk = ?2", err)) &&
            (ix->rows_of = sqlite_prepare(db, "SELECT keys FROM _wal2edge_kv_rows WHERE tbl = ?1", err)) &&
-           (ix->del_rows_of = sqlite_prepare(db, "DELETE FROM _wal2edge_kv_rows WHERE tbl = ?1", err));
+           (ix->del_rows_of = sqlite_prepare(db, "DELETE FROM _wal2edge_kv_rows WHERE tbl = ?1", err)) &&
+           (ix->add_key = sqlite_prepare(db, "INSERT INTO _wal2edge_kv_rows(tbl, pk, keys, state) VALUES (?1, ?2, "
+                                             "json_array(?3), NULL) ON CONFLICT (tbl, pk) DO UPDATE SET keys = "
+                                             "json_insert(keys, '$[#]', ?3)",
+                                         err));
 }
 
 void kv_index_close(KvIndex *ix)
 {
-    SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of};
+    SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of, ix->add_key};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite_finalize(sts[i]);
     memset(ix, 0, sizeof *ix);
@@ -165,4 +169,12 @@ bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err)
 {
     sqlite_reset(ix->del_rows_of);
     return sqlite_bind_text(ix->del_rows_of, 1, tbl, strlen(tbl), err) && sqlite_run(ix->del_rows_of, err);
+}
+
+bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err)
+{
+    SqliteStmt *st = ix->add_key;
+    sqlite_reset(st);
+    return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
+           sqlite_bind_text(st, 3, key, strlen(key), err) && sqlite_run(st, err);
 }

@@ -26,7 +26,7 @@
 
 typedef struct KvIndex {
     Sqlite *db;                /* borrowed */
-    SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of;
+    SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of, *add_key;
 } KvIndex;
 
 /* A row of the index as stored (JSON text), parsed only when asked: most updates change neither
@@ -55,6 +55,8 @@ json_t *kv_index_row_state(KvIndexRow *r);
 void kv_index_row_take_state(KvIndexRow *to, KvIndexRow *from);
 /* Every key indexed for the rows of tbl, appended to the JSON array all. */
 bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err) WARN_UNUSED;
+/* Add key to the keys of row (tbl, pk), creating the row (no state) if missing: a rebuild from KV. */
+bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err) WARN_UNUSED;
 /* Forget every row of tbl (a truncate). */
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
 

@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/mem.h"
+#include "targets/kv_rowtag.h"
 
 #define KV_COOLDOWN_MS 1000    /* one write per second per key */
 #define KV_COOLDOWN_MARGIN_MS 100
@@ -32,6 +33,11 @@ static bool cf_bulk_delete(void *user, const char *ns, const char *const *keys, 
     return cf_kv_bulk_delete(user, ns, keys, n, out, err);
 }
 
+static bool cf_list_keys(void *user, const char *ns, const char *cursor, CfKvList *out, Err *err)
+{
+    return cf_kv_list_keys(user, ns, NULL, cursor, 1000, out, err);
+}
+
 static void real_sleep_ms(void *user, int64_t ms)
 {
     (void)user;
@@ -44,7 +50,7 @@ static void real_sleep_ms(void *user, int64_t ms)
 
 KvHttp kv_http_cf(CfClient *client)
 {
-    return (KvHttp){.bulk_write = cf_bulk_write, .bulk_delete = cf_bulk_delete, .sleep_ms = real_sleep_ms,
+    return (KvHttp){.bulk_write = cf_bulk_write, .bulk_delete = cf_bulk_delete, .list_keys = cf_list_keys, .sleep_ms = real_sleep_ms,
                     .user = client};
 }
 
@@ -270,4 +276,64 @@ bool kv_rest_send(KvRest *r, KvStats *stats, uint64_t window_emits, Err *err)
     ok = sqlite_exec(r->db, sql, err);
     free(sql);
     return ok;
+}
+
+static bool names_table(const KvTable *tables, size_t n, const char *tbl)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tables[i].qualname, tbl) == 0)
+            return true;
+    return false;
+}
+
+bool kv_rest_rebuild_index(KvRest *r, KvIndex *ix, const KvTable *tables, size_t ntables, KvStats *stats,
+                           const LogCtx *log, Err *err)
+{
+    if (!r->http.list_keys)
+        return true;
+    if (!sqlite_begin(r->db, err))
+        return false;
+    log_info(log, "%s: no local key index: rebuilding it from the namespace's keys", r->name);
+    Buf pk;
+    buf_init(&pk, 1024 * 1024);
+    char *cursor = NULL;
+    size_t pages = 0, listed = 0, indexed = 0, untagged = 0;
+    bool ok = true;
+    do {
+        CfKvList page = {0};
+        ok = r->http.list_keys(r->http.user, r->namespace_id, cursor, &page, err);
+        free(cursor);
+        cursor = NULL;
+        if (!ok)
+            break;
+        stats->requests++;
+        pages++;
+        for (size_t i = 0; ok && i < page.count; i++) {
+            char *tbl = NULL;
+            listed++;
+            if (!kv_rowtag_parse(page.keys[i].metadata_json, &tbl, &pk))
+                untagged++;
+            else if (names_table(tables, ntables, tbl)) {
+                ok = kv_index_add_key(ix, tbl, &pk, page.keys[i].name, err);
+                indexed++;
+            }
+            free(tbl);
+        }
+        cursor = page.cursor ? xstrdup(page.cursor) : NULL;
+        cf_kv_list_free(&page);
+        if (ok && cursor && pages % 10 == 0)
+            log_info(log, "%s: rebuilding the key index: %zu keys listed (%zu pages)", r->name, listed, pages);
+    } while (ok && cursor);
+    free(cursor);
+    buf_free(&pk);
+    if (ok)
+        ok = sqlite_commit(r->db, err);
+    if (!ok) {
+        sqlite_rollback(r->db);
+        err_prefix(err, "%s: rebuilding the key index from KV", r->name);
+        return false;
+    }
+    log_info(log, "%s: key index rebuilt from KV: %zu keys of mapped rows among %zu listed (%zu list request(s))%s", r->name,
+             indexed, listed, pages, untagged ? "; keys without a row identity in their metadata are not indexed" : "");
+    return true;
 }

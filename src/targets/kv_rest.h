@@ -5,7 +5,8 @@
  * Owns:     the pending table (the window's writes, last value per key
  *           winning, in the index file), the one-write-per-second-per-key
  *           cooldown, pages of at most KV_BULK_PAIRS keys, retrying the keys a
- *           bulk request did not take, and the HTTP seam (KvHttp) the requests
+ *           bulk request did not take, rebuilding the key index from the
+ *           keys' metadata (targets/kv_rowtag), and the HTTP seam (KvHttp) the requests
  *           go through: cf/client's bulk calls, or a test's fake.
  * Not mine: which keys to write (targets/kv_apply), HTTP itself and request
  *           retries (cf/client), the transaction around it (targets/kv).
@@ -19,7 +20,9 @@
 
 #include "cf/client.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "state/sqlite.h"
+#include "targets/kv_index.h"
 #include "targets/kv_spec.h"
 
 /* What the REST part sends through: each call makes one or more bulk requests and reports the
@@ -29,6 +32,9 @@ typedef struct KvHttp {
                        Err *err);
     bool (*bulk_delete)(void *user, const char *namespace_id, const char *const *keys, size_t n,
                         CfKvBulkResult *out, Err *err);
+    /* one page (up to 1000 keys, with metadata) of the namespace's keys after cursor (NULL: the first);
+     * NULL in a seam that cannot list: the index is then not rebuilt from KV */
+    bool (*list_keys)(void *user, const char *namespace_id, const char *cursor, CfKvList *out, Err *err);
     void (*sleep_ms)(void *user, int64_t ms);  /* the cooldown's and retries' waits */
     void *user;
 } KvHttp;
@@ -56,5 +62,14 @@ void kv_rest_close(KvRest *r);
  * collected (the difference to those sent counts as coalesced in stats).
  */
 bool kv_rest_send(KvRest *r, KvStats *stats, uint64_t window_emits, Err *err) WARN_UNUSED;
+
+/*
+ * Fill the key index ix from the namespace: every listed key whose metadata names a row of one of
+ * tables is added to that row's keys, in one SQLite transaction. For a target that starts without
+ * a local index (an empty state directory, a standby taking over); each page is one request
+ * (stats->requests), progress is logged every 10 pages.
+ */
+bool kv_rest_rebuild_index(KvRest *r, KvIndex *ix, const KvTable *tables, size_t ntables, KvStats *stats,
+                           const LogCtx *log, Err *err) WARN_UNUSED;
 
 #endif

@@ -214,6 +214,9 @@ typedef struct FakeKv {
     int requests, sleeps;
     int fail_next;             /* the next request fails with ERR_HTTP (retryable) */
     char refuse_once[128];     /* a key the next request containing it reports as unsuccessful */
+    char meta_of_user1[512];   /* the metadata last written with key user:1 */
+    const char *listing[8][2]; /* what list_keys answers: {key, metadata} (one page) */
+    int lists;
 } FakeKv;
 
 static FakeKv fake;
@@ -255,6 +258,8 @@ static bool fake_write(void *user, const char *ns, const CfKvPair *pairs, size_t
     fake_log("PUT", 3);
     for (size_t i = 0; i < n; i++) {
         keys[i] = pairs[i].key;
+        if (strcmp(pairs[i].key, "user:1") == 0 && pairs[i].metadata_json)
+            snprintf(fake.meta_of_user1, sizeof fake.meta_of_user1, "%s", pairs[i].metadata_json);
         fake_log(" ", 1);
         fake_log(pairs[i].key, strlen(pairs[i].key));
         fake_log("=", 1);
@@ -279,6 +284,23 @@ static bool fake_delete(void *user, const char *ns, const char *const *keys, siz
     return fake_result(keys, n, out, err);
 }
 
+static bool fake_list(void *user, const char *ns, const char *cursor, CfKvList *out, Err *err)
+{
+    (void)user;
+    (void)err;
+    cr_assert_str_eq(ns, "ns-0123");
+    cr_assert_null(cursor, "one page");
+    fake.lists++;
+    memset(out, 0, sizeof *out);
+    out->keys = xcalloc(8, sizeof *out->keys);
+    for (size_t i = 0; i < 8 && fake.listing[i][0]; i++) {
+        out->keys[i].name = xstrdup(fake.listing[i][0]);
+        out->keys[i].metadata_json = fake.listing[i][1] ? xstrdup(fake.listing[i][1]) : NULL;
+        out->count++;
+    }
+    return true;
+}
+
 static void fake_sleep(void *user, int64_t ms)
 {
     (void)user;
@@ -291,7 +313,8 @@ static Target *open_rest(void)
     ConfigTarget ct = *config_target(cfg, TARGET_KV, "cache");
     static char ns[] = "ns-0123";
     ct.remote_id = ns;
-    KvHttp http = {.bulk_write = fake_write, .bulk_delete = fake_delete, .sleep_ms = fake_sleep};
+    KvHttp http = {.bulk_write = fake_write, .bulk_delete = fake_delete, .list_keys = fake_list,
+                   .sleep_ms = fake_sleep};
     Err err;
     Target *t = kv_target_new_http(cfg, &ct, maps, &test_cat, &http, &err);
     cr_assert_not_null(t, "%s", err.msg);
@@ -325,7 +348,7 @@ Test(kv, rest_requests_of_a_transaction_stale_keys_and_the_checkpoint)
     cr_expect_eq(target_durable(t).commit_lsn, 0x1000);
     KvStats st = kv_target_stats(t);
     cr_expect_eq(st.puts, 2);
-    cr_expect_eq(st.requests, 1);
+    cr_expect_eq(st.requests, 2, "the listing at open (no checkpoint here) and one bulk write");
 
     /* ada's email changes (no old tuple): the new key is written, the stale one deleted */
     const char *ada2[NCOLS] = {"1", "a@example.com", "Ada", "h", NULL, "1.5", "{}"};
@@ -388,5 +411,48 @@ Test(kv, rest_coalesces_retries_refused_keys_and_keeps_a_failed_window)
     cr_expect_eq(st.coalesced, 2, "two writes replaced within the window");
     cr_expect_eq(target_durable(t).commit_lsn, 0x2000);
     cr_expect_not(t->ops->has_pending(t));
+    t->ops->free(t);
+}
+
+/* A lost state directory (a standby taking over): the index is rebuilt from the row each listed
+ * key's metadata names, so a key whose inputs change is still deleted. */
+Test(kv, rest_index_rebuilt_from_the_keys_metadata_deletes_a_stale_key)
+{
+    memset(&fake, 0, sizeof fake);
+    Target *t = open_rest();
+    cr_expect_eq(fake.lists, 1, "no checkpoint here: the namespace is listed");
+    const char *ada[NCOLS] = {"1", "ada@example.com", "Ada", "h", NULL, "1.5", "{}"};
+    TxnInfo a = {.xid = 1, .commit_lsn = 0x1000, .end_lsn = 0x1010, .commit_time_us = 1793613600000000};
+    txn(t, &a, CHANGE_INSERT, ada, NULL);
+    Err err;
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_expect(strstr(fake.meta_of_user1, ",\"wal2edge_row\":{\"table\":\"public.users\",\"pk\":[\"1\"]}") != NULL,
+              "the row's identity in the metadata: %s", fake.meta_of_user1);
+    t->ops->free(t);
+    t = open_rest();
+    cr_expect_eq(fake.lists, 1, "a checkpoint here: no listing");
+    t->ops->free(t);
+
+    /* the state directory is lost; KV has ada's two keys, a key of another table, one without a tag */
+    char kvdir[300];
+    snprintf(kvdir, sizeof kvdir, "%s/state/kv", dir);
+    nftw(kvdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    const char *meta = fake.meta_of_user1;
+    const char *other = "{\"wal2edge_row\":{\"table\":\"public.orders\",\"pk\":[\"1\"]}}";
+    const char *listing[][2] = {{"email:ada@example.com", meta}, {"foreign", NULL}, {"order:1", other}, {"user:1", meta}};
+    memcpy(fake.listing, listing, sizeof listing);
+    free(requests());
+    t = open_rest();
+    cr_expect_eq(fake.lists, 2, "no checkpoint: the namespace is listed again");
+    cr_expect_eq(kv_target_stats(t).requests, 1, "the listing counts as a request");
+    const char *ada2[NCOLS] = {"1", "a@example.com", "Ada", "h", NULL, "1.5", "{}"};
+    TxnInfo b = {.xid = 2, .commit_lsn = 0x2000, .end_lsn = 0x2010, .commit_time_us = 1793613601000000};
+    txn(t, &b, CHANGE_UPDATE, ada2, NULL);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    char *got = requests();
+    cr_expect(strstr(got, "\nDEL email:ada@example.com\n") != NULL, "the stale key goes: %s", got);
+    cr_expect_null(strstr(got, "order:1"), "another table's key stays: %s", got);
+    cr_expect_null(strstr(got, "foreign"), "a key without a tag stays: %s", got);
+    free(got);
     t->ops->free(t);
 }
