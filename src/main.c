@@ -1,5 +1,9 @@
 /*
  * main.c - process setup and dispatch; everything else lives in the library.
+ *
+ * Only what must happen once per process, before any thread: SIGPIPE is ignored
+ * (a closed socket or pipe shows up as a write error where it happens) and
+ * libcurl's global state is set up; cli_main parses the command and runs it.
  */
 #include <signal.h>
 #include <stdio.h>

@@ -1,5 +1,11 @@
 /*
  * core/buf.c - see buf.h.
+ *
+ * A Buf grows by doubling from 64 bytes, never past its own cap (an error, not an
+ * abort, so a hostile length fails cleanly), and keeps its data NUL-terminated so
+ * text built in it can be used as a C string. The Rd reader is a cursor over
+ * bytes: each rd_* call checks the bytes left before reading big-endian integers
+ * or NUL-terminated strings and only advances on success.
  */
 #include "core/buf.h"
 

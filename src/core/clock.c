@@ -1,5 +1,8 @@
 /*
  * core/clock.c - see clock.h.
+ *
+ * clock_gettime in microseconds; the millisecond forms divide those. Monotonic
+ * time is for intervals and deadlines, wall time only for what is shown or stored.
  */
 #include "core/clock.h"
 

@@ -1,5 +1,11 @@
 /*
  * core/err.c - see err.h.
+ *
+ * err.def is expanded once into a table indexed by ErrCode (name, exit code,
+ * retryable, text); an out-of-range code reads as ERR_INTERNAL. Messages live in
+ * the fixed array inside Err, so setting or prefixing an error never allocates and
+ * truncates instead; err_sys appends strerror of the errno saved on entry.
+ * err_prefix_name does not repeat a name the message already starts with.
  */
 #include "core/err.h"
 

@@ -1,5 +1,12 @@
 /*
  * core/fs.c - see fs.h.
+ *
+ * Durable writes go to "path<suffix>", are fsynced, renamed over the target and
+ * then the parent directory is fsynced, so a crash leaves either the old file or
+ * the new one. Directories are created mode 0700 one path component at a time.
+ * The file hash reads in 64 KiB chunks with pread, so it does not move the offset
+ * of a descriptor the caller may share. This is the one Linux-specific file
+ * (sync_file_range, to start writeback early).
  */
 /* The one platform file: sync_file_range is Linux-only. */
 #define _GNU_SOURCE

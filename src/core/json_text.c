@@ -1,5 +1,11 @@
 /*
  * core/json_text.c - see json_text.h.
+ *
+ * Plain ASCII is copied in runs: eight bytes at a time are tested with a SWAR
+ * check for controls, '"', '\\' and high bits, then byte by byte to the run's end.
+ * Non-ASCII is validated as UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF) and copied as is; an invalid byte becomes U+FFFD rather than an error,
+ * so any Postgres text can still be emitted.
  */
 #include "core/json_text.h"
 

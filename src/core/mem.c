@@ -1,5 +1,10 @@
 /*
  * core/mem.c - see mem.h.
+ *
+ * Every allocator asks for at least one byte, so a NULL result always means the
+ * system is out of memory; then the process writes one line with write(2) and
+ * aborts, because logging itself might allocate. size_add and size_mul use the
+ * compiler's overflow builtins so callers can size buffers from untrusted lengths.
  */
 #include "core/mem.h"
 

@@ -1,5 +1,10 @@
 /*
  * core/secret.c - see secret.h.
+ *
+ * A Secret is an opaque heap copy of the value; creating one registers the value
+ * with the log redactor, so any later log line that contains it is masked. Freeing
+ * wipes the bytes with OPENSSL_cleanse. Code reaches the value only through
+ * secret_reveal, and shows it only as secret_display (the redaction marker).
  */
 #include "core/secret.h"
 

@@ -1,5 +1,9 @@
 /*
  * core/str.c - see str.h.
+ *
+ * Digits only: no sign, spaces or base prefixes as strtoull would accept. Overflow
+ * is checked before each multiply against the caller's max; str_to_i64 parses the
+ * magnitude with a limit one larger for negatives so INT64_MIN is accepted.
  */
 #include "core/str.h"
 

@@ -1,5 +1,10 @@
 /*
  * core/timefmt.c - see timefmt.h.
+ *
+ * gmtime_r splits the seconds; years 0-9999 are then written digit by digit,
+ * because strftime was most of a change log line's cost under callgrind; other
+ * years fall back to strftime. Negative times borrow a second so the fraction
+ * (3 or 6 digits, or none) is never negative.
  */
 #include "core/timefmt.h"
 
