@@ -1,5 +1,13 @@
 /*
  * cli/mapcheck.c - see mapcheck.h.
+ *
+ * The mapping checks `plan` and `doctor` share: the D1 schema is built from
+ * the mappings and the catalog (its problems and warnings copied in order),
+ * then every mapping is checked for a missing source table (left to the D1
+ * check when the mapping has a D1 section) and for queue options naming columns
+ * the table lacks, and finally the KV plan checks templates, row identity,
+ * value sizes and TOAST. Everything is collected, nothing stops early,
+ * so one run lists every problem.
  */
 #include "cli/mapcheck.h"
 

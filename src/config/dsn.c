@@ -1,5 +1,12 @@
 /*
  * config/dsn.c - see dsn.h.
+ *
+ * Finds the byte spans of passwords without parsing the DSN fully: in a URI, the
+ * text after ':' in the userinfo (up to the authority's last '@') and every
+ * password= query parameter; in the keyword form, each password=value, quoted or
+ * not, honouring backslash escapes. The spans drive both the redacted copy (each
+ * replaced by the marker) and the decoded value (percent-decoding for URIs,
+ * quotes and escapes removed otherwise) that is registered with the log redactor.
  */
 #include "config/dsn.h"
 

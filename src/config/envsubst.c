@@ -1,5 +1,12 @@
 /*
  * config/envsubst.c - see envsubst.h.
+ *
+ * One left-to-right pass: text between '$' signs is copied, "$${" is an escaped
+ * literal "${", a lone '$' stays, and "${NAME}", "${NAME:-default}" (unset or
+ * empty) and "${NAME-default}" (unset only) are expanded through the caller's
+ * lookup. Expanded values are not scanned again. An unset variable without a
+ * default is an error naming it, so a config never runs with a silent hole; the
+ * output is capped at 1 MiB.
  */
 #include "config/envsubst.h"
 

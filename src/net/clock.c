@@ -1,5 +1,10 @@
 /*
  * net/clock.c - the system NetClock.
+ *
+ * The production NetClock: monotonic milliseconds, wall seconds, a nanosleep that
+ * resumes after EINTR, and random numbers from OpenSSL's RAND_bytes. They only
+ * jitter retry delays, so if RAND_bytes fails the clock's nanoseconds will do.
+ * The Cloudflare and R2 clients take any NetClock; this is the real one.
  */
 #include "net/clock.h"
 

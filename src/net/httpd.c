@@ -1,5 +1,13 @@
 /*
  * net/httpd.c - see httpd.h.
+ *
+ * libmicrohttpd runs its own polling thread (at most 64 connections, 10 s idle
+ * timeout) and calls on_request several times per request: the first call only
+ * marks the request as seen, a body is discarded and the request answered 405,
+ * and the handler runs once the request is complete. Only GET and HEAD reach it;
+ * HEAD gets the status and headers with an empty body. The listen address is
+ * resolved with getaddrinfo, so "[::1]:port" and host names work; port 0 picks a
+ * free port, read back with httpd_port.
  */
 #include "net/httpd.h"
 

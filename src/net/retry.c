@@ -1,5 +1,13 @@
 /*
  * net/retry.c - retry classification and delays (see retry.h).
+ *
+ * Pure: time, sleep and randomness come in as arguments. An explicit
+ * x-should-retry header overrides everything, then a transport error decides by
+ * its kind, then the status (408, 409, 429, 5xx). The delay is the server's when
+ * it gave one (retry-after-ms, then retry-after as seconds or an HTTP date), else
+ * exponential backoff from the base, capped, minus up to jitter_pct of itself.
+ * A retry whose delay would cross the total time budget is refused up front
+ * rather than slept and then abandoned.
  */
 #include "net/retry.h"
 

@@ -1,5 +1,12 @@
 /*
  * pg/walproto.c - see walproto.h.
+ *
+ * Pure framing of the CopyData payloads of streaming replication: 'w' (XLogData:
+ * three big-endian 64-bit fields, then the pgoutput message) and 'k' (keepalive,
+ * exactly 18 bytes, its reply flag only 0 or 1); any other length or type is a
+ * protocol error naming what was wrong. The status update 'r' is written into a
+ * fixed 34-byte array. Postgres timestamps count microseconds from 2000-01-01; the
+ * conversions saturate instead of overflowing.
  */
 #include "pg/walproto.h"
 

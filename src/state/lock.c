@@ -1,5 +1,11 @@
 /*
  * state/lock.c - see lock.h.
+ *
+ * An flock(LOCK_EX | LOCK_NB) on "<state_dir>/lock", held as long as the
+ * descriptor stays open, so the kernel releases it when the process dies, even
+ * after kill -9, and no stale lock is left. The holder writes "command, pid N"
+ * into the file; a refused caller reads that back (non-printable bytes masked)
+ * to say who holds the directory.
  */
 #include "state/lock.h"
 
