@@ -1,5 +1,15 @@
 /*
  * daemon/source_watch.c - see source_watch.h.
+ *
+ * Each filler (D1, KV, and the event stream for tables with neither) records the
+ * OID of every table it copied in the state store. Every interval the watch reads
+ * the current OIDs and publication membership over a connection it keeps, and
+ * judges each table: a first sighting is recorded; a dropped table, one dropped
+ * and created again under a new OID, or one missing from the publication stops
+ * the run with the commands that restore it (which re-copies are needed depends
+ * on which fillers hold old rows). A stream-only table created again just goes
+ * on with a warning. Catalog errors only warn and the next check retries; a
+ * store error or a verdict stops.
  */
 #include "daemon/source_watch.h"
 

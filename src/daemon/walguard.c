@@ -1,5 +1,14 @@
 /*
  * daemon/walguard.c - see walguard.h.
+ *
+ * Called from the run loop's tick, it does its own timing on the monotonic clock:
+ * every WALGUARD_POLL_MS it reads the slot's facts over an ordinary connection
+ * (opened on demand, dropped and reopened on the next tick after an error), feeds
+ * the metrics and judges the slot; a problem is logged when it starts and then
+ * once per WALGUARD_WARN_EVERY_MS, and recovery once. A heartbeat message is
+ * emitted only after heartbeat_interval_ms without source traffic or heartbeat,
+ * so a busy source gets none; if the role may not emit messages that is said once
+ * and heartbeats stop rather than failing the run.
  */
 #include "daemon/walguard.h"
 

@@ -1,5 +1,11 @@
 /*
  * metrics/page.c - see page.h.
+ *
+ * Pure rendering of a PageData snapshot into one self-contained HTML page (inline
+ * CSS, no scripts, a 10 s meta refresh): the slot table, one row per target, two
+ * SVG sparklines of the last hour each scaled to its own maximum, and the last
+ * errors. Every text that comes from outside (names, reasons, errors) goes through
+ * put_text, which escapes HTML and drops control characters.
  */
 #include "metrics/page.h"
 

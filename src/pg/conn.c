@@ -1,5 +1,15 @@
 /*
  * pg/conn.c - see conn.h.
+ *
+ * Connections are opened with PQconnectdbParams and expand_dbname, so the DSN is
+ * passed whole as "dbname" and only the keywords listed after it (replication,
+ * client_encoding, options) override it; the DSN is never pasted into a conninfo
+ * string. pg_connect_pinned appends the pinned output settings to any options
+ * the DSN gave, so every value comes back in the text form pgoutput sends. Each
+ * catalog question is one parameterized query whose single row is copied into
+ * fixed fields; slot columns only newer servers have are read through to_jsonb
+ * (NULL on older ones), so one query serves every version. libpq's multi-line
+ * messages are folded onto one line for errors and logs.
  */
 #include "pg/conn.h"
 #include "pg/conn_intern.h"

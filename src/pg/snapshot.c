@@ -1,5 +1,13 @@
 /*
  * pg/snapshot.c - see snapshot.h.
+ *
+ * One connection, one REPEATABLE READ READ ONLY transaction (importing the slot's
+ * exported snapshot when given one), and one table open at a time, either way:
+ * a cursor (DECLARE ... ORDER BY key, FETCH FORWARD in batches; a resumed read
+ * starts after the last key by comparing the key tuple) whose values point into
+ * the last batch until the next fetch, or COPY ... TO STDOUT of the table or of a
+ * ctid block range, whose rows point into libpq's buffer until the next row.
+ * Identifiers are quoted by libpq; the resume key goes as parameters.
  */
 #include "pg/snapshot.h"
 #include "pg/conn_intern.h"
