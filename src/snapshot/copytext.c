@@ -1,5 +1,13 @@
 /*
  * snapshot/copytext.c - see copytext.h.
+ *
+ * Splits one row of COPY TO STDOUT text format in place: fields at tabs, "\N" as
+ * NULL, and backslash escapes decoded the way Postgres reads them (\b \f \n \r \t
+ * \v, \x with one or two hex digits, one to three octal digits, any other char
+ * as itself) by compacting the bytes inside the row buffer, so the resulting
+ * PgoCol values point into it and nothing is copied. Fields without a backslash
+ * are not touched. Too few or too many fields, or a trailing lone backslash, is
+ * a protocol error naming the column.
  */
 #include "snapshot/copytext.h"
 

@@ -1,5 +1,13 @@
 /*
  * snapshot/manifest.c - see manifest.h.
+ *
+ * Built with jansson as one object per table: the snapshot's shared fields (id,
+ * LSN, times, source, compression), this table's columns, key and parts with
+ * their sizes and SHA-256, and a short "tables" list pointing at every table's
+ * own manifest, so a reader that finds any one manifest can find the rest.
+ * Members keep insertion order and two-space indentation, so the text is stable
+ * for diffs. Snapshot ids are restricted to a safe character set of at most 60
+ * characters (never "." or "..") because they become path and key components.
  */
 #include "snapshot/manifest.h"
 

@@ -1,5 +1,14 @@
 /*
  * snapshot/ndjson_zst.c - see ndjson_zst.h.
+ *
+ * Writing: rows are gathered with their newline in a 256 KiB buffer and handed to
+ * a zstd stream (level 1..max, frame checksum on) when it fills; each compressed
+ * block is written to the part file and fed to SHA-256 as it goes, so closing
+ * (end the frame, fsync) yields the part's rows, sizes and hash without rereading
+ * it. Reading is the reverse, push style: the caller feeds compressed bytes, rows
+ * come out one at a time, pointing into zstd's output block when a row lies
+ * within one and copied to a bounded line buffer only when it spans two. finish
+ * refuses an empty part, a truncated frame and a last row without its newline.
  */
 #include "snapshot/ndjson_zst.h"
 

@@ -1,5 +1,14 @@
 /*
  * snapshot/pgtext.c - see pgtext.h.
+ *
+ * A small strict JSON scanner (depth and sizes bounded) finds each member of a
+ * row line; the member's name is matched to a column (the expected position is
+ * tried first, since snapshot rows keep column order) and its value converted by
+ * type: booleans to t/f, numbers copied as printed, dates and times reformatted to
+ * Postgres's ISO output, arrays and records rebuilt with Postgres's quoting, json
+ * unwrapped from its "$json" wrapper. All texts of a row go into one arena buffer
+ * the returned PgoCol values point into, valid until the next row; JSON null is a
+ * SQL NULL, and a missing, unknown or repeated column is an error naming it.
  */
 #include "snapshot/pgtext.h"
 

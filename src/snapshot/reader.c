@@ -1,5 +1,15 @@
 /*
  * snapshot/reader.c - see reader.h and docs/snapshots.md.
+ *
+ * Opening fetches the table's manifest (a directory under the bucket's path, or
+ * R2 through cf/r2); when it is missing, anything else under the snapshot's
+ * directory means an unfinished snapshot, which gets its own message. The manifest
+ * is checked strictly (format, table, id, LSN, columns, parts whose rows add up).
+ * Rows are then read part after part: compressed bytes are fed to a PartReader in
+ * 1 MiB reads from a local file or 8 MiB ranged GETs from R2, and every part is
+ * held to its manifest entry (SHA-256, size, rows, raw bytes). A local part is
+ * hashed whole before any of its rows is used (a second read costs little next
+ * to decompressing); an R2 part is checked when it ends.
  */
 #include "snapshot/reader.h"
 

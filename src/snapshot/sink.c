@@ -1,5 +1,15 @@
 /*
  * snapshot/sink.c - see sink.h.
+ *
+ * One interface over two places. A local sink (an embedded R2 target) is a
+ * directory: a part is renamed from its ".partial" file next to the final key and
+ * the directory fsynced. A remote sink uploads to the bucket through cf/r2: a part
+ * no larger than the chunk size goes as one PUT, a larger one as a multipart
+ * upload of chunk-sized slices read from the spool file, which is deleted once
+ * uploaded. The multipart upload id is reported to the caller's hook before the
+ * first part and cleared after completion or abort, so an upload a crash leaves
+ * behind is aborted by the next run instead of being left open. Clones make
+ * their own R2 client, one per worker thread.
  */
 #include "snapshot/sink.h"
 
