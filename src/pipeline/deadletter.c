@@ -1,5 +1,13 @@
 /*
  * pipeline/deadletter.c - see deadletter.h.
+ *
+ * Refused rows are appended as one JSON line each to STATE_DIR/DEADLETTER_FILE.
+ * The file is opened on the first line (O_APPEND, mode 0600, its directory synced
+ * so the entry survives a crash); each line is built in a reused buffer, written
+ * with a single write(2) and fdatasync'ed before the skip is reported, so a
+ * skipped row is never lost. Values are cut at DEADLETTER_MAX_VALUE and key column
+ * values at 256 bytes, with the cut marked. Counting for `status` reads the file
+ * back with jansson, line by line, grouping by target.
  */
 #include "pipeline/deadletter.h"
 

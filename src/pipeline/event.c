@@ -1,5 +1,16 @@
 /*
  * pipeline/event.c - see event.h.
+ *
+ * What can be decided per table is done once in event_table_new: column types,
+ * the key columns (primary key, else the replica identity index, else the
+ * stream's identity flags per row), the "json_columns" member and the source
+ * block's schema/table text. An event is then written by hand, member by member,
+ * into the caller's buffer, numbers appended directly rather than through
+ * printf (that was most of an event's cost under callgrind); row values go
+ * through rowjson, so they render exactly as D1, KV and snapshots render them.
+ * Every envelope ends with "}}" (the transaction block and the object), which
+ * lets event_mark_last splice event_count into an event already built. Only the
+ * claim-check pointer goes through jansson: it is rare and edits a finished event.
  */
 #include "pipeline/event.h"
 

@@ -1,5 +1,14 @@
 /*
  * pipeline/gap.c - see gap.h.
+ *
+ * The position starts at the target's own checkpoint. The store's record is used
+ * only when it describes that same checkpoint (or the target keeps none); then its
+ * "complete through" position may move the target further, its slot incarnation is
+ * taken, and a record whose through position is unknown makes the verdict
+ * "unverified" rather than a guess. The order of the tests matters: no position at
+ * all is a fresh target; a different incarnation is a gap even if the numbers look
+ * fine; only then is the position compared with confirmed_flush_lsn. The way back
+ * is chosen by the target name's prefix (d1., kv., queues., anything else a log).
  */
 #include "pipeline/gap.h"
 

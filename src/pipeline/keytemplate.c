@@ -1,5 +1,13 @@
 /*
  * pipeline/keytemplate.c - see keytemplate.h.
+ *
+ * Parsing splits the template once into literal and placeholder parts (a "{"
+ * without its "}", a stray "}" or "{}" is a config error) and keeps the column
+ * names for checks. Rendering walks the parts, finding each column by name in the
+ * row's relation: a column the row does not carry, or an unchanged TOAST value,
+ * is reported as missing rather than guessed; NULL ends a key but is left out of
+ * a value. Escaping copies runs of safe bytes at once and writes "%XX" only for
+ * the bytes the rule names, validating UTF-8 sequence by sequence.
  */
 #include "pipeline/keytemplate.h"
 

@@ -1,5 +1,13 @@
 /*
  * pipeline/rowjson.c - see rowjson.h.
+ *
+ * A RowShape is built once per table from the catalog: one entry per column with
+ * its exclusion flag and its resolved type (a type D1 has no column type for falls
+ * back to TEXT, so every value still renders). Each row is then written straight
+ * into the caller's buffer as one JSON object, the column found by its position
+ * first and by name only if the relation's columns moved. Values render through
+ * the D1 value rules; unchanged TOAST columns are skipped or written as
+ * {"unchanged_toast":true}, and non-text (binary) columns as a "\\x..." string.
  */
 #include "pipeline/rowjson.h"
 

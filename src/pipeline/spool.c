@@ -1,5 +1,12 @@
 /*
  * pipeline/spool.c - see spool.h.
+ *
+ * A spool is a FILE with a 1 MiB stdio buffer: appends are buffered writes of an
+ * 18-byte header and the payload, and spool_sync (fflush, fsync, then the parent
+ * directory) is the only point where they become durable. The reader reuses one
+ * payload buffer that grows to the largest record, checks kind and length before
+ * reading a payload, and reports a short header or payload as truncation at its
+ * byte offset; a clean end of file between records is the end.
  */
 #include "pipeline/spool.h"
 
