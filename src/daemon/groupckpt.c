@@ -75,7 +75,8 @@ bool groupckpt_adopt(GroupCkpt *g, Fanout *f, Err *err)
         char was[LSN_STR_MAX], now[LSN_STR_MAX];
         log_info(g->log, "%s: its checkpoint here (%s) is behind the standby group's (%s): it moves there", t->name,
                  lsn_format(own.end_lsn, was), lsn_format(group.end_lsn, now));
-        if (!t->ops->fence(t, &group, clock_wall_us(), err) || !t->ops->flush(t, err)) {
+        if ((t->ops->adopt && !t->ops->adopt(t, err)) || !t->ops->fence(t, &group, clock_wall_us(), err) ||
+            !t->ops->flush(t, err)) {
             err_prefix_name(err, t->name);
             return false;
         }

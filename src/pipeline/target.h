@@ -56,6 +56,10 @@ typedef struct TargetOps {
     /* Whether unflushed work is waiting (the loop flushes on a timer or when asked). */
     bool (*has_pending)(const Target *t);
     void (*free)(Target *t);
+    /* Optional: another instance of a standby group wrote this target past its checkpoint here
+     * (the group's checkpoint is about to move it there): drop or reload what it caches locally
+     * about the target's content (the KV key index). NULL: nothing cached. */
+    bool (*adopt)(Target *t, Err *err);
 } TargetOps;
 
 /*

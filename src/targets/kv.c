@@ -258,6 +258,7 @@ static const TargetOps ops = {
     .fence = kv_fence,
     .has_pending = kv_has_pending,
     .free = kv_free,
+    .adopt = kv_target_rebuild_index, /* another instance wrote keys this index does not know */
 };
 
 KvStats kv_target_stats(const Target *t) { return ((const Kv *)t)->a.stats; }
@@ -332,15 +333,26 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
     ok = ok && read_checkpoint(kv, err);
     /* no checkpoint here: a first start, a lost state directory or a standby taking over - the keys
      * earlier instances wrote are known only to KV */
-    if (ok && remote && !kv->base.durable.end_lsn)
-        ok = kv_rest_rebuild_index(&kv->rest, &kv->a.index, kv->tables, kv->table_count, &kv->a.stats, &kv->a.log,
-                                   err);
+    if (ok && remote && !kv->base.durable.end_lsn) {
+        log_info(&kv->a.log, "%s: no checkpoint here", kv->base.name);
+        ok = kv_target_rebuild_index(&kv->base, err);
+    }
     if (!ok) {
         err_prefix(err, "kv.%s", t->name);
         kv_free(&kv->base);
         return NULL;
     }
     return &kv->base;
+}
+
+bool kv_target_rebuild_index(Target *t, Err *err)
+{
+    Kv *kv = (Kv *)t;
+    if (!kv->remote)
+        return true;
+    if (kv->in_tx)
+        return err_set(err, ERR_INTERNAL, "%s: the key index cannot be rebuilt with a window open", kv->base.name);
+    return kv_rest_rebuild_index(&kv->rest, &kv->a.index, kv->tables, kv->table_count, &kv->a.stats, &kv->a.log, err);
 }
 
 Target *kv_target_new(const Config *cfg, const ConfigTarget *t, const MappingSet *maps, const CatalogInfo *cat,

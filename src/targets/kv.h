@@ -59,6 +59,10 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
 
 /* Counters (KvStats: targets/kv_spec.h). */
 KvStats kv_target_stats(const Target *t);
+/* REST: replace the key index by the one the namespace's key metadata implies (docs/kv.md) - at
+ * open without a checkpoint, and when a standby group's checkpoint moves this one forward (another
+ * instance wrote keys this index does not know). Embedded: nothing to do. */
+bool kv_target_rebuild_index(Target *t, Err *err) WARN_UNUSED;
 
 /* ---- warm ---- */
 

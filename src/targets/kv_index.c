@@ -178,3 +178,8 @@ bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *k
     return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
            sqlite_bind_text(st, 3, key, strlen(key), err) && sqlite_run(st, err);
 }
+
+bool kv_index_clear(KvIndex *ix, Err *err)
+{
+    return sqlite_exec(ix->db, "DELETE FROM _wal2edge_kv_rows", err);
+}

@@ -57,6 +57,8 @@ void kv_index_row_take_state(KvIndexRow *to, KvIndexRow *from);
 bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err) WARN_UNUSED;
 /* Add key to the keys of row (tbl, pk), creating the row (no state) if missing: a rebuild from KV. */
 bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err) WARN_UNUSED;
+/* Forget every row (before a rebuild from KV). */
+bool kv_index_clear(KvIndex *ix, Err *err) WARN_UNUSED;
 /* Forget every row of tbl (a truncate). */
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
 

@@ -293,13 +293,13 @@ bool kv_rest_rebuild_index(KvRest *r, KvIndex *ix, const KvTable *tables, size_t
         return true;
     if (!sqlite_begin(r->db, err))
         return false;
-    log_info(log, "%s: no local key index: rebuilding it from the namespace's keys", r->name);
+    log_info(log, "%s: rebuilding the key index from the namespace's keys", r->name);
     Buf pk;
     buf_init(&pk, 1024 * 1024);
     char *cursor = NULL;
     size_t pages = 0, listed = 0, indexed = 0, untagged = 0;
-    bool ok = true;
-    do {
+    bool ok = kv_index_clear(ix, err); /* rows and their state: what another instance changed is unknown here */
+    while (ok) {
         CfKvList page = {0};
         ok = r->http.list_keys(r->http.user, r->namespace_id, cursor, &page, err);
         free(cursor);
@@ -323,7 +323,9 @@ bool kv_rest_rebuild_index(KvRest *r, KvIndex *ix, const KvTable *tables, size_t
         cf_kv_list_free(&page);
         if (ok && cursor && pages % 10 == 0)
             log_info(log, "%s: rebuilding the key index: %zu keys listed (%zu pages)", r->name, listed, pages);
-    } while (ok && cursor);
+        if (!cursor)
+            break;
+    }
     free(cursor);
     buf_free(&pk);
     if (ok)

@@ -64,9 +64,9 @@ void kv_rest_close(KvRest *r);
 bool kv_rest_send(KvRest *r, KvStats *stats, uint64_t window_emits, Err *err) WARN_UNUSED;
 
 /*
- * Fill the key index ix from the namespace: every listed key whose metadata names a row of one of
- * tables is added to that row's keys, in one SQLite transaction. For a target that starts without
- * a local index (an empty state directory, a standby taking over); each page is one request
+ * Replace the key index ix by the namespace's: every listed key whose metadata names a row of one
+ * of tables is added to that row's keys (row states are dropped), in one SQLite transaction. For a
+ * target whose local index is missing or behind (a standby taking over); each page is one request
  * (stats->requests), progress is logged every 10 pages.
  */
 bool kv_rest_rebuild_index(KvRest *r, KvIndex *ix, const KvTable *tables, size_t ntables, KvStats *stats,

@@ -116,9 +116,9 @@ static void fake_free(Target *t)
 }
 
 static const TargetOps fake_ops = {"fake", fake_begin, fake_change, fake_commit, fake_rollback, NULL,
-                                   fake_flush, NULL, fake_has_pending, fake_free};
+                                   fake_flush, NULL, fake_has_pending, fake_free, NULL};
 static const TargetOps fake_fence_ops = {"fake", fake_begin, fake_change, fake_commit, fake_rollback, NULL,
-                                         fake_flush, fake_fence, fake_has_pending, fake_free};
+                                         fake_flush, fake_fence, fake_has_pending, fake_free, NULL};
 
 static Fake *fake_new(const char *name, Lsn durable_commit, bool fence)
 {
