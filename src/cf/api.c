@@ -1,5 +1,15 @@
 /*
  * cf/api.c - URLs, envelope parsing and API errors (see api.h).
+ *
+ * URLs are assembled in uncapped buffers (trailing slashes of the base dropped,
+ * each segment escaped), so building one cannot fail. The envelope is parsed with
+ * jansson rejecting duplicate keys, and only the first error and the first entry
+ * of its error_chain are kept, as that is what the API puts its cause in; D1's
+ * import polling answers with a bare "error" string, read when "errors" is
+ * absent. Whether an error is transient is decided by code (971, 10250, 15000) or
+ * by D1's own message texts, which carry no code. A failure's Err is built from
+ * sanitised server text plus status, cf-ray and, for auth codes or 401/403, a
+ * hint naming the token permission the call needed.
  */
 #include "cf/api.h"
 

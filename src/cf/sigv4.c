@@ -1,5 +1,15 @@
 /*
  * cf/sigv4.c - AWS SigV4 signing (see sigv4.h).
+ *
+ * The four SigV4 steps in order: the canonical request (path as given, query
+ * pairs decoded, re-encoded and sorted, headers lower-cased, sorted and trimmed),
+ * the string to sign with the credential scope, the signing key derived by the
+ * HMAC chain "AWS4"+secret -> date -> region -> service -> "aws4_request", and the
+ * Authorization header. The derived key depends only on the day, region and
+ * service, so the caller's cache keeps it and later requests that day skip the
+ * four HMACs. Every temporary holding key material is wiped with
+ * OPENSSL_cleanse before it is freed. x-amz-date is computed by hand from days
+ * since the epoch (no libc time calls), keeping the module pure.
  */
 #include "cf/sigv4.h"
 

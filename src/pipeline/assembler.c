@@ -1,5 +1,19 @@
 /*
  * pipeline/assembler.c - see assembler.h.
+ *
+ * One decoder feeds the live stream, a second replays spools. An ordinary
+ * transaction goes straight to the sink, change by change, unless the sink's
+ * wants() says at Begin that no target needs it. Changes inside stream blocks
+ * are appended, as the raw message bytes, to one spool per top-level xid; a
+ * subtransaction abort is recorded in the spool too, and Stream Commit replays
+ * the file in two passes (collect aborted subxids, then deliver the rest). A
+ * PREPARE is fsynced to a file named by the GID's hash before the slot can move
+ * past it, and a Stream Prepare renames the stream's spool there; COMMIT
+ * PREPARED replays that file, ROLLBACK PREPARED deletes it. The latest Relation
+ * message of each table is copied into a prepared spool before its first change,
+ * because the commit may come in a later session with an empty relation cache.
+ * Stream spools left by an earlier session are removed at start: the server
+ * streams those transactions again.
  */
 #include "pipeline/assembler.h"
 
