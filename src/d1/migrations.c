@@ -1,5 +1,14 @@
 /*
  * d1/migrations.c - see migrations.h.
+ *
+ * No migration state of its own: the directory is the state. Every NNNN_*.sql
+ * file there is read and concatenated, and the next number is one past the
+ * highest. A table whose exact CREATE TABLE text appears in that concatenation is
+ * already migrated; one whose name appears with a different definition gets a
+ * note asking for a hand-written ALTER (nothing is guessed); the rest go into one
+ * new file. The checkpoint table comes first, or its position upgrade when an
+ * older file created it without the column. Files are written to a temporary
+ * name, fsynced and renamed, so wrangler never sees a half-written migration.
  */
 #include "d1/migrations.h"
 

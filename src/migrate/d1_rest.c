@@ -1,5 +1,18 @@
 /*
  * migrate/d1_rest.c - see d1_rest.h.
+ *
+ * Preparing is two batches: the first creates the progress table and reads any
+ * row an earlier run left (reported as an unfinished migrate); the second, atomic
+ * because a D1 batch is one transaction, writes this run's progress row, deletes
+ * the slot's checkpoint and empties every mapped table of the database. Rows for
+ * import are packed by import_sql into a buffer; at MREST_IMPORT_FILE_BYTES it is
+ * written to a file, ended with an UPDATE of the progress row's count, and sent
+ * through cf_d1_import, which polls until D1 has applied it whole. A row too large
+ * for any statement is handed back (too_large) for the caller's per-row upsert.
+ * The read-back pages through the table in key order with keyset pagination
+ * (WHERE key > the last page's final key), reading typeof() and an exact text
+ * form of each value so each row hashes as the values sent did; the page
+ * size adapts to the average row so each answer stays near a byte budget.
  */
 #include "migrate/d1_rest.h"
 

@@ -1,5 +1,12 @@
 /*
  * migrate/import_sql.c - see import_sql.h.
+ *
+ * Each row is rendered into its own buffer first, so its size is known before it
+ * is placed: it joins the open INSERT when the statement plus ",\n", the row and
+ * the closing ';' stays under the cap, otherwise the open statement is ended and
+ * a new one starts with the table's INSERT head, built once at init. A row that
+ * cannot fit even a statement of its own is an error, not a split. Literals are
+ * copied in runs between single quotes, each quote doubled; blobs become X'..'.
  */
 #include "migrate/import_sql.h"
 

@@ -1,5 +1,18 @@
 /*
  * migrate/migrate.c - see migrate.h.
+ *
+ * In order: the D1 schema from the mappings and the catalog, the publication for
+ * every mapped table (not only the D1 ones, so a later run streams KV- and
+ * queue-only tables too), then the copy's point: the configured slot when it is
+ * created here, else a helper slot past the slot's position. The copy reads the
+ * point's snapshot one D1 database at a time, each table in key order through a
+ * cursor. Rows reach the D1 target as INSERT changes in synthetic transactions
+ * whose commit LSNs count up from MIGRATE_LSN_SPAN below the point, and a last
+ * empty transaction at the point itself sets the checkpoint, so `run` skips
+ * exactly what the copy holds. Large or unestimated remote tables go through
+ * /import instead. Every table is then read back and its row count and checksum
+ * compared with the values sent; only a verified remote copy drops its progress
+ * row, so an unverified copy is reported by the next migrate.
  */
 #include "migrate/migrate.h"
 

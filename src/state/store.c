@@ -1,5 +1,16 @@
 /*
  * state/store.c - see store.h.
+ *
+ * Four SQLite tables: meta (schema version, the bound source, the slot's
+ * incarnation), checkpoints, target_health and source_tables. Opening creates the
+ * schema if missing and upgrades version 1 to 2 in one transaction; rows from
+ * version 1 keep a NULL "through" position, read as unknown. LSNs are stored both
+ * as integers (for comparisons in SQL) and as text for people reading the file.
+ * Every write is a single upsert, so the rules live in SQL: a checkpoint moves
+ * "through" up to its end but never back under the same slot incarnation, and
+ * resets it under a new one; an idle position only moves it forward unless a gap
+ * is being accepted. Binding the source checks and records the three keys in one
+ * transaction, so a directory is never half-bound to two sources.
  */
 #include "state/store.h"
 
