@@ -4,11 +4,12 @@
  * A thin wrapper: every failure becomes ERR_STORE with the file's path and
  * SQLite's message, keeping SQLite's extended code in err->detail for
  * sqlite_err_is_constraint. Connections are opened NOMUTEX (each belongs to one
- * thread) in WAL mode with synchronous=FULL, because the state store's checkpoints
- * must survive a power loss; transactions are BEGIN IMMEDIATE so a writer waits on
- * the 10 s busy timeout at BEGIN instead of failing halfway. SQLite's memory
- * statistics are switched off once per process: they cost a global mutex per
- * allocation.
+ * thread) in WAL mode with synchronous=FULL: the files opened here (state store,
+ * embedded D1 and KV, snapshot ledger) hold checkpoints and records that must
+ * survive a power loss once committed. Transactions are BEGIN IMMEDIATE so a
+ * writer waits on the 10 s busy timeout at BEGIN instead of failing halfway.
+ * SQLite's memory statistics are switched off once per process: they cost a
+ * global mutex per allocation.
  */
 #include "state/sqlite.h"
 
