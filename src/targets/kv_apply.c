@@ -316,6 +316,14 @@ static const char *state_json(KvApply *a, const KvTable *tab, const Rel *rel, co
     return ok && buf_append(&a->state, "}", 1, err) ? a->state.data : NULL;
 }
 
+static bool has_unchanged(const PgoTuple *t)
+{
+    for (uint16_t i = 0; i < t->ncols; i++)
+        if (t->cols[i].kind == PGO_COL_UNCHANGED)
+            return true;
+    return false;
+}
+
 bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *nt, const PgoTuple *ot,
                          uint8_t old_kind, Err *err)
 {
@@ -332,8 +340,10 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
         if (ok && complete && strcmp(pk_old.data, a->pk.data) != 0)
             ok = kv_index_get(&a->index, tab->qualname, &pk_old, &moved, err) && remove_row(a, tab, rel, ot, old_kind, &pk_old, err);
     }
+    /* fixed keys, no row state, nothing to fill: the index row is known without reading it */
+    bool fixed = tab->keys_fixed && !tab->state_count && !has_unchanged(nt);
     KvIndexRow ir = {0};
-    ok = ok && kv_index_get(&a->index, tab->qualname, &a->pk, &ir, err);
+    ok = ok && (fixed || kv_index_get(&a->index, tab->qualname, &a->pk, &ir, err));
     if (ok && !ir.found && moved.state_text)
         kv_index_row_take_state(&ir, &moved); /* its row state moves with it (unchanged TOAST values) */
     kv_index_row_clear(&moved);
@@ -381,6 +391,12 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
         }
         if (r == KT_NULL)
             continue;
+        /* fixed keys: the index lists every key the row forms, written or not, so that a later
+         * version's identical list needs no index write */
+        if (fixed && !keys_have(a, a->key.data, a->key.len) && !keys_add(a, a->key.data, a->key.len, err)) {
+            ok = false;
+            break;
+        }
         r = render_value(a, tab, en, rel, &merged, err);
         /* over the limit at any size: past the value buffer's cap (25 MiB + 1 MiB) rendering stops there */
         bool capped = r == KT_ERROR && err->code == ERR_TOO_LARGE;
@@ -421,7 +437,7 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
             if (ok && json_is_string(v) && !keys_have(a, json_string_value(v), json_string_length(v)))
                 ok = emit_del(a, json_string_value(v), json_string_length(v), err);
         }
-    } else if (ok && ot && old_kind == 'O') {
+    } else if (ok && ot && old_kind == 'O' && !fixed) {
         for (size_t e = 0; ok && e < tab->entry_count; e++) {
             const char *invalid;
             KtResult r = render_key(a, &tab->entries[e], rel, ot, &invalid, err);
@@ -430,6 +446,12 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
             else if (r == KT_OK && !keys_have(a, a->key.data, a->key.len))
                 ok = emit_del(a, a->key.data, a->key.len, err);
         }
+    }
+    if (fixed) {
+        ok = ok && kv_index_keep(&a->index, tab->qualname, &a->pk, keys_text, err);
+        free(cols);
+        buf_free(&pk_old);
+        return ok;
     }
     const char *state = ok && tab->state_count ? state_json(a, tab, rel, &merged, err) : NULL;
     ok = ok && (state || !tab->state_count);

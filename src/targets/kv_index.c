@@ -31,12 +31,16 @@ bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
            (ix->add_key = sqlite_prepare(db, "INSERT INTO _wal2edge_kv_rows(tbl, pk, keys, state) VALUES (?1, ?2, "
                                              "json_array(?3), NULL) ON CONFLICT (tbl, pk) DO UPDATE SET keys = "
                                              "json_insert(keys, '$[#]', ?3)",
-                                         err));
+                                         err)) &&
+           (ix->keep_row = sqlite_prepare(db, "INSERT INTO _wal2edge_kv_rows(tbl, pk, keys, state) VALUES (?1, ?2, ?3, "
+                                              "NULL) ON CONFLICT (tbl, pk) DO UPDATE SET keys = excluded.keys, state "
+                                              "= NULL WHERE keys IS NOT excluded.keys OR state IS NOT NULL",
+                                          err));
 }
 
 void kv_index_close(KvIndex *ix)
 {
-    SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of, ix->add_key};
+    SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of, ix->add_key, ix->keep_row};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite_finalize(sts[i]);
     memset(ix, 0, sizeof *ix);
@@ -136,6 +140,14 @@ bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_
               (state ? sqlite_bind_text(st, 4, state, strlen(state), err) : sqlite_bind_null(st, 4, err)) &&
               sqlite_run(st, err);
     return ok;
+}
+
+bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err)
+{
+    SqliteStmt *st = ix->keep_row;
+    sqlite_reset(st);
+    return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
+           sqlite_bind_text(st, 3, keys_text, strlen(keys_text), err) && sqlite_run(st, err);
 }
 
 bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)

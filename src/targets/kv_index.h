@@ -26,7 +26,7 @@
 
 typedef struct KvIndex {
     Sqlite *db;                /* borrowed */
-    SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of, *add_key;
+    SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of, *add_key, *keep_row;
 } KvIndex;
 
 /* A row of the index as stored (JSON text), parsed only when asked: most updates change neither
@@ -59,6 +59,9 @@ bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err) WA
 bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err) WARN_UNUSED;
 /* Forget every row (before a rebuild from KV). */
 bool kv_index_clear(KvIndex *ix, Err *err) WARN_UNUSED;
+/* Make row (tbl, pk) list keys_text and hold no state, writing only when it does not already: a
+ * row whose keys cannot change (targets/kv_apply's fixed-key path). */
+bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err) WARN_UNUSED;
 /* Forget every row of tbl (a truncate). */
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
 

@@ -132,6 +132,25 @@ static void need_col(const CatalogInfo *cat, const CatTable *ct, KvTable *t, con
         kv_names_add(&t->state_cols, &t->state_count, col);
 }
 
+/* Postgres moves values out of line only when a row outgrows TOAST_TUPLE_THRESHOLD (about 2 kB with
+ * 8 kB pages), so a table whose widest row stays well under it (every column bounded; half the
+ * threshold left for headers, alignment and padding) never sends an unchanged-TOAST value: no row
+ * state is needed for it. */
+static bool never_toasted(const CatalogInfo *cat, const CatTable *ct)
+{
+    size_t max = 24 + ct->col_count / 8 + 1; /* tuple header, null bitmap */
+    for (size_t i = 0; i < ct->col_count && max <= 1024; i++) {
+        Err e;
+        D1Type *ty = d1_type_resolve(cat, ct->cols[i].type_oid, NULL, &e);
+        size_t b = ty ? d1_type_max_bytes(ty, ct->cols[i].typmod) : 0;
+        d1_type_free(ty);
+        if (b == 0)
+            return false;
+        max += b + 8; /* varlena header and alignment */
+    }
+    return max <= 1024;
+}
+
 bool kv_spec_build(const Mapping *m, const CatalogInfo *cat, const char *ns, KvTable *t, KvPlanNotes *notes)
 {
     size_t errors_before = notes->error_count;
@@ -300,6 +319,14 @@ bool kv_spec_build(const Mapping *m, const CatalogInfo *cat, const char *ns, KvT
                  "%s:%d:%d: kv[%zu].value: values of %s could exceed 25 MiB (unbounded columns); such a "
                  "key is deleted instead of written, and a warning is logged",
                  m->file, mk->value_line, mk->value_col, k, m->source);
+    }
+    t->keys_fixed = true;
+    for (size_t j = 0; j < t->entry_count; j++)
+        t->keys_fixed = t->keys_fixed && t->entries[j].key_from_identity;
+    if (t->state_count && never_toasted(cat, ct)) {
+        kv_names_free(t->state_cols, t->state_count);
+        t->state_cols = NULL;
+        t->state_count = 0;
     }
     if (t->state_count && ct->replident != 'f')
         note(&notes->warnings, &notes->warning_count,

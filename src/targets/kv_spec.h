@@ -56,6 +56,7 @@ typedef struct KvTable {
     bool ordered;              /* ident is a unique key: warm can resume by it */
     char **state_cols;         /* TOAST-able columns the keys/values need: kept as row state */
     size_t state_count;
+    bool keys_fixed;           /* every key names only identity columns: a row's keys never change */
     char **needed;             /* every column the keys, values, metadata and identity use */
     size_t needed_count;
     Rel rel;                   /* the catalog's columns, as a Relation (warm) */
