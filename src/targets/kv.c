@@ -81,6 +81,7 @@ static bool fail_and_rollback(Kv *kv)
 {
     if (kv->in_tx)
         sqlite_rollback(kv->db);
+    kv_index_forget(&kv->a.index);
     kv->in_tx = false;
     kv->core.pending = target_durable(&kv->base); /* the unflushed work is gone */
     kv->a.window_emits = 0;
@@ -118,6 +119,7 @@ static void kv_rollback(Target *t)
     Kv *kv = (Kv *)t;
     if (!txn_core_rollback(&kv->core))
         return;
+    kv_index_forget(&kv->a.index);
     Err err;
     if (!sqlite_exec(kv->db, "ROLLBACK TO wal2edge_kv_txn; RELEASE wal2edge_kv_txn", &err))
         fail_and_rollback(kv);
@@ -487,6 +489,7 @@ static bool warm_end(Kv *kv, const KvTable *tab, WarmRun *w, bool ok, Err *err)
     if (!ok) {
         if (kv->in_tx)
             sqlite_rollback(kv->db);
+        kv_index_forget(&kv->a.index);
         kv->in_tx = false;
         kv->a.window_emits = 0;
         err_prefix(err, "%s: warming %s", kv->base.name, tab->qualname);

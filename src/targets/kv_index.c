@@ -16,6 +16,7 @@ bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
 {
     memset(ix, 0, sizeof *ix);
     ix->db = db;
+    buf_init(&ix->kept, 4 * 1024 * 1024);
     return sqlite_exec(db,
                        "CREATE TABLE IF NOT EXISTS _wal2edge_kv_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, keys TEXT "
                        "NOT NULL, state TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;",
@@ -43,6 +44,7 @@ void kv_index_close(KvIndex *ix)
     SqliteStmt *sts[] = {ix->get_row, ix->put_row, ix->del_row, ix->rows_of, ix->del_rows_of, ix->add_key, ix->keep_row};
     for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
         sqlite_finalize(sts[i]);
+    buf_free(&ix->kept);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -132,6 +134,7 @@ bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, 
 
 bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, const char *state, Err *err)
 {
+    kv_index_forget(ix);
     const char *k = keys_text;
     SqliteStmt *st = ix->put_row;
     sqlite_reset(st);
@@ -144,14 +147,33 @@ bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_
 
 bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err)
 {
+    /* a row changed twice in a window (an insert and its update) is kept once */
+    size_t tl = strlen(tbl), kl = strlen(keys_text);
+    size_t n = tl + 1 + pk->len + 1 + kl;
+    if (ix->kept.len == n && memcmp(ix->kept.data, tbl, tl + 1) == 0 &&
+        memcmp(ix->kept.data + tl + 1, pk->data, pk->len) == 0 && ix->kept.data[tl + 1 + pk->len] == '\0' &&
+        memcmp(ix->kept.data + tl + 2 + pk->len, keys_text, kl) == 0)
+        return true;
+    kv_index_forget(ix);
     SqliteStmt *st = ix->keep_row;
     sqlite_reset(st);
-    return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
-           sqlite_bind_text(st, 3, keys_text, strlen(keys_text), err) && sqlite_run(st, err);
+    bool ok = sqlite_bind_text(st, 1, tbl, tl, err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
+              sqlite_bind_text(st, 3, keys_text, kl, err) && sqlite_run(st, err);
+    Err e;
+    if (ok && (!buf_append(&ix->kept, tbl, tl + 1, &e) || !buf_append(&ix->kept, pk->data, pk->len, &e) ||
+               !buf_append(&ix->kept, "", 1, &e) || !buf_append(&ix->kept, keys_text, kl, &e)))
+        kv_index_forget(ix); /* too large to remember: written every time */
+    return ok;
+}
+
+void kv_index_forget(KvIndex *ix)
+{
+    buf_reset(&ix->kept);
 }
 
 bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)
 {
+    kv_index_forget(ix);
     SqliteStmt *st = ix->del_row;
     sqlite_reset(st);
     return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) &&
@@ -179,12 +201,14 @@ bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err)
 
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err)
 {
+    kv_index_forget(ix);
     sqlite_reset(ix->del_rows_of);
     return sqlite_bind_text(ix->del_rows_of, 1, tbl, strlen(tbl), err) && sqlite_run(ix->del_rows_of, err);
 }
 
 bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err)
 {
+    kv_index_forget(ix);
     SqliteStmt *st = ix->add_key;
     sqlite_reset(st);
     return sqlite_bind_text(st, 1, tbl, strlen(tbl), err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
@@ -193,5 +217,6 @@ bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *k
 
 bool kv_index_clear(KvIndex *ix, Err *err)
 {
+    kv_index_forget(ix);
     return sqlite_exec(ix->db, "DELETE FROM _wal2edge_kv_rows", err);
 }

@@ -27,6 +27,7 @@
 typedef struct KvIndex {
     Sqlite *db;                /* borrowed */
     SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of, *add_key, *keep_row;
+    Buf kept;                  /* the last row kv_index_keep wrote or found: table, pk, keys, NUL-separated */
 } KvIndex;
 
 /* A row of the index as stored (JSON text), parsed only when asked: most updates change neither
@@ -62,6 +63,8 @@ bool kv_index_clear(KvIndex *ix, Err *err) WARN_UNUSED;
 /* Make row (tbl, pk) list keys_text and hold no state, writing only when it does not already: a
  * row whose keys cannot change (targets/kv_apply's fixed-key path). */
 bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err) WARN_UNUSED;
+/* Forget what kv_index_keep remembers (the open transaction rolled back). */
+void kv_index_forget(KvIndex *ix);
 /* Forget every row of tbl (a truncate). */
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;
 
