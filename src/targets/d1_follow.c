@@ -21,16 +21,86 @@
 #include "schema/plan.h"
 #include "schema/shape.h"
 
-static bool follow_init(Sqlite *db, Err *err)
+/* --- the embedded file's store: the shape table and the columns, read and written in its transaction --- */
+
+static bool sq_init(void *ctx, Err *err)
 {
-    return sqlite_exec(db,
+    return sqlite_exec(ctx,
                        "CREATE TABLE IF NOT EXISTS \"" D1_SCHEMA_TABLE "\" (\"source\" TEXT NOT NULL PRIMARY KEY, "
                        "\"shape\" TEXT NOT NULL)",
                        err);
 }
 
+static bool sq_has_shape_table(void *ctx)
+{
+    Err err;
+    SqliteStmt *st = sqlite_prepare(ctx, "SELECT 1 FROM sqlite_master WHERE name = '" D1_SCHEMA_TABLE "'", &err);
+    bool found = st && sqlite_step(st, &err) == 1;
+    sqlite_finalize(st);
+    return found;
+}
+
+static char *sq_stored_shape(void *ctx, const char *source, bool *failed, Err *err)
+{
+    SqliteStmt *st = sqlite_prepare(ctx, "SELECT shape FROM \"" D1_SCHEMA_TABLE "\" WHERE source = ?1", err);
+    int rc = st && sqlite_bind_text(st, 1, source, strlen(source), err) ? sqlite_step(st, err) : -1;
+    char *json = rc == 1 ? xstrdup(sqlite_column_text(st, 0, NULL)) : NULL;
+    sqlite_finalize(st);
+    *failed = rc < 0;
+    return json;
+}
+
+static bool sq_store_shape(void *ctx, const char *source, const char *json, Err *err)
+{
+    SqliteStmt *st =
+        sqlite_prepare(ctx, "INSERT OR REPLACE INTO \"" D1_SCHEMA_TABLE "\" (source, shape) VALUES (?1, ?2)", err);
+    bool ok = st && sqlite_bind_text(st, 1, source, strlen(source), err) &&
+              sqlite_bind_text(st, 2, json, strlen(json), err) && sqlite_step(st, err) == 0;
+    sqlite_finalize(st);
+    return ok;
+}
+
+static bool sq_columns(void *ctx, const char *table, char ***names, size_t *n, Err *err)
+{
+    *names = NULL;
+    *n = 0;
+    SqliteStmt *st = sqlite_prepare(ctx, "SELECT name FROM pragma_table_info(?1) ORDER BY cid", err);
+    if (!st || !sqlite_bind_text(st, 1, table, strlen(table), err)) {
+        sqlite_finalize(st);
+        return false;
+    }
+    int rc;
+    while ((rc = sqlite_step(st, err)) == 1) {
+        *names = xrealloc(*names, (*n + 1) * sizeof **names);
+        (*names)[(*n)++] = xstrdup(sqlite_column_text(st, 0, NULL));
+    }
+    sqlite_finalize(st);
+    return rc == 0;
+}
+
+static bool sq_exec(void *ctx, const char *sql, Err *err)
+{
+    return sqlite_exec(ctx, sql, err);
+}
+
+static D1FollowStore sqlite_store(Sqlite *db)
+{
+    return (D1FollowStore){.ctx = db, .init = sq_init, .has_shape_table = sq_has_shape_table,
+                           .stored_shape = sq_stored_shape, .store_shape = sq_store_shape, .columns = sq_columns,
+                           .exec = sq_exec, .evolved = NULL};
+}
+
+/* --- following, whatever the store --- */
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
 typedef struct ColumnProbe {
-    Sqlite *db;
+    const D1FollowStore *st;
     const char *table;
 } ColumnProbe;
 
@@ -38,10 +108,15 @@ static bool has_column(void *ctx, const char *d1_name)
 {
     ColumnProbe *p = ctx;
     Err err;
-    SqliteStmt *st = sqlite_prepare(p->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", &err);
-    bool found = st && sqlite_bind_text(st, 1, p->table, strlen(p->table), &err) &&
-                 sqlite_bind_text(st, 2, d1_name, strlen(d1_name), &err) && sqlite_step(st, &err) == 1;
-    sqlite_finalize(st);
+    char **names;
+    size_t n;
+    bool found = false;
+    if (p->st->columns(p->st->ctx, p->table, &names, &n, &err))
+        for (size_t i = 0; i < n && !found; i++)
+            found = strcmp(names[i], d1_name) == 0;
+    else
+        names = NULL, n = 0;
+    free_names(names, n);
     return found;
 }
 
@@ -58,19 +133,17 @@ static const char *pg_name_of(const D1Table *t, const char *d1_name)
 }
 
 /* The shape the D1 table has now, by name (inexact): columns `after` also has are taken from it. */
-static Shape *shape_of_d1(Sqlite *db, const D1Table *t, const Shape *after, Err *err)
+static Shape *shape_of_d1(const D1FollowStore *st, const D1Table *t, const Shape *after, Err *err)
 {
-    SqliteStmt *st = sqlite_prepare(db, "SELECT name FROM pragma_table_info(?1) ORDER BY cid", err);
-    if (!st || !sqlite_bind_text(st, 1, t->name, strlen(t->name), err)) {
-        sqlite_finalize(st);
+    char **names;
+    size_t n;
+    if (!st->columns(st->ctx, t->name, &names, &n, err))
         return NULL;
-    }
     Shape *s = xcalloc(1, sizeof *s);
     s->oid = after->oid;
     s->qualname = xstrdup(after->qualname);
-    int rc;
-    while ((rc = sqlite_step(st, err)) == 1) {
-        const char *pg = pg_name_of(t, sqlite_column_text(st, 0, NULL));
+    for (size_t i = 0; i < n; i++) {
+        const char *pg = pg_name_of(t, names[i]);
         const ShapeCol *same = shape_column(after, pg);
         s->cols = xrealloc(s->cols, (s->ncols + 1) * sizeof *s->cols);
         ShapeCol *c = &s->cols[s->ncols++];
@@ -79,43 +152,24 @@ static Shape *shape_of_d1(Sqlite *db, const D1Table *t, const Shape *after, Err 
         c->type = same && same->type ? xstrdup(same->type) : NULL;
         c->default_expr = same && same->default_expr ? xstrdup(same->default_expr) : NULL;
     }
-    sqlite_finalize(st);
-    if (rc < 0) {
-        shape_free(s);
-        return NULL;
-    }
+    free_names(names, n);
     return s;
-}
-
-static bool has_shape_table(Sqlite *db)
-{
-    Err err;
-    SqliteStmt *st = sqlite_prepare(db, "SELECT 1 FROM sqlite_master WHERE name = '" D1_SCHEMA_TABLE "'", &err);
-    bool found = st && sqlite_step(st, &err) == 1;
-    sqlite_finalize(st);
-    return found;
 }
 
 /* The stored shape of source, or NULL (*err set only on a failure). */
-static Shape *stored_shape(Sqlite *db, const char *source, bool *failed, Err *err)
+static Shape *stored_shape(const D1FollowStore *st, const char *source, bool *failed, Err *err)
 {
-    *failed = false;
-    SqliteStmt *st = sqlite_prepare(db, "SELECT shape FROM \"" D1_SCHEMA_TABLE "\" WHERE source = ?1", err);
-    int rc = st && sqlite_bind_text(st, 1, source, strlen(source), err) ? sqlite_step(st, err) : -1;
-    Shape *s = rc == 1 ? shape_from_json(sqlite_column_text(st, 0, NULL), err) : NULL;
-    sqlite_finalize(st);
-    *failed = rc < 0 || (rc == 1 && !s);
+    char *json = st->stored_shape(st->ctx, source, failed, err);
+    Shape *s = json ? shape_from_json(json, err) : NULL;
+    *failed = *failed || (json && !s);
+    free(json);
     return s;
 }
 
-static bool store_shape(Sqlite *db, const Shape *s, Err *err)
+static bool store_shape(const D1FollowStore *st, const Shape *s, Err *err)
 {
     char *json = shape_to_json(s);
-    SqliteStmt *st =
-        sqlite_prepare(db, "INSERT OR REPLACE INTO \"" D1_SCHEMA_TABLE "\" (source, shape) VALUES (?1, ?2)", err);
-    bool ok = st && sqlite_bind_text(st, 1, s->qualname, strlen(s->qualname), err) &&
-              sqlite_bind_text(st, 2, json, strlen(json), err) && sqlite_step(st, err) == 0;
-    sqlite_finalize(st);
+    bool ok = st->store_shape(st->ctx, s->qualname, json, err);
     free(json);
     return ok;
 }
@@ -129,7 +183,7 @@ static D1Table *mapped_table(D1Schema *schema, const char *source)
 }
 
 /* Diff, plan and carry out the change from `before` to `after` on t. */
-static bool follow(Sqlite *db, D1Table *t, const char *target, const char *migrations_dir, const Shape *before,
+static bool follow(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir, const Shape *before,
                    const Shape *after, bool rewritten, Err *err)
 {
     SchemaDiff diff;
@@ -137,11 +191,13 @@ static bool follow(Sqlite *db, D1Table *t, const char *target, const char *migra
     SchemaPlan plan;
     plan_d1(t->mapping, &diff, &plan);
     char *what = schema_diff_describe(&diff);
-    ColumnProbe probe = {db, t->name};
+    ColumnProbe probe = {st, t->name};
     D1Evolution ev;
     bool ok = d1_evolve(t, &plan, what, has_column, &probe, &ev, err);
     for (size_t i = 0; ok && i < ev.count; i++)
-        ok = sqlite_exec(db, ev.sql[i], err);
+        ok = st->exec(st->ctx, ev.sql[i], err);
+    if (ok && st->evolved)
+        st->evolved(st->ctx, t->name, &plan);
     if (ok && ev.count)
         log_info(NULL, "%s: %s: %s (D1 table \"%s\")", target, t->source, what, t->name);
     char *path = NULL;
@@ -175,6 +231,13 @@ static uint64_t rel_signature(const Rel *rel)
 bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
                         const Rel *rel, Err *err)
 {
+    D1FollowStore st = sqlite_store(db);
+    return d1_follow_relation_in(&st, schema, target, migrations_dir, rel, err);
+}
+
+bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char *target,
+                           const char *migrations_dir, const Rel *rel, Err *err)
+{
     D1Table *t = mapped_table(schema, rel->qualname);
     uint64_t sig = rel_signature(rel);
     if (!t || t->rel_signature == sig)
@@ -182,9 +245,9 @@ bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const 
     Shape *after = shape_from_rel(rel);
     bool failed = false;
     /* read only: the shape table is made by the first DDL capture message */
-    Shape *before = has_shape_table(db) ? stored_shape(db, rel->qualname, &failed, err) : NULL;
+    Shape *before = st->has_shape_table(st->ctx) ? stored_shape(st, rel->qualname, &failed, err) : NULL;
     if (!before && !failed)
-        before = shape_of_d1(db, t, after, err);
+        before = shape_of_d1(st, t, after, err);
     bool ok = before != NULL;
     if (ok) {
         before->oid = after->oid; /* a new OID is the source watch's to report */
@@ -196,7 +259,7 @@ bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const 
                          "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
                          "if it has one",
                          target, rel->qualname, after->cols[i].name);
-        ok = follow(db, t, target, migrations_dir, before, after, false, err);
+        ok = follow(st, t, target, migrations_dir, before, after, false, err);
     }
     if (ok)
         t->rel_signature = sig;
@@ -208,6 +271,13 @@ bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const 
 bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
                        const Change *c, uint32_t *rewritten, Err *err)
 {
+    D1FollowStore st = sqlite_store(db);
+    return d1_follow_message_in(&st, schema, target, migrations_dir, c, rewritten, err);
+}
+
+bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char *target,
+                          const char *migrations_dir, const Change *c, uint32_t *rewritten, Err *err)
+{
     DdlMsg m;
     bool is_ddl;
     if (!shape_ddl_message(c, target, &m, &is_ddl, err) || !is_ddl)
@@ -218,12 +288,12 @@ bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const c
         *rewritten = m.oid;
     } else if (m.event == DDL_EVENT_COMMAND_END && t) {
         Shape *after = shape_from_ddl(&m);
-        bool failed = !follow_init(db, err);
-        Shape *before = failed ? NULL : stored_shape(db, m.qualname, &failed, err);
+        bool failed = !st->init(st->ctx, err);
+        Shape *before = failed ? NULL : stored_shape(st, m.qualname, &failed, err);
         if (!before && !failed)
-            before = shape_of_d1(db, t, after, err);
-        ok = before && follow(db, t, target, migrations_dir, before, after, *rewritten == m.oid, err) &&
-             store_shape(db, after, err);
+            before = shape_of_d1(st, t, after, err);
+        ok = before && follow(st, t, target, migrations_dir, before, after, *rewritten == m.oid, err) &&
+             store_shape(st, after, err);
         *rewritten = 0;
         shape_free(before);
         shape_free(after);

@@ -10,7 +10,11 @@
  *           tables `wal2edge plan` prints); a DDL
  *           capture message turned into the diff, the plan and the ALTER TABLE
  *           statements (schema/, d1/evolve), run in that transaction.
- * Not mine: the transaction and the checkpoint (targets/d1_embedded).
+ *           The same for the REST D1 (targets/d1_remote_follow) through a
+ *           D1FollowStore: where the shape and the columns are read and where
+ *           the statements go.
+ * Not mine: the transaction and the checkpoint (targets/d1_embedded,
+ *           targets/d1_remote).
  */
 #ifndef WAL2EDGE_TARGETS_D1_FOLLOW_H
 #define WAL2EDGE_TARGETS_D1_FOLLOW_H
@@ -21,9 +25,28 @@
 #include "core/err.h"
 #include "d1/ddl.h"
 #include "pipeline/change.h"
+#include "schema/plan.h"
 #include "state/sqlite.h"
 
 #define D1_SCHEMA_TABLE "_wal2edge_schema"
+
+/*
+ * Where a D1 database's last known shapes and columns are read, and where the
+ * statements of a change go (into the transaction of its checkpoint).
+ */
+typedef struct D1FollowStore {
+    void *ctx;
+    bool (*init)(void *ctx, Err *err);            /* the shape table exists from here on */
+    bool (*has_shape_table)(void *ctx);
+    /* the stored shape JSON of source (malloc'd), NULL when none; *failed on an error */
+    char *(*stored_shape)(void *ctx, const char *source, bool *failed, Err *err);
+    bool (*store_shape)(void *ctx, const char *source, const char *json, Err *err);
+    /* the D1 table's column names in order (malloc'd, each and the array) */
+    bool (*columns)(void *ctx, const char *table, char ***names, size_t *n, Err *err);
+    bool (*exec)(void *ctx, const char *sql, Err *err);
+    /* may be NULL: the plan was carried out on table (a store keeping the columns itself follows it) */
+    void (*evolved)(void *ctx, const char *table, const SchemaPlan *plan);
+} D1FollowStore;
 
 /*
  * Follow message c when it is a DDL capture message of a table mapped in
@@ -46,5 +69,11 @@ bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const c
  */
 bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
                         const Rel *rel, Err *err) WARN_UNUSED;
+
+/* The same two against any store. */
+bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char *target,
+                          const char *migrations_dir, const Change *c, uint32_t *rewritten, Err *err) WARN_UNUSED;
+bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char *target,
+                           const char *migrations_dir, const Rel *rel, Err *err) WARN_UNUSED;
 
 #endif

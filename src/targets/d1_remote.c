@@ -21,6 +21,7 @@
 #include "pipeline/deadletter.h"
 #include "targets/checkpoint.h"
 #include "targets/core.h"
+#include "targets/d1_remote_follow.h"
 #include "targets/sendbuf.h"
 
 typedef struct Pend {
@@ -47,6 +48,10 @@ typedef struct D1Remote {
     int64_t pending_time_us;
     int64_t last_send_ms;      /* monotonic time of the last request that moved the checkpoint */
     bool fence_owed;           /* that request carried rows: one checkpoint-only request may follow at once */
+    D1RemoteFollow *follow;    /* the columns and shapes D1 has (targets/d1_remote_follow) */
+    char *migrations_dir;      /* the target's "migrations_dir" (targets/d1_follow), or NULL */
+    uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
+    bool followed;             /* the open transaction changed the schema (the memory of it cannot roll back) */
     D1RemoteStats stats;
 } D1Remote;
 
@@ -59,6 +64,11 @@ static bool default_send(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result
 static bool do_send(D1Remote *d, const CfD1Stmt *stmts, size_t n, CfD1Result *out, Err *err)
 {
     return d->opts.send(d->opts.send_user ? d->opts.send_user : d, stmts, n, out, err);
+}
+
+static bool do_send_user(void *user, const CfD1Stmt *stmts, size_t n, CfD1Result *out, Err *err)
+{
+    return do_send(user, stmts, n, out, err);
 }
 
 static void stmt_free(D1Stmt *s)
@@ -447,8 +457,14 @@ static bool rem_begin(Target *t, const TxnInfo *txn, Err *err)
 static void rem_rollback(Target *t)
 {
     D1Remote *d = (D1Remote *)t;
-    if (txn_core_rollback(&d->core))
-        sendbuf_drop_open(&d->sb);
+    if (!txn_core_rollback(&d->core))
+        return;
+    sendbuf_drop_open(&d->sb);
+    if (d->followed) { /* the tables in memory have that transaction's schema change: start again */
+        d1_remote_follow_forget(d->follow);
+        txn_core_break(&d->core);
+    }
+    d->followed = false;
 }
 
 /* Append the statements of l (moved out of it) for change `change` of txn on `table` (key: the row's, or
@@ -481,12 +497,31 @@ static bool add_list(D1Remote *d, D1StmtList *l, const D1Table *table, const cha
     return ok;
 }
 
+/* The statements targets/d1_follow made for change c (ok: it succeeded), in the open transaction. */
+static bool add_followed(D1Remote *d, bool ok, const TxnInfo *txn, const Change *c, Err *err)
+{
+    D1StmtList l = {0};
+    d1_remote_follow_take(d->follow, &l);
+    d->followed = d->followed || l.count > 0;
+    if (!ok) {
+        d1_stmt_list_clear(&l);
+        txn_core_break(&d->core);
+        return false;
+    }
+    return add_list(d, &l, NULL, NULL, txn, c->index, err);
+}
+
 static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
     TxnStep step = txn_core_change(&d->core, c, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
+    const D1FollowStore *fs = d1_remote_follow_store(d->follow);
+    if (c->op == CHANGE_MESSAGE) /* schema changes (the error names the way back) */
+        return add_followed(
+            d, d1_follow_message_in(fs, d->schema, d->base.name, d->migrations_dir, c, &d->rewritten, err), txn, c,
+            err);
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
             const D1Table *tab = d1_schema_table(d->schema, c->truncate_rels[i]->qualname);
@@ -503,6 +538,10 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
+    /* columns changed without a DDL capture message before them (targets/d1_follow) */
+    if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, c->rel, err), txn, c,
+                      err))
+        return false;
     Change moved;
     const Change *mine;
     if (!d1_shard_route(tab, c, &mine, &moved, err)) {
@@ -548,6 +587,7 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
         return step == TXN_SKIP;
     sendbuf_commit(&d->sb, txn);
     txn_core_committed(&d->core, txn);
+    d->followed = false;
     d->pending_time_us = txn->commit_time_us;
     return true;
 }
@@ -621,6 +661,8 @@ static void rem_free(Target *t)
     }
     sendbuf_free(&d->sb);
     txn_core_free(&d->core);
+    d1_remote_follow_free(d->follow);
+    free(d->migrations_dir);
     d1_schema_free(d->schema);
     free(d->database_id);
     free(d->slot);
@@ -704,8 +746,8 @@ static bool upgrade_state(D1Remote *d, Err *err)
     return ok;
 }
 
-/* Create the schema (idempotent), read the checkpoint and whether the checkpoint
- * table needs its upgrade, in one request. */
+/* Create the schema (idempotent), read the checkpoint, whether the checkpoint
+ * table needs its upgrade and the columns D1 has (targets/d1_remote_follow), in one request. */
 static bool open_database(D1Remote *d, Err *err)
 {
     char **sqls = NULL;
@@ -718,7 +760,8 @@ static bool open_database(D1Remote *d, Err *err)
         split_ddl(ddl, &sqls, &n);
         free(ddl);
     }
-    CfD1Stmt *stmts = xcalloc(n + 2, sizeof *stmts);
+    size_t reads = d1_remote_follow_reads(d->follow, NULL);
+    CfD1Stmt *stmts = xcalloc(n + 2 + reads, sizeof *stmts);
     for (size_t i = 0; i < n; i++)
         stmts[i].sql = sqls[i];
     const char *slot_param[] = {d->slot};
@@ -726,9 +769,11 @@ static bool open_database(D1Remote *d, Err *err)
     stmts[n].params = slot_param;
     stmts[n].param_count = 1;
     stmts[n + 1].sql = d1_ddl_state_missing_position();
+    d1_remote_follow_reads(d->follow, stmts + n + 2);
     CfD1Result res = {0};
-    bool ok = do_send(d, stmts, n + 2, &res, err);
-    if (ok && res.count == n + 2) {
+    bool ok = do_send(d, stmts, n + 2 + reads, &res, err);
+    if (ok && res.count == n + 2 + reads) {
+        d1_remote_follow_read(d->follow, res.stmts + n + 2);
         const json_t *rows = res.stmts[n].rows;
         const json_t *row = json_is_array(rows) && json_array_size(rows) > 0 ? json_array_get(rows, 0) : NULL;
         if (row) {
@@ -743,7 +788,7 @@ static bool open_database(D1Remote *d, Err *err)
             ok = upgrade_state(d, err);
     } else if (ok) {
         ok = err_set(err, ERR_PROTOCOL, "d1 database \"%s\": %zu results for %zu statements", d->database_id,
-                     res.count, n + 2);
+                     res.count, n + 2 + reads);
     }
     cf_d1_result_free(&res);
     for (size_t i = 0; i < n; i++)
@@ -794,6 +839,9 @@ Target *d1_remote_target_new(const ConfigTarget *t, const MappingSet *maps, cons
         d->opts.send = default_send;
         d->opts.send_user = NULL;
     }
+    d->core.messages = true; /* DDL capture messages: the tables follow the source's schema */
+    d->migrations_dir = t->migrations_dir ? xstrdup(t->migrations_dir) : NULL;
+    d->follow = d1_remote_follow_new(schema, do_send_user, d);
     if (!open_database(d, err)) {
         err_prefix(err, "opening d1 database \"%s\" (d1.%s)", t->remote_id, t->name);
         rem_free(&d->base);

@@ -29,24 +29,6 @@ expect_rc migrate 0
 # D1 equals Postgres, value by value, over the columns the table has now (in Postgres order)
 compare() { compare_table se_users "$D1" "$1"; }
 
-# A writer that keeps inserting and updating rows while run streams; it holds still while
-# $WORK/pause exists (and says so with $WORK/paused), so D1 can be compared with a still table.
-writer() {
-    local i=1000
-    while [ ! -e "$WORK/stop_writer" ]; do
-        if [ -e "$WORK/pause" ]; then touch "$WORK/paused"; sleep 0.1; continue; fi
-        rm -f "$WORK/paused"
-        psql_q -c "INSERT INTO se_users (id, email) VALUES ($i, 'w$i@x') ON CONFLICT DO NOTHING;
-                   UPDATE se_users SET email = email || '.' WHERE id = $((i % 50 + 1))" >/dev/null 2>&1 || true
-        i=$((i + 1))
-    done
-}
-pause_writer() {
-    touch "$WORK/pause"
-    local _
-    for _ in $(seq 1 100); do [ -e "$WORK/paused" ] && return 0; sleep 0.1; done
-}
-resume_writer() { rm -f "$WORK/pause"; }
 wait_caught_up() {   # until D1 has the row just written (a marker insert), or 60 s
     local id=$1 _
     psql_q -c "INSERT INTO se_users (id, email) VALUES ($id, 'marker')" >/dev/null
@@ -65,7 +47,7 @@ checkpoint() {   # checkpoint MARKER WHAT: writer held, D1 caught up, compared, 
 
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
 run_pid=$!
-writer &
+writer se_users &
 writer_pid=$!
 
 psql_q >/dev/null <<'SQL'

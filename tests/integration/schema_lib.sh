@@ -11,3 +11,23 @@ compare_table() {
     if [ "$pg" = "$d1" ] && [ -n "$pg" ]; then pass "$what: D1 equals Postgres ($(wc -l <<<"$pg") rows, columns $cols)"; else
         fail "$what: D1 differs from Postgres"; diff <(echo "$pg") <(echo "$d1") | head -10 >&2 || true; fi
 }
+
+# A writer that keeps inserting and updating rows of TABLE (id, email; ids 1-50 there) while run
+# streams; it holds still while $WORK/pause exists (and says so with $WORK/paused), so D1 can be
+# compared with a still table. Stopped by $WORK/stop_writer.
+writer() {   # writer TABLE
+    local i=1000
+    while [ ! -e "$WORK/stop_writer" ]; do
+        if [ -e "$WORK/pause" ]; then touch "$WORK/paused"; sleep 0.1; continue; fi
+        rm -f "$WORK/paused"
+        psql_q -c "INSERT INTO $1 (id, email) VALUES ($i, 'w$i@x') ON CONFLICT DO NOTHING;
+                   UPDATE $1 SET email = email || '.' WHERE id = $((i % 50 + 1))" >/dev/null 2>&1 || true
+        i=$((i + 1))
+    done
+}
+pause_writer() {
+    touch "$WORK/pause"
+    local _
+    for _ in $(seq 1 100); do [ -e "$WORK/paused" ] && return 0; sleep 0.1; done
+}
+resume_writer() { rm -f "$WORK/pause"; }
