@@ -81,7 +81,7 @@ static bool fail_and_rollback(Kv *kv)
 {
     if (kv->in_tx)
         sqlite_rollback(kv->db);
-    kv_index_forget(&kv->a.index);
+    kv_apply_forget(&kv->a);
     kv->in_tx = false;
     kv->core.pending = target_durable(&kv->base); /* the unflushed work is gone */
     kv->a.window_emits = 0;
@@ -119,7 +119,7 @@ static void kv_rollback(Target *t)
     Kv *kv = (Kv *)t;
     if (!txn_core_rollback(&kv->core))
         return;
-    kv_index_forget(&kv->a.index);
+    kv_apply_forget(&kv->a);
     Err err;
     if (!sqlite_exec(kv->db, "ROLLBACK TO wal2edge_kv_txn; RELEASE wal2edge_kv_txn", &err))
         fail_and_rollback(kv);
@@ -174,7 +174,7 @@ static bool kv_commit(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_commit(&kv->core, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    if (!sqlite_run(kv->release, err))
+    if (!kv_apply_settle(&kv->a, err) || !sqlite_run(kv->release, err))
         return fail_and_rollback(kv);
     txn_core_committed(&kv->core, txn);
     return true;
@@ -194,7 +194,7 @@ static bool kv_flush(Target *t, Err *err)
             return false;
         return fail_and_rollback(kv);
     }
-    if (!write_checkpoint(kv, err) || !sqlite_commit(kv->db, err))
+    if (!kv_apply_settle(&kv->a, err) || !write_checkpoint(kv, err) || !sqlite_commit(kv->db, err))
         return fail_and_rollback(kv);
     kv->in_tx = false;
     kv->a.window_emits = 0;
@@ -405,7 +405,7 @@ static bool warm_commit(Kv *kv, const KvTable *tab, const char *last_pk, bool do
               sqlite_bind_int64(st, 3, done, err) && sqlite_bind_int64(st, 4, (int64_t)rows, err) &&
               sqlite_run(st, err);
     sqlite_finalize(st);
-    ok = ok && sqlite_commit(kv->db, err);
+    ok = ok && kv_apply_settle(&kv->a, err) && sqlite_commit(kv->db, err);
     if (ok) {
         kv->in_tx = false;
         kv->a.window_emits = 0;
@@ -489,7 +489,7 @@ static bool warm_end(Kv *kv, const KvTable *tab, WarmRun *w, bool ok, Err *err)
     if (!ok) {
         if (kv->in_tx)
             sqlite_rollback(kv->db);
-        kv_index_forget(&kv->a.index);
+        kv_apply_forget(&kv->a);
         kv->in_tx = false;
         kv->a.window_emits = 0;
         err_prefix(err, "%s: warming %s", kv->base.name, tab->qualname);

@@ -36,6 +36,9 @@ bool kv_apply_open(KvApply *a, Target *t, Sqlite *db, bool remote, Err *err)
     buf_init(&a->key_list, 1024 * 1024);
     buf_init(&a->keys_json, 4 * 1024 * 1024);
     buf_init(&a->state, (size_t)2 << 30);
+    buf_init(&a->held_key, 64 * 1024);
+    buf_init(&a->held_value, KV_MAX_VALUE_BYTES + 1024 * 1024);
+    buf_init(&a->held_meta, 64 * 1024);
     return kv_index_open(&a->index, db, err);
 }
 
@@ -50,6 +53,9 @@ void kv_apply_close(KvApply *a)
     buf_free(&a->key_list);
     buf_free(&a->keys_json);
     buf_free(&a->state);
+    buf_free(&a->held_key);
+    buf_free(&a->held_value);
+    buf_free(&a->held_meta);
 }
 
 static bool bind_value(SqliteStmt *st, int idx, const char *p, size_t n, Err *err)
@@ -57,28 +63,65 @@ static bool bind_value(SqliteStmt *st, int idx, const char *p, size_t n, Err *er
     return kt_utf8_valid(p, n) ? sqlite_bind_text(st, idx, p, n, err) : sqlite_bind_blob(st, idx, p, n, err);
 }
 
-static bool emit_put(KvApply *a, const Buf *key, const Buf *value, const Buf *meta, int64_t ttl, Err *err)
+/* ttl: relative (REST) or an expiration time (embedded); 0: none */
+static bool write_put(KvApply *a, const Buf *key, const Buf *value, const Buf *meta, int64_t ttl, Err *err)
 {
     SqliteStmt *st = a->put;
     sqlite_reset(st);
-    bool ok = sqlite_bind_text(st, 1, key->data, key->len, err) && bind_value(st, 2, value->data, value->len, err) &&
-              sqlite_bind_text(st, 3, meta->data, meta->len, err);
-    if (ok && a->remote)
-        ok = ttl ? sqlite_bind_int64(st, 4, ttl, err) : sqlite_bind_null(st, 4, err);
-    else if (ok)
-        ok = ttl ? sqlite_bind_int64(st, 4, (int64_t)time(NULL) + ttl, err) : sqlite_bind_null(st, 4, err);
-    ok = ok && sqlite_run(st, err);
+    return sqlite_bind_text(st, 1, key->data, key->len, err) && bind_value(st, 2, value->data, value->len, err) &&
+           sqlite_bind_text(st, 3, meta->data, meta->len, err) &&
+           (ttl ? sqlite_bind_int64(st, 4, ttl, err) : sqlite_bind_null(st, 4, err)) && sqlite_run(st, err);
+}
+
+bool kv_apply_settle(KvApply *a, Err *err)
+{
+    if (!a->held)
+        return true;
+    a->held = false;
+    if (!write_put(a, &a->held_key, &a->held_value, &a->held_meta, a->held_expiration, err))
+        return false;
+    a->stats.puts++;
+    return true;
+}
+
+void kv_apply_forget(KvApply *a)
+{
+    a->held = false;
+    kv_index_forget(&a->index);
+}
+
+static bool emit_put(KvApply *a, const Buf *key, const Buf *value, const Buf *meta, int64_t ttl, Err *err)
+{
+    bool ok;
+    if (a->remote) {
+        ok = write_put(a, key, value, meta, ttl, err);
+    } else {
+        /* embedded: held until another key or the transaction's end, so a row written twice in a
+         * transaction (an insert and its update) is stored once */
+        bool same = a->held && a->held_key.len == key->len && memcmp(a->held_key.data, key->data, key->len) == 0;
+        if (same)
+            a->stats.coalesced++;
+        ok = same || kv_apply_settle(a, err);
+        buf_reset(&a->held_key);
+        buf_reset(&a->held_value);
+        buf_reset(&a->held_meta);
+        ok = ok && buf_append(&a->held_key, key->data, key->len, err) &&
+             buf_append(&a->held_value, value->data, value->len, err) &&
+             buf_append(&a->held_meta, meta->data, meta->len, err);
+        a->held_expiration = ttl ? (int64_t)time(NULL) + ttl : 0;
+        a->held = ok;
+    }
     if (ok) {
         a->window_emits++;
         a->emit_bytes += key->len + value->len + meta->len;
     }
-    if (ok && !a->remote)
-        a->stats.puts++;
     return ok;
 }
 
 static bool emit_del(KvApply *a, const char *key, size_t len, Err *err)
 {
+    if (!kv_apply_settle(a, err)) /* in order: a held put of this key is deleted after it */
+        return false;
     SqliteStmt *st = a->del;
     sqlite_reset(st);
     bool ok = sqlite_bind_text(st, 1, key, len, err) && sqlite_run(st, err);

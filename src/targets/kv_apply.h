@@ -38,6 +38,9 @@ typedef struct KvApply {
     KvStats stats;
     Buf key, value, meta, pk, tmp;
     Buf key_list, keys_json, state; /* the keys a row forms and its row state (kv_apply_upsert) */
+    Buf held_key, held_value, held_meta; /* embedded: the last put, written when another key comes */
+    int64_t held_expiration;
+    bool held;
     Lsn lsn;                   /* of the change being applied */
     uint32_t xid;              /* and its transaction (0 in warm) */
     int64_t time_us;
@@ -58,6 +61,10 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
 bool kv_apply_delete(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *ot, uint8_t old_kind,
                      Err *err) WARN_UNUSED;
 /* Every key of every row of tab goes. */
+/* Embedded: write the held put (before a savepoint's release or a commit). */
+bool kv_apply_settle(KvApply *a, Err *err) WARN_UNUSED;
+/* The open transaction rolled back: drop the held put and what the index remembers. */
+void kv_apply_forget(KvApply *a);
 bool kv_apply_truncate(KvApply *a, const KvTable *tab, Err *err) WARN_UNUSED;
 
 #endif
