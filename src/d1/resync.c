@@ -125,3 +125,35 @@ bool d1_resync_chunk(const ResyncWindow *w, const ResyncMsg *m, const D1Table *t
     *rows = (long)n;
     return ok;
 }
+
+typedef struct TableSet {
+    D1Table *tables;
+    size_t count;
+} TableSet;
+
+static bool has_table(const char *table, void *ctx)
+{
+    const TableSet *s = ctx;
+    return d1_resync_table(s->tables, s->count, table) != NULL;
+}
+
+bool d1_resync_message(ResyncWindow *w, const Change *c, const char *target, D1Table *tables, size_t count,
+                       const D1SqlLimits *lim, D1StmtList *out, const D1Table **table, long *rows, bool *skipped,
+                       Err *err)
+{
+    TableSet set = {tables, count};
+    ResyncStep step;
+    ResyncMsg *m = NULL;
+    *table = NULL;
+    *rows = 0;
+    if (!resync_step(w, c, target, has_table, &set, &step, &m, err))
+        return false;
+    *skipped = step == RESYNC_SKIPPED;
+    if (step != RESYNC_HIGH)
+        return true;
+    *table = d1_resync_table(tables, count, resync_msg_table(m));
+    bool ok = !*table || /* has_table said it is there */
+              d1_resync_chunk(w, m, *table, c->message_lsn, lim, out, rows, err);
+    resync_msg_free(m);
+    return ok;
+}

@@ -27,4 +27,15 @@ D1Table *d1_resync_table(D1Table *tables, size_t count, const char *source);
 bool d1_resync_chunk(const ResyncWindow *w, const ResyncMsg *m, const D1Table *t, Lsn lsn, const D1SqlLimits *lim,
                      D1StmtList *out, long *rows, Err *err) WARN_UNUSED;
 
+/*
+ * Resync watermark message c (pipeline/resync) for target, whose D1 tables are
+ * tables[0..count): a high watermark matching its low one gives its chunk's
+ * statements (appended to *out; *table: its D1 table, *rows: the rows written);
+ * anything else nothing (*table NULL). *skipped: a high watermark without its
+ * low one (a restart between them): the chunk is left out.
+ */
+bool d1_resync_message(ResyncWindow *w, const Change *c, const char *target, D1Table *tables, size_t count,
+                       const D1SqlLimits *lim, D1StmtList *out, const D1Table **table, long *rows, bool *skipped,
+                       Err *err) WARN_UNUSED;
+
 #endif

@@ -208,35 +208,24 @@ static bool apply_row(D1Embedded *d, const D1Table *tab, const TxnInfo *txn, con
     return refuse_row(d, tab, txn, c, true, err);
 }
 
-static bool has_resync_table(const char *table, void *ctx)
-{
-    D1Embedded *d = ctx;
-    return d1_resync_table(d->schema->tables, d->schema->table_count, table) != NULL;
-}
-
 /* A resync watermark (pipeline/resync, d1/resync): a chunk's rows, less those the stream changed meanwhile. */
 static bool apply_resync(D1Embedded *d, const Change *c, Err *err)
 {
-    ResyncStep step;
-    ResyncMsg *m = NULL;
-    if (!resync_step(&d->resync, c, d->base.name, has_resync_table, d, &step, &m, err))
-        return false;
-    if (step == RESYNC_SKIPPED)
+    D1StmtList l = {0};
+    const D1Table *tab;
+    long rows;
+    bool skipped = false;
+    bool ok = d1_resync_message(&d->resync, c, d->base.name, d->schema->tables, d->schema->table_count, &d->limits,
+                                &l, &tab, &rows, &skipped, err) &&
+              exec_list(d, &l, err);
+    if (skipped)
         log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
                        "out: run `wal2edge resync` again to copy it",
                  d->base.name);
-    if (step != RESYNC_HIGH)
-        return true;
-    const D1Table *tab = d1_resync_table(d->schema->tables, d->schema->table_count, resync_msg_table(m));
-    D1StmtList l = {0};
-    long rows = 0;
-    bool ok = !tab || /* has_resync_table said it is there */
-              (d1_resync_chunk(&d->resync, m, tab, c->message_lsn, &d->limits, &l, &rows, err) && exec_list(d, &l, err));
     if (ok && tab)
         log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source, rows,
                   sqlite_changes(d->db));
     d1_stmt_list_clear(&l);
-    resync_msg_free(m);
     return ok;
 }
 

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/ddl.h"
+#include "d1/resync.h"
 #include "d1/shard.h"
 #include "d1/sql.h"
 #include "pipeline/deadletter.h"
@@ -52,6 +53,7 @@ typedef struct D1Remote {
     char *migrations_dir;      /* the target's "migrations_dir" (targets/d1_follow), or NULL */
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
     bool followed;             /* the open transaction changed the schema (the memory of it cannot roll back) */
+    ResyncWindow resync;       /* between a resync chunk's watermarks (pipeline/resync) */
     D1RemoteStats stats;
 } D1Remote;
 
@@ -511,6 +513,25 @@ static bool add_followed(D1Remote *d, bool ok, const TxnInfo *txn, const Change 
     return add_list(d, &l, NULL, NULL, txn, c->index, err);
 }
 
+/* A resync watermark (pipeline/resync, d1/resync): the chunk's statements join its transaction's batch. */
+static bool apply_resync(D1Remote *d, const TxnInfo *txn, const Change *c, Err *err)
+{
+    D1StmtList l = {0};
+    const D1Table *tab;
+    long rows;
+    bool skipped = false;
+    if (!d1_resync_message(&d->resync, c, d->base.name, d->schema->tables, d->schema->table_count, &d->limits, &l,
+                           &tab, &rows, &skipped, err)) {
+        d1_stmt_list_clear(&l);
+        return false;
+    }
+    if (skipped)
+        log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
+                       "out: run `wal2edge resync` again to copy it",
+                 d->base.name);
+    return add_list(d, &l, tab, NULL, txn, c->index, err);
+}
+
 static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
 {
     D1Remote *d = (D1Remote *)t;
@@ -518,8 +539,9 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
     const D1FollowStore *fs = d1_remote_follow_store(d->follow);
-    if (c->op == CHANGE_MESSAGE) /* schema changes (the error names the way back) */
-        return add_followed(
+    if (c->op == CHANGE_MESSAGE) /* resync watermarks; schema changes (the error names the way back) */
+        return apply_resync(d, txn, c, err) &&
+               add_followed(
             d, d1_follow_message_in(fs, d->schema, d->base.name, d->migrations_dir, c, &d->rewritten, err), txn, c,
             err);
     if (c->op == CHANGE_TRUNCATE) {
@@ -538,6 +560,8 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
+    if (tab->key_count == 1) /* the stream's version wins over a resync chunk's */
+        resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
     /* columns changed without a DDL capture message before them (targets/d1_follow) */
     if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, c->rel, err), txn, c,
                       err))
@@ -662,6 +686,7 @@ static void rem_free(Target *t)
     sendbuf_free(&d->sb);
     txn_core_free(&d->core);
     d1_remote_follow_free(d->follow);
+    resync_window_clear(&d->resync);
     free(d->migrations_dir);
     d1_schema_free(d->schema);
     free(d->database_id);
