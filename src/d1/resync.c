@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "mapping/shard.h"
 
 D1Table *d1_resync_table(D1Table *tables, size_t count, const char *source)
 {
@@ -91,6 +92,24 @@ static bool delete_stmt(const D1Table *t, const ResyncMsg *m, json_t *keep, D1St
     return ok;
 }
 
+/* Whether chunk row r is this database's, for a sharded t (d1/shard: the shard_by columns' Postgres text). */
+static bool row_in_shard(const D1Table *t, const ResyncMsg *m, size_t r, bool *mine, Err *err)
+{
+    ShardPart parts[SHARD_MAX_COLUMNS];
+    *mine = true;
+    if (t->shard_col_count == 0 || t->shard_col_count > SHARD_MAX_COLUMNS)
+        return true;
+    for (size_t i = 0; i < t->shard_col_count; i++) {
+        const char *col = t->cols[t->shard_cols[i]].pg_name, *v = resync_msg_value(m, r, col);
+        if (!v)
+            return err_set(err, ERR_PROTOCOL, "resync message: a row of %s without its shard_by column %s", t->source,
+                           col);
+        parts[i] = (ShardPart){v, strlen(v)};
+    }
+    *mine = shard_for(parts, t->shard_col_count, (uint32_t)t->shard_count) == t->shard;
+    return true;
+}
+
 bool d1_resync_chunk(const ResyncWindow *w, const ResyncMsg *m, const D1Table *t, Lsn lsn, const D1SqlLimits *lim,
                      D1StmtList *out, long *rows, Err *err)
 {
@@ -107,6 +126,9 @@ bool d1_resync_chunk(const ResyncWindow *w, const ResyncMsg *m, const D1Table *t
             ok = err_set(err, ERR_PROTOCOL, "resync message: row %zu has no key %s", r, key);
             break;
         }
+        bool mine;
+        if (!(ok = row_in_shard(t, m, r, &mine, err)) || !mine)
+            continue; /* another database's row: this one deletes its copy, if any */
         json_array_append_new(keep, key_json(kv));
         if (resync_recorded(w, kv))
             continue; /* the stream changed it between the watermarks: its version stands */

@@ -3,11 +3,13 @@
  * tuples) and d1/resync (the chunk's upsert less the recorded rows, the range delete).
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
 #include "d1/resync.h"
+#include "mapping/shard.h"
 
 /* items(id bigint key, v text) from public.items */
 static D1Table items(void)
@@ -112,4 +114,50 @@ Test(resync, chunk_less_the_rows_the_stream_changed)
     cr_assert_not_null(strstr(err.msg, "row 0 does not have 2 values"), "%s", err.msg);
     resync_window_clear(&w);
     d1_table_clear(&t);
+}
+
+Test(resync, a_sharded_table_takes_its_own_rows_of_a_chunk)
+{
+    for (size_t s = 0; s < 2; s++) {
+        D1Table t = items();
+        t.shard = s; /* sharded by id over two databases (d1/shard) */
+        t.shard_count = 2;
+        t.shard_cols = xcalloc(1, sizeof *t.shard_cols);
+        t.shard_col_count = 1;
+        ResyncWindow w = {0};
+        ResyncStep step;
+        ResyncMsg *m = NULL;
+        Err err;
+        Change low = message("{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null}");
+        cr_assert(resync_step(&w, &low, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+        Change high = message("{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
+                              "\"from\":null,\"to\":\"6\",\"last\":false,\"columns\":[\"id\",\"v\"],"
+                              "\"rows\":[[\"1\",\"a\"],[\"2\",\"b\"],[\"3\",\"c\"],[\"4\",\"d\"],[\"5\",\"e\"],[\"6\",\"f\"]]}");
+        cr_assert(resync_step(&w, &high, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+        cr_assert_eq(step, RESYNC_HIGH);
+        /* the keys this database keeps: exactly the ids the shard function gives it */
+        char want[64] = "[";
+        long mine = 0;
+        for (int id = 1; id <= 6; id++) {
+            char k[4];
+            snprintf(k, sizeof k, "%d", id);
+            if (shard_for(&(ShardPart){k, 1}, 1, 2) == s) {
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", mine ? "," : "", id);
+                mine++;
+            }
+        }
+        strcat(want, "]");
+        cr_assert(mine > 0 && mine < 6, "both databases get some of ids 1-6 (%ld)", mine);
+        D1SqlLimits lim = d1_sql_default_limits();
+        D1StmtList l = {0};
+        long rows;
+        cr_assert(d1_resync_chunk(&w, m, &t, 0, &lim, &l, &rows, &err), "%s", err.msg);
+        cr_assert_eq(rows, mine, "database %zu", s);
+        cr_assert_eq(l.count, 2);
+        cr_assert_str_eq(l.items[1].params[0].data, want, "the other database's rows are deleted here");
+        d1_stmt_list_clear(&l);
+        resync_msg_free(m);
+        resync_window_clear(&w);
+        d1_table_clear(&t);
+    }
 }
