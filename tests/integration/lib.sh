@@ -10,7 +10,9 @@ set -euo pipefail
 
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d)
-trap 'rc=$?; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
+# on any exit (set -e included): stop what the test left running in the background (a writer loop,
+# a `run`), so a test that dies half way fails at once instead of hanging until ctest's timeout
+trap 'rc=$?; pkill -P $$ 2>/dev/null || true; [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 failures=0
 
 # The local cluster must be up; the test suite's runner starts it.

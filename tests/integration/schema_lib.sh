@@ -17,7 +17,7 @@ compare_table() {
 # compared with a still table. Stopped by $WORK/stop_writer.
 writer() {   # writer TABLE
     local i=1000
-    while [ ! -e "$WORK/stop_writer" ]; do
+    while [ -d "$WORK" ] && [ ! -e "$WORK/stop_writer" ]; do   # (gone: the test ended)
         if [ -e "$WORK/pause" ]; then touch "$WORK/paused"; sleep 0.1; continue; fi
         rm -f "$WORK/paused"
         psql_q -c "INSERT INTO $1 (id, email) VALUES ($i, 'w$i@x') ON CONFLICT DO NOTHING;
