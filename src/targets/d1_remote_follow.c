@@ -285,9 +285,11 @@ const D1FollowStore *d1_remote_follow_store(D1RemoteFollow *f)
 
 void d1_remote_follow_take(D1RemoteFollow *f, D1StmtList *out)
 {
-    out->items = xrealloc(out->items, (out->count + f->out.count + 1) * sizeof *out->items);
-    memcpy(out->items + out->count, f->out.items, f->out.count * sizeof *f->out.items);
-    out->count += f->out.count;
+    if (f->out.count > 0) { /* (memcpy from NULL is undefined even for 0 bytes) */
+        out->items = xrealloc(out->items, (out->count + f->out.count + 1) * sizeof *out->items);
+        memcpy(out->items + out->count, f->out.items, f->out.count * sizeof *f->out.items);
+        out->count += f->out.count;
+    }
     free(f->out.items);
     f->out = (D1StmtList){0};
 }
