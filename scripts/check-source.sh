@@ -51,10 +51,11 @@ layers=(
     'd1:core mapping pg pipeline schema value'
     'snapshot:cf config core d1 mapping pg pipeline schema state value'
     'targets:cf config core d1 mapping pg pipeline schema state value'
-    'daemon:config core mapping metrics pg pipeline schema state'
+    'resync:config core pg'
+    'daemon:config core mapping metrics pg pipeline resync schema state'
     'migrate:cf config core d1 daemon mapping pg pipeline snapshot schema state targets value'
     'warm:cf config core daemon mapping metrics pg pipeline snapshot schema state targets value'
-    'cli:cf config core d1 daemon mapping metrics migrate net pg pipeline snapshot schema state targets value warm'
+    'cli:cf config core d1 daemon mapping metrics migrate net pg pipeline resync snapshot schema state targets value warm'
     'main:cli core net'
 )
 declare -A may=()

@@ -1,0 +1,59 @@
+/*
+ * resync/job.h - one online re-copy of a table (`wal2edge resync`, and `run`
+ *                when it re-copies a table itself), as a job any caller runs.
+ *
+ * Owns:     the chunk loop: the table's key and columns from the catalog, a low
+ *           and a high watermark around each primary-key chunk (pg/resync), and
+ *           the progress file STATE_DIR/resync/SCHEMA.TABLE.json kept after every
+ *           chunk so a killed job resumes after the last chunk it sent.
+ * Not mine: applying the chunks (the targets, when the stream reaches them),
+ *           which tables are mapped (the caller), printing (the caller's
+ *           on_chunk).
+ * Pure:     no (libpq, files).
+ */
+#ifndef WAL2EDGE_RESYNC_JOB_H
+#define WAL2EDGE_RESYNC_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config.h"
+#include "core/err.h"
+
+#define RESYNC_DEFAULT_CHUNK 1000
+#define RESYNC_MAX_CHUNK 100000
+
+typedef struct ResyncJob {
+    const char *table;               /* SCHEMA.TABLE, mapped */
+    const char *const *targets;      /* "d1.NAME", "kv.NAME", "queues.NAME"; none: every target of the table */
+    size_t ntargets;
+    long chunk_rows;                 /* 0: RESYNC_DEFAULT_CHUNK */
+    bool restart;                    /* start over instead of resuming a kept progress */
+} ResyncJob;
+
+/* Where a job stands, after each chunk sent (and once before the first when it resumes). */
+typedef struct ResyncProgress {
+    const char *table;
+    const char *after;               /* the last key sent; NULL: none yet */
+    long chunk;                      /* chunks sent in all (a resumed job's earlier ones included) */
+    long long rows;                  /* rows sent in all */
+    long long rows_now;              /* rows sent by this call */
+    bool resumed;
+    bool done;                       /* the last chunk (fewer rows than asked) was sent */
+} ResyncProgress;
+
+/* Called after every chunk; false stops the job after it (its progress is kept: it resumes). */
+typedef bool (*ResyncOnChunk)(void *ctx, const ResyncProgress *p);
+
+/*
+ * Run the job to its end (or until on_chunk says stop). On success *out has the
+ * last progress and the elapsed seconds; the progress file is removed when the
+ * table was sent to its end. ERR_INTERRUPTED when on_chunk stopped it.
+ */
+bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_chunk, void *ctx, ResyncProgress *out,
+                    double *secs, Err *err) WARN_UNUSED;
+
+/* The progress file of TABLE's resync (owned). */
+char *resync_job_progress_path(const Config *cfg, const char *table);
+
+#endif
