@@ -13,8 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not valid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left)
+size_t json_text_utf8_len(const unsigned char *s, size_t left)
 {
     unsigned char c = s[0];
     size_t n;
@@ -87,7 +86,7 @@ bool json_text_append_str(Buf *b, const char *s, size_t len, Err *err)
             break;
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t seq = utf8_seq_len(p + i, len - i);
+            size_t seq = json_text_utf8_len(p + i, len - i);
             if (seq == 0) {
                 if (!buf_append(b, "\xEF\xBF\xBD", 3, err))
                     return false;

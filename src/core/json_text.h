@@ -12,6 +12,10 @@
 
 #include "core/buf.h"
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not valid (an overlong
+ * form, a surrogate, a code point past U+10FFFF, or cut short by left). */
+size_t json_text_utf8_len(const unsigned char *s, size_t left);
+
 /* Append `"…"` with s[0..len) escaped. Invalid UTF-8 bytes become U+FFFD. */
 bool json_text_append_str(Buf *b, const char *s, size_t len, Err *err) WARN_UNUSED;
 
