@@ -24,7 +24,7 @@
 D1Table *d1_resync_table(D1Table *tables, size_t count, const char *source);
 
 /* The statements for chunk m of table t (appended to *out); *rows: the rows written. */
-bool d1_resync_chunk(const ResyncWindow *w, const ResyncMsg *m, const D1Table *t, Lsn lsn, const D1SqlLimits *lim,
+bool d1_resync_chunk(const ResyncWindow *w, ResyncMsg *m, const D1Table *t, Lsn lsn, const D1SqlLimits *lim,
                      D1StmtList *out, long *rows, Err *err) WARN_UNUSED;
 
 /*

@@ -1,6 +1,7 @@
 /*
- * pg/resync.c - see resync.h. The chunk statement is built with libpq's
- * identifier quoting and run with the after-key and the limit as parameters;
+ * pg/resync.c - see resync.h. The chunk statement is built here (identifiers
+ * quoted as quote_ident does) and run with the after-key (a JSON array whose
+ * values are cast back to the key columns' types) and the limit as parameters;
  * its CTE reads the chunk once, and the message is built by json_build_object
  * on the server, so the rows never make a round trip through wal2edge.
  */
@@ -57,12 +58,80 @@ bool pgresync_low(PgResync *r, const char *content, Err *err)
     return true;
 }
 
-static bool append_ident(PGconn *pg, Buf *b, const char *name, Err *err)
+/* "name" with its double quotes doubled, as quote_ident and PQescapeIdentifier write it. */
+static bool ident(Buf *b, const char *name, Err *err)
 {
-    char *q = PQescapeIdentifier(pg, name, strlen(name));
-    bool ok = q && buf_append_str(b, q, err);
-    PQfreemem(q);
-    return ok || err_set(err, ERR_PG, "cannot quote the name \"%s\"", name);
+    bool ok = buf_append_str(b, "\"", err);
+    for (const char *p = name; ok && *p; p++)
+        ok = buf_append(b, p, 1, err) && (*p != '"' || buf_append(b, p, 1, err));
+    return ok && buf_append_str(b, "\"", err);
+}
+
+/* Key column i as it orders: "c.col" [COLLATE "C"] (prefix "" or "c."), DESC when asked. */
+static bool key_expr(Buf *b, const PgResyncChunk *c, size_t i, const char *prefix, bool desc, Err *err)
+{
+    return buf_append_str(b, prefix, err) && ident(b, c->keys[i], err) &&
+           (c->key_types[i] != RESYNC_KEY_TEXT || buf_append_str(b, " COLLATE \"C\"", err)) &&
+           (!desc || buf_append_str(b, " DESC", err));
+}
+
+/* The key columns, comma separated, each as key_expr writes it. */
+static bool key_list(Buf *b, const PgResyncChunk *c, const char *prefix, bool desc, Err *err)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < c->nkeys; i++)
+        ok = (i == 0 || buf_append_str(b, ", ", err)) && key_expr(b, c, i, prefix, desc, err);
+    return ok;
+}
+
+/* The after key's value i ($1, a JSON array of text) as the column's type. */
+static bool after_value(Buf *b, const PgResyncChunk *c, size_t i, Err *err)
+{
+    static const char *const cast[] = {[RESYNC_KEY_INTEGER] = "::int8", [RESYNC_KEY_TEXT] = " COLLATE \"C\"",
+                                       [RESYNC_KEY_UUID] = "::uuid"};
+    return buf_printf(b, err, "($1::jsonb->>%zu)%s", i, cast[c->key_types[i]]);
+}
+
+/* jsonb_build_array(c.k1::text, ...): a key as the message carries it. */
+static bool key_array(Buf *b, const PgResyncChunk *c, Err *err)
+{
+    bool ok = buf_append_str(b, "jsonb_build_array(", err);
+    for (size_t i = 0; ok && i < c->nkeys; i++)
+        ok = (i == 0 || buf_append_str(b, ", ", err)) && buf_append_str(b, "c.", err) && ident(b, c->keys[i], err) &&
+             buf_append_str(b, "::text", err);
+    return ok && buf_append_str(b, ")", err);
+}
+
+bool pgresync_chunk_sql(const PgResyncChunk *c, Buf *sql, Err *err)
+{
+    if (c->nkeys == 0 || c->nkeys > RESYNC_KEY_MAX_COLUMNS)
+        return err_set(err, ERR_CHECK, "resync of %s.%s: a key of %zu columns", c->schema, c->table, c->nkeys);
+    /* the chunk: WHERE (k1, k2) > (after) ORDER BY k1, k2 LIMIT n */
+    bool ok = buf_append_str(sql, "WITH c AS (SELECT * FROM ", err) && ident(sql, c->schema, err) &&
+              buf_append_str(sql, ".", err) && ident(sql, c->table, err) &&
+              buf_append_str(sql, " WHERE $1::jsonb IS NULL OR (", err) && key_list(sql, c, "", false, err) &&
+              buf_append_str(sql, ") > (", err);
+    for (size_t i = 0; ok && i < c->nkeys; i++)
+        ok = (i == 0 || buf_append_str(sql, ", ", err)) && after_value(sql, c, i, err);
+    ok = ok && buf_append_str(sql, ") ORDER BY ", err) && key_list(sql, c, "", false, err) &&
+         buf_append_str(sql, " LIMIT $2), ", err) &&
+         /* its last key */
+         buf_append_str(sql, "t AS (SELECT ", err) && key_array(sql, c, err) &&
+         buf_append_str(sql, " AS k FROM c ORDER BY ", err) && key_list(sql, c, "c.", true, err) &&
+         buf_append_str(sql, " LIMIT 1), ", err) &&
+         /* the message */
+         buf_append_str(sql, "m AS (SELECT (($3::jsonb) || jsonb_build_object('from', $1::jsonb, 'to', (SELECT k FROM "
+                             "t), 'last', (SELECT count(*) FROM c) < $2, 'columns', $4::jsonb, 'rows', "
+                             "COALESCE((SELECT jsonb_agg(jsonb_build_array(",
+                        err);
+    for (size_t i = 0; ok && i < c->ncols; i++)
+        ok = (i == 0 || buf_append_str(sql, ", ", err)) && buf_append_str(sql, "c.", err) &&
+             ident(sql, c->cols[i], err) && buf_append_str(sql, "::text", err);
+    return ok && buf_append_str(sql, ") ORDER BY ", err) && key_list(sql, c, "c.", false, err) &&
+           buf_append_str(sql, ") FROM c), '[]'::jsonb)))::text AS body) SELECT pg_logical_emit_message(true, '"
+                               PGRESYNC_PREFIX "', m.body)::text, (SELECT k::text FROM t), (SELECT count(*) FROM c), "
+                               "length(m.body) FROM m",
+                          err);
 }
 
 bool pgresync_chunk(PgResync *r, const PgResyncChunk *c, char **last_key, long *rows, long *bytes, Err *err)
@@ -71,24 +140,7 @@ bool pgresync_chunk(PgResync *r, const PgResyncChunk *c, char **last_key, long *
     Buf sql, cols;
     buf_init(&sql, 1 << 20);
     buf_init(&cols, 1 << 20);
-    bool ok = buf_append_str(&sql, "WITH c AS (SELECT * FROM ", err) && append_ident(r->pg, &sql, c->schema, err) &&
-              buf_append_str(&sql, ".", err) && append_ident(r->pg, &sql, c->table, err) &&
-              buf_append_str(&sql, " WHERE $1::text IS NULL OR ", err) && append_ident(r->pg, &sql, c->key, err) &&
-              buf_append_str(&sql, " > $2 ORDER BY ", err) && append_ident(r->pg, &sql, c->key, err) &&
-              buf_append_str(&sql, " LIMIT $3), m AS (SELECT (($4::jsonb) || jsonb_build_object('from', $1::text, "
-                                   "'to', (SELECT max(", err) &&
-              append_ident(r->pg, &sql, c->key, err) &&
-              buf_append_str(&sql, ")::text FROM c), 'last', (SELECT count(*) FROM c) < $3, 'columns', $5::jsonb, "
-                                   "'rows', COALESCE((SELECT jsonb_agg(jsonb_build_array(", err);
-    for (size_t i = 0; ok && i < c->ncols; i++)
-        ok = (i == 0 || buf_append_str(&sql, ", ", err)) && buf_append_str(&sql, "c.", err) &&
-             append_ident(r->pg, &sql, c->cols[i], err) && buf_append_str(&sql, "::text", err);
-    ok = ok && buf_append_str(&sql, ") ORDER BY c.", err) && append_ident(r->pg, &sql, c->key, err) &&
-         buf_append_str(&sql, ") FROM c), '[]'::jsonb)))::text AS body) SELECT pg_logical_emit_message(true, '"
-                              PGRESYNC_PREFIX "', m.body)::text, (SELECT max(",
-                        err) &&
-         append_ident(r->pg, &sql, c->key, err) &&
-         buf_append_str(&sql, ")::text FROM c), (SELECT count(*) FROM c), length(m.body) FROM m", err);
+    bool ok = pgresync_chunk_sql(c, &sql, err);
     /* the column names as a JSON array */
     ok = ok && buf_append_str(&cols, "[", err);
     for (size_t i = 0; ok && i < c->ncols; i++) {
@@ -105,8 +157,8 @@ bool pgresync_chunk(PgResync *r, const PgResyncChunk *c, char **last_key, long *
     }
     char limit[32];
     snprintf(limit, sizeof limit, "%ld", c->limit);
-    const char *params[] = {c->after, c->after, limit, c->header, cols.data};
-    PGresult *res = PQexecParams(r->pg, sql.data, 5, NULL, params, NULL, NULL, 0);
+    const char *params[] = {c->after, limit, c->header, cols.data};
+    PGresult *res = PQexecParams(r->pg, sql.data, 4, NULL, params, NULL, NULL, 0);
     buf_free(&sql);
     buf_free(&cols);
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)

@@ -17,8 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/secret.h"
+#include "pg/resync_key.h"
 
 #define PGRESYNC_PREFIX "wal2edge.resync"
 
@@ -32,18 +34,30 @@ bool pgresync_low(PgResync *r, const char *content, Err *err) WARN_UNUSED;
 
 typedef struct PgResyncChunk {
     const char *schema, *table;     /* the source table */
-    const char *key;                /* its one primary-key column */
+    const char *const *keys;        /* its primary-key columns, in key order */
+    const ResyncKeyType *key_types; /* and how each orders (pg/resync_key) */
+    size_t nkeys;
     const char *const *cols;        /* the columns sent, in order */
     size_t ncols;
-    const char *after;              /* keys above this (text); NULL: from the start */
+    const char *after;              /* keys above this: a JSON array of the key's values as text; NULL: from the start */
     long limit;                     /* rows per chunk */
     const char *header;             /* JSON object text: the message's fields besides from/to/rows/columns/last */
 } PgResyncChunk;
 
 /*
+ * The chunk's statement (appended to *sql). Parameters: $1 the after key (a
+ * JSON array of text, or NULL), $2 the limit, $3 the header, $4 the column
+ * names (a JSON array). Text keys compare with COLLATE "C" (pg/resync_key);
+ * the message's "from" and "to" are JSON arrays of the key's values as text.
+ * Its result: the message's LSN, the chunk's last key (a JSON array of text;
+ * NULL when empty), its row count and the message's size.
+ */
+bool pgresync_chunk_sql(const PgResyncChunk *c, Buf *sql, Err *err) WARN_UNUSED;
+
+/*
  * Read the chunk and emit it as the high watermark in one statement. *last_key
- * (owned; NULL when the chunk was empty) is the chunk's highest key, *rows its
- * row count, *bytes the message's size.
+ * (owned; NULL when the chunk was empty) is the chunk's highest key as a JSON
+ * array of its values' text, *rows its row count, *bytes the message's size.
  */
 bool pgresync_chunk(PgResync *r, const PgResyncChunk *c, char **last_key, long *rows, long *bytes,
                     Err *err) WARN_UNUSED;

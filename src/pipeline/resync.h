@@ -3,12 +3,15 @@
  *                     (`wal2edge resync`, docs/resync.md).
  *
  * Owns:     the resync message format (prefix "wal2edge.resync": a low watermark
- *           {"phase":"low","run","table","chunk","targets"}, a high one adding
- *           "from", "to", "last", "columns" and "rows", every value Postgres
- *           text), the window between the two (the keys of the rows the stream
- *           changed meanwhile: the stream's version wins), and a high
- *           watermark's rows turned into a Relation and tuples as the stream
- *           would carry them, less the recorded ones.
+ *           {"phase":"low","run","table","chunk","targets","key","key_types"},
+ *           a high one adding "from", "to" (the key range, arrays of the key's
+ *           values), "last", "columns" and "rows", every value Postgres text;
+ *           messages of before composite keys, without "key" and with "from"
+ *           and "to" as one value, still read), the window between the two (the
+ *           keys of the rows the stream changed meanwhile, in pg/resync_key's
+ *           text form: the stream's version wins), and a high watermark's rows
+ *           turned into a Relation and tuples as the stream would carry them,
+ *           less the recorded ones.
  * Not mine: what a target writes (d1/resync, the queue target), the source
  *           side (pg/resync).
  * Pure:     yes. Messages are untrusted: a malformed one is ERR_PROTOCOL.
@@ -20,6 +23,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "pg/resync_key.h"
 #include "pipeline/change.h"
 
 #define RESYNC_PREFIX "wal2edge.resync"
@@ -28,13 +32,20 @@ typedef struct ResyncWindow {
     bool open;
     char *run, *table;         /* the resync run's id, the source table */
     long chunk;
-    char **keys;               /* recorded keys (the key column's text) */
+    char **key_cols;           /* the key's columns (the low watermark's "key"; none: an older message) */
+    size_t key_col_count;
+    char **keys;               /* recorded keys (pg/resync_key's text form) */
     size_t key_count, key_cap;
 } ResyncWindow;
 
 void resync_window_clear(ResyncWindow *w);
-/* A row change of the window's table: its key (column key_col) recorded, old and new. */
+/*
+ * A row change of the window's table: its key recorded, old and new. The key's
+ * columns are the low watermark's; key_col (the target's first key column) only
+ * for a message that names none (one integer column, before composite keys).
+ */
 void resync_record(ResyncWindow *w, const char *key_col, const Change *c);
+/* Whether key (pg/resync_key's text form) was recorded. */
 bool resync_recorded(const ResyncWindow *w, const char *key);
 
 typedef enum ResyncStep {
@@ -56,10 +67,27 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
 void resync_msg_free(ResyncMsg *m);
 
 const char *resync_msg_table(const ResyncMsg *m);
-/* "from" and "to" (NULL when absent) and whether it is the last chunk. */
+/*
+ * The key: its columns, how each orders, and row r's values. A message of
+ * before composite keys names none: resync_msg_key_default gives it the target's
+ * one key column, an integer (false: the message has no such column).
+ */
+size_t resync_msg_key_count(const ResyncMsg *m);
+const char *resync_msg_key_name(const ResyncMsg *m, size_t i);
+const ResyncKeyType *resync_msg_key_types(const ResyncMsg *m);
+bool resync_msg_key_default(ResyncMsg *m, const char *col, Err *err) WARN_UNUSED;
+/* Row r's key value i (NULL: SQL NULL), and its whole key in pg/resync_key's text form (owned; NULL: a NULL in it). */
+const char *resync_msg_key_value(const ResyncMsg *m, size_t r, size_t i);
+char *resync_msg_row_key(const ResyncMsg *m, size_t r);
+/* The key range: (from, to], from absent for the first chunk, to absent for an empty one (NULL arrays). */
+const char *const *resync_msg_from_key(const ResyncMsg *m);
+const char *const *resync_msg_to_key(const ResyncMsg *m);
+/* The first column of "from" and "to" (NULL when absent) and whether it is the last chunk. */
 const char *resync_msg_from(const ResyncMsg *m);
 const char *resync_msg_to(const ResyncMsg *m);
 bool resync_msg_last(const ResyncMsg *m);
+/* Whether key vals (the key's values, in its order) is in the chunk's rows (binary search: they are in key order). */
+bool resync_msg_has_key(const ResyncMsg *m, const char *const *vals);
 /* The chunk as the stream would carry it: a Relation of its columns (types unknown) and one tuple per row. */
 const Rel *resync_msg_rel(const ResyncMsg *m);
 size_t resync_msg_row_count(const ResyncMsg *m);

@@ -1,7 +1,8 @@
 /*
  * resync/job.c - the chunk loop of an online re-copy.
  *
- * The table's one integer primary-key column is read from the catalog. Each
+ * The table's primary key (one column or more, of the types pg/resync_key
+ * orders the same in Postgres and D1) is read from the catalog. Each
  * chunk is a low watermark committed on its own, then one statement that reads
  * the next key range and emits it as the high watermark (pg/resync); `run`
  * applies it when the stream reaches it. After every chunk the last key sent is
@@ -23,42 +24,99 @@
 #include "core/mem.h"
 #include "pg/catalog.h"
 #include "pg/resync.h"
+#include "pg/resync_key.h"
 
 typedef struct Progress {
     char *run;
-    char *after; /* the last key sent; NULL: none yet */
+    json_t *after; /* the last key sent: a JSON array of its values' text; NULL: none yet */
+    char *shown;   /* after as a line shows it: the value (one column), the array (more) */
     long chunk;
     long long rows;
 } Progress;
+
+typedef struct Key {
+    const char *names[RESYNC_KEY_MAX_COLUMNS];
+    ResyncKeyType types[RESYNC_KEY_MAX_COLUMNS];
+    size_t n;
+} Key;
 
 char *resync_job_progress_path(const Config *cfg, const char *table)
 {
     return xasprintf("%s/resync/%s.json", cfg->state_dir, table);
 }
 
-/* The progress of an interrupted resync of the table, when one was kept. */
-static bool progress_load(const char *path, Progress *p)
+/* A JSON array of n strings (an after key), or NULL. */
+static bool key_array_ok(json_t *a, size_t n)
 {
-    json_error_t je;
-    json_t *doc = json_load_file(path, 0, &je);
-    const char *run = json_string_value(json_object_get(doc, "run"));
-    json_t *after = json_object_get(doc, "after");
-    bool ok = run && json_is_integer(json_object_get(doc, "chunk")) && (json_is_string(after) || json_is_null(after));
-    if (ok) {
-        p->run = xstrdup(run);
-        p->after = json_is_string(after) ? xstrdup(json_string_value(after)) : NULL;
-        p->chunk = (long)json_integer_value(json_object_get(doc, "chunk"));
-        p->rows = json_integer_value(json_object_get(doc, "rows"));
-    }
-    json_decref(doc);
-    return ok;
+    if (!json_is_array(a) || json_array_size(a) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!json_is_string(json_array_get(a, i)))
+            return false;
+    return true;
 }
 
-static bool progress_save(const char *path, const Progress *p, Err *err)
+static void set_after(Progress *p, json_t *after, const Key *k)
 {
-    json_t *after = p->after ? json_string(p->after) : json_null();
-    json_t *doc = json_pack("{s:s, s:o, s:I, s:I}", "run", p->run, "after", after, "chunk", (json_int_t)p->chunk,
-                            "rows", (json_int_t)p->rows);
+    json_decref(p->after);
+    free(p->shown);
+    p->after = after;
+    p->shown = !after ? NULL
+               : k->n == 1 ? xstrdup(json_string_value(json_array_get(after, 0)))
+                           : json_dumps(after, JSON_COMPACT);
+}
+
+/*
+ * The progress of an interrupted resync of the table, when one was kept (false:
+ * none, or one that does not parse). "after" is the last key's value for a key of
+ * one column (the format before composite keys, still read), an array for more;
+ * a progress kept for another key is an error naming --restart.
+ */
+static bool progress_load(const char *path, const char *table, const Key *k, Progress *p, bool *found, Err *err)
+{
+    json_error_t je;
+    *found = false;
+    json_t *doc = json_load_file(path, 0, &je);
+    const char *run = json_string_value(json_object_get(doc, "run"));
+    json_t *after = json_object_get(doc, "after"), *names = json_object_get(doc, "key");
+    bool ok = run && json_is_integer(json_object_get(doc, "chunk")) &&
+              (json_is_string(after) || json_is_null(after) || json_is_array(after));
+    if (!ok) {
+        json_decref(doc);
+        return true;
+    }
+    bool same = !names || key_array_ok(names, k->n); /* an old file names no key: its one integer column */
+    for (size_t i = 0; same && names && i < k->n; i++)
+        same = strcmp(json_string_value(json_array_get(names, i)), k->names[i]) == 0;
+    json_t *a = json_is_string(after) ? json_pack("[O]", after) : json_is_array(after) ? json_incref(after) : NULL;
+    if (!same || (a && !key_array_ok(a, k->n))) {
+        json_decref(a);
+        json_decref(doc);
+        return err_set(err, ERR_CHECK,
+                       "resync %s: the kept progress (%s) is for another primary key than the table's now: start "
+                       "over with --restart",
+                       table, path);
+    }
+    p->run = xstrdup(run);
+    set_after(p, a, k);
+    p->chunk = (long)json_integer_value(json_object_get(doc, "chunk"));
+    p->rows = json_integer_value(json_object_get(doc, "rows"));
+    json_decref(doc);
+    *found = true;
+    return true;
+}
+
+static bool progress_save(const char *path, const Progress *p, const Key *k, Err *err)
+{
+    /* one column: its value, as before composite keys; more: the array */
+    json_t *after = !p->after ? json_null()
+                    : k->n == 1 ? json_incref(json_array_get(p->after, 0))
+                                : json_incref(p->after);
+    json_t *names = json_array();
+    for (size_t i = 0; i < k->n; i++)
+        json_array_append_new(names, json_string_nocheck(k->names[i]));
+    json_t *doc = json_pack("{s:s, s:o, s:o, s:I, s:I}", "run", p->run, "key", names, "after", after, "chunk",
+                            (json_int_t)p->chunk, "rows", (json_int_t)p->rows);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
@@ -66,8 +124,8 @@ static bool progress_save(const char *path, const Progress *p, Err *err)
     return ok;
 }
 
-/* The message fields of every watermark: phase, run, table, chunk, targets. */
-static char *header(const char *phase, const Progress *p, const ResyncJob *job)
+/* The message fields of every watermark: phase, run, table, chunk, targets, key, key_types. */
+static char *header(const char *phase, const Progress *p, const ResyncJob *job, const Key *k)
 {
     json_t *targets = json_null();
     if (job->ntargets) {
@@ -75,15 +133,20 @@ static char *header(const char *phase, const Progress *p, const ResyncJob *job)
         for (size_t i = 0; i < job->ntargets; i++)
             json_array_append_new(targets, json_string(job->targets[i]));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:o}", "phase", phase, "run", p->run, "table", job->table, "chunk",
-                            (json_int_t)p->chunk, "targets", targets);
+    json_t *names = json_array(), *types = json_array();
+    for (size_t i = 0; i < k->n; i++) {
+        json_array_append_new(names, json_string_nocheck(k->names[i]));
+        json_array_append_new(types, json_string(resync_key_type_name(k->types[i])));
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "phase", phase, "run", p->run, "table", job->table,
+                            "chunk", (json_int_t)p->chunk, "targets", targets, "key", names, "key_types", types);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;
 }
 
-/* The table and its one integer primary-key column, or false with the reason. */
-static const CatTable *table_shape(const CatalogInfo *cat, const char *table, const char **key, Err *err)
+/* The table and its primary key's columns (of the types pg/resync_key orders), or false with the reason. */
+static const CatTable *table_shape(const CatalogInfo *cat, const char *table, Key *k, Err *err)
 {
     const CatTable *t = catalog_table(cat, table);
     if (!t || !t->exists) {
@@ -91,28 +154,40 @@ static const CatTable *table_shape(const CatalogInfo *cat, const char *table, co
         return NULL;
     }
     const CatIndex *pk = catalog_primary_key(t);
-    const CatColumn *kc = pk && pk->col_count == 1 ? &t->cols[pk->cols[0]] : NULL;
-    if (!kc || (kc->type_oid != 20 && kc->type_oid != 21 && kc->type_oid != 23)) {
+    if (!pk || pk->col_count == 0 || pk->col_count > RESYNC_KEY_MAX_COLUMNS) {
         err_set(err, ERR_CHECK,
-                "resync: %s needs a primary key of one integer column (smallint, integer or bigint) to be read in "
-                "chunks; copy it with `wal2edge migrate` instead",
+                "resync: %s has no primary key to read it in chunks by; add one, or copy it with `wal2edge migrate` "
+                "instead",
                 table);
         return NULL;
     }
-    *key = kc->name;
+    k->n = pk->col_count;
+    for (size_t i = 0; i < k->n; i++) {
+        const CatColumn *kc = &t->cols[pk->cols[i]];
+        k->names[i] = kc->name;
+        if (!resync_key_type_of(kc->type_oid, &k->types[i])) {
+            err_set(err, ERR_CHECK,
+                    "resync: %s's primary key column %s is of type %s; a resync reads by key columns of type "
+                    RESYNC_KEY_SUPPORTED " (ordered the same in Postgres and D1); copy it with `wal2edge migrate` "
+                    "instead",
+                    table, kc->name, kc->type_name ? kc->type_name : "unknown");
+            return NULL;
+        }
+    }
     return t;
 }
 
 static void report(const Progress *p, const ResyncJob *job, long long rows_now, bool resumed, bool done,
                    ResyncProgress *out)
 {
-    *out = (ResyncProgress){job->table, p->after, p->chunk, p->rows, rows_now, resumed, done};
+    *out = (ResyncProgress){job->table, p->shown, p->chunk, p->rows, rows_now, resumed, done};
 }
 
 bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_chunk, void *ctx, ResyncProgress *out,
                     double *secs, Err *err)
 {
-    const char *table = job->table, *key = NULL;
+    const char *table = job->table;
+    Key key = {0};
     long chunk_rows = job->chunk_rows > 0 ? job->chunk_rows : RESYNC_DEFAULT_CHUNK;
     CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, &table, 1, err);
     const CatTable *t = cat ? table_shape(cat, table, &key, err) : NULL;
@@ -127,11 +202,13 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
             cols[ncols++] = t->cols[i].name;
     char *path = resync_job_progress_path(cfg, table);
     Progress p = {0};
-    bool resumed = !job->restart && progress_load(path, &p);
-    if (!resumed)
+    bool resumed = false;
+    bool ok = job->restart || progress_load(path, table, &key, &p, &resumed, err);
+    if (ok && !resumed)
         p.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
-    PgResync *pg = pgresync_open(cfg->source.dsn, err);
-    bool ok = pg != NULL, done = false;
+    PgResync *pg = ok ? pgresync_open(cfg->source.dsn, err) : NULL;
+    ok = pg != NULL;
+    bool done = false;
     int64_t start = clock_mono_ms();
     long long rows_now = 0;
     ResyncProgress now;
@@ -142,23 +219,31 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
     }
     while (ok && !done) {
         p.chunk++;
-        char *low = header("low", &p, job), *high = header("high", &p, job);
-        char *last = NULL;
+        char *low = header("low", &p, job, &key), *high = header("high", &p, job, &key);
+        char *last = NULL, *after = p.after ? json_dumps(p.after, JSON_COMPACT) : NULL;
         long rows = 0, bytes = 0;
-        PgResyncChunk c = {t->schema, t->name, key, cols, ncols, p.after, chunk_rows, high};
+        PgResyncChunk c = {t->schema, t->name, key.names, key.types, key.n, cols, ncols, after, chunk_rows, high};
         ok = pgresync_low(pg, low, err) && pgresync_chunk(pg, &c, &last, &rows, &bytes, err);
         free(low);
         free(high);
+        free(after);
+        if (ok && last) {
+            json_error_t je;
+            json_t *a = json_loads(last, 0, &je);
+            if (key_array_ok(a, key.n)) {
+                set_after(&p, a, &key);
+            } else {
+                json_decref(a);
+                ok = err_set(err, ERR_PG, "resync %s: the chunk's last key is not %zu values", table, key.n);
+            }
+        }
+        free(last);
         if (!ok)
             break;
         done = rows < chunk_rows;
-        if (last) {
-            free(p.after);
-            p.after = last;
-        }
         p.rows += rows;
         rows_now += rows;
-        ok = progress_save(path, &p, err);
+        ok = progress_save(path, &p, &key, err);
         report(&p, job, rows_now, resumed, done, &now);
         if (ok && on_chunk && !on_chunk(ctx, &now) && !done)
             ok = err_set(err, ERR_INTERRUPTED, "resync %s: stopped after chunk %ld (it resumes there)", table, p.chunk);
@@ -173,7 +258,8 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
     }
     pgresync_close(pg);
     free(p.run);
-    free(p.after);
+    json_decref(p.after);
+    free(p.shown);
     free(path);
     free(cols);
     catalog_free(cat);

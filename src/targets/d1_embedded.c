@@ -248,7 +248,7 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const Change *mine = c;
         if (!tab)
             return true; /* not mapped to this database */
-        if (tab->key_count == 1) /* the stream's version wins over a resync chunk's */
+        if (tab->key_count >= 1) /* the stream's version wins over a resync chunk's */
             resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
         if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, c->rel, err))

@@ -560,7 +560,7 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
-    if (tab->key_count == 1) /* the stream's version wins over a resync chunk's */
+    if (tab->key_count >= 1) /* the stream's version wins over a resync chunk's */
         resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
     /* columns changed without a DDL capture message before them (targets/d1_follow) */
     if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, c->rel, err), txn, c,

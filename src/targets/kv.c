@@ -154,7 +154,7 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const KvTable *tab = c->rel ? find_table(kv, c->rel->qualname) : NULL;
         if (!tab)
             return true;
-        if (tab->ident_count == 1) /* a resync chunk leaves this row to the stream */
+        if (tab->ident_count >= 1) /* a resync chunk leaves this row to the stream */
             resync_record(&kv->resync, tab->ident[0], c);
         if (c->op == CHANGE_DELETE)
             ok = kv_apply_delete(&kv->a, tab, c->rel, c->old_tuple, c->old_kind, err);

@@ -19,7 +19,7 @@
 #include "pipeline/resync.h"
 #include "targets/kv_apply.h"
 
-/* Message c when it is a resync watermark of one of tables[0..count) (one identity column). */
+/* Message c when it is a resync watermark of one of tables[0..count) (its identity: the primary key). */
 bool kv_resync_message(KvApply *a, ResyncWindow *w, const KvTable *tables, size_t count, const char *target,
                        const Change *c, Err *err) WARN_UNUSED;
 

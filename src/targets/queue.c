@@ -433,7 +433,7 @@ static bool has_resync_table(const char *table, void *ctx)
 {
     size_t idx;
     QTable *qt = find_table(ctx, table, &idx);
-    return qt && event_table_key_count(qt->et) == 1;
+    return qt && event_table_key_count(qt->et) >= 1;
 }
 
 /* A resync chunk (pipeline/resync): op "r" read events of its rows, less those the stream changed meanwhile. */
@@ -451,11 +451,12 @@ static bool stage_resync(Queue *q, const Change *c, Err *err)
         resync_msg_free(m);
         return true;
     }
-    const char *key = event_table_key_name(qt->et, 0);
-    bool ok = true;
+    bool ok = resync_msg_key_default(m, event_table_key_name(qt->et, 0), err);
     for (size_t r = 0; ok && r < resync_msg_row_count(m); r++) {
-        const char *k = resync_msg_value(m, r, key);
-        if (!k || resync_recorded(&q->resync, k))
+        char *k = resync_msg_row_key(m, r);
+        bool recorded = !k || resync_recorded(&q->resync, k);
+        free(k);
+        if (recorded)
             continue; /* the stream changed it between the watermarks: its event stands */
         Change rc = {.op = CHANGE_INSERT, .index = c->index, .rel = resync_msg_rel(m),
                      .new_tuple = resync_msg_row(m, r)};
@@ -496,7 +497,7 @@ static bool q_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     QTable *qt = c->rel ? find_table(q, c->rel->qualname, &idx) : NULL;
     if (!qt)
         return true;
-    if (event_table_key_count(qt->et) == 1) /* a resync chunk leaves this row to the stream */
+    if (event_table_key_count(qt->et) >= 1) /* a resync chunk leaves this row to the stream */
         resync_record(&q->resync, event_table_key_name(qt->et, 0), c);
     unsigned bit = c->op == CHANGE_INSERT ? QUEUE_OP_C : c->op == CHANGE_UPDATE ? QUEUE_OP_U : QUEUE_OP_D;
     if (!(qt->opt.ops & bit) || strcmp(route_of(qt, c), q->qname) != 0)
