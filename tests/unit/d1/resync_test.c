@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "d1/resync.h"
 #include "mapping/shard.h"
+#include "state/sqlite.h"
 
 /* items(id bigint key, v text) from public.items */
 static D1Table items(void)
@@ -160,4 +161,171 @@ Test(resync, a_sharded_table_takes_its_own_rows_of_a_chunk)
         resync_window_clear(&w);
         d1_table_clear(&t);
     }
+}
+
+/* acct(tenant text, n bigint, v text) keyed by (tenant, n), from public.acct */
+static D1Table acct(void)
+{
+    D1Table t = {0};
+    t.database = xstrdup("app");
+    t.name = xstrdup("acct");
+    t.source = xstrdup("public.acct");
+    t.col_count = 3;
+    t.cols = xcalloc(3, sizeof *t.cols);
+    Err err;
+    t.cols[0] = (D1Column){xstrdup("tenant"), xstrdup("tenant"), d1_type_resolve(NULL, 25, NULL, &err), xstrdup("text"),
+                           -1, true, true};
+    t.cols[1] = (D1Column){xstrdup("n"), xstrdup("n"), d1_type_resolve(NULL, 20, NULL, &err), xstrdup("bigint"), -1,
+                           true, true};
+    t.cols[2] = (D1Column){xstrdup("v"), xstrdup("v"), d1_type_resolve(NULL, 25, NULL, &err), xstrdup("text"), -1,
+                           false, false};
+    t.key_count = 2;
+    t.key = xcalloc(2, sizeof *t.key);
+    t.key[1] = 1;
+    return t;
+}
+
+static bool wants_acct(const char *table, void *ctx)
+{
+    (void)ctx;
+    return strcmp(table, "public.acct") == 0;
+}
+
+/* Run statement st on db, its parameters bound as D1 would bind them. */
+static void run_stmt(Sqlite *db, const D1Stmt *st)
+{
+    Err err;
+    SqliteStmt *s = sqlite_prepare(db, st->sql, &err);
+    cr_assert_not_null(s, "%s: %s", st->sql, err.msg);
+    for (size_t i = 0; i < st->param_count; i++) {
+        const D1Value *v = &st->params[i];
+        bool ok = v->kind == D1V_INTEGER ? sqlite_bind_int64(s, (int)i + 1, v->i, &err)
+                  : v->kind == D1V_NULL  ? sqlite_bind_null(s, (int)i + 1, &err)
+                                         : sqlite_bind_text(s, (int)i + 1, v->data, v->len, &err);
+        cr_assert(ok, "%s", err.msg);
+    }
+    cr_assert(sqlite_run(s, &err), "%s: %s", st->sql, err.msg);
+    sqlite_finalize(s);
+}
+
+Test(resync, a_composite_text_and_integer_key_orders_as_postgres)
+{
+    D1Table t = acct();
+    ResyncWindow w = {0};
+    ResyncStep step;
+    ResyncMsg *m = NULL;
+    Err err;
+    Change low = message("{\"phase\":\"low\",\"run\":\"r1\",\"table\":\"public.acct\",\"chunk\":2,\"targets\":null,"
+                         "\"key\":[\"tenant\",\"n\"],\"key_types\":[\"text\",\"integer\"]}");
+    cr_assert(resync_step(&w, &low, "d1.app", wants_acct, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_OPENED);
+    cr_assert_eq(w.key_col_count, 2);
+
+    /* the stream updates (acme, 2) between the watermarks: recorded by both columns, whatever the target's key */
+    char tn[] = "tenant", nn[] = "n", vn[] = "v", nsp[] = "public", rel_name[] = "acct", qual[] = "public.acct";
+    RelCol rc[] = {{tn, 25, -1, true}, {nn, 20, -1, true}, {vn, 25, -1, false}};
+    Rel rel = {.oid = 1, .nspname = nsp, .relname = rel_name, .qualname = qual, .ncols = 3, .cols = rc};
+    PgoCol cols[] = {{PGO_COL_TEXT, 4, (const uint8_t *)"acme"}, {PGO_COL_TEXT, 1, (const uint8_t *)"2"},
+                     {PGO_COL_TEXT, 3, (const uint8_t *)"new"}};
+    PgoTuple tup = {3, cols};
+    Change upd = {.op = CHANGE_UPDATE, .rel = &rel, .new_tuple = &tup};
+    resync_record(&w, "tenant", &upd);
+    cr_assert(resync_recorded(&w, "[\"acme\",\"2\"]"));
+    cr_assert_not(resync_recorded(&w, "acme"));
+
+    /* the chunk in Postgres' order: (acme, 2) < (acme, 10) < (beta, 1) */
+    Change high = message("{\"phase\":\"high\",\"run\":\"r1\",\"table\":\"public.acct\",\"chunk\":2,\"targets\":null,"
+                          "\"key\":[\"tenant\",\"n\"],\"key_types\":[\"text\",\"integer\"],"
+                          "\"from\":[\"acme\",\"1\"],\"to\":[\"beta\",\"1\"],\"last\":false,"
+                          "\"columns\":[\"tenant\",\"n\",\"v\"],"
+                          "\"rows\":[[\"acme\",\"2\",\"old\"],[\"acme\",\"10\",\"x\"],[\"beta\",\"1\",\"y\"]]}");
+    cr_assert(resync_step(&w, &high, "d1.app", wants_acct, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_HIGH);
+    cr_assert_eq(resync_msg_key_count(m), 2);
+    char *k = resync_msg_row_key(m, 1);
+    cr_assert_str_eq(k, "[\"acme\",\"10\"]");
+    free(k);
+    const char *in[] = {"acme", "10"}, *out9[] = {"acme", "9"};
+    cr_assert(resync_msg_has_key(m, in));
+    cr_assert_not(resync_msg_has_key(m, out9));
+
+    D1SqlLimits lim = d1_sql_default_limits();
+    D1StmtList l = {0};
+    long rows;
+    cr_assert(d1_resync_chunk(&w, m, &t, 0, &lim, &l, &rows, &err), "%s", err.msg);
+    cr_assert_eq(rows, 2, "(acme, 2) is the stream's");
+    cr_assert_eq(l.count, 2);
+    cr_assert_str_eq(l.items[1].sql,
+                     "DELETE FROM \"acct\" WHERE (\"tenant\", \"n\") NOT IN (SELECT json_extract(value, '$[0]'), "
+                     "json_extract(value, '$[1]') FROM json_each(?1)) AND (\"tenant\", \"n\") > (?2, ?3) AND "
+                     "(\"tenant\", \"n\") <= (?4, ?5)");
+    cr_assert_str_eq(l.items[1].params[0].data, "[[\"acme\",2],[\"acme\",2],[\"acme\",10],[\"beta\",1]]");
+    cr_assert_eq(l.items[1].params[1].kind, D1V_TEXT);
+    cr_assert_eq(l.items[1].params[2].kind, D1V_INTEGER, "an integer column's bound as a number");
+    cr_assert_eq(l.items[1].params[2].i, 1);
+
+    /* applied to a D1 (SQLite) table: rows of the range that Postgres does not have go, the others stay */
+    Sqlite *db = sqlite_open(":memory:", true, &err);
+    cr_assert_not_null(db, "%s", err.msg);
+    cr_assert(sqlite_exec(db,
+                          "CREATE TABLE acct (tenant TEXT NOT NULL, n INTEGER NOT NULL, v TEXT, PRIMARY KEY (tenant, n));"
+                          "INSERT INTO acct VALUES ('B', 5, 'before: upper case'), ('Zeta', 1, 'before'), "
+                          "('acme', 1, 'from: not in the range'), ('acme', 2, 'the stream''s'), "
+                          "('acme', 3, 'ghost'), ('acme', 9, 'ghost: 9 < 10 as numbers'), ('acme', 11, 'ghost'), "
+                          "('acm\xc3\xa9', 1, 'ghost: after acme bytewise'), ('beta', 2, 'after to'), "
+                          "('c', 1, 'after')",
+                          &err),
+              "%s", err.msg);
+    for (size_t i = 0; i < l.count; i++)
+        run_stmt(db, &l.items[i]);
+    SqliteStmt *q = sqlite_prepare(db, "SELECT tenant || ':' || n || ':' || v FROM acct ORDER BY tenant, n", &err);
+    cr_assert_not_null(q, "%s", err.msg);
+    char got[1024] = "";
+    while (sqlite_step(q, &err) == 1) {
+        strncat(got, sqlite_column_text(q, 0, NULL), sizeof got - strlen(got) - 2);
+        strcat(got, "\n");
+    }
+    sqlite_finalize(q);
+    cr_assert_str_eq(got, "B:5:before: upper case\nZeta:1:before\nacme:1:from: not in the range\nacme:2:the stream's\n"
+                          "acme:10:x\nbeta:1:y\nbeta:2:after to\nc:1:after\n");
+    sqlite_close(db);
+    d1_stmt_list_clear(&l);
+    resync_msg_free(m);
+    resync_window_clear(&w);
+    d1_table_clear(&t);
+}
+
+Test(resync, a_uuid_key_compares_as_text)
+{
+    D1Table t = items();
+    d1_type_free(t.cols[0].type);
+    t.cols[0].type = d1_type_resolve(NULL, 2950, NULL, &(Err){0});
+    ResyncWindow w = {0};
+    ResyncStep step;
+    ResyncMsg *m = NULL;
+    Err err;
+    Change low = message("{\"phase\":\"low\",\"run\":\"u\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
+                         "\"key\":[\"id\"],\"key_types\":[\"uuid\"]}");
+    cr_assert(resync_step(&w, &low, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    Change high = message("{\"phase\":\"high\",\"run\":\"u\",\"table\":\"public.items\",\"chunk\":1,\"targets\":null,"
+                          "\"key\":[\"id\"],\"key_types\":[\"uuid\"],\"from\":null,"
+                          "\"to\":[\"9a000000-0000-0000-0000-000000000000\"],\"last\":false,\"columns\":[\"id\",\"v\"],"
+                          "\"rows\":[[\"10000000-0000-0000-0000-000000000000\",\"a\"],"
+                          "[\"9a000000-0000-0000-0000-000000000000\",\"b\"]]}");
+    cr_assert(resync_step(&w, &high, "d1.app", wants_items, NULL, &step, &m, &err), "%s", err.msg);
+    cr_assert_eq(step, RESYNC_HIGH);
+    D1SqlLimits lim = d1_sql_default_limits();
+    D1StmtList l = {0};
+    long rows;
+    cr_assert(d1_resync_chunk(&w, m, &t, 0, &lim, &l, &rows, &err), "%s", err.msg);
+    cr_assert_eq(rows, 2);
+    cr_assert_str_eq(l.items[1].sql, "DELETE FROM \"items\" WHERE \"id\" NOT IN (SELECT value FROM json_each(?1)) "
+                                     "AND \"id\" <= ?2");
+    cr_assert_str_eq(l.items[1].params[0].data, "[\"10000000-0000-0000-0000-000000000000\","
+                                                "\"9a000000-0000-0000-0000-000000000000\"]");
+    cr_assert_eq(l.items[1].params[1].kind, D1V_TEXT, "a uuid is bound as its text");
+    d1_stmt_list_clear(&l);
+    resync_msg_free(m);
+    resync_window_clear(&w);
+    d1_table_clear(&t);
 }
