@@ -63,7 +63,14 @@ typedef struct Run {
     int64_t last_metrics_ms;
     WalGuard *guard;               /* slot figures, the WAL guard, heartbeats */
     int64_t last_data_ms;          /* when WAL data last arrived (the stream is quiet since) */
+    Resyncer *resyncer;            /* the re-copies beside the stream (daemon/resyncer) */
+    ResyncHook resync_hook;        /* every target's way to ask it for one */
 } Run;
+
+static bool request_resync(void *ctx, const char *table, const char *why, Err *err)
+{
+    return resyncer_request(ctx, table, NULL, 0, why, err);
+}
 
 /* The server's position when the stream is idle between transactions and every target is
  * current (every transaction committed before it has arrived and is durable everywhere); else 0. */
@@ -513,6 +520,18 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     if (ok)
         r.watch = source_watch_new(cfg, r.store, opts->watch_tables, opts->watch_table_count, r.opts.status_interval_ms);
     if (ok) {
+        ResyncerOptions ro = {.chunk_rows = 0, .resume = true};
+        r.resyncer = resyncer_start(cfg, &ro, err);
+        ok = r.resyncer != NULL;
+    }
+    if (ok) {
+        r.resync_hook = (ResyncHook){request_resync, r.resyncer};
+        for (size_t i = 0; i < count; i++)
+            targets[i]->resync = &r.resync_hook;
+        if (opts->on_resyncer)
+            opts->on_resyncer(opts->on_resyncer_user, r.resyncer);
+    }
+    if (ok) {
         char *spool_dir = xasprintf("%s/spool", cfg->state_dir);
         AsmSink sink = fanout_sink(r.fanout);
         r.asm_ = assembler_new(spool_dir, &sink, err);
@@ -592,6 +611,9 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
                  st ? (unsigned long long)st->prepared : 0ULL, st ? (unsigned long long)st->spooled_bytes : 0ULL,
                  st ? (double)st->replay_us / 1e6 : 0.0, peak_kb);
     }
+    if (r.resyncer && opts->on_resyncer)
+        opts->on_resyncer(opts->on_resyncer_user, NULL);
+    resyncer_stop(r.resyncer); /* after its current chunk: the next start resumes it */
     walguard_free(r.guard);
     for (size_t i = 0; r.metrics && i < count; i++)
         if (targets[i]->deadletter)

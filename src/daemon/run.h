@@ -8,7 +8,8 @@
  *           made durable; when idle, confirm the server's position so a quiet
  *           slot does not pin WAL, and fence the targets there); the one place
  *           that decides standby status updates; reconnecting with backoff and
- *           jitter; clean shutdown on SIGINT/SIGTERM (a long replay abandoned).
+ *           jitter; clean shutdown on SIGINT/SIGTERM (a long replay abandoned);
+ *           the resyncer's life (started with the run, every target's ResyncHook).
  * Not mine: decoding and staging (pipeline/assembler); which target gets what,
  *           a target falling behind alone and its retries (daemon/fanout); each
  *           target's storage; the metrics endpoint (metrics/metrics, fed from
@@ -22,6 +23,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "daemon/resyncer.h"
 #include "daemon/source_watch.h"
 #include "metrics/metrics.h"
 #include "pipeline/target.h"
@@ -48,6 +50,11 @@ typedef struct RunOptions {
      * requests per target). May be NULL. */
     void (*on_metrics)(void *user, Metrics *metrics);
     void *on_metrics_user;
+    /* Called with the run's resyncer (daemon/resyncer: the re-copies run makes beside the
+     * stream) once it exists and with NULL before it goes, so the caller can ask it for
+     * re-copies and read their progress. May be NULL. */
+    void (*on_resyncer)(void *user, Resyncer *resyncer);
+    void *on_resyncer_user;
     /* run --standby: the slot held by another walsender (ERR_SLOT_BUSY) ends the run at once
      * with that error instead of reconnecting, so the caller waits as a standby again
      * (daemon/standby) and builds its targets afresh when it takes over. */

@@ -33,6 +33,17 @@
 typedef struct Target Target;
 typedef struct DeadLetter DeadLetter; /* pipeline/deadletter.h */
 
+/*
+ * How a target asks for a re-copy of a source table ("schema.name") into every target of it
+ * (`run`'s resyncer, daemon/resyncer): recorded durably before it returns true, so the target
+ * may move its checkpoint past what asked for it. Set by the loop; NULL (migrate, warm): no
+ * re-copy can be made, and the target stops as it would without one.
+ */
+typedef struct ResyncHook {
+    bool (*request)(void *ctx, const char *table, const char *why, Err *err);
+    void *ctx;
+} ResyncHook;
+
 typedef struct TargetOps {
     const char *kind;          /* "changelog", "d1", ... */
     bool (*begin)(Target *t, const TxnInfo *txn, Err *err);
@@ -88,6 +99,7 @@ struct Target {
     char *name;                /* "changelog", "d1.app" */
     TargetCheckpoint durable;  /* written by the target alone (what flush() made durable); read it through target_durable */
     DeadLetter *deadletter;    /* borrowed, set by the command; NULL: "on_error": "skip" stops too */
+    const ResyncHook *resync;  /* borrowed, set by the loop; NULL: no re-copy (see ResyncHook) */
 };
 
 /* What the target has made durable: its checkpoint as of its last successful flush. */

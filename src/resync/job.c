@@ -124,6 +124,21 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, Err
     return ok;
 }
 
+bool resync_job_queue(const Config *cfg, const char *table, Err *err)
+{
+    /* no key named: it is the table's key when the job starts (progress_load) */
+    char *path = resync_job_progress_path(cfg, table);
+    char *run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
+    json_t *doc = json_pack("{s:s, s:n, s:i, s:i}", "run", run, "after", "chunk", 0, "rows", 0);
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
+    free(text);
+    free(run);
+    free(path);
+    return ok;
+}
+
 /* The message fields of every watermark: phase, run, table, chunk, targets, key, key_types. */
 static char *header(const char *phase, const Progress *p, const ResyncJob *job, const Key *k)
 {

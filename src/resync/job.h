@@ -56,4 +56,11 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
 /* The progress file of TABLE's resync (owned). */
 char *resync_job_progress_path(const Config *cfg, const char *table);
 
+/*
+ * Record durably that TABLE is to be copied from its start: its progress file
+ * with no chunk sent yet (a kept progress is replaced), so a job asked for and
+ * not begun (or to begin again) is resumed from the start after a crash.
+ */
+bool resync_job_queue(const Config *cfg, const char *table, Err *err) WARN_UNUSED;
+
 #endif
