@@ -43,6 +43,7 @@ void resync_window_clear(ResyncWindow *w)
     free_names(w->key_cols, w->key_col_count);
     free(w->run);
     free(w->table);
+    free(w->skipped_table);
     memset(w, 0, sizeof *w);
 }
 
@@ -234,6 +235,8 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
         *step = RESYNC_OPENED;
     } else if (!w->open || strcmp(w->run, run) != 0 || w->chunk != (long)json_integer_value(chunk)) {
         *step = RESYNC_SKIPPED;
+        free(w->skipped_table);
+        w->skipped_table = xstrdup(table);
     } else {
         ResyncMsg *m = xcalloc(1, sizeof *m);
         m->doc = json_incref(doc);

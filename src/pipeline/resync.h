@@ -36,6 +36,7 @@ typedef struct ResyncWindow {
     size_t key_col_count;
     char **keys;               /* recorded keys (pg/resync_key's text form) */
     size_t key_count, key_cap;
+    char *skipped_table;       /* the table of the last RESYNC_SKIPPED high watermark (owned) */
 } ResyncWindow;
 
 void resync_window_clear(ResyncWindow *w);

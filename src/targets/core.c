@@ -9,6 +9,8 @@
 
 #include <stdlib.h>
 
+#include "core/log.h"
+
 void txn_core_init(TxnCore *c, const Target *t, ErrCode broken_code, char *broken_msg)
 {
     *c = (TxnCore){.target = t, .pending = target_durable(t), .broken_code = broken_code, .broken_msg = broken_msg};
@@ -99,4 +101,27 @@ void txn_core_break(TxnCore *c)
     c->broken = true;
     c->applying = false;
     c->skipping = false;
+}
+
+bool resync_take_skipped(Target *t, ResyncWindow *w, Err *err)
+{
+    char *table = w->skipped_table;
+    w->skipped_table = NULL;
+    if (!table)
+        return true;
+    bool ok = true;
+    if (!t->resync) {
+        log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
+                       "out: run `wal2edge resync` again to copy it",
+                 t->name);
+    } else {
+        log_warn(NULL,
+                 "%s: a resync chunk of %s came without its low watermark (a restart between them) and was left "
+                 "out: its copy starts over",
+                 t->name, table);
+        ok = t->resync->request(t->resync->ctx, table, "a chunk came without its low watermark after a restart",
+                                err);
+    }
+    free(table);
+    return ok;
 }

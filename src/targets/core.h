@@ -1,14 +1,17 @@
 /*
  * targets/core.h - the per-transaction state machine every target shares.
  *
- * Owns:     whether the source transaction at hand is skipped (its checkpoint,
+ * Owns:     what a target does with a resync chunk it had to leave out (its
+ *           low watermark came before the restart's checkpoint): ask for the
+ *           table again (ResyncHook), or say how without one;
+ *           whether the source transaction at hand is skipped (its checkpoint,
  *           durable or pending, covers it), applied, or refused because an
  *           earlier failure broke the target; the pending checkpoint (the last
  *           transaction or fence committed, not yet flushed); and the rule
  *           that a fence moves that checkpoint only between transactions.
  * Not mine: what applying means (each target: SQL for D1, keys for KV,
  *           events for queues), durability (each target's flush).
- * Pure:     yes.
+ * Pure:     yes, but for resync_take_skipped (a log line, the hook).
  *
  * A target calls, from its TargetOps:
  *     begin:    txn_core_begin      -> TXN_APPLY: open its own unit of work
@@ -24,6 +27,7 @@
 #include <stdbool.h>
 
 #include "core/err.h"
+#include "pipeline/resync.h"
 #include "pipeline/target.h"
 
 typedef enum {
@@ -68,5 +72,13 @@ void txn_core_fenced(TxnCore *c, const TargetCheckpoint *at);
 
 /* A failure the target cannot go on from: every later call gets the broken error. */
 void txn_core_break(TxnCore *c);
+
+/*
+ * After resync_step (pipeline/resync) on w: a chunk that came without its low watermark (a
+ * restart between the two; w->skipped_table) was left out, so its table is asked for again
+ * through t's ResyncHook (run's resyncer starts its copy over), or, without one, a warning names
+ * the way back. false only when the request failed.
+ */
+bool resync_take_skipped(Target *t, ResyncWindow *w, Err *err) WARN_UNUSED;
 
 #endif

@@ -219,9 +219,7 @@ static bool apply_resync(D1Embedded *d, const Change *c, Err *err)
                                 &l, &tab, &rows, &skipped, err) &&
               exec_list(d, &l, err);
     if (skipped)
-        log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
-                       "out: run `wal2edge resync` again to copy it",
-                 d->base.name);
+        ok = ok && resync_take_skipped(&d->base, &d->resync, err);
     if (ok && tab)
         log_debug(NULL, "%s: resync of %s: %ld rows, %" PRId64 " stale rows removed", d->base.name, tab->source, rows,
                   sqlite_changes(d->db));

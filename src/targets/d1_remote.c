@@ -525,10 +525,10 @@ static bool apply_resync(D1Remote *d, const TxnInfo *txn, const Change *c, Err *
         d1_stmt_list_clear(&l);
         return false;
     }
-    if (skipped)
-        log_warn(NULL, "%s: a resync chunk came without its low watermark (a restart between them) and was left "
-                       "out: run `wal2edge resync` again to copy it",
-                 d->base.name);
+    if (skipped && !resync_take_skipped(&d->base, &d->resync, err)) {
+        d1_stmt_list_clear(&l);
+        return false;
+    }
     return add_list(d, &l, tab, NULL, txn, c->index, err);
 }
 

@@ -136,7 +136,8 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (c->op == CHANGE_MESSAGE) {
         /* a resync chunk (targets/kv_resync); a schema change: a template naming a column that is gone stops
          * (targets/kv_follow) */
-        if (!kv_resync_message(&kv->a, &kv->resync, kv->tables, kv->table_count, kv->base.name, c, err)) {
+        if (!kv_resync_message(&kv->a, &kv->resync, kv->tables, kv->table_count, kv->base.name, c, err) ||
+            !resync_take_skipped(&kv->base, &kv->resync, err)) {
             err_prefix(err, "%s", kv->base.name);
             return fail_and_rollback(kv);
         }

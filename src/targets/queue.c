@@ -441,7 +441,8 @@ static bool stage_resync(Queue *q, const Change *c, Err *err)
 {
     ResyncStep step;
     ResyncMsg *m = NULL;
-    if (!resync_step(&q->resync, c, q->base.name, has_resync_table, q, &step, &m, err))
+    if (!resync_step(&q->resync, c, q->base.name, has_resync_table, q, &step, &m, err) ||
+        !resync_take_skipped(&q->base, &q->resync, err))
         return false;
     if (step != RESYNC_HIGH)
         return true;
