@@ -45,6 +45,8 @@ struct CfClient {
     CfClient *next;
     CfObserver observe;        /* the client's */
     void *observe_user;
+    CfDeadlineFn deadline;     /* the client's: no attempt runs past what it returns */
+    void *deadline_user;
 };
 
 static const LogCtx cf_log = {"cf", NULL, 0, false};
@@ -162,6 +164,14 @@ void cf_client_observe(CfClient *c, CfObserver fn, void *user)
     c->observe_user = user;
 }
 
+void cf_client_set_deadline(CfClient *c, CfDeadlineFn fn, void *user)
+{
+    if (c->root)
+        c = c->root;
+    c->deadline = fn;
+    c->deadline_user = user;
+}
+
 /* ---- the call loop ------------------------------------------------------ */
 
 typedef struct CfCall {
@@ -255,6 +265,20 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             }
             ratelimit_record(c->rl, now_ms(c));
         }
+        /* the writer's deadline (run's lease): no attempt starts at or after it, and one
+         * that would run past it is cut there */
+        const CfClient *root = c->root ? c->root : c;
+        long attempt_timeout_ms = 0;
+        if (root->deadline) {
+            int64_t left = root->deadline(root->deadline_user) - clock_mono_ms();
+            if (left <= 0) {
+                report(c, NULL, 0, attempt, false);
+                return err_set(err, ERR_LEASE, "%s: not sent: this instance's replication lease ended (the "
+                               "walsender may have given the slot up)", call->what);
+            }
+            if (left < (c->opts.http.total_timeout_ms ? c->opts.http.total_timeout_ms : 60000))
+                attempt_timeout_ms = (long)left;
+        }
         HttpHeader hdrs[3];
         size_t nh = 0;
         char *auth = NULL;
@@ -270,6 +294,7 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             .method = call->method, .url = call->url, .headers = hdrs, .header_count = nh,
             .body = call->body, .body_len = call->body_len, .upload_path = call->upload_path,
             .upload_len = call->upload_len, .max_response_bytes = call->max_response,
+            .total_timeout_ms = attempt_timeout_ms,
         };
         http_response_free(resp);
         Err terr;

@@ -99,6 +99,13 @@ typedef void (*CfObserver)(void *user, const char *target, const char *outcome, 
 /* Set (fn NULL: clear) the observer of c and all its handles. */
 void cf_client_observe(CfClient *c, CfObserver fn, void *user);
 
+/* The writer's deadline (monotonic ms, core/clock; 0 or less: none) for c and all its handles:
+ * asked before each attempt, no attempt starts at or after it (ERR_LEASE, not retried) and
+ * one that would run longer is cut there (a transport timeout, retried while time is left).
+ * `run` ties it to its replication lease (daemon/lease). fn NULL: no deadline. */
+typedef int64_t (*CfDeadlineFn)(void *user);
+void cf_client_set_deadline(CfClient *c, CfDeadlineFn fn, void *user);
+
 /* Is most of the account's request budget unspent (under half of the window used, no 429
  * pause)? For requests that are only nice to have, such as a prompt fence; never for ones
  * that carry changes. */

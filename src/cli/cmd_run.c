@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cf/client.h"
 #include "cli/commands.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -76,6 +77,13 @@ static bool add_mapped_targets(const Config *cfg, const MappingSet *maps, Target
     return ok;
 }
 
+/* The run's write deadline (its replication lease, daemon/lease) bounds every request of the REST targets. */
+static void bound_requests(void *client, int64_t (*deadline)(void *), void *user)
+{
+    if (client)
+        cf_client_set_deadline(client, deadline, user);
+}
+
 /* The run's metrics count every request of the REST targets, per target (cf_client_for_target). */
 static void observe_requests(void *client, Metrics *metrics)
 {
@@ -129,6 +137,8 @@ static bool run_once(const Config *cfg, const RunWant *w, bool *stopped, Err *er
     opts.status_interval_ms = cfg->run.status_interval_ms;
     opts.on_metrics = observe_requests;
     opts.on_metrics_user = ts.client;
+    opts.on_deadline = bound_requests;
+    opts.on_deadline_user = ts.client;
     DeadLetter *dl = deadletter_new(cfg->state_dir); /* outlives the targets */
     for (size_t i = 0; i < ts.count; i++)
         ts.items[i]->deadletter = dl;
@@ -184,10 +194,16 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         if (!ok || stopped)
             break;
         ok = run_once(cfg, &w, &stopped, &err);
-        if (ok || stopped || !w.standby || err.code != ERR_SLOT_BUSY)
+        /* a lapsed lease (daemon/lease) drops the targets with what they held unflushed: they
+         * are built afresh from their checkpoints, after standing by or at once */
+        if (ok || stopped || (err.code != ERR_LEASE && (!w.standby || err.code != ERR_SLOT_BUSY)))
             break;
         LogCtx lc = {.component = "run", .slot = cfg->source.slot};
-        log_info(&lc, "%s; back to standby", err.msg);
+        if (err.code == ERR_LEASE)
+            log_info(&lc, "the replication lease lapsed: the targets are built again from their checkpoints%s",
+                     w.standby ? "; back to standby" : "; connecting again");
+        else
+            log_info(&lc, "%s; back to standby", err.msg);
         ok = true;
     }
     free(w.accept_gap);

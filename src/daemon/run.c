@@ -26,6 +26,7 @@
 #include "daemon/backoff.h"
 #include "daemon/fanout.h"
 #include "daemon/groupckpt.h"
+#include "daemon/lease.h"
 #include "daemon/signals.h"
 #include "daemon/walguard.h"
 #include "metrics/metrics.h"
@@ -65,11 +66,39 @@ typedef struct Run {
     int64_t last_data_ms;          /* when WAL data last arrived (the stream is quiet since) */
     Resyncer *resyncer;            /* the re-copies beside the stream (daemon/resyncer) */
     ResyncHook resync_hook;        /* every target's way to ask it for one */
+    Lease lease;                   /* how long the walsender surely keeps the slot for this instance */
+    int64_t heard_ms;              /* pgstream_heard_ms, kept when the stream closes */
+    bool flushing;                 /* inside a flush: the lease's end is the writes' deadline */
 } Run;
 
 static bool request_resync(void *ctx, const char *table, const char *why, Err *err)
 {
     return resyncer_request(ctx, table, NULL, 0, why, err);
+}
+
+/* ---- the lease (daemon/lease): no write to a target after the walsender may have let go ---- */
+
+static int64_t heard(const Run *r)
+{
+    return r->stream && pgstream_heard_ms(r->stream) ? pgstream_heard_ms(r->stream) : r->heard_ms;
+}
+
+/* The writes' deadline (cf/client asks it before each request). */
+static int64_t write_deadline(void *user)
+{
+    const Run *r = user;
+    return r->flushing ? lease_end_ms(&r->lease, heard(r)) : INT64_MAX;
+}
+
+/* Flush every target, if the lease leaves room for it (else ERR_LEASE: the session ends). */
+static bool lease_flush(Run *r, Err *err)
+{
+    if (!lease_check(&r->lease, heard(r), clock_mono_ms(), err))
+        return false;
+    r->flushing = true;
+    bool ok = fanout_flush(r->fanout, err);
+    r->flushing = false;
+    return ok;
 }
 
 /* The server's position when the stream is idle between transactions and every target is
@@ -346,6 +375,7 @@ static int64_t next_wait_ms(const Run *r)
         wait = 1000; /* the WAL guard's poll and heartbeats are due on their own clock */
     if (r->opts.exit_when_caught_up && wait > 50)
         wait = 50;
+    wait = lease_wait_ms(&r->lease, heard(r), now, wait);
     return wait < 0 ? 0 : wait;
 }
 
@@ -375,10 +405,18 @@ static bool housekeeping(Run *r, bool quiet, bool reply_now, bool *resync, Err *
      * continuous load: each flush is an fsync that stops reading for a moment. */
     int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
     int64_t pending_since = fanout_pending_since_ms(r->fanout);
-    if (pending_since && now - pending_since >= flush_due && !fanout_flush(r->fanout, err))
+    /* the lease: past its margin the session ends; a quiet stream is asked for a reply */
+    if (!lease_check(&r->lease, heard(r), now, err))
+        return false;
+    if (lease_ping_due(&r->lease, heard(r), now) && !send_status(r, STATUS_PING, err))
+        return false;
+    if (pending_since && now - pending_since >= flush_due && !lease_flush(r, err))
         return false;
     if (fanout_any_lagging(r->fanout) && assembler_idle(r->asm_)) {
-        if (!fanout_retry_lagging(r->fanout, resync, err))
+        r->flushing = true; /* a lagging target's retry writes too */
+        bool retried = fanout_retry_lagging(r->fanout, resync, err);
+        r->flushing = false;
+        if (!retried)
             return false;
         if (*resync)
             return true;
@@ -410,7 +448,7 @@ static bool catch_up(Run *r, bool quiet, bool *stop, Err *err)
     }
     if (!quiet || !idle || clock_mono_ms() - r->last_ping_ms < 50)
         return true;
-    return fanout_flush(r->fanout, err) && send_status(r, STATUS_PING, err);
+    return lease_flush(r, err) && send_status(r, STATUS_PING, err);
 }
 
 /* One replication session, until stop, catch-up or an error. */
@@ -439,8 +477,13 @@ static bool session(Run *r, bool *stop, Err *err)
         .two_phase = two_phase,
     };
     Lsn start = fanout_start_position(r->fanout);
-    if (!pgstream_start(r->stream, &so, start, err))
+    char timeout[64];
+    int64_t timeout_ms = 0;
+    if (!pgstream_show(r->stream, "wal_sender_timeout", timeout, sizeof timeout, err) ||
+        !lease_parse_timeout(timeout, &timeout_ms, err) || !pgstream_start(r->stream, &so, start, err))
         return false;
+    lease_start(&r->lease, timeout_ms);
+    pgstream_set_echo(r->stream, lease_on(&r->lease));
     fanout_forget_missed(r->fanout);
     r->last_data_ms = clock_mono_ms();
     metrics_set_state(r->metrics, METRICS_STREAMING, NULL);
@@ -455,7 +498,9 @@ static bool session(Run *r, bool *stop, Err *err)
     for (;;) {
         if (signals_stop_requested()) {
             *stop = true;
-            return true;
+            /* made durable while this instance still holds the slot: once the stream ends,
+             * another one may take it */
+            return !fanout_any_pending(r->fanout) || lease_flush(r, err);
         }
         bool quiet, reply_now;
         if (!read_frames(r, next_wait_ms(r), &quiet, &reply_now, err))
@@ -476,6 +521,7 @@ static void close_session(Run *r, bool clean)
 {
     if (!r->stream)
         return;
+    r->heard_ms = heard(r);
     if (clean) {
         Err err;
         if (!send_status(r, STATUS_CONFIRM, &err) || !pgstream_finish(r->stream, &err))
@@ -538,16 +584,20 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
         free(spool_dir);
         ok = r.asm_ != NULL;
     }
+    if (opts->on_deadline)
+        opts->on_deadline(opts->on_deadline_user, write_deadline, &r);
     signals_install();
     Backoff backoff;
     backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     int reconnects = 0;
     bool stop = false;
     bool slot_taken = false; /* the last session found another walsender on the slot */
+    bool lapsed = false;     /* the last session's lease lapsed */
     while (ok && !stop) {
         uint64_t before = fanout_transactions(r.fanout);
         bool session_ok = session(&r, &stop, err);
         slot_taken = !session_ok && err->code == ERR_SLOT_BUSY;
+        lapsed = !session_ok && err->code == ERR_LEASE;
         if (session_ok) {
             close_session(&r, true);
             if (stop)
@@ -561,6 +611,13 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
             break;
         }
         metrics_error(r.metrics, err->msg);
+        if (lapsed) {
+            /* the caller builds the targets afresh (what they held unflushed is gone) and
+             * stands by or connects again */
+            log_warn(&r.log, "%s", err->msg);
+            ok = false;
+            break;
+        }
         if (r.opts.standby && err->code == ERR_SLOT_BUSY) {
             ok = false; /* another instance took the slot: the caller stands by again */
             break;
@@ -589,7 +646,10 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
      * that one, and writing it now could overwrite newer rows it already wrote (split brain) */
     if (slot_taken)
         log_warn(&r.log, "another instance holds the slot: what this run did not make durable is left to it");
-    else if (r.store && !fanout_flush(r.fanout, &flush_err)) {
+    else if (lapsed || (r.store && fanout_any_pending(r.fanout) && !lease_check(&r.lease, heard(&r), clock_mono_ms(), &flush_err)))
+        log_warn(&r.log, "%s", lapsed ? "the replication lease lapsed: nothing more is written to the targets"
+                                       : flush_err.msg);
+    else if (r.store && !lease_flush(&r, &flush_err)) {
         if (ok) {
             *err = flush_err;
             ok = false;
@@ -614,6 +674,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     if (r.resyncer && opts->on_resyncer)
         opts->on_resyncer(opts->on_resyncer_user, NULL);
     resyncer_stop(r.resyncer); /* after its current chunk: the next start resumes it */
+    if (opts->on_deadline)
+        opts->on_deadline(opts->on_deadline_user, NULL, NULL);
     walguard_free(r.guard);
     for (size_t i = 0; r.metrics && i < count; i++)
         if (targets[i]->deadletter)

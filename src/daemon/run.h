@@ -55,6 +55,12 @@ typedef struct RunOptions {
      * re-copies and read their progress. May be NULL. */
     void (*on_resyncer)(void *user, Resyncer *resyncer);
     void *on_resyncer_user;
+    /* Called with the run's write deadline once (and with NULL before the run goes), so the
+     * caller can hand it to what writes to the targets (cli/cmd_run: cf_client_set_deadline):
+     * while a flush runs, the end of the replication lease (daemon/lease); INT64_MAX otherwise.
+     * May be NULL. */
+    void (*on_deadline)(void *user, int64_t (*deadline)(void *), void *deadline_user);
+    void *on_deadline_user;
     /* run --standby: the slot held by another walsender (ERR_SLOT_BUSY) ends the run at once
      * with that error instead of reconnecting, so the caller waits as a standby again
      * (daemon/standby) and builds its targets afresh when it takes over. */

@@ -6,7 +6,9 @@
  * Once streaming, a reader thread owns the connection and reaches it only
  * through a PgWire (libpq's here; a test's in tests/unit/pg/stream_test.c):
  * it queues frames, sends the status updates it is handed, and answers a
- * keepalive that asks for a reply with the position last handed over.
+ * keepalive that asks for a reply with the position last handed over. It also
+ * keeps when the server last heard us for certain: the time of the last status
+ * that went out before a frame came in (daemon/lease builds on it).
  */
 #include "pg/stream.h"
 
@@ -73,6 +75,9 @@ typedef struct Reader {
     Lsn st_write, st_flush;
     bool st_reply;
     Lsn last_write, last_flush;    /* what was last handed over: repeated to answer keepalives */
+    bool echo;                     /* an answer to a keepalive asks for a reply in turn */
+    int64_t sent_ms;               /* reader only: when the last status went out (monotonic) */
+    int64_t heard_ms;              /* when the last status went out that a frame came in after */
 } Reader;
 
 struct PgStream {
@@ -127,6 +132,7 @@ static bool result_error(PGresult *res, const char *what, Err *err)
 }
 
 static PgWire libpq_wire(PgStream *s);
+static char *quote_ident(PgStream *s, const char *name);
 
 PgStream *pgstream_connect(const Secret *dsn, Err *err)
 {
@@ -186,6 +192,25 @@ static bool run_command(PgStream *s, const char *sql, const char *what, PGresult
 static void copy_value(PGresult *res, int col, char *dst, size_t size)
 {
     snprintf(dst, size, "%s", PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col));
+}
+
+bool pgstream_show(PgStream *s, const char *name, char *out, size_t size, Err *err)
+{
+    char *q = quote_ident(s, name);
+    char *sql = xasprintf("SHOW %s", q);
+    free(q);
+    PGresult *res;
+    bool ok = run_command(s, sql, "SHOW", &res, err);
+    free(sql);
+    if (!ok) {
+        err_prefix(err, "reading the server setting %s", name);
+        return false;
+    }
+    ok = PQnfields(res) == 1 && !PQgetisnull(res, 0, 0);
+    if (ok)
+        copy_value(res, 0, out, size);
+    PQclear(res);
+    return ok || err_set(err, ERR_PROTOCOL, "SHOW %s: malformed reply", name);
 }
 
 bool pgstream_identify(PgStream *s, PgSystemInfo *out, Err *err)
@@ -511,11 +536,18 @@ static void *reader_main(void *arg)
         bool reply = rd->st_reply;
         rd->status_pending = false;
         pthread_mutex_unlock(&rd->mu);
+        /* what went out in an earlier round was followed by a wait for the socket: a frame
+         * read now came in after it (frames read right after a send may have been on the
+         * way already) */
+        int64_t settled = rd->sent_ms;
         /* a last status handed over before a stop still goes out */
+        int64_t now = clock_mono_ms();
         if (send && !send_status_now(s, write, flush, reply, &err)) {
             reader_fail(rd, &err);
             return NULL;
         }
+        if (send)
+            rd->sent_ms = now;
         if (stop)
             return NULL;
         size_t got, bytes;
@@ -526,11 +558,15 @@ static void *reader_main(void *arg)
             reader_fail(rd, &err);
             return NULL;
         }
-        bool answer = false;
+        bool answer = false, echo = false;
         for (size_t i = 0; i < got; i++)
             answer = answer || is_keepalive_asking_reply(&batch[i]);
         if (got) {
             pthread_mutex_lock(&rd->mu);
+            /* what went out before this came in, the server has (a cut drops both ways) */
+            if (settled > rd->heard_ms)
+                rd->heard_ms = settled;
+            echo = rd->echo;
             queue_push(rd, batch, got);
             if (rd->caller_waiting)
                 pthread_cond_signal(&rd->frames_cv);
@@ -540,10 +576,13 @@ static void *reader_main(void *arg)
         }
         /* The server wants an answer now, whatever the caller is busy with: repeat
          * the position it last handed over (never more than it has confirmed). */
-        if (answer && !send_status_now(s, write, flush, false, &err)) {
+        now = clock_mono_ms();
+        if (answer && !send_status_now(s, write, flush, echo, &err)) {
             reader_fail(rd, &err);
             return NULL;
         }
+        if (answer)
+            rd->sent_ms = now;
         round_bytes += bytes;
         if (got == BATCH)
             continue;  /* more may be buffered in libpq */
@@ -591,6 +630,8 @@ static bool reader_start(PgStream *s, Lsn start, Err *err)
     pthread_cond_init(&rd->frames_cv, NULL);
     pthread_cond_init(&rd->room_cv, NULL);
     rd->last_write = rd->last_flush = start;
+    /* START_REPLICATION was answered: the server heard us now */
+    rd->sent_ms = rd->heard_ms = clock_mono_ms();
     s->reader = rd;
     int rc = pthread_create(&rd->thread, NULL, reader_main, s);
     if (rc != 0) {
@@ -723,6 +764,27 @@ bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requeste
         return false;
     reader_wake(rd);
     return true;
+}
+
+void pgstream_set_echo(PgStream *s, bool echo)
+{
+    Reader *rd = s->reader;
+    if (!rd)
+        return;
+    pthread_mutex_lock(&rd->mu);
+    rd->echo = echo;
+    pthread_mutex_unlock(&rd->mu);
+}
+
+int64_t pgstream_heard_ms(PgStream *s)
+{
+    Reader *rd = s->reader;
+    if (!rd)
+        return 0;
+    pthread_mutex_lock(&rd->mu);
+    int64_t heard = rd->heard_ms;
+    pthread_mutex_unlock(&rd->mu);
+    return heard;
 }
 
 bool pgstream_finish(PgStream *s, Err *err)

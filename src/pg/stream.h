@@ -59,6 +59,8 @@ void pgstream_close(PgStream *s);
 
 bool pgstream_identify(PgStream *s, PgSystemInfo *out, Err *err) WARN_UNUSED;
 int pgstream_server_version(const PgStream *s);
+/* SHOW name (before pgstream_start): the setting's text as the server prints it ("60s"). */
+bool pgstream_show(PgStream *s, const char *name, char *out, size_t size, Err *err) WARN_UNUSED;
 /* The highest pgoutput protocol this server speaks: 4 (16+), 3 (15), 2 (14), 1. */
 int pgstream_max_proto_version(const PgStream *s);
 
@@ -104,6 +106,19 @@ typedef struct PgWire {
 
 /* A stream already streaming over wire (copied) from start: the reader thread starts at once. */
 PgStream *pgstream_over_wire(const PgWire *wire, Lsn start, Err *err) WARN_UNUSED;
+
+/*
+ * When the server last heard this client for certain (monotonic ms, core/clock): the time
+ * the last status update went out that a frame came in after, in a later wait for the
+ * socket (a cut drops packets both ways, so that status got through; the frame may have
+ * crossed it on the wire, so this is good to one round trip). The start of replication
+ * before any. 0 when not streaming. The walsender ends (wal_sender_timeout) no sooner than
+ * this plus its timeout.
+ */
+int64_t pgstream_heard_ms(PgStream *s);
+/* echo: the reader's answer to a keepalive asks for a reply in turn, so the server's next
+ * frame comes at once and moves pgstream_heard_ms even while the caller is busy. */
+void pgstream_set_echo(PgStream *s, bool echo);
 
 /* Whether frames have arrived that pgstream_next has not returned yet. */
 bool pgstream_has_queued(PgStream *s);
