@@ -6,7 +6,9 @@
  * updates put on it. Shows: frames come out of pgstream_next
  * in order and byte for byte; a status update is sent as the 34-byte 'r' message; a
  * keepalive that asks for a reply is answered by the reader thread alone with the
- * position last handed over; the end of the stream comes after the frames before it.
+ * position last handed over (asking for a reply in turn when echo is on); the end of the
+ * stream comes after the frames before it; when the server last heard us for certain moves
+ * only with a frame that came in after a status went out.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/mem.h"
 #include "pg/pgoutput.h"
 #include "pg/stream.h"
@@ -288,4 +291,47 @@ Test(stream, the_end_of_the_stream_comes_after_the_frames_before_it)
     cr_assert(strstr(err.msg, "server closed the connection"), "%s", err.msg);
     cr_assert_not(pgstream_send_status(stream, 1, 1, false, &err), "a broken stream takes no status");
     cr_assert_eq(pgstream_next(stream, 10, &frame, &len, &err), -1, "and stays broken");
+}
+
+static int64_t wait_heard_after(int64_t after)
+{
+    for (int i = 0; i < 200 && pgstream_heard_ms(stream) <= after; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    return pgstream_heard_ms(stream);
+}
+
+Test(stream, the_server_heard_us_when_a_frame_came_after_our_status)
+{
+    int64_t start = pgstream_heard_ms(stream);
+    cr_assert_gt(start, 0, "the start of replication counts as heard");
+    nanosleep(&(struct timespec){.tv_nsec = 30 * 1000 * 1000}, NULL);
+    Frame k1[] = {keepalive(0x2000, false)};
+    send_frames(wire, k1, 1, false);
+    nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    cr_assert_eq(pgstream_heard_ms(stream), start, "a frame without a status before it proves nothing new");
+    Err err;
+    int64_t before = clock_mono_ms();
+    cr_assert(pgstream_send_status(stream, 0x2000, 0x2000, true, &err), "%s", err.msg);
+    cr_assert(wait_statuses(wire, 1));
+    nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    cr_assert_eq(pgstream_heard_ms(stream), start, "a status alone proves nothing");
+    Frame k2[] = {keepalive(0x2100, false)};
+    send_frames(wire, k2, 1, false);
+    int64_t heard = wait_heard_after(start);
+    cr_assert_geq(heard, before, "the answer came after the status went out");
+    cr_assert_leq(heard, clock_mono_ms());
+}
+
+Test(stream, with_echo_the_answer_to_a_keepalive_asks_for_a_reply)
+{
+    pgstream_set_echo(stream, true);
+    int64_t start = pgstream_heard_ms(stream);
+    nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL); /* a later millisecond */
+    Frame k[] = {keepalive(0x3000, true)};
+    send_frames(wire, k, 1, false);
+    cr_assert(wait_statuses(wire, 1), "the keepalive was answered");
+    cr_assert_eq(wire->out[0].data[33], 1, "the answer asks for a reply in turn");
+    Frame k2[] = {keepalive(0x3000, false)};
+    send_frames(wire, k2, 1, false);
+    cr_assert_gt(wait_heard_after(start), start, "the server's reply moves when it heard us");
 }
