@@ -266,18 +266,12 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             ratelimit_record(c->rl, now_ms(c));
         }
         /* the writer's deadline (run's lease): no attempt starts at or after it, and one
-         * that would run past it is cut there */
+         * still running then is cut (http_do asks it while the request runs) */
         const CfClient *root = c->root ? c->root : c;
-        long attempt_timeout_ms = 0;
-        if (root->deadline) {
-            int64_t left = root->deadline(root->deadline_user) - clock_mono_ms();
-            if (left <= 0) {
-                report(c, NULL, 0, attempt, false);
-                return err_set(err, ERR_LEASE, "%s: not sent: this instance's replication lease ended (the "
-                               "walsender may have given the slot up)", call->what);
-            }
-            if (left < (c->opts.http.total_timeout_ms ? c->opts.http.total_timeout_ms : 60000))
-                attempt_timeout_ms = (long)left;
+        if (root->deadline && clock_mono_ms() >= root->deadline(root->deadline_user)) {
+            report(c, NULL, 0, attempt, false);
+            return err_set(err, ERR_LEASE, "%s: not sent: this instance's replication lease ended (the "
+                           "walsender may give the slot up)", call->what);
         }
         HttpHeader hdrs[3];
         size_t nh = 0;
@@ -294,7 +288,7 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
             .method = call->method, .url = call->url, .headers = hdrs, .header_count = nh,
             .body = call->body, .body_len = call->body_len, .upload_path = call->upload_path,
             .upload_len = call->upload_len, .max_response_bytes = call->max_response,
-            .total_timeout_ms = attempt_timeout_ms,
+            .deadline = root->deadline, .deadline_user = root->deadline_user,
         };
         http_response_free(resp);
         Err terr;
@@ -303,6 +297,12 @@ static bool cf_call(CfClient *c, const CfCall *call, HttpResponse *resp, CfEnvel
         bool sent = http_do(c->http, &req, resp, &terr);
         wipe_free(auth);
         CF_COUNT(c, requests, 1);
+        if (!sent && terr.detail == HTTP_DEADLINE_CUT) {
+            report(c, "fatal", sent_us, attempt, false);
+            http_response_free(resp);
+            return err_set(err, ERR_LEASE, "%s: cut: this instance's replication lease ended while it ran (the "
+                           "walsender may give the slot up; Cloudflare may still apply it)", call->what);
+        }
 
         RetryInput in = {0};
         CfEnvelope tmp;

@@ -100,8 +100,8 @@ typedef void (*CfObserver)(void *user, const char *target, const char *outcome, 
 void cf_client_observe(CfClient *c, CfObserver fn, void *user);
 
 /* The writer's deadline (monotonic ms, core/clock; 0 or less: none) for c and all its handles:
- * asked before each attempt, no attempt starts at or after it (ERR_LEASE, not retried) and
- * one that would run longer is cut there (a transport timeout, retried while time is left).
+ * asked before each attempt and while one runs: no attempt starts at or after it, and one
+ * still running then is cut (both ERR_LEASE, not retried).
  * `run` ties it to its replication lease (daemon/lease). fn NULL: no deadline. */
 typedef int64_t (*CfDeadlineFn)(void *user);
 void cf_client_set_deadline(CfClient *c, CfDeadlineFn fn, void *user);

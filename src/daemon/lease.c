@@ -3,10 +3,9 @@
  *
  * All arithmetic on one monotonic clock: heard is when the last status that the
  * server demonstrably received went out (pg/stream), so the server's own record of
- * our last reply is no earlier, and its walsender lives at least T past it. The
- * margin (T/4) is larger than the slack and smaller than what a healthy stream
- * ever lets heard age to (about T/4 with the loop's pings, T/2 plus a round trip
- * while the loop is busy and the stream's reader answers the server's pings).
+ * our last reply is no earlier, and its walsender lives at least T past it. With
+ * the reader pinging every T/6, a healthy stream keeps heard within T/6 and a round
+ * trip of now, well before the deadline (T - margin: 1.7 s for T = 3 s, 53 s for 60 s).
  */
 #include "daemon/lease.h"
 
@@ -41,10 +40,17 @@ bool lease_parse_timeout(const char *text, int64_t *ms, Err *err)
     return err_set(err, ERR_PROTOCOL, "wal_sender_timeout \"%s\" is not a duration", text);
 }
 
-void lease_start(Lease *l, int64_t timeout_ms)
+bool lease_start(Lease *l, int64_t timeout_ms, Err *err)
 {
+    l->timeout_ms = 0;
+    if (timeout_ms > 0 && timeout_ms < LEASE_MIN_TIMEOUT_MS)
+        return err_set(err, ERR_CONFIG,
+                       "wal_sender_timeout %lld ms is too short for the replication lease (at least %d ms: the "
+                       "active stops writing %d ms before the walsender may give the slot up); raise it in the "
+                       "server's settings or the DSN's options",
+                       (long long)timeout_ms, LEASE_MIN_TIMEOUT_MS, LEASE_MIN_SLACK_MS + LEASE_CUT_GRAIN_MS);
     l->timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
-    l->last_ping_ms = 0;
+    return true;
 }
 
 bool lease_on(const Lease *l) { return l->timeout_ms > 0; }
@@ -54,16 +60,16 @@ int64_t lease_slack_ms(const Lease *l)
     return l->timeout_ms / 10 > LEASE_MIN_SLACK_MS ? l->timeout_ms / 10 : LEASE_MIN_SLACK_MS;
 }
 
-int64_t lease_margin_ms(const Lease *l) { return l->timeout_ms / 4; }
+int64_t lease_margin_ms(const Lease *l) { return lease_slack_ms(l) + LEASE_CUT_GRAIN_MS; }
 
-int64_t lease_end_ms(const Lease *l, int64_t heard_ms)
+int64_t lease_deadline_ms(const Lease *l, int64_t heard_ms)
 {
-    return lease_on(l) ? heard_ms + l->timeout_ms - lease_slack_ms(l) : INT64_MAX;
+    return lease_on(l) ? heard_ms + l->timeout_ms - lease_margin_ms(l) : INT64_MAX;
 }
 
 bool lease_check(const Lease *l, int64_t heard_ms, int64_t now_ms, Err *err)
 {
-    if (!lease_on(l) || now_ms + lease_margin_ms(l) < lease_end_ms(l, heard_ms))
+    if (now_ms < lease_deadline_ms(l, heard_ms))
         return true;
     return err_set(err, ERR_LEASE,
                    "the replication lease lapsed: the walsender last heard this instance %lld ms ago, and with "
@@ -71,26 +77,7 @@ bool lease_check(const Lease *l, int64_t heard_ms, int64_t now_ms, Err *err)
                    "writing to the targets (it needs %lld ms left); what was not flushed is left to whichever "
                    "instance streams next",
                    (long long)(now_ms - heard_ms), (long long)l->timeout_ms,
-                   (long long)(heard_ms + l->timeout_ms - now_ms), (long long)(lease_margin_ms(l) + lease_slack_ms(l)));
+                   (long long)(heard_ms + l->timeout_ms - now_ms), (long long)lease_margin_ms(l));
 }
 
-bool lease_ping_due(Lease *l, int64_t heard_ms, int64_t now_ms)
-{
-    int64_t every = l->timeout_ms / 4;
-    if (!lease_on(l) || now_ms - heard_ms < every || now_ms - l->last_ping_ms < every)
-        return false;
-    l->last_ping_ms = now_ms;
-    return true;
-}
-
-int64_t lease_wait_ms(const Lease *l, int64_t heard_ms, int64_t now_ms, int64_t cap)
-{
-    if (!lease_on(l))
-        return cap;
-    int64_t every = l->timeout_ms / 4;
-    int64_t ping = heard_ms + every > l->last_ping_ms + every ? heard_ms + every : l->last_ping_ms + every;
-    int64_t wait = ping - now_ms;
-    if (wait < 10)
-        wait = 10; /* a ping is out and unanswered: look again soon, not in a busy loop */
-    return wait < cap ? wait : cap;
-}
+int64_t lease_ping_ms(const Lease *l) { return l->timeout_ms / 6; }

@@ -87,7 +87,7 @@ static int64_t heard(const Run *r)
 static int64_t write_deadline(void *user)
 {
     const Run *r = user;
-    return r->flushing ? lease_end_ms(&r->lease, heard(r)) : INT64_MAX;
+    return r->flushing ? lease_deadline_ms(&r->lease, heard(r)) : INT64_MAX;
 }
 
 /* Flush every target, if the lease leaves room for it (else ERR_LEASE: the session ends). */
@@ -375,7 +375,6 @@ static int64_t next_wait_ms(const Run *r)
         wait = 1000; /* the WAL guard's poll and heartbeats are due on their own clock */
     if (r->opts.exit_when_caught_up && wait > 50)
         wait = 50;
-    wait = lease_wait_ms(&r->lease, heard(r), now, wait);
     return wait < 0 ? 0 : wait;
 }
 
@@ -405,10 +404,8 @@ static bool housekeeping(Run *r, bool quiet, bool reply_now, bool *resync, Err *
      * continuous load: each flush is an fsync that stops reading for a moment. */
     int64_t flush_due = quiet ? r->opts.flush_interval_ms : 5 * (int64_t)r->opts.flush_interval_ms;
     int64_t pending_since = fanout_pending_since_ms(r->fanout);
-    /* the lease: past its margin the session ends; a quiet stream is asked for a reply */
+    /* the lease: once its deadline has come the session ends */
     if (!lease_check(&r->lease, heard(r), now, err))
-        return false;
-    if (lease_ping_due(&r->lease, heard(r), now) && !send_status(r, STATUS_PING, err))
         return false;
     if (pending_since && now - pending_since >= flush_due && !lease_flush(r, err))
         return false;
@@ -480,10 +477,10 @@ static bool session(Run *r, bool *stop, Err *err)
     char timeout[64];
     int64_t timeout_ms = 0;
     if (!pgstream_show(r->stream, "wal_sender_timeout", timeout, sizeof timeout, err) ||
-        !lease_parse_timeout(timeout, &timeout_ms, err) || !pgstream_start(r->stream, &so, start, err))
+        !lease_parse_timeout(timeout, &timeout_ms, err) || !lease_start(&r->lease, timeout_ms, err) ||
+        !pgstream_start(r->stream, &so, start, err))
         return false;
-    lease_start(&r->lease, timeout_ms);
-    pgstream_set_echo(r->stream, lease_on(&r->lease));
+    pgstream_set_ping(r->stream, lease_ping_ms(&r->lease));
     fanout_forget_missed(r->fanout);
     r->last_data_ms = clock_mono_ms();
     metrics_set_state(r->metrics, METRICS_STREAMING, NULL);

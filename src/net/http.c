@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -247,7 +248,22 @@ typedef struct Xfer {
     uint64_t offset, len, pos;
     bool read_failed;
     int read_errno;
+    /* the caller's deadline */
+    int64_t (*deadline)(void *user);
+    void *deadline_user;
+    bool cut;
 } Xfer;
+
+/* libcurl's progress callback: cut the request once its deadline has come. */
+static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    Xfer *x = user;
+    if (clock_mono_ms() < x->deadline(x->deadline_user))
+        return 0;
+    x->cut = true;
+    return 1;
+}
 
 static void headers_clear(HttpResponse *r)
 {
@@ -411,6 +427,11 @@ static bool map_curl_error(CURLcode rc, const Xfer *x, const char *what, const c
                            Err *err)
 {
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_ABORTED_BY_CALLBACK && x->cut) {
+        err_set(err, ERR_TIMEOUT, "%s: cut at its deadline", what);
+        err->detail = HTTP_DEADLINE_CUT;
+        return false;
+    }
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         return err_set(err, ERR_TIMEOUT, "%s: timed out (%s)", what, detail);
@@ -512,6 +533,13 @@ bool http_do(HttpClient *c, const HttpRequest *req, HttpResponse *out, Err *err)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    if (req->deadline) {
+        x.deadline = req->deadline;
+        x.deadline_user = req->deadline_user;
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (c->opts.trace) {
         curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_debug);
         curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);

@@ -74,7 +74,15 @@ typedef struct HttpRequest {
     uint64_t upload_len;
     size_t max_response_bytes; /* 0 → the client's default */
     long total_timeout_ms;     /* 0 → the client's default */
+    /* Optional: asked while the request runs (libcurl's progress callback: at least once a
+     * second, more often while bytes flow); once the monotonic clock (core/clock) reaches what
+     * it returns, the request is cut: ERR_TIMEOUT with detail HTTP_DEADLINE_CUT. */
+    int64_t (*deadline)(void *user);
+    void *deadline_user;
 } HttpRequest;
+
+/* Err.detail of a request cut at its deadline. */
+#define HTTP_DEADLINE_CUT (-2)
 
 typedef struct HttpResponse {
     long status;                /* final HTTP status */

@@ -75,7 +75,7 @@ typedef struct Reader {
     Lsn st_write, st_flush;
     bool st_reply;
     Lsn last_write, last_flush;    /* what was last handed over: repeated to answer keepalives */
-    bool echo;                     /* an answer to a keepalive asks for a reply in turn */
+    int64_t ping_ms;               /* ask the server for a reply this often (and in every answer); 0: never */
     int64_t sent_ms;               /* reader only: when the last status went out (monotonic) */
     int64_t heard_ms;              /* when the last status went out that a frame came in after */
 } Reader;
@@ -534,6 +534,8 @@ static void *reader_main(void *arg)
         bool stop = rd->stop, send = rd->status_pending;
         Lsn write = rd->st_write, flush = rd->st_flush;
         bool reply = rd->st_reply;
+        int64_t ping = rd->ping_ms;
+        Lsn last_write = rd->last_write, last_flush = rd->last_flush;
         rd->status_pending = false;
         pthread_mutex_unlock(&rd->mu);
         /* what went out in an earlier round was followed by a wait for the socket: a frame
@@ -542,6 +544,12 @@ static void *reader_main(void *arg)
         int64_t settled = rd->sent_ms;
         /* a last status handed over before a stop still goes out */
         int64_t now = clock_mono_ms();
+        if (!send && ping && now - rd->sent_ms >= ping) {
+            /* the ping: nothing to hand over, so the position last handed over, asking for a reply */
+            send = reply = true;
+            write = last_write;
+            flush = last_flush;
+        }
         if (send && !send_status_now(s, write, flush, reply, &err)) {
             reader_fail(rd, &err);
             return NULL;
@@ -558,7 +566,7 @@ static void *reader_main(void *arg)
             reader_fail(rd, &err);
             return NULL;
         }
-        bool answer = false, echo = false;
+        bool answer = false;
         for (size_t i = 0; i < got; i++)
             answer = answer || is_keepalive_asking_reply(&batch[i]);
         if (got) {
@@ -566,7 +574,6 @@ static void *reader_main(void *arg)
             /* what went out before this came in, the server has (a cut drops both ways) */
             if (settled > rd->heard_ms)
                 rd->heard_ms = settled;
-            echo = rd->echo;
             queue_push(rd, batch, got);
             if (rd->caller_waiting)
                 pthread_cond_signal(&rd->frames_cv);
@@ -577,7 +584,7 @@ static void *reader_main(void *arg)
         /* The server wants an answer now, whatever the caller is busy with: repeat
          * the position it last handed over (never more than it has confirmed). */
         now = clock_mono_ms();
-        if (answer && !send_status_now(s, write, flush, echo, &err)) {
+        if (answer && !send_status_now(s, write, flush, ping > 0, &err)) {
             reader_fail(rd, &err);
             return NULL;
         }
@@ -600,7 +607,13 @@ static void *reader_main(void *arg)
         bulk = round_bytes > 0;
         set_bulk(pfd[0].fd, bulk, &lowat);
         round_bytes = 0;
-        if (poll(pfd, 2, bulk ? STREAM_BULK_WAIT_MS : 1000) < 0 && errno != EINTR) {
+        int wait = bulk ? STREAM_BULK_WAIT_MS : 1000;
+        if (ping) {
+            int64_t due = rd->sent_ms + ping - clock_mono_ms();
+            if (due < wait)
+                wait = due < 1 ? 1 : (int)due;
+        }
+        if (poll(pfd, 2, wait) < 0 && errno != EINTR) {
             err_sys(&err, ERR_PG_CONNECT, "waiting for the replication stream");
             reader_fail(rd, &err);
             return NULL;
@@ -766,14 +779,15 @@ bool pgstream_send_status(PgStream *s, Lsn write, Lsn flush, bool reply_requeste
     return true;
 }
 
-void pgstream_set_echo(PgStream *s, bool echo)
+void pgstream_set_ping(PgStream *s, int64_t every_ms)
 {
     Reader *rd = s->reader;
     if (!rd)
         return;
     pthread_mutex_lock(&rd->mu);
-    rd->echo = echo;
+    rd->ping_ms = every_ms > 0 ? every_ms : 0;
     pthread_mutex_unlock(&rd->mu);
+    reader_wake(rd);
 }
 
 int64_t pgstream_heard_ms(PgStream *s)

@@ -116,9 +116,11 @@ PgStream *pgstream_over_wire(const PgWire *wire, Lsn start, Err *err) WARN_UNUSE
  * this plus its timeout.
  */
 int64_t pgstream_heard_ms(PgStream *s);
-/* echo: the reader's answer to a keepalive asks for a reply in turn, so the server's next
- * frame comes at once and moves pgstream_heard_ms even while the caller is busy. */
-void pgstream_set_echo(PgStream *s, bool echo);
+/* every_ms > 0: the reader thread asks the server for a reply (a status update repeating the
+ * position last handed over, reply requested) whenever it has sent nothing for every_ms, and
+ * its answers to keepalives ask for one too, so pgstream_heard_ms stays within about every_ms
+ * plus a round trip of now on a healthy connection, however busy the caller is. 0: off. */
+void pgstream_set_ping(PgStream *s, int64_t every_ms);
 
 /* Whether frames have arrived that pgstream_next has not returned yet. */
 bool pgstream_has_queued(PgStream *s);

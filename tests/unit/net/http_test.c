@@ -1,8 +1,15 @@
-/* Unit tests for net/http: the URL policy, trace redaction, transport errors. */
+/* Unit tests for net/http: the URL policy, trace redaction, transport errors, a request cut
+ * at its deadline. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "core/clock.h"
 #include "net/http.h"
 
 Test(http, https_always_plain_http_only_to_loopback)
@@ -98,4 +105,36 @@ Test(http, refused_url_never_reaches_the_network)
     http_response_free(&resp);
     http_client_free(c);
     http_global_cleanup();
+}
+
+static int64_t soon(void *user) { return *(int64_t *)user; }
+
+Test(http, a_request_still_running_at_its_deadline_is_cut)
+{
+    /* a server that takes the connection and never answers */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", ntohs(a.sin_port));
+    Err e;
+    HttpClient *c = http_client_new(NULL, &e);
+    cr_assert_not_null(c);
+    int64_t deadline = clock_mono_ms() + 200;
+    /* without the cut it would end by its own timeout: ERR_TIMEOUT without the detail */
+    HttpRequest req = {.method = "POST", .url = url, .body = "{}", .body_len = 2, .total_timeout_ms = 20000,
+                       .deadline = soon, .deadline_user = &deadline};
+    HttpResponse resp;
+    cr_assert_not(http_do(c, &req, &resp, &e));
+    cr_assert_eq(e.code, ERR_TIMEOUT, "%s", e.msg);
+    cr_assert_eq(e.detail, HTTP_DEADLINE_CUT, "%s", e.msg);
+    cr_assert(strstr(e.msg, "cut at its deadline"), "%s", e.msg);
+    cr_assert_geq(clock_mono_ms(), deadline, "not before it");
+    http_response_free(&resp);
+    http_client_free(c);
+    http_global_cleanup();
+    close(fd);
 }

@@ -6,7 +6,7 @@
  * updates put on it. Shows: frames come out of pgstream_next
  * in order and byte for byte; a status update is sent as the 34-byte 'r' message; a
  * keepalive that asks for a reply is answered by the reader thread alone with the
- * position last handed over (asking for a reply in turn when echo is on); the end of the
+ * position last handed over (asking for a reply in turn when pings are on); pings on their own; the end of the
  * stream comes after the frames before it; when the server last heard us for certain moves
  * only with a frame that came in after a status went out.
  */
@@ -322,16 +322,22 @@ Test(stream, the_server_heard_us_when_a_frame_came_after_our_status)
     cr_assert_leq(heard, clock_mono_ms());
 }
 
-Test(stream, with_echo_the_answer_to_a_keepalive_asks_for_a_reply)
+Test(stream, with_pings_the_reader_asks_for_replies_on_its_own)
 {
-    pgstream_set_echo(stream, true);
     int64_t start = pgstream_heard_ms(stream);
-    nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL); /* a later millisecond */
+    pgstream_set_ping(stream, 50);
+    cr_assert(wait_statuses(wire, 2), "the reader pinged on its own, the caller idle");
+    cr_assert_eq(wire->out[0].data[33], 1, "a ping asks for a reply");
+    cr_assert_eq(be64(wire->out[0].data + 9), 0x1000, "repeating the position last handed over");
     Frame k[] = {keepalive(0x3000, true)};
     send_frames(wire, k, 1, false);
-    cr_assert(wait_statuses(wire, 1), "the keepalive was answered");
-    cr_assert_eq(wire->out[0].data[33], 1, "the answer asks for a reply in turn");
-    Frame k2[] = {keepalive(0x3000, false)};
-    send_frames(wire, k2, 1, false);
-    cr_assert_gt(wait_heard_after(start), start, "the server's reply moves when it heard us");
+    size_t before = statuses(wire);
+    cr_assert(wait_statuses(wire, before + 1), "the keepalive was answered");
+    cr_assert_eq(wire->out[before].data[33], 1, "the answer asks for a reply in turn");
+    cr_assert_gt(wait_heard_after(start), start, "the server's frame after a ping moves when it heard us");
+    pgstream_set_ping(stream, 0);
+    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+    size_t now = statuses(wire);
+    nanosleep(&(struct timespec){.tv_nsec = 200 * 1000 * 1000}, NULL);
+    cr_assert_eq(statuses(wire), now, "no pings once off");
 }
