@@ -43,7 +43,7 @@ static int resync_table(const Config *cfg, const CliArgs *a, const char *qualnam
     const char **targets = xcalloc(ntargets + 1, sizeof *targets);
     for (size_t i = 0; i < ntargets; i++)
         targets[i] = cli_args_nth(a, "--target", i);
-    ResyncJob job = {qualname, targets, ntargets, chunk_rows, cli_args_flag(a, "--restart")};
+    ResyncJob job = {qualname, targets, ntargets, chunk_rows, cli_args_flag(a, "--restart"), "by hand"};
     ResyncProgress p;
     double secs = 0;
     Err err;

@@ -1,7 +1,11 @@
 /*
  * cli/cmd_run.c - `wal2edge run [--exit-when-caught-up] [--standby] [--target-log FILE] [--accept-gap TARGET]...`:
  * build the targets from the config and the mapping files, then run the loop; with --standby,
- * first wait for the replication slot another instance holds (daemon/standby).
+ * first wait for the replication slot another instance holds (daemon/standby). A mapping new
+ * since the last start (daemon/newmap) has its table copied into its new targets while the
+ * loop streams. SIGHUP: the config and mappings are loaded again and checked as `plan` checks
+ * them; a good one ends the loop cleanly and it runs again from it (new mappings found as at a
+ * start), a bad one is logged and the run goes on with the one it has.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +13,12 @@
 
 #include "cf/client.h"
 #include "cli/commands.h"
+#include "cli/mapcheck.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "daemon/backoff.h"
+#include "daemon/newmap.h"
 #include "daemon/run.h"
 #include "daemon/signals.h"
 #include "daemon/standby.h"
@@ -84,6 +91,67 @@ static void bound_requests(void *client, int64_t (*deadline)(void *), void *user
         cf_client_set_deadline(client, deadline, user);
 }
 
+/* Every (target, table) pair maps has for cfg's targets (owned: copied_pairs_free). */
+static CopiedPair *mapped_pairs(const Config *cfg, const MappingSet *maps, size_t *count)
+{
+    size_t cap = maps ? maps->count * (cfg->target_count + 1) + 1 : 1;
+    CopiedPair *pairs = xcalloc(cap, sizeof *pairs);
+    *count = 0;
+    for (size_t i = 0; maps && i < maps->count; i++) {
+        MappingSet one = {.items = &maps->items[i], .count = 1};
+        for (size_t k = 0; k < cfg->target_count; k++) {
+            const ConfigTarget *t = &cfg->targets[k];
+            if ((t->kind != TARGET_D1 && t->kind != TARGET_KV && t->kind != TARGET_QUEUE) ||
+                !registry_mapping_uses(&one, t, NULL, 0))
+                continue;
+            char *name = xasprintf("%s.%s", target_kind_name(t->kind), t->name);
+            if (copied_has(pairs, *count, name, maps->items[i].source)) {
+                free(name);
+                continue;
+            }
+            pairs[*count].target = name;
+            pairs[*count].table = xstrdup(maps->items[i].source);
+            (*count)++;
+        }
+    }
+    return pairs;
+}
+
+/*
+ * The mapped (table, target) pairs new since the last start (daemon/newmap). Postgres unreachable
+ * is waited out as in read_catalog; the record refused (no CREATE on schema public) only means no
+ * new mapping is copied this time: a warning names the way (`wal2edge resync`), and the run goes on.
+ */
+static NewMap *find_new_mappings(const Config *cfg, const MappingSet *maps, bool *stopped)
+{
+    Backoff backoff;
+    backoff_init(&backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    LogCtx lc = {.component = "run", .slot = cfg->source.slot};
+    size_t n = 0;
+    CopiedPair *pairs = mapped_pairs(cfg, maps, &n);
+    for (;;) {
+        Err err;
+        NewMap *nm = newmap_prepare(cfg, pairs, n, &err);
+        if (nm || err.code != ERR_PG_CONNECT)
+            copied_pairs_free(pairs, n);
+        if (nm)
+            return nm;
+        if (err.code != ERR_PG_CONNECT) {
+            log_warn(&lc, "new mappings are not looked for this time: %s; copy a newly mapped table by hand with "
+                     "`wal2edge resync TABLE --target NAME`", err.msg);
+            return NULL;
+        }
+        int64_t delay = backoff_next(&backoff, (uint32_t)clock_mono_us());
+        log_warn(&lc, "%s; retrying in %lld ms (attempt %u)", err.msg, (long long)delay, backoff.attempts);
+        signals_sleep_ms(delay);
+        if (signals_stop_requested()) {
+            copied_pairs_free(pairs, n);
+            *stopped = true;
+            return NULL;
+        }
+    }
+}
+
 /* The run's metrics count every request of the REST targets, per target (cf_client_for_target). */
 static void observe_requests(void *client, Metrics *metrics)
 {
@@ -97,13 +165,64 @@ typedef struct RunWant {
     const char *target_log;
     const char **accept_gap;
     size_t accept_gap_count;
+    const CliCtx *ctx;             /* where the config is loaded again from (SIGHUP) */
+    const Config *cfg;             /* the config running now */
+    Config *next;                  /* SIGHUP: the new config, checked, not running yet */
 } RunWant;
+
+/* The new config's mappings as `plan` checks them (the tables read from Postgres). */
+static bool check_mappings(const Config *cfg, Err *err)
+{
+    MappingSet *maps = mapping_set_load(cfg, err);
+    CatalogInfo *cat = maps ? mapcheck_catalog(cfg, maps, err) : NULL;
+    bool ok = cat != NULL;
+    if (ok) {
+        MapCheck mc;
+        mapcheck_run(cfg, maps, cat, &mc);
+        if (mc.problem_count)
+            ok = err_set(err, ERR_CONFIG, "%s%s", mc.problems[0],
+                         mc.problem_count > 1 ? " (and more: `wal2edge plan` lists them)" : "");
+        mapcheck_clear(&mc);
+    }
+    catalog_free(cat);
+    mapping_set_free(maps);
+    return ok;
+}
+
+/* SIGHUP (RunOptions.on_reload): load the config again and check it; keep it for the next run. */
+static bool reload_config(void *user)
+{
+    RunWant *w = user;
+    LogCtx lc = {.component = "run", .slot = w->cfg->source.slot};
+    Err err;
+    Config *cfg = cli_load_config(w->ctx, &err);
+    bool ok = cfg != NULL;
+    if (ok && strcmp(cfg->state_dir, w->cfg->state_dir) != 0)
+        ok = err_set(&err, ERR_CONFIG, "state_dir changed (%s): restart run to move it", cfg->state_dir);
+    if (ok && strcmp(cfg->source.slot, w->cfg->source.slot) != 0)
+        ok = err_set(&err, ERR_CONFIG, "source.slot changed (%s): restart run to use another slot", cfg->source.slot);
+    ok = ok && (!w->standby || standby_check_config(cfg, w->target_log, &err));
+    ok = ok && (cfg->mapping_file_count == 0 || check_mappings(cfg, &err));
+    if (!ok) {
+        log_error(&lc, "reloading the config (SIGHUP): %s; the run goes on with the config it has", err.msg);
+        config_free(cfg);
+        return false;
+    }
+    config_free(w->next);
+    w->next = cfg;
+    return true;
+}
 
 /* Build the targets and run the loop once (run_pipeline frees the targets). *stopped: SIGINT or
  * SIGTERM while the source was still unreachable. */
-static bool run_once(const Config *cfg, const RunWant *w, bool *stopped, Err *err)
+static bool run_once(const Config *cfg, RunWant *w, bool *stopped, bool *reloaded, Err *err)
 {
     RunOptions opts = {.exit_when_caught_up = w->exit_when_caught_up, .standby = w->standby};
+    w->cfg = cfg;
+    opts.on_reload = reload_config;
+    opts.on_reload_user = w;
+    opts.reloaded = reloaded;
+    NewMap *newmap = NULL;
     opts.accept_gap = w->accept_gap;
     opts.accept_gap_count = w->accept_gap_count;
     TargetSet ts = {.count = 0}; /* its client outlives the targets (run_pipeline frees them) */
@@ -115,6 +234,10 @@ static bool run_once(const Config *cfg, const RunWant *w, bool *stopped, Err *er
     if (ok && cfg->mapping_file_count > 0) {
         maps = mapping_set_load(cfg, err);
         ok = maps && add_mapped_targets(cfg, maps, &ts, stopped, err);
+        /* the source answered: which mapped (table, target) pairs are new since the last start */
+        if (ok)
+            newmap = find_new_mappings(cfg, maps, stopped);
+        ok = ok && !*stopped;
     }
     if (*stopped) {
         LogCtx lc = {.component = "run", .slot = cfg->source.slot};
@@ -152,10 +275,13 @@ static bool run_once(const Config *cfg, const RunWant *w, bool *stopped, Err *er
                          w->accept_gap[g]);
     }
     if (ok) {
+        newmap_start(newmap, NULL);
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, err); /* frees the targets */
+        newmap_stop(newmap);
     } else {
         registry_free_targets(&ts);
     }
+    newmap_free(newmap);
     deadletter_free(dl);
     registry_free_client(&ts);
     free(tables);
@@ -170,7 +296,8 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
     int parse_rc = cli_parse(argc, argv, &a);
     if (parse_rc)
         return parse_rc;
-    RunWant w = {.exit_when_caught_up = cli_args_flag(&a, "--exit-when-caught-up"),
+    RunWant w = {.ctx = ctx,
+                 .exit_when_caught_up = cli_args_flag(&a, "--exit-when-caught-up"),
                  .standby = cli_args_flag(&a, "--standby"),
                  .target_log = cli_args_value(&a, "--target-log"),
                  .accept_gap_count = cli_args_count(&a, "--accept-gap")};
@@ -184,6 +311,7 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         return cli_fail(&err);
     }
     signals_install();
+    Config *prev = NULL; /* the config before the last reload */
     bool ok, stopped = false;
     /* A standby waits for the slot, then runs; a run that finds the slot taken by another
      * instance (a race lost, or this one's connection lost while another took over) stands
@@ -193,7 +321,24 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         ok = !w.standby || standby_wait(cfg, &stopped, &err);
         if (!ok || stopped)
             break;
-        ok = run_once(cfg, &w, &stopped, &err);
+        bool reloaded = false;
+        ok = run_once(cfg, &w, &stopped, &reloaded, &err);
+        if (ok && reloaded && w.next) {
+            config_free(prev);
+            prev = cfg; /* kept: a new config whose targets cannot be built gives way to it */
+            cfg = w.next;
+            w.next = NULL;
+            continue;
+        }
+        if (!ok && !stopped && prev && err.code == ERR_CONFIG) {
+            LogCtx lc = {.component = "run", .slot = cfg->source.slot};
+            log_error(&lc, "the reloaded config: %s; going on with the config before it", err.msg);
+            config_free(cfg);
+            cfg = prev;
+            prev = NULL;
+            ok = true;
+            continue;
+        }
         /* a lapsed lease (daemon/lease) drops the targets with what they held unflushed: they
          * are built afresh from their checkpoints, after standing by or at once */
         if (ok || stopped || (err.code != ERR_LEASE && (!w.standby || err.code != ERR_SLOT_BUSY)))
@@ -207,6 +352,8 @@ int cmd_run(CliCtx *ctx, int argc, char **argv)
         ok = true;
     }
     free(w.accept_gap);
+    config_free(w.next);
+    config_free(prev);
     config_free(cfg);
     return ok || stopped ? 0 : cli_fail(&err);
 }

@@ -15,6 +15,11 @@
  * slot retaining more WAL than source.max_retained_wal_bytes is a warning, exit 0. With --json an error is a JSON document too
  * ({"ok": false, "error": ...}) besides the one line on stderr.
  *
+ * The re-copies under way or stopped half way ("resyncs": `wal2edge resync` by hand, and
+ * the copies `run` makes itself, e.g. of a new mapping) come from their progress files in
+ * STATE_DIR/resync/ (resync/progress): table, targets, rows and chunks sent, the last key, why,
+ * when, and whether the process copying it is alive.
+ *
  * The live figures (the same as /metrics: lag, heartbeat, counters, requests per target) come
  * from STATE_DIR/stats.json, which `run` rewrites every 2 s (metrics/stats); they are shown only
  * while that run is alive ("run": {"running": true}: the file is fresh and its pid exists), never
@@ -40,6 +45,7 @@
 #include "pg/slotcmd.h"
 #include "pipeline/deadletter.h"
 #include "pipeline/gap.h"
+#include "resync/progress.h"
 #include "state/store.h"
 
 #define STATUS_MAX_TARGETS 64
@@ -152,6 +158,23 @@ static void live_figures(const Config *cfg, json_t *doc)
     json_object_set_new(doc, "run", run);
     json_object_set_new(doc, "live", live);
     free(st);
+}
+
+/* resync public.items   copying: 12000 rows in 12 chunks, up to key 12000, into d1.app (new mapping) */
+static void print_resync(const ResyncStatus *r)
+{
+    printf("resync %-13s %s: %lld rows in %ld chunks, up to key %s, into ", r->table, resync_progress_state(r), r->rows,
+           r->chunk, r->after ? r->after : "-");
+    for (size_t k = 0; k < r->ntargets; k++)
+        printf("%s%s", k ? ", " : "", r->targets[k]);
+    printf("%s%s%s%s\n", r->ntargets ? "" : "every target of the table", r->why ? " (" : "", r->why ? r->why : "",
+           r->why ? ")" : "");
+    if (r->alive)
+        return;
+    printf("  (stopped half way: `wal2edge resync %s", r->table);
+    for (size_t k = 0; k < r->ntargets; k++)
+        printf(" --target %s", r->targets[k]);
+    printf("` resumes it%s)\n", r->why && strcmp(r->why, "by hand") != 0 ? ", or the next start of `wal2edge run`" : "");
 }
 
 static double num_or(const json_t *obj, const char *key, double dflt)
@@ -331,6 +354,15 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         json_object_set_new(dead_obj, dead[i].target, json_integer((json_int_t)dead[i].lines));
     json_object_set_new(doc, "dead_letters", dead_obj);
     json_object_set(doc, "target_health", health);
+    ResyncStatus *resyncs = NULL;
+    size_t resync_count = 0;
+    Err rs_err;
+    if (!resync_progress_list(cfg->state_dir, &resyncs, &resync_count, &rs_err))
+        fprintf(stderr, "wal2edge: status: %s\n", rs_err.msg);
+    json_t *rs_arr = json_array();
+    for (size_t i = 0; i < resync_count; i++)
+        json_array_append_new(rs_arr, resync_progress_json(&resyncs[i]));
+    json_object_set_new(doc, "resyncs", rs_arr);
     live_figures(cfg, doc);
 
     if (as_json) {
@@ -375,12 +407,15 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
                    dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
+        for (size_t i = 0; i < resync_count; i++)
+            print_resync(&resyncs[i]);
         print_lagging(health);
         print_live(json_object_get(doc, "run"), json_object_get(doc, "live"));
         if (problem)
             printf("problem              %s\n", problem);
     }
     json_decref(health);
+    resync_progress_free(resyncs, resync_count);
     for (size_t i = 0; i < cp_count; i++)
         free(gap_text[i]);
     if (problem)

@@ -546,14 +546,17 @@ static bool load_run(Loader *ld, const JsoncNode *root)
     cfg->run.flush_interval_ms = CONFIG_DEFAULT_FLUSH_INTERVAL_MS;
     cfg->run.status_interval_ms = CONFIG_DEFAULT_STATUS_INTERVAL_MS;
     cfg->run.fence_interval_ms = CONFIG_DEFAULT_FENCE_INTERVAL_MS;
+    cfg->run.resync_chunk_rows = CONFIG_DEFAULT_RESYNC_CHUNK_ROWS;
     const JsoncMember *m = jsonc_member(root, "run");
     if (!m)
         return true;
-    static const char *const keys[] = {"flush_interval_ms", "status_interval_ms", "fence_interval_ms", NULL};
+    static const char *const keys[] = {"flush_interval_ms", "status_interval_ms", "fence_interval_ms",
+                                       "resync_chunk_rows", NULL};
     return expect_type(ld, m->value, JSONC_OBJECT, "run") && check_keys(ld, m->value, "run", keys) &&
            get_int(ld, m->value, "run", "flush_interval_ms", 10, 60000, &cfg->run.flush_interval_ms) &&
            get_int(ld, m->value, "run", "status_interval_ms", 100, 600000, &cfg->run.status_interval_ms) &&
-           get_int(ld, m->value, "run", "fence_interval_ms", 100, 600000, &cfg->run.fence_interval_ms);
+           get_int(ld, m->value, "run", "fence_interval_ms", 100, 600000, &cfg->run.fence_interval_ms) &&
+           get_int(ld, m->value, "run", "resync_chunk_rows", 1, 100000, &cfg->run.resync_chunk_rows);
 }
 
 static bool load_metrics(Loader *ld, const JsoncNode *root)
@@ -791,9 +794,10 @@ char *config_dump_json(const Config *cfg)
         }
         json_object_set_new(root, spec->section, section);
     }
-    json_object_set_new(root, "run", json_pack("{s:i, s:i, s:i}", "flush_interval_ms", cfg->run.flush_interval_ms,
+    json_object_set_new(root, "run", json_pack("{s:i, s:i, s:i, s:i}", "flush_interval_ms", cfg->run.flush_interval_ms,
                                                "status_interval_ms", cfg->run.status_interval_ms,
-                                               "fence_interval_ms", cfg->run.fence_interval_ms));
+                                               "fence_interval_ms", cfg->run.fence_interval_ms,
+                                               "resync_chunk_rows", cfg->run.resync_chunk_rows));
     json_object_set_new(root, "metrics", json_pack("{s:o, s:i}", "listen", json_string_or_null(cfg->metrics.listen),
                                                    "ready_max_lag_seconds", cfg->metrics.ready_max_lag_seconds));
     json_object_set_new(root, "changelog", cfg->changelog_path

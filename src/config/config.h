@@ -31,6 +31,7 @@
 #define CONFIG_DEFAULT_FLUSH_INTERVAL_MS 200
 #define CONFIG_DEFAULT_STATUS_INTERVAL_MS 10000
 #define CONFIG_DEFAULT_FENCE_INTERVAL_MS 5000
+#define CONFIG_DEFAULT_RESYNC_CHUNK_ROWS 1000
 #define CONFIG_DEFAULT_READY_MAX_LAG_S 60
 #define CONFIG_MAX_FILE_BYTES (4 * 1024 * 1024)
 
@@ -72,6 +73,7 @@ typedef struct Config {
         int flush_interval_ms;     /* "run": {"flush_interval_ms"}: max delay before targets flush (default 200) */
         int status_interval_ms;    /* standby status update period (default 10000) */
         int fence_interval_ms;     /* a REST target's checkpoint-only move, at most this often (default 5000) */
+        int resync_chunk_rows;     /* rows per chunk of the copies run makes itself (default 1000) */
     } run;
     struct {
         char *listen;              /* "metrics": {"listen": "HOST:PORT"}: the HTTP endpoint; NULL: none */

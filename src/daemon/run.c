@@ -69,6 +69,8 @@ typedef struct Run {
     Lease lease;                   /* how long the walsender surely keeps the slot for this instance */
     int64_t heard_ms;              /* pgstream_heard_ms, kept when the stream closes */
     bool flushing;                 /* inside a flush: the lease's end is the writes' deadline */
+    int64_t reload_since_ms;       /* SIGHUP with a good new config: ending at the next transaction's end */
+    bool reloading;                /* the session ended for that */
 } Run;
 
 static bool request_resync(void *ctx, const char *table, const char *why, Err *err)
@@ -448,6 +450,27 @@ static bool catch_up(Run *r, bool quiet, bool *stop, Err *err)
     return lease_flush(r, err) && send_status(r, STATUS_PING, err);
 }
 
+/*
+ * SIGHUP: the caller loads and checks the new config at once (a bad one is logged and
+ * forgotten); a good one ends the session between transactions, or after RUN_RELOAD_WAIT_MS
+ * under a load that never leaves a gap (the half-received transaction comes again).
+ */
+static bool reload_due(Run *r)
+{
+    if (signals_reload_requested()) {
+        signals_reload_clear();
+        if (r->opts.on_reload && !r->reload_since_ms && r->opts.on_reload(r->opts.on_reload_user))
+            r->reload_since_ms = clock_mono_ms();
+    }
+    if (!r->reload_since_ms)
+        return false;
+    if (!assembler_idle(r->asm_) && clock_mono_ms() - r->reload_since_ms < RUN_RELOAD_WAIT_MS)
+        return false;
+    r->reloading = true;
+    log_info(&r->log, "reloading the config: the targets are flushed and built again from it");
+    return true;
+}
+
 /* One replication session, until stop, catch-up or an error. */
 static bool session(Run *r, bool *stop, Err *err)
 {
@@ -493,7 +516,7 @@ static bool session(Run *r, bool *stop, Err *err)
     r->keepalive_end = 0;
     r->last_ping_ms = 0;
     for (;;) {
-        if (signals_stop_requested()) {
+        if (signals_stop_requested() || reload_due(r)) {
             *stop = true;
             /* made durable while this instance still holds the slot: once the stream ends,
              * another one may take it */
@@ -673,6 +696,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     resyncer_stop(r.resyncer); /* after its current chunk: the next start resumes it */
     if (opts->on_deadline)
         opts->on_deadline(opts->on_deadline_user, NULL, NULL);
+    if (ok && r.reloading && opts->reloaded)
+        *opts->reloaded = true;
     walguard_free(r.guard);
     for (size_t i = 0; r.metrics && i < count; i++)
         if (targets[i]->deadletter)

@@ -9,7 +9,9 @@
  *           slot does not pin WAL, and fence the targets there); the one place
  *           that decides standby status updates; reconnecting with backoff and
  *           jitter; clean shutdown on SIGINT/SIGTERM (a long replay abandoned);
- *           the resyncer's life (started with the run, every target's ResyncHook).
+ *           the resyncer's life (started with the run, every target's ResyncHook);
+ *           on SIGHUP, ending cleanly between transactions when the caller's
+ *           new config is good (the caller runs again from it).
  * Not mine: decoding and staging (pipeline/assembler); which target gets what,
  *           a target falling behind alone and its retries (daemon/fanout); each
  *           target's storage; the metrics endpoint (metrics/metrics, fed from
@@ -65,7 +67,17 @@ typedef struct RunOptions {
      * with that error instead of reconnecting, so the caller waits as a standby again
      * (daemon/standby) and builds its targets afresh when it takes over. */
     bool standby;
+    /* SIGHUP: on_reload (may be NULL: SIGHUP is ignored) loads and checks the new config; false:
+     * it logged why, and the run goes on with the one it has. True: the run ends like a stop -
+     * the transaction being received finished (abandoned after RUN_RELOAD_WAIT_MS, the slot sends
+     * it again), every target flushed, the slot kept - with *reloaded set, so the caller builds the
+     * targets from the new config and runs again (cli/cmd_run). */
+    bool (*on_reload)(void *user);
+    void *on_reload_user;
+    bool *reloaded;
 } RunOptions;
+
+#define RUN_RELOAD_WAIT_MS 5000
 
 /*
  * Run until stopped (or caught up). Takes ownership of targets[0..count).

@@ -1,5 +1,5 @@
 /*
- * daemon/signals.c - see signals.h. The handler only counts (a sig_atomic_t);
+ * daemon/signals.c - see signals.h. The handlers only count (a sig_atomic_t);
  * it is installed without SA_RESTART so a blocking poll() returns EINTR and the
  * loop notices at once, and signals_sleep_ms sleeps in slices of at most 50 ms
  * so a stop ends any wait promptly.
@@ -13,12 +13,20 @@
 #include "core/clock.h"
 
 static volatile sig_atomic_t stop_count;
+static volatile sig_atomic_t reload_count;
 
 static void on_stop_signal(int signo)
 {
     (void)signo;
     if (stop_count < 100)
         stop_count++;
+}
+
+static void on_reload_signal(int signo)
+{
+    (void)signo;
+    if (reload_count < 100)
+        reload_count++;
 }
 
 void signals_install(void)
@@ -30,9 +38,15 @@ void signals_install(void)
     /* no SA_RESTART: poll() returns EINTR so the loop notices at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 int signals_stop_requested(void) { return stop_count; }
+
+bool signals_reload_requested(void) { return reload_count > 0; }
+
+void signals_reload_clear(void) { reload_count = 0; }
 
 void signals_sleep_ms(int64_t ms)
 {

@@ -377,6 +377,45 @@ bool pgconn_create_publication(PgConn *conn, const char *name, const char *const
     return ok;
 }
 
+bool pgconn_publication_add(PgConn *conn, const char *name, const char *table, bool *added, Err *err)
+{
+    *added = false;
+    const char *dot = strchr(table, '.');
+    char *schema = dot ? xstrndup(table, (size_t)(dot - table)) : xstrdup("public");
+    const char *params[] = {name, schema, dot ? dot + 1 : table};
+    PGresult *res = PQexecParams(conn->pg,
+                                 "SELECT p.puballtables OR EXISTS (SELECT 1 FROM pg_publication_tables t WHERE "
+                                 "t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) "
+                                 "FROM pg_publication p WHERE p.pubname = $1",
+                                 3, NULL, params, NULL, NULL, 0);
+    free(schema);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char msg[ERR_MSG_MAX - 64];
+        pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
+        PQclear(res);
+        return err_set(err, ERR_PG, "reading publication \"%s\": %s", name, msg);
+    }
+    /* no publication yet (run creates it with the mapped tables), or it has the table */
+    bool has = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (has)
+        return true;
+    Buf sql;
+    buf_init(&sql, 4096);
+    char *ident = PQescapeIdentifier(conn->pg, name, strlen(name));
+    bool ok = ident && buf_printf(&sql, err, "ALTER PUBLICATION %s ADD TABLE ", ident) &&
+              append_qualified(conn, &sql, table, err);
+    PQfreemem(ident);
+    if (ok) {
+        char *what = xasprintf("adding %s to publication \"%s\"", table, name);
+        ok = exec_command(conn, sql.data, what, err);
+        free(what);
+    }
+    buf_free(&sql);
+    *added = ok;
+    return ok;
+}
+
 bool pgconn_drop_publication(PgConn *conn, const char *name, Err *err)
 {
     char *ident = PQescapeIdentifier(conn->pg, name, strlen(name));

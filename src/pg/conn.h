@@ -97,6 +97,9 @@ bool pgconn_emit_heartbeat(PgConn *conn, const char *content, Err *err) WARN_UNU
  * or FOR ALL TABLES when count is 0. */
 bool pgconn_create_publication(PgConn *conn, const char *name, const char *const *tables, size_t count,
                                Err *err) WARN_UNUSED;
+/* Add table ("schema.table") to publication name unless it publishes it already (FOR ALL TABLES
+ * included) or does not exist; *added when it was added. ERR_PG naming both (e.g. not its owner). */
+bool pgconn_publication_add(PgConn *conn, const char *name, const char *table, bool *added, Err *err) WARN_UNUSED;
 bool pgconn_drop_publication(PgConn *conn, const char *name, Err *err) WARN_UNUSED;
 
 #endif

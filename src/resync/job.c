@@ -32,6 +32,7 @@ typedef struct Progress {
     char *shown;   /* after as a line shows it: the value (one column), the array (more) */
     long chunk;
     long long rows;
+    int64_t started_us; /* when the resync began (a resumed one: its first start) */
 } Progress;
 
 typedef struct Key {
@@ -101,12 +102,14 @@ static bool progress_load(const char *path, const char *table, const Key *k, Pro
     set_after(p, a, k);
     p->chunk = (long)json_integer_value(json_object_get(doc, "chunk"));
     p->rows = json_integer_value(json_object_get(doc, "rows"));
+    p->started_us = json_integer_value(json_object_get(doc, "started_at_us"));
     json_decref(doc);
     *found = true;
     return true;
 }
 
-static bool progress_save(const char *path, const Progress *p, const Key *k, Err *err)
+/* Besides, what `status` shows (resync/progress reads it): the targets, why, who and when. */
+static bool progress_save(const char *path, const Progress *p, const Key *k, const ResyncJob *job, Err *err)
 {
     /* one column: its value, as before composite keys; more: the array */
     json_t *after = !p->after ? json_null()
@@ -115,8 +118,14 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, Err
     json_t *names = json_array();
     for (size_t i = 0; i < k->n; i++)
         json_array_append_new(names, json_string_nocheck(k->names[i]));
-    json_t *doc = json_pack("{s:s, s:o, s:o, s:I, s:I}", "run", p->run, "key", names, "after", after, "chunk",
-                            (json_int_t)p->chunk, "rows", (json_int_t)p->rows);
+    json_t *targets = json_array();
+    for (size_t i = 0; i < job->ntargets; i++)
+        json_array_append_new(targets, json_string(job->targets[i]));
+    json_t *doc = json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "run", p->run, "key", names, "after",
+                            after, "chunk", (json_int_t)p->chunk, "rows", (json_int_t)p->rows, "targets", targets,
+                            "why", job->why ? json_string(job->why) : json_null(), "started_at_us",
+                            (json_int_t)p->started_us, "updated_at_us", (json_int_t)clock_wall_us(), "pid",
+                            (json_int_t)getpid());
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
@@ -221,6 +230,9 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
     bool ok = job->restart || progress_load(path, table, &key, &p, &resumed, err);
     if (ok && !resumed)
         p.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
+    if (!p.started_us)
+        p.started_us = clock_wall_us();
+    ok = ok && progress_save(path, &p, &key, job, err); /* status sees it from its start */
     PgResync *pg = ok ? pgresync_open(cfg->source.dsn, err) : NULL;
     ok = pg != NULL;
     bool done = false;
@@ -258,7 +270,7 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
         done = rows < chunk_rows;
         p.rows += rows;
         rows_now += rows;
-        ok = progress_save(path, &p, &key, err);
+        ok = progress_save(path, &p, &key, job, err);
         report(&p, job, rows_now, resumed, done, &now);
         if (ok && on_chunk && !on_chunk(ctx, &now) && !done)
             ok = err_set(err, ERR_INTERRUPTED, "resync %s: stopped after chunk %ld (it resumes there)", table, p.chunk);

@@ -5,7 +5,8 @@
  * Owns:     the chunk loop: the table's key and columns from the catalog, a low
  *           and a high watermark around each primary-key chunk (pg/resync), and
  *           the progress file STATE_DIR/resync/SCHEMA.TABLE.json kept after every
- *           chunk so a killed job resumes after the last chunk it sent.
+ *           chunk so a killed job resumes after the last chunk it sent (with the
+ *           job's targets, why, pid and times for `status`, resync/progress).
  * Not mine: applying the chunks (the targets, when the stream reaches them),
  *           which tables are mapped (the caller), printing (the caller's
  *           on_chunk).
@@ -29,6 +30,7 @@ typedef struct ResyncJob {
     size_t ntargets;
     long chunk_rows;                 /* 0: RESYNC_DEFAULT_CHUNK */
     bool restart;                    /* start over instead of resuming a kept progress */
+    const char *why;                 /* shown by `status` ("new mapping", "by hand"); NULL: none */
 } ResyncJob;
 
 /* Where a job stands, after each chunk sent (and once before the first when it resumes). */
