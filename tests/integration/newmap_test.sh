@@ -149,6 +149,25 @@ for _ in $(seq 1 240); do [ "$(r_events public.nm_new)" -ge "$rows_new" ] && bre
     fail "pairs found: $(grep "a new mapping of" "$WORK/run1.err")"
 queue_ids_unique "after the second SIGHUP"
 
+# ---- 3b. a new KV namespace in the config and on that mapping: only it gets the copy (the queue,
+# which has the table now, gets no read event again; D1 and kv.cache are not asked for it)
+sed -i 's/"kv": {"cache": {}}/"kv": {"cache": {}, "cache2": {}}/' "$DIR/w.jsonc"
+echo '{ "table": "public.nm_new", "d1": { "database": "app" }, "queue": { "queue": "changes" },
+        "kv": [ { "namespace": "cache", "key": "n:{id}", "value": "row" },
+                { "namespace": "cache2", "key": "m:{id}", "value": "row" } ] }' >"$DIR/mappings/new.jsonc"
+kill -HUP "$run_pid"
+for _ in $(seq 1 240); do
+    [ "$(grep -c "public.nm_new: every chunk of the new mapping's copy is sent" "$WORK/run1.err")" = 3 ] && break
+    sleep 0.25
+done
+marker 999006 || fail "run stopped streaming after the third reload"
+KV=$DIR/state/kv/cache2.sqlite compare_kv nm_new "m:" "a new KV namespace on the mapping"
+[ "$(r_events public.nm_new)" = "$rows_new" ] && pass "the queue got no read event again ($rows_new)" ||
+    fail "the queue got read events again: $(r_events public.nm_new) for $rows_new rows"
+[ "$(grep -c "a new mapping of public.nm_new" "$WORK/run1.err")" = 4 ] &&
+    expect_contains "$WORK/run1.err" "kv.cache2: a new mapping of public.nm_new" "only kv.cache2 is new the third time" ||
+    fail "pairs found: $(grep "a new mapping of" "$WORK/run1.err")"
+
 # ---- 4. a broken config on SIGHUP: logged, the run goes on with the one it has
 echo '{ "table": "public.nm_missing", "d1": { "database": "app" } }' >"$DIR/mappings/bad.jsonc"
 kill -HUP "$run_pid"
