@@ -275,7 +275,10 @@ static bool run_once(const Config *cfg, RunWant *w, bool *stopped, bool *reloade
                          w->accept_gap[g]);
     }
     if (ok) {
-        newmap_start(newmap, NULL);
+        if (newmap && newmap_count(newmap)) { /* run's resyncer copies the new pairs */
+            opts.on_resyncer = newmap_attach;
+            opts.on_resyncer_user = newmap;
+        }
         ok = run_pipeline(cfg, &opts, ts.items, ts.count, err); /* frees the targets */
         newmap_stop(newmap);
     } else {

@@ -13,24 +13,22 @@
 #include "daemon/newmap.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "resync/job.h"
+#include "daemon/resyncer.h"
 
 #define NEWMAP_POLL_MS 500
-#define NEWMAP_RETRY_MS 30000
 
 typedef struct NewTable {
     char *table;
     char **targets;
     size_t ntargets;
     bool asked, recorded;
-    int64_t retry_at_ms;       /* after a failed copy: not before this (monotonic) */
 } NewTable;
 
 struct NewMap {
@@ -139,30 +137,6 @@ static bool record(NewMap *nm, PgConn **conn, NewTable *t, Err *err)
     return true;
 }
 
-static bool still_wanted(void *ctx, const ResyncProgress *p)
-{
-    (void)p;
-    NewMap *nm = ctx;
-    pthread_mutex_lock(&nm->mu);
-    bool stopping = nm->stopping;
-    pthread_mutex_unlock(&nm->mu);
-    return !stopping;
-}
-
-/* Without a runner: copy t here, in the watcher's thread (its progress file as `wal2edge resync`'s). */
-static bool copy_here(NewMap *nm, NewTable *t, Err *err)
-{
-    ResyncJob job = {.table = t->table, .targets = (const char *const *)t->targets, .ntargets = t->ntargets,
-                     .chunk_rows = nm->cfg->run.resync_chunk_rows, .why = NEWMAP_WHY};
-    ResyncProgress p;
-    double secs = 0;
-    if (!resync_job_run(nm->cfg, &job, still_wanted, nm, &p, &secs, err))
-        return false;
-    log_info(&nm->log, "%s: %lld rows sent in %ld chunks in %.1f s for its new targets", t->table, p.rows, p.chunk,
-             secs);
-    return true;
-}
-
 static void *watch(void *arg)
 {
     NewMap *nm = arg;
@@ -176,27 +150,14 @@ static void *watch(void *arg)
             Err err;
             if (t->recorded)
                 continue;
-            if (!t->asked && !nm->runner.request) {
-                if (clock_mono_ms() < t->retry_at_ms) {
-                    left = true;
-                    continue;
-                }
-                t->asked = copy_here(nm, t, &err);
-                if (!t->asked && err.code != ERR_INTERRUPTED) {
-                    log_warn(&nm->log, "copying %s into its new targets: %s; tried again in %d s", t->table, err.msg,
-                             NEWMAP_RETRY_MS / 1000);
-                    t->retry_at_ms = clock_mono_ms() + NEWMAP_RETRY_MS;
-                }
-                if (!t->asked && !still_wanted(nm, NULL))
-                    break;
-            } else if (!t->asked) {
+            if (!t->asked) {
                 t->asked = nm->runner.request(nm->runner.ctx, t->table, (const char *const *)t->targets, t->ntargets,
                                               NEWMAP_WHY, &err);
                 if (!t->asked)
                     log_warn(&nm->log, "asking for the copy of %s (a new mapping): %s; asked again shortly",
                              t->table, err.msg);
             }
-            bool sent = t->asked && (!nm->runner.done || nm->runner.done(nm->runner.ctx, t->table));
+            bool sent = t->asked && nm->runner.done(nm->runner.ctx, t->table);
             if (sent && !record(nm, &conn, t, &err))
                 log_warn(&nm->log, "recording the copy of %s: %s; recorded again shortly", t->table, err.msg);
             left = left || !t->recorded;
@@ -221,11 +182,75 @@ void newmap_start(NewMap *nm, const NewMapRunner *runner)
 {
     if (!nm || nm->count == 0 || nm->started)
         return;
-    nm->runner = runner ? *runner : (NewMapRunner){0};
+    nm->runner = *runner;
     nm->stopping = false;
+    /* the signals stay the main loop's: the thread starts with them blocked */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     nm->started = pthread_create(&nm->thread, NULL, watch, nm) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!nm->started)
         log_warn(&nm->log, "cannot start the new mappings' copy (no thread); the next start tries again");
+}
+
+/* ---- the runner: run's resyncer ---- */
+
+/* Whether view v covers copying table into targets[0..n) (its targets none: every one). */
+static bool covers(const ResyncerJobView *v, const char *table, const char *const *targets, size_t n)
+{
+    if (strcmp(v->table, table) != 0)
+        return false;
+    if (!v->ntargets)
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        bool have = false;
+        for (size_t k = 0; k < v->ntargets && !have; k++)
+            have = strcmp(v->targets[k], targets[i]) == 0;
+        if (!have)
+            return false;
+    }
+    return true;
+}
+
+/* Ask for the copy, unless a job that covers it is already there (left unfinished by the last
+ * run, and resumed: asking again would start it over). */
+static bool rs_request(void *ctx, const char *table, const char *const *targets, size_t n, const char *why, Err *err)
+{
+    ResyncerJobView *v = NULL;
+    size_t nv = resyncer_jobs(ctx, &v);
+    bool there = false;
+    for (size_t i = 0; i < nv && !there; i++)
+        there = v[i].state != RESYNCER_DONE && covers(&v[i], table, targets, n);
+    resyncer_jobs_free(v, nv);
+    return there || resyncer_request(ctx, table, targets, n, why, err);
+}
+
+/* Every chunk sent: no job of the table left, one done. */
+static bool rs_done(void *ctx, const char *table)
+{
+    ResyncerJobView *v = NULL;
+    size_t nv = resyncer_jobs(ctx, &v);
+    bool done = false, open = false;
+    for (size_t i = 0; i < nv; i++) {
+        if (strcmp(v[i].table, table) != 0)
+            continue;
+        open = open || v[i].state != RESYNCER_DONE;
+        done = done || v[i].state == RESYNCER_DONE;
+    }
+    resyncer_jobs_free(v, nv);
+    return done && !open;
+}
+
+void newmap_attach(void *user, Resyncer *resyncer)
+{
+    NewMap *nm = user;
+    if (!resyncer) {
+        newmap_stop(nm);
+        return;
+    }
+    NewMapRunner runner = {rs_request, rs_done, resyncer};
+    newmap_start(nm, &runner);
 }
 
 void newmap_stop(NewMap *nm)

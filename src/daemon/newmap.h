@@ -11,7 +11,7 @@
  *           putting a new pair's table into the publication; asking a runner
  *           to copy each new table into its new targets only; recording the
  *           pairs once the runner has sent every chunk.
- * Not mine: the copy (the runner: daemon/resyncer in `run`), creating the D1
+ * Not mine: the copy (the runner: daemon/resyncer in `run`, newmap_attach), creating the D1
  *           tables (each D1 target creates its mapped tables when it opens),
  *           loading the config (cli/cmd_run).
  * Threads:  newmap_start starts a thread that watches the runner until
@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "daemon/resyncer.h"
 #include "pg/copied.h"
 
 #define NEWMAP_WHY "new mapping"
@@ -49,10 +50,12 @@ typedef struct NewMap NewMap;
 NewMap *newmap_prepare(const Config *cfg, const CopiedPair *pairs, size_t count, Err *err) WARN_UNUSED;
 /* How many pairs are new (to copy). */
 size_t newmap_count(const NewMap *nm);
-/* Ask runner for the copies and watch it, recording each table's pairs once sent (NULL: copy
- * them in the watcher's own thread, one after another, resync/job). cfg must outlive
- * newmap_stop. A request or copy that fails is logged and tried again. */
+/* Ask runner for the copies and watch it, recording each table's pairs once sent. cfg must
+ * outlive newmap_stop. A request that fails is logged and asked again. */
 void newmap_start(NewMap *nm, const NewMapRunner *runner);
+/* RunOptions.on_resyncer (user: the NewMap): run's resyncer is the runner - started with it, stopped
+ * before it goes (NULL). */
+void newmap_attach(void *user, Resyncer *resyncer);
 /* Stop watching (pairs not recorded are found new again at the next start). */
 void newmap_stop(NewMap *nm);
 void newmap_free(NewMap *nm);

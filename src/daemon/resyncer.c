@@ -29,6 +29,7 @@
 #include "daemon/backoff.h"
 #include "daemon/signals.h"
 #include "resync/job.h"
+#include "resync/progress.h"
 
 #define RESYNCER_MAX_DONE 16            /* done jobs kept for the view */
 #define RESYNCER_MAX_BACKOFF_MS 600000  /* a failure retrying cannot cure is tried again every 10 minutes */
@@ -221,19 +222,21 @@ static bool attempt(Resyncer *r, Job *j, bool *again, Err *err)
     char **targets = xcalloc(ntargets + 1, sizeof *targets);
     for (size_t i = 0; i < ntargets; i++)
         targets[i] = xstrdup(j->targets[i]);
+    char *why = xstrdup(j->why);
     pthread_mutex_unlock(&r->mu);
     bool ok = true;
     if (*again) {
         /* start over: the progress file from the start first, then the .again file may go */
         char *path = again_path(r->cfg, table);
-        ok = resync_job_queue(r->cfg, table, err);
+        ResyncJob queued = {.table = table, .targets = (const char *const *)targets, .ntargets = ntargets, .why = why};
+        ok = resync_job_queue(r->cfg, &queued, err);
         if (ok && unlink(path) != 0 && errno != ENOENT)
             log_warn(&r->log, "resync %s: removing %s: %s", table, path, strerror(errno));
         *again = !ok;
         free(path);
     }
     if (ok) {
-        ResyncJob rj = {table, (const char *const *)targets, ntargets, r->opts.chunk_rows, false};
+        ResyncJob rj = {table, (const char *const *)targets, ntargets, r->opts.chunk_rows, false, why};
         ChunkCtx ctx = {r, j};
         ResyncProgress out;
         double secs = 0;
@@ -246,6 +249,7 @@ static bool attempt(Resyncer *r, Job *j, bool *again, Err *err)
     for (size_t i = 0; i < ntargets; i++)
         free(targets[i]);
     free(targets);
+    free(why);
     free(table);
     return ok;
 }
@@ -326,6 +330,18 @@ static void queue_left_over(Resyncer *r)
         if (!j)
             j = add_job(r, table, "left unfinished by an earlier run");
         j->again = j->again || again;
+        /* the targets it was asked for and why, kept in its progress file (resync/job) */
+        ResyncStatus kept;
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        if (json && resync_progress_read(path, table, &kept)) {
+            merge_targets(j, (const char *const *)kept.targets, kept.ntargets, true);
+            if (kept.why) {
+                free(j->why);
+                j->why = xstrdup(kept.why);
+            }
+            resync_progress_free_one(&kept);
+        }
+        free(path);
         log_info(&r->log, "resync %s: left unfinished by an earlier run: %s", table,
                  j->again ? "starting it over" : "resuming it");
         free(table);
@@ -369,7 +385,8 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
     Job *j = find_job(r, table);
     bool ok = true;
     if (!j) {
-        ok = resync_job_queue(r->cfg, table, err);
+        ResyncJob queued = {.table = table, .targets = targets, .ntargets = ntargets, .why = why ? why : "asked for"};
+        ok = resync_job_queue(r->cfg, &queued, err);
         if (ok) {
             j = add_job(r, table, why);
             merge_targets(j, targets, ntargets, true);

@@ -586,7 +586,7 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     if (ok)
         r.watch = source_watch_new(cfg, r.store, opts->watch_tables, opts->watch_table_count, r.opts.status_interval_ms);
     if (ok) {
-        ResyncerOptions ro = {.chunk_rows = 0, .resume = true};
+        ResyncerOptions ro = {.chunk_rows = cfg->run.resync_chunk_rows, .resume = true};
         r.resyncer = resyncer_start(cfg, &ro, err);
         ok = r.resyncer != NULL;
     }

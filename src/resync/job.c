@@ -109,7 +109,8 @@ static bool progress_load(const char *path, const char *table, const Key *k, Pro
 }
 
 /* Besides, what `status` shows (resync/progress reads it): the targets, why, who and when. */
-static bool progress_save(const char *path, const Progress *p, const Key *k, const ResyncJob *job, Err *err)
+static bool progress_save(const char *path, const Progress *p, const Key *k, const ResyncJob *job, const char *state,
+                          Err *err)
 {
     /* one column: its value, as before composite keys; more: the array */
     json_t *after = !p->after ? json_null()
@@ -121,11 +122,14 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, con
     json_t *targets = json_array();
     for (size_t i = 0; i < job->ntargets; i++)
         json_array_append_new(targets, json_string(job->targets[i]));
-    json_t *doc = json_pack("{s:s, s:o, s:o, s:I, s:I, s:o, s:o, s:I, s:I, s:I}", "run", p->run, "key", names, "after",
-                            after, "chunk", (json_int_t)p->chunk, "rows", (json_int_t)p->rows, "targets", targets,
-                            "why", job->why ? json_string(job->why) : json_null(), "started_at_us",
-                            (json_int_t)p->started_us, "updated_at_us", (json_int_t)clock_wall_us(), "pid",
-                            (json_int_t)getpid());
+    json_t *doc = json_pack("{s:s, s:o, s:I, s:I, s:o, s:o, s:s, s:I, s:I, s:I}", "run", p->run, "after", after,
+                            "chunk", (json_int_t)p->chunk, "rows", (json_int_t)p->rows, "targets", targets, "why", job->why ? json_string(job->why) : json_null(), "state", state,
+                            "started_at_us", (json_int_t)p->started_us, "updated_at_us", (json_int_t)clock_wall_us(),
+                            "pid", (json_int_t)getpid());
+    if (k->n) /* none yet for a queued job: it is the table's key when the job starts (progress_load) */
+        json_object_set_new(doc, "key", names);
+    else
+        json_decref(names);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
@@ -133,17 +137,14 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, con
     return ok;
 }
 
-bool resync_job_queue(const Config *cfg, const char *table, Err *err)
+bool resync_job_queue(const Config *cfg, const ResyncJob *job, Err *err)
 {
-    /* no key named: it is the table's key when the job starts (progress_load) */
-    char *path = resync_job_progress_path(cfg, table);
-    char *run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
-    json_t *doc = json_pack("{s:s, s:n, s:i, s:i}", "run", run, "after", "chunk", 0, "rows", 0);
-    char *text = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
-    free(text);
-    free(run);
+    char *path = resync_job_progress_path(cfg, job->table);
+    Progress p = {.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid()),
+                  .started_us = clock_wall_us()};
+    Key none = {.n = 0};
+    bool ok = progress_save(path, &p, &none, job, "queued", err);
+    free(p.run);
     free(path);
     return ok;
 }
@@ -232,7 +233,7 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
         p.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
     if (!p.started_us)
         p.started_us = clock_wall_us();
-    ok = ok && progress_save(path, &p, &key, job, err); /* status sees it from its start */
+    ok = ok && progress_save(path, &p, &key, job, "copying", err); /* status sees it from its start */
     PgResync *pg = ok ? pgresync_open(cfg->source.dsn, err) : NULL;
     ok = pg != NULL;
     bool done = false;
@@ -270,7 +271,7 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
         done = rows < chunk_rows;
         p.rows += rows;
         rows_now += rows;
-        ok = progress_save(path, &p, &key, job, err);
+        ok = progress_save(path, &p, &key, job, "copying", err);
         report(&p, job, rows_now, resumed, done, &now);
         if (ok && on_chunk && !on_chunk(ctx, &now) && !done)
             ok = err_set(err, ERR_INTERRUPTED, "resync %s: stopped after chunk %ld (it resumes there)", table, p.chunk);

@@ -59,10 +59,11 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
 char *resync_job_progress_path(const Config *cfg, const char *table);
 
 /*
- * Record durably that TABLE is to be copied from its start: its progress file
- * with no chunk sent yet (a kept progress is replaced), so a job asked for and
- * not begun (or to begin again) is resumed from the start after a crash.
+ * Record durably that job->table is to be copied from its start: its progress file
+ * with no chunk sent yet (a kept progress is replaced), with the job's targets and
+ * why, so a job asked for and not begun (or to begin again) is resumed from the
+ * start after a crash, into the same targets (resync/progress reads them back).
  */
-bool resync_job_queue(const Config *cfg, const char *table, Err *err) WARN_UNUSED;
+bool resync_job_queue(const Config *cfg, const ResyncJob *job, Err *err) WARN_UNUSED;
 
 #endif

@@ -21,7 +21,7 @@ static char *opt_string(json_t *doc, const char *key)
     return v ? xstrdup(v) : NULL;
 }
 
-static bool read_one(const char *path, const char *table, ResyncStatus *s)
+bool resync_progress_read(const char *path, const char *table, ResyncStatus *s)
 {
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
@@ -46,6 +46,8 @@ static bool read_one(const char *path, const char *table, ResyncStatus *s)
         if (t)
             s->targets[s->ntargets++] = xstrdup(t);
     }
+    const char *state = json_string_value(json_object_get(doc, "state"));
+    s->queued = state && strcmp(state, "queued") == 0;
     s->alive = s->pid > 0 && (kill((pid_t)s->pid, 0) == 0 || errno == EPERM);
     json_decref(doc);
     return true;
@@ -77,7 +79,7 @@ bool resync_progress_list(const char *state_dir, ResyncStatus **out, size_t *cou
         char *table = xstrndup(de->d_name, len - 5);
         char *path = xasprintf("%s/%s", dir, de->d_name);
         *out = xrealloc(*out, (*count + 1) * sizeof **out);
-        if (read_one(path, table, &(*out)[*count]))
+        if (resync_progress_read(path, table, &(*out)[*count]))
             (*count)++;
         free(path);
         free(table);
@@ -88,20 +90,28 @@ bool resync_progress_list(const char *state_dir, ResyncStatus **out, size_t *cou
     return true;
 }
 
+void resync_progress_free_one(ResyncStatus *s)
+{
+    for (size_t k = 0; k < s->ntargets; k++)
+        free(s->targets[k]);
+    free(s->targets);
+    free(s->table);
+    free(s->why);
+    free(s->after);
+    memset(s, 0, sizeof *s);
+}
+
 void resync_progress_free(ResyncStatus *list, size_t count)
 {
-    for (size_t i = 0; list && i < count; i++) {
-        for (size_t k = 0; k < list[i].ntargets; k++)
-            free(list[i].targets[k]);
-        free(list[i].targets);
-        free(list[i].table);
-        free(list[i].why);
-        free(list[i].after);
-    }
+    for (size_t i = 0; list && i < count; i++)
+        resync_progress_free_one(&list[i]);
     free(list);
 }
 
-const char *resync_progress_state(const ResyncStatus *s) { return s->alive ? "copying" : "stopped"; }
+const char *resync_progress_state(const ResyncStatus *s)
+{
+    return !s->alive ? "stopped" : s->queued ? "queued" : "copying";
+}
 
 static json_t *iso_or_null(int64_t us)
 {

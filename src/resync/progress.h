@@ -34,14 +34,20 @@ typedef struct ResyncStatus {
     int64_t started_us, updated_us; /* wall clock; 0: not known */
     long pid;                  /* who writes it; 0: not known */
     bool alive;                /* that process is running: the copy goes on */
+    bool queued;               /* asked for, no chunk sent yet (its writer's queue) */
 } ResyncStatus;
+
+/* One progress file (path) of table; false when it cannot be read as one. */
+bool resync_progress_read(const char *path, const char *table, ResyncStatus *out);
 
 /* Every progress file under state_dir/resync (none: *count 0), sorted by table. A file that
  * cannot be read as one is left out. */
 bool resync_progress_list(const char *state_dir, ResyncStatus **out, size_t *count, Err *err) WARN_UNUSED;
 void resync_progress_free(ResyncStatus *list, size_t count);
+/* What resync_progress_read filled (not s itself). */
+void resync_progress_free_one(ResyncStatus *s);
 
-/* "copying" (its writer is alive) or "stopped" (it resumes when started again). */
+/* "queued" or "copying" (its writer is alive), or "stopped" (it resumes when started again). */
 const char *resync_progress_state(const ResyncStatus *s);
 /* {"table", "targets", "state", "why", "rows", "chunks", "last_key", "started_at", "updated_at", "pid"} (owned). */
 json_t *resync_progress_json(const ResyncStatus *s);
