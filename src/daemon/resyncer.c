@@ -326,14 +326,23 @@ static void queue_left_over(Resyncer *r)
             continue;
         char *table = xstrdup(e->d_name);
         table[n - (json ? 5 : 6)] = '\0';
+        /* a copy another process is making right now (`wal2edge resync` started with this run) is its own */
+        ResyncStatus kept = {0};
+        char *path = xasprintf("%s/%s", dir, e->d_name);
+        bool read = json && resync_progress_read(path, table, &kept);
+        free(path);
+        if (read && kept.alive && kept.pid != (long)getpid()) {
+            log_info(&r->log, "resync %s: being copied by process %ld: left to it", table, kept.pid);
+            resync_progress_free_one(&kept);
+            free(table);
+            continue;
+        }
         Job *j = find_job(r, table);
         if (!j)
             j = add_job(r, table, "left unfinished by an earlier run");
         j->again = j->again || again;
         /* the targets it was asked for and why, kept in its progress file (resync/job) */
-        ResyncStatus kept;
-        char *path = xasprintf("%s/%s", dir, e->d_name);
-        if (json && resync_progress_read(path, table, &kept)) {
+        if (read) {
             merge_targets(j, (const char *const *)kept.targets, kept.ntargets, true);
             if (kept.why) {
                 free(j->why);
@@ -341,7 +350,6 @@ static void queue_left_over(Resyncer *r)
             }
             resync_progress_free_one(&kept);
         }
-        free(path);
         log_info(&r->log, "resync %s: left unfinished by an earlier run: %s", table,
                  j->again ? "starting it over" : "resuming it");
         free(table);
