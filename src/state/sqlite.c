@@ -9,8 +9,7 @@
  * survive a power loss once committed. Transactions are BEGIN IMMEDIATE so a
  * writer waits on the 10 s busy timeout at BEGIN instead of failing halfway.
  * SQLite's memory statistics are switched off once per process: they cost a
- * global mutex per allocation; and a savepoint's statement journal stays in memory
- * up to 4 MiB (SQLite's 64 KiB sent the embedded KV's to a temp file).
+ * global mutex per allocation.
  */
 #include "state/sqlite.h"
 
@@ -44,21 +43,8 @@ static bool sqlite_fail(Sqlite *db, int rc, Err *err, const char *what)
 }
 
 /* SQLite's memory statistics take a global mutex on every allocation (1,500
- * instructions per replicated change under callgrind); nothing here reads them.
- * The statement journal (a savepoint's copy of the pages it changes: the embedded
- * targets open one per source transaction) stays in memory up to STMT_JOURNAL_SPILL
- * bytes instead of SQLite's 64 KiB: once one savepoint of a write transaction went
- * past the limit, every later savepoint of that transaction wrote its pages to a temp
- * file (two pwrite calls a page; 5.4 per source transaction for the embedded KV, its
- * system time) until the commit. Not a durability setting: the statement journal only
- * serves a rollback to the savepoint. */
-#define STMT_JOURNAL_SPILL (4 * 1024 * 1024)
-
-static void configure_once(void)
-{
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, STMT_JOURNAL_SPILL);
-}
+ * instructions per replicated change under callgrind); nothing here reads them. */
+static void configure_once(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 Sqlite *sqlite_open(const char *path, bool create, Err *err)
 {
