@@ -161,20 +161,61 @@ static void live_figures(const Config *cfg, json_t *doc)
 }
 
 /* resync public.items   copying: 12000 rows in 12 chunks, up to key 12000, into d1.app (new mapping) */
-static void print_resync(const ResyncStatus *r)
+static void print_resync(json_t *r)
 {
-    printf("resync %-13s %s: %lld rows in %ld chunks, up to key %s, into ", r->table, resync_progress_state(r), r->rows,
-           r->chunk, r->after ? r->after : "-");
-    for (size_t k = 0; k < r->ntargets; k++)
-        printf("%s%s", k ? ", " : "", r->targets[k]);
-    printf("%s%s%s%s\n", r->ntargets ? "" : "every target of the table", r->why ? " (" : "", r->why ? r->why : "",
-           r->why ? ")" : "");
-    if (r->alive)
+    const char *table = json_string_value(json_object_get(r, "table"));
+    const char *state = json_string_value(json_object_get(r, "state"));
+    const char *why = json_string_value(json_object_get(r, "why"));
+    const char *key = json_string_value(json_object_get(r, "last_key"));
+    const char *error = json_string_value(json_object_get(r, "last_error"));
+    json_t *targets = json_object_get(r, "targets");
+    printf("resync %-13s %s: %" JSON_INTEGER_FORMAT " rows in %" JSON_INTEGER_FORMAT " chunks, up to key %s, into ",
+           table, state, json_integer_value(json_object_get(r, "rows")),
+           json_integer_value(json_object_get(r, "chunks")), key ? key : "-");
+    for (size_t k = 0; k < json_array_size(targets); k++)
+        printf("%s%s", k ? ", " : "", json_string_value(json_array_get(targets, k)));
+    printf("%s%s%s%s\n", json_array_size(targets) ? "" : "every target of the table", why ? " (" : "",
+           why ? why : "", why ? ")" : "");
+    if (error)
+        printf("  failed %" JSON_INTEGER_FORMAT " time(s), retried by run: %s\n",
+               json_integer_value(json_object_get(r, "attempts")), error);
+    if (strcmp(state, "stopped") != 0)
         return;
-    printf("  (stopped half way: `wal2edge resync %s", r->table);
-    for (size_t k = 0; k < r->ntargets; k++)
-        printf(" --target %s", r->targets[k]);
-    printf("` resumes it%s)\n", r->why && strcmp(r->why, "by hand") != 0 ? ", or the next start of `wal2edge run`" : "");
+    printf("  (stopped half way: `wal2edge resync %s", table);
+    for (size_t k = 0; k < json_array_size(targets); k++)
+        printf(" --target %s", json_string_value(json_array_get(targets, k)));
+    printf("` resumes it%s)\n", why && strcmp(why, "by hand") != 0 ? ", or the next start of `wal2edge run`" : "");
+}
+
+/* The live run's resyncer (stats.json) says what each of its jobs is doing: queued, copying or
+ * retrying after a failure (attempts, last_error); a job with no progress file yet is added. */
+static void merge_live_resyncs(json_t *doc)
+{
+    json_t *arr = json_object_get(doc, "resyncs"), *live = json_object_get(json_object_get(doc, "live"), "resyncs");
+    json_t *pid = json_object_get(json_object_get(doc, "run"), "pid");
+    size_t i;
+    json_t *lr;
+    json_array_foreach(live, i, lr) {
+        const char *table = json_string_value(json_object_get(lr, "table"));
+        json_t *entry = NULL, *e;
+        size_t k;
+        json_array_foreach(arr, k, e)
+            if (table && strcmp(json_string_value(json_object_get(e, "table")), table) == 0)
+                entry = e;
+        if (!entry) {
+            entry = json_pack("{s:O, s:O, s:O, s:O, s:I, s:I, s:n, s:n, s:n, s:O}", "table", json_object_get(lr, "table"),
+                              "targets", json_object_get(lr, "targets"), "state", json_object_get(lr, "state"), "why",
+                              json_object_get(lr, "why"), "rows", (json_int_t)json_number_value(json_object_get(lr, "rows")),
+                              "chunks", (json_int_t)json_number_value(json_object_get(lr, "chunks")), "last_key",
+                              "started_at", "updated_at", "pid", pid);
+            if (!entry)
+                continue;
+            json_array_append_new(arr, entry);
+        }
+        json_object_set(entry, "state", json_object_get(lr, "state"));
+        json_object_set_new(entry, "attempts", json_integer((json_int_t)json_number_value(json_object_get(lr, "attempts"))));
+        json_object_set(entry, "last_error", json_object_get(lr, "last_error"));
+    }
 }
 
 static double num_or(const json_t *obj, const char *key, double dflt)
@@ -362,8 +403,10 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
     json_t *rs_arr = json_array();
     for (size_t i = 0; i < resync_count; i++)
         json_array_append_new(rs_arr, resync_progress_json(&resyncs[i]));
+    resync_progress_free(resyncs, resync_count);
     json_object_set_new(doc, "resyncs", rs_arr);
     live_figures(cfg, doc);
+    merge_live_resyncs(doc);
 
     if (as_json) {
         char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -407,15 +450,14 @@ int cmd_status(CliCtx *ctx, int argc, char **argv)
         for (size_t i = 0; i < dead_count; i++)
             printf("dead letters         %s: %" PRIu64 " skipped change%s (%s/" DEADLETTER_FILE ")\n", dead[i].target,
                    dead[i].lines, dead[i].lines == 1 ? "" : "s", cfg->state_dir);
-        for (size_t i = 0; i < resync_count; i++)
-            print_resync(&resyncs[i]);
+        for (size_t i = 0; i < json_array_size(rs_arr); i++)
+            print_resync(json_array_get(rs_arr, i));
         print_lagging(health);
         print_live(json_object_get(doc, "run"), json_object_get(doc, "live"));
         if (problem)
             printf("problem              %s\n", problem);
     }
     json_decref(health);
-    resync_progress_free(resyncs, resync_count);
     for (size_t i = 0; i < cp_count; i++)
         free(gap_text[i]);
     if (problem)

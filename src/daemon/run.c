@@ -16,6 +16,7 @@
  */
 #include "daemon/run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -177,6 +178,32 @@ static bool send_status(Run *r, StatusKind kind, Err *err)
     return true;
 }
 
+/* The resyncer's jobs not done yet, for stats.json (`status`). */
+static void report_resyncs(Run *r)
+{
+    ResyncerJobView *v = NULL;
+    size_t n = r->resyncer ? resyncer_jobs(r->resyncer, &v) : 0;
+    StatsResync out[STATS_MAX_RESYNCS];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < STATS_MAX_RESYNCS; i++) {
+        if (v[i].state == RESYNCER_DONE)
+            continue;
+        StatsResync *s = &out[k++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->table, sizeof s->table, "%s", v[i].table);
+        snprintf(s->state, sizeof s->state, "%s", resyncer_state_name(v[i].state));
+        snprintf(s->why, sizeof s->why, "%s", v[i].why ? v[i].why : "");
+        snprintf(s->last_error, sizeof s->last_error, "%s", v[i].last_error ? v[i].last_error : "");
+        for (size_t t = 0; t < v[i].ntargets && s->ntargets < STATS_RESYNC_TARGETS; t++)
+            snprintf(s->targets[s->ntargets++], sizeof s->targets[0], "%s", v[i].targets[t]);
+        s->rows = (double)v[i].rows;
+        s->chunks = (double)v[i].chunk;
+        s->attempts = v[i].attempts;
+    }
+    resyncer_jobs_free(v, n);
+    metrics_resyncs(r->metrics, out, k);
+}
+
 /* The figures of the metrics endpoint (at most once a second). Lag in seconds: now - commit
  * time of the last transaction every target has, 0 once everything the server sent is durable. */
 static void report_metrics(Run *r)
@@ -195,6 +222,7 @@ static void report_metrics(Run *r)
         lag = (double)(clock_wall_us() - oldest) / 1e6;
     metrics_lag_seconds(r->metrics, lag);
     metrics_spool_bytes(r->metrics, assembler_spool_bytes(r->asm_));
+    report_resyncs(r);
 }
 
 /* ---- the session ---- */

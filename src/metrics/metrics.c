@@ -53,6 +53,8 @@ struct Metrics {
     char errors[METRICS_ERRORS_KEPT][ERR_MSG_MAX];
     size_t error_count;            /* ever recorded; the ring holds the last METRICS_ERRORS_KEPT */
     char slot_problem[256];        /* the WAL guard's, "" when none */
+    StatsResync resyncs[STATS_MAX_RESYNCS]; /* run's resyncer's jobs, for stats.json */
+    size_t resync_count;
     double heartbeat_mono_s;       /* when the last heartbeat came back (monotonic s), < 0 none */
     /* the status page's last hour: a ring of samples */
     double tput[METRICS_SAMPLES], lag_hist[METRICS_SAMPLES];
@@ -433,6 +435,19 @@ static void collect(Metrics *m, bool running, Stats *s)
     s->lag_bytes = m->lag_bytes;
     for (size_t i = 0; i < s->target_count; i++)
         s->targets[i].failing = m->targets[i].failing[0] != '\0';
+    s->resync_count = m->resync_count;
+    memcpy(s->resyncs, m->resyncs, m->resync_count * sizeof *s->resyncs);
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_resyncs(Metrics *m, const StatsResync *resyncs, size_t count)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->resync_count = count < STATS_MAX_RESYNCS ? count : STATS_MAX_RESYNCS;
+    if (m->resync_count)
+        memcpy(m->resyncs, resyncs, m->resync_count * sizeof *m->resyncs);
     pthread_mutex_unlock(&m->mu);
 }
 

@@ -25,6 +25,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "metrics/stats.h"
 #include "pg/conn.h"
 
 typedef enum {
@@ -54,6 +55,8 @@ bool metrics_open(const Config *cfg, const char *const *targets, size_t count, M
 void metrics_stop(Metrics *m);
 
 void metrics_set_state(Metrics *m, MetricsState state, const char *reason);
+/* The re-copies run's resyncer has queued, is copying or retrying, for stats.json (copied). */
+void metrics_resyncs(Metrics *m, const StatsResync *resyncs, size_t count);
 /* An error an operator should see on the status page (kept: the last few). */
 void metrics_error(Metrics *m, const char *msg);
 

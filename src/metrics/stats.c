@@ -35,14 +35,26 @@ json_t *stats_to_json(const Stats *s)
                       figure(t->rate_limited), "flushes", figure(t->flushes), "skipped", figure(t->skipped),
                       "lag_bytes", figure(t->lag_bytes), "failing", t->failing));
     }
-    return json_pack("{s:i, s:b, s:I, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version", STATS_VERSION,
+    json_t *resyncs = json_array();
+    for (size_t i = 0; i < s->resync_count; i++) {
+        const StatsResync *r = &s->resyncs[i];
+        json_t *names = json_array();
+        for (size_t k = 0; k < r->ntargets; k++)
+            json_array_append_new(names, json_string(r->targets[k]));
+        json_array_append_new(resyncs, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "table", r->table, "state",
+                                                 r->state, "why", r->why, "targets", names, "rows", figure(r->rows),
+                                                 "chunks", figure(r->chunks), "attempts", figure(r->attempts),
+                                                 "last_error",
+                                                 r->last_error[0] ? json_string(r->last_error) : json_null()));
+    }
+    return json_pack("{s:i, s:b, s:I, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version", STATS_VERSION,
                      "running", s->running, "pid", (json_int_t)s->pid, "written_at",
                      timefmt_iso(s->written_at_us, 0, at), "written_at_unix_ms", (json_int_t)(s->written_at_us / 1000),
                      "state", s->state, "lag_seconds", figure(s->lag_seconds),
                      "lag_bytes", figure(s->lag_bytes), "last_heartbeat_unix",
                      s->heartbeat_unix > 0 ? json_real(s->heartbeat_unix) : json_null(), "transactions",
                      figure(s->transactions), "changes", figure(s->changes), "spool_bytes", figure(s->spool_bytes),
-                     "targets", targets);
+                     "targets", targets, "resyncs", resyncs);
 }
 
 /* A figure: a number, or null for unknown (-1). */
@@ -78,6 +90,30 @@ static bool read_target(const char *name, const json_t *t, StatsTarget *out, Err
     if (!ok)
         err_prefix(err, "target \"%s\"", name);
     return ok;
+}
+
+/* One of "resyncs"; a string too long for its field is cut (figures for status, not data). */
+static bool read_resync(const json_t *r, StatsResync *out, Err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *table = json_string_value(json_object_get(r, "table"));
+    const char *state = json_string_value(json_object_get(r, "state"));
+    const char *why = json_string_value(json_object_get(r, "why"));
+    const char *last_error = json_string_value(json_object_get(r, "last_error"));
+    const json_t *targets = json_object_get(r, "targets");
+    if (!table || !state || !json_is_array(targets))
+        return err_set(err, ERR_PROTOCOL, "a resync lacks \"table\", \"state\" or \"targets\"");
+    snprintf(out->table, sizeof out->table, "%s", table);
+    snprintf(out->state, sizeof out->state, "%s", state);
+    snprintf(out->why, sizeof out->why, "%s", why ? why : "");
+    snprintf(out->last_error, sizeof out->last_error, "%s", last_error ? last_error : "");
+    for (size_t k = 0; k < json_array_size(targets) && out->ntargets < STATS_RESYNC_TARGETS; k++) {
+        const char *t = json_string_value(json_array_get(targets, k));
+        if (t)
+            snprintf(out->targets[out->ntargets++], sizeof out->targets[0], "%s", t);
+    }
+    return read_figure(r, "rows", &out->rows, err) && read_figure(r, "chunks", &out->chunks, err) &&
+           read_figure(r, "attempts", &out->attempts, err);
 }
 
 bool stats_from_json(const json_t *doc, Stats *s, Err *err)
@@ -116,6 +152,9 @@ bool stats_from_json(const json_t *doc, Stats *s, Err *err)
             return err_set(err, ERR_PROTOCOL, "more than %d targets", STATS_MAX_TARGETS);
         ok = read_target(name, t, &s->targets[s->target_count++], err);
     }
+    const json_t *resyncs = json_object_get(doc, "resyncs");
+    for (size_t i = 0; ok && json_is_array(resyncs) && i < json_array_size(resyncs) && i < STATS_MAX_RESYNCS; i++)
+        ok = read_resync(json_array_get(resyncs, i), &s->resyncs[s->resync_count++], err);
     return ok;
 }
 

@@ -41,6 +41,21 @@ typedef struct StatsTarget {
     bool failing;
 } StatsTarget;
 
+#define STATS_MAX_RESYNCS 16
+#define STATS_RESYNC_TARGETS 8
+
+/* A re-copy `run`'s resyncer has queued, is copying or is retrying (daemon/resyncer). */
+typedef struct StatsResync {
+    char table[STATS_NAME_MAX];
+    char state[16];                /* "queued", "copying", "retrying" */
+    char why[128];
+    char targets[STATS_RESYNC_TARGETS][STATS_NAME_MAX]; /* none: every target of the table */
+    size_t ntargets;
+    double rows, chunks;           /* sent so far */
+    double attempts;               /* failed attempts */
+    char last_error[256];          /* "" when none */
+} StatsResync;
+
 typedef struct Stats {
     bool running;                  /* false: the last write of a run that stopped cleanly */
     long pid;
@@ -52,6 +67,8 @@ typedef struct Stats {
     double transactions, changes, spool_bytes;
     StatsTarget targets[STATS_MAX_TARGETS];
     size_t target_count;
+    StatsResync resyncs[STATS_MAX_RESYNCS]; /* "resyncs" (absent in a file of an older run: none) */
+    size_t resync_count;
 } Stats;
 
 /* The file's document (owned), and back: ERR_PROTOCOL naming the field that is missing or of the

@@ -40,6 +40,17 @@ static void sample(Stats *s)
     s->targets[1].rate_limited = 1;
     s->targets[1].lag_bytes = 512;
     s->targets[1].failing = true;
+    s->resync_count = 1;
+    StatsResync *r = &s->resyncs[0];
+    snprintf(r->table, sizeof r->table, "public.items");
+    snprintf(r->state, sizeof r->state, "retrying");
+    snprintf(r->why, sizeof r->why, "new mapping");
+    snprintf(r->targets[0], sizeof r->targets[0], "kv.cache");
+    r->ntargets = 1;
+    r->rows = 2000;
+    r->chunks = 2;
+    r->attempts = 1;
+    snprintf(r->last_error, sizeof r->last_error, "postgres connection error");
 }
 
 Test(stats, round_trip_through_the_file)
@@ -69,6 +80,15 @@ Test(stats, round_trip_through_the_file)
     cr_assert(out.targets[1].failing);
     cr_assert_not(out.targets[0].failing);
     cr_assert_float_eq(out.targets[0].skipped, 1, 0);
+    cr_assert_eq(out.resync_count, 1);
+    cr_assert_str_eq(out.resyncs[0].table, "public.items");
+    cr_assert_str_eq(out.resyncs[0].state, "retrying");
+    cr_assert_str_eq(out.resyncs[0].why, "new mapping");
+    cr_assert_eq(out.resyncs[0].ntargets, 1);
+    cr_assert_str_eq(out.resyncs[0].targets[0], "kv.cache");
+    cr_assert_float_eq(out.resyncs[0].rows, 2000, 0);
+    cr_assert_float_eq(out.resyncs[0].attempts, 1, 0);
+    cr_assert_str_eq(out.resyncs[0].last_error, "postgres connection error");
     char *path = xasprintf("%s/" STATS_FILE, dir);
     unlink(path);
     rmdir(dir);
