@@ -246,14 +246,16 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         const Change *mine = c;
         if (!tab)
             return true; /* not mapped to this database */
-        if (tab->key_count >= 1) /* the stream's version wins over a resync chunk's */
-            resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
         if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, c->rel, err))
             return fail_and_rollback(d, err);
         ok = d1_shard_route(tab, c, &mine, &moved, err);
         if (ok && !mine)
-            return true; /* another shard's row */
+            return true; /* another shard's row: a resync chunk here deletes a stale copy of it */
+        /* the stream's version in this database wins over a resync chunk's (only what it
+         * routes here: see targets/d1_remote) */
+        if (ok && tab->key_count >= 1)
+            resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, mine);
         ok = ok && apply_row(d, tab, txn, mine, &refused, err);
     }
     if (!ok && refused)

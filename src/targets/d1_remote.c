@@ -560,8 +560,6 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     const D1Table *tab = c->rel ? d1_schema_table(d->schema, c->rel->qualname) : NULL;
     if (!tab)
         return true; /* not mapped to this database */
-    if (tab->key_count >= 1) /* the stream's version wins over a resync chunk's */
-        resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
     /* columns changed without a DDL capture message before them (targets/d1_follow) */
     if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, c->rel, err), txn, c,
                       err))
@@ -573,8 +571,13 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         return false;
     }
     if (!mine)
-        return true; /* another shard's row */
+        return true; /* another shard's row: a resync chunk here deletes a stale copy of it */
     c = mine;
+    /* the stream's version in this database wins over a resync chunk's (a sharded table: only
+     * what it routes here - recorded for every change, a re-shard's stale copy of a row the
+     * stream changed in its new database would stay) */
+    if (tab->key_count >= 1)
+        resync_record(&d->resync, tab->cols[tab->key[0]].pg_name, c);
     Buf key;
     buf_init(&key, 2 * DEADLETTER_MAX_KEY + 4096);
     d1_sql_change_key(tab, c, &key);

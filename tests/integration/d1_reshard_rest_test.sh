@@ -3,8 +3,12 @@
 # emulator: a table sharded by id over two REST D1 databases is spread over three while writers
 # go on - the mapping gets the third database, `run` restarts and streams, and `wal2edge resync`
 # re-copies the table through the stream (each chunk in the /query batch of its high watermark's
-# checkpoint). Each database then holds exactly the rows the Workers library's shardFor(id, 3)
-# gives it, equal to Postgres value by value, and no database holds a row that is another's.
+# checkpoint). Each database then holds exactly the rows the Workers library's shardFor gives it
+# (by id for rsh; by tenant for rsh_t, whose key is the composite (tenant, id)), equal to
+# Postgres value by value, and no database holds a row that is another's. rsh_t is re-copied
+# while a writer keeps updating its rows: a row the stream changes between a chunk's watermarks
+# goes to its new database, and its stale copy in the old one must still be deleted (fails when
+# every database records every change of the table as its own).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/d1_lib.sh"
 
@@ -19,9 +23,12 @@ psql_q <<'SQL' >/dev/null
 DROP TABLE IF EXISTS rsh CASCADE;
 CREATE TABLE rsh (id int PRIMARY KEY, n int NOT NULL, note text);
 INSERT INTO rsh SELECT g, 0, 'start' FROM generate_series(1, 900) g;
+DROP TABLE IF EXISTS rsh_t CASCADE;
+CREATE TABLE rsh_t (tenant text NOT NULL, id int NOT NULL, n int NOT NULL, PRIMARY KEY (tenant, id));
+INSERT INTO rsh_t SELECT 't' || (g % 37), g, 0 FROM generate_series(1, 600) g;
 SQL
 d1_drop_slot
-psql_q -c "CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE rsh" >/dev/null
+psql_q -c "CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE rsh, rsh_t" >/dev/null
 
 reshard_config() {   # reshard_config DATABASE...
     local d1="" s list=""
@@ -30,6 +37,7 @@ reshard_config() {   # reshard_config DATABASE...
     write_config "$dir/w.jsonc" '"cloudflare": { "account_id": "${CLOUDFLARE_ACCOUNT_ID}", "api_token": "${CLOUDFLARE_API_TOKEN}",
                   "api_base_url": "${CLOUDFLARE_API_BASE_URL}" },'" \"d1\": { ${d1%,} }, \"mappings\": [\"mappings/*.jsonc\"]"
     printf '{ "table": "public.rsh", "d1": { "database": [%s], "shard_by": ["id"] } }\n' "${list%,}" >"$dir/mappings/rsh.jsonc"
+    printf '{ "table": "public.rsh_t", "d1": { "database": [%s], "shard_by": ["tenant"] } }\n' "${list%,}" >"$dir/mappings/rsh_t.jsonc"
 }
 shard_q() {   # shard_q DATABASE SQL
     D1_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/$DBID-$1"
@@ -37,28 +45,36 @@ shard_q() {   # shard_q DATABASE SQL
 }
 
 compare() {   # compare LABEL N
+    compare_table "$1" "$2" rsh id "id || '|' || n || '|' || coalesce(note, '~')" id
+    compare_table "$1_t" "$2" rsh_t tenant "tenant || '|' || id || '|' || n" "tenant || '|' || id"
+}
+compare_table() {   # compare_table LABEL N TABLE SHARD_COLUMN LINE_SQL KEY_SQL
     local i j
-    psql_q -F $'\t' -c "SELECT id, id || '|' || n || '|' || coalesce(note, '~') FROM rsh" | node -e '
+    psql_q -F $'\t' -c "SELECT $4, $5 FROM $3" | node -e '
 const { shardFor } = await import(process.argv[1]);
 let s = ""; for await (const c of process.stdin) s += c;
 for (const l of s.split("\n")) { if (!l) continue; const [id, line] = l.split("\t"); console.log(shardFor(id, Number(process.argv[2])) + "|" + line); }
 ' "$LIB" "$2" >"$WORK/$1.pg"
     for ((i = 0; i < $2; i++)); do
         grep "^$i|" "$WORK/$1.pg" | cut -d'|' -f2- | LC_ALL=C sort >"$WORK/$1.pg$i"
-        shard_q "r$i" "SELECT id || '|' || n || '|' || coalesce(note, '~') FROM rsh" | LC_ALL=C sort >"$WORK/$1.d1$i"
+        shard_q "r$i" "SELECT $5 FROM $3" | LC_ALL=C sort >"$WORK/$1.d1$i"
         if [ -s "$WORK/$1.pg$i" ] && cmp -s "$WORK/$1.pg$i" "$WORK/$1.d1$i"; then
-            pass "$1: r$i holds exactly its $(wc -l <"$WORK/$1.pg$i") rows of $2 databases"
+            pass "$1: r$i holds exactly its $(wc -l <"$WORK/$1.pg$i") $3 rows of $2 databases"
         else
-            fail "$1: r$i differs from its rows in Postgres (of $2 databases)"
+            fail "$1: r$i differs from its $3 rows in Postgres (of $2 databases)"
             { diff "$WORK/$1.pg$i" "$WORK/$1.d1$i" || true; } | head -6 | sed 's/^/    | /' >&2
         fi
         # no database holds a row that is another's (by key alone, whatever its values)
-        cut -d'|' -f1 "$WORK/$1.d1$i" >"$WORK/$1.ids$i"
+        shard_q "r$i" "SELECT $6 FROM $3" >"$WORK/$1.ids$i"
         for ((j = 0; j < $2; j++)); do
             [ $j = $i ] && continue
-            grep "^$j|" "$WORK/$1.pg" | cut -d'|' -f2 | LC_ALL=C sort >"$WORK/$1.other"
+            psql_q -F $'\t' -c "SELECT $4, $6 FROM $3" | node -e '
+const { shardFor } = await import(process.argv[1]);
+let s = ""; for await (const c of process.stdin) s += c;
+for (const l of s.split("\n")) { if (!l) continue; const [k, key] = l.split("\t"); if (shardFor(k, Number(process.argv[2])) === Number(process.argv[3])) console.log(key); }
+' "$LIB" "$2" "$j" | LC_ALL=C sort >"$WORK/$1.other"
             n=$(LC_ALL=C comm -12 "$WORK/$1.other" <(LC_ALL=C sort "$WORK/$1.ids$i") | wc -l)
-            [ "$n" = 0 ] || fail "$1: r$i holds $n rows of r$j"
+            [ "$n" = 0 ] || fail "$1: r$i holds $n $3 rows of r$j"
         done
     done
 }
@@ -70,6 +86,9 @@ writer() {   # writer TXNS
             echo "UPDATE rsh SET n = n + 1, note = 'w$i' WHERE id = $((i * 7 % 900 + 1));"
             if ((i % 10 == 3)); then echo "DELETE FROM rsh WHERE id = $((i * 3 % 900 + 1));"; fi
             if ((i % 10 == 6)); then echo "INSERT INTO rsh VALUES ($((900 + i)), $i, 'new');"; fi
+            echo "UPDATE rsh_t SET n = n + 1 WHERE id = $((i * 11 % 600 + 1));"
+            if ((i % 10 == 4)); then echo "DELETE FROM rsh_t WHERE id = $((i * 5 % 600 + 1));"; fi
+            if ((i % 10 == 8)); then echo "INSERT INTO rsh_t VALUES ('t$((i % 41))', $((600 + i)), $i);"; fi
             if ((i % 5 == 0)); then echo "SELECT pg_sleep(0.01);"; fi
         done
     } | psql -X -q -At -v ON_ERROR_STOP=0 >/dev/null 2>&1
@@ -100,28 +119,29 @@ run_w2e two --config "$dir/w.jsonc" run --exit-when-caught-up
 expect_rc two 0
 compare two 2
 
-# three: run restarts on the new mapping while writers go on, and resync moves the rows (run is
-# killed with SIGKILL half way and started again)
+# three: run restarts on the new mapping while writers go on, and resync moves the rows
 reshard_config r0 r1 r2
 writer 400 & wpid=$!
 "$WAL2EDGE_BIN" --config "$dir/w.jsonc" run 2>"$WORK/run3.err" &
 run_pid=$!
-"$WAL2EDGE_BIN" --config "$dir/w.jsonc" resync public.rsh --chunk-rows 50 --no-progress >"$WORK/resync.out" 2>"$WORK/resync.err" &
-rs_pid=$!
-# run is killed with SIGKILL half way through the resync and started again: the chunks it had
-# not made durable come again from the slot, each with its watermarks
-for _ in $(seq 1 300); do
-    [ "$(jq -r .chunk "$dir/state/resync/public.rsh.json" 2>/dev/null || echo 0)" -ge 6 ] && break
-    sleep 0.05
-done
-chunk=$(jq -r .chunk "$dir/state/resync/public.rsh.json" 2>/dev/null || echo done)
-kill -KILL $run_pid; wait $run_pid 2>/dev/null || true
-[ "$chunk" != done ] && [ "$chunk" -ge 6 ] && pass "run killed at chunk $chunk of the resync" ||
-    fail "run was not killed half way through the resync (chunk $chunk)"
-"$WAL2EDGE_BIN" --config "$dir/w.jsonc" run 2>>"$WORK/run3.err" &
-run_pid=$!
-wait $rs_pid && pass "resync exits 0" ||
-    { fail "resync"; tail -5 "$WORK/resync.err" >&2; }
+# the resync once run streams (docs/sharding.md: restart run, then resync)
+for _ in $(seq 120); do grep -q "streaming from slot" "$WORK/run3.err" && break; sleep 0.25; done
+sleep 1
+run_w2e resync --config "$dir/w.jsonc" resync public.rsh --chunk-rows 20 --no-progress
+expect_rc resync 0
+# rsh_t under a writer of its own: rows the stream changes between a chunk's watermarks
+writer_t() {
+    local i=0
+    while [ ! -e "$WORK/stop_writer_t" ]; do
+        echo "UPDATE rsh_t SET n = n + 1 WHERE id IN ($((i * 7 % 600 + 1)), $((i * 13 % 600 + 1)), $((i * 29 % 600 + 1)));"
+        i=$((i + 1))
+    done | psql -X -q -At -v ON_ERROR_STOP=0 >/dev/null 2>&1
+}
+writer_t & wtpid=$!
+run_w2e resync_t --config "$dir/w.jsonc" resync public.rsh_t --chunk-rows 20 --no-progress
+expect_rc resync_t 0
+touch "$WORK/stop_writer_t"
+wait $wtpid || true
 wait $wpid
 sleep 1
 wait_checkpoints 3 && pass "every database's checkpoint passed the last write" || fail "a database's checkpoint stayed behind"
@@ -130,5 +150,5 @@ grep -q "left out" "$WORK/run3.err" && fail "a chunk was left out: $(grep -m1 "l
 kill -TERM $run_pid; wait $run_pid && pass "run on three databases stops cleanly" || { fail "run on three databases"; tail -5 "$WORK/run3.err" >&2; }
 compare three 3
 d1_drop_slot
-psql_q -c "DROP TABLE IF EXISTS rsh CASCADE" >/dev/null
+psql_q -c "DROP TABLE IF EXISTS rsh, rsh_t CASCADE" >/dev/null
 finish
