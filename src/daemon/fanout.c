@@ -8,6 +8,15 @@
  * whose call fails with a retryable error is rolled back and skipped until its
  * retry, the others go on; the durable checkpoints, read back after each flush, are
  * recorded in the state store for `status`.
+ *
+ * With two targets or more that allow it (Target.threadable), each of those applies
+ * on a thread of its own (daemon/handoff): the calls of a transaction are queued to
+ * it with one shared copy of each change, and the run thread decodes on. A worker's
+ * failure is taken on the run thread (settle) exactly as a failed call there would
+ * be: before a flush, a fence, a non-transactional message or a retry, at each
+ * commit once the worker says it failed, and whenever the loop asks for a target.
+ * A target with calls still queued counts as pending and not current, so nothing is
+ * confirmed past what its flush (after the drain) made durable.
  */
 #include "daemon/fanout.h"
 
@@ -18,11 +27,13 @@
 #include "core/clock.h"
 #include "core/mem.h"
 #include "daemon/backoff.h"
+#include "daemon/handoff.h"
 #include "daemon/signals.h"
 #include "pg/conn.h"
 
 typedef struct Slot {
     Target *target;
+    Handoff *worker;               /* the target's own thread, or NULL: called on the run thread */
     TargetCheckpoint accepted;     /* last transaction committed to it (maybe not yet durable) */
     bool skip_current;             /* the current transaction is at or below accepted */
     int64_t durable_commit_time;
@@ -54,6 +65,7 @@ struct Fanout {
     bool txn_begun;                /* and it has reached the targets (see sink_begin) */
     int64_t pending_since_ms;      /* when unflushed work appeared, 0 if none */
     uint64_t transactions;
+    HandoffRels *rels;             /* the relations of the changes queued to workers */
 };
 
 Fanout *fanout_new(Target **targets, size_t count, const LogCtx *log)
@@ -70,6 +82,21 @@ Fanout *fanout_new(Target **targets, size_t count, const LogCtx *log)
         f->names[i] = targets[i]->name;
         backoff_init(&f->slots[i].retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     }
+    /* one target alone gains nothing from a thread: the copies would cost more than the overlap */
+    size_t threadable = 0;
+    for (size_t i = 0; i < count; i++)
+        threadable += targets[i]->threadable;
+    for (size_t i = 0; threadable >= 2 && i < count; i++) {
+        Err err;
+        Slot *s = &f->slots[i];
+        if (!s->target->threadable)
+            continue;
+        s->worker = handoff_start(s->target, s->accepted, &err);
+        if (!s->worker)
+            log_warn(f->log, "%s: %s; it applies on the run thread", s->target->name, err.msg);
+        else if (!f->rels)
+            f->rels = handoff_rels_new();
+    }
     return f;
 }
 
@@ -84,6 +111,9 @@ void fanout_free(Fanout *f)
     if (!f)
         return;
     for (size_t i = 0; i < f->count; i++)
+        handoff_stop(f->slots[i].worker);
+    handoff_rels_free(f->rels);
+    for (size_t i = 0; i < f->count; i++)
         f->slots[i].target->ops->free(f->slots[i].target);
     free(f->slots);
     free(f->names);
@@ -91,7 +121,14 @@ void fanout_free(Fanout *f)
 }
 
 size_t fanout_count(const Fanout *f) { return f->count; }
-Target *fanout_target(const Fanout *f, size_t i) { return f->slots[i].target; }
+
+/* Whoever calls into a target itself waits until its worker has applied what was queued. */
+Target *fanout_target(const Fanout *f, size_t i)
+{
+    if (f->slots[i].worker)
+        handoff_drain(f->slots[i].worker);
+    return f->slots[i].target;
+}
 const char *const *fanout_names(const Fanout *f) { return f->names; }
 uint64_t fanout_transactions(const Fanout *f) { return f->transactions; }
 int64_t fanout_pending_since_ms(const Fanout *f) { return f->pending_since_ms; }
@@ -157,6 +194,39 @@ static bool target_failed(Fanout *f, Slot *s, bool in_txn, Err *err)
     return fall_behind(f, s, in_txn, err);
 }
 
+/*
+ * Wait for s's worker to apply what was queued, then take its failure as the run thread
+ * would have met it: the target had begun the transaction that failed, the last one it
+ * committed is what it has accepted. false: a permanent error (err says which).
+ */
+static bool settle(Fanout *f, Slot *s, Err *err)
+{
+    if (!s->worker)
+        return true;
+    handoff_drain(s->worker);
+    TargetCheckpoint applied;
+    int64_t applied_time;
+    if (!handoff_take_failure(s->worker, err, &applied, &applied_time))
+        return true;
+    s->accepted = applied;
+    s->pending_commit_time = applied_time;
+    return target_failed(f, s, true, err);
+}
+
+static bool settle_all(Fanout *f, Err *err)
+{
+    for (size_t i = 0; i < f->count; i++)
+        if (!settle(f, &f->slots[i], err))
+            return false;
+    return true;
+}
+
+/* Queued work not applied yet, or a failure not taken yet. */
+static bool worker_busy(const Slot *s)
+{
+    return s->worker && (handoff_failed(s->worker) || !handoff_idle(s->worker));
+}
+
 bool fanout_any_lagging(const Fanout *f)
 {
     for (size_t i = 0; i < f->count; i++)
@@ -197,7 +267,11 @@ static bool begin_targets(Fanout *f, const TxnInfo *txn, Err *err)
         s->skip_current = s->lagging || applied;
         if (s->lagging && !applied)
             s->missed = true;
-        if (!s->skip_current && !s->target->ops->begin(s->target, txn, err) && !target_failed(f, s, true, err))
+        if (s->skip_current)
+            continue;
+        if (s->worker)
+            handoff_begin(s->worker, txn);
+        else if (!s->target->ops->begin(s->target, txn, err) && !target_failed(f, s, true, err))
             return false;
     }
     return true;
@@ -238,11 +312,21 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
     if (!f->txn_begun && !begin_targets(f, txn, err))
         return false;
     count_change(f, c);
+    HandoffChange *copy = NULL; /* made once for every worker that takes the change */
     for (size_t i = 0; i < f->count; i++) {
         Slot *s = &f->slots[i];
-        if (!s->skip_current && !s->target->ops->change(s->target, txn, c, err) && !target_failed(f, s, true, err))
+        if (s->skip_current)
+            continue;
+        if (s->worker) {
+            if (!copy)
+                copy = handoff_change_copy(f->rels, c);
+            handoff_change(s->worker, txn, copy);
+        } else if (!s->target->ops->change(s->target, txn, c, err) && !target_failed(f, s, true, err)) {
+            handoff_change_release(copy);
             return false;
+        }
     }
+    handoff_change_release(copy);
     return true;
 }
 
@@ -263,7 +347,10 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         Slot *s = &f->slots[i];
         if (s->skip_current)
             continue;
-        if (!s->target->ops->commit(s->target, txn, err)) {
+        if (s->worker) {
+            /* accepted as queued; a failure found later puts back what the worker committed */
+            handoff_commit(s->worker, txn);
+        } else if (!s->target->ops->commit(s->target, txn, err)) {
             if (!target_failed(f, s, true, err))
                 return false;
             continue;
@@ -278,6 +365,14 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
     f->transactions++;
     metrics_transaction(f->metrics);
     work_pending(f);
+    for (size_t i = 0; i < f->count; i++) {
+        Slot *s = &f->slots[i];
+        if (!s->worker)
+            continue;
+        handoff_serve(s->worker);
+        if (handoff_failed(s->worker) && !settle(f, s, err))
+            return false;
+    }
     return true;
 }
 
@@ -288,14 +383,22 @@ static void sink_rollback(void *ctx)
     if (!f->txn_begun)
         return;
     f->txn_begun = false;
-    for (size_t i = 0; i < f->count; i++)
-        if (!f->slots[i].skip_current)
-            f->slots[i].target->ops->rollback(f->slots[i].target);
+    for (size_t i = 0; i < f->count; i++) {
+        Slot *s = &f->slots[i];
+        if (s->skip_current)
+            continue;
+        if (s->worker)
+            handoff_rollback(s->worker);
+        else
+            s->target->ops->rollback(s->target);
+    }
 }
 
 static bool sink_message(void *ctx, const Change *c, Err *err)
 {
     Fanout *f = ctx;
+    if (!settle_all(f, err))
+        return false;
     for (size_t i = 0; i < f->count; i++) {
         Slot *s = &f->slots[i];
         Target *t = s->target;
@@ -330,9 +433,11 @@ AsmSink fanout_sink(Fanout *f)
 
 bool fanout_any_pending(const Fanout *f)
 {
-    for (size_t i = 0; i < f->count; i++)
-        if (!f->slots[i].lagging && f->slots[i].target->ops->has_pending(f->slots[i].target))
+    for (size_t i = 0; i < f->count; i++) {
+        const Slot *s = &f->slots[i];
+        if (!s->lagging && (worker_busy(s) || s->target->ops->has_pending(s->target)))
             return true;
+    }
     return false;
 }
 
@@ -371,6 +476,8 @@ static bool flush_one(Fanout *f, Slot *s, bool *failed, Err *err)
 
 bool fanout_flush(Fanout *f, Err *err)
 {
+    if (!settle_all(f, err))
+        return false;
     for (size_t i = 0; i < f->count; i++) {
         Slot *s = &f->slots[i];
         bool failed;
@@ -397,8 +504,8 @@ Lsn fanout_start_position(const Fanout *f) { return fanout_durable_end(f); }
 
 static bool slot_current(const Slot *s)
 {
-    return !s->lagging && !s->missed && target_durable(s->target).commit_lsn == s->accepted.commit_lsn &&
-           !s->target->ops->has_pending(s->target);
+    return !s->lagging && !s->missed && !worker_busy(s) &&
+           target_durable(s->target).commit_lsn == s->accepted.commit_lsn && !s->target->ops->has_pending(s->target);
 }
 
 bool fanout_all_current(const Fanout *f)
@@ -425,6 +532,10 @@ bool fanout_fence(Fanout *f, Lsn position, Err *err)
         Target *t = s->target;
         if (!t->ops->fence || position <= s->accepted.end_lsn)
             continue;
+        if (!settle(f, s, err))
+            return false;
+        if (s->lagging || position <= s->accepted.end_lsn)
+            continue;
         int64_t at_us = clock_wall_us();
         if (!t->ops->fence(t, &at, at_us, err)) {
             if (!target_failed(f, s, false, err))
@@ -434,6 +545,8 @@ bool fanout_fence(Fanout *f, Lsn position, Err *err)
         s->accepted = at;
         s->pending_is_fence = true;
         s->pending_commit_time = at_us; /* current as of now: what lag_seconds measures from */
+        if (s->worker)
+            handoff_set_applied(s->worker, at, at_us);
     }
     /* work that becomes due later (a REST target's fence) is flushed on the usual timer */
     if (fanout_any_pending(f))
@@ -464,6 +577,8 @@ bool fanout_retry_lagging(Fanout *f, bool *resync, Err *err)
         if (!s->lagging || now < s->next_retry_ms)
             continue;
         bool failed;
+        if (!settle(f, s, err))
+            return false;
         unsigned attempts = s->retry.attempts; /* a flush that moves the checkpoint resets them */
         metrics_target_retry(f->metrics, s->target->name);
         if (s->target->ops->has_pending(s->target) && !flush_one(f, s, &failed, err)) {

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,15 @@ struct DeadLetter {
     Buf line;
     DlObserver observer;
     void *observer_user;
+    pthread_mutex_t mu;            /* line, fd, appended: targets on threads of their own share it */
 };
 
 void deadletter_observe(DeadLetter *dl, DlObserver fn, void *user)
 {
+    pthread_mutex_lock(&dl->mu);
     dl->observer = fn;
     dl->observer_user = user;
+    pthread_mutex_unlock(&dl->mu);
 }
 
 DeadLetter *deadletter_new(const char *state_dir)
@@ -51,6 +55,7 @@ DeadLetter *deadletter_new(const char *state_dir)
     dl->path = xasprintf("%s/%s", state_dir, DEADLETTER_FILE);
     dl->fd = -1;
     buf_init(&dl->line, DEADLETTER_MAX_LINE);
+    pthread_mutex_init(&dl->mu, NULL);
     return dl;
 }
 
@@ -61,11 +66,21 @@ void deadletter_free(DeadLetter *dl)
     if (dl->fd >= 0)
         close(dl->fd);
     buf_free(&dl->line);
+    pthread_mutex_destroy(&dl->mu);
     free(dl->path);
     free(dl);
 }
 
-uint64_t deadletter_appended(const DeadLetter *dl) { return dl ? dl->appended : 0; }
+uint64_t deadletter_appended(const DeadLetter *dl)
+{
+    if (!dl)
+        return 0;
+    pthread_mutex_t *mu = (pthread_mutex_t *)&dl->mu; /* a read under the writers' lock */
+    pthread_mutex_lock(mu);
+    uint64_t n = dl->appended;
+    pthread_mutex_unlock(mu);
+    return n;
+}
 
 static bool str_field(Buf *b, const char *name, const char *s, size_t len, Err *err)
 {
@@ -92,7 +107,7 @@ bool deadletter_line(const DlEntry *e, int64_t now_us, Buf *out, Err *err)
     return ok && buf_append_str(out, "}\n", err);
 }
 
-bool deadletter_append(DeadLetter *dl, const DlEntry *e, Err *err)
+static bool append_locked(DeadLetter *dl, const DlEntry *e, Err *err)
 {
     if (!deadletter_line(e, clock_wall_us(), &dl->line, err))
         return false;
@@ -113,6 +128,14 @@ bool deadletter_append(DeadLetter *dl, const DlEntry *e, Err *err)
     return true;
 }
 
+bool deadletter_append(DeadLetter *dl, const DlEntry *e, Err *err)
+{
+    pthread_mutex_lock(&dl->mu);
+    bool ok = append_locked(dl, e, err);
+    pthread_mutex_unlock(&dl->mu);
+    return ok;
+}
+
 bool deadletter_refuse(DeadLetter *dl, const DlPolicy *p, const DlEntry *e, Err *err)
 {
     char lsn[LSN_STR_MAX];
@@ -122,8 +145,10 @@ bool deadletter_refuse(DeadLetter *dl, const DlPolicy *p, const DlEntry *e, Err 
             err_prefix(err, "%s: skipping a row of %s at %s", e->target, e->table, lsn);
             return false;
         }
+        pthread_mutex_lock(&dl->mu); /* not called once it is taken away */
         if (dl->observer)
             dl->observer(dl->observer_user, e->target, p->code);
+        pthread_mutex_unlock(&dl->mu);
         LogCtx lc = {.component = e->target, .lsn = e->commit_lsn, .has_lsn = true};
         log_warn(&lc, "%s: skipped a change of %s, key %.200s, transaction %s (xid %" PRIu32
                  "): %s; recorded in %s (\"on_error\": \"skip\" in %s)",

@@ -12,7 +12,8 @@
  * Not mine: deciding what is a refusal (each target checks its limits and
  *           classifies its errors), the mapping's "on_error" (mapping/mapping).
  * Pure:     deadletter_line and deadletter_cols_json are; the rest writes or
- *           reads the file.
+ *           reads the file, under a lock of its own (targets applied on threads
+ *           of their own, daemon/handoff, share one file).
  *
  * Durability: a line is written and fdatasync'ed when the target refuses the
  * change, before the target's checkpoint can move past it. A transaction

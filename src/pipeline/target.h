@@ -100,6 +100,13 @@ struct Target {
     TargetCheckpoint durable;  /* written by the target alone (what flush() made durable); read it through target_durable */
     DeadLetter *deadletter;    /* borrowed, set by the command; NULL: "on_error": "skip" stops too */
     const ResyncHook *resync;  /* borrowed, set by the loop; NULL: no re-copy (see ResyncHook) */
+    /* Set by the target: its begin, change, commit and rollback may run on a thread of their own
+     * (daemon/handoff), one call at a time, while the loop decodes on. They touch nothing shared
+     * but the dead-letter file (it locks), the log, `resync` (the worker asks the loop's thread)
+     * and the target itself, and write `durable`
+     * nowhere but in flush (the loop reads it while they run). The embedded targets and the
+     * change log; not the REST ones (they share one Cloudflare client). */
+    bool threadable;
 };
 
 /* What the target has made durable: its checkpoint as of its last successful flush. */

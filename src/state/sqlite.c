@@ -160,6 +160,20 @@ bool sqlite_bind_blob(SqliteStmt *st, int idx, const void *p, size_t len, Err *e
     return bind_result(st, sqlite3_bind_blob(st->st, idx, p, (int)len, SQLITE_TRANSIENT), err);
 }
 
+bool sqlite_bind_text_ref(SqliteStmt *st, int idx, const char *s, size_t len, Err *err)
+{
+    if (len > INT32_MAX)
+        return err_set(err, ERR_TOO_LARGE, "value of %zu bytes is too large for sqlite", len);
+    return bind_result(st, sqlite3_bind_text(st->st, idx, s, (int)len, SQLITE_STATIC), err);
+}
+
+bool sqlite_bind_blob_ref(SqliteStmt *st, int idx, const void *p, size_t len, Err *err)
+{
+    if (len > INT32_MAX)
+        return err_set(err, ERR_TOO_LARGE, "value of %zu bytes is too large for sqlite", len);
+    return bind_result(st, sqlite3_bind_blob(st->st, idx, p, (int)len, SQLITE_STATIC), err);
+}
+
 int sqlite_step(SqliteStmt *st, Err *err)
 {
     int rc = sqlite3_step(st->st);

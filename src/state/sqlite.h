@@ -47,6 +47,11 @@ bool sqlite_bind_int64(SqliteStmt *st, int idx, int64_t v, Err *err) WARN_UNUSED
 bool sqlite_bind_double(SqliteStmt *st, int idx, double v, Err *err) WARN_UNUSED;
 bool sqlite_bind_text(SqliteStmt *st, int idx, const char *s, size_t len, Err *err) WARN_UNUSED;
 bool sqlite_bind_blob(SqliteStmt *st, int idx, const void *p, size_t len, Err *err) WARN_UNUSED;
+/* Not copied (SQLite reads them where they are): the bytes must stay as they are until the
+ * parameter is bound again or the statement finalized, and every parameter is bound again
+ * before each step. For a hot statement whose values sit in buffers that outlive the step. */
+bool sqlite_bind_text_ref(SqliteStmt *st, int idx, const char *s, size_t len, Err *err) WARN_UNUSED;
+bool sqlite_bind_blob_ref(SqliteStmt *st, int idx, const void *p, size_t len, Err *err) WARN_UNUSED;
 
 /* 1: a row is ready; 0: done; -1: error in *err. */
 int sqlite_step(SqliteStmt *st, Err *err) WARN_UNUSED;

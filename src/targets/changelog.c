@@ -479,6 +479,7 @@ Target *changelog_target_new(const char *path, Err *err)
     Changelog *cl = xcalloc(1, sizeof *cl);
     cl->base.ops = &changelog_ops;
     cl->base.name = xstrdup("changelog");
+    cl->base.threadable = true; /* its own file (pipeline/target.h) */
     cl->base.durable = checkpoint;
     cl->path = xstrdup(path);
     cl->ckpt_path = ckpt_path;

@@ -410,6 +410,7 @@ Target *d1_embedded_target_new(const ConfigTarget *t, const MappingSet *maps,
     D1Embedded *d = xcalloc(1, sizeof *d);
     d->base.ops = &ops;
     d->base.name = xasprintf("d1.%s", t->name);
+    d->base.threadable = true; /* its own file (pipeline/target.h) */
     d->db = db;
     d->schema = schema;
     d->slot = xstrdup(slot);

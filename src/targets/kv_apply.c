@@ -60,16 +60,17 @@ void kv_apply_close(KvApply *a)
 
 static bool bind_value(SqliteStmt *st, int idx, const char *p, size_t n, Err *err)
 {
-    return kt_utf8_valid(p, n) ? sqlite_bind_text(st, idx, p, n, err) : sqlite_bind_blob(st, idx, p, n, err);
+    return kt_utf8_valid(p, n) ? sqlite_bind_text_ref(st, idx, p, n, err) : sqlite_bind_blob_ref(st, idx, p, n, err);
 }
 
-/* ttl: relative (REST) or an expiration time (embedded); 0: none */
+/* ttl: relative (REST) or an expiration time (embedded); 0: none. Every parameter is bound
+ * from buffers that outlive the step, so SQLite reads them in place (no copy of the value). */
 static bool write_put(KvApply *a, const Buf *key, const Buf *value, const Buf *meta, int64_t ttl, Err *err)
 {
     SqliteStmt *st = a->put;
     sqlite_reset(st);
-    return sqlite_bind_text(st, 1, key->data, key->len, err) && bind_value(st, 2, value->data, value->len, err) &&
-           sqlite_bind_text(st, 3, meta->data, meta->len, err) &&
+    return sqlite_bind_text_ref(st, 1, key->data, key->len, err) && bind_value(st, 2, value->data, value->len, err) &&
+           sqlite_bind_text_ref(st, 3, meta->data, meta->len, err) &&
            (ttl ? sqlite_bind_int64(st, 4, ttl, err) : sqlite_bind_null(st, 4, err)) && sqlite_run(st, err);
 }
 

@@ -778,6 +778,7 @@ Target *queue_target_new(const Config *cfg, const ConfigTarget *t, const Mapping
                   xasprintf("queue \"%s\" failed earlier; restart to resume from the checkpoint", t->name));
     q->core.messages = true; /* DDL capture messages become schema-change events */
     q->remote = t->remote_id != NULL;
+    q->base.threadable = !q->remote; /* the embedded spool: its own file (pipeline/target.h) */
     q->queue_id = t->remote_id ? xstrdup(t->remote_id) : NULL;
     q->client = client;
     if (opts)

@@ -5,9 +5,13 @@
  * Scripted sequences: fan-out and durability, the skip after a restart, a target
  * failing with a retryable error (falls behind alone, retried, resynced) or a
  * permanent one (the feed stops), a rollback mid-transaction, a transaction that
- * holds only wal2edge's own heartbeat, the fence.
+ * holds only wal2edge's own heartbeat, the fence. Then the same with targets that
+ * apply on threads of their own (daemon/handoff): the calls reach them in order on
+ * another thread, with copies of the changes, and a failure there is taken as if
+ * the run thread had met it.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +37,10 @@ typedef struct Fake {
     FailAt fail_at;
     ErrCode fail_code;
     bool *freed;
+    bool off_thread;               /* a call came on a thread other than the test's */
 } Fake;
+
+static pthread_t test_thread;
 
 /* One call into the log: its letter, and the LSN it was given (0: none). */
 static void note(Fake *f, const char *call, unsigned long long lsn)
@@ -64,7 +71,20 @@ static bool fake_change(Target *t, const TxnInfo *txn, const Change *c, Err *err
 {
     (void)txn;
     Fake *f = (Fake *)t;
+    if (!pthread_equal(pthread_self(), test_thread))
+        f->off_thread = true;
     note(f, c->op == CHANGE_MESSAGE ? "m" : "c", 0);
+    /* a message asks for a resync, as a target does for a chunk it had to leave out */
+    if (c->op == CHANGE_MESSAGE && t->resync) {
+        Err e;
+        note(f, t->resync->request(t->resync->ctx, "public.t", "left out", &e) ? "asked" : "refused", 0);
+    }
+    /* a row's first column and its table, as the target sees them */
+    if (c->rel && c->new_tuple && c->new_tuple->ncols) {
+        size_t n = strlen(f->log);
+        snprintf(f->log + n, sizeof f->log - n, "%s.%s=%.*s ", c->rel->qualname, c->rel->cols[0].name,
+                 (int)c->new_tuple->cols[0].len, (const char *)c->new_tuple->cols[0].data);
+    }
     return !failing(f, FAIL_CHANGE, err);
 }
 
@@ -137,21 +157,25 @@ static Fanout *fan;
 static AsmSink sink;
 static Fake *a, *b;
 
-static void setup_with(Lsn a_at, Lsn b_at, bool fence)
+static void setup_threads(Lsn a_at, Lsn b_at, bool fence, bool threads)
 {
+    test_thread = pthread_self();
     store_dir_make(dir, sizeof dir, "fanout");
     Err err;
     store = store_open(dir, &err);
     cr_assert_not_null(store, "%s", err.msg);
     a = fake_new("d1.app", a_at, fence);
     b = fake_new("queues.changes", b_at, fence);
+    a->base.threadable = b->base.threadable = threads;
     Target *targets[] = {&a->base, &b->base};
     fan = fanout_new(targets, 2, NULL);
     fanout_attach(fan, store, NULL);
     sink = fanout_sink(fan);
 }
 
+static void setup_with(Lsn a_at, Lsn b_at, bool fence) { setup_threads(a_at, b_at, fence, false); }
 static void setup(void) { setup_with(0, 0, false); }
+static void setup_threaded(void) { setup_threads(0, 0, false, true); }
 
 static void teardown(void)
 {
@@ -183,6 +207,8 @@ static StoreCheckpoint recorded(const char *target) { return store_row_of(store,
 TestSuite(fanout, .init = setup, .fini = teardown);
 /* targets that start from checkpoints of their own: each test sets them up */
 TestSuite(fanout_restarted, .fini = teardown);
+/* both fakes applied on threads of their own */
+TestSuite(fanout_threads, .init = setup_threaded, .fini = teardown);
 
 Test(fanout, every_target_gets_the_transaction_and_flush_makes_it_durable)
 {
@@ -360,4 +386,142 @@ Test(fanout, free_releases_every_target)
     fanout_free(fan);
     fan = NULL;
     cr_assert(freed_a && freed_b);
+}
+
+/* ---- targets on threads of their own ---- */
+
+Test(fanout_threads, each_target_gets_every_call_in_order_on_its_own_thread_with_copies_of_the_changes)
+{
+    Err err;
+    char colname[] = "aid", nsp[] = "public", relname[] = "accounts", qualname[] = "public.accounts";
+    RelCol cols[] = {{.name = colname, .type_oid = 20, .typmod = -1, .key = true}};
+    Rel rel = {.oid = 16384, .nspname = nsp, .relname = relname, .qualname = qualname, .ncols = 1, .cols = cols};
+    char value[8];
+    PgoCol col = {.kind = 't', .len = 2, .data = (const uint8_t *)value};
+    PgoTuple tup = {.ncols = 1, .cols = &col};
+    Change row = {.op = CHANGE_INSERT, .rel = &rel, .new_tuple = &tup};
+    for (Lsn at = 100; at <= 300; at += 100) {
+        TxnInfo txn = txn_at(at);
+        cr_assert(sink.wants(sink.ctx, at) && sink.begin(sink.ctx, &txn, &err), "%s", err.msg);
+        for (int i = 0; i < 2; i++) {
+            snprintf(value, sizeof value, "%d%d", (int)(at / 100), i);
+            cr_assert(sink.change(sink.ctx, &txn, &row, &err), "%s", err.msg);
+            /* the assembler's buffers are reused at once: the queued copy must not change */
+            memcpy(value, "xx", 2);
+        }
+        cr_assert(sink.commit(sink.ctx, &txn, &err), "%s", err.msg);
+    }
+    /* the relcache frees a replaced relation at once: the queued copies keep their own */
+    memcpy(qualname, "public.XXXXXXXX", sizeof qualname);
+    memcpy(colname, "zzz", sizeof colname);
+    cr_assert(fanout_any_pending(fan), "queued work is pending");
+    cr_assert_not(fanout_all_current(fan), "nothing is current while calls are queued");
+    cr_assert_eq(fanout_durable_end(fan), 0);
+    cr_assert(fanout_flush(fan, &err), "%s", err.msg);
+    const char *want = "B100 c public.accounts.aid=10 c public.accounts.aid=11 C100 "
+                       "B200 c public.accounts.aid=20 c public.accounts.aid=21 C200 "
+                       "B300 c public.accounts.aid=30 c public.accounts.aid=31 C300 F ";
+    cr_assert_str_eq(a->log, want);
+    cr_assert_str_eq(b->log, want);
+    cr_assert(a->off_thread && b->off_thread, "applied on threads of their own");
+    cr_assert_eq(fanout_durable_end(fan), 308);
+    cr_assert(fanout_all_current(fan));
+}
+
+Test(fanout_threads, a_retryable_failure_on_a_targets_thread_makes_it_fall_behind_from_what_it_committed)
+{
+    Err err;
+    cr_assert(deliver(100, 1, &err), "%s", err.msg);
+    cr_assert(fanout_flush(fan, &err), "%s", err.msg);
+    b->fail_at = FAIL_CHANGE;
+    b->fail_code = ERR_HTTP;
+    /* found on b's thread: the run thread goes on until it takes the failure */
+    cr_assert(deliver(200, 1, &err) && deliver(300, 1, &err), "%s", err.msg);
+    cr_assert(fanout_flush(fan, &err), "a retryable failure does not stop the feed: %s", err.msg);
+    cr_assert(fanout_any_lagging(fan));
+    cr_assert_str_eq(b->log, "B100 c C100 F B200 c R ", "calls after the failure skipped; rolled back once");
+    cr_assert_str_eq(a->log, "B100 c C100 F B200 c C200 B300 c C300 F ", "the other goes on");
+    cr_assert_eq(target_durable(&b->base).commit_lsn, 100);
+    cr_assert_eq(fanout_durable_end(fan), 108, "the flush LSN waits at the failed target's checkpoint");
+    cr_assert_not(fanout_all_current(fan));
+
+    StoreTargetHealth h[4];
+    size_t n = 0;
+    cr_assert(store_list_target_health(store, h, 4, &n, &err), "%s", err.msg);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(h[0].last_error, "queues.changes") && strstr(h[0].last_error, "injected failure"),
+              "the error names the target: %s", h[0].last_error);
+
+    /* retried once due; then a new session from b's checkpoint brings it 200 and 300 again */
+    b->fail_at = FAIL_NONE;
+    bool resync = false;
+    int64_t wait = fanout_retry_wait_ms(fan, clock_mono_ms(), 100000);
+    nanosleep(&(struct timespec){.tv_nsec = (long)(wait + 20) * 1000 * 1000}, NULL);
+    cr_assert(fanout_retry_lagging(fan, &resync, &err), "%s", err.msg);
+    cr_assert(resync);
+    cr_assert_eq(fanout_start_position(fan), 108);
+    fanout_forget_missed(fan);
+    a->log[0] = b->log[0] = '\0';
+    cr_assert(deliver(200, 1, &err) && deliver(300, 1, &err) && fanout_flush(fan, &err), "%s", err.msg);
+    cr_assert_str_eq(a->log, "", "it has them");
+    cr_assert_str_eq(b->log, "B200 c C200 B300 c C300 F ", "accepted went back to the last commit it applied");
+    cr_assert_eq(fanout_durable_end(fan), 308);
+    cr_assert(fanout_all_current(fan));
+}
+
+Test(fanout_threads, a_permanent_failure_on_a_targets_thread_stops_the_feed_naming_the_target)
+{
+    Err err;
+    b->fail_at = FAIL_COMMIT;
+    b->fail_code = ERR_CF_API;
+    bool delivered = deliver(100, 1, &err);
+    cr_assert(!delivered || !fanout_flush(fan, &err), "the next flush at the latest stops");
+    cr_assert_eq(err.code, ERR_CF_API);
+    cr_assert(strstr(err.msg, "queues.changes"), "%s", err.msg);
+    cr_assert_not(fanout_any_lagging(fan), "a permanent error is not retried");
+    cr_assert_eq(fanout_durable_end(fan), 0);
+}
+
+Test(fanout_threads, a_rollback_mid_transaction_reaches_each_targets_thread)
+{
+    Err err;
+    TxnInfo txn = txn_at(100);
+    cr_assert(sink.begin(sink.ctx, &txn, &err) && sink.change(sink.ctx, &txn, &row_change, &err), "%s", err.msg);
+    sink.rollback(sink.ctx);
+    cr_assert(deliver(100, 1, &err) && fanout_flush(fan, &err), "%s", err.msg);
+    cr_assert_str_eq(a->log, "B100 c R B100 c C100 F ");
+    cr_assert_str_eq(b->log, "B100 c R B100 c C100 F ");
+    cr_assert(fanout_all_current(fan));
+}
+
+static int asked;
+static bool asked_off_thread;
+
+static bool resync_request(void *ctx, const char *table, const char *why, Err *err)
+{
+    (void)ctx;
+    (void)why;
+    asked++;
+    if (!pthread_equal(pthread_self(), test_thread))
+        asked_off_thread = true;
+    return strcmp(table, "public.t") == 0 || err_set(err, ERR_INTERNAL, "no such table");
+}
+
+Test(fanout_threads, a_targets_resync_request_is_answered_on_the_run_thread)
+{
+    Err err;
+    ResyncHook hook = {resync_request, NULL};
+    a->base.resync = b->base.resync = &hook;
+    Change m = {.op = CHANGE_MESSAGE, .message_transactional = true, .message_prefix = {"wal2edge.resync", 15}};
+    for (Lsn at = 100; at <= 200; at += 100) {
+        TxnInfo txn = txn_at(at);
+        cr_assert(sink.begin(sink.ctx, &txn, &err) && sink.change(sink.ctx, &txn, &m, &err) &&
+                  sink.commit(sink.ctx, &txn, &err), "%s", err.msg);
+    }
+    cr_assert(fanout_flush(fan, &err), "%s", err.msg);
+    cr_assert_str_eq(a->log, "B100 m asked C100 B200 m asked C200 F ");
+    cr_assert_str_eq(b->log, "B100 m asked C100 B200 m asked C200 F ");
+    cr_assert(a->off_thread && b->off_thread);
+    cr_assert_eq(asked, 4);
+    cr_assert_not(asked_off_thread, "the resyncer is the run thread's");
 }
