@@ -206,5 +206,35 @@ expect_not_contains "$WORK/run3.err" "taken as copied" "the record in Postgres i
 queue_ids_unique "after the standby-style start"
 stop_run run3
 
+# ---- 7. kill -9 in the middle of a new mapping's copy: the next start resumes it into the new
+# target only (the queue, which has the table, gets no read event again), and records it
+r_before=$(r_events public.nm_new)
+sed -i 's/"kv": {"cache": {}, "cache2": {}}/"kv": {"cache": {}, "cache2": {}, "cache3": {}}/' "$DIR/w.jsonc"
+echo '{ "table": "public.nm_new", "d1": { "database": "app" }, "queue": { "queue": "changes" },
+        "kv": [ { "namespace": "cache", "key": "n:{id}", "value": "row" },
+                { "namespace": "cache2", "key": "m:{id}", "value": "row" },
+                { "namespace": "cache3", "key": "k:{id}", "value": "row" } ] }' >"$DIR/mappings/new.jsonc"
+PROGRESS=$DIR/state/resync/public.nm_new.json
+start_run run4
+for _ in $(seq 1 400); do
+    [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 5 ] && break
+    sleep 0.02
+done
+kill -KILL "$run_pid"
+wait "$run_pid" 2>/dev/null || true
+chunk=$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo gone)
+[ "$chunk" != gone ] && [ "$chunk" -ge 1 ] && [ "$(jq -c .targets "$PROGRESS")" = '["kv.cache3"]' ] &&
+    pass "run killed in the copy after chunk $chunk, its progress names kv.cache3 only" || fail "progress after kill -9: $chunk"
+start_run run5
+wait_log run5 "public.nm_new: every chunk of the new mapping's copy is sent" || fail "the copy did not end after kill -9"
+expect_contains "$WORK/run5.err" "resuming after key" "the copy resumes after its last chunk"
+marker 999007 || fail "run5 does not stream"
+KV=$DIR/state/kv/cache3.sqlite compare_kv nm_new "k:" "a copy killed half way and resumed"
+[ "$(r_events public.nm_new)" = "$r_before" ] && pass "the queue got no read event again" ||
+    fail "the queue got read events again: $(r_events public.nm_new), before $r_before"
+[ "$(psql_q -c "SELECT count(*) FROM wal2edge_copied WHERE target = 'kv.cache3'")" = 1 ] &&
+    pass "the resumed copy is recorded" || fail "kv.cache3 not recorded"
+stop_run run5
+
 psql_q -c "SELECT pg_drop_replication_slot('nm_slot')" >/dev/null
 finish
