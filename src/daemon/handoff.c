@@ -243,7 +243,7 @@ struct Handoff {
     const ResyncHook *real;    /* the loop's */
     atomic_bool asking;
     bool answered, answer_ok;
-    const char *ask_table, *ask_why;
+    const char *ask_target, *ask_table, *ask_why;
     Err answer_err;
     /* the worker's alone while it runs; read by the caller after a drain */
     Err err;
@@ -288,10 +288,11 @@ static void apply(Handoff *h, Call *c)
 }
 
 /* The worker's side of a resync request: hand it to the run thread, wait for its answer. */
-static bool ask_run_thread(void *ctx, const char *table, const char *why, Err *err)
+static bool ask_run_thread(void *ctx, const char *target, const char *table, const char *why, Err *err)
 {
     Handoff *h = ctx;
     pthread_mutex_lock(&h->mu);
+    h->ask_target = target;
     h->ask_table = table;
     h->ask_why = why;
     h->answered = false;
@@ -315,10 +316,10 @@ static void serve_locked(Handoff *h)
     if (!atomic_load_explicit(&h->asking, memory_order_acquire))
         return;
     atomic_store_explicit(&h->asking, false, memory_order_relaxed);
-    const char *table = h->ask_table, *why = h->ask_why;
+    const char *target = h->ask_target, *table = h->ask_table, *why = h->ask_why;
     pthread_mutex_unlock(&h->mu);
     Err err = {0};
-    bool ok = h->real->request(h->real->ctx, table, why, &err);
+    bool ok = h->real->request(h->real->ctx, target, table, why, &err);
     pthread_mutex_lock(&h->mu);
     h->answer_ok = ok;
     h->answer_err = err;

@@ -34,13 +34,14 @@ typedef struct Target Target;
 typedef struct DeadLetter DeadLetter; /* pipeline/deadletter.h */
 
 /*
- * How a target asks for a re-copy of a source table ("schema.name") into every target of it
- * (`run`'s resyncer, daemon/resyncer): recorded durably before it returns true, so the target
- * may move its checkpoint past what asked for it. Set by the loop; NULL (migrate, warm): no
- * re-copy can be made, and the target stops as it would without one.
+ * How a target asks for a re-copy of a source table ("schema.name") into itself (`target`, its
+ * name) or, with target NULL, into every target of the table (`run`'s resyncer,
+ * daemon/resyncer): recorded durably before it returns true, so the target may move its
+ * checkpoint past what asked for it. Set by the loop; NULL (migrate, warm): no re-copy can be
+ * made, and the target stops as it would without one.
  */
 typedef struct ResyncHook {
-    bool (*request)(void *ctx, const char *table, const char *why, Err *err);
+    bool (*request)(void *ctx, const char *target, const char *table, const char *why, Err *err);
     void *ctx;
 } ResyncHook;
 

@@ -119,8 +119,9 @@ bool resync_take_skipped(Target *t, ResyncWindow *w, Err *err)
                  "%s: a resync chunk of %s came without its low watermark (a restart between them) and was left "
                  "out: its copy starts over",
                  t->name, table);
-        ok = t->resync->request(t->resync->ctx, table, "a chunk came without its low watermark after a restart",
-                                err);
+        /* into this target only: the others got the chunk (a queue would get its read events twice) */
+        ok = t->resync->request(t->resync->ctx, t->name, table,
+                                "a chunk came without its low watermark after a restart", err);
     }
     free(table);
     return ok;

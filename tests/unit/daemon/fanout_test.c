@@ -77,7 +77,7 @@ static bool fake_change(Target *t, const TxnInfo *txn, const Change *c, Err *err
     /* a message asks for a resync, as a target does for a chunk it had to leave out */
     if (c->op == CHANGE_MESSAGE && t->resync) {
         Err e;
-        note(f, t->resync->request(t->resync->ctx, "public.t", "left out", &e) ? "asked" : "refused", 0);
+        note(f, t->resync->request(t->resync->ctx, t->name, "public.t", "left out", &e) ? "asked" : "refused", 0);
     }
     /* a row's first column and its table, as the target sees them */
     if (c->rel && c->new_tuple && c->new_tuple->ncols) {
@@ -497,10 +497,11 @@ Test(fanout_threads, a_rollback_mid_transaction_reaches_each_targets_thread)
 static int asked;
 static bool asked_off_thread;
 
-static bool resync_request(void *ctx, const char *table, const char *why, Err *err)
+static bool resync_request(void *ctx, const char *target, const char *table, const char *why, Err *err)
 {
     (void)ctx;
     (void)why;
+    (void)target;
     asked++;
     if (!pthread_equal(pthread_self(), test_thread))
         asked_off_thread = true;
