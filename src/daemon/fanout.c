@@ -28,6 +28,7 @@
 #include "core/mem.h"
 #include "daemon/backoff.h"
 #include "daemon/handoff.h"
+#include "daemon/resync_hold.h"
 #include "daemon/signals.h"
 #include "pg/conn.h"
 
@@ -66,6 +67,7 @@ struct Fanout {
     int64_t pending_since_ms;      /* when unflushed work appeared, 0 if none */
     uint64_t transactions;
     HandoffRels *rels;             /* the relations of the changes queued to workers */
+    ResyncHold hold;               /* between a resync chunk's watermarks: no flush (daemon/resync_hold) */
 };
 
 Fanout *fanout_new(Target **targets, size_t count, const LogCtx *log)
@@ -117,6 +119,7 @@ void fanout_free(Fanout *f)
         f->slots[i].target->ops->free(f->slots[i].target);
     free(f->slots);
     free(f->names);
+    resync_hold_clear(&f->hold);
     free(f);
 }
 
@@ -309,6 +312,7 @@ static bool sink_change(void *ctx, const TxnInfo *txn, const Change *c, Err *err
     Fanout *f = ctx;
     if (is_internal_message(f, c))
         return true;
+    resync_hold_change(&f->hold, c, clock_mono_ms());
     if (!f->txn_begun && !begin_targets(f, txn, err))
         return false;
     count_change(f, c);
@@ -373,13 +377,15 @@ static bool sink_commit(void *ctx, const TxnInfo *txn, Err *err)
         if (handoff_failed(s->worker) && !settle(f, s, err))
             return false;
     }
-    return true;
+    /* a resync chunk's window is whole: make it durable before the next one opens */
+    return !resync_hold_commit(&f->hold) || fanout_flush(f, err);
 }
 
 static void sink_rollback(void *ctx)
 {
     Fanout *f = ctx;
     f->txn_open = false;
+    resync_hold_rollback(&f->hold);
     if (!f->txn_begun)
         return;
     f->txn_begun = false;
@@ -478,6 +484,17 @@ bool fanout_flush(Fanout *f, Err *err)
 {
     if (!settle_all(f, err))
         return false;
+    bool expired;
+    if (resync_hold_active(&f->hold, clock_mono_ms(), &expired)) {
+        if (f->pending_since_ms)
+            f->pending_since_ms = clock_mono_ms(); /* again after an interval, or when the window closes */
+        return true;
+    }
+    if (expired)
+        log_warn(f->log, "a resync chunk's high watermark did not come within %d s of its low one (was the resync "
+                         "stopped?): the targets flush again, and a restart before it comes leaves that chunk out "
+                         "(run `wal2edge resync` again to copy it)",
+                 RESYNC_HOLD_MAX_MS / 1000);
     for (size_t i = 0; i < f->count; i++) {
         Slot *s = &f->slots[i];
         bool failed;
@@ -527,6 +544,8 @@ bool fanout_all_current(const Fanout *f)
 bool fanout_fence(Fanout *f, Lsn position, Err *err)
 {
     TargetCheckpoint at = target_fence_checkpoint(position);
+    if (f->hold.run) /* between a resync chunk's watermarks: the checkpoint stays before the low one */
+        return true;
     for (size_t i = 0; position && i < f->count; i++) {
         Slot *s = &f->slots[i];
         Target *t = s->target;

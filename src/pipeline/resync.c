@@ -196,6 +196,25 @@ static bool build_key(ResyncMsg *m, Err *err)
            range_end(json_object_get(m->doc, "to"), m->nkeys, m->to, &m->has_to, "to", err);
 }
 
+bool resync_watermark(const Change *c, bool *low, char **run, long *chunk)
+{
+    size_t plen = sizeof RESYNC_PREFIX - 1;
+    if (c->op != CHANGE_MESSAGE || c->message_prefix.len != plen || memcmp(c->message_prefix.p, RESYNC_PREFIX, plen))
+        return false;
+    json_t *doc = json_loadb((const char *)c->message_content, c->message_len, 0, NULL);
+    const char *phase = json_string_value(json_object_get(doc, "phase"));
+    const char *r = json_string_value(json_object_get(doc, "run"));
+    json_t *n = json_object_get(doc, "chunk");
+    bool ok = phase && r && json_is_integer(n);
+    if (ok) {
+        *low = strcmp(phase, "low") == 0;
+        *run = xstrdup(r);
+        *chunk = (long)json_integer_value(n);
+    }
+    json_decref(doc);
+    return ok;
+}
+
 bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wants)(const char *table, void *ctx),
                  void *ctx, ResyncStep *step, ResyncMsg **out, Err *err)
 {

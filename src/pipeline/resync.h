@@ -49,6 +49,12 @@ void resync_record(ResyncWindow *w, const char *key_col, const Change *c);
 /* Whether key (pg/resync_key's text form) was recorded. */
 bool resync_recorded(const ResyncWindow *w, const char *key);
 
+/*
+ * Whether c is a resync watermark message (any target's): *low (or a high one),
+ * its run (owned) and chunk. false: not one, or one that does not parse.
+ */
+bool resync_watermark(const Change *c, bool *low, char **run, long *chunk);
+
 typedef enum ResyncStep {
     RESYNC_NONE,               /* not a resync message, or not for this target */
     RESYNC_OPENED,             /* a low watermark: the window is open */

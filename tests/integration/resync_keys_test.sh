@@ -49,21 +49,21 @@ psql_q -c "ALTER PUBLICATION rk_pub DROP TABLE rk_acct, rk_docs" \
     -c "ALTER PUBLICATION rk_pub ADD TABLE rk_acct, rk_docs" >/dev/null
 gone_acct=$(psql_q -c "SELECT count(*) FROM rk_acct")
 # D1 and KV drift too: rows missing, stale values
-sqlite3 "$D1" "DELETE FROM rk_acct WHERE n % 250 = 7; UPDATE rk_acct SET v = 'stale' WHERE n % 300 = 3;
+sqlite3 -cmd ".timeout 10000" "$D1" "DELETE FROM rk_acct WHERE n % 250 = 7; UPDATE rk_acct SET v = 'stale' WHERE n % 300 = 3;
                DELETE FROM rk_docs WHERE v LIKE 'f%'; UPDATE rk_docs SET v = 'stale' WHERE v LIKE 'e%';"
-sqlite3 "$KV" "DELETE FROM kv WHERE key LIKE 'a:beta:1%'; UPDATE kv SET value = '{\"v\":\"stale\"}' WHERE key LIKE 'a:Z z:2%';
+sqlite3 -cmd ".timeout 10000" "$KV" "DELETE FROM kv WHERE key LIKE 'a:beta:1%'; UPDATE kv SET value = '{\"v\":\"stale\"}' WHERE key LIKE 'a:Z z:2%';
                UPDATE kv SET value = '{\"v\":\"stale\"}' WHERE key LIKE 'd:a%';"
-ghosts_d1() { sqlite3 -batch -noheader "$D1" "SELECT (SELECT count(*) FROM rk_acct) + (SELECT count(*) FROM rk_docs)"; }
+ghosts_d1() { sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT (SELECT count(*) FROM rk_acct) + (SELECT count(*) FROM rk_docs)"; }
 
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/run.out" 2>"$WORK/run.err" &
 run_pid=$!
 # the stream alone does not remove the rows deleted out of the publication
 psql_q -c "INSERT INTO rk_old VALUES (-1, 'marker')" >/dev/null
 for _ in $(seq 1 200); do
-    [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rk_old WHERE id = -1")" = 1 ] && break
+    [ "$(sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT count(*) FROM rk_old WHERE id = -1")" = 1 ] && break
     sleep 0.1
 done
-[ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rk_acct WHERE n % 97 = 5")" -gt 0 ] &&
+[ "$(sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT count(*) FROM rk_acct WHERE n % 97 = 5")" -gt 0 ] &&
     pass "before the resync D1 still has rows Postgres deleted ($(ghosts_d1) rows in D1, $gone_acct + docs in Postgres)" ||
     fail "the stream removed the rows deleted out of the publication: the test proves nothing"
 
@@ -124,13 +124,13 @@ touch "$WORK/stop_writer"
 wait "$writer_pid"
 psql_q -c "INSERT INTO rk_docs VALUES ('ffffffff-ffff-ffff-ffff-ffffffffffff', 'marker')" >/dev/null
 for _ in $(seq 1 240); do
-    [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rk_docs WHERE v = 'marker'")" = 1 ] && break
+    [ "$(sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT count(*) FROM rk_docs WHERE v = 'marker'")" = 1 ] && break
     sleep 0.25
 done
 
 same() {   # same WHAT PG_SQL SQLITE_FILE SQLITE_SQL: both row sets, sorted bytewise, equal
     psql_q -F '|' -c "$2" | LC_ALL=C sort >"$WORK/a"
-    sqlite3 -batch -noheader -separator '|' "$3" "$4" | LC_ALL=C sort >"$WORK/b"
+    sqlite3 -cmd ".timeout 10000" -batch -noheader -separator '|' "$3" "$4" | LC_ALL=C sort >"$WORK/b"
     if [ -s "$WORK/a" ] && cmp -s "$WORK/a" "$WORK/b"; then pass "$1 ($(wc -l <"$WORK/a") rows compared)"; else
         fail "$1: differs"; diff "$WORK/a" "$WORK/b" | head -6 >&2 || true; fi
 }
@@ -138,7 +138,7 @@ same "D1 rk_acct equals Postgres" "SELECT tenant, n, v FROM rk_acct" "$D1" "SELE
 same "D1 rk_docs equals Postgres" "SELECT id, v FROM rk_docs" "$D1" "SELECT id, v FROM rk_docs"
 same "D1 rk_old equals Postgres above the old progress's key" "SELECT id, v FROM rk_old WHERE id > 1500" "$D1" \
     "SELECT id, v FROM rk_old WHERE id > 1500"
-[ "$(sqlite3 -batch -noheader "$D1" "SELECT v FROM rk_old WHERE id = 10")" = stale ] &&
+[ "$(sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT v FROM rk_old WHERE id = 10")" = stale ] &&
     pass "and not below it: the old progress was resumed, not started over" || fail "rk_old was copied from the start"
 same "KV equals Postgres: every key and value" \
     "SELECT 'a:' || tenant || ':' || n, v, n::text FROM rk_acct UNION ALL SELECT 'd:' || id, v, '' FROM rk_docs" \

@@ -1,0 +1,58 @@
+/*
+ * daemon/resync_hold.c - see resync_hold.h. Only one window is tracked, as the
+ * targets track one: a low watermark replaces an open one; a high one closes
+ * the hold only when it is the open window's (same run and chunk).
+ */
+#include "daemon/resync_hold.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/resync.h"
+
+void resync_hold_clear(ResyncHold *h)
+{
+    free(h->run);
+    memset(h, 0, sizeof *h);
+}
+
+void resync_hold_change(ResyncHold *h, const Change *c, int64_t now_ms)
+{
+    bool low;
+    char *run;
+    long chunk;
+    if (c->op != CHANGE_MESSAGE || !resync_watermark(c, &low, &run, &chunk))
+        return;
+    if (low) {
+        resync_hold_clear(h);
+        h->run = run;
+        h->chunk = chunk;
+        h->since_ms = now_ms;
+        return;
+    }
+    if (h->run && strcmp(h->run, run) == 0 && h->chunk == chunk)
+        h->closing = true;
+    free(run);
+}
+
+bool resync_hold_commit(ResyncHold *h)
+{
+    if (!h->closing)
+        return false;
+    resync_hold_clear(h);
+    return true;
+}
+
+void resync_hold_rollback(ResyncHold *h) { h->closing = false; }
+
+bool resync_hold_active(ResyncHold *h, int64_t now_ms, bool *expired)
+{
+    *expired = false;
+    if (!h->run)
+        return false;
+    if (now_ms - h->since_ms <= RESYNC_HOLD_MAX_MS)
+        return true;
+    resync_hold_clear(h);
+    *expired = true;
+    return false;
+}
