@@ -11,6 +11,7 @@ source "$(dirname "$0")/lib.sh"
 
 ROWS=${RESYNC_KILL_ROWS:-120000}
 PER=$((ROWS / 6))
+CHUNK=${RESYNC_KILL_CHUNK:-$(( ROWS / 24 < 5000 ? ROWS / 24 : 5000 ))}   # at least 24 chunks to kill in
 export TEST_SLOT=rkk_slot TEST_PUBLICATION=rkk_pub
 DIR=$WORK/rkk
 mkdir -p "$DIR/mappings"
@@ -50,7 +51,7 @@ load_pid=$!
 
 start_run() { "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >>"$WORK/run.out" 2>>"$WORK/run.err" & run_pid=$!; }
 start_resync() {
-    "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rkk --chunk-rows ${RESYNC_KILL_CHUNK:-5000} --no-progress >>"$WORK/rs.out" 2>>"$WORK/rs.err" &
+    "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rkk --chunk-rows "$CHUNK" --no-progress >>"$WORK/rs.out" 2>>"$WORK/rs.err" &
     rs_pid=$!
 }
 alive() { kill -0 "$1" 2>/dev/null; }
@@ -86,7 +87,7 @@ while [ -z "$resync_done" ] && [ "$k" -lt 40 ]; do
     if ! alive "$rs_pid"; then
         wait "$rs_pid" && { resync_done=$k; break; } || { fail "resync exited with an error"; tail -3 "$WORK/rs.err" >&2; break; }
     fi
-    victim=$(( k == 1 ? 0 : k == 2 ? 1 : RANDOM % 3 ))   # 0 resync, 1 run, 2 both
+    victim=$(( k == 1 ? 2 : RANDOM % 3 ))   # 0 resync, 1 run, 2 both
     if [ "$victim" != 1 ]; then
         kill -KILL "$rs_pid" 2>/dev/null && resync_kills=$((resync_kills + 1))
         wait "$rs_pid" 2>/dev/null || true
