@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# bench/resync/run.sh [ROWS] [CHUNK_ROWS] [RATE] - `wal2edge resync` of a ROWS-row table (default
-# 1,000,000) into the embedded D1 in chunks of CHUNK_ROWS (default 5000) while `run` streams and
+# bench/resync/run.sh [ROWS] [CHUNK_ROWS] [RATE] [embedded|rest] - `wal2edge resync` of a ROWS-row
+# table (default 1,000,000) into the embedded D1 (default) or into a REST D1 on a private edge
+# emulator (rest: EDGE_PORT, default 8799, and a state directory of its own, started and stopped
+# here) in chunks of CHUNK_ROWS (default 5000) while `run` streams and
 # pgbench updates random rows of the same table at RATE transactions/s (default 500, 2 clients;
 # 0: as fast as it can, which a Debug build of run cannot follow). Prints the
 # resync's rows/s (sent, and applied: until run has passed the last chunk), the stream's lag
@@ -12,6 +14,7 @@ set -euo pipefail
 ROWS=${1:-1000000}
 CHUNK=${2:-5000}
 RATE=${3:-500}
+BACKEND=${4:-embedded}
 CLIENTS=2
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${WAL2EDGE_BIN:-$SRC/build/release/wal2edge}
@@ -20,8 +23,10 @@ export PGDATABASE=bench_resync
 export DATABASE_URL="postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/bench_resync"
 W=$(mktemp -d)
 run_pid=""
+edge_up=""
 cleanup() {
     [ -n "$run_pid" ] && kill -TERM "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
+    [ -n "$edge_up" ] && EDGE_PORT=$EDGE_PORT EDGE_STATE_DIR=$W/edge "$SRC/scripts/edge-local.sh" stop >/dev/null 2>&1
     psql -X -q -d postgres -c "SELECT pg_drop_replication_slot('bench_resync') FROM pg_replication_slots
                                WHERE slot_name = 'bench_resync'" >/dev/null 2>&1 || true
     rm -rf "$W"
@@ -36,9 +41,31 @@ VACUUM ANALYZE bench_rs;
 CREATE PUBLICATION bench_resync FOR TABLE bench_rs;
 SQL
 mkdir -p "$W/mappings"
+D1_APP='{}' CF=''
+if [ "$BACKEND" = rest ]; then
+    EDGE_PORT=${EDGE_PORT:-8799}
+    EDGE_PORT=$EDGE_PORT EDGE_STATE_DIR=$W/edge "$SRC/scripts/edge-local.sh" start >/dev/null
+    edge_up=1
+    eval "$(EDGE_PORT=$EDGE_PORT EDGE_STATE_DIR=$W/edge "$SRC/scripts/edge-local.sh" env)"
+    D1_ID=bench-resync-$$
+    D1_API="$CLOUDFLARE_API_BASE_URL/accounts/$CLOUDFLARE_ACCOUNT_ID/d1/database/$D1_ID"
+    D1_APP="{ \"database_id\": \"$D1_ID\" }"
+    CF='"cloudflare": { "account_id": "${CLOUDFLARE_ACCOUNT_ID}", "api_token": "${CLOUDFLARE_API_TOKEN}", "api_base_url": "${CLOUDFLARE_API_BASE_URL}" },'
+fi
+# d1q SQL: the first column of every row D1 answers (the embedded file, or the REST database)
+d1q() {
+    if [ "$BACKEND" = rest ]; then
+        jq -n --arg sql "$1" '{sql: $sql}' |
+            curl -sS -X POST "$D1_API/raw" -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" \
+                -H 'Content-Type: application/json' --data-binary @- |
+            jq -r 'if .success then .result[0].results.rows[] | .[0] | tostring else "D1 ERROR: \(.errors)" end'
+    else
+        sqlite3 -cmd ".timeout 10000" -batch -noheader state/d1/app.sqlite "$1"
+    fi
+}
 cat >"$W/w.jsonc" <<J
 { "source": { "dsn": "\${DATABASE_URL}", "publication": "bench_resync", "slot": "bench_resync" }, "state_dir": "state",
-  "d1": { "app": {} }, "mappings": ["mappings/*.jsonc"] }
+  $CF "d1": { "app": $D1_APP }, "mappings": ["mappings/*.jsonc"] }
 J
 echo '{ "table": "public.bench_rs", "d1": { "database": "app" } }' >"$W/mappings/m.jsonc"
 cd "$W"
@@ -68,7 +95,7 @@ lag_end=$(lag)
 # applied: run has passed a marker committed after the last chunk
 psql -X -q -c "INSERT INTO bench_rs (id, email) VALUES ($((ROWS + 1)), 'marker')"
 waited=0
-until [ "$(sqlite3 -batch -noheader state/d1/app.sqlite "SELECT count(*) FROM bench_rs WHERE id = $((ROWS + 1))")" = 1 ]; do
+until [ "$(d1q "SELECT count(*) FROM bench_rs WHERE id = $((ROWS + 1))")" = 1 ]; do
     sleep 0.1
     waited=$((waited + 1))
     [ "$waited" -lt 6000 ] || { echo "run did not apply the last chunk within 600 s (lag $(lag) bytes)" >&2
@@ -79,12 +106,12 @@ load_end=$(psql -X -At -c "SELECT sum(n) FROM bench_rs")
 kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
 kill -TERM "$load_pid" 2>/dev/null; wait "$load_pid" 2>/dev/null || true
 during=$(awk -v a="$load_start" -v b="$load_end" -v s="$start" -v e="$applied" 'BEGIN { printf "%.0f", (b - a) / (e - s) }')
-awk -v r="$ROWS" -v s="$start" -v m="$sent" -v e="$applied" -v c="$CHUNK" 'BEGIN {
-    printf "resync of %d rows in chunks of %d: sent in %.1f s (%.0f rows/s), applied in %.1f s (%.0f rows/s)\n",
-           r, c, m - s, r / (m - s), e - s, r / (e - s) }'
+awk -v b="$BACKEND" -v r="$ROWS" -v s="$start" -v m="$sent" -v e="$applied" -v c="$CHUNK" 'BEGIN {
+    printf "resync of %d rows in chunks of %d into %s D1: sent in %.1f s (%.0f rows/s), applied in %.1f s (%.0f rows/s)\n",
+           r, c, b, m - s, r / (m - s), e - s, r / (e - s) }'
 echo "stream lag during the resync: max $(cat lag.max) bytes, $lag_end bytes when the last chunk was sent"
 echo "load with the resync: $during updates/s ($CLIENTS clients)"
 sleep 1
 psql -X -At -F '|' -c "SELECT id, email, score, n FROM bench_rs ORDER BY id" >pg.txt
-sqlite3 -batch -noheader -separator '|' state/d1/app.sqlite "SELECT id, email, score, n FROM bench_rs ORDER BY id" >d1.txt
+d1q "SELECT id || '|' || email || '|' || score || '|' || n FROM bench_rs ORDER BY id" >d1.txt
 cmp -s pg.txt d1.txt && echo "D1 equals Postgres ($(wc -l <pg.txt) rows)" || { echo "D1 differs from Postgres" >&2; exit 1; }

@@ -11,10 +11,12 @@
  */
 #include "resync/job.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -44,6 +46,41 @@ typedef struct Key {
 char *resync_job_progress_path(const Config *cfg, const char *table)
 {
     return xasprintf("%s/resync/%s.json", cfg->state_dir, table);
+}
+
+/*
+ * One job per table at a time (`wal2edge resync` and run's resyncer share the
+ * progress file): an flock on STATE_DIR/resync/SCHEMA.TABLE.lock, held until the
+ * job returns; the kernel drops it when the holder dies, even on SIGKILL.
+ */
+static bool table_lock(const Config *cfg, const char *table, int *fd_out, Err *err)
+{
+    char *path = xasprintf("%s/resync/%s.lock", cfg->state_dir, table);
+    bool ok = fs_mkdir_parents(path, err);
+    int fd = ok ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    free(path);
+    *fd_out = -1;
+    if (!ok)
+        return false;
+    if (fd < 0)
+        return err_sys(err, ERR_IO, "resync %s: cannot open its lock file", table);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strspn(pid, "0123456789")] = '\0';
+        close(fd);
+        return err_set(err, ERR_NOT_READY,
+                       "resync %s: another resync of it is running (pid %s: `wal2edge run`'s resyncer or a `wal2edge "
+                       "resync`); it goes on from the same progress - wait for it (`wal2edge status`)",
+                       table, *pid ? pid : "?");
+    }
+    char who[32];
+    int len = snprintf(who, sizeof who, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && len > 0)
+        (void)!pwrite(fd, who, (size_t)len, 0);
+    *fd_out = fd;
+    return true;
 }
 
 /* A JSON array of n strings (an after key), or NULL. */
@@ -212,12 +249,16 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
                     double *secs, Err *err)
 {
     const char *table = job->table;
+    int lock = -1;
+    if (!table_lock(cfg, table, &lock, err))
+        return false;
     Key key = {0};
     long chunk_rows = job->chunk_rows > 0 ? job->chunk_rows : RESYNC_DEFAULT_CHUNK;
     CatalogInfo *cat = catalog_read(cfg->source.dsn, cfg->source.publication, &table, 1, err);
     const CatTable *t = cat ? table_shape(cat, table, &key, err) : NULL;
     if (!t) {
         catalog_free(cat);
+        close(lock);
         return false;
     }
     const char **cols = xcalloc(t->col_count + 1, sizeof *cols);
@@ -291,5 +332,6 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
     free(path);
     free(cols);
     catalog_free(cat);
+    close(lock);
     return ok;
 }
