@@ -70,8 +70,7 @@ static bool check_plan(const D1Table *t, const SchemaPlan *plan, Err *err)
     return true;
 }
 
-/* value as a D1 SQL literal */
-static bool append_literal(Buf *b, const D1Value *v, Err *err)
+bool d1_sql_literal(Buf *b, const D1Value *v, Err *err)
 {
     switch (v->kind) {
     case D1V_NULL:
@@ -118,7 +117,7 @@ static bool add_column(D1Table *t, const PlanStep *s, bool exists, Buf *b, D1Evo
         if (ok && s->has_default && s->default_value) {
             D1Value v = {0};
             ok = d1_value_from_text(ty, s->default_value, strlen(s->default_value), &v, err) &&
-                 buf_append_str(b, " DEFAULT ", err) && append_literal(b, &v, err);
+                 buf_append_str(b, " DEFAULT ", err) && d1_sql_literal(b, &v, err);
             d1_value_clear(&v);
         }
         if (ok)

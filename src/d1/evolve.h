@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "d1/table.h"
 #include "schema/plan.h"
+#include "value/render.h"
 
 typedef struct D1Evolution {
     char **sql;                /* statements, in order, each without a trailing ';' */
@@ -39,5 +40,8 @@ bool d1_evolve(D1Table *t, const SchemaPlan *plan, const char *what,
                bool (*has_column)(void *ctx, const char *d1_name), void *ctx, D1Evolution *out,
                Err *err) WARN_UNUSED;
 void d1_evolution_clear(D1Evolution *e);
+
+/* A D1 value as an SQL literal (NULL, a number, a quoted text, X'..' for a blob). */
+bool d1_sql_literal(Buf *b, const D1Value *v, Err *err) WARN_UNUSED;
 
 #endif

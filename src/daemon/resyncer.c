@@ -479,9 +479,11 @@ void resyncer_jobs_free(ResyncerJobView *v, size_t n)
     free(v);
 }
 
-bool resyncer_busy(Resyncer *r)
+bool resyncer_busy(Resyncer *r, unsigned long *done)
 {
     pthread_mutex_lock(&r->mu);
+    if (done)
+        *done = (unsigned long)r->done_seq;
     bool busy = false;
     for (size_t i = 0; i < r->njobs && !busy; i++)
         busy = r->jobs[i]->state != RESYNCER_DONE;

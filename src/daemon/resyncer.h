@@ -72,8 +72,8 @@ size_t resyncer_jobs(Resyncer *r, ResyncerJobView **out);
 void resyncer_jobs_free(ResyncerJobView *v, size_t n);
 const char *resyncer_state_name(ResyncerState s);   /* "queued", "copying", "retrying", "done" */
 
-/* Whether any job is queued, copying or retrying. */
-bool resyncer_busy(Resyncer *r);
+/* Whether any job is queued, copying or retrying; *done (may be NULL): how many jobs ended so far. */
+bool resyncer_busy(Resyncer *r, unsigned long *done);
 
 /* Stop after the current chunk (its progress kept: the next start resumes it), join, free. NULL: nothing. */
 void resyncer_stop(Resyncer *r);

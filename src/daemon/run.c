@@ -66,6 +66,7 @@ typedef struct Run {
     WalGuard *guard;               /* slot figures, the WAL guard, heartbeats */
     int64_t last_data_ms;          /* when WAL data last arrived (the stream is quiet since) */
     Resyncer *resyncer;            /* the re-copies beside the stream (daemon/resyncer) */
+    unsigned long resyncs_seen;    /* exit-when-caught-up: re-copies ended before catch_up_target was taken */
     ResyncHook resync_hook;        /* every target's way to ask it for one */
     Lease lease;                   /* how long the walsender surely keeps the slot for this instance */
     int64_t heard_ms;              /* pgstream_heard_ms, kept when the stream closes */
@@ -464,6 +465,18 @@ static bool housekeeping(Run *r, bool quiet, bool reply_now, bool *resync, Err *
  * committed before it is here and durable); on a quiet stream, ask the server where it is. */
 static bool catch_up(Run *r, bool quiet, bool *stop, Err *err)
 {
+    /* a re-copy of run's own is part of catching up: once it ended, its chunks up to the WAL's end now */
+    unsigned long resyncs = 0;
+    if (resyncer_busy(r->resyncer, &resyncs))
+        return true;
+    if (resyncs != r->resyncs_seen) {
+        PgConn *conn = pgconn_open(r->cfg->source.dsn, err);
+        bool ok = conn && pgconn_sync_point(conn, &r->catch_up_target, err);
+        pgconn_close(conn);
+        if (!ok)
+            return false;
+        r->resyncs_seen = resyncs;
+    }
     bool idle = assembler_idle(r->asm_);
     if (idle && !fanout_any_pending(r->fanout) && !fanout_any_lagging(r->fanout) &&
         r->keepalive_end >= r->catch_up_target) {

@@ -236,7 +236,8 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     bool ok, refused = false;
     if (c->op == CHANGE_MESSAGE) /* resync watermarks; schema changes (the error names the way back) */
         return (apply_resync(d, c, err) &&
-                d1_follow_message(d->db, d->schema, d->base.name, d->migrations_dir, c, &d->rewritten, err)) ||
+                d1_follow_message(d->db, d->schema, d->base.name, d->migrations_dir, d->base.resync, c, &d->rewritten,
+                                  err)) ||
                fail_and_rollback(d, err);
     if (c->op == CHANGE_TRUNCATE) {
         ok = apply_truncate(d, c, err);
@@ -247,7 +248,7 @@ static bool emb_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         if (!tab)
             return true; /* not mapped to this database */
         /* columns changed without a DDL capture message before them (targets/d1_follow) */
-        if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, c->rel, err))
+        if (!d1_follow_relation(d->db, d->schema, d->base.name, d->migrations_dir, d->base.resync, c->rel, err))
             return fail_and_rollback(d, err);
         ok = d1_shard_route(tab, c, &mine, &moved, err);
         if (ok && !mine)

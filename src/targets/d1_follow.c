@@ -16,6 +16,8 @@
 #include "core/mem.h"
 #include "d1/evolve.h"
 #include "d1/migrations.h"
+#include "d1/rebuild.h"
+#include "pg/resync_key.h"
 #include "pg/ddlmsg.h"
 #include "schema/diff.h"
 #include "schema/plan.h"
@@ -182,9 +184,32 @@ static D1Table *mapped_table(D1Schema *schema, const char *source)
     return NULL;
 }
 
+/* Whether run's resyncer can read `after` in key chunks: a primary key of columns resync reads. */
+static bool resync_key_ok(const Shape *after)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < after->ncols; i++) {
+        ResyncKeyType kt;
+        if (after->cols[i].pk && !resync_key_type_of(after->cols[i].type_oid, &kt))
+            return false;
+        n += after->cols[i].pk;
+    }
+    return n > 0;
+}
+
+/* The plan asks for a re-copy (and nothing stops it) that run can make: rebuild, then ask for it. */
+static const PlanStep *auto_resync(const SchemaPlan *plan, const ResyncHook *resync, const Shape *after)
+{
+    const PlanStep *b = schema_plan_blocker(plan);
+    for (size_t i = 0; b && i < plan->count; i++)
+        if (plan->steps[i].kind == PLAN_STOP)
+            return NULL;
+    return b && b->kind == PLAN_RESYNC && resync && resync_key_ok(after) ? b : NULL;
+}
+
 /* Diff, plan and carry out the change from `before` to `after` on t. */
-static bool follow(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir, const Shape *before,
-                   const Shape *after, bool rewritten, Err *err)
+static bool follow(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir,
+                   const ResyncHook *resync, const Shape *before, const Shape *after, bool rewritten, Err *err)
 {
     SchemaDiff diff;
     schema_diff(before, after, rewritten, &diff);
@@ -193,13 +218,22 @@ static bool follow(const D1FollowStore *st, D1Table *t, const char *target, cons
     char *what = schema_diff_describe(&diff);
     ColumnProbe probe = {st, t->name};
     D1Evolution ev;
-    bool ok = d1_evolve(t, &plan, what, has_column, &probe, &ev, err);
+    const PlanStep *recopy = auto_resync(&plan, resync, after);
+    bool ok = recopy ? d1_rebuild(t, before, after, what, &ev, err)
+                     : d1_evolve(t, &plan, what, has_column, &probe, &ev, err);
     for (size_t i = 0; ok && i < ev.count; i++)
         ok = st->exec(st->ctx, ev.sql[i], err);
-    if (ok && st->evolved)
+    if (ok && recopy && st->rebuilt)
+        st->rebuilt(st->ctx, t);
+    else if (ok && st->evolved)
         st->evolved(st->ctx, t->name, &plan);
-    if (ok && ev.count)
+    if (ok && recopy) {
+        log_info(NULL, "%s: %s: %s: D1 table \"%s\" rebuilt in the new shape, and its rows are copied again (%s)",
+                 target, t->source, what, t->name, recopy->message);
+        ok = resync->request(resync->ctx, t->source, recopy->message, err);
+    } else if (ok && ev.count) {
         log_info(NULL, "%s: %s: %s (D1 table \"%s\")", target, t->source, what, t->name);
+    }
     char *path = NULL;
     if (ok && ev.migration && migrations_dir) {
         char *name = xasprintf("wal2edge_%s", t->name);
@@ -229,14 +263,14 @@ static uint64_t rel_signature(const Rel *rel)
 }
 
 bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
-                        const Rel *rel, Err *err)
+                        const ResyncHook *resync, const Rel *rel, Err *err)
 {
     D1FollowStore st = sqlite_store(db);
-    return d1_follow_relation_in(&st, schema, target, migrations_dir, rel, err);
+    return d1_follow_relation_in(&st, schema, target, migrations_dir, resync, rel, err);
 }
 
 bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char *target,
-                           const char *migrations_dir, const Rel *rel, Err *err)
+                           const char *migrations_dir, const ResyncHook *resync, const Rel *rel, Err *err)
 {
     D1Table *t = mapped_table(schema, rel->qualname);
     uint64_t sig = rel_signature(rel);
@@ -259,7 +293,7 @@ bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char
                          "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
                          "if it has one",
                          target, rel->qualname, after->cols[i].name);
-        ok = follow(st, t, target, migrations_dir, before, after, false, err);
+        ok = follow(st, t, target, migrations_dir, resync, before, after, false, err);
     }
     if (ok)
         t->rel_signature = sig;
@@ -269,14 +303,15 @@ bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char
 }
 
 bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
-                       const Change *c, uint32_t *rewritten, Err *err)
+                       const ResyncHook *resync, const Change *c, uint32_t *rewritten, Err *err)
 {
     D1FollowStore st = sqlite_store(db);
-    return d1_follow_message_in(&st, schema, target, migrations_dir, c, rewritten, err);
+    return d1_follow_message_in(&st, schema, target, migrations_dir, resync, c, rewritten, err);
 }
 
 bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char *target,
-                          const char *migrations_dir, const Change *c, uint32_t *rewritten, Err *err)
+                          const char *migrations_dir, const ResyncHook *resync, const Change *c, uint32_t *rewritten,
+                          Err *err)
 {
     DdlMsg m;
     bool is_ddl;
@@ -292,7 +327,7 @@ bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char 
         Shape *before = failed ? NULL : stored_shape(st, m.qualname, &failed, err);
         if (!before && !failed)
             before = shape_of_d1(st, t, after, err);
-        ok = before && follow(st, t, target, migrations_dir, before, after, *rewritten == m.oid, err) &&
+        ok = before && follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid, err) &&
              store_shape(st, after, err);
         *rewritten = 0;
         shape_free(before);

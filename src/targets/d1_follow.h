@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "d1/ddl.h"
 #include "pipeline/change.h"
+#include "pipeline/target.h"
 #include "schema/plan.h"
 #include "state/sqlite.h"
 
@@ -46,6 +47,8 @@ typedef struct D1FollowStore {
     bool (*exec)(void *ctx, const char *sql, Err *err);
     /* may be NULL: the plan was carried out on table (a store keeping the columns itself follows it) */
     void (*evolved)(void *ctx, const char *table, const SchemaPlan *plan);
+    /* may be NULL: table was rebuilt (d1/rebuild) and now has t's columns */
+    void (*rebuilt)(void *ctx, const D1Table *t);
 } D1FollowStore;
 
 /*
@@ -54,10 +57,14 @@ typedef struct D1FollowStore {
  * OID to the ddl_command_end of the same statement (0: none). With a
  * migrations_dir (the D1 target's "migrations_dir"), each change applied is also
  * written there as a wrangler migration file (d1/migrations). A change that
- * D1 cannot follow is ERR_CHECK naming it and the way back.
+ * D1 cannot follow is ERR_CHECK naming it and the way back. A change that
+ * needs the table copied again (a rewrite, a new primary key, a table dropped
+ * and created again: PLAN_RESYNC), with a resync hook (may be NULL: stop):
+ * the D1 table is rebuilt in the new shape keeping its rows (d1/rebuild) and
+ * the hook asked to copy it again.
  */
 bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
-                       const Change *c, uint32_t *rewritten, Err *err) WARN_UNUSED;
+                       const ResyncHook *resync, const Change *c, uint32_t *rewritten, Err *err) WARN_UNUSED;
 
 /*
  * The Relation fallback: before a row change of a mapped table whose Relation
@@ -68,12 +75,13 @@ bool d1_follow_message(Sqlite *db, D1Schema *schema, const char *target, const c
  * says so), a drop together with an add stops naming the trigger.
  */
 bool d1_follow_relation(Sqlite *db, D1Schema *schema, const char *target, const char *migrations_dir,
-                        const Rel *rel, Err *err) WARN_UNUSED;
+                        const ResyncHook *resync, const Rel *rel, Err *err) WARN_UNUSED;
 
 /* The same two against any store. */
 bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char *target,
-                          const char *migrations_dir, const Change *c, uint32_t *rewritten, Err *err) WARN_UNUSED;
+                          const char *migrations_dir, const ResyncHook *resync, const Change *c, uint32_t *rewritten,
+                          Err *err) WARN_UNUSED;
 bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char *target,
-                           const char *migrations_dir, const Rel *rel, Err *err) WARN_UNUSED;
+                           const char *migrations_dir, const ResyncHook *resync, const Rel *rel, Err *err) WARN_UNUSED;
 
 #endif

@@ -542,7 +542,8 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (c->op == CHANGE_MESSAGE) /* resync watermarks; schema changes (the error names the way back) */
         return apply_resync(d, txn, c, err) &&
                add_followed(
-            d, d1_follow_message_in(fs, d->schema, d->base.name, d->migrations_dir, c, &d->rewritten, err), txn, c,
+            d, d1_follow_message_in(fs, d->schema, d->base.name, d->migrations_dir, d->base.resync, c, &d->rewritten,
+                                    err), txn, c,
             err);
     if (c->op == CHANGE_TRUNCATE) {
         for (uint32_t i = 0; i < c->truncate_count; i++) {
@@ -561,7 +562,8 @@ static bool rem_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     if (!tab)
         return true; /* not mapped to this database */
     /* columns changed without a DDL capture message before them (targets/d1_follow) */
-    if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, c->rel, err), txn, c,
+    if (!add_followed(d, d1_follow_relation_in(fs, d->schema, d->base.name, d->migrations_dir, d->base.resync, c->rel,
+                                                      err), txn, c,
                       err))
         return false;
     Change moved;

@@ -255,6 +255,22 @@ static void rf_evolved(void *ctx, const char *table, const SchemaPlan *plan)
     }
 }
 
+/* The columns after a rebuild: the new table's. */
+static void rf_rebuilt(void *ctx, const D1Table *t)
+{
+    D1RemoteFollow *f = ctx;
+    Named *n = named_find(f->cols, f->ncols, t->name);
+    if (!n)
+        n = named_add(&f->cols, &f->ncols, t->name);
+    for (size_t i = 0; i < n->ncols; i++)
+        free(n->cols[i]);
+    free(n->cols);
+    n->cols = xcalloc(t->col_count + 1, sizeof *n->cols);
+    n->ncols = t->col_count;
+    for (size_t i = 0; i < t->col_count; i++)
+        n->cols[i] = xstrdup(t->cols[i].d1_name);
+}
+
 D1RemoteFollow *d1_remote_follow_new(const D1Schema *schema, D1RemoteQueryFn query, void *user)
 {
     D1RemoteFollow *f = xcalloc(1, sizeof *f);
@@ -274,7 +290,8 @@ D1RemoteFollow *d1_remote_follow_new(const D1Schema *schema, D1RemoteQueryFn que
     }
     f->store = (D1FollowStore){.ctx = f, .init = rf_init, .has_shape_table = rf_has_shape_table,
                                .stored_shape = rf_stored_shape, .store_shape = rf_store_shape,
-                               .columns = rf_columns, .exec = rf_exec, .evolved = rf_evolved};
+                               .columns = rf_columns, .exec = rf_exec, .evolved = rf_evolved,
+                               .rebuilt = rf_rebuilt};
     return f;
 }
 
