@@ -189,8 +189,8 @@ static void push(D1Evolution *e, const char *sql, size_t len)
     e->sql[e->count++] = s;
 }
 
-static bool statements(const D1Table *t, const Shape *before, const Shape *after, D1Table *n, D1Evolution *out,
-                       Err *err)
+static bool statements(const D1Table *t, const Shape *before, const Shape *after, bool old_exists, D1Table *n,
+                       D1Evolution *out, Err *err)
 {
     char *tmp = xasprintf("_wal2edge_rebuild_%s", t->name);
     Buf b;
@@ -216,7 +216,10 @@ static bool statements(const D1Table *t, const Shape *before, const Shape *after
     if (ok && nddl)
         push(out, ddls[0], strlen(ddls[0]));
     buf_reset(&b);
-    ok = ok && nddl && buf_append_str(&b, "INSERT OR REPLACE INTO ", err) && d1_quote_ident(&b, tmp, err) &&
+    ok = ok && nddl;
+    if (!old_exists)
+        goto indexes;
+    ok = ok && buf_append_str(&b, "INSERT OR REPLACE INTO ", err) && d1_quote_ident(&b, tmp, err) &&
          buf_append_str(&b, " (", err);
     for (size_t i = 0; ok && i < n->col_count; i++)
         ok = (i == 0 || buf_append_str(&b, ", ", err)) && d1_quote_ident(&b, n->cols[i].d1_name, err);
@@ -230,6 +233,7 @@ static bool statements(const D1Table *t, const Shape *before, const Shape *after
     ok = ok && buf_append_str(&b, "DROP TABLE ", err) && d1_quote_ident(&b, t->name, err);
     if (ok)
         push(out, b.data, b.len);
+indexes:
     for (size_t i = 1; ok && i < nddl; i++)
         push(out, ddls[i], strlen(ddls[i]));
     buf_reset(&b);
@@ -246,7 +250,8 @@ static bool statements(const D1Table *t, const Shape *before, const Shape *after
     return ok;
 }
 
-bool d1_rebuild(D1Table *t, const Shape *before, const Shape *after, const char *what, D1Evolution *out, Err *err)
+bool d1_rebuild(D1Table *t, const Shape *before, const Shape *after, const char *what, bool old_exists,
+                D1Evolution *out, Err *err)
 {
     memset(out, 0, sizeof *out);
     D1Table n;
@@ -256,7 +261,7 @@ bool d1_rebuild(D1Table *t, const Shape *before, const Shape *after, const char 
     n.source = xstrdup(t->source);
     n.mapping = t->mapping;
     bool ok = new_columns(t, after, &n, err) && new_key(t, after, &n, err) && new_indexes(t, &n, err) &&
-              statements(t, before, after, &n, out, err);
+              statements(t, before, after, old_exists, &n, out, err);
     Buf b;
     buf_init(&b, REBUILD_SQL_MAX);
     ok = ok && buf_printf(&b, err, "-- wal2edge: %s: %s (the table rebuilt in its new shape; `wal2edge run` then "

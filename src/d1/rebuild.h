@@ -28,11 +28,12 @@
  * Rebuild t from `before` (the shape its rows are in; a column of `after` is the
  * same as one of `before` by attnum when both are exact, else by name) to
  * `after`. On success out holds the statements and the migration text, and t
- * has the new columns, key and indexes. ERR_CHECK naming the way back when the
+ * has the new columns, key and indexes. !old_exists (the D1 table is not there,
+ * e.g. dropped with its source table): the new table only, with no rows. ERR_CHECK naming the way back when the
  * new shape cannot be a D1 table (a type with no D1 equivalent, no key); t is
  * then unchanged.
  */
-bool d1_rebuild(D1Table *t, const Shape *before, const Shape *after, const char *what, D1Evolution *out,
-                Err *err) WARN_UNUSED;
+bool d1_rebuild(D1Table *t, const Shape *before, const Shape *after, const char *what, bool old_exists,
+                D1Evolution *out, Err *err) WARN_UNUSED;
 
 #endif

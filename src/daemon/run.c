@@ -626,6 +626,8 @@ bool run_pipeline(const Config *cfg, const RunOptions *opts, Target **targets, s
     ok = ok && fanout_reset_health(r.fanout, err);
     if (ok)
         r.watch = source_watch_new(cfg, r.store, opts->watch_tables, opts->watch_table_count, r.opts.status_interval_ms);
+    if (ok)
+        source_watch_repair(r.watch, &r.resync_hook);
     if (ok) {
         ResyncerOptions ro = {.chunk_rows = cfg->run.resync_chunk_rows, .resume = true};
         r.resyncer = resyncer_start(cfg, &ro, err);

@@ -35,6 +35,8 @@ struct SourceWatch {
     int64_t last_ms;
     PgConn *conn;              /* kept between checks */
     bool read_only;
+    const ResyncHook *repair;  /* run: re-add, re-copy, go on (source_watch_repair); NULL: stop */
+    bool *drop_logged;         /* per table: its drop was logged */
     LogCtx log;
 };
 
@@ -70,11 +72,19 @@ SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatch
 
 void source_watch_read_only(SourceWatch *w) { w->read_only = true; }
 
+void source_watch_repair(SourceWatch *w, const ResyncHook *hook)
+{
+    w->repair = hook;
+    free(w->drop_logged);
+    w->drop_logged = xcalloc(w->count + 1, sizeof *w->drop_logged);
+}
+
 void source_watch_free(SourceWatch *w)
 {
     if (!w)
         return;
     pgconn_close(w->conn);
+    free(w->drop_logged);
     free(w->names);
     free(w->ids);
     free(w);
@@ -162,15 +172,73 @@ bool source_watch_judge(const SourceWatchTable *t, const char *publication, cons
     return stop(err, &b);
 }
 
-/* Compare one table with what its fillers recorded; false (with the message) to stop. */
-static bool check_table(SourceWatch *w, const SourceWatchTable *t, const CatTableId *id, bool pub_exists,
-                        Err *err)
+/*
+ * run's way instead of a stop (source_watch_repair): *handled when t was dropped (logged once), or
+ * dropped and created again or missing from the publication (added back, copied again, recorded).
+ */
+static bool repair(SourceWatch *w, size_t i, const CatTableId *id, bool pub_exists,
+                   const SourceWatchSeen seen[SOURCE_WATCH_FILLERS], bool *handled, Err *err)
 {
+    const SourceWatchTable *t = &w->tables[i];
+    bool uses[SOURCE_WATCH_FILLERS] = {t->d1, t->kv, !t->d1 && !t->kv};
+    bool any_seen = false, stale = false;
+    uint32_t old_oid = 0;
+    for (int f = 0; f < SOURCE_WATCH_FILLERS; f++) {
+        if (!uses[f] || !seen[f].found)
+            continue;
+        any_seen = true;
+        if (id->exists && seen[f].oid != id->oid) {
+            stale = true;
+            old_oid = seen[f].oid;
+        }
+    }
+    *handled = false;
+    if (!id->exists) {
+        *handled = any_seen;
+        if (any_seen && !w->drop_logged[i])
+            log_warn(&w->log, "table %s was dropped: its targets follow its mapping's \"on_drop\" (\"drop\" or "
+                     "\"keep\"), and run goes on; created again, it is added back and copied again", t->qualname);
+        w->drop_logged[i] = w->drop_logged[i] || any_seen;
+        return true;
+    }
+    w->drop_logged[i] = false;
+    bool unpublished = pub_exists && !id->in_publication;
+    if (!stale && !unpublished)
+        return true;
+    bool added = false;
+    if (unpublished && !pgconn_publication_add(w->conn, w->cfg->source.publication, t->qualname, &added, err))
+        return false;
+    char why[256];
+    if (stale)
+        snprintf(why, sizeof why, "it was dropped and created again (OID %u, now %u)", old_oid, id->oid);
+    else
+        snprintf(why, sizeof why, "it was missing from publication \"%s\": its changes were not streamed",
+                 w->cfg->source.publication);
+    log_warn(&w->log, "table %s: %s%s; it is copied again into its targets", t->qualname, why,
+             unpublished ? ": added back to the publication" : "");
+    if (!w->repair->request(w->repair->ctx, t->qualname, why, err))
+        return false;
+    for (int f = 0; f < SOURCE_WATCH_FILLERS; f++)
+        if (uses[f] && !store_set_table_oid(w->store, t->qualname, filler_name[f], id->oid, RECORDED_AT_US(), err))
+            return false;
+    *handled = true;
+    return true;
+}
+
+/* Compare one table with what its fillers recorded; false (with the message) to stop. */
+static bool check_table(SourceWatch *w, size_t i, const CatTableId *id, bool pub_exists, Err *err)
+{
+    const SourceWatchTable *t = &w->tables[i];
     SourceWatchSeen seen[SOURCE_WATCH_FILLERS];
     memset(seen, 0, sizeof seen);
     for (int f = 0; f < SOURCE_WATCH_FILLERS; f++)
         if (!store_table_oid(w->store, t->qualname, filler_name[f], &seen[f].oid, &seen[f].found, err))
             return false;
+    bool handled = false;
+    if (w->repair && !w->read_only && !repair(w, i, id, pub_exists, seen, &handled, err))
+        return false;
+    if (handled)
+        return true;
     SourceWatchVerdict v;
     if (!source_watch_judge(t, w->cfg->source.publication, id, pub_exists, seen, &v, err))
         return false;
@@ -197,7 +265,7 @@ bool source_watch_check(SourceWatch *w, Err *err)
         return false;
     }
     for (size_t i = 0; i < w->count; i++)
-        if (!check_table(w, &w->tables[i], &w->ids[i], pub_exists, err))
+        if (!check_table(w, i, &w->ids[i], pub_exists, err))
             return false;
     return true;
 }

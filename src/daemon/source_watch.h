@@ -29,6 +29,7 @@
 #include "core/err.h"
 #include "mapping/mapping.h"
 #include "pg/catalog.h"
+#include "pipeline/target.h"
 #include "state/store.h"
 
 typedef struct SourceWatchTable {
@@ -46,6 +47,13 @@ typedef struct SourceWatch SourceWatch;
 SourceWatch *source_watch_new(const Config *cfg, Store *store, const SourceWatchTable *tables, size_t count,
                               int interval_ms);
 void source_watch_free(SourceWatch *w);
+/*
+ * run: instead of stopping, a mapped table dropped and created again (or missing from the
+ * publication) is added back to the publication and copied again through hook (run's resyncer;
+ * borrowed), its new OID recorded; a dropped one is logged once (its targets follow the mapping's
+ * "on_drop" at the DROP in the stream) and run goes on.
+ */
+void source_watch_repair(SourceWatch *w, const ResyncHook *hook);
 /* Check without recording anything (doctor): a table seen for the first time stays unrecorded. */
 void source_watch_read_only(SourceWatch *w);
 

@@ -226,6 +226,25 @@ static bool load_on_schema_change(Ld *ld, const JsoncNode *root, MapOnSchemaChan
 
 const char *mapping_on_schema_change_name(MapOnSchemaChange p) { return p == MAP_SCHEMA_STOP ? "stop" : "evolve"; }
 
+/* "on_drop": "drop" | "keep" of the mapping (absent: drop; docs/schema-changes.md). */
+static bool load_on_drop(Ld *ld, const JsoncNode *root, MapOnDrop *out)
+{
+    *out = MAP_DROP_DROP;
+    const JsoncMember *m = jsonc_member(root, "on_drop");
+    if (!m)
+        return true;
+    if (!expect_type(ld, m->value, JSONC_STRING, "on_drop"))
+        return false;
+    if (strcmp(m->value->text, "keep") == 0)
+        *out = MAP_DROP_KEEP;
+    else if (strcmp(m->value->text, "drop") != 0)
+        return fail(ld, m->value->line, m->value->col, "on_drop",
+                    "\"%s\" is not an on_drop policy (use \"drop\" or \"keep\")", m->value->text);
+    return true;
+}
+
+const char *mapping_on_drop_name(MapOnDrop p) { return p == MAP_DROP_KEEP ? "keep" : "drop"; }
+
 /* "database": one d1 target, or a list of them (the shards, in the order the shard function numbers them). */
 static bool load_databases(Ld *ld, const JsoncNode *obj, MappingD1 *d)
 {
@@ -592,9 +611,10 @@ bool mapping_set_add_text(MappingSet *set, const Config *cfg, const char *text, 
         return false;
     mp.file = xstrdup(path);
     const JsoncNode *root = mp.root;
-    static const char *const keys[] = {"table", "d1", "kv", "queue", "snapshot", "on_schema_change", NULL};
+    static const char *const keys[] = {"table", "d1", "kv", "queue", "snapshot", "on_schema_change", "on_drop", NULL};
     bool ok = expect_type(&ld, root, JSONC_OBJECT, "") && check_keys(&ld, root, "", keys) &&
-              load_source(&ld, root, &mp) && load_on_schema_change(&ld, root, &mp.on_schema_change);
+              load_source(&ld, root, &mp) && load_on_schema_change(&ld, root, &mp.on_schema_change) &&
+              load_on_drop(&ld, root, &mp.on_drop);
     const JsoncMember *m;
     if (ok && (m = jsonc_member(root, "d1")))
         ok = load_d1(&ld, m->value, &mp);

@@ -45,6 +45,12 @@ typedef enum {
     MAP_SCHEMA_STOP,           /* the mapping stops, naming the change and the way back */
 } MapOnSchemaChange;
 
+/* "on_drop" of a mapping: what a DROP TABLE of its table does to its targets (docs/schema-changes.md). */
+typedef enum {
+    MAP_DROP_DROP = 0,         /* default: the D1 table dropped, the KV keys of its rows deleted */
+    MAP_DROP_KEEP,             /* the targets keep the last rows */
+} MapOnDrop;
+
 /* A "from": "to" pair ("rename" and "types"). */
 typedef struct MapPair {
     char *key;
@@ -103,6 +109,7 @@ typedef struct Mapping {
     char *snapshot_bucket;     /* "snapshot": {"bucket": NAME, "prefix": P} */
     char *snapshot_prefix;     /* NULL when absent */
     MapOnSchemaChange on_schema_change;
+    MapOnDrop on_drop;
     JsoncNode *root;           /* owned parse tree */
 } Mapping;
 
@@ -134,6 +141,7 @@ bool mapping_selected(const Mapping *m, char **names, size_t n);
 const char *mapping_on_error_name(MapOnError e);
 /* "evolve" or "stop". */
 const char *mapping_on_schema_change_name(MapOnSchemaChange p);
+const char *mapping_on_drop_name(MapOnDrop p);
 
 /* The index of d1 target `database` in m's "database" list, or -1 when m does not write to it. */
 long mapping_d1_database_index(const Mapping *m, const char *database);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "d1/evolve.h"
@@ -184,6 +185,17 @@ static D1Table *mapped_table(D1Schema *schema, const char *source)
     return NULL;
 }
 
+/* Whether the D1 table is there (it has columns). */
+static bool has_table(const D1FollowStore *st, const char *table)
+{
+    Err err;
+    char **names = NULL;
+    size_t n = 0;
+    bool there = st->columns(st->ctx, table, &names, &n, &err) && n > 0;
+    free_names(names, n);
+    return there;
+}
+
 /* Whether run's resyncer can read `after` in key chunks: a primary key of columns resync reads. */
 static bool resync_key_ok(const Shape *after)
 {
@@ -219,7 +231,7 @@ static bool follow(const D1FollowStore *st, D1Table *t, const char *target, cons
     ColumnProbe probe = {st, t->name};
     D1Evolution ev;
     const PlanStep *recopy = auto_resync(&plan, resync, after);
-    bool ok = recopy ? d1_rebuild(t, before, after, what, &ev, err)
+    bool ok = recopy ? d1_rebuild(t, before, after, what, has_table(st, t->name), &ev, err)
                      : d1_evolve(t, &plan, what, has_column, &probe, &ev, err);
     for (size_t i = 0; ok && i < ev.count; i++)
         ok = st->exec(st->ctx, ev.sql[i], err);
@@ -247,6 +259,42 @@ static bool follow(const D1FollowStore *st, D1Table *t, const char *target, cons
     free(what);
     schema_plan_free(&plan);
     schema_diff_free(&diff);
+    return ok;
+}
+
+/* DROP TABLE of t's source: per its mapping's "on_drop", the D1 table dropped (and a migration) or kept. */
+static bool follow_drop(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir, Err *err)
+{
+    if (t->mapping && t->mapping->on_drop == MAP_DROP_KEEP) {
+        log_info(NULL, "%s: %s was dropped; D1 table \"%s\" keeps its last rows (\"on_drop\": \"keep\" in %s)", target,
+                 t->source, t->name, t->mapping->file);
+        return true;
+    }
+    Buf b;
+    buf_init(&b, 4096);
+    bool ok = buf_append_str(&b, "DROP TABLE IF EXISTS ", err) && d1_quote_ident(&b, t->name, err);
+    char *sql = ok ? xstrdup(b.data) : NULL;
+    ok = ok && st->exec(st->ctx, sql, err);
+    if (ok && st->rebuilt) {
+        D1Table gone = {.name = t->name}; /* no columns: the table is not there */
+        st->rebuilt(st->ctx, &gone);
+    }
+    t->rel_signature = 0;
+    if (ok)
+        log_info(NULL, "%s: %s was dropped: D1 table \"%s\" dropped (\"on_drop\": \"drop\"; \"keep\" keeps it)", target,
+                 t->source, t->name);
+    if (ok && migrations_dir) {
+        char *text = xasprintf("-- wal2edge: %s: dropped in Postgres (\"on_drop\": \"drop\")\n%s;\n", t->source, sql);
+        char *name = xasprintf("wal2edge_%s", t->name), *path = NULL;
+        ok = d1_migration_append(migrations_dir, name, text, &path, err);
+        if (ok)
+            log_info(NULL, "%s: wrote migration %s", target, path);
+        free(path);
+        free(name);
+        free(text);
+    }
+    free(sql);
+    buf_free(&b);
     return ok;
 }
 
@@ -321,13 +369,18 @@ bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char 
     D1Table *t = mapped_table(schema, m.qualname);
     if (m.event == DDL_EVENT_TABLE_REWRITE) {
         *rewritten = m.oid;
+    } else if (m.event == DDL_EVENT_DROP && t) {
+        ok = follow_drop(st, t, target, migrations_dir, err);
     } else if (m.event == DDL_EVENT_COMMAND_END && t) {
         Shape *after = shape_from_ddl(&m);
         bool failed = !st->init(st->ctx, err);
         Shape *before = failed ? NULL : stored_shape(st, m.qualname, &failed, err);
         if (!before && !failed)
             before = shape_of_d1(st, t, after, err);
-        ok = before && follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid, err) &&
+        /* (re)published or (re)created: rows may have changed unseen, copied again as after a rewrite */
+        bool readded = m.command && (strcmp(m.command, "ALTER PUBLICATION") == 0 || strcmp(m.command, "CREATE TABLE") == 0);
+        ok = before &&
+             follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid || readded, err) &&
              store_shape(st, after, err);
         *rewritten = 0;
         shape_free(before);

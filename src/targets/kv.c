@@ -141,7 +141,9 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
             err_prefix(err, "%s", kv->base.name);
             return fail_and_rollback(kv);
         }
-        if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, err))
+        const KvTable *dropped;
+        if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, &dropped, err) ||
+            (dropped && !kv_apply_truncate(&kv->a, dropped, err)))
             return fail_and_rollback(kv);
         return true;
     }

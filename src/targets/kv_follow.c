@@ -8,13 +8,17 @@
 
 #include <string.h>
 
+#include "core/log.h"
+
 #include "pg/ddlmsg.h"
 #include "schema/diff.h"
 #include "schema/plan.h"
 #include "schema/shape.h"
 
-bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c, Err *err)
+bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c, const KvTable **dropped,
+                       Err *err)
 {
+    *dropped = NULL;
     DdlMsg m;
     bool is_ddl;
     if (!shape_ddl_message(c, target, &m, &is_ddl, err) || !is_ddl)
@@ -24,7 +28,13 @@ bool kv_follow_message(const KvTable *tables, size_t count, const char *target, 
         if (strcmp(tables[i].qualname, m.qualname) == 0)
             tab = &tables[i];
     bool ok = true;
-    if (tab && tab->mapping && m.event == DDL_EVENT_COMMAND_END) {
+    if (tab && tab->mapping && m.event == DDL_EVENT_DROP) {
+        if (tab->mapping->on_drop == MAP_DROP_DROP)
+            *dropped = tab;
+        log_info(NULL, "%s: %s was dropped: %s (\"on_drop\": \"%s\" in %s)", target, tab->qualname,
+                 *dropped ? "the keys of its rows are deleted" : "its keys stay", mapping_on_drop_name(tab->mapping->on_drop),
+                 tab->mapping->file);
+    } else if (tab && tab->mapping && m.event == DDL_EVENT_COMMAND_END) {
         Shape *after = shape_from_ddl(&m), *before = shape_from_rel(&tab->rel);
         before->oid = after->oid; /* the catalog's relation, whatever OID it was read with */
         SchemaDiff diff;

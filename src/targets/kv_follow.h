@@ -19,8 +19,12 @@
 #include "pipeline/change.h"
 #include "targets/kv_spec.h"
 
-/* Check message c when it is a DDL capture message of one of tables[0..count); ERR_CHECK to stop. */
-bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c,
+/*
+ * Check message c when it is a DDL capture message of one of tables[0..count); ERR_CHECK to stop.
+ * A DROP TABLE of one of them: *dropped is it when its mapping says "on_drop": "drop" (the caller
+ * deletes the keys of its rows), else NULL (logged: the keys stay).
+ */
+bool kv_follow_message(const KvTable *tables, size_t count, const char *target, const Change *c, const KvTable **dropped,
                        Err *err) WARN_UNUSED;
 
 #endif

@@ -415,7 +415,7 @@ static bool stage_ddl(Queue *q, const Change *c, Err *err)
     size_t idx;
     QTable *qt = NULL;
     if (ddl && ddlmsg_parse(c->message_content, c->message_len, &m, &perr)) {
-        qt = m.event != DDL_EVENT_DROP ? find_table(q, m.qualname, &idx) : NULL;
+        qt = find_table(q, m.qualname, &idx); /* a drop too: consumers see the table go */
         ddlmsg_free(&m);
     }
     bool ok = true;
