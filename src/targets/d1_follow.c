@@ -221,7 +221,8 @@ static const PlanStep *auto_resync(const SchemaPlan *plan, const ResyncHook *res
 
 /* Diff, plan and carry out the change from `before` to `after` on t. */
 static bool follow(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir,
-                   const ResyncHook *resync, const Shape *before, const Shape *after, bool rewritten, Err *err)
+                   const ResyncHook *resync, const Shape *before, const Shape *after, bool rewritten, bool readded_only,
+                   Err *err)
 {
     SchemaDiff diff;
     schema_diff(before, after, rewritten, &diff);
@@ -242,7 +243,9 @@ static bool follow(const D1FollowStore *st, D1Table *t, const char *target, cons
     if (ok && recopy) {
         log_info(NULL, "%s: %s: %s: D1 table \"%s\" rebuilt in the new shape, and its rows are copied again (%s)",
                  target, t->source, what, t->name, recopy->message);
-        ok = resync->request(resync->ctx, t->source, recopy->message, err);
+        /* a rewrite changed the rows every target holds; a table (re)published only concerns this one here
+         * (run's check of the mapped tables asks for the others when it was dropped and created again) */
+        ok = resync->request(resync->ctx, readded_only ? target : NULL, t->source, recopy->message, err);
     } else if (ok && ev.count) {
         log_info(NULL, "%s: %s: %s (D1 table \"%s\")", target, t->source, what, t->name);
     }
@@ -341,7 +344,7 @@ bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char
                          "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
                          "if it has one",
                          target, rel->qualname, after->cols[i].name);
-        ok = follow(st, t, target, migrations_dir, resync, before, after, false, err);
+        ok = follow(st, t, target, migrations_dir, resync, before, after, false, false, err);
     }
     if (ok)
         t->rel_signature = sig;
@@ -377,10 +380,14 @@ bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char 
         Shape *before = failed ? NULL : stored_shape(st, m.qualname, &failed, err);
         if (!before && !failed)
             before = shape_of_d1(st, t, after, err);
-        /* (re)published or (re)created: rows may have changed unseen, copied again as after a rewrite */
-        bool readded = m.command && (strcmp(m.command, "ALTER PUBLICATION") == 0 || strcmp(m.command, "CREATE TABLE") == 0);
+        /* (re)published or (re)created while its D1 table is gone (dropped with it, "on_drop": "drop"): the
+         * table is made in the new shape and copied into it (a table still there follows as any change) */
+        bool gone = m.command &&
+                    (strcmp(m.command, "ALTER PUBLICATION") == 0 || strcmp(m.command, "CREATE TABLE") == 0) &&
+                    !has_table(st, t->name);
         ok = before &&
-             follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid || readded, err) &&
+             follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid || gone,
+                    gone && *rewritten != m.oid && before->oid == after->oid, err) &&
              store_shape(st, after, err);
         *rewritten = 0;
         shape_free(before);
