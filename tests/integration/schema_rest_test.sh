@@ -4,6 +4,7 @@
 # COLUMN, each in a transaction with row changes before and after it; after each, D1 is compared
 # with Postgres value by value. Then run is killed (-9) at random points around more changes and
 # restarted: no ALTER applied twice (the shape is kept in D1 with the checkpoint), D1 equal again.
+# Last, a rewrite by a type change: run rebuilds the table and copies it again itself.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/d1_lib.sh"
 source "$(dirname "$0")/schema_lib.sh"
@@ -113,6 +114,17 @@ compare "after kill -9 around schema changes"
     pass "D1 has the live table's columns" || fail "D1 columns: $(d1_q "SELECT group_concat(name) FROM pragma_table_info('sr_users')")"
 [ "$(d1_q "SELECT count(*) FROM _wal2edge_schema WHERE source = 'public.sr_users'")" = 1 ] &&
     pass "the last known shape is kept in D1 (_wal2edge_schema)" || fail "no shape kept in D1"
+
+# A rewrite (a type change that converts every value): run rebuilds the REST D1 table in the new
+# shape in the /query batch of its checkpoint, copies it again itself, and goes on.
+psql_q -c "UPDATE sr_users SET extra2 = id" -c "ALTER TABLE sr_users ALTER COLUMN extra2 TYPE text USING 'r' || (extra2 * 3)::text" >/dev/null
+run_w2e rewrite --config "$DIR/w.jsonc" run --exit-when-caught-up
+expect_rc rewrite 0
+expect_contains "$WORK/rewrite.err" 'D1 table \"sr_users\" rebuilt in the new shape, and its rows are copied again' "run rebuilds the REST D1 table"
+expect_contains "$WORK/rewrite.err" "resync public.sr_users: every chunk sent" "and copies it again"
+compare "after a rewrite (REST D1 rebuilt and copied again by run)"
+[ "$(d1_q "SELECT type FROM pragma_table_info('sr_users') WHERE name = 'extra2'")" = TEXT ] &&
+    pass "the REST D1 column has the new type" || fail "D1 type of extra2: $(d1_q "SELECT type FROM pragma_table_info('sr_users') WHERE name = 'extra2'")"
 
 d1_drop_slot
 finish
