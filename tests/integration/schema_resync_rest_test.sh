@@ -45,6 +45,15 @@ writer_pid=$!
 trap 'rc=$?; touch "$WORK/stop_writer"; kill "$writer_pid" "$run_pid" 2>/dev/null || true; wait 2>/dev/null || true
       [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 
+# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
+# it would take over the one killed below, rightly, and the second resync would find it running)
+psql_q -c "INSERT INTO rsr_items (id, v) VALUES (999998, 'streaming')" >/dev/null
+for _ in $(seq 1 240); do
+    [ "$(d1_q "SELECT count(*) FROM rsr_items WHERE id = 999998")" = 1 ] && break
+    sleep 0.25
+done
+psql_q -c "DELETE FROM rsr_items WHERE id = 999998" >/dev/null
+
 # killed half way, then resumed
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rsr_items --chunk-rows 100 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
 rs_pid=$!

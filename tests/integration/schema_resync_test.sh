@@ -50,6 +50,15 @@ run_pid=$!
 writer &
 writer_pid=$!
 
+# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
+# it would take over the one killed below, rightly, and the second resync would find it running)
+psql_q -c "INSERT INTO rs_items (id, v) VALUES (999998, 'streaming')" >/dev/null
+for _ in $(seq 1 240); do
+    [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rs_items WHERE id = 999998")" = 1 ] && break
+    sleep 0.25
+done
+psql_q -c "DELETE FROM rs_items WHERE id = 999998" >/dev/null
+
 # killed half way, then resumed
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rs_items --chunk-rows 2000 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
 rs_pid=$!
