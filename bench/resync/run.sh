@@ -113,5 +113,5 @@ echo "stream lag during the resync: max $(cat lag.max) bytes, $lag_end bytes whe
 echo "load with the resync: $during updates/s ($CLIENTS clients)"
 sleep 1
 psql -X -At -F '|' -c "SELECT id, email, score, n FROM bench_rs ORDER BY id" >pg.txt
-d1q "SELECT id || '|' || email || '|' || score || '|' || n FROM bench_rs ORDER BY id" >d1.txt
+d1q "SELECT id || '|' || coalesce(email, '') || '|' || coalesce(score, '') || '|' || n FROM bench_rs ORDER BY id" >d1.txt
 cmp -s pg.txt d1.txt && echo "D1 equals Postgres ($(wc -l <pg.txt) rows)" || { echo "D1 differs from Postgres" >&2; exit 1; }
