@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 #include "state/sqlite.h"
 #include "targets/checkpoint.h"
@@ -89,6 +90,26 @@ static bool fail_and_rollback(Kv *kv)
     return false;
 }
 
+/*
+ * The keys already stored hold the table's old shape: ask run's resyncer for a re-copy of the
+ * table into this target (the chunks come later in the stream, in the new shape). Without a
+ * resyncer (migrate, warm) the values are rewritten as their rows change, and a warning says how
+ * to refresh them at once.
+ */
+static bool refresh_values(Kv *kv, const KvTable *tab, Err *err)
+{
+    if (!kv->base.resync) {
+        log_warn(NULL, "%s: the values of %s's keys hold its old columns until their rows change: "
+                       "`wal2edge resync %s --target %s` rewrites them",
+                 kv->base.name, tab->qualname, tab->qualname, kv->base.name);
+        return true;
+    }
+    log_info(NULL, "%s: %s's columns changed: its keys are copied again so their values follow", kv->base.name,
+             tab->qualname);
+    return kv->base.resync->request(kv->base.resync->ctx, kv->base.name, tab->qualname,
+                                    "its columns changed: the KV values follow", err);
+}
+
 static bool open_tx(Kv *kv, Err *err)
 {
     if (kv->in_tx)
@@ -141,9 +162,9 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
             err_prefix(err, "%s", kv->base.name);
             return fail_and_rollback(kv);
         }
-        const KvTable *dropped;
-        if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, &dropped, err) ||
-            (dropped && !kv_apply_truncate(&kv->a, dropped, err)))
+        const KvTable *dropped, *refresh;
+        if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, &dropped, &refresh, err) ||
+            (dropped && !kv_apply_truncate(&kv->a, dropped, err)) || (refresh && !refresh_values(kv, refresh, err)))
             return fail_and_rollback(kv);
         return true;
     }
