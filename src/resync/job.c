@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +170,13 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, con
         json_decref(names);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
-    bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", text, strlen(text), 0600, err);
+    /* a temporary name of this writer's own: run's resyncer records a job it queues while a
+     * `wal2edge resync` holding the table's lock saves its progress, and one shared name let
+     * either rename the other's file away (the last rename wins: the copy goes on either way) */
+    static atomic_uint writes;
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, ".tmp.%ld.%u", (long)getpid(), atomic_fetch_add(&writes, 1u));
+    bool ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, tmp, text, strlen(text), 0600, err);
     free(text);
     return ok;
 }
