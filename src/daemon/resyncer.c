@@ -395,10 +395,21 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
     if (!j) {
         ResyncJob queued = {.table = table, .targets = targets, .ntargets = ntargets, .why = why ? why : "asked for"};
         ok = resync_job_queue(r->cfg, &queued, err);
+        bool busy = !ok && err->code == ERR_NOT_READY;
+        if (busy) {
+            /* a `wal2edge resync` copies it now: its progress stays its own, and this job starts
+             * over once that one is done (the .again marker keeps that across a crash) */
+            char *path = again_path(r->cfg, table);
+            const char *w = why ? why : "asked for";
+            ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", w, strlen(w), 0600, err);
+            free(path);
+        }
         if (ok) {
             j = add_job(r, table, why);
             merge_targets(j, targets, ntargets, true);
-            log_info(&r->log, "resync %s: queued (%s)", table, j->why);
+            j->again = busy;
+            log_info(&r->log, "resync %s: queued (%s)%s", table, j->why,
+                     busy ? "; another process copies it now: this copy starts over after it" : "");
         }
     } else {
         merge_targets(j, targets, ntargets, false);

@@ -187,7 +187,12 @@ bool resync_job_queue(const Config *cfg, const ResyncJob *job, Err *err)
     Progress p = {.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid()),
                   .started_us = clock_wall_us()};
     Key none = {.n = 0};
-    bool ok = progress_save(path, &p, &none, job, "queued", err);
+    /* under the table's lock: a copy running in another process (a `wal2edge resync`) keeps its
+     * progress, and the caller learns it is busy (ERR_NOT_READY) instead of overwriting it */
+    int lock = -1;
+    bool ok = table_lock(cfg, job->table, &lock, err) && progress_save(path, &p, &none, job, "queued", err);
+    if (lock >= 0)
+        close(lock);
     free(p.run);
     free(path);
     return ok;

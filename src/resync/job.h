@@ -63,6 +63,8 @@ char *resync_job_progress_path(const Config *cfg, const char *table);
  * with no chunk sent yet (a kept progress is replaced), with the job's targets and
  * why, so a job asked for and not begun (or to begin again) is resumed from the
  * start after a crash, into the same targets (resync/progress reads them back).
+ * Under the table's lock: while another process copies the table, ERR_NOT_READY and
+ * nothing written.
  */
 bool resync_job_queue(const Config *cfg, const ResyncJob *job, Err *err) WARN_UNUSED;
 
