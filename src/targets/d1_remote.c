@@ -48,7 +48,8 @@ typedef struct D1Remote {
     Lsn open_lsn;              /* the open transaction's commit LSN */
     int64_t pending_time_us;
     int64_t last_send_ms;      /* monotonic time of the last request that moved the checkpoint */
-    bool fence_owed;           /* that request carried rows: one checkpoint-only request may follow at once */
+    int prompt_fences;         /* that request carried rows: checkpoint-only requests that may follow at once */
+    int64_t last_rows_ms;      /* when the last request that carried rows went */
     D1RemoteFollow *follow;    /* the columns and shapes D1 has (targets/d1_remote_follow) */
     char *migrations_dir;      /* the target's "migrations_dir" (targets/d1_follow), or NULL */
     uint32_t rewritten;        /* a table_rewrite's OID until its ddl_command_end (targets/d1_follow) */
@@ -628,6 +629,8 @@ static bool rem_commit(Target *t, const TxnInfo *txn, Err *err)
  * not at every flush.
  */
 #define DEFAULT_FENCE_INTERVAL_MS 5000
+#define PROMPT_FENCES 2
+#define PROMPT_FENCE_WINDOW_MS 500
 
 static bool rem_has_pending(const Target *t)
 {
@@ -638,10 +641,12 @@ static bool rem_has_pending(const Target *t)
         return true;
     if (d->core.pending.commit_lsn == d->base.durable.commit_lsn)
         return false;
-    /* Right after rows went, one checkpoint-only request is sent at once while the budget is
-     * ample: a client's token (read after its commit) is often a little past its transaction,
-     * and waiting a whole fence interval for it would make read-your-writes slow. */
-    if (d->fence_owed && (!d->client || cf_client_budget_ample(d->client)))
+    /* Right after rows went, a few checkpoint-only requests are sent at once (within
+     * PROMPT_FENCE_WINDOW_MS, while the budget is ample): a client's token (read after its
+     * commit) is often a little past its transaction (the server may report a position between
+     * the two first), and waiting a whole fence interval for it would make read-your-writes slow. */
+    if (d->prompt_fences > 0 && clock_mono_ms() - d->last_rows_ms < PROMPT_FENCE_WINDOW_MS &&
+        (!d->client || cf_client_budget_ample(d->client)))
         return true;
     int64_t interval = d->opts.fence_interval_ms > 0 ? d->opts.fence_interval_ms : DEFAULT_FENCE_INTERVAL_MS;
     return clock_mono_ms() - d->last_send_ms >= interval;
@@ -672,7 +677,12 @@ static bool rem_flush(Target *t, Err *err)
         return false;
     if (d->base.durable.commit_lsn != before) {
         d->last_send_ms = clock_mono_ms();
-        d->fence_owed = carries_rows;
+        if (carries_rows) {
+            d->prompt_fences = PROMPT_FENCES;
+            d->last_rows_ms = d->last_send_ms;
+        } else if (d->prompt_fences > 0) {
+            d->prompt_fences--;
+        }
     }
     return true;
 }

@@ -78,6 +78,10 @@ SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_
 DROP PUBLICATION IF EXISTS $TEST_PUBLICATION;
 CREATE PUBLICATION $TEST_PUBLICATION FOR TABLE $tables;
 SELECT pg_create_logical_replication_slot('$TEST_SLOT', 'pgoutput');
+-- a slot made afresh starts a new history: no (table, target) pair of the old one counts as copied
+DO \$\$BEGIN
+    IF to_regclass('public.wal2edge_copied') IS NOT NULL THEN DELETE FROM public.wal2edge_copied WHERE slot = '$TEST_SLOT'; END IF;
+END\$\$;
 SQL
 }
 
