@@ -349,7 +349,7 @@ Test(d1_remote, rollback_drops_the_open_transaction_only)
     t->ops->free(t);
 }
 
-Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_once_after_rows_then_at_most_every_fence_interval)
+Test(d1_remote, fences_move_the_checkpoint_alone_at_once_twice_after_rows_then_at_most_every_fence_interval)
 {
     static char db_id[] = "db-1";
     ConfigTarget ct = *config_target(cfg, TARGET_D1, "app");
@@ -373,6 +373,13 @@ Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_once_after_rows_then_at_mo
     cr_expect(strstr(fk.reqs[sent], "0/3000") != NULL, "the checkpoint at the fence: %s", fk.reqs[sent]);
     cr_expect_eq(t->durable.commit_lsn, 0x2fff, "a commit starting at the fence is still to come");
     cr_expect_eq(t->durable.end_lsn, 0x3000);
+    /* a second may go at once too: the server may report a position between a commit and a token first */
+    TargetCheckpoint second = target_fence_checkpoint(0x3800);
+    cr_assert(t->ops->fence(t, &second, 1793613600000000, &err), "%s", err.msg);
+    cr_expect(t->ops->has_pending(t), "a second fence right after rows goes at once too");
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    cr_assert_eq(fk.nreq, sent + 2, "one more request");
+    cr_expect(strstr(fk.reqs[sent + 1], "0/3800") != NULL, "the checkpoint at the second fence: %s", fk.reqs[sent + 1]);
     /* the next fence, with no rows in between, waits for the interval: idling costs no budget */
     TargetCheckpoint later = target_fence_checkpoint(0x4000);
     cr_assert(t->ops->fence(t, &later, 1793613601000000, &err), "%s", err.msg);
@@ -380,8 +387,8 @@ Test(d1_remote, a_fence_moves_the_checkpoint_alone_at_once_after_rows_then_at_mo
     nanosleep(&(struct timespec){.tv_nsec = 120 * 1000 * 1000}, NULL);
     cr_expect(t->ops->has_pending(t));
     cr_assert(t->ops->flush(t, &err), "%s", err.msg);
-    cr_assert_eq(fk.nreq, sent + 2, "one more request");
-    cr_expect(strstr(fk.reqs[sent + 1], "0/4000") != NULL, "the checkpoint at the later fence: %s", fk.reqs[sent + 1]);
+    cr_assert_eq(fk.nreq, sent + 3, "one more request");
+    cr_expect(strstr(fk.reqs[sent + 2], "0/4000") != NULL, "the checkpoint at the later fence: %s", fk.reqs[sent + 2]);
     cr_expect_eq(t->durable.end_lsn, 0x4000);
     txn(t, 0x2000, 1, "b@x"); /* before the fence: already had */
     cr_expect_not(t->ops->has_pending(t));
