@@ -53,6 +53,15 @@ run_pid=$!
 writer &
 writer_pid=$!
 
+# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
+# it would take over the one killed below, rightly, and the second resync would find it running)
+psql_q -c "INSERT INTO rkr_docs VALUES ('eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee', 'streaming')" >/dev/null
+for _ in $(seq 1 240); do
+    [ "$(d1_q "SELECT count(*) FROM rkr_docs WHERE v = 'streaming'")" = 1 ] && break
+    sleep 0.25
+done
+psql_q -c "DELETE FROM rkr_docs WHERE v = 'streaming'" >/dev/null
+
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rkr_acct --chunk-rows 100 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
 rs_pid=$!
 PROGRESS=$DIR/state/resync/public.rkr_acct.json
