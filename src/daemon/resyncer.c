@@ -69,6 +69,15 @@ static char *again_path(const Config *cfg, const char *table)
     return xasprintf("%s/resync/%s.again", cfg->state_dir, table);
 }
 
+/* Record durably that table's copy is to start over (its .again file holds why). */
+static bool mark_again(Resyncer *r, const char *table, const char *why, Err *err)
+{
+    char *path = again_path(r->cfg, table);
+    bool ok = fs_write_file_durably(path, ".tmp", why, strlen(why), 0600, err); /* (it makes the folder) */
+    free(path);
+    return ok;
+}
+
 static void job_free(Job *j)
 {
     if (!j)
@@ -399,10 +408,7 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
         if (busy) {
             /* a `wal2edge resync` copies it now: its progress stays its own, and this job starts
              * over once that one is done (the .again marker keeps that across a crash) */
-            char *path = again_path(r->cfg, table);
-            const char *w = why ? why : "asked for";
-            ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", w, strlen(w), 0600, err);
-            free(path);
+            ok = mark_again(r, table, why ? why : "asked for", err);
         }
         if (ok) {
             j = add_job(r, table, why);
@@ -415,9 +421,7 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
         merge_targets(j, targets, ntargets, false);
         if (!j->again) {
             /* what it sent so far may be older than what asks again: on disk first, then start over */
-            char *path = again_path(r->cfg, table);
-            ok = fs_mkdir_parents(path, err) && fs_write_file_durably(path, ".tmp", why, strlen(why), 0600, err);
-            free(path);
+            ok = mark_again(r, table, why, err);
             j->again = ok;
         }
         if (ok) {
