@@ -1,7 +1,8 @@
 /*
  * daemon/resync_hold.c - see resync_hold.h. Only one window is tracked, as the
  * targets track one: a low watermark replaces an open one; a high one closes
- * the hold only when it is the open window's (same run and chunk).
+ * the hold only when it is the open window's (same run, chunk and attempt:
+ * pipeline/resync_same_window).
  */
 #include "daemon/resync_hold.h"
 
@@ -13,26 +14,29 @@
 void resync_hold_clear(ResyncHold *h)
 {
     free(h->run);
+    free(h->attempt);
     memset(h, 0, sizeof *h);
 }
 
 void resync_hold_change(ResyncHold *h, const Change *c, int64_t now_ms)
 {
     bool low;
-    char *run;
+    char *run, *attempt;
     long chunk;
-    if (c->op != CHANGE_MESSAGE || !resync_watermark(c, &low, &run, &chunk))
+    if (c->op != CHANGE_MESSAGE || !resync_watermark(c, &low, &run, &attempt, &chunk))
         return;
     if (low) {
         resync_hold_clear(h);
         h->run = run;
+        h->attempt = attempt;
         h->chunk = chunk;
         h->since_ms = now_ms;
         return;
     }
-    if (h->run && strcmp(h->run, run) == 0 && h->chunk == chunk)
+    if (resync_same_window(h->run, h->chunk, h->attempt, run, chunk, attempt))
         h->closing = true;
     free(run);
+    free(attempt);
 }
 
 bool resync_hold_commit(ResyncHold *h)

@@ -25,6 +25,7 @@
 
 typedef struct ResyncHold {
     char *run;                 /* the open window's resync run; NULL: none */
+    char *attempt;             /* and its attempt (pipeline/resync_same_window); NULL: none sent */
     long chunk;
     int64_t since_ms;
     bool closing;              /* its high watermark is in the transaction being delivered */

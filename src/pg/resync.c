@@ -15,6 +15,7 @@
 #include <libpq-fe.h>
 
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 struct PgResync {
@@ -45,6 +46,67 @@ static bool fail_with(PGresult *res, const char *what, Err *err)
     pg_message_line(msg, sizeof msg, PQresultErrorMessage(res));
     PQclear(res);
     return err_set(err, ERR_PG, "%s: %s", what, msg);
+}
+
+/* The lock's two keys: one for every wal2edge resync, one per table (pg_locks shows them as classid, objid). */
+#define LOCK_KEYS "hashtext('" PGRESYNC_PREFIX "'), hashtext($1)"
+
+/* Who holds TABLE's lock: "backend pid N (application, client, state)", or "" when no one now. */
+static void lock_holder(PgResync *r, const char *table, char *out, size_t size)
+{
+    const char *params[] = {table};
+    PGresult *res = PQexecParams(
+        r->pg,
+        "SELECT l.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(a.state, '?') "
+        "FROM pg_locks l LEFT JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' AND l.granted AND "
+        "l.objsubid = 2 AND l.classid = hashtext('" PGRESYNC_PREFIX "')::oid AND l.objid = hashtext($1)::oid",
+        1, NULL, params, NULL, NULL, 0);
+    out[0] = '\0';
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        snprintf(out, size, "backend pid %s (\"%s\" from %s, %s)", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                 PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+    PQclear(res);
+}
+
+bool pgresync_lock(PgResync *r, const char *table, int wait_ms, Err *err)
+{
+    const char *params[] = {table};
+    PGresult *res = PQexecParams(r->pg, "SELECT pg_try_advisory_lock(" LOCK_KEYS ")", 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        return fail_with(res, "taking the table's resync lock", err);
+    bool got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    if (got)
+        return true;
+    char holder[256];
+    lock_holder(r, table, holder, sizeof holder);
+    log_info(NULL, "resync %s: waiting up to %d s for %s, which holds the table's resync lock in the source", table,
+             wait_ms / 1000, *holder ? holder : "another connection");
+    char timeout[64];
+    snprintf(timeout, sizeof timeout, "SET lock_timeout = %d", wait_ms);
+    res = PQexec(r->pg, timeout);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return fail_with(res, "setting lock_timeout", err);
+    PQclear(res);
+    res = PQexecParams(r->pg, "SELECT pg_advisory_lock(" LOCK_KEYS ")", 1, NULL, params, NULL, NULL, 0);
+    got = PQresultStatus(res) == PGRES_TUPLES_OK;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    bool timed_out = !got && state && strcmp(state, "55P03") == 0;
+    if (!got && !timed_out)
+        return fail_with(res, "taking the table's resync lock", err);
+    PQclear(res);
+    res = PQexec(r->pg, "RESET lock_timeout");
+    bool reset = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (got)
+        return reset || err_set(err, ERR_PG, "resync %s: cannot reset lock_timeout", table);
+    lock_holder(r, table, holder, sizeof holder);
+    return err_set(err, ERR_NOT_READY,
+                   "resync %s: another resync of it is running: %s holds the table's resync lock in the source (a "
+                   "`wal2edge resync` or `run` on another machine, or the connection of a killed one whose last "
+                   "chunk is still being read); wait for it, or end that connection with SELECT "
+                   "pg_terminate_backend(PID)",
+                   table, *holder ? holder : "a connection");
 }
 
 bool pgresync_low(PgResync *r, const char *content, Err *err)

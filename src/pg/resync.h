@@ -29,6 +29,17 @@ typedef struct PgResync PgResync;
 PgResync *pgresync_open(const Secret *dsn, Err *err) WARN_UNUSED;
 void pgresync_close(PgResync *r);
 
+/*
+ * Take TABLE's resync lock in the source (a session advisory lock, held by this
+ * connection until it closes), waiting up to wait_ms. Besides a copy running on
+ * another machine, it waits out the connection of a killed copy: the server ends
+ * a statement whose client is gone only once it finishes, so that copy's last
+ * chunk may still commit, and its high watermark would come after this copy's
+ * low one for the same chunk (pipeline/resync_same_window). ERR_NOT_READY, naming
+ * the holder's backend, when still held.
+ */
+bool pgresync_lock(PgResync *r, const char *table, int wait_ms, Err *err) WARN_UNUSED;
+
 /* The low watermark: content (JSON) in a transaction of its own. */
 bool pgresync_low(PgResync *r, const char *content, Err *err) WARN_UNUSED;
 

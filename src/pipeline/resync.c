@@ -42,6 +42,7 @@ void resync_window_clear(ResyncWindow *w)
     free_names(w->keys, w->key_count);
     free_names(w->key_cols, w->key_col_count);
     free(w->run);
+    free(w->attempt);
     free(w->table);
     free(w->skipped_table);
     memset(w, 0, sizeof *w);
@@ -196,7 +197,14 @@ static bool build_key(ResyncMsg *m, Err *err)
            range_end(json_object_get(m->doc, "to"), m->nkeys, m->to, &m->has_to, "to", err);
 }
 
-bool resync_watermark(const Change *c, bool *low, char **run, long *chunk)
+bool resync_same_window(const char *w_run, long w_chunk, const char *w_attempt, const char *run, long chunk,
+                        const char *attempt)
+{
+    return w_run && run && strcmp(w_run, run) == 0 && w_chunk == chunk &&
+           (!w_attempt || !attempt || strcmp(w_attempt, attempt) == 0);
+}
+
+bool resync_watermark(const Change *c, bool *low, char **run, char **attempt, long *chunk)
 {
     size_t plen = sizeof RESYNC_PREFIX - 1;
     if (c->op != CHANGE_MESSAGE || c->message_prefix.len != plen || memcmp(c->message_prefix.p, RESYNC_PREFIX, plen))
@@ -209,6 +217,8 @@ bool resync_watermark(const Change *c, bool *low, char **run, long *chunk)
     if (ok) {
         *low = strcmp(phase, "low") == 0;
         *run = xstrdup(r);
+        const char *a = json_string_value(json_object_get(doc, "attempt"));
+        *attempt = a ? xstrdup(a) : NULL;
         *chunk = (long)json_integer_value(n);
     }
     json_decref(doc);
@@ -227,6 +237,7 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
     const char *phase = json_string_value(json_object_get(doc, "phase"));
     const char *run = json_string_value(json_object_get(doc, "run"));
     const char *table = json_string_value(json_object_get(doc, "table"));
+    const char *attempt = json_string_value(json_object_get(doc, "attempt"));
     json_t *chunk = json_object_get(doc, "chunk");
     if (!phase || !run || !table || !json_is_integer(chunk)) {
         json_decref(doc);
@@ -249,10 +260,17 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
         }
         w->open = true;
         w->run = xstrdup(run);
+        w->attempt = attempt ? xstrdup(attempt) : NULL;
         w->table = xstrdup(table);
         w->chunk = (long)json_integer_value(chunk);
         *step = RESYNC_OPENED;
-    } else if (!w->open || strcmp(w->run, run) != 0 || w->chunk != (long)json_integer_value(chunk)) {
+    } else if (w->run && strcmp(w->run, run) == 0 && w->chunk == (long)json_integer_value(chunk) &&
+               !resync_same_window(w->run, w->chunk, w->attempt, run, w->chunk, attempt)) {
+        /* another attempt at the window's chunk, open or closed: its rows were read before changes
+         * the window recorded (resync_same_window); the window's own attempt sends the chunk */
+        *step = RESYNC_SUPERSEDED;
+    } else if (!w->open || !resync_same_window(w->run, w->chunk, w->attempt, run, (long)json_integer_value(chunk),
+                                               attempt)) {
         *step = RESYNC_SKIPPED;
         free(w->skipped_table);
         w->skipped_table = xstrdup(table);

@@ -3,7 +3,8 @@
  *                     (`wal2edge resync`, docs/resync.md).
  *
  * Owns:     the resync message format (prefix "wal2edge.resync": a low watermark
- *           {"phase":"low","run","table","chunk","targets","key","key_types"},
+ *           {"phase":"low","run","attempt","table","chunk","targets","key",
+ *           "key_types"},
  *           a high one adding "from", "to" (the key range, arrays of the key's
  *           values), "last", "columns" and "rows", every value Postgres text;
  *           messages of before composite keys, without "key" and with "from"
@@ -32,6 +33,7 @@ typedef struct ResyncWindow {
     bool open;
     char *run, *table;         /* the resync run's id, the source table */
     long chunk;
+    char *attempt;             /* the low watermark's "attempt" (one per process copying); NULL: none sent */
     char **key_cols;           /* the key's columns (the low watermark's "key"; none: an older message) */
     size_t key_col_count;
     char **keys;               /* recorded keys (pg/resync_key's text form) */
@@ -51,15 +53,28 @@ bool resync_recorded(const ResyncWindow *w, const char *key);
 
 /*
  * Whether c is a resync watermark message (any target's): *low (or a high one),
- * its run (owned) and chunk. false: not one, or one that does not parse.
+ * its run and attempt (owned; the attempt NULL when the message has none) and
+ * chunk. false: not one, or one that does not parse.
  */
-bool resync_watermark(const Change *c, bool *low, char **run, long *chunk);
+bool resync_watermark(const Change *c, bool *low, char **run, char **attempt, long *chunk);
+/*
+ * Whether a high watermark of (run, chunk, attempt) belongs to the window opened
+ * for (w_run, w_chunk, w_attempt): the same run and chunk, and the same attempt
+ * when both carry one. A chunk a killed process was reading when it died can
+ * commit after the process resumed and sent the same chunk's low watermark again
+ * (the server ends a statement whose client is gone only once it finishes): that
+ * high watermark is another attempt's, read before changes the new window saw.
+ */
+bool resync_same_window(const char *w_run, long w_chunk, const char *w_attempt, const char *run, long chunk,
+                        const char *attempt);
 
 typedef enum ResyncStep {
     RESYNC_NONE,               /* not a resync message, or not for this target */
     RESYNC_OPENED,             /* a low watermark: the window is open */
     RESYNC_HIGH,               /* a high watermark matching the window: *msg to apply */
     RESYNC_SKIPPED,            /* a high watermark without its low one (a restart between them) */
+    RESYNC_SUPERSEDED,         /* the high watermark of an attempt another one replaced (resync_same_window):
+                                  ignored, the newer attempt sends the chunk */
 } ResyncStep;
 
 typedef struct ResyncMsg ResyncMsg;

@@ -31,6 +31,7 @@
 
 typedef struct Progress {
     char *run;
+    char *attempt; /* this process's go at the run (pipeline/resync_same_window); not saved */
     json_t *after; /* the last key sent: a JSON array of its values' text; NULL: none yet */
     char *shown;   /* after as a line shows it: the value (one column), the array (more) */
     long chunk;
@@ -212,8 +213,9 @@ static char *header(const char *phase, const Progress *p, const ResyncJob *job, 
         json_array_append_new(names, json_string_nocheck(k->names[i]));
         json_array_append_new(types, json_string(resync_key_type_name(k->types[i])));
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "phase", phase, "run", p->run, "table", job->table,
-                            "chunk", (json_int_t)p->chunk, "targets", targets, "key", names, "key_types", types);
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o}", "phase", phase, "run", p->run, "attempt",
+                            p->attempt, "table", job->table, "chunk", (json_int_t)p->chunk, "targets", targets, "key",
+                            names, "key_types", types);
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     return text;
@@ -286,9 +288,12 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
         p.run = xasprintf("%" PRIx64 "-%ld", (uint64_t)clock_wall_us(), (long)getpid());
     if (!p.started_us)
         p.started_us = clock_wall_us();
+    p.attempt = xasprintf("%ld-%" PRIx64, (long)getpid(), (uint64_t)clock_wall_us());
     ok = ok && progress_save(path, &p, &key, job, "copying", err); /* status sees it from its start */
     PgResync *pg = ok ? pgresync_open(cfg->source.dsn, err) : NULL;
-    ok = pg != NULL;
+    /* the flock above keeps out a live copy on this machine; this one, in the source, also the
+     * connection of a killed copy (its last chunk may still commit) and a copy on another machine */
+    ok = pg != NULL && pgresync_lock(pg, table, RESYNC_LOCK_WAIT_MS, err);
     bool done = false;
     int64_t start = clock_mono_ms();
     long long rows_now = 0;
@@ -339,6 +344,7 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
     }
     pgresync_close(pg);
     free(p.run);
+    free(p.attempt);
     json_decref(p.after);
     free(p.shown);
     free(path);

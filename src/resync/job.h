@@ -23,6 +23,7 @@
 
 #define RESYNC_DEFAULT_CHUNK 1000
 #define RESYNC_MAX_CHUNK 100000
+#define RESYNC_LOCK_WAIT_MS 30000 /* for the source's lock a killed copy's connection still holds (pg/resync) */
 
 typedef struct ResyncJob {
     const char *table;               /* SCHEMA.TABLE, mapped */

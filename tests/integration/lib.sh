@@ -51,6 +51,18 @@ psql_q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 pass() { echo "ok   - $*"; }
 fail() { echo "FAIL - $*" >&2; failures=$((failures + 1)); }
 
+# same_rows WHAT PG_SQL SQLITE_FILE SQLITE_SQL: the two row sets, '|'-separated and sorted bytewise,
+# are equal and not empty (a pass with the row count, or a fail with the first differences)
+same_rows() {
+    psql_q -F '|' -c "$2" | LC_ALL=C sort >"$WORK/same.pg"
+    sqlite3 -cmd ".timeout 10000" -batch -noheader -separator '|' "$3" "$4" | LC_ALL=C sort >"$WORK/same.sqlite"
+    if [ -s "$WORK/same.pg" ] && cmp -s "$WORK/same.pg" "$WORK/same.sqlite"; then
+        pass "$1 ($(wc -l <"$WORK/same.pg") rows compared)"
+    else
+        fail "$1: differs"; diff "$WORK/same.pg" "$WORK/same.sqlite" | head -6 >&2 || true
+    fi
+}
+
 # run_w2e NAME ARGS... : run wal2edge, keep stdout/stderr/exit code in $WORK/NAME.{out,err,rc}
 run_w2e() {
     local name=$1; shift

@@ -128,19 +128,13 @@ for _ in $(seq 1 240); do
     sleep 0.25
 done
 
-same() {   # same WHAT PG_SQL SQLITE_FILE SQLITE_SQL: both row sets, sorted bytewise, equal
-    psql_q -F '|' -c "$2" | LC_ALL=C sort >"$WORK/a"
-    sqlite3 -cmd ".timeout 10000" -batch -noheader -separator '|' "$3" "$4" | LC_ALL=C sort >"$WORK/b"
-    if [ -s "$WORK/a" ] && cmp -s "$WORK/a" "$WORK/b"; then pass "$1 ($(wc -l <"$WORK/a") rows compared)"; else
-        fail "$1: differs"; diff "$WORK/a" "$WORK/b" | head -6 >&2 || true; fi
-}
-same "D1 rk_acct equals Postgres" "SELECT tenant, n, v FROM rk_acct" "$D1" "SELECT tenant, n, v FROM rk_acct"
-same "D1 rk_docs equals Postgres" "SELECT id, v FROM rk_docs" "$D1" "SELECT id, v FROM rk_docs"
-same "D1 rk_old equals Postgres above the old progress's key" "SELECT id, v FROM rk_old WHERE id > 1500" "$D1" \
+same_rows "D1 rk_acct equals Postgres" "SELECT tenant, n, v FROM rk_acct" "$D1" "SELECT tenant, n, v FROM rk_acct"
+same_rows "D1 rk_docs equals Postgres" "SELECT id, v FROM rk_docs" "$D1" "SELECT id, v FROM rk_docs"
+same_rows "D1 rk_old equals Postgres above the old progress's key" "SELECT id, v FROM rk_old WHERE id > 1500" "$D1" \
     "SELECT id, v FROM rk_old WHERE id > 1500"
 [ "$(sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "SELECT v FROM rk_old WHERE id = 10")" = stale ] &&
     pass "and not below it: the old progress was resumed, not started over" || fail "rk_old was copied from the start"
-same "KV equals Postgres: every key and value" \
+same_rows "KV equals Postgres: every key and value" \
     "SELECT 'a:' || tenant || ':' || n, v, n::text FROM rk_acct UNION ALL SELECT 'd:' || id, v, '' FROM rk_docs" \
     "$KV" "SELECT key, json_extract(value, '$.v'), coalesce(json_extract(value, '$.n'), '') FROM kv"
 grep -q "left out" "$WORK/run.err" && fail "a chunk was left out: $(grep -m1 "left out" "$WORK/run.err")" ||

@@ -128,14 +128,8 @@ for _ in $(seq 1 600); do
     sleep 0.25
 done
 
-same() {   # same WHAT PG_SQL SQLITE_FILE SQLITE_SQL: both row sets, sorted bytewise, equal
-    psql_q -F '|' -c "$2" | LC_ALL=C sort >"$WORK/a"
-    sqlite3 -cmd ".timeout 10000" -batch -noheader -separator '|' "$3" "$4" | LC_ALL=C sort >"$WORK/b"
-    if [ -s "$WORK/a" ] && cmp -s "$WORK/a" "$WORK/b"; then pass "$1 ($(wc -l <"$WORK/a") rows compared)"; else
-        fail "$1: differs"; diff "$WORK/a" "$WORK/b" | head -6 >&2 || true; fi
-}
-same "D1 equals Postgres, every row and value" "SELECT tenant, id, v, n FROM rkk" "$D1" "SELECT tenant, id, v, n FROM rkk"
-same "KV equals Postgres, every key and value" "SELECT 'k:' || tenant || ':' || id, v, n FROM rkk" \
+same_rows "D1 equals Postgres, every row and value" "SELECT tenant, id, v, n FROM rkk" "$D1" "SELECT tenant, id, v, n FROM rkk"
+same_rows "KV equals Postgres, every key and value" "SELECT 'k:' || tenant || ':' || id, v, n FROM rkk" \
     "$KV" "SELECT key, json_extract(value, '$.v'), json_extract(value, '$.n') FROM kv"
 grep -q "left out" "$WORK/run.err" && fail "a chunk was left out: $(grep -m1 "left out" "$WORK/run.err")" ||
     pass "no chunk was left out across the kills"

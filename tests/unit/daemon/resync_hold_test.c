@@ -45,6 +45,23 @@ Test(resync_hold, held_from_the_low_watermark_until_its_high_one_commits)
     cr_assert_not(expired);
 }
 
+/* a killed copy's last chunk, committed after the resumed copy's low watermark for it, is not the window's */
+Test(resync_hold, another_attempt_at_the_chunk_does_not_release_it)
+{
+    ResyncHold h = {0};
+    bool expired;
+    Change low_b = message("{\"phase\":\"low\",\"run\":\"r\",\"attempt\":\"B\",\"table\":\"public.t\",\"chunk\":4}");
+    Change high_a = message("{\"phase\":\"high\",\"run\":\"r\",\"attempt\":\"A\",\"table\":\"public.t\",\"chunk\":4}");
+    Change high_b = message("{\"phase\":\"high\",\"run\":\"r\",\"attempt\":\"B\",\"table\":\"public.t\",\"chunk\":4}");
+    resync_hold_change(&h, &low_b, 100);
+    resync_hold_change(&h, &high_a, 200);
+    cr_assert_not(resync_hold_commit(&h), "attempt A's high watermark leaves the hold on");
+    cr_assert(resync_hold_active(&h, 300, &expired));
+    resync_hold_change(&h, &high_b, 400);
+    cr_assert(resync_hold_commit(&h), "its own one releases it");
+    resync_hold_clear(&h);
+}
+
 Test(resync_hold, a_high_watermark_that_never_comes_releases_it_in_time)
 {
     ResyncHold h = {0};
