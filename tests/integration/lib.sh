@@ -63,6 +63,36 @@ same_rows() {
     fi
 }
 
+# wait_streamed TABLE VALUES WHERE COUNT_FN: `run` streams - a row inserted into TABLE (VALUES)
+# reaches the target (COUNT_FN SQL prints a count there, WHERE selects the row), then goes again.
+# A test that kills a resync starts it only then: run's resyncer, started later, would take over
+# the killed one's progress (rightly) and the resync started again would find it running.
+wait_streamed() {
+    psql_q -c "INSERT INTO $1 VALUES ($2)" >/dev/null
+    for _ in $(seq 1 240); do
+        [ "$("$4" "SELECT count(*) FROM $1 WHERE $3")" = 1 ] && break
+        sleep 0.25
+    done
+    psql_q -c "DELETE FROM $1 WHERE $3" >/dev/null
+}
+
+# resync_killed_midway CONFIG TABLE CHUNK_ROWS AT OF: `wal2edge resync TABLE` killed with SIGKILL
+# once its progress file ($PROGRESS) counts AT chunks, of about OF (output in $WORK/rs1.*)
+resync_killed_midway() {
+    PROGRESS=$(dirname "$1")/state/resync/$2.json
+    "$WAL2EDGE_BIN" --config "$1" resync "$2" --chunk-rows "$3" >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
+    local pid=$! chunk
+    for _ in $(seq 1 400); do
+        [ -f "$PROGRESS" ] && [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge "$4" ] && break
+        sleep 0.02
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    chunk=$(jq -r .chunk "$PROGRESS")
+    [ "$chunk" -ge 1 ] && [ "$chunk" -lt "$5" ] && pass "resync killed after chunk $chunk of about $5" ||
+        fail "resync not killed half way (chunk $chunk)"
+}
+
 # run_w2e NAME ARGS... : run wal2edge, keep stdout/stderr/exit code in $WORK/NAME.{out,err,rc}
 run_w2e() {
     local name=$1; shift

@@ -53,27 +53,9 @@ run_pid=$!
 writer &
 writer_pid=$!
 
-# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
-# it would take over the one killed below, rightly, and the second resync would find it running)
-psql_q -c "INSERT INTO rkr_docs VALUES ('eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee', 'streaming')" >/dev/null
-for _ in $(seq 1 240); do
-    [ "$(d1_q "SELECT count(*) FROM rkr_docs WHERE v = 'streaming'")" = 1 ] && break
-    sleep 0.25
-done
-psql_q -c "DELETE FROM rkr_docs WHERE v = 'streaming'" >/dev/null
+wait_streamed rkr_docs "'eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee', 'streaming'" "v = 'streaming'" d1_q
 
-"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rkr_acct --chunk-rows 100 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
-rs_pid=$!
-PROGRESS=$DIR/state/resync/public.rkr_acct.json
-for _ in $(seq 1 200); do
-    [ -f "$PROGRESS" ] && [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 6 ] && break
-    sleep 0.02
-done
-kill -KILL "$rs_pid" 2>/dev/null || true
-wait "$rs_pid" 2>/dev/null || true
-chunk=$(jq -r .chunk "$PROGRESS")
-[ "$chunk" -ge 1 ] && [ "$chunk" -lt 25 ] && pass "resync killed after chunk $chunk of about 25" ||
-    fail "resync not killed half way (chunk $chunk)"
+resync_killed_midway "$DIR/w.jsonc" public.rkr_acct 100 6 25
 run_w2e rs2 --config "$DIR/w.jsonc" resync public.rkr_acct --chunk-rows 100
 expect_rc rs2 0
 expect_contains "$WORK/rs2.err" "resuming after key [" "the second resync resumes after a composite key"

@@ -85,18 +85,7 @@ writer &
 writer_pid=$!
 
 # the composite key: killed half way, then resumed
-"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rk_acct --chunk-rows 300 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
-rs_pid=$!
-PROGRESS=$DIR/state/resync/public.rk_acct.json
-for _ in $(seq 1 200); do
-    [ -f "$PROGRESS" ] && [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 6 ] && break
-    sleep 0.05
-done
-kill -KILL "$rs_pid" 2>/dev/null || true
-wait "$rs_pid" 2>/dev/null || true
-chunk=$(jq -r .chunk "$PROGRESS")
-[ "$chunk" -ge 1 ] && [ "$chunk" -lt 20 ] && pass "resync killed after chunk $chunk of about 20" ||
-    fail "resync not killed half way (chunk $chunk)"
+resync_killed_midway "$DIR/w.jsonc" public.rk_acct 300 6 20
 [ "$(jq -c .key "$PROGRESS")" = '["tenant","n"]' ] && [ "$(jq -r '.after | length' "$PROGRESS")" = 2 ] &&
     pass "the progress keeps both key columns: $(jq -c .after "$PROGRESS")" || fail "progress: $(cat "$PROGRESS")"
 run_w2e rs2 --config "$DIR/w.jsonc" resync public.rk_acct --chunk-rows 300

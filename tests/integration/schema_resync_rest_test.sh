@@ -45,27 +45,9 @@ writer_pid=$!
 trap 'rc=$?; touch "$WORK/stop_writer"; kill "$writer_pid" "$run_pid" 2>/dev/null || true; wait 2>/dev/null || true
       [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"; exit $rc' EXIT
 
-# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
-# it would take over the one killed below, rightly, and the second resync would find it running)
-psql_q -c "INSERT INTO rsr_items (id, v) VALUES (999998, 'streaming')" >/dev/null
-for _ in $(seq 1 240); do
-    [ "$(d1_q "SELECT count(*) FROM rsr_items WHERE id = 999998")" = 1 ] && break
-    sleep 0.25
-done
-psql_q -c "DELETE FROM rsr_items WHERE id = 999998" >/dev/null
-
+wait_streamed rsr_items "999998, 'streaming'" "id = 999998" d1_q
 # killed half way, then resumed
-"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rsr_items --chunk-rows 100 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
-rs_pid=$!
-for _ in $(seq 1 200); do
-    [ -f "$DIR/state/resync/public.rsr_items.json" ] &&
-        [ "$(jq -r .chunk "$DIR/state/resync/public.rsr_items.json" 2>/dev/null || echo 0)" -ge 4 ] && break
-    sleep 0.02
-done
-kill -KILL "$rs_pid" 2>/dev/null || true
-wait "$rs_pid" 2>/dev/null || true
-chunk=$(jq -r .chunk "$DIR/state/resync/public.rsr_items.json")
-[ "$chunk" -ge 1 ] && [ "$chunk" -lt 60 ] && pass "resync killed after chunk $chunk of 60" || fail "resync not killed half way (chunk $chunk)"
+resync_killed_midway "$DIR/w.jsonc" public.rsr_items 100 4 60
 run_w2e rs2 --config "$DIR/w.jsonc" resync public.rsr_items --chunk-rows 100
 expect_rc rs2 0
 expect_contains "$WORK/rs2.err" "resuming after key" "the second resync resumes"

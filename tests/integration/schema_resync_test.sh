@@ -50,27 +50,10 @@ run_pid=$!
 writer &
 writer_pid=$!
 
-# run streaming first (its resyncer has looked for jobs a killed resync left: started any earlier,
-# it would take over the one killed below, rightly, and the second resync would find it running)
-psql_q -c "INSERT INTO rs_items (id, v) VALUES (999998, 'streaming')" >/dev/null
-for _ in $(seq 1 240); do
-    [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM rs_items WHERE id = 999998")" = 1 ] && break
-    sleep 0.25
-done
-psql_q -c "DELETE FROM rs_items WHERE id = 999998" >/dev/null
-
+d1_local_q() { sqlite3 -cmd ".timeout 10000" -batch -noheader "$D1" "$1"; }
+wait_streamed rs_items "999998, 'streaming'" "id = 999998" d1_local_q
 # killed half way, then resumed
-"$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rs_items --chunk-rows 2000 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
-rs_pid=$!
-for _ in $(seq 1 100); do
-    [ -f "$DIR/state/resync/public.rs_items.json" ] &&
-        [ "$(jq -r .chunk "$DIR/state/resync/public.rs_items.json" 2>/dev/null || echo 0)" -ge 8 ] && break
-    sleep 0.1
-done
-kill -KILL "$rs_pid" 2>/dev/null || true
-wait "$rs_pid" 2>/dev/null || true
-chunk=$(jq -r .chunk "$DIR/state/resync/public.rs_items.json")
-[ "$chunk" -ge 1 ] && [ "$chunk" -lt 25 ] && pass "resync killed after chunk $chunk of 25" || fail "resync not killed half way (chunk $chunk)"
+resync_killed_midway "$DIR/w.jsonc" public.rs_items 2000 8 25
 run_w2e rs2 --config "$DIR/w.jsonc" resync public.rs_items --chunk-rows 2000
 expect_rc rs2 0
 expect_contains "$WORK/rs2.err" "resuming after key" "the second resync resumes"
