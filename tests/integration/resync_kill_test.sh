@@ -80,7 +80,8 @@ resync_kills=0 run_kills=1 k=0   # run_kills: the one above
 # run's own resyncer resumes a resync a killed one left (its progress file), so after a kill the
 # table's copy goes on in `run` or in a `wal2edge resync` started again, never in both at once
 # (the second one says so and exits): done when no resync is alive and the progress file is gone
-resync_done() { ! alive "$rs_pid" && [ ! -e "$PROGRESS" ]; }
+# (a start over run's resyncer was asked for keeps a .again marker until its progress file is written)
+resync_done() { ! alive "$rs_pid" && [ ! -e "$PROGRESS" ] && [ ! -e "${PROGRESS%.json}.again" ]; }
 # the first kill: both, a few chunks in (so what comes next resumes); then at random points until it is through
 for _ in $(seq 1 400); do
     [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 3 ] && break
