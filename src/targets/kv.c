@@ -1,7 +1,8 @@
 /*
  * targets/kv.c - see kv.h and docs/kv.md. The target: a source transaction's
  * changes go through targets/kv_apply inside one open SQLite transaction (a
- * savepoint each, so a half-received one rolls back alone) on the KV file
+ * savepoint each, so a half-received one rolls back alone; a one-row one's
+ * writes wait for its commit instead, kv_apply_defer_savepoint) on the KV file
  * (embedded: the kv table itself) or the index file (REST: the writes collect in
  * targets/kv_rest's pending table); flush sends the window to KV first (REST)
  * and then commits index and checkpoint. targets/core decides skip, apply or
@@ -127,7 +128,10 @@ static bool kv_begin(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_begin(&kv->core, txn, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    if (!open_tx(kv, err) || !sqlite_run(kv->savepoint, err))
+    if (!open_tx(kv, err))
+        return fail_and_rollback(kv);
+    kv_apply_defer_savepoint(&kv->a, kv->savepoint);
+    if (kv->remote && !kv_apply_enter(&kv->a, err)) /* its pending writes are not held */
         return fail_and_rollback(kv);
     kv->a.xid = txn->xid;
     kv->a.lsn = txn->commit_lsn;
@@ -140,9 +144,10 @@ static void kv_rollback(Target *t)
     Kv *kv = (Kv *)t;
     if (!txn_core_rollback(&kv->core))
         return;
-    kv_apply_forget(&kv->a);
+    bool opened = kv_apply_end_txn(&kv->a);
+    kv_apply_forget(&kv->a); /* a savepoint not opened yet: nothing was written */
     Err err;
-    if (!sqlite_exec(kv->db, "ROLLBACK TO wal2edge_kv_txn; RELEASE wal2edge_kv_txn", &err))
+    if (opened && !sqlite_exec(kv->db, "ROLLBACK TO wal2edge_kv_txn; RELEASE wal2edge_kv_txn", &err))
         fail_and_rollback(kv);
 }
 
@@ -153,7 +158,12 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
     TxnStep step = txn_core_change(&kv->core, c, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    bool ok = true;
+    /* an insert or update may wait for the commit (targets/kv_apply decides); the rest read the file */
+    bool ok = c->op == CHANGE_INSERT || c->op == CHANGE_UPDATE || kv_apply_enter(&kv->a, err);
+    if (!ok) {
+        err_prefix(err, "%s", kv->base.name);
+        return fail_and_rollback(kv);
+    }
     if (c->op == CHANGE_MESSAGE) {
         /* a resync chunk (targets/kv_resync); a schema change: a template naming a column that is gone stops
          * (targets/kv_follow) */
@@ -198,7 +208,9 @@ static bool kv_commit(Target *t, const TxnInfo *txn, Err *err)
     TxnStep step = txn_core_commit(&kv->core, err);
     if (step != TXN_APPLY)
         return step == TXN_SKIP;
-    if (!kv_apply_settle(&kv->a, err) || !sqlite_run(kv->release, err))
+    /* without a savepoint the put and the index row go straight into the window's transaction */
+    bool opened = kv_apply_end_txn(&kv->a);
+    if (!kv_apply_settle(&kv->a, err) || (opened && !sqlite_run(kv->release, err)))
         return fail_and_rollback(kv);
     txn_core_committed(&kv->core, txn);
     return true;

@@ -74,8 +74,31 @@ static bool write_put(KvApply *a, const Buf *key, const Buf *value, const Buf *m
            (ttl ? sqlite_bind_int64(st, 4, ttl, err) : sqlite_bind_null(st, 4, err)) && sqlite_run(st, err);
 }
 
+void kv_apply_defer_savepoint(KvApply *a, SqliteStmt *savepoint)
+{
+    a->savepoint = savepoint;
+    a->sp_due = true;
+}
+
+bool kv_apply_enter(KvApply *a, Err *err)
+{
+    if (!a->sp_due)
+        return true;
+    a->sp_due = false;
+    return sqlite_run(a->savepoint, err) && kv_index_drain(&a->index, err);
+}
+
+bool kv_apply_end_txn(KvApply *a)
+{
+    bool opened = !a->sp_due;
+    a->sp_due = false;
+    return opened;
+}
+
 bool kv_apply_settle(KvApply *a, Err *err)
 {
+    if (!kv_index_drain(&a->index, err))
+        return false;
     if (!a->held)
         return true;
     a->held = false;
@@ -88,6 +111,7 @@ bool kv_apply_settle(KvApply *a, Err *err)
 void kv_apply_forget(KvApply *a)
 {
     a->held = false;
+    a->sp_due = false;
     kv_index_forget(&a->index);
 }
 
@@ -102,7 +126,7 @@ static bool emit_put(KvApply *a, const Buf *key, const Buf *value, const Buf *me
         bool same = a->held && a->held_key.len == key->len && memcmp(a->held_key.data, key->data, key->len) == 0;
         if (same)
             a->stats.coalesced++;
-        ok = same || kv_apply_settle(a, err);
+        ok = same || !a->held || (kv_apply_enter(a, err) && kv_apply_settle(a, err));
         buf_reset(&a->held_key);
         buf_reset(&a->held_value);
         buf_reset(&a->held_meta);
@@ -121,7 +145,8 @@ static bool emit_put(KvApply *a, const Buf *key, const Buf *value, const Buf *me
 
 static bool emit_del(KvApply *a, const char *key, size_t len, Err *err)
 {
-    if (!kv_apply_settle(a, err)) /* in order: a held put of this key is deleted after it */
+    /* in order: a held put of this key is deleted after it */
+    if (!kv_apply_enter(a, err) || !kv_apply_settle(a, err))
         return false;
     SqliteStmt *st = a->del;
     sqlite_reset(st);
@@ -360,6 +385,17 @@ static const char *state_json(KvApply *a, const KvTable *tab, const Rel *rel, co
     return ok && buf_append(&a->state, "}", 1, err) ? a->state.data : NULL;
 }
 
+/* The fixed-key path's index row: the first row of a source transaction waits for its commit (no
+ * savepoint yet); a second row opens the savepoint, writing the first. */
+static bool keep_row(KvApply *a, const char *tbl, const char *keys_text, Err *err)
+{
+    if (kv_index_kept(&a->index, tbl, &a->pk, keys_text))
+        return true;
+    bool defer = a->sp_due && !a->index.waiting &&
+                 strlen(tbl) + a->pk.len + strlen(keys_text) + 2 < KV_INDEX_KEEP_MAX / 2;
+    return (defer || kv_apply_enter(a, err)) && kv_index_keep(&a->index, tbl, &a->pk, keys_text, defer, err);
+}
+
 static bool has_unchanged(const PgoTuple *t)
 {
     for (uint16_t i = 0; i < t->ncols; i++)
@@ -386,6 +422,9 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
     }
     /* fixed keys, no row state, nothing to fill: the index row is known without reading it */
     bool fixed = tab->keys_fixed && !tab->state_count && !has_unchanged(nt);
+    /* past the fixed-key path's put and index row (which may wait for the commit), the file is read */
+    if (!fixed || (ot && (old_kind == 'K' || old_kind == 'O')))
+        ok = ok && kv_apply_enter(a, err);
     KvIndexRow ir = {0};
     ok = ok && (fixed || kv_index_get(&a->index, tab->qualname, &a->pk, &ir, err));
     if (ok && !ir.found && moved.state_text)
@@ -492,7 +531,7 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
         }
     }
     if (fixed) {
-        ok = ok && kv_index_keep(&a->index, tab->qualname, &a->pk, keys_text, err);
+        ok = ok && keep_row(a, tab->qualname, keys_text, err);
         free(cols);
         buf_free(&pk_old);
         return ok;
@@ -511,6 +550,8 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
 
 bool kv_apply_delete(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *ot, uint8_t old_kind, Err *err)
 {
+    if (!kv_apply_enter(a, err))
+        return false;
     if (!ot)
         return err_set(err, ERR_PROTOCOL, "%s: a delete of %s arrived without the old key", a->target->name,
                        rel->qualname);
@@ -525,6 +566,8 @@ bool kv_apply_delete(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
 
 bool kv_apply_truncate(KvApply *a, const KvTable *tab, Err *err)
 {
+    if (!kv_apply_enter(a, err))
+        return false;
     /* collect first: emitting writes to the same database while stepping */
     json_t *all = json_array();
     bool ok = kv_index_table_keys(&a->index, tab->qualname, all, err);

@@ -41,6 +41,8 @@ typedef struct KvApply {
     Buf held_key, held_value, held_meta; /* embedded: the last put, written when another key comes */
     int64_t held_expiration;
     bool held;
+    SqliteStmt *savepoint;     /* borrowed: a source transaction's, opened by kv_apply_enter */
+    bool sp_due;               /* a source transaction began and its savepoint is not open yet */
     Lsn lsn;                   /* of the change being applied */
     uint32_t xid;              /* and its transaction (0 in warm) */
     int64_t time_us;
@@ -61,7 +63,17 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
 bool kv_apply_delete(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTuple *ot, uint8_t old_kind,
                      Err *err) WARN_UNUSED;
 /* Every key of every row of tab goes. */
-/* Embedded: write the held put (before a savepoint's release or a commit). */
+/* Embedded: a source transaction begins; its savepoint opens with its first write that cannot wait
+ * for its end (kv_apply_enter). A transaction of one row (one put and its index row) needs none:
+ * both are written at its commit, and a rollback before that has nothing to undo. */
+void kv_apply_defer_savepoint(KvApply *a, SqliteStmt *savepoint);
+/* Open the deferred savepoint now (before anything that reads or writes the file) and write what
+ * waited for it; nothing to do when it is open or none is due. */
+bool kv_apply_enter(KvApply *a, Err *err) WARN_UNUSED;
+/* The source transaction ends: true when its savepoint was opened (and needs a release or a
+ * rollback to it); none is due afterwards. */
+bool kv_apply_end_txn(KvApply *a);
+/* Embedded: write the held put and the index row waiting (before a savepoint's release or a commit). */
 bool kv_apply_settle(KvApply *a, Err *err) WARN_UNUSED;
 /* The open transaction rolled back: drop the held put and what the index remembers. */
 void kv_apply_forget(KvApply *a);

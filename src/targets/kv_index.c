@@ -16,7 +16,7 @@ bool kv_index_open(KvIndex *ix, Sqlite *db, Err *err)
 {
     memset(ix, 0, sizeof *ix);
     ix->db = db;
-    buf_init(&ix->kept, 4 * 1024 * 1024);
+    buf_init(&ix->kept, KV_INDEX_KEEP_MAX);
     return sqlite_exec(db,
                        "CREATE TABLE IF NOT EXISTS _wal2edge_kv_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, keys TEXT "
                        "NOT NULL, state TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID;",
@@ -112,6 +112,8 @@ void kv_index_row_take_state(KvIndexRow *to, KvIndexRow *from)
 bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, Err *err)
 {
     memset(out, 0, sizeof *out);
+    if (!kv_index_drain(ix, err))
+        return false;
     SqliteStmt *st = ix->get_row;
     sqlite_reset(st);
     if (!sqlite_bind_text(st, 1, tbl, strlen(tbl), err) ||
@@ -134,6 +136,8 @@ bool kv_index_get(KvIndex *ix, const char *tbl, const Buf *pk, KvIndexRow *out, 
 
 bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, const char *state, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     kv_index_forget(ix);
     const char *k = keys_text;
     SqliteStmt *st = ix->put_row;
@@ -145,34 +149,77 @@ bool kv_index_put(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_
     return ok;
 }
 
-bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err)
+bool kv_index_kept(const KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text)
 {
-    /* a row changed twice in a window (an insert and its update) is kept once */
     size_t tl = strlen(tbl), kl = strlen(keys_text);
-    size_t n = tl + 1 + pk->len + 1 + kl;
-    if (ix->kept.len == n && memcmp(ix->kept.data, tbl, tl + 1) == 0 &&
-        memcmp(ix->kept.data + tl + 1, pk->data, pk->len) == 0 && ix->kept.data[tl + 1 + pk->len] == '\0' &&
-        memcmp(ix->kept.data + tl + 2 + pk->len, keys_text, kl) == 0)
-        return true;
-    kv_index_forget(ix);
+    return ix->kept.len == tl + 1 + pk->len + 1 + kl && memcmp(ix->kept.data, tbl, tl + 1) == 0 &&
+           memcmp(ix->kept.data + tl + 1, pk->data, pk->len) == 0 && ix->kept.data[tl + 1 + pk->len] == '\0' &&
+           memcmp(ix->kept.data + tl + 2 + pk->len, keys_text, kl) == 0;
+}
+
+/* Write the kept row (tbl, pk, keys at NUL-separated offsets of ix->kept). */
+static bool write_kept(KvIndex *ix, Err *err)
+{
+    const char *tbl = ix->kept.data;
+    size_t tl = strlen(tbl), pl = strlen(tbl + tl + 1);
+    const char *pk = tbl + tl + 1, *keys = pk + pl + 1;
     SqliteStmt *st = ix->keep_row;
     sqlite_reset(st);
-    bool ok = sqlite_bind_text(st, 1, tbl, tl, err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
-              sqlite_bind_text(st, 3, keys_text, kl, err) && sqlite_run(st, err);
+    return sqlite_bind_text(st, 1, tbl, tl, err) && sqlite_bind_text(st, 2, pk, pl, err) &&
+           sqlite_bind_text(st, 3, keys, ix->kept.len - (size_t)(keys - tbl), err) && sqlite_run(st, err);
+}
+
+bool kv_index_drain(KvIndex *ix, Err *err)
+{
+    if (!ix->waiting)
+        return true;
+    ix->waiting = false;
+    if (write_kept(ix, err))
+        return true;
+    kv_index_forget(ix);
+    return false;
+}
+
+bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, bool defer, Err *err)
+{
+    /* a row changed twice in a window (an insert and its update) is kept once */
+    if (kv_index_kept(ix, tbl, pk, keys_text))
+        return true;
+    if (!kv_index_drain(ix, err))
+        return false;
+    kv_index_forget(ix);
+    size_t tl = strlen(tbl), kl = strlen(keys_text);
     Err e;
-    if (ok && (!buf_append(&ix->kept, tbl, tl + 1, &e) || !buf_append(&ix->kept, pk->data, pk->len, &e) ||
-               !buf_append(&ix->kept, "", 1, &e) || !buf_append(&ix->kept, keys_text, kl, &e)))
-        kv_index_forget(ix); /* too large to remember: written every time */
-    return ok;
+    /* remembered as written (pk is JSON text: no NUL in it) */
+    bool kept = buf_append(&ix->kept, tbl, tl + 1, &e) && buf_append(&ix->kept, pk->data, pk->len, &e) &&
+                buf_append(&ix->kept, "", 1, &e) && buf_append(&ix->kept, keys_text, kl, &e);
+    if (!kept) { /* too large to remember: written every time */
+        kv_index_forget(ix);
+        SqliteStmt *st = ix->keep_row;
+        sqlite_reset(st);
+        return sqlite_bind_text(st, 1, tbl, tl, err) && sqlite_bind_text(st, 2, pk->data, pk->len, err) &&
+               sqlite_bind_text(st, 3, keys_text, kl, err) && sqlite_run(st, err);
+    }
+    if (defer) {
+        ix->waiting = true;
+        return true;
+    }
+    if (write_kept(ix, err))
+        return true;
+    kv_index_forget(ix);
+    return false;
 }
 
 void kv_index_forget(KvIndex *ix)
 {
     buf_reset(&ix->kept);
+    ix->waiting = false;
 }
 
 bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     kv_index_forget(ix);
     SqliteStmt *st = ix->del_row;
     sqlite_reset(st);
@@ -182,6 +229,8 @@ bool kv_index_del(KvIndex *ix, const char *tbl, const Buf *pk, Err *err)
 
 bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     SqliteStmt *st = ix->rows_of;
     sqlite_reset(st);
     if (!sqlite_bind_text(st, 1, tbl, strlen(tbl), err))
@@ -201,6 +250,8 @@ bool kv_index_table_keys(KvIndex *ix, const char *tbl, json_t *all, Err *err)
 
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     kv_index_forget(ix);
     sqlite_reset(ix->del_rows_of);
     return sqlite_bind_text(ix->del_rows_of, 1, tbl, strlen(tbl), err) && sqlite_run(ix->del_rows_of, err);
@@ -208,6 +259,8 @@ bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err)
 
 bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *key, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     kv_index_forget(ix);
     SqliteStmt *st = ix->add_key;
     sqlite_reset(st);
@@ -217,6 +270,8 @@ bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *k
 
 bool kv_index_clear(KvIndex *ix, Err *err)
 {
+    if (!kv_index_drain(ix, err))
+        return false;
     kv_index_forget(ix);
     return sqlite_exec(ix->db, "DELETE FROM _wal2edge_kv_rows", err);
 }

@@ -24,10 +24,14 @@
 #include "state/sqlite.h"
 #include "targets/kv_spec.h"
 
+/* The largest row kv_index_keep remembers (table, identity and keys, NUL-separated). */
+#define KV_INDEX_KEEP_MAX (4 * 1024 * 1024)
+
 typedef struct KvIndex {
     Sqlite *db;                /* borrowed */
     SqliteStmt *get_row, *put_row, *del_row, *rows_of, *del_rows_of, *add_key, *keep_row;
     Buf kept;                  /* the last row kv_index_keep wrote or found: table, pk, keys, NUL-separated */
+    bool waiting;              /* kept is not written yet (kv_index_keep's defer) */
 } KvIndex;
 
 /* A row of the index as stored (JSON text), parsed only when asked: most updates change neither
@@ -61,9 +65,16 @@ bool kv_index_add_key(KvIndex *ix, const char *tbl, const Buf *pk, const char *k
 /* Forget every row (before a rebuild from KV). */
 bool kv_index_clear(KvIndex *ix, Err *err) WARN_UNUSED;
 /* Make row (tbl, pk) list keys_text and hold no state, writing only when it does not already: a
- * row whose keys cannot change (targets/kv_apply's fixed-key path). */
-bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, Err *err) WARN_UNUSED;
-/* Forget what kv_index_keep remembers (the open transaction rolled back). */
+ * row whose keys cannot change (targets/kv_apply's fixed-key path). defer: remember it and write
+ * it with kv_index_drain (a one-row transaction's row waits for its commit, so it needs no
+ * savepoint); every other function here drains first, so reads see it. */
+bool kv_index_keep(KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text, bool defer,
+                   Err *err) WARN_UNUSED;
+/* Is (tbl, pk, keys_text) the row kv_index_keep keeps (written or waiting)? */
+bool kv_index_kept(const KvIndex *ix, const char *tbl, const Buf *pk, const char *keys_text);
+/* Write the row kv_index_keep left waiting, if any. */
+bool kv_index_drain(KvIndex *ix, Err *err) WARN_UNUSED;
+/* Forget what kv_index_keep remembers, a waiting row too (the open transaction rolled back). */
 void kv_index_forget(KvIndex *ix);
 /* Forget every row of tbl (a truncate). */
 bool kv_index_drop_table(KvIndex *ix, const char *tbl, Err *err) WARN_UNUSED;

@@ -77,24 +77,37 @@ static void change(Target *t, const TxnInfo *txn, ChangeOp op, const char *const
     cr_assert(t->ops->change(t, txn, &c, &err), "%s", err.msg);
 }
 
-/* "key=value" lines of the embedded namespace, ordered by key. */
-static char *dump(void)
+/* "a=b" + end for each row (a, b) of sql over the embedded namespace's file. */
+static char *rows_of(const char *sql, const char *end)
 {
     Err err;
     const ConfigTarget *ct = config_target(cfg, TARGET_KV, "cache");
     Sqlite *db = sqlite_open(ct->embedded_path, false, &err);
     cr_assert_not_null(db, "%s", err.msg);
-    SqliteStmt *st = sqlite_prepare(db, "SELECT key, CAST(value AS TEXT) FROM kv ORDER BY key", &err);
+    SqliteStmt *st = sqlite_prepare(db, sql, &err);
     cr_assert_not_null(st, "%s", err.msg);
     char *out = NULL;
     size_t n = 0;
     FILE *f = open_memstream(&out, &n);
     while (sqlite_step(st, &err) == 1)
-        fprintf(f, "%s=%s\n", sqlite_column_text(st, 0, NULL), sqlite_column_text(st, 1, NULL));
+        fprintf(f, "%s=%s%s", sqlite_column_text(st, 0, NULL), sqlite_column_text(st, 1, NULL), end);
     fclose(f);
     sqlite_finalize(st);
     sqlite_close(db);
     return out;
+}
+
+/* "key=value" lines of the embedded namespace, ordered by key. */
+static char *dump(void) { return rows_of("SELECT key, CAST(value AS TEXT) FROM kv ORDER BY key", "\n"); }
+
+/* The keys stored (dump) and the key index's rows, ordered by identity ("[\"1\"]=[\"user:1\"] "). */
+static void expect_store(const char *keys, const char *index)
+{
+    char *got = dump(), *ix = rows_of("SELECT pk, keys FROM _wal2edge_kv_rows ORDER BY pk", " ");
+    cr_expect_str_eq(got, keys);
+    cr_expect_str_eq(ix, index);
+    free(got);
+    free(ix);
 }
 
 static void txn(Target *t, const TxnInfo *x, ChangeOp op, const char *const *newv, const char *const *oldv)
@@ -205,6 +218,61 @@ Test(kv, a_fence_moves_the_checkpoint_with_no_key_written)
     cr_expect_null(strstr(got, "eve@"), "a transaction before the fence's position counts as applied: %s", got);
     free(got);
     t->ops->free(t);
+}
+
+/* Keys from the identity alone (the fixed-key path): a one-row transaction's put and index row wait
+ * for its commit, with no savepoint; a rollback before it, of one row or of more, leaves nothing. */
+Test(kv, a_one_row_transaction_waits_for_its_commit_and_rolls_back_whole)
+{
+    static const char fixed[] = "{ \"table\": \"public.users\",\n"
+                                "  \"kv\": [ { \"namespace\": \"cache\", \"key\": \"user:{id}\", \"value\": \"{id}\" } ] }";
+    mapping_set_free(maps);
+    const char *texts[] = {fixed};
+    maps = test_maps(cfg, texts, 1);
+    Target *t = open_target();
+    Err err;
+    const char *r1[NCOLS] = {"1", "a@example.com", "A", "h", NULL, "1", "{}"};
+    const char *r2[NCOLS] = {"2", "b@example.com", "B", "h", NULL, "2", "{}"};
+    const char *r3[NCOLS] = {"3", "c@example.com", "C", "h", NULL, "3", "{}"};
+    const char *k2[NCOLS] = {"2", NULL, NULL, NULL, NULL, NULL, NULL};
+    /* an insert and its update: one row */
+    TxnInfo a = {.xid = 1, .commit_lsn = 0x1000, .end_lsn = 0x1010, .commit_time_us = 1793613600000000};
+    cr_assert(t->ops->begin(t, &a, &err), "%s", err.msg);
+    change(t, &a, CHANGE_INSERT, r1, NULL);
+    change(t, &a, CHANGE_UPDATE, r1, NULL);
+    cr_assert(t->ops->commit(t, &a, &err), "%s", err.msg);
+    /* one row rolled back, then two */
+    TxnInfo b = {.xid = 2, .commit_lsn = 0x2000, .end_lsn = 0x2010, .commit_time_us = 1793613601000000};
+    cr_assert(t->ops->begin(t, &b, &err), "%s", err.msg);
+    change(t, &b, CHANGE_INSERT, r2, NULL);
+    t->ops->rollback(t);
+    cr_assert(t->ops->begin(t, &b, &err), "%s", err.msg);
+    change(t, &b, CHANGE_INSERT, r2, NULL);
+    change(t, &b, CHANGE_INSERT, r3, NULL);
+    t->ops->rollback(t);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    expect_store("user:1=1\n", "[\"1\"]=[\"user:1\"] ");
+    /* the row rolled back is written again (nothing remembers it as kept); an insert and a delete of
+     * one row in one transaction leave neither key nor index row */
+    TxnInfo c = {.xid = 3, .commit_lsn = 0x3000, .end_lsn = 0x3010, .commit_time_us = 1793613602000000};
+    txn(t, &c, CHANGE_INSERT, r2, NULL);
+    TxnInfo d = {.xid = 4, .commit_lsn = 0x4000, .end_lsn = 0x4010, .commit_time_us = 1793613603000000};
+    cr_assert(t->ops->begin(t, &d, &err), "%s", err.msg);
+    change(t, &d, CHANGE_INSERT, r3, NULL);
+    const char *k3[NCOLS] = {"3", NULL, NULL, NULL, NULL, NULL, NULL};
+    change(t, &d, CHANGE_DELETE, NULL, k3);
+    cr_assert(t->ops->commit(t, &d, &err), "%s", err.msg);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    expect_store("user:1=1\nuser:2=2\n", "[\"1\"]=[\"user:1\"] [\"2\"]=[\"user:2\"] ");
+    /* a delete in its own transaction finds the key through the index */
+    TxnInfo e = {.xid = 5, .commit_lsn = 0x5000, .end_lsn = 0x5010, .commit_time_us = 1793613604000000};
+    txn(t, &e, CHANGE_DELETE, NULL, k2);
+    cr_assert(t->ops->flush(t, &err), "%s", err.msg);
+    t->ops->free(t);
+    t = open_target();
+    cr_expect_eq(t->durable.commit_lsn, 0x5000);
+    t->ops->free(t);
+    expect_store("user:1=1\n", "[\"1\"]=[\"user:1\"] ");
 }
 
 /* ---- REST, through a fake HTTP seam ---- */
