@@ -137,6 +137,12 @@ bool kt_utf8_valid(const void *data, size_t n)
     const uint8_t *p = data;
     size_t i = 0;
     while (i < n) {
+        uint64_t word;
+        /* plain ASCII eight bytes at a time (a value is mostly ASCII JSON) */
+        if (i + 8 <= n && (memcpy(&word, p + i, 8), (word & 0x8080808080808080ull) == 0)) {
+            i += 8;
+            continue;
+        }
         if (p[i] < 0x80) {
             i++;
             continue;

@@ -163,10 +163,22 @@ static bool render_meta(KvApply *a, const KvEntry *en, const Rel *rel, const Pgo
 {
     /* the same for every key of a transaction: formatted once */
     if (!a->meta_head_len || a->meta_lsn != a->lsn || a->meta_time_us != a->time_us) {
+        /* appended, not printed: formatted once per transaction, that is every other change */
+        static const char k1[] = "{\"commit_lsn\":\"", k2[] = "\",\"commit_time\":\"";
+        _Static_assert(sizeof k1 + sizeof k2 + LSN_STR_MAX + TIMEFMT_ISO_MAX <= sizeof a->meta_head, "meta head");
         char lsn[LSN_STR_MAX], ts[TIMEFMT_ISO_MAX];
-        int n = snprintf(a->meta_head, sizeof a->meta_head, "{\"commit_lsn\":\"%s\",\"commit_time\":\"%s\"",
-                         lsn_format(a->lsn, lsn), timefmt_iso(a->time_us, 6, ts));
-        a->meta_head_len = n > 0 && (size_t)n < sizeof a->meta_head ? (size_t)n : 0;
+        size_t ll = strlen(lsn_format(a->lsn, lsn)), tl = strlen(timefmt_iso(a->time_us, 6, ts));
+        char *p = a->meta_head;
+        memcpy(p, k1, sizeof k1 - 1);
+        p += sizeof k1 - 1;
+        memcpy(p, lsn, ll);
+        p += ll;
+        memcpy(p, k2, sizeof k2 - 1);
+        p += sizeof k2 - 1;
+        memcpy(p, ts, tl);
+        p += tl;
+        *p++ = '"';
+        a->meta_head_len = (size_t)(p - a->meta_head);
         a->meta_lsn = a->lsn;
         a->meta_time_us = a->time_us;
     }
@@ -430,11 +442,11 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
     if (ok && !ir.found && moved.state_text)
         kv_index_row_take_state(&ir, &moved); /* its row state moves with it (unchanged TOAST values) */
     kv_index_row_clear(&moved);
-    PgoCol *cols = NULL;
+    PgoCol small[32], *cols = NULL; /* a row of up to 32 columns is merged on the stack */
     keys_reset(a);
     if (ok) {
         /* fill unchanged TOAST values from the row state or the full old row */
-        cols = xcalloc(nt->ncols ? nt->ncols : 1, sizeof *cols);
+        cols = nt->ncols <= 32 ? small : xcalloc(nt->ncols, sizeof *cols);
         for (uint16_t i = 0; i < nt->ncols; i++) {
             cols[i] = nt->cols[i];
             if (cols[i].kind != PGO_COL_UNCHANGED || i >= rel->ncols)
@@ -532,7 +544,8 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
     }
     if (fixed) {
         ok = ok && keep_row(a, tab->qualname, keys_text, err);
-        free(cols);
+        if (cols != small)
+            free(cols);
         buf_free(&pk_old);
         return ok;
     }
@@ -542,7 +555,8 @@ bool kv_apply_upsert(KvApply *a, const KvTable *tab, const Rel *rel, const PgoTu
     bool same = ok && ir.found && strcmp(ir.keys_text, keys_text) == 0 &&
                 (state && ir.state_text ? strcmp(state, ir.state_text) == 0 : !state && !ir.state_text);
     ok = ok && (same || kv_index_put(&a->index, tab->qualname, &a->pk, keys_text, state, err));
-    free(cols);
+    if (cols != small)
+        free(cols);
     kv_index_row_clear(&ir);
     buf_free(&pk_old);
     return ok;

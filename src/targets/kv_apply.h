@@ -46,7 +46,7 @@ typedef struct KvApply {
     Lsn lsn;                   /* of the change being applied */
     uint32_t xid;              /* and its transaction (0 in warm) */
     int64_t time_us;
-    char meta_head[96];        /* {"commit_lsn":..,"commit_time":.. of (meta_lsn, meta_time_us) */
+    char meta_head[112];       /* {"commit_lsn":..,"commit_time":.. of (meta_lsn, meta_time_us) */
     size_t meta_head_len;
     Lsn meta_lsn;
     int64_t meta_time_us;
