@@ -157,7 +157,8 @@ bool kv_index_kept(const KvIndex *ix, const char *tbl, const Buf *pk, const char
            memcmp(ix->kept.data + tl + 2 + pk->len, keys_text, kl) == 0;
 }
 
-/* Write the kept row (tbl, pk, keys at NUL-separated offsets of ix->kept). */
+/* Write the kept row (tbl, pk, keys at NUL-separated offsets of ix->kept; bound in place, the
+ * buffer outlives the step). */
 static bool write_kept(KvIndex *ix, Err *err)
 {
     const char *tbl = ix->kept.data;
@@ -165,8 +166,8 @@ static bool write_kept(KvIndex *ix, Err *err)
     const char *pk = tbl + tl + 1, *keys = pk + pl + 1;
     SqliteStmt *st = ix->keep_row;
     sqlite_reset(st);
-    return sqlite_bind_text(st, 1, tbl, tl, err) && sqlite_bind_text(st, 2, pk, pl, err) &&
-           sqlite_bind_text(st, 3, keys, ix->kept.len - (size_t)(keys - tbl), err) && sqlite_run(st, err);
+    return sqlite_bind_text_ref(st, 1, tbl, tl, err) && sqlite_bind_text_ref(st, 2, pk, pl, err) &&
+           sqlite_bind_text_ref(st, 3, keys, ix->kept.len - (size_t)(keys - tbl), err) && sqlite_run(st, err);
 }
 
 bool kv_index_drain(KvIndex *ix, Err *err)
