@@ -21,6 +21,7 @@
 
 #include "core/hex.h"
 #include "core/mem.h"
+#include "core/timefmt.h"
 
 #define UNCAPPED (SIZE_MAX / 2)
 
@@ -65,19 +66,6 @@ bool sigv4_encode_path(Buf *out, const char *key, Err *err)
 
 /* ---- date --------------------------------------------------------------- */
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static void put_num(char *p, unsigned v, int width)
 {
     for (int i = width - 1; i >= 0; i--) {
@@ -92,7 +80,7 @@ void sigv4_format_date(int64_t epoch_s, char out[17])
     int64_t secs = epoch_s - days * 86400;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    timefmt_civil(days, &y, &m, &d);
     put_num(out, (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y), 4);
     put_num(out + 4, m, 2);
     put_num(out + 6, d, 2);

@@ -30,3 +30,24 @@ Test(timefmt, fields_as_strftime_writes_them)
     /* past year 9999 strftime's own digits */
     cr_assert_str_eq(timefmt_iso(253402300800LL * 1000000, 0, out), "10000-01-01T00:00:00Z");
 }
+
+/* timefmt_iso of secs (no fraction) is what strftime writes from gmtime_r. */
+static void expect_as_strftime(int64_t secs)
+{
+    char out[TIMEFMT_ISO_MAX], want[64];
+    time_t t = (time_t)secs;
+    struct tm tm;
+    cr_assert(gmtime_r(&t, &tm));
+    strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cr_assert_str_eq(timefmt_iso(secs * 1000000, 0, out), want);
+}
+
+Test(timefmt, years_before_1900_and_times_before_the_epoch_as_strftime_writes_them)
+{
+    /* years 1000 to 1900 (the date is computed, not gmtime_r's; strftime writes no leading zeros
+     * below 1000, timefmt four digits) and around the epoch, by odd steps */
+    for (int64_t secs = -30610224000LL; secs < -2208988800LL; secs += 86400LL * 997 + 7919)
+        expect_as_strftime(secs);
+    for (int64_t secs = -200000; secs < 200000; secs += 997)
+        expect_as_strftime(secs);
+}
