@@ -307,8 +307,28 @@ static bool conv_bytea(const D1Type *t, const char *s, size_t n, Buf *b, Err *er
     return true;
 }
 
+/* Postgres writes an integer as an optional '-' and digits without a leading zero; up to 18 digits
+ * (no overflow) such text is the value's own decimal form, written back as it is. */
+static bool canonical_int(const char *s, size_t n, int64_t *out)
+{
+    size_t neg = n && s[0] == '-', digits = n - neg;
+    if (digits == 0 || digits > 18 || (s[neg] == '0' && (digits > 1 || neg)))
+        return false;
+    int64_t v = 0;
+    for (size_t i = neg; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + (int64_t)d;
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
 static bool parse_int(const D1Type *t, const char *s, size_t n, int64_t *out, Err *err)
 {
+    if (canonical_int(s, n, out))
+        return true;
     char tmp[32];
     if (n == 0 || n >= sizeof tmp)
         return bad(err, t, s, n);
@@ -565,6 +585,8 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
     switch (t->conv) {
     case D1C_INT:
         *kind = D1V_INTEGER;
+        if (canonical_int(s, n, iv))
+            return buf_append(b, s, n, err);
         if (!parse_int(t, s, n, iv, err))
             return false;
         return fmt_int(b, *iv, 1, err);
@@ -649,10 +671,11 @@ static bool append_plain_json(const D1Type *t, const char *s, size_t n, Buf *b, 
     if (t->conv == D1C_BOOL)
         return parse_bool(t, s, n, &iv, err) && buf_append_str(b, iv ? "true" : "false", err);
     if (t->conv == D1C_INT) {
-        if (!parse_int(t, s, n, &iv, err))
+        bool same = canonical_int(s, n, &iv); /* the text is the number's own */
+        if (!same && !parse_int(t, s, n, &iv, err))
             return false;
         if (!t->big_int || (iv <= (INT64_C(1) << 53) && iv >= -(INT64_C(1) << 53)))
-            return fmt_int(b, iv, 1, err);
+            return same ? buf_append(b, s, n, err) : fmt_int(b, iv, 1, err);
         return buf_append(b, "\"", 1, err) && fmt_int(b, iv, 1, err) && buf_append(b, "\"", 1, err);
     }
     size_t mark = b->len;
