@@ -120,6 +120,8 @@ Test(d1_types, integers)
 {
     expect_value(21, NULL, "-32768", D1V_INTEGER, "-32768");
     expect_value(23, NULL, "42", D1V_INTEGER, "42");
+    expect_value(23, NULL, "042", D1V_INTEGER, "42");
+    expect_value(23, NULL, "-0", D1V_INTEGER, "0");
     expect_value(20, NULL, "9223372036854775807", D1V_INTEGER, "9223372036854775807");
     expect_value(20, NULL, "-9223372036854775808", D1V_INTEGER, "-9223372036854775808");
     expect_value(90001, NULL, "9007199254740993", D1V_INTEGER, "9007199254740993");

@@ -55,6 +55,19 @@ Test(value_json, integers)
     expect_json(20, "9223372036854775807", "\"9223372036854775807\"");
 }
 
+/* Postgres' own integer text is written back as it is; any other spelling is parsed and printed */
+Test(value_json, integers_not_in_postgres_own_text)
+{
+    expect_json(23, "007", "7");
+    expect_json(23, "-0", "0");
+    expect_json(23, "-007", "-7");
+    expect_json(20, "123456789012345678", "\"123456789012345678\"");
+    expect_json(20, "0001234567890123456", "1234567890123456");
+    expect_rejected(23, "12a");
+    expect_rejected(23, "-");
+    expect_rejected(23, "");
+}
+
 Test(value_json, booleans_and_numerics)
 {
     expect_json(16, "t", "true");
