@@ -15,7 +15,8 @@
 # Per client: wall time, CPU (user+sys) and peak RSS (GNU time), the ratio of its wall time to
 # pg_recvlogical's, and changes per second; medians over REPS runs (default 3), the order of the
 # clients rotating from one run to the next, the WAL read into the page cache before each.
-# CLIENTS="recv kv" picks some. Instruction counts per change: bench/replication/callgrind.sh.
+# CLIENTS="recv kv" picks some; RECV_OUT=/dev/null has pg_recvlogical write nowhere (a stricter floor
+# where a file write per message is costly). Instruction counts per change: bench/replication/callgrind.sh.
 # Needs the local Postgres (scripts/pg-local.sh start), GNU time (/usr/bin/time) and a Release
 # build (cmake --preset release && cmake --build --preset release).
 set -euo pipefail
@@ -46,7 +47,7 @@ bench_one() {
         if [ "$c" = recv ]; then
             /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$PG_BINDIR/pg_recvlogical" -d "$DATABASE_URL" -S bench_recv \
                 --start -E "$bench_end_lsn" -o proto_version=3 -o publication_names=bench_pub -o streaming=on \
-                -f "$work/recv.bin" --no-loop 2>/dev/null
+                -f "${RECV_OUT:-$work/recv.bin}" --no-loop 2>/dev/null
             rm -f "$work/recv.bin"
         else
             /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$bin" --log-format json --config "$work/$c/w.jsonc" \

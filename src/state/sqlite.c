@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,7 +47,9 @@ static bool sqlite_fail(Sqlite *db, int rc, Err *err, const char *what)
  * instructions per replicated change under callgrind); nothing here reads them. */
 static void configure_once(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
-Sqlite *sqlite_open(const char *path, bool create, Err *err)
+Sqlite *sqlite_open(const char *path, bool create, Err *err) { return sqlite_open_paged(path, create, 0, err); }
+
+Sqlite *sqlite_open_paged(const char *path, bool create, int page_size, Err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, configure_once);
@@ -63,7 +66,11 @@ Sqlite *sqlite_open(const char *path, bool create, Err *err)
     }
     sqlite3_extended_result_codes(db->db, 1);
     sqlite3_busy_timeout(db->db, 10000);
-    if (!sqlite_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+    /* before journal_mode = WAL, which writes a new file's first page: the size is fixed from there */
+    char pragma[48];
+    snprintf(pragma, sizeof pragma, "PRAGMA page_size = %d", page_size);
+    if ((page_size && !sqlite_exec(db, pragma, err)) ||
+        !sqlite_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                          "PRAGMA foreign_keys = OFF;",
                      err)) {
         sqlite_close(db);

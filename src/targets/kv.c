@@ -26,6 +26,7 @@
 #include "targets/kv_rest.h"
 
 #define KV_WARM_FETCH 5000
+#define KV_PAGE_SIZE 16384 /* a new file's pages (state/sqlite_open_paged) */
 
 typedef struct Kv {
     Target base;
@@ -327,7 +328,8 @@ Target *kv_target_new_http(const Config *cfg, const ConfigTarget *t, const Mappi
     if (!kv_spec_build_namespace(maps, cat, t->name, &tables, &count, err))
         return NULL;
     char *path = remote ? xasprintf("%s/kv/%s.index.sqlite", cfg->state_dir, t->name) : xstrdup(t->embedded_path);
-    Sqlite *db = sqlite_open(path, true, err);
+    /* 16 KiB pages: its rows (value, metadata, index row) are three times a D1 row's (state/sqlite) */
+    Sqlite *db = sqlite_open_paged(path, true, KV_PAGE_SIZE, err);
     if (!db) {
         err_prefix(err, "kv.%s: opening \"%s\"", t->name, path);
         free(path);
