@@ -325,10 +325,9 @@ static bool canonical_int(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-static bool parse_int(const D1Type *t, const char *s, size_t n, int64_t *out, Err *err)
+/* Any text Postgres or a user gives for an integer (leading zeros, '+', ...), through strtoll. */
+static bool parse_int_text(const D1Type *t, const char *s, size_t n, int64_t *out, Err *err)
 {
-    if (canonical_int(s, n, out))
-        return true;
     char tmp[32];
     if (n == 0 || n >= sizeof tmp)
         return bad(err, t, s, n);
@@ -337,6 +336,11 @@ static bool parse_int(const D1Type *t, const char *s, size_t n, int64_t *out, Er
     if (!str_to_i64(tmp, out))
         return bad(err, t, s, n);
     return true;
+}
+
+static bool parse_int(const D1Type *t, const char *s, size_t n, int64_t *out, Err *err)
+{
+    return canonical_int(s, n, out) || parse_int_text(t, s, n, out, err);
 }
 
 static bool is_float_special(const char *s, size_t n)
@@ -587,7 +591,7 @@ static bool convert(const D1Type *t, const char *s, size_t n, D1ValKind *kind, i
         *kind = D1V_INTEGER;
         if (canonical_int(s, n, iv))
             return buf_append(b, s, n, err);
-        if (!parse_int(t, s, n, iv, err))
+        if (!parse_int_text(t, s, n, iv, err))
             return false;
         return fmt_int(b, *iv, 1, err);
     case D1C_BOOL:
@@ -672,7 +676,7 @@ static bool append_plain_json(const D1Type *t, const char *s, size_t n, Buf *b, 
         return parse_bool(t, s, n, &iv, err) && buf_append_str(b, iv ? "true" : "false", err);
     if (t->conv == D1C_INT) {
         bool same = canonical_int(s, n, &iv); /* the text is the number's own */
-        if (!same && !parse_int(t, s, n, &iv, err))
+        if (!same && !parse_int_text(t, s, n, &iv, err))
             return false;
         if (!t->big_int || (iv <= (INT64_C(1) << 53) && iv >= -(INT64_C(1) << 53)))
             return same ? buf_append(b, s, n, err) : fmt_int(b, iv, 1, err);
