@@ -243,6 +243,7 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
         json_decref(doc);
         return err_set(err, ERR_PROTOCOL, "resync message: expected an object with phase, run, table and chunk");
     }
+    long n = (long)json_integer_value(chunk);
     bool ok = true;
     if (!for_target(doc, target) || !wants(table, ctx)) {
         /* not ours */
@@ -262,15 +263,14 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
         w->run = xstrdup(run);
         w->attempt = attempt ? xstrdup(attempt) : NULL;
         w->table = xstrdup(table);
-        w->chunk = (long)json_integer_value(chunk);
+        w->chunk = n;
         *step = RESYNC_OPENED;
-    } else if (w->run && strcmp(w->run, run) == 0 && w->chunk == (long)json_integer_value(chunk) &&
-               !resync_same_window(w->run, w->chunk, w->attempt, run, w->chunk, attempt)) {
+    } else if (resync_same_window(w->run, w->chunk, NULL, run, n, NULL) &&
+               !resync_same_window(w->run, w->chunk, w->attempt, run, n, attempt)) {
         /* another attempt at the window's chunk, open or closed: its rows were read before changes
          * the window recorded (resync_same_window); the window's own attempt sends the chunk */
         *step = RESYNC_SUPERSEDED;
-    } else if (!w->open || !resync_same_window(w->run, w->chunk, w->attempt, run, (long)json_integer_value(chunk),
-                                               attempt)) {
+    } else if (!w->open || !resync_same_window(w->run, w->chunk, w->attempt, run, n, attempt)) {
         *step = RESYNC_SKIPPED;
         free(w->skipped_table);
         w->skipped_table = xstrdup(table);
