@@ -71,6 +71,9 @@ ALTER TABLE ar_users ALTER COLUMN score TYPE int USING round(score * 3)::int;
 INSERT INTO ar_users (id, email, score) VALUES (5000, 'after@x', 42);
 COMMIT;
 SQL
+# a row written after the rewrite reached D1 first: run has seen the rewrite and queued its re-copy
+# (its progress file is on disk before D1 goes on), so no progress file now means the copy was sent
+wait_marker ar_users 9000
 wait_resynced public.ar_users && pass "run copied the rewritten table again by itself" || fail "no re-copy after the rewrite"
 pause_writer
 wait_marker ar_users 9001
