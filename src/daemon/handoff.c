@@ -244,6 +244,7 @@ struct Handoff {
     atomic_bool asking;
     bool answered, answer_ok;
     const char *ask_target, *ask_table, *ask_why;
+    Lsn ask_cause;
     Err answer_err;
     /* the worker's alone while it runs; read by the caller after a drain */
     Err err;
@@ -288,13 +289,14 @@ static void apply(Handoff *h, Call *c)
 }
 
 /* The worker's side of a resync request: hand it to the run thread, wait for its answer. */
-static bool ask_run_thread(void *ctx, const char *target, const char *table, const char *why, Err *err)
+static bool ask_run_thread(void *ctx, const char *target, const char *table, const char *why, Lsn cause, Err *err)
 {
     Handoff *h = ctx;
     pthread_mutex_lock(&h->mu);
     h->ask_target = target;
     h->ask_table = table;
     h->ask_why = why;
+    h->ask_cause = cause;
     h->answered = false;
     atomic_store_explicit(&h->asking, true, memory_order_release);
     if (h->caller_waits)
@@ -317,9 +319,10 @@ static void serve_locked(Handoff *h)
         return;
     atomic_store_explicit(&h->asking, false, memory_order_relaxed);
     const char *target = h->ask_target, *table = h->ask_table, *why = h->ask_why;
+    Lsn cause = h->ask_cause;
     pthread_mutex_unlock(&h->mu);
     Err err = {0};
-    bool ok = h->real->request(h->real->ctx, target, table, why, &err);
+    bool ok = h->real->request(h->real->ctx, target, table, why, cause, &err);
     pthread_mutex_lock(&h->mu);
     h->answer_ok = ok;
     h->answer_err = err;

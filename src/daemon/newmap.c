@@ -223,7 +223,7 @@ static bool rs_request(void *ctx, const char *table, const char *const *targets,
     for (size_t i = 0; i < nv && !there; i++)
         there = v[i].state != RESYNCER_DONE && covers(&v[i], table, targets, n);
     resyncer_jobs_free(v, nv);
-    return there || resyncer_request(ctx, table, targets, n, why, err);
+    return there || resyncer_request(ctx, table, targets, n, why, 0, err);
 }
 
 /* Every chunk sent: no job of the table left, one done. */

@@ -10,6 +10,11 @@
  * thread rewrites the progress file from the start before that job's next
  * attempt and only then removes the .again file. A start finds both kinds of
  * file in STATE_DIR/resync and queues their tables again.
+ * A request that comes with the LSN of the change that asks, for targets the
+ * copy goes to already, does not start it over when every chunk of the copy is
+ * read after that change: the copy has not sent its first chunk yet, or its
+ * first low watermark (resync/job) is later in the WAL. So the targets that
+ * each ask for a re-copy at one schema change get one copy, not one each.
  */
 #include "daemon/resyncer.h"
 
@@ -33,6 +38,7 @@
 
 #define RESYNCER_MAX_DONE 16            /* done jobs kept for the view */
 #define RESYNCER_MAX_BACKOFF_MS 600000  /* a failure retrying cannot cure is tried again every 10 minutes */
+#define AGAIN_WHATEVER UINT64_MAX       /* Job.again_after: start over, whatever the copy read when */
 
 typedef struct Job {
     char *table, *why;
@@ -40,6 +46,8 @@ typedef struct Job {
     size_t ntargets;
     ResyncerState state;
     bool again;                    /* asked for again: start over (its .again file is on disk) */
+    Lsn again_after;               /* again: the latest change that asked (AGAIN_WHATEVER: none to tell) */
+    Lsn copy_lsn;                  /* the copy's first low watermark: every chunk read after it; 0 unknown */
     long chunk;
     long long rows;
     char *after;
@@ -112,6 +120,25 @@ static Job *add_job(Resyncer *r, const char *table, const char *why)
     return j;
 }
 
+static bool has_target(const Job *j, const char *target)
+{
+    for (size_t k = 0; k < j->ntargets; k++)
+        if (strcmp(j->targets[k], target) == 0)
+            return true;
+    return false;
+}
+
+/* j's copy goes to every one of targets (none: every target) already. */
+static bool goes_to(const Job *j, const char *const *targets, size_t ntargets)
+{
+    if (!j->ntargets)
+        return true;
+    for (size_t i = 0; ntargets && i < ntargets; i++)
+        if (!has_target(j, targets[i]))
+            return false;
+    return ntargets > 0;
+}
+
 /* Join targets into j's (none on either side: every target). */
 static void merge_targets(Job *j, const char *const *targets, size_t ntargets, bool fresh)
 {
@@ -126,14 +153,35 @@ static void merge_targets(Job *j, const char *const *targets, size_t ntargets, b
         return;
     }
     for (size_t i = 0; i < ntargets; i++) {
-        bool have = false;
-        for (size_t k = 0; k < j->ntargets && !have; k++)
-            have = strcmp(j->targets[k], targets[i]) == 0;
-        if (have)
+        if (has_target(j, targets[i]))
             continue;
         j->targets = xrealloc(j->targets, (j->ntargets + 1) * sizeof *j->targets);
         j->targets[j->ntargets++] = xstrdup(targets[i]);
     }
+}
+
+/* Every chunk of j's copy was read after the change at cause (a copy's first low watermark later in the WAL). */
+static bool read_after(const Job *j, Lsn cause)
+{
+    return cause && cause != AGAIN_WHATEVER && j->copy_lsn && cause < j->copy_lsn;
+}
+
+/* Locked: j was asked for again by changes its copy read after (every one of them; nothing_sent: the
+ * copy sends its first chunk only after this): it goes on, and its .again file goes. */
+static void again_answered(Resyncer *r, Job *j, bool nothing_sent)
+{
+    if (!j->again || j->again_after == AGAIN_WHATEVER || (!nothing_sent && !read_after(j, j->again_after)))
+        return;
+    char *path = again_path(r->cfg, j->table);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        log_warn(&r->log, "resync %s: removing %s: %s", j->table, path, strerror(errno));
+    } else {
+        j->again = false;
+        log_info(&r->log, "resync %s: the copy under way answers the request again: it reads every chunk after the "
+                 "change that asked",
+                 j->table);
+    }
+    free(path);
 }
 
 static void prune_done(Resyncer *r)
@@ -169,6 +217,8 @@ static bool on_chunk(void *ctx, const ResyncProgress *p)
     c->job->rows = p->rows;
     free(c->job->after);
     c->job->after = p->after ? xstrdup(p->after) : NULL;
+    c->job->copy_lsn = p->first_lsn;
+    again_answered(c->r, c->job, p->chunk == 0);
     bool go = !c->r->stopping && !signals_stop_requested() && !c->job->again;
     pthread_mutex_unlock(&c->r->mu);
     if (p->resumed && p->rows_now == 0 && !p->done && p->chunk > 0)
@@ -276,6 +326,8 @@ static void *thread_main(void *arg)
         }
         bool again = j->again;
         j->again = false;
+        if (again)
+            j->copy_lsn = 0; /* a new copy: its first low watermark is not sent yet */
         j->state = RESYNCER_COPYING;
         log_info(&r->log, "resync %s: copying (%s)%s", j->table, j->why,
                  j->attempts ? " again after a failure" : "");
@@ -283,6 +335,8 @@ static void *thread_main(void *arg)
         Err err;
         bool ok = attempt(r, j, &again, &err);
         pthread_mutex_lock(&r->mu);
+        if (ok)
+            again_answered(r, j, false); /* asked after its last chunk */
         if (j->again) {
             /* asked for again meanwhile: start over (before anything else) */
             j->state = RESYNCER_QUEUED;
@@ -299,7 +353,10 @@ static void *thread_main(void *arg)
                      j->table, j->chunk);
             break;
         } else {
-            j->again = again; /* the start over failed: its .again file is still there */
+            if (again) { /* the start over failed: its .again file is still there */
+                j->again = true;
+                j->again_after = AGAIN_WHATEVER;
+            }
             j->attempts++;
             free(j->last_error);
             j->last_error = xstrdup(err.msg);
@@ -349,7 +406,10 @@ static void queue_left_over(Resyncer *r)
         Job *j = find_job(r, table);
         if (!j)
             j = add_job(r, table, "left unfinished by an earlier run");
-        j->again = j->again || again;
+        if (again) {
+            j->again = true;
+            j->again_after = AGAIN_WHATEVER;
+        }
         /* the targets it was asked for and why, kept in its progress file (resync/job) */
         if (read) {
             merge_targets(j, (const char *const *)kept.targets, kept.ntargets, true);
@@ -395,13 +455,31 @@ Resyncer *resyncer_start(const Config *cfg, const ResyncerOptions *opts, Err *er
     return r;
 }
 
+/* Locked: a job of table done whose copy went to targets, every chunk read after cause, or NULL. */
+static const Job *done_answering(const Resyncer *r, const char *table, const char *const *targets, size_t ntargets,
+                                 Lsn cause)
+{
+    for (size_t i = 0; i < r->njobs; i++) {
+        const Job *j = r->jobs[i];
+        if (j->state == RESYNCER_DONE && strcmp(j->table, table) == 0 && goes_to(j, targets, ntargets) &&
+            read_after(j, cause))
+            return j;
+    }
+    return NULL;
+}
+
 bool resyncer_request(Resyncer *r, const char *table, const char *const *targets, size_t ntargets, const char *why,
-                      Err *err)
+                      Lsn cause, Err *err)
 {
     pthread_mutex_lock(&r->mu);
     Job *j = find_job(r, table);
     bool ok = true;
-    if (!j) {
+    char at[LSN_STR_MAX];
+    if (!j && done_answering(r, table, targets, ntargets, cause)) {
+        log_info(&r->log, "resync %s: asked for (%s) by a change at %s: the copy sent since answers it (it read every "
+                 "chunk after that change)",
+                 table, why ? why : "asked for", lsn_format(cause, at));
+    } else if (!j) {
         ResyncJob queued = {.table = table, .targets = targets, .ntargets = ntargets, .why = why ? why : "asked for"};
         ok = resync_job_queue(r->cfg, &queued, err);
         bool busy = !ok && err->code == ERR_NOT_READY;
@@ -414,15 +492,26 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
             j = add_job(r, table, why);
             merge_targets(j, targets, ntargets, true);
             j->again = busy;
+            j->again_after = AGAIN_WHATEVER;
             log_info(&r->log, "resync %s: queued (%s)%s", table, j->why,
                      busy ? "; another process copies it now: this copy starts over after it" : "");
         }
+    } else if (goes_to(j, targets, ntargets) && read_after(j, cause)) {
+        log_info(&r->log, "resync %s: asked for again (%s) by a change at %s: the copy under way answers it (it reads "
+                 "every chunk after that change)",
+                 table, why ? why : "asked for", lsn_format(cause, at));
     } else {
+        /* a target the copy does not go to yet, or a change it may have read before: start over,
+         * unless the copy turns out to read every chunk after it (again_answered) */
+        Lsn after = goes_to(j, targets, ntargets) && cause ? cause : AGAIN_WHATEVER;
         merge_targets(j, targets, ntargets, false);
         if (!j->again) {
             /* what it sent so far may be older than what asks again: on disk first, then start over */
             ok = mark_again(r, table, why, err);
             j->again = ok;
+            j->again_after = after;
+        } else if (after > j->again_after) {
+            j->again_after = after;
         }
         if (ok) {
             free(j->why);

@@ -24,6 +24,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "pg/lsn.h"
 
 typedef struct Resyncer Resyncer;
 
@@ -41,10 +42,16 @@ Resyncer *resyncer_start(const Config *cfg, const ResyncerOptions *opts, Err *er
  * durably (the job's progress file) before it returns, so a crash never loses
  * it. A request for a table already queued is merged into it (the targets
  * joined); for a table being copied, the copy starts over after its current
- * chunk (its earlier chunks may hold rows of before what asked again).
+ * chunk (its earlier chunks may hold rows of before what asked again) - unless
+ * `cause`, the LSN of the change that asks (0: none), is before the copy's
+ * first low watermark (every chunk of it was read after the change) and the
+ * copy goes to the targets asked for already; such a copy, done or not,
+ * answers the request as it is. (A schema change holds its table's lock until
+ * its commit, so a chunk read after a watermark later in the WAL than the
+ * change reads the rows as they are after it.)
  */
 bool resyncer_request(Resyncer *r, const char *table, const char *const *targets, size_t ntargets, const char *why,
-                      Err *err) WARN_UNUSED;
+                      Lsn cause, Err *err) WARN_UNUSED;
 
 typedef enum ResyncerState {
     RESYNCER_QUEUED,               /* waiting for the job before it */

@@ -75,9 +75,9 @@ typedef struct Run {
     bool reloading;                /* the session ended for that */
 } Run;
 
-static bool request_resync(void *ctx, const char *target, const char *table, const char *why, Err *err)
+static bool request_resync(void *ctx, const char *target, const char *table, const char *why, Lsn cause, Err *err)
 {
-    return resyncer_request(ctx, table, target ? &target : NULL, target ? 1 : 0, why, err);
+    return resyncer_request(ctx, table, target ? &target : NULL, target ? 1 : 0, why, cause, err);
 }
 
 /* ---- the lease (daemon/lease): no write to a target after the walsender may have let go ---- */

@@ -216,7 +216,7 @@ static bool repair(SourceWatch *w, size_t i, const CatTableId *id, bool pub_exis
                  w->cfg->source.publication);
     log_warn(&w->log, "table %s: %s%s; it is copied again into its targets", t->qualname, why,
              unpublished ? ": added back to the publication" : "");
-    if (!w->repair->request(w->repair->ctx, NULL, t->qualname, why, err))
+    if (!w->repair->request(w->repair->ctx, NULL, t->qualname, why, 0, err)) /* (no change in the stream asks) */
         return false;
     for (int f = 0; f < SOURCE_WATCH_FILLERS; f++)
         if (uses[f] && !store_set_table_oid(w->store, t->qualname, filler_name[f], id->oid, RECORDED_AT_US(), err))

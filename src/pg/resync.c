@@ -109,15 +109,17 @@ bool pgresync_lock(PgResync *r, const char *table, int wait_ms, Err *err)
                    table, *holder ? holder : "a connection");
 }
 
-bool pgresync_low(PgResync *r, const char *content, Err *err)
+bool pgresync_low(PgResync *r, const char *content, Lsn *lsn, Err *err)
 {
     const char *params[] = {content};
     PGresult *res = PQexecParams(r->pg, "SELECT pg_logical_emit_message(true, '" PGRESYNC_PREFIX "', $1)::text", 1,
                                  NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return fail_with(res, "emitting the low watermark", err);
+    bool ok = PQntuples(res) == 1 ? lsn_parse(PQgetvalue(res, 0, 0), lsn, err)
+                                   : err_set(err, ERR_PG, "emitting the low watermark: the server returned no LSN");
     PQclear(res);
-    return true;
+    return ok;
 }
 
 /* "name" with its double quotes doubled, as quote_ident and PQescapeIdentifier write it. */

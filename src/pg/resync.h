@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/secret.h"
+#include "pg/lsn.h"
 #include "pg/resync_key.h"
 
 #define PGRESYNC_PREFIX "wal2edge.resync"
@@ -40,8 +41,8 @@ void pgresync_close(PgResync *r);
  */
 bool pgresync_lock(PgResync *r, const char *table, int wait_ms, Err *err) WARN_UNUSED;
 
-/* The low watermark: content (JSON) in a transaction of its own. */
-bool pgresync_low(PgResync *r, const char *content, Err *err) WARN_UNUSED;
+/* The low watermark: content (JSON) in a transaction of its own; *lsn is where it is in the WAL. */
+bool pgresync_low(PgResync *r, const char *content, Lsn *lsn, Err *err) WARN_UNUSED;
 
 typedef struct PgResyncChunk {
     const char *schema, *table;     /* the source table */

@@ -274,6 +274,7 @@ bool resync_step(ResyncWindow *w, const Change *c, const char *target, bool (*wa
         *step = RESYNC_SKIPPED;
         free(w->skipped_table);
         w->skipped_table = xstrdup(table);
+        w->skipped_lsn = c->message_lsn;
     } else {
         ResyncMsg *m = xcalloc(1, sizeof *m);
         m->doc = json_incref(doc);

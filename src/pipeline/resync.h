@@ -39,6 +39,7 @@ typedef struct ResyncWindow {
     char **keys;               /* recorded keys (pg/resync_key's text form) */
     size_t key_count, key_cap;
     char *skipped_table;       /* the table of the last RESYNC_SKIPPED high watermark (owned) */
+    Lsn skipped_lsn;           /* and where that watermark was */
 } ResyncWindow;
 
 void resync_window_clear(ResyncWindow *w);

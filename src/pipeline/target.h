@@ -37,11 +37,13 @@ typedef struct DeadLetter DeadLetter; /* pipeline/deadletter.h */
  * How a target asks for a re-copy of a source table ("schema.name") into itself (`target`, its
  * name) or, with target NULL, into every target of the table (`run`'s resyncer,
  * daemon/resyncer): recorded durably before it returns true, so the target may move its
- * checkpoint past what asked for it. Set by the loop; NULL (migrate, warm): no re-copy can be
+ * checkpoint past what asked for it. `cause` is the LSN of the change that asks (a schema
+ * change's message, a watermark): a copy whose every chunk was read after it already answers
+ * it; 0 when there is none to give. Set by the loop; NULL (migrate, warm): no re-copy can be
  * made, and the target stops as it would without one.
  */
 typedef struct ResyncHook {
-    bool (*request)(void *ctx, const char *target, const char *table, const char *why, Err *err);
+    bool (*request)(void *ctx, const char *target, const char *table, const char *why, Lsn cause, Err *err);
     void *ctx;
 } ResyncHook;
 

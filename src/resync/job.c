@@ -37,6 +37,7 @@ typedef struct Progress {
     long chunk;
     long long rows;
     int64_t started_us; /* when the resync began (a resumed one: its first start) */
+    Lsn first_lsn;      /* chunk 1's low watermark: every chunk of the run was read after it; 0 unknown */
 } Progress;
 
 typedef struct Key {
@@ -142,6 +143,10 @@ static bool progress_load(const char *path, const char *table, const Key *k, Pro
     p->chunk = (long)json_integer_value(json_object_get(doc, "chunk"));
     p->rows = json_integer_value(json_object_get(doc, "rows"));
     p->started_us = json_integer_value(json_object_get(doc, "started_at_us"));
+    const char *first = json_string_value(json_object_get(doc, "first_lsn"));
+    Err ignored;
+    if (!first || !lsn_parse(first, &p->first_lsn, &ignored))
+        p->first_lsn = 0; /* a file of before it, or of a copy not started: unknown */
     json_decref(doc);
     *found = true;
     return true;
@@ -165,6 +170,10 @@ static bool progress_save(const char *path, const Progress *p, const Key *k, con
                             "chunk", (json_int_t)p->chunk, "rows", (json_int_t)p->rows, "targets", targets, "why", job->why ? json_string(job->why) : json_null(), "state", state,
                             "started_at_us", (json_int_t)p->started_us, "updated_at_us", (json_int_t)clock_wall_us(),
                             "pid", (json_int_t)getpid());
+    if (p->first_lsn) {
+        char lsn[LSN_STR_MAX];
+        json_object_set_new(doc, "first_lsn", json_string(lsn_format(p->first_lsn, lsn)));
+    }
     if (k->n) /* none yet for a queued job: it is the table's key when the job starts (progress_load) */
         json_object_set_new(doc, "key", names);
     else
@@ -256,7 +265,7 @@ static const CatTable *table_shape(const CatalogInfo *cat, const char *table, Ke
 static void report(const Progress *p, const ResyncJob *job, long long rows_now, bool resumed, bool done,
                    ResyncProgress *out)
 {
-    *out = (ResyncProgress){job->table, p->shown, p->chunk, p->rows, rows_now, resumed, done};
+    *out = (ResyncProgress){job->table, p->shown, p->chunk, p->rows, rows_now, resumed, done, p->first_lsn};
 }
 
 bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_chunk, void *ctx, ResyncProgress *out,
@@ -309,7 +318,10 @@ bool resync_job_run(const Config *cfg, const ResyncJob *job, ResyncOnChunk on_ch
         char *last = NULL, *after = p.after ? json_dumps(p.after, JSON_COMPACT) : NULL;
         long rows = 0, bytes = 0;
         PgResyncChunk c = {t->schema, t->name, key.names, key.types, key.n, cols, ncols, after, chunk_rows, high};
-        ok = pgresync_low(pg, low, err) && pgresync_chunk(pg, &c, &last, &rows, &bytes, err);
+        Lsn low_at = 0;
+        ok = pgresync_low(pg, low, &low_at, err) && pgresync_chunk(pg, &c, &last, &rows, &bytes, err);
+        if (ok && p.chunk == 1)
+            p.first_lsn = low_at; /* (a run resumed from a file without it stays unknown) */
         free(low);
         free(high);
         free(after);

@@ -20,6 +20,7 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "pg/lsn.h"
 
 #define RESYNC_DEFAULT_CHUNK 1000
 #define RESYNC_MAX_CHUNK 100000
@@ -43,6 +44,7 @@ typedef struct ResyncProgress {
     long long rows_now;              /* rows sent by this call */
     bool resumed;
     bool done;                       /* the last chunk (fewer rows than asked) was sent */
+    Lsn first_lsn;                   /* the run's first low watermark (every chunk was read after it); 0: unknown */
 } ResyncProgress;
 
 /* Called after every chunk; false stops the job after it (its progress is kept: it resumes). */

@@ -121,7 +121,7 @@ bool resync_take_skipped(Target *t, ResyncWindow *w, Err *err)
                  t->name, table);
         /* into this target only: the others got the chunk (a queue would get its read events twice) */
         ok = t->resync->request(t->resync->ctx, t->name, table,
-                                "a chunk came without its low watermark after a restart", err);
+                                "a chunk came without its low watermark after a restart", w->skipped_lsn, err);
     }
     free(table);
     return ok;

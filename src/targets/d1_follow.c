@@ -222,7 +222,7 @@ static const PlanStep *auto_resync(const SchemaPlan *plan, const ResyncHook *res
 /* Diff, plan and carry out the change from `before` to `after` on t. */
 static bool follow(const D1FollowStore *st, D1Table *t, const char *target, const char *migrations_dir,
                    const ResyncHook *resync, const Shape *before, const Shape *after, bool rewritten, bool readded_only,
-                   Err *err)
+                   Lsn cause, Err *err)
 {
     SchemaDiff diff;
     schema_diff(before, after, rewritten, &diff);
@@ -245,7 +245,7 @@ static bool follow(const D1FollowStore *st, D1Table *t, const char *target, cons
                  target, t->source, what, t->name, recopy->message);
         /* a rewrite changed the rows every target holds; a table (re)published only concerns this one here
          * (run's check of the mapped tables asks for the others when it was dropped and created again) */
-        ok = resync->request(resync->ctx, readded_only ? target : NULL, t->source, recopy->message, err);
+        ok = resync->request(resync->ctx, readded_only ? target : NULL, t->source, recopy->message, cause, err);
     } else if (ok && ev.count) {
         log_info(NULL, "%s: %s: %s (D1 table \"%s\")", target, t->source, what, t->name);
     }
@@ -344,7 +344,8 @@ bool d1_follow_relation_in(const D1FollowStore *st, D1Schema *schema, const char
                          "install the trigger (`wal2edge setup`) and copy the table again with `wal2edge migrate` "
                          "if it has one",
                          target, rel->qualname, after->cols[i].name);
-        ok = follow(st, t, target, migrations_dir, resync, before, after, false, false, err);
+        /* (a Relation message carries no LSN of its own: a copy under way starts over) */
+        ok = follow(st, t, target, migrations_dir, resync, before, after, false, false, 0, err);
     }
     if (ok)
         t->rel_signature = sig;
@@ -387,7 +388,7 @@ bool d1_follow_message_in(const D1FollowStore *st, D1Schema *schema, const char 
                     !has_table(st, t->name);
         ok = before &&
              follow(st, t, target, migrations_dir, resync, before, after, *rewritten == m.oid || gone,
-                    gone && *rewritten != m.oid && before->oid == after->oid, err) &&
+                    gone && *rewritten != m.oid && before->oid == after->oid, c->message_lsn, err) &&
              store_shape(st, after, err);
         *rewritten = 0;
         shape_free(before);

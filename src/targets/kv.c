@@ -98,7 +98,7 @@ static bool fail_and_rollback(Kv *kv)
  * resyncer (migrate, warm) the values are rewritten as their rows change, and a warning says how
  * to refresh them at once.
  */
-static bool refresh_values(Kv *kv, const KvTable *tab, Err *err)
+static bool refresh_values(Kv *kv, const KvTable *tab, Lsn cause, Err *err)
 {
     if (!kv->base.resync) {
         log_warn(NULL, "%s: the values of %s's keys hold its old columns until their rows change: "
@@ -109,7 +109,7 @@ static bool refresh_values(Kv *kv, const KvTable *tab, Err *err)
     log_info(NULL, "%s: %s's columns changed: its keys are copied again so their values follow", kv->base.name,
              tab->qualname);
     return kv->base.resync->request(kv->base.resync->ctx, kv->base.name, tab->qualname,
-                                    "its columns changed: the KV values follow", err);
+                                    "its columns changed: the KV values follow", cause, err);
 }
 
 static bool open_tx(Kv *kv, Err *err)
@@ -175,7 +175,7 @@ static bool kv_change(Target *t, const TxnInfo *txn, const Change *c, Err *err)
         }
         const KvTable *dropped, *refresh;
         if (!kv_follow_message(kv->tables, kv->table_count, kv->base.name, c, &dropped, &refresh, err) ||
-            (dropped && !kv_apply_truncate(&kv->a, dropped, err)) || (refresh && !refresh_values(kv, refresh, err)))
+            (dropped && !kv_apply_truncate(&kv->a, dropped, err)) || (refresh && !refresh_values(kv, refresh, c->message_lsn, err)))
             return fail_and_rollback(kv);
         return true;
     }

@@ -3,8 +3,10 @@
 # change in the stream) while `run` streams and a writer keeps changing the table: run rebuilds the
 # embedded D1 table in the new shape (a migration file too), copies the table again itself and
 # goes on; afterwards D1 and KV equal Postgres value by value and the queue got the schema event and
-# the rows again as read events. Then a rewrite of a 100,000-row table with run killed (SIGKILL)
-# during its automatic re-copy: the next run resumes it and the targets end equal.
+# the rows again as read events; D1's and KV's requests for a re-copy at the rewrite get one copy.
+# A second rewrite while run copies a 100,000-row table after a first: the copy, partly read
+# before it, is made again. Then a rewrite of that table with run killed (SIGKILL) during its
+# automatic re-copy: the next run resumes it and the targets end equal.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/schema_lib.sh"
 
@@ -85,6 +87,10 @@ kv_equal ar_users u: "after the rewrite under writes"
 [ "$(sqlite3 -batch -noheader "$D1" "SELECT typeof(score) FROM ar_users WHERE id = 2")" = integer ] &&
     pass "and its values are stored as the new type" || fail "typeof score: $(sqlite3 "$D1" "SELECT typeof(score) FROM ar_users WHERE id = 2")"
 expect_contains "$WORK/run.err" "D1 table \\\"ar_users\\\" rebuilt in the new shape, and its rows are copied again" "run logs the rebuild"
+# D1 (its table rebuilt) and KV (its values) each ask for a re-copy at the rewrite: one copy answers both
+[ "$(grep -c 'resync public.ar_users: copying' "$WORK/run.err")" = 1 ] && grep -q 'resync public.ar_users: .*answers' "$WORK/run.err" &&
+    pass "one copy answers both targets' requests" ||
+    fail "copies of ar_users: $(grep -o 'resync public.ar_users: [a-z ]*' "$WORK/run.err" | sort | uniq -c | tr '\n' ';')"
 mig=$(ls "$DIR/migrations" | tail -1)
 expect_contains "$DIR/migrations/$mig" "INSERT OR REPLACE INTO \"_wal2edge_rebuild_ar_users\"" "the rebuild is written as a migration"
 # the migration, applied to the table as it was before, gives the live table's columns and types
@@ -105,6 +111,23 @@ r_after=$(jq -rs '(map(.op == "s" and .ddl.table == "ar_users") | indices(true) 
 resume_writer
 touch "$WORK/stop_writer"
 wait "$writer_pid"
+
+# --- 1b: a second rewrite while run copies the table again after a first: the chunks read before
+# it hold the first one's values, so that copy starts over (or a new one follows it) ---
+psql_q -c "ALTER TABLE ar_big ALTER COLUMN v TYPE bigint USING v * 3" >/dev/null
+for _ in $(seq 1 400); do
+    [ "$(jq -r .chunk "$DIR/state/resync/public.ar_big.json" 2>/dev/null || echo 0)" -ge 3 ] && break
+    sleep 0.05
+done
+psql_q -c "ALTER TABLE ar_big ALTER COLUMN v TYPE int USING v + 1" >/dev/null
+wait_marker ar_big 999990
+wait_resynced public.ar_big || fail "the re-copy after the second rewrite is still pending"
+wait_marker ar_big 999991
+compare_table ar_big "$D1" "after a rewrite during the copy of another"
+kv_equal ar_big b: "after a rewrite during the copy of another"
+[ "$(grep -c 'resync public.ar_big: copying' "$WORK/run.err")" -ge 2 ] &&
+    pass "the second rewrite copies the table again" || fail "one copy of ar_big for two rewrites"
+psql_q -c "DELETE FROM ar_big WHERE id IN (999990, 999991)" >/dev/null
 
 # --- 2: run killed with SIGKILL during its own re-copy of a 100,000-row table ---
 rm -f "$WORK/stop_writer"

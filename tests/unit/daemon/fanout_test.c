@@ -77,7 +77,7 @@ static bool fake_change(Target *t, const TxnInfo *txn, const Change *c, Err *err
     /* a message asks for a resync, as a target does for a chunk it had to leave out */
     if (c->op == CHANGE_MESSAGE && t->resync) {
         Err e;
-        note(f, t->resync->request(t->resync->ctx, t->name, "public.t", "left out", &e) ? "asked" : "refused", 0);
+        note(f, t->resync->request(t->resync->ctx, t->name, "public.t", "left out", c->message_lsn, &e) ? "asked" : "refused", 0);
     }
     /* a row's first column and its table, as the target sees them */
     if (c->rel && c->new_tuple && c->new_tuple->ncols) {
@@ -496,13 +496,15 @@ Test(fanout_threads, a_rollback_mid_transaction_reaches_each_targets_thread)
 
 static int asked;
 static bool asked_off_thread;
+static Lsn asked_cause;
 
-static bool resync_request(void *ctx, const char *target, const char *table, const char *why, Err *err)
+static bool resync_request(void *ctx, const char *target, const char *table, const char *why, Lsn cause, Err *err)
 {
     (void)ctx;
     (void)why;
     (void)target;
     asked++;
+    asked_cause = cause;
     if (!pthread_equal(pthread_self(), test_thread))
         asked_off_thread = true;
     return strcmp(table, "public.t") == 0 || err_set(err, ERR_INTERNAL, "no such table");
@@ -513,7 +515,8 @@ Test(fanout_threads, a_targets_resync_request_is_answered_on_the_run_thread)
     Err err;
     ResyncHook hook = {resync_request, NULL};
     a->base.resync = b->base.resync = &hook;
-    Change m = {.op = CHANGE_MESSAGE, .message_transactional = true, .message_prefix = {"wal2edge.resync", 15}};
+    Change m = {.op = CHANGE_MESSAGE, .message_transactional = true, .message_prefix = {"wal2edge.resync", 15},
+                .message_lsn = 150};
     for (Lsn at = 100; at <= 200; at += 100) {
         TxnInfo txn = txn_at(at);
         cr_assert(sink.begin(sink.ctx, &txn, &err) && sink.change(sink.ctx, &txn, &m, &err) &&
@@ -524,5 +527,6 @@ Test(fanout_threads, a_targets_resync_request_is_answered_on_the_run_thread)
     cr_assert_str_eq(b->log, "B100 m asked C100 B200 m asked C200 F ");
     cr_assert(a->off_thread && b->off_thread);
     cr_assert_eq(asked, 4);
+    cr_assert_eq(asked_cause, 150, "the change's LSN reaches the resyncer");
     cr_assert_not(asked_off_thread, "the resyncer is the run thread's");
 }
