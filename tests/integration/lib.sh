@@ -69,10 +69,12 @@ same_rows() {
 # the killed one's progress (rightly) and the resync started again would find it running.
 wait_streamed() {
     psql_q -c "INSERT INTO $1 VALUES ($2)" >/dev/null
+    local _ seen=no
     for _ in $(seq 1 240); do
-        [ "$("$4" "SELECT count(*) FROM $1 WHERE $3")" = 1 ] && break
+        [ "$("$4" "SELECT count(*) FROM $1 WHERE $3")" = 1 ] && { seen=yes; break; }
         sleep 0.25
     done
+    [ $seen = yes ] || fail "run did not stream the row of $1 where $3 within 60 s"
     psql_q -c "DELETE FROM $1 WHERE $3" >/dev/null
 }
 
@@ -82,7 +84,7 @@ resync_killed_midway() {
     PROGRESS=$(dirname "$1")/state/resync/$2.json
     "$WAL2EDGE_BIN" --config "$1" resync "$2" --chunk-rows "$3" >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
     local pid=$! chunk
-    for _ in $(seq 1 400); do
+    for _ in $(seq 1 1500); do   # up to ~30 s: a slow (sanitizer) build starts late; the kill comes at AT all the same
         [ -f "$PROGRESS" ] && [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge "$4" ] && break
         sleep 0.02
     done

@@ -28,8 +28,12 @@ writer() {   # writer TABLE
     done
 }
 pause_writer() {
+    # a "paused" left from the last pause is stale: the writer, resumed, may be about to remove it
+    # and write once more
+    rm -f "$WORK/paused"
     touch "$WORK/pause"
     local _
-    for _ in $(seq 1 100); do [ -e "$WORK/paused" ] && return 0; sleep 0.1; done
+    for _ in $(seq 1 300); do [ -e "$WORK/paused" ] && return 0; sleep 0.1; done
+    fail "the writer did not pause within 30 s"
 }
 resume_writer() { rm -f "$WORK/pause"; }
