@@ -121,7 +121,8 @@ jq -e '.exists and .plugin == "pgoutput" and .two_phase' "$WORK/info.out" >/dev/
 # A second run on the same state directory is refused while one holds it.
 "$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >"$WORK/bg.out" 2>"$WORK/bg.err" &
 bg=$!
-sleep 1
+# the first holds the state directory once it streams (a slow build takes more than a second to get there)
+for _ in $(seq 1 600); do grep -q "streaming from slot" "$WORK/bg.err" && break; sleep 0.1; done
 run_w2e second --config "$WORK/w.jsonc" run --exit-when-caught-up
 expect_rc second 1
 expect_contains "$WORK/second.err" "another wal2edge (run, pid"

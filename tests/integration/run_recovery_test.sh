@@ -31,6 +31,8 @@ start_run() { "$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >>"$WORK/run.out" 2>>
 
 # 1. the walsender is terminated three times while two writers commit
 start_run
+# (once run streams: a slow build may not have a walsender yet when the first one is terminated)
+for _ in $(seq 1 600); do grep -q "streaming from slot" "$WORK/run.err" && break; sleep 0.1; done
 writer 1 400 & w1=$!
 writer 2 400 & w2=$!
 for i in 1 2 3; do

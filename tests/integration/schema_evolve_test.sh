@@ -154,7 +154,8 @@ run_w2e remigrate2 --config "$DIR/w.jsonc" migrate
 run_w2e warm --config "$DIR/w.jsonc" warm
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" run >"$WORK/kvstop.out" 2>"$WORK/kvstop.err" &
 run_pid=$!
-sleep 1   # while run streams (at start, the mapping check against the catalog would catch it)
+# while run streams (at start, the mapping check against the catalog would catch it)
+for _ in $(seq 1 600); do grep -q "streaming from slot" "$WORK/kvstop.err" && break; sleep 0.1; done
 psql_q -c "ALTER TABLE se_orders RENAME COLUMN total TO amount" -c "INSERT INTO se_orders VALUES (2, 20)" >/dev/null
 for _ in $(seq 1 120); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.25; done
 kill -TERM "$run_pid" 2>/dev/null && fail "run did not stop at the rename" || true
