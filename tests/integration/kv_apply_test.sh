@@ -114,6 +114,16 @@ SQL
     for i in $(seq 1 1000); do echo "UPDATE kva_users SET n = $i WHERE id = 1;"; done | psql_q >/dev/null
     elapsed_ms=$((($(date +%s%N) - start) / 1000000))
     sleep 2.5
+    # SIGTERM stops between transactions: first the last update in KV (a slow build may still be at it)
+    for _ in $(seq 1 120); do
+        if [ "$backend" = embedded ]; then
+            hot_n=$(sqlite3 -batch -noheader "$KV_FILE" "SELECT json_extract(value, '$.n') FROM kv WHERE key = 'user:1'" 2>/dev/null || true)
+        else
+            hot_n=$(kv_curl "$KV_API/values/user:1" | jq -r '.n // empty' 2>/dev/null || true)
+        fi
+        [ "$hot_n" = 1000 ] && break
+        sleep 0.5
+    done
     kill -TERM "$run_pid"; wait "$run_pid" || true
     check hot_key
     if [ "$backend" = rest ]; then

@@ -43,6 +43,7 @@ wait_for() {   # wait_for SECONDS CMD...
 }
 
 for i in $(seq 1 20); do echo "INSERT INTO mr_a VALUES ($i, 'a'); INSERT INTO mr_b VALUES ($i, 'b');"; done | psql_q >/dev/null
+workload_end=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
 delivered() {   # both queues hold the 20 events (the emulator's own count of 200 answers)
     for q in "$QA" "$QB"; do
         [ "$(curl -sS "$EDGE_ADMIN_URL/log?since=$since&path=/queues/$q/messages" |
@@ -51,6 +52,17 @@ delivered() {   # both queues hold the 20 events (the emulator's own count of 20
     [ "$(metric_value 'wal2edge_changes_total{table="public.mr_b",op="insert"}')" = 20 ]
 }
 wait_for 60 delivered || fail "the events never reached both queues"
+# a queue's first answer 200 is not its last push: every push made once both checkpoints pass the workload
+pushed() {
+    local ck n=0
+    for ck in $("$WAL2EDGE_BIN" --config "$WORK/w.jsonc" status --json 2>/dev/null |
+        jq -r '.targets[] | select(.target == "queues.a" or .target == "queues.b") | .end_lsn // "0/0"'); do
+        [ "$(psql_q -c "SELECT '$ck'::pg_lsn >= '$workload_end'::pg_lsn")" = t ] || return 1
+        n=$((n + 1))
+    done
+    [ $n = 2 ]
+}
+wait_for 60 pushed || fail "the queues' checkpoints never passed the workload"
 sleep 1 # the last flush's metrics
 scrape >"$WORK/m.prom"
 log_count() {  # log_count QUEUE_ID JQ_FILTER: requests of the emulator's log to that queue matching the filter

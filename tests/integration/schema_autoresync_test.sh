@@ -44,13 +44,17 @@ kv_equal() {   # TABLE PREFIX WHAT: one key per row, its value's columns those o
     if cmp -s "$WORK/pg_kv" "$WORK/kv_rows"; then pass "$3: KV equals Postgres ($(wc -l <"$WORK/kv_rows") keys)"; else
         fail "$3: KV differs from Postgres"; diff "$WORK/pg_kv" "$WORK/kv_rows" | head -5 >&2 || true; fi
 }
-wait_marker() {   # TABLE ID: a row written now reached D1 (everything before it did)
+wait_marker() {   # TABLE ID: a row written now reached D1 and KV (everything before it did)
+    local key=u:$2
+    [ "$1" = ar_big ] && key=b:$2
     psql_q -c "INSERT INTO $1 (id, email) VALUES ($2, 'marker')" >/dev/null
+    # KV too: run flushes the targets one after the other, so D1 having it says nothing of KV yet
     for _ in $(seq 1 400); do
-        [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM $1 WHERE id = $2" 2>/dev/null)" = 1 ] && return 0
+        [ "$(sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM $1 WHERE id = $2" 2>/dev/null)" = 1 ] &&
+            [ "$(sqlite3 -batch -noheader "$KV" "SELECT count(*) FROM kv WHERE key = '$key'" 2>/dev/null)" = 1 ] && return 0
         sleep 0.25
     done
-    fail "D1 did not catch up to marker $2 of $1"
+    fail "D1 and KV did not catch up to marker $2 of $1"
 }
 wait_resynced() {   # TABLE: run sent every chunk of its re-copy
     for _ in $(seq 1 600); do
@@ -132,7 +136,7 @@ psql_q -c "DELETE FROM ar_big WHERE id IN (999990, 999991)" >/dev/null
 # --- 2: run killed with SIGKILL during its own re-copy of a 100,000-row table ---
 rm -f "$WORK/stop_writer"
 psql_q -c "ALTER TABLE ar_big ALTER COLUMN v TYPE text USING (v * 2)::text" >/dev/null
-for _ in $(seq 1 400); do
+for _ in $(seq 1 1000); do   # up to ~60 s on a slow (sanitizer) build; the kill comes at chunk 5 all the same
     [ -f "$DIR/state/resync/public.ar_big.json" ] &&
         [ "$(jq -r .chunk "$DIR/state/resync/public.ar_big.json" 2>/dev/null || echo 0)" -ge 5 ] && break
     sleep 0.05

@@ -71,13 +71,19 @@ UPDATE sbkv_user SET name = 'renamed' WHERE id > 30;
 DELETE FROM sbkv_user WHERE id BETWEEN 26 AND 30;
 INSERT INTO sbkv_user VALUES (41, 'u41@new.example', 'n41');
 SQL
+after_updates=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
 kv_settles "the takeover"
 expect_contains "$WORK/b.err" "key index rebuilt from KV: 40 keys" "b rebuilt its key index from KV's metadata"
 
 # a comes back with its old index (every row under its first email), b is killed, a takes over:
 # the group's checkpoint moves a's forward and its index is rebuilt, so the emails changing again
 # leave no key b wrote behind
-sleep 2 # b's checkpoint reaches the group's table with its next confirm
+# b's checkpoint reaches the group's table with its next confirm (not after a fixed delay)
+for _ in $(seq 1 150); do
+    [ "$(psql_q -c "SELECT count(*) FROM wal2edge_checkpoints WHERE slot = '$TEST_SLOT' AND target = 'kv.cache'
+                    AND end_lsn >= '$after_updates'")" = 1 ] && break
+    sleep 0.2
+done
 start a
 wait_state a standby 30 && pass "a, back, stands by" || fail "a came back as $(state_of a)"
 kill -9 "${pid[b]}"

@@ -86,6 +86,8 @@ for _ in $(seq 1 300); do [ ! -e "$DIR/state/resync/public.tr_items.again" ] && 
 psql_q -c "INSERT INTO tr_items VALUES (9998, 'marker')" >/dev/null
 wait_for "D1 equals the new table after drop + create under writes" d1_rows "$(pg_rows)"
 kill -0 "$pid" 2>/dev/null && pass "run goes on after the drop and create" || fail "run stopped: $(tail -2 "$WORK/live.err")"
+# KV is flushed after D1: the last marker's key there first
+for _ in $(seq 1 300); do [ "$(sqlite3 -batch -noheader "$KV" "SELECT count(*) FROM kv WHERE key = 'item:9998'")" = 1 ] && break; sleep 0.1; done
 kv_n=$(sqlite3 -batch -noheader "$KV" "SELECT count(*) FROM kv")
 [ "$kv_n" = "$(psql_q -c 'SELECT count(*) FROM tr_items')" ] && [ -z "$(sqlite3 -batch -noheader "$KV" "SELECT key FROM kv WHERE key IN ('item:10', 'item:14')")" ] &&
     pass "KV holds one key per row of the new table ($kv_n), none of the old" || fail "KV after the live recreate: $kv_n keys"
@@ -127,7 +129,9 @@ psql_q -c "DROP TABLE tr_items" >/dev/null
 d1_table() { sqlite3 -batch -noheader "$D1" "SELECT count(*) FROM sqlite_master WHERE name = 'tr_items'"; }
 wait_for "the D1 table is dropped" d1_table 0
 wait_for "the KV keys of its rows are deleted" kv_keys ""
-sleep 1.5   # three status intervals: the watch sees the table gone
+# the watch sees the table gone at its next status interval; then three more: it says so once
+for _ in $(seq 1 300); do grep -q 'table public.tr_items was dropped: its targets follow' "$WORK/gone.err" && break; sleep 0.1; done
+sleep 1.5
 kill -0 "$pid" 2>/dev/null && pass "run goes on after the drop" || fail "run stopped after the drop: $(tail -2 "$WORK/gone.err")"
 expect_contains "$WORK/gone.err" 'public.tr_items was dropped: D1 table \"tr_items\" dropped' "run logs the D1 drop"
 [ "$(grep -c 'table public.tr_items was dropped: its targets follow' "$WORK/gone.err")" = 1 ] &&
