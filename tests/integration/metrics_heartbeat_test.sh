@@ -60,7 +60,8 @@ start_run
 code=""
 for _ in $(seq 50); do
     code=$(curl -s -o "$WORK/readyz" -w '%{http_code}' "$base/readyz")
-    grep -q "max_retained_wal_bytes" "$WORK/readyz" && break
+    # (the log line too: the guard sets what /readyz says, then logs it)
+    grep -q "max_retained_wal_bytes" "$WORK/readyz" && grep -q 'over source.max_retained_wal_bytes (1)' "$WORK/run.err" && break
     sleep 0.2
 done
 [ "$code" = 503 ] && pass "/readyz 503 over the WAL limit: $(cat "$WORK/readyz")" || fail "/readyz $code: $(cat "$WORK/readyz")"

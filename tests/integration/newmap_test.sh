@@ -216,7 +216,7 @@ echo '{ "table": "public.nm_new", "d1": { "database": "app" }, "queue": { "queue
                 { "namespace": "cache3", "key": "k:{id}", "value": "row" } ] }' >"$DIR/mappings/new.jsonc"
 PROGRESS=$DIR/state/resync/public.nm_new.json
 start_run run4
-for _ in $(seq 1 400); do
+for _ in $(seq 1 1500); do   # up to ~40 s: a slow (sanitizer) build starts late; the kill comes at chunk 5 all the same
     [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 5 ] && break
     sleep 0.02
 done

@@ -30,10 +30,16 @@ expect_rc warm 0
 sqlite3 -cmd ".timeout 10000" "$D1" "UPDATE rlg SET v = 'stale' WHERE id % 10 = 0; DELETE FROM rlg WHERE id % 97 = 1"
 
 # a session holds the table: a chunk's statement waits for it, in the server
-psql_q -c "BEGIN" -c "LOCK TABLE rlg IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(5)" \
+# (held 10 s: the copy, killed, and the one started again must both reach the server meanwhile,
+# two starts of a slow sanitizer build)
+psql_q -c "BEGIN" -c "LOCK TABLE rlg IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(10)" \
     -c "UPDATE rlg SET v = 'changed while held' WHERE id IN (5, 1500)" -c "COMMIT" >/dev/null &
 holder=$!
-sleep 0.5
+# the lock taken before the copy starts (not after a fixed delay: the holder's psql may start late)
+for _ in $(seq 1 200); do
+    [ "$(psql_q -c "SELECT count(*) FROM pg_locks WHERE relation = 'rlg'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+    sleep 0.05
+done
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rlg --chunk-rows 2000 --no-progress >"$WORK/a.out" 2>"$WORK/a.err" &
 first=$!
 waiting() {   # the copy's chunk statement waits for the table's lock in the server

@@ -58,7 +58,7 @@ wait_progress_gone() {
 drift
 "$WAL2EDGE_BIN" --config "$DIR/w.jsonc" resync public.rr_items --chunk-rows 2000 >"$WORK/rs1.out" 2>"$WORK/rs1.err" &
 rs_pid=$!
-for _ in $(seq 1 200); do
+for _ in $(seq 1 600); do   # up to ~40 s: a slow (sanitizer) build starts late; the kill comes at chunk 5 all the same
     [ -f "$PROGRESS" ] && [ "$(jq -r .chunk "$PROGRESS" 2>/dev/null || echo 0)" -ge 5 ] && break
     sleep 0.05
 done
@@ -74,6 +74,8 @@ run_pid=$!
 wait_progress_gone && pass "run finished the re-copy it found unfinished" || fail "the progress file is still there"
 expect_contains "$WORK/run1.err" "resync public.rr_items: left unfinished by an earlier run: resuming it" "run says it resumes the job"
 expect_contains "$WORK/run1.err" "resuming after key" "it resumes after the last chunk sent"
+# (said just after the progress file goes)
+for _ in $(seq 1 100); do grep -q "resync public.rr_items: every chunk sent" "$WORK/run1.err" && break; sleep 0.1; done
 expect_contains "$WORK/run1.err" "resync public.rr_items: every chunk sent" "and says when every chunk is sent"
 pause_writer
 converged "a killed resync resumed by run under writes"

@@ -37,7 +37,11 @@ ROLLBACK;
 SQL
 # 3 and 4: a large transaction interleaved with small ones from another session
 psql_q -c "BEGIN; INSERT INTO rs_t (txn, pad) SELECT 3, $pad FROM generate_series(1, 3000); SELECT pg_sleep(1.5); INSERT INTO rs_t (txn, pad) SELECT 3, $pad FROM generate_series(1, 3000); COMMIT;" >/dev/null &
-sleep 0.5
+# the small ones while the large one sleeps half way (not after a fixed delay: its psql may start late)
+for _ in $(seq 1 100); do
+    [ "$(psql_q -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")" -ge 1 ] && break
+    sleep 0.05
+done
 for i in $(seq 1 10); do psql_q -c "INSERT INTO rs_t (txn, pad) VALUES (4, 'small $i')" >/dev/null; done
 wait
 # 5 and 6: two-phase, prepared now, decided after a restart of wal2edge
@@ -97,7 +101,7 @@ fi
 psql_q -c "INSERT INTO rs_t (txn, pad) SELECT 9, 'q' || g FROM generate_series(1, 200000) g" >/dev/null
 "$WAL2EDGE_BIN" --config "$WORK/w.jsonc" run >"$WORK/run4.out" 2>"$WORK/run4.err" &
 run_pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 1000); do   # up to ~30 s: a slow (sanitizer) build starts late
     ls "$WORK/state/spool"/stream-*.spool >/dev/null 2>&1 && break
     sleep 0.02
 done

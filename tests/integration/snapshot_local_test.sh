@@ -79,7 +79,7 @@ psql_q -c "INSERT INTO snl_types (id, t) SELECT g, repeat(md5(g::text), 4) FROM 
 "$WAL2EDGE_BIN" --config w.jsonc snapshot --table public.snl_types --id s3 --part-size 16K --jobs 2 --range-size 256K \
     >"$WORK/snap3.out" 2>"$WORK/snap3.err" &
 pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do   # up to 30 s on a slow (sanitizer) build; the kill comes at 2 parts all the same
     [ "$(ls state/r2/lake/bronze/public.snl_types/s3/ 2>/dev/null | grep -c 'part-.*zst$')" -ge 2 ] && break
     sleep 0.1
 done
