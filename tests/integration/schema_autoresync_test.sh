@@ -119,7 +119,8 @@ wait "$writer_pid"
 # --- 1b: a second rewrite while run copies the table again after a first: the chunks read before
 # it hold the first one's values, so that copy starts over (or a new one follows it) ---
 psql_q -c "ALTER TABLE ar_big ALTER COLUMN v TYPE bigint USING v * 3" >/dev/null
-for _ in $(seq 1 400); do
+# (up to ~60 s: on a slow build a second rewrite before the first chunk would rightly join the copy)
+for _ in $(seq 1 1000); do
     [ "$(jq -r .chunk "$DIR/state/resync/public.ar_big.json" 2>/dev/null || echo 0)" -ge 3 ] && break
     sleep 0.05
 done
