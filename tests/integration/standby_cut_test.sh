@@ -134,7 +134,17 @@ wait_state b streaming 20 && pass "b streams" || fail "b is $(state_of b)"
 wait "$writer"
 # the new active writes the row a holds a change of: newer than a's
 psql_q -c "UPDATE sc_acct SET n = 200 WHERE id = 1" >/dev/null
+after_200=$(psql_q -c "SELECT pg_current_wal_insert_lsn()")
 kv_settled 30 && pass "b wrote KV up to Postgres, acct:1 with n = 200" || fail "KV did not reach Postgres under b: $(kv_row 1)"
+# b flushes the queue after KV: its pushes are done once its queue checkpoint, confirmed to the
+# group's table, passes the update (else a push of b's could be taken for a's late flush below)
+q_done=0
+for _ in $(seq 1 150); do
+    [ "$(psql_q -c "SELECT count(*) FROM wal2edge_checkpoints WHERE slot = '$TEST_SLOT' AND target = 'queues.changes'
+                    AND end_lsn >= '$after_200'")" = 1 ] && { q_done=1; break; }
+    sleep 0.2
+done
+[ $q_done = 1 ] || fail "b's queue checkpoint never passed the update of n = 200"
 since=$(curl -s "$ADMIN/log?limit=1" | jq -r .last_seq)
 # a's flush of what it held would have come 10 s after it received it; wait past that, still cut
 left=$((t0 + 13000 - $(date +%s%3N)))
