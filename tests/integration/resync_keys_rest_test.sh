@@ -55,7 +55,8 @@ writer_pid=$!
 
 wait_streamed rkr_docs "'eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee', 'streaming'" "v = 'streaming'" d1_q
 
-resync_killed_midway "$DIR/w.jsonc" public.rkr_acct 100 6 25
+# (chunks of 20 rows: 25 chunks of 100 could all be sent between two looks at the progress file)
+resync_killed_midway "$DIR/w.jsonc" public.rkr_acct 20 6 125
 run_w2e rs2 --config "$DIR/w.jsonc" resync public.rkr_acct --chunk-rows 100
 expect_rc rs2 0
 expect_contains "$WORK/rs2.err" "resuming after key [" "the second resync resumes after a composite key"
