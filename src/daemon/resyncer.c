@@ -133,10 +133,12 @@ static bool goes_to(const Job *j, const char *const *targets, size_t ntargets)
 {
     if (!j->ntargets)
         return true;
-    for (size_t i = 0; ntargets && i < ntargets; i++)
+    if (!ntargets)
+        return false; /* every target, and j's goes to some */
+    for (size_t i = 0; i < ntargets; i++)
         if (!has_target(j, targets[i]))
             return false;
-    return ntargets > 0;
+    return true;
 }
 
 /* Join targets into j's (none on either side: every target). */
@@ -473,7 +475,7 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
 {
     pthread_mutex_lock(&r->mu);
     Job *j = find_job(r, table);
-    bool ok = true;
+    bool ok = true, goes = j && goes_to(j, targets, ntargets);
     char at[LSN_STR_MAX];
     if (!j && done_answering(r, table, targets, ntargets, cause)) {
         log_info(&r->log, "resync %s: asked for (%s) by a change at %s: the copy sent since answers it (it read every "
@@ -496,14 +498,14 @@ bool resyncer_request(Resyncer *r, const char *table, const char *const *targets
             log_info(&r->log, "resync %s: queued (%s)%s", table, j->why,
                      busy ? "; another process copies it now: this copy starts over after it" : "");
         }
-    } else if (goes_to(j, targets, ntargets) && read_after(j, cause)) {
+    } else if (goes && read_after(j, cause)) {
         log_info(&r->log, "resync %s: asked for again (%s) by a change at %s: the copy under way answers it (it reads "
                  "every chunk after that change)",
                  table, why ? why : "asked for", lsn_format(cause, at));
     } else {
         /* a target the copy does not go to yet, or a change it may have read before: start over,
          * unless the copy turns out to read every chunk after it (again_answered) */
-        Lsn after = goes_to(j, targets, ntargets) && cause ? cause : AGAIN_WHATEVER;
+        Lsn after = goes && cause ? cause : AGAIN_WHATEVER;
         merge_targets(j, targets, ntargets, false);
         if (!j->again) {
             /* what it sent so far may be older than what asks again: on disk first, then start over */
